@@ -1,0 +1,9 @@
+//! BLIS twin: a calibrated discrete-event digital twin of llm-d / vLLM inference serving.
+//!
+//! Data flows one way: manifests -> [`scenario`] -> [`sim`] -> [`metrics`] records -> summary ->
+//! CLI table / JSON (and, later, Kubernetes status). The simulator core is pure and synchronous: no
+//! I/O, no async, no global state; every random draw flows from the scenario seed ([`rng`]).
+
+pub mod error;
+pub mod metrics;
+pub mod rng;
