@@ -7,3 +7,7 @@
 pub mod error;
 pub mod metrics;
 pub mod rng;
+pub mod bench;
+pub mod report;
+pub mod scenario;
+pub mod sim;

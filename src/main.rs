@@ -1,1 +1,286 @@
-fn main() {}
+//! `blis`: the command-line shell around the BLIS twin library. It parses arguments, reads files,
+//! calls the library and prints; nothing else.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use blis::bench;
+use blis::error::InvalidInput;
+use blis::report::{table, ScenarioReport};
+use blis::scenario::{self, load, RunError};
+use blis::sim::{Observer, SimOptions};
+
+/// The quickstart scenario, embedded so `blis run` works with no file at all.
+const QUICKSTART: &str = include_str!("../examples/quickstart.yaml");
+
+#[derive(Parser)]
+#[command(name = "blis", version, about = "BLIS twin: predict llm-d / vLLM serving latency, throughput and cost without GPUs")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Simulate every SimulationScenario in the given files and print the predictions.
+    #[command(long_about = RUN_HELP)]
+    Run(RunArgs),
+    /// Measure simulator speed and memory on built-in benchmark scenarios (medians over repeats).
+    Bench(BenchArgs),
+}
+
+const RUN_HELP: &str = "\
+Simulate every SimulationScenario document (apiVersion twin.blis.dev/v1alpha1) in the given YAML
+files and print the predicted TTFT / ITL / E2E (mean, p50, p90, p99, in ms), throughput, goodput,
+SLO attainment per class, KV-cache figures and cost. With no file, the embedded quickstart runs.
+
+A scenario's spec names:
+  model:     {name: llama-3.1-8b-instruct}  (built-in name or Hugging Face id), or
+             {name: my-model, config: {...}} with the model's Hugging Face config.json inline
+  hardware:  {gpu: H100-SXM-80GB, tensorParallelism: 1}  (built-ins: H100-SXM-80GB, H200-SXM-141GB,
+             A100-SXM-80GB, L40S-48GB, B200-180GB, MI300X-192GB; or an inline `profile`)
+  vllm:      maxNumBatchedTokens (2048), maxNumSeqs (256), gpuMemoryUtilization (0.9), blockSize (16),
+             maxModelLen (model's, capped to KV), enablePrefixCaching (true), enableChunkedPrefill
+             (true), longPrefillTokenThreshold (0), kvBlocks (derived from memory)
+  replicas:  identical vLLM replicas (1); router: {policy: leastRequests | roundRobin}
+  workload:  durationSeconds and/or maxRequests; arrival {process: poisson | gamma (cv) | constant |
+             normalizedExponential, ratePerSecond or stages [{ratePerSecond, durationSeconds}]};
+             classes [{name, weight, inputTokens, outputTokens, prefix {groups, tokens,
+             questionsPerGroup}, session {turns, thinkTimeMs, accumulate}, slo {ttftMs, itlMs, e2eMs,
+             attainment}}]; token lengths {distribution: fixed | uniform | normal | lognormal |
+             exponential | empirical, ...}; or trace {path | csv, prefixTokens, timeScale} to replay
+             a CSV (arrival_time_s, input_tokens, output_tokens[, prefix_group][, class])
+  seed:      master seed (42); every random draw derives from it
+  simulation: {horizonSeconds}  stop early; in-flight requests count as unfinished
+
+Output: a table (default) or JSON (--output json: stable snake_case fields, milliseconds). The same
+file and seed always give byte-identical JSON. Exit status: 0 success, 2 invalid input (one line
+naming the field and the fix), 1 other failure.";
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scenario files (YAML, one or more SimulationScenario documents each). None: the quickstart.
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Which benchmark: `10k` (10,000 requests, one replica), `1m` (1,000,000 requests), or `all`.
+    #[arg(long, default_value = "all")]
+    case: String,
+    /// Runs per case; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+}
+
+/// Shows a progress bar on stderr once a run has lasted a second, if stderr is a terminal.
+struct Progress {
+    enabled: bool,
+    started: Instant,
+    label: String,
+    bar: Option<ProgressBar>,
+    total_us: Option<i64>,
+}
+
+impl Observer for Progress {
+    fn on_progress(&mut self, sim_us: i64, finished: u64) {
+        if !self.enabled || self.started.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let b = match self.total_us {
+                Some(t) => ProgressBar::new(t.max(1) as u64).with_style(
+                    ProgressStyle::with_template(
+                        "{msg} [{bar:30}] {percent}% simulated, ETA {eta} {prefix}",
+                    )
+                    .expect("valid template"),
+                ),
+                None => ProgressBar::new_spinner().with_style(
+                    ProgressStyle::with_template("{spinner} {msg} {prefix}").expect("valid template"),
+                ),
+            };
+            b.set_message(self.label.clone());
+            b
+        });
+        if self.total_us.is_some() {
+            bar.set_position(sim_us.max(0) as u64);
+        } else {
+            bar.tick();
+        }
+        bar.set_prefix(format!("({:.0} s simulated, {finished} requests done)", sim_us as f64 / 1e6));
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn invalid(e: &InvalidInput) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let mut loaded = Vec::new();
+    if args.files.is_empty() {
+        match load::load_text(std::path::Path::new("examples/quickstart.yaml"), QUICKSTART) {
+            Ok((l, _)) => loaded.extend(l),
+            Err(e) => return invalid(&e),
+        }
+    }
+    for f in &args.files {
+        match load::load_file(f) {
+            Ok((l, skipped)) => {
+                if l.is_empty() {
+                    return invalid(&InvalidInput::new(
+                        f.display().to_string(),
+                        format!(
+                            "holds no SimulationScenario (found: {})",
+                            if skipped.is_empty() { "nothing".to_string() } else { skipped.join(", ") }
+                        ),
+                        format!("add a document with apiVersion: {} and kind: {}", scenario::API_VERSION, scenario::KIND),
+                    ));
+                }
+                loaded.extend(l);
+            }
+            Err(e) => return invalid(&e),
+        }
+    }
+    // Validate everything before simulating anything.
+    let mut resolved = Vec::with_capacity(loaded.len());
+    for l in &loaded {
+        let name = &l.manifest.metadata.name;
+        let mut spec = l.manifest.spec.clone();
+        if let Some(s) = args.seed {
+            spec.seed = Some(s);
+        }
+        match scenario::resolve(name, &spec) {
+            Ok(r) => resolved.push(r),
+            Err(e) => {
+                let e = if name.is_empty() { e } else { InvalidInput { field: format!("{name}: {}", e.field), ..e } };
+                return invalid(&e);
+            }
+        }
+    }
+    let interactive = !args.no_progress && std::io::stderr().is_terminal();
+    let mut reports = Vec::with_capacity(resolved.len());
+    for (r, l) in resolved.iter().zip(&loaded) {
+        let started = Instant::now();
+        let mut progress = Progress {
+            enabled: interactive,
+            started,
+            label: r.name.clone(),
+            bar: None,
+            total_us: r.horizon_us.or(r.workload.duration_seconds.map(|d| (d * 1e6) as i64)),
+        };
+        let outcome = scenario::simulate(r, l.trace_text.clone(), &SimOptions::default(), &mut progress);
+        drop(progress);
+        match outcome {
+            Ok(o) => {
+                eprintln!(
+                    "simulated {} in {:.3} s wall ({} requests, {} events)",
+                    r.name,
+                    started.elapsed().as_secs_f64(),
+                    o.output.generated,
+                    o.output.events
+                );
+                reports.push(ScenarioReport::new(r, o.summary));
+            }
+            Err(RunError::Invalid(e)) => {
+                return invalid(&InvalidInput { field: format!("{}: {}", r.name, e.field), ..e })
+            }
+            Err(RunError::Sim(e)) => {
+                eprintln!("error: {}: {e}", r.name);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    match args.output {
+        Output::Json => {
+            let doc = serde_json::json!({ "scenarios": reports });
+            match serde_json::to_string_pretty(&doc) {
+                Ok(s) => println!("{s}"),
+                Err(e) => {
+                    eprintln!("error: cannot encode JSON: {e}");
+                    return ExitCode::from(1);
+                }
+            }
+        }
+        Output::Table => {
+            for (i, rep) in reports.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", table::render(rep));
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn bench_cmd(args: BenchArgs) -> ExitCode {
+    let cases = match bench::cases(&args.case) {
+        Ok(c) => c,
+        Err(e) => return invalid(&e),
+    };
+    let mut results = Vec::new();
+    for case in cases {
+        match bench::measure(&case, args.repeat.max(1)) {
+            Ok(r) => {
+                if args.output == Output::Table {
+                    println!("{}", r.line());
+                }
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("error: benchmark {}: {e}", case.name);
+                return ExitCode::from(1);
+            }
+        }
+    }
+    if args.output == Output::Json {
+        match serde_json::to_string_pretty(&results) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode JSON: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(a) => run(a),
+        Command::Bench(a) => bench_cmd(a),
+    }
+}

@@ -1,5 +1,9 @@
 //! Per-request records, summaries with exact percentiles, goodput and SLO attainment.
 
+pub mod record;
 pub mod slo;
+pub mod summary;
 
+pub use record::{InstanceReport, Rejected, RequestRecord, SimOutput};
 pub use slo::Slo;
+pub use summary::{summarize, Summary, SummaryContext};

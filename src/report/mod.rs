@@ -1,0 +1,6 @@
+//! Turning summaries into what people and tools read: the JSON document and the text table.
+
+pub mod json;
+pub mod table;
+
+pub use json::{Inputs, ScenarioReport};

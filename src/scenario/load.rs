@@ -1,0 +1,62 @@
+//! The file edge of the CLI: reading scenario files and the trace files they name. Kept apart so the
+//! rest of the scenario code stays free of I/O.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::manifest::{parse_scenarios, ScenarioManifest};
+use crate::error::InvalidInput;
+
+/// A scenario read from a file, with the text of its trace when it replays one from a path.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    /// File it came from.
+    pub file: PathBuf,
+    /// The manifest.
+    pub manifest: ScenarioManifest,
+    /// Trace CSV content, when `spec.workload.trace.path` is set.
+    pub trace_text: Option<Arc<str>>,
+}
+
+/// Reads every `SimulationScenario` of `text` (found in `file`), resolving trace paths relative to
+/// the file's folder.
+pub fn load_text(file: &Path, text: &str) -> Result<(Vec<LoadedScenario>, Vec<String>), InvalidInput> {
+    let (manifests, skipped) = parse_scenarios(text).map_err(|e| in_file(file, e))?;
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut out = Vec::with_capacity(manifests.len());
+    for manifest in manifests {
+        let trace_text = match manifest.spec.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
+            Some(p) => {
+                let path = dir.join(p);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    InvalidInput::new(
+                        format!("{}: spec.workload.trace.path", manifest.metadata.name),
+                        format!("cannot read {}: {e}", path.display()),
+                        "give a path to a CSV file, relative to the scenario file",
+                    )
+                })?;
+                Some(Arc::from(text))
+            }
+            None => None,
+        };
+        out.push(LoadedScenario { file: file.to_path_buf(), manifest, trace_text });
+    }
+    Ok((out, skipped))
+}
+
+/// Reads a scenario file.
+pub fn load_file(file: &Path) -> Result<(Vec<LoadedScenario>, Vec<String>), InvalidInput> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        InvalidInput::new(
+            file.display().to_string(),
+            format!("cannot be read: {e}"),
+            "give the path of a YAML file holding SimulationScenario documents",
+        )
+    })?;
+    load_text(file, &text)
+}
+
+fn in_file(file: &Path, mut e: InvalidInput) -> InvalidInput {
+    e.field = format!("{}: {}", file.display(), e.field);
+    e
+}

@@ -1,0 +1,60 @@
+//! The Scenario: one typed, validated description of deployment + workload + SLOs, shared by the
+//! CLI, sweeps and the controller; and running it.
+
+pub mod load;
+pub mod manifest;
+pub mod resolve;
+pub mod spec;
+
+use std::sync::Arc;
+
+pub use manifest::{parse_scenarios, ScenarioManifest, API_VERSION, KIND};
+pub use resolve::{resolve, Resolved};
+pub use spec::ScenarioSpec;
+
+use crate::error::InvalidInput;
+use crate::metrics::{summarize, SimOutput, Summary, SummaryContext};
+use crate::sim::{self, Observer, SimError, SimOptions};
+use crate::workload::WorkloadGen;
+
+/// Why a scenario could not produce a prediction.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RunError {
+    /// The input is wrong; the user must change it.
+    #[error("{0}")]
+    Invalid(#[from] InvalidInput),
+    /// The run stopped (cancelled, limit, or an internal invariant).
+    #[error("{0}")]
+    Sim(#[from] SimError),
+}
+
+/// A finished run: the raw records and their summary.
+pub struct Outcome {
+    /// Per-request records and per-replica totals.
+    pub output: SimOutput,
+    /// The summary.
+    pub summary: Summary,
+}
+
+/// Simulates a resolved scenario. `trace_text` is the CSV content when the workload replays a trace
+/// from a file (the shell reads it; the core does no I/O).
+pub fn simulate(
+    resolved: &Resolved,
+    trace_text: Option<Arc<str>>,
+    opts: &SimOptions,
+    observer: &mut dyn Observer,
+) -> Result<Outcome, RunError> {
+    let mut workload = WorkloadGen::new(&resolved.workload, resolved.seed, trace_text)
+        .map_err(|e| e.under("spec.workload"))?;
+    let output = sim::run(&resolved.cluster(), &mut workload, opts, observer)?;
+    let summary = summarize(
+        &output,
+        &SummaryContext {
+            class_names: &resolved.class_names,
+            slos: &resolved.slos,
+            gpus: resolved.gpus(),
+            dollars_per_gpu_hour: resolved.gpu.dollars_per_gpu_hour,
+        },
+    );
+    Ok(Outcome { output, summary })
+}

@@ -1,0 +1,365 @@
+//! Validation and resolution: from a user's spec to every derived number the simulator needs.
+//! This is the only place that reads the raw spec; everything downstream gets a [`Resolved`].
+
+use std::sync::Arc;
+
+use super::spec::{RouterPolicyName, ScenarioSpec, DEFAULT_SEED};
+use crate::catalog::capacity::kv_capacity;
+use crate::catalog::gpu::{self, GpuProfile};
+use crate::catalog::model::{self, ModelArch};
+use crate::error::InvalidInput;
+use crate::latency::{self, LatencyKind, LatencyModel};
+use crate::metrics::Slo;
+use crate::sim::{ClusterConfig, InstanceConfig, RouterPolicy};
+use crate::workload::{self, WorkloadSpec};
+
+/// vLLM's default token budget per step when chunked prefill is on.
+pub const DEFAULT_MAX_NUM_BATCHED_TOKENS: u32 = 2048;
+/// vLLM's default cap on running requests.
+pub const DEFAULT_MAX_NUM_SEQS: u32 = 256;
+/// vLLM's default GPU memory fraction.
+pub const DEFAULT_GPU_MEMORY_UTILIZATION: f64 = 0.9;
+/// vLLM's default KV block size.
+pub const DEFAULT_BLOCK_SIZE: u32 = 16;
+/// Block sizes vLLM accepts on GPUs.
+pub const BLOCK_SIZES: [u32; 6] = [1, 8, 16, 32, 64, 128];
+
+/// A validated scenario with every default and derived value filled in.
+#[derive(Clone)]
+pub struct Resolved {
+    /// Scenario name.
+    pub name: String,
+    /// Master seed.
+    pub seed: u64,
+    /// Model architecture.
+    pub model: ModelArch,
+    /// GPU profile.
+    pub gpu: GpuProfile,
+    /// GPUs per replica.
+    pub tensor_parallelism: u32,
+    /// Replicas.
+    pub replicas: u32,
+    /// Serving knobs per replica.
+    pub instance: InstanceConfig,
+    /// Latency model kind.
+    pub latency_kind: LatencyKind,
+    /// The step-time model.
+    pub latency: Arc<dyn LatencyModel>,
+    /// Routing.
+    pub router: RouterPolicy,
+    /// Traffic.
+    pub workload: WorkloadSpec,
+    /// Class names by index.
+    pub class_names: Vec<String>,
+    /// Class SLOs by index.
+    pub slos: Vec<Option<Slo>>,
+    /// Horizon (µs).
+    pub horizon_us: Option<i64>,
+    /// Things that were derived or approximated, for the user to check.
+    pub warnings: Vec<String>,
+}
+
+impl Resolved {
+    /// The cluster configuration for the simulator.
+    pub fn cluster(&self) -> ClusterConfig {
+        ClusterConfig {
+            replicas: self.replicas,
+            instance: self.instance.clone(),
+            latency: self.latency.clone(),
+            router: self.router,
+            horizon_us: self.horizon_us,
+            seed: self.seed,
+        }
+    }
+
+    /// GPUs in the deployment.
+    pub fn gpus(&self) -> u32 {
+        self.replicas * self.tensor_parallelism
+    }
+}
+
+fn positive_int(v: Option<i64>, field: &str, default: u32, fix: &str) -> Result<u32, InvalidInput> {
+    match v {
+        None => Ok(default),
+        Some(x) if x >= 1 && x <= i64::from(u32::MAX) => Ok(x as u32),
+        Some(x) => Err(InvalidInput::new(field, format!("must be at least 1 (got {x})"), fix)),
+    }
+}
+
+/// Validates `spec` and derives everything the simulator needs.
+pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput> {
+    let mut warnings = Vec::new();
+
+    // Model.
+    let model = match &spec.model.config {
+        Some(cfg) => ModelArch::from_hf_config(&spec.model.name, cfg)
+            .map_err(|e| e.under("spec.model.config"))?,
+        None => model::builtin(&spec.model.name).ok_or_else(|| {
+            InvalidInput::new(
+                "spec.model.name",
+                format!("unknown model {:?}", spec.model.name),
+                format!(
+                    "use a built-in model ({}) or give its Hugging Face config.json under spec.model.config",
+                    model::builtin_names().join(", ")
+                ),
+            )
+        })?,
+    };
+
+    // Hardware.
+    let gpu = match &spec.hardware.profile {
+        Some(p) => {
+            validate_gpu_profile(p)?;
+            p.clone()
+        }
+        None => gpu::builtin(&spec.hardware.gpu).ok_or_else(|| {
+            InvalidInput::new(
+                "spec.hardware.gpu",
+                format!("unknown GPU {:?}", spec.hardware.gpu),
+                format!(
+                    "use a built-in GPU profile ({}) or give one inline under spec.hardware.profile",
+                    gpu::builtin_names().join(", ")
+                ),
+            )
+        })?,
+    };
+    let tp = positive_int(
+        spec.hardware.tensor_parallelism,
+        "spec.hardware.tensorParallelism",
+        1,
+        "set the number of GPUs per replica (1, 2, 4 or 8)",
+    )?;
+    if model.heads % tp != 0 {
+        return Err(InvalidInput::new(
+            "spec.hardware.tensorParallelism",
+            format!("{tp} does not divide the model's {} attention heads", model.heads),
+            "use a tensor parallelism that divides the number of attention heads (e.g. 1, 2, 4, 8)",
+        ));
+    }
+    let replicas =
+        positive_int(spec.replicas, "spec.replicas", 1, "set replicas to 1 or more")?;
+
+    // vLLM knobs.
+    let v = &spec.vllm;
+    let block_size = positive_int(
+        v.block_size,
+        "spec.vllm.blockSize",
+        DEFAULT_BLOCK_SIZE,
+        "use one of 1, 8, 16, 32, 64, 128",
+    )?;
+    if !BLOCK_SIZES.contains(&block_size) {
+        return Err(InvalidInput::new(
+            "spec.vllm.blockSize",
+            format!("{block_size} is not a block size vLLM supports"),
+            "use one of 1, 8, 16, 32, 64, 128",
+        ));
+    }
+    let util = v.gpu_memory_utilization.unwrap_or(DEFAULT_GPU_MEMORY_UTILIZATION);
+    if !(util > 0.0 && util <= 1.0) {
+        return Err(InvalidInput::new(
+            "spec.vllm.gpuMemoryUtilization",
+            format!("must be in (0, 1] (got {util})"),
+            "use a fraction such as 0.9",
+        ));
+    }
+    let max_num_seqs = positive_int(
+        v.max_num_seqs,
+        "spec.vllm.maxNumSeqs",
+        DEFAULT_MAX_NUM_SEQS,
+        "set maxNumSeqs to 1 or more (vLLM's default is 256)",
+    )?;
+    let threshold = match v.long_prefill_token_threshold {
+        None => 0,
+        Some(x) if (0..=i64::from(u32::MAX)).contains(&x) => x as u32,
+        Some(x) => {
+            return Err(InvalidInput::new(
+                "spec.vllm.longPrefillTokenThreshold",
+                format!("must be >= 0 (got {x})"),
+                "use 0 to disable the cap, or a positive token count",
+            ))
+        }
+    };
+    let chunked = v.enable_chunked_prefill.unwrap_or(true);
+    let caching = v.enable_prefix_caching.unwrap_or(true);
+
+    // KV capacity: explicit override, or derived from memory (which also checks the model fits).
+    let derived = kv_capacity(&model, &gpu, tp, util, block_size);
+    let total_blocks = match v.kv_blocks {
+        Some(b) => {
+            let b = positive_int(
+                Some(b),
+                "spec.vllm.kvBlocks",
+                0,
+                "set kvBlocks to 1 or more, or leave it out to derive it from GPU memory",
+            )?;
+            derived?; // The weights must still fit.
+            b
+        }
+        None => {
+            let cap = derived?;
+            warnings.push(format!(
+                "KV blocks derived from memory: {} blocks of {block_size} tokens per replica ({:.1} GiB weights, {:.1} GiB free for KV)",
+                cap.blocks,
+                cap.weights_gib,
+                cap.blocks as f64 * cap.bytes_per_block / f64::from(1u32 << 30)
+            ));
+            u32::try_from(cap.blocks).unwrap_or(u32::MAX)
+        }
+    };
+    let kv_tokens = u64::from(total_blocks) * u64::from(block_size);
+    let max_model_len = match v.max_model_len {
+        Some(x) => {
+            let m = positive_int(
+                Some(x),
+                "spec.vllm.maxModelLen",
+                0,
+                "set maxModelLen to 1 or more, or leave it out to use the model's context length",
+            )?;
+            if u64::from(m) > kv_tokens {
+                return Err(InvalidInput::new(
+                    "spec.vllm.maxModelLen",
+                    format!("{m} tokens do not fit in the replica's KV cache ({kv_tokens} tokens)"),
+                    "lower maxModelLen, raise gpuMemoryUtilization or tensorParallelism, or use a GPU with more memory",
+                ));
+            }
+            m
+        }
+        None => {
+            let native = model.max_position_embeddings.max(1);
+            if u64::from(native) > kv_tokens {
+                warnings.push(format!(
+                    "maxModelLen capped from the model's {native} to the KV capacity of {kv_tokens} tokens"
+                ));
+                kv_tokens as u32
+            } else {
+                native
+            }
+        }
+    };
+    let max_num_batched_tokens = match v.max_num_batched_tokens {
+        Some(x) => {
+            let b = positive_int(
+                Some(x),
+                "spec.vllm.maxNumBatchedTokens",
+                0,
+                "set maxNumBatchedTokens to 1 or more (vLLM's default is 2048)",
+            )?;
+            if !chunked && b < max_model_len {
+                return Err(InvalidInput::new(
+                    "spec.vllm.maxNumBatchedTokens",
+                    format!(
+                        "{b} is below maxModelLen {max_model_len}, which vLLM requires when chunked prefill is off"
+                    ),
+                    "raise maxNumBatchedTokens to at least maxModelLen, lower maxModelLen, or enable chunked prefill",
+                ));
+            }
+            b
+        }
+        None if chunked => DEFAULT_MAX_NUM_BATCHED_TOKENS,
+        None => max_model_len.max(DEFAULT_MAX_NUM_BATCHED_TOKENS),
+    };
+
+    // Workload.
+    workload::validate(&spec.workload).map_err(|e| e.under("spec.workload"))?;
+    let class_names: Vec<String> = spec.workload.classes.iter().map(|c| c.name.clone()).collect();
+    let slos = spec.workload.classes.iter().map(|c| c.slo.clone()).collect();
+    if let Some(slo_err) = spec.workload.classes.iter().enumerate().find_map(|(i, c)| {
+        c.slo.as_ref().and_then(|s| validate_slo(s).err().map(|e| e.under(&format!("spec.workload.classes[{i}].slo"))))
+    }) {
+        return Err(slo_err);
+    }
+
+    let horizon_us = match spec.simulation.horizon_seconds {
+        None => None,
+        Some(h) if h.is_finite() && h > 0.0 => Some((h * 1e6) as i64),
+        Some(h) => {
+            return Err(InvalidInput::new(
+                "spec.simulation.horizonSeconds",
+                format!("must be a positive number of seconds (got {h})"),
+                "give a positive horizon or leave it out to run until all requests finish",
+            ))
+        }
+    };
+
+    let latency_kind = spec.latency_model.clone().unwrap_or(LatencyKind::Roofline);
+    let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind.clone(), &model, &gpu, tp));
+
+    Ok(Resolved {
+        name: name.to_string(),
+        seed: spec.seed.unwrap_or(DEFAULT_SEED),
+        model,
+        gpu,
+        tensor_parallelism: tp,
+        replicas,
+        instance: InstanceConfig {
+            max_num_seqs,
+            max_num_batched_tokens,
+            long_prefill_token_threshold: threshold,
+            chunked_prefill: chunked,
+            max_model_len,
+            block_size,
+            total_blocks,
+            prefix_caching: caching,
+        },
+        latency_kind,
+        latency,
+        router: match spec.router.policy {
+            None | Some(RouterPolicyName::LeastRequests) => RouterPolicy::LeastRequests,
+            Some(RouterPolicyName::RoundRobin) => RouterPolicy::RoundRobin,
+        },
+        workload: spec.workload.clone(),
+        class_names,
+        slos,
+        horizon_us,
+        warnings,
+    })
+}
+
+fn validate_slo(s: &Slo) -> Result<(), InvalidInput> {
+    for (field, v) in [("ttftMs", s.ttft_ms), ("itlMs", s.itl_ms), ("e2eMs", s.e2e_ms)] {
+        if let Some(v) = v {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("must be a positive number of milliseconds (got {v})"),
+                    "give a positive limit or leave it out",
+                ));
+            }
+        }
+    }
+    if let Some(a) = s.attainment {
+        if !(0.0..=1.0).contains(&a) {
+            return Err(InvalidInput::new(
+                "attainment",
+                format!("must be a fraction in [0, 1] (got {a})"),
+                "use e.g. 0.9 for 90% of requests",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn validate_gpu_profile(p: &GpuProfile) -> Result<(), InvalidInput> {
+    let checks = [
+        ("memoryGib", p.memory_gib),
+        ("tflopsBf16", p.tflops_bf16),
+        ("hbmTbps", p.hbm_tbps),
+    ];
+    for (f, v) in checks {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(InvalidInput::new(
+                format!("spec.hardware.profile.{f}"),
+                format!("must be positive (got {v})"),
+                "give the GPU's datasheet figure",
+            ));
+        }
+    }
+    if !(p.dollars_per_gpu_hour.is_finite() && p.dollars_per_gpu_hour >= 0.0) {
+        return Err(InvalidInput::new(
+            "spec.hardware.profile.dollarsPerGpuHour",
+            format!("must be >= 0 (got {})", p.dollars_per_gpu_hour),
+            "give the on-demand price per GPU-hour",
+        ));
+    }
+    Ok(())
+}

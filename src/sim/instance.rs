@@ -1,0 +1,522 @@
+//! One vLLM engine replica: continuous batching over a paged KV cache.
+//!
+//! Each step follows vLLM v1's scheduler: running requests first, in batch order (each gets its next
+//! prefill chunk or one decode token out of the `max_num_batched_tokens` budget, preempting the
+//! newest running request by recompute when KV blocks run out), then new requests from the head of
+//! the waiting queue while slots, budget and blocks last. The step's duration comes from the latency
+//! model; its tokens are produced when it ends.
+//!
+//! Decode fast-forward: when a step is decode-only, nothing can be admitted and nobody finishes for a
+//! while, the next steps are fully determined, so their times are computed in one pass and their
+//! per-request effects applied in bulk when the run ends (or is cut short by an arrival). The result
+//! is identical to stepping one by one (a test checks it).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use super::kv::KvCache;
+use super::request::{LiveRequest, Phase, Slab};
+use crate::latency::{LatencyModel, RequestOverheads, StepBatch};
+
+/// Serving knobs of a replica, as resolved from the scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceConfig {
+    /// Most requests in the running batch.
+    pub max_num_seqs: u32,
+    /// Token budget per step.
+    pub max_num_batched_tokens: u32,
+    /// Cap on one request's prefill chunk (0 = no cap).
+    pub long_prefill_token_threshold: u32,
+    /// Whether prompts may be split across steps.
+    pub chunked_prefill: bool,
+    /// Longest sequence (prompt + output) the replica accepts.
+    pub max_model_len: u32,
+    /// Tokens per KV block.
+    pub block_size: u32,
+    /// KV blocks of the replica.
+    pub total_blocks: u32,
+    /// Automatic prefix caching.
+    pub prefix_caching: bool,
+}
+
+/// Why a replica refuses a request outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rejection {
+    /// Prompt + output is longer than `max_model_len`.
+    ExceedsMaxModelLen,
+    /// The sequence needs more KV blocks than the replica has in total.
+    ExceedsKvCapacity,
+}
+
+impl Rejection {
+    /// Stable reason string for outputs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejection::ExceedsMaxModelLen => "ExceedsMaxModelLen",
+            Rejection::ExceedsKvCapacity => "ExceedsKvCapacity",
+        }
+    }
+}
+
+/// Several decode-only steps planned at once.
+#[derive(Debug, Default)]
+struct DecodeRun {
+    /// End time of each step of the run; the first is the step formed normally.
+    ends: Vec<i64>,
+    /// KV blocks in use during each step (for time-weighted utilisation).
+    used: Vec<u32>,
+}
+
+/// Time-integrated and peak figures of a replica.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InstanceStats {
+    /// Engine steps run.
+    pub steps: u64,
+    /// Time spent stepping (µs).
+    pub busy_us: i64,
+    /// Σ over steps of blocks in use × step duration (block·µs).
+    pub kv_block_us: f64,
+    /// Most blocks in use at once.
+    pub peak_used_blocks: u32,
+    /// Σ over steps of running batch size × step duration (request·µs).
+    pub batch_us: f64,
+    /// Preemptions.
+    pub preemptions: u64,
+}
+
+/// A replica.
+pub struct Instance {
+    /// Index in the cluster.
+    pub id: u32,
+    cfg: InstanceConfig,
+    /// The KV cache.
+    pub kv: KvCache,
+    waiting: VecDeque<u32>,
+    running: Vec<u32>,
+    latency: Arc<dyn LatencyModel>,
+    overheads: RequestOverheads,
+    /// Slots scheduled in the step in flight.
+    sched: Vec<u32>,
+    /// Whether a step is in flight.
+    busy: bool,
+    step_start: i64,
+    step_end: i64,
+    run: DecodeRun,
+    run_active: bool,
+    /// Bumped whenever the wake-up time changes, so stale wake-up events are ignored.
+    pub generation: u64,
+    fast_forward: bool,
+    scratch: Vec<u32>,
+    residue: Vec<u32>,
+    /// Statistics.
+    pub stats: InstanceStats,
+}
+
+impl Instance {
+    /// A replica with an empty cache.
+    pub fn new(
+        id: u32,
+        cfg: InstanceConfig,
+        latency: Arc<dyn LatencyModel>,
+        fast_forward: bool,
+    ) -> Self {
+        let overheads = latency.request_overheads();
+        Self {
+            id,
+            kv: KvCache::new(cfg.total_blocks, cfg.block_size, cfg.prefix_caching),
+            cfg,
+            waiting: VecDeque::new(),
+            running: Vec::new(),
+            latency,
+            overheads,
+            sched: Vec::new(),
+            busy: false,
+            step_start: 0,
+            step_end: 0,
+            run: DecodeRun::default(),
+            run_active: false,
+            generation: 0,
+            fast_forward,
+            scratch: Vec::new(),
+            residue: Vec::new(),
+            stats: InstanceStats::default(),
+        }
+    }
+
+    /// Requests waiting in the queue.
+    pub fn queue_len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Requests in the running batch.
+    pub fn batch_len(&self) -> usize {
+        self.running.len()
+    }
+
+    /// Whether a step is in flight.
+    pub fn is_busy(&self) -> bool {
+        self.busy
+    }
+
+    /// When the step (or decode run) in flight ends.
+    pub fn wake_time(&self) -> Option<i64> {
+        self.busy.then_some(self.step_end)
+    }
+
+    /// Whether the replica can ever serve a request of this size.
+    pub fn admissible(&self, input: u32, output: u32) -> Result<(), Rejection> {
+        let seq = u64::from(input) + u64::from(output.max(1));
+        if seq > u64::from(self.cfg.max_model_len) {
+            return Err(Rejection::ExceedsMaxModelLen);
+        }
+        // The last output token is never written to the cache.
+        if self.kv.blocks_for(seq - 1) > u64::from(self.kv.total()) {
+            return Err(Rejection::ExceedsKvCapacity);
+        }
+        Ok(())
+    }
+
+    /// Queues a request at `now`. If the replica is in a decode run, the run is cut at the first step
+    /// ending at or after `now` so the request is considered by the next batch, as it would be when
+    /// stepping one by one. Returns true when the wake-up time changed.
+    pub fn enqueue(&mut self, slot: u32, now: i64, slab: &mut Slab) -> bool {
+        debug_assert_eq!(slab[slot].phase, Phase::Waiting);
+        self.waiting.push_back(slot);
+        if self.run_active {
+            let j = self.run.ends.partition_point(|&e| e < now);
+            if j + 1 < self.run.ends.len() {
+                self.run.ends.truncate(j + 1);
+                self.run.used.truncate(j + 1);
+                self.step_end = self.run.ends[j];
+                self.generation += 1;
+                return true;
+            }
+            false
+        } else if !self.busy {
+            self.start_step(now, slab);
+            self.generation += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Ends the step (or decode run) in flight at `now` = its end time, puts finished requests into
+    /// `done`, and starts the next step if there is work.
+    pub fn finish_step(&mut self, now: i64, slab: &mut Slab, done: &mut Vec<u32>) {
+        debug_assert!(self.busy && now == self.step_end);
+        if self.run_active {
+            self.apply_run(slab);
+        }
+        let tok = self.overheads.per_output_token_us;
+        let post = self.overheads.after_last_token_us;
+        for &s in &self.sched {
+            let r = &mut slab[s];
+            r.scheduled = 0;
+            if r.phase != Phase::Running || r.computed < r.known_tokens() {
+                continue;
+            }
+            r.generated += 1;
+            let last = r.generated >= r.req.output_tokens.max(1);
+            let t = now + tok + if last { post } else { 0 };
+            if r.first_token_us.is_none() {
+                r.first_token_us = Some(t);
+            } else {
+                r.itl_sum_us += t - r.last_token_us;
+            }
+            r.last_token_us = t;
+            if last {
+                done.push(s);
+            }
+        }
+        if !done.is_empty() {
+            for &s in done.iter() {
+                let r = &mut slab[s];
+                self.kv.release(&r.blocks);
+                r.blocks.clear();
+            }
+            self.running.retain(|s| !slab[*s].is_done());
+        }
+        self.busy = false;
+        self.sched.clear();
+        if !self.running.is_empty() || !self.waiting.is_empty() {
+            self.start_step(now, slab);
+        }
+        self.generation += 1;
+    }
+
+    /// Forms the next batch at `now` and schedules its end.
+    fn start_step(&mut self, now: i64, slab: &mut Slab) {
+        let (batch, admission_blocked) = self.form_batch(now, slab);
+        self.stats.steps += 1;
+        let dt = self.latency.step_time_us(&batch).max(1);
+        self.busy = true;
+        self.step_start = now;
+        self.step_end = now + dt;
+        self.account(dt, self.kv.used(), self.running.len());
+        self.run_active = false;
+        if self.fast_forward && admission_blocked && self.sched.len() == self.running.len() {
+            self.plan_run(batch, slab);
+        }
+    }
+
+    fn account(&mut self, dt: i64, used: u32, batch: usize) {
+        self.stats.busy_us += dt;
+        self.stats.kv_block_us += f64::from(used) * dt as f64;
+        self.stats.batch_us += batch as f64 * dt as f64;
+        self.stats.peak_used_blocks = self.stats.peak_used_blocks.max(used);
+    }
+
+    /// vLLM's `schedule()`: returns the step's shape and whether admission from the waiting queue is
+    /// blocked for a reason that cannot clear without a completion or an arrival.
+    fn form_batch(&mut self, now: i64, slab: &mut Slab) -> (StepBatch, bool) {
+        let bs = self.cfg.block_size;
+        let mut budget = self.cfg.max_num_batched_tokens;
+        let mut batch = StepBatch::default();
+        let mut preempted = false;
+        self.sched.clear();
+
+        // Phase 1: running requests in batch order.
+        let mut i = 0;
+        'running: while i < self.running.len() && budget > 0 {
+            let s = self.running[i];
+            let before = slab[s].computed;
+            let pending = slab[s].known_tokens() - before;
+            let mut chunk = pending.min(budget);
+            if pending > 1 && self.cfg.long_prefill_token_threshold > 0 {
+                chunk = chunk.min(self.cfg.long_prefill_token_threshold);
+            }
+            loop {
+                let need = self.kv.blocks_for(u64::from(before + chunk)) as u32
+                    - slab[s].blocks.len() as u32;
+                if need <= self.kv.free() {
+                    break;
+                }
+                let victim = self.running.pop().expect("running batch holds s");
+                self.preempt(victim, slab);
+                preempted = true;
+                if victim == s {
+                    break 'running;
+                }
+            }
+            self.grow(s, before + chunk, slab);
+            let decode = slab[s].is_decoding_before(before);
+            add_to_batch(&mut batch, decode, before, chunk);
+            slab[s].scheduled = chunk;
+            budget -= chunk;
+            self.sched.push(s);
+            i += 1;
+        }
+
+        // Phase 2: new requests from the head of the waiting queue (skipped after a preemption).
+        let mut blocked = true;
+        if !preempted {
+            while (self.running.len() as u32) < self.cfg.max_num_seqs && budget > 0 {
+                let Some(&s) = self.waiting.front() else {
+                    break;
+                };
+                let known = slab[s].known_tokens();
+                // At least one token must be computed, so at most (known - 1) tokens can be hits.
+                let max_hit_blocks = (known - 1) / bs;
+                let mut cached = 0u32;
+                self.scratch.clear();
+                if self.kv.caching() {
+                    slab[s].ensure_hashes(max_hit_blocks, bs);
+                    let hashes = &slab[s].hashes[..max_hit_blocks as usize];
+                    cached = self.kv.cached_prefix_len(hashes) as u32;
+                    self.scratch.extend(
+                        hashes[..cached as usize].iter().map(|h| self.kv.lookup(*h).expect("cached")),
+                    );
+                }
+                let start = cached * bs;
+                let pending = known - start;
+                let mut chunk = pending.min(budget);
+                if pending > 1 && self.cfg.long_prefill_token_threshold > 0 {
+                    chunk = chunk.min(self.cfg.long_prefill_token_threshold);
+                }
+                if !self.cfg.chunked_prefill && chunk < pending {
+                    break;
+                }
+                let new_blocks = self.kv.blocks_for(u64::from(start + chunk)) as u32 - cached;
+                if new_blocks + self.kv.free_among(&self.scratch) > self.kv.free() {
+                    break;
+                }
+                // Admit.
+                self.waiting.pop_front();
+                let r = &mut slab[s];
+                for &b in &self.scratch {
+                    self.kv.claim(b);
+                }
+                r.blocks.clear();
+                r.blocks.extend_from_slice(&self.scratch);
+                r.registered = cached;
+                r.computed = start;
+                if r.first_scheduled_us.is_none() {
+                    r.first_scheduled_us = Some(now);
+                    r.cached_tokens = start;
+                }
+                r.phase = Phase::Running;
+                self.kv.record_query(u64::from(known), u64::from(start));
+                self.grow(s, start + chunk, slab);
+                add_to_batch(&mut batch, false, start, chunk);
+                slab[s].scheduled = chunk;
+                budget -= chunk;
+                self.running.push(s);
+                self.sched.push(s);
+            }
+            // Blocked for good only if the queue was empty or its head failed on slots/budget/blocks
+            // with nothing admitted this step (admitting changes the batch shape).
+            let admitted = self.sched.len() > i;
+            blocked = !admitted;
+        }
+        (batch, blocked && !preempted)
+    }
+
+    /// Allocates blocks so request `s` holds `target` tokens, and registers blocks that became full.
+    fn grow(&mut self, s: u32, target: u32, slab: &mut Slab) {
+        let bs = self.cfg.block_size;
+        let r = &mut slab[s];
+        let need = self.kv.blocks_for(u64::from(target)) as usize;
+        while r.blocks.len() < need {
+            let b = self.kv.pop_free().expect("allocation was checked");
+            r.blocks.push(b);
+        }
+        r.computed = target;
+        if self.kv.caching() {
+            let full = target / bs;
+            if full > r.registered {
+                r.ensure_hashes(full, bs);
+                for j in r.registered..full {
+                    self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
+                }
+                r.registered = full;
+            }
+        }
+    }
+
+    /// Preemption by recompute: frees the request's blocks (their content stays cached) and puts it at
+    /// the head of the waiting queue; tokens already streamed stay streamed.
+    fn preempt(&mut self, s: u32, slab: &mut Slab) {
+        let r = &mut slab[s];
+        self.kv.release(&r.blocks);
+        r.blocks.clear();
+        r.registered = 0;
+        r.computed = 0;
+        r.scheduled = 0;
+        r.preemptions += 1;
+        r.phase = Phase::Waiting;
+        self.waiting.push_front(s);
+        self.stats.preemptions += 1;
+    }
+
+    /// After a decode-only step with admission blocked, plans the following identical decode steps
+    /// up to the first one in which a request finishes or a block allocation could fail.
+    fn plan_run(&mut self, first: StepBatch, slab: &Slab) {
+        let n = self.running.len() as u32;
+        if n == 0 || first.prefill_seqs > 0 {
+            return;
+        }
+        // Steps until the first completion (the step formed now counts as one).
+        let k_max = self
+            .running
+            .iter()
+            .map(|&s| slab[s].req.output_tokens.max(1) - slab[s].generated)
+            .min()
+            .unwrap_or(1);
+        if k_max < 2 {
+            return;
+        }
+        let bs = self.cfg.block_size as usize;
+        // residue[m] = requests whose token count after the formed step is ≡ m (mod block size):
+        // at the start of a later step j (1-based), those with (count + j - 1) % bs == 0 need a block.
+        self.residue.clear();
+        self.residue.resize(bs, 0);
+        for &s in &self.running {
+            self.residue[slab[s].computed as usize % bs] += 1;
+        }
+        let mut free = self.kv.free();
+        let mut used = self.kv.used();
+        let mut ctx = first.decode_context + u64::from(n);
+        self.run.ends.clear();
+        self.run.used.clear();
+        self.run.ends.push(self.step_end);
+        self.run.used.push(used);
+        let mut t = self.step_end;
+        for j in 1..k_max {
+            let need = self.residue[(bs - (j as usize - 1) % bs) % bs];
+            if need > free {
+                break;
+            }
+            free -= need;
+            used += need;
+            let b = StepBatch { decode_seqs: n, decode_context: ctx, ..StepBatch::default() };
+            let dt = self.latency.step_time_us(&b).max(1);
+            t += dt;
+            ctx += u64::from(n);
+            self.run.ends.push(t);
+            self.run.used.push(used);
+        }
+        if self.run.ends.len() > 1 {
+            self.run_active = true;
+            self.step_end = t;
+        }
+    }
+
+    /// Applies the effects of a decode run's steps after the first (which `finish_step` handles as a
+    /// normal step): allocations in batch order per step, statistics, token times.
+    fn apply_run(&mut self, slab: &mut Slab) {
+        self.run_active = false;
+        let extra = self.run.ends.len() - 1;
+        if extra == 0 {
+            return;
+        }
+        let tok = self.overheads.per_output_token_us;
+        // Token times: every request emits one token at the end of each step; the first step's
+        // token is emitted by `finish_step` (with the final step's end as `now`), so here we emit the
+        // tokens of steps 0..extra, i.e. `extra` tokens, the last at the end of step extra-1.
+        let last_bulk_end = self.run.ends[extra - 1];
+        for j in 1..=extra {
+            let dt = self.run.ends[j] - self.run.ends[j - 1];
+            self.stats.steps += 1;
+            let used = self.run.used[j];
+            self.account(dt, used, self.running.len());
+            for idx in 0..self.running.len() {
+                let s = self.running[idx];
+                let target = slab[s].computed + 1;
+                self.grow(s, target, slab);
+            }
+        }
+        debug_assert_eq!(self.kv.used(), self.run.used[extra]);
+        let step0_end = self.run.ends[0];
+        for &s in &self.running {
+            let r = &mut slab[s];
+            // Tokens at the ends of steps 0..extra-1 (all but the run's last step).
+            let first_t = step0_end + tok;
+            let last_t = last_bulk_end + tok;
+            r.generated += extra as u32;
+            r.itl_sum_us += last_t - r.last_token_us;
+            debug_assert!(first_t <= last_t);
+            r.last_token_us = last_t;
+        }
+    }
+}
+
+impl LiveRequest {
+    /// Whether a chunk starting at `before` computed tokens is a single-token decode.
+    fn is_decoding_before(&self, before: u32) -> bool {
+        self.generated >= 1 && before + 1 == self.known_tokens()
+    }
+}
+
+/// Adds one request's share of the step to the batch shape.
+fn add_to_batch(batch: &mut StepBatch, decode: bool, before: u32, chunk: u32) {
+    if decode {
+        batch.decode_seqs += 1;
+        batch.decode_context += u64::from(before);
+    } else {
+        batch.prefill_seqs += 1;
+        batch.prefill_tokens += u64::from(chunk);
+        let t = f64::from(chunk);
+        batch.prefill_attention += t * (f64::from(before) + (t + 1.0) / 2.0);
+    }
+}

@@ -1,0 +1,325 @@
+//! Paged KV cache of one vLLM replica, with automatic prefix caching.
+//!
+//! Blocks are physical slots of `block_size` tokens. Free blocks sit in one LRU queue: allocation pops
+//! the head, release appends to the tail, and a freed block keeps its content hash until it is popped
+//! again, so a later request with the same prefix can claim it back (a prefix-cache hit). This is the
+//! behaviour of vLLM's `FreeKVCacheBlockQueue` + `BlockPool`.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// Sentinel for "no block" in the intrusive free list.
+const NIL: u32 = u32::MAX;
+
+/// Hasher for keys that are already well-mixed 64-bit hashes: identity, deterministic, fast.
+#[derive(Default, Clone, Copy)]
+pub struct PrehashedKey(u64);
+
+impl Hasher for PrehashedKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// Map from block content hash to the block holding it.
+type HashIndex = HashMap<u64, u32, BuildHasherDefault<PrehashedKey>>;
+
+/// Counters a replica reports about its cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KvStats {
+    /// Prompt tokens looked up in the prefix cache at admission.
+    pub query_tokens: u64,
+    /// Of those, tokens found cached.
+    pub hit_tokens: u64,
+    /// Cached blocks evicted (their hash dropped) to make room.
+    pub evictions: u64,
+}
+
+/// The block pool of one replica.
+#[derive(Debug, Clone)]
+pub struct KvCache {
+    block_size: u32,
+    caching: bool,
+    refcount: Vec<u32>,
+    /// Content hash per block; 0 = none (real hashes are forced odd, so never 0).
+    hash: Vec<u64>,
+    prev: Vec<u32>,
+    next: Vec<u32>,
+    head: u32,
+    tail: u32,
+    free: u32,
+    index: HashIndex,
+    /// Cache counters.
+    pub stats: KvStats,
+}
+
+impl KvCache {
+    /// A cache of `total_blocks` empty blocks. `caching` turns prefix caching on.
+    pub fn new(total_blocks: u32, block_size: u32, caching: bool) -> Self {
+        let n = total_blocks as usize;
+        let mut prev = Vec::with_capacity(n);
+        let mut next = Vec::with_capacity(n);
+        for i in 0..total_blocks {
+            prev.push(if i == 0 { NIL } else { i - 1 });
+            next.push(if i + 1 == total_blocks { NIL } else { i + 1 });
+        }
+        Self {
+            block_size,
+            caching,
+            refcount: vec![0; n],
+            hash: vec![0; n],
+            prev,
+            next,
+            head: if n == 0 { NIL } else { 0 },
+            tail: if n == 0 { NIL } else { total_blocks - 1 },
+            free: total_blocks,
+            index: HashIndex::default(),
+            stats: KvStats::default(),
+        }
+    }
+
+    /// Tokens per block.
+    pub fn block_size(&self) -> u32 {
+        self.block_size
+    }
+
+    /// Whether prefix caching is on.
+    pub fn caching(&self) -> bool {
+        self.caching
+    }
+
+    /// Total blocks.
+    pub fn total(&self) -> u32 {
+        self.refcount.len() as u32
+    }
+
+    /// Free blocks (including free blocks that still hold cached content).
+    pub fn free(&self) -> u32 {
+        self.free
+    }
+
+    /// Blocks in use by at least one request.
+    pub fn used(&self) -> u32 {
+        self.total() - self.free
+    }
+
+    /// Blocks needed to hold `tokens` tokens.
+    pub fn blocks_for(&self, tokens: u64) -> u64 {
+        tokens.div_ceil(u64::from(self.block_size))
+    }
+
+    /// Number of leading `hashes` whose content is cached (in use or free), stopping at the first miss.
+    pub fn cached_prefix_len(&self, hashes: &[u64]) -> usize {
+        if !self.caching {
+            return 0;
+        }
+        hashes.iter().take_while(|h| self.index.contains_key(h)).count()
+    }
+
+    /// The block holding the content `hash`, if cached.
+    pub fn lookup(&self, hash: u64) -> Option<u32> {
+        self.index.get(&hash).copied()
+    }
+
+    /// How many free blocks claiming these cached blocks would take off the free queue.
+    pub fn free_among(&self, blocks: &[u32]) -> u32 {
+        blocks.iter().filter(|&&b| self.refcount[b as usize] == 0).count() as u32
+    }
+
+    /// Takes a reference on a cached block (removing it from the free queue if it was free).
+    pub fn claim(&mut self, block: u32) {
+        let b = block as usize;
+        if self.refcount[b] == 0 {
+            self.unlink(block);
+            self.free -= 1;
+        }
+        self.refcount[b] += 1;
+    }
+
+    /// Pops the least recently freed block for new content, dropping any cached content it held.
+    /// Returns `None` when no block is free.
+    pub fn pop_free(&mut self) -> Option<u32> {
+        let b = self.head;
+        if b == NIL {
+            return None;
+        }
+        self.unlink(b);
+        self.free -= 1;
+        let h = self.hash[b as usize];
+        if h != 0 {
+            if self.index.get(&h) == Some(&b) {
+                self.index.remove(&h);
+            }
+            self.hash[b as usize] = 0;
+            self.stats.evictions += 1;
+        }
+        self.refcount[b as usize] = 1;
+        Some(b)
+    }
+
+    /// Records that `block` (now full) holds content `hash`, so later prompts can hit it. A hash that is
+    /// already cached in another block is left pointing there (first writer wins, as in vLLM).
+    pub fn register(&mut self, block: u32, hash: u64) {
+        if !self.caching || self.hash[block as usize] != 0 {
+            return;
+        }
+        if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(hash) {
+            e.insert(block);
+            self.hash[block as usize] = hash;
+        }
+    }
+
+    /// Drops one reference on each block, last block first, so that the tail of a sequence (the least
+    /// shareable content) is evicted before its prefix.
+    pub fn release(&mut self, blocks: &[u32]) {
+        for &b in blocks.iter().rev() {
+            let r = &mut self.refcount[b as usize];
+            debug_assert!(*r > 0, "release of a free block");
+            *r -= 1;
+            if *r == 0 {
+                self.push_tail(b);
+                self.free += 1;
+            }
+        }
+    }
+
+    /// Records a prefix-cache query of `query` tokens of which `hit` were cached.
+    pub fn record_query(&mut self, query: u64, hit: u64) {
+        self.stats.query_tokens += query;
+        self.stats.hit_tokens += hit;
+    }
+
+    fn unlink(&mut self, b: u32) {
+        let (p, n) = (self.prev[b as usize], self.next[b as usize]);
+        if p == NIL {
+            self.head = n;
+        } else {
+            self.next[p as usize] = n;
+        }
+        if n == NIL {
+            self.tail = p;
+        } else {
+            self.prev[n as usize] = p;
+        }
+        self.prev[b as usize] = NIL;
+        self.next[b as usize] = NIL;
+    }
+
+    fn push_tail(&mut self, b: u32) {
+        self.prev[b as usize] = self.tail;
+        self.next[b as usize] = NIL;
+        if self.tail == NIL {
+            self.head = b;
+        } else {
+            self.next[self.tail as usize] = b;
+        }
+        self.tail = b;
+    }
+
+    /// Checks the internal invariants (free queue length = free count, refcounts consistent, every
+    /// indexed hash points at a block holding it). For tests and debug assertions.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut n = 0u32;
+        let mut b = self.head;
+        let mut last = NIL;
+        while b != NIL {
+            if self.refcount[b as usize] != 0 {
+                return Err(format!("block {b} is on the free queue with refcount > 0"));
+            }
+            if self.prev[b as usize] != last {
+                return Err(format!("broken back link at block {b}"));
+            }
+            last = b;
+            b = self.next[b as usize];
+            n += 1;
+            if n > self.total() {
+                return Err("free queue has a cycle".into());
+            }
+        }
+        if last != self.tail {
+            return Err("tail does not end the free queue".into());
+        }
+        if n != self.free {
+            return Err(format!("free queue holds {n} blocks but free count is {}", self.free));
+        }
+        let zero = self.refcount.iter().filter(|&&r| r == 0).count() as u32;
+        if zero != self.free {
+            return Err(format!("{zero} blocks have refcount 0 but free count is {}", self.free));
+        }
+        for (h, &blk) in &self.index {
+            if self.hash[blk as usize] != *h {
+                return Err(format!("index entry for block {blk} does not match its hash"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pop_claim_release_keep_counts() {
+        let mut kv = KvCache::new(4, 16, true);
+        let a = kv.pop_free().unwrap();
+        let b = kv.pop_free().unwrap();
+        assert_eq!(kv.free(), 2);
+        kv.register(a, 11);
+        kv.register(b, 13);
+        kv.release(&[a, b]);
+        assert_eq!(kv.free(), 4);
+        kv.check_invariants().unwrap();
+        // Content survives release and can be claimed back.
+        assert_eq!(kv.cached_prefix_len(&[11, 13, 15]), 2);
+        let blk = kv.lookup(11).unwrap();
+        kv.claim(blk);
+        assert_eq!(kv.free(), 3);
+        kv.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn lru_evicts_oldest_freed_first_and_tail_of_sequence_first() {
+        let mut kv = KvCache::new(3, 16, true);
+        let blocks: Vec<u32> = (0..3).map(|_| kv.pop_free().unwrap()).collect();
+        for (i, &b) in blocks.iter().enumerate() {
+            kv.register(b, 101 + 2 * i as u64);
+        }
+        kv.release(&blocks); // released in reverse: last block is the oldest free
+        let popped = kv.pop_free().unwrap();
+        assert_eq!(popped, blocks[2]);
+        assert_eq!(kv.cached_prefix_len(&[101, 103, 105]), 2);
+        assert_eq!(kv.stats.evictions, 1);
+        kv.check_invariants().unwrap();
+    }
+
+    #[test]
+    fn caching_off_never_hits() {
+        let mut kv = KvCache::new(2, 16, false);
+        let a = kv.pop_free().unwrap();
+        kv.register(a, 7);
+        kv.release(&[a]);
+        assert_eq!(kv.cached_prefix_len(&[7]), 0);
+    }
+
+    #[test]
+    fn duplicate_content_keeps_first_block() {
+        let mut kv = KvCache::new(2, 16, true);
+        let a = kv.pop_free().unwrap();
+        let b = kv.pop_free().unwrap();
+        kv.register(a, 9);
+        kv.register(b, 9);
+        assert_eq!(kv.lookup(9), Some(a));
+        kv.release(&[b]);
+        kv.release(&[a]);
+        kv.check_invariants().unwrap();
+    }
+}

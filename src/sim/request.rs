@@ -1,0 +1,203 @@
+//! A request's life inside a replica: progress, KV blocks, token timestamps.
+
+use crate::rng::mix2;
+use crate::workload::{PromptLayout, Request};
+
+/// Content hash of block `index` (tokens `[index*bs, (index+1)*bs)`) of a sequence laid out as
+/// `layout`, chained on the previous block's hash: equal hashes mean equal token prefixes. Never 0.
+pub fn block_hash(prev: u64, layout: &PromptLayout, index: u32, block_size: u32) -> u64 {
+    let start = u64::from(index) * u64::from(block_size);
+    let end = start + u64::from(block_size);
+    let plen = u64::from(layout.prefix_len);
+    let content = if end <= plen {
+        mix2(layout.prefix_key, u64::from(index))
+    } else if start >= plen {
+        mix2(layout.body_key, start - plen)
+    } else {
+        mix2(mix2(layout.prefix_key, plen), mix2(layout.body_key, u64::from(index)))
+    };
+    mix2(prev, content) | 1
+}
+
+/// Where a live request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// In a replica's waiting queue (new, or preempted and waiting to recompute).
+    Waiting,
+    /// In a replica's running batch.
+    Running,
+}
+
+/// A request admitted to a replica, from enqueue to completion.
+#[derive(Debug, Clone)]
+pub struct LiveRequest {
+    /// The request as the workload generated it.
+    pub req: Request,
+    /// Replica it was routed to.
+    pub instance: u32,
+    /// Waiting or running.
+    pub phase: Phase,
+    /// Tokens whose KV is computed or being computed in the current step (prefix hits included).
+    pub computed: u32,
+    /// Output tokens sampled so far (kept across preemption: they were already streamed).
+    pub generated: u32,
+    /// Tokens scheduled in the step in flight (0 if none).
+    pub scheduled: u32,
+    /// Physical KV blocks held, in sequence order.
+    pub blocks: Vec<u32>,
+    /// Chained hashes of the full blocks of the known tokens, computed lazily and kept across preemption.
+    pub hashes: Vec<u64>,
+    /// Leading blocks already registered in the prefix cache.
+    pub registered: u32,
+    /// When the replica queued it (µs).
+    pub enqueue_us: i64,
+    /// When it was first scheduled (µs).
+    pub first_scheduled_us: Option<i64>,
+    /// When its first token reached the client (µs).
+    pub first_token_us: Option<i64>,
+    /// When its latest token reached the client (µs).
+    pub last_token_us: i64,
+    /// Sum of its inter-token gaps (µs).
+    pub itl_sum_us: i64,
+    /// Times it was preempted.
+    pub preemptions: u32,
+    /// Prompt tokens served from the prefix cache at its first admission.
+    pub cached_tokens: u32,
+}
+
+impl LiveRequest {
+    /// A request just queued at replica `instance` at time `now`.
+    pub fn new(req: Request, instance: u32, now: i64) -> Self {
+        Self {
+            req,
+            instance,
+            phase: Phase::Waiting,
+            computed: 0,
+            generated: 0,
+            scheduled: 0,
+            blocks: Vec::new(),
+            hashes: Vec::new(),
+            registered: 0,
+            enqueue_us: now,
+            first_scheduled_us: None,
+            first_token_us: None,
+            last_token_us: now,
+            itl_sum_us: 0,
+            preemptions: 0,
+            cached_tokens: 0,
+        }
+    }
+
+    /// Tokens known so far: the prompt plus the output sampled so far.
+    pub fn known_tokens(&self) -> u32 {
+        self.req.input_tokens + self.generated
+    }
+
+    /// Whether all the output has been produced.
+    pub fn is_done(&self) -> bool {
+        self.generated >= self.req.output_tokens.max(1)
+    }
+
+    /// Whether the next step for it is a single-token decode.
+    pub fn is_decoding(&self) -> bool {
+        self.generated >= 1 && self.computed + 1 == self.known_tokens()
+    }
+
+    /// Makes sure the hashes of the first `n` full blocks are computed.
+    pub fn ensure_hashes(&mut self, n: u32, block_size: u32) {
+        while (self.hashes.len() as u32) < n {
+            let i = self.hashes.len() as u32;
+            let prev = self.hashes.last().copied().unwrap_or(0x5eed);
+            self.hashes.push(block_hash(prev, &self.req.prompt, i, block_size));
+        }
+    }
+}
+
+/// Slab of live requests, indexed by a stable slot number (no per-event allocation or hashing).
+#[derive(Debug, Default)]
+pub struct Slab {
+    slots: Vec<Option<LiveRequest>>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Slab {
+    /// Stores a request and returns its slot.
+    pub fn insert(&mut self, r: LiveRequest) -> u32 {
+        self.live += 1;
+        if let Some(s) = self.free.pop() {
+            self.slots[s as usize] = Some(r);
+            s
+        } else {
+            self.slots.push(Some(r));
+            (self.slots.len() - 1) as u32
+        }
+    }
+
+    /// Removes and returns the request in `slot`.
+    pub fn remove(&mut self, slot: u32) -> LiveRequest {
+        let r = self.slots[slot as usize].take().expect("slab slot is empty");
+        self.free.push(slot);
+        self.live -= 1;
+        r
+    }
+
+    /// Requests currently stored.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Whether no request is stored.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+}
+
+impl std::ops::Index<u32> for Slab {
+    type Output = LiveRequest;
+    fn index(&self, slot: u32) -> &LiveRequest {
+        self.slots[slot as usize].as_ref().expect("slab slot is empty")
+    }
+}
+
+impl std::ops::IndexMut<u32> for Slab {
+    fn index_mut(&mut self, slot: u32) -> &mut LiveRequest {
+        self.slots[slot as usize].as_mut().expect("slab slot is empty")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(prefix_key: u64, prefix_len: u32, body_key: u64) -> PromptLayout {
+        PromptLayout { prefix_key, prefix_len, body_key }
+    }
+
+    #[test]
+    fn shared_prefix_blocks_hash_equal_and_bodies_differ() {
+        let a = layout(1, 64, 100);
+        let b = layout(1, 64, 200);
+        let chain = |l: &PromptLayout| {
+            let mut h = 0x5eed;
+            (0..8)
+                .map(|i| {
+                    h = block_hash(h, l, i, 16);
+                    h
+                })
+                .collect::<Vec<_>>()
+        };
+        let (ha, hb) = (chain(&a), chain(&b));
+        assert_eq!(ha[..4], hb[..4]);
+        assert!(ha[4..].iter().zip(&hb[4..]).all(|(x, y)| x != y));
+        assert!(ha.iter().all(|h| *h != 0));
+    }
+
+    #[test]
+    fn straddling_block_depends_on_both_streams() {
+        let a = layout(1, 20, 100);
+        let b = layout(1, 20, 200);
+        assert_eq!(block_hash(0, &a, 0, 16), block_hash(0, &b, 0, 16));
+        assert_ne!(block_hash(9, &a, 1, 16), block_hash(9, &b, 1, 16));
+    }
+}
