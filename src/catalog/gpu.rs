@@ -198,6 +198,15 @@ mod tests {
     }
 
     #[test]
+    fn json_schema_and_round_trip() {
+        let text = serde_json::to_value(schemars::schema_for!(GpuProfile)).unwrap().to_string();
+        assert!(text.contains("memoryGib") && text.contains("allReduceLatencyUs"));
+        let g = builtin("B200").unwrap();
+        let back: GpuProfile = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(back, g);
+    }
+
+    #[test]
     fn datasheet_figures() {
         let h100 = builtin("H100").unwrap();
         assert_eq!(

@@ -628,6 +628,14 @@ mod tests {
                     assert!(builtin(model).is_some(), "{}: model {model} is not bundled", path.display());
                     checked += 1;
                 }
+                if let Some(gpu) = line.strip_prefix("gpu:") {
+                    let gpu = gpu.trim().trim_matches('"');
+                    assert!(
+                        crate::catalog::gpu::builtin(gpu).is_some(),
+                        "{}: GPU {gpu} unknown",
+                        path.display()
+                    );
+                }
             }
         }
         assert!(checked > 0);
@@ -768,6 +776,17 @@ mod tests {
         let v = serde_json::json!({"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
             "intermediate_size": 128, "vocab_size": 100, "max_position_embeddings": 1024, "num_local_experts": 8});
         assert_eq!(ModelArch::from_hf_config("x", &v).unwrap_err().field, "num_experts_per_tok");
+    }
+
+    #[test]
+    fn json_schema_names_camel_case_fields() {
+        let schema = serde_json::to_value(schemars::schema_for!(ModelArch)).unwrap();
+        let text = schema.to_string();
+        assert!(
+            text.contains("kvHeads")
+                && text.contains("weightBytesPerParam")
+                && text.contains("expertIntermediate")
+        );
     }
 
     #[test]
