@@ -4,7 +4,9 @@
 //! CLI table / JSON (and, later, Kubernetes status). The simulator core is pure and synchronous: no
 //! I/O, no async, no global state; every random draw flows from the scenario seed ([`rng`]).
 
+pub mod catalog;
 pub mod error;
+pub mod latency;
 pub mod metrics;
 pub mod rng;
 pub mod bench;

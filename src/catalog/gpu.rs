@@ -1,0 +1,238 @@
+//! GPU profiles: the accelerator facts the capacity planner and the latency models need.
+
+use std::sync::OnceLock;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::error::InvalidInput;
+
+/// One accelerator type: memory, peak compute and bandwidth, interconnect, price, and the efficiency
+/// factors the roofline model applies to the peaks. All figures are per GPU.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GpuProfile {
+    /// Profile name, e.g. `H100-SXM-80GB`.
+    pub name: String,
+    /// Device memory in GiB.
+    pub memory_gib: f64,
+    /// Dense BF16 (and FP16) tensor peak, TFLOPS.
+    pub tflops_bf16: f64,
+    /// Dense FP8 tensor peak, TFLOPS; 0 when the GPU has no FP8 support.
+    #[serde(default)]
+    pub tflops_fp8: f64,
+    /// Peak device-memory bandwidth, TB/s.
+    pub hbm_tbps: f64,
+    /// Per-GPU, per-direction interconnect bandwidth for tensor-parallel all-reduce, GB/s.
+    pub nvlink_gbps: f64,
+    /// Price of one GPU-hour in dollars (on demand).
+    #[serde(default)]
+    pub dollars_per_gpu_hour: f64,
+    /// Fraction of peak FLOPS achieved by prefill (roofline model).
+    #[serde(default = "default_mfu_prefill")]
+    pub mfu_prefill: f64,
+    /// Fraction of peak FLOPS achieved by decode (roofline model).
+    #[serde(default = "default_mfu_decode")]
+    pub mfu_decode: f64,
+    /// Fraction of peak memory bandwidth achieved when streaming weights and KV (roofline model).
+    #[serde(default = "default_hbm_efficiency")]
+    pub hbm_efficiency: f64,
+    /// Fixed latency of one all-reduce, µs (roofline model).
+    #[serde(default = "default_all_reduce_latency_us")]
+    pub all_reduce_latency_us: f64,
+}
+
+fn default_mfu_prefill() -> f64 {
+    0.45
+}
+fn default_mfu_decode() -> f64 {
+    0.30
+}
+fn default_hbm_efficiency() -> f64 {
+    0.80
+}
+fn default_all_reduce_latency_us() -> f64 {
+    6.0
+}
+
+impl GpuProfile {
+    /// Checks that every figure is usable (positive where the models divide by it), naming the bad field.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        let positive = [
+            ("memoryGib", self.memory_gib),
+            ("tflopsBf16", self.tflops_bf16),
+            ("hbmTbps", self.hbm_tbps),
+            ("nvlinkGbps", self.nvlink_gbps),
+        ];
+        for (field, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("must be a positive number (got {v})"),
+                    "take the figure from the GPU's datasheet",
+                ));
+            }
+        }
+        let non_negative = [
+            ("tflopsFp8", self.tflops_fp8),
+            ("dollarsPerGpuHour", self.dollars_per_gpu_hour),
+            ("allReduceLatencyUs", self.all_reduce_latency_us),
+        ];
+        for (field, v) in non_negative {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("must be >= 0 (got {v})"),
+                    "use 0 or a positive number",
+                ));
+            }
+        }
+        let fractions = [
+            ("mfuPrefill", self.mfu_prefill),
+            ("mfuDecode", self.mfu_decode),
+            ("hbmEfficiency", self.hbm_efficiency),
+        ];
+        for (field, v) in fractions {
+            if !(v.is_finite() && v > 0.0 && v <= 1.0) {
+                return Err(InvalidInput::new(
+                    field,
+                    format!("must be in (0, 1] (got {v})"),
+                    "use a fraction of the peak, e.g. 0.4",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the GPU has FP8 tensor cores (so FP8 weights run at the FP8 peak).
+    pub fn has_fp8(&self) -> bool {
+        self.tflops_fp8 > 0.0
+    }
+}
+
+const GPUS_YAML: &str = include_str!("../../data/gpus.yaml");
+
+/// The built-in table, parsed once; the YAML is compiled in and checked by a test, so a parse failure is a
+/// build defect and yields an empty table rather than a panic.
+fn table() -> &'static [GpuProfile] {
+    static TABLE: OnceLock<Vec<GpuProfile>> = OnceLock::new();
+    TABLE.get_or_init(|| serde_yaml::from_str(GPUS_YAML).unwrap_or_default())
+}
+
+/// Short names accepted for the built-in profiles (lower case), mapped to the profile name.
+const ALIASES: &[(&str, &str)] = &[
+    ("h100", "H100-SXM-80GB"),
+    ("h100-sxm", "H100-SXM-80GB"),
+    ("h100-80gb", "H100-SXM-80GB"),
+    ("h100-sxm5", "H100-SXM-80GB"),
+    ("h100-sxm5-80gb", "H100-SXM-80GB"),
+    ("h200", "H200-SXM-141GB"),
+    ("h200-sxm", "H200-SXM-141GB"),
+    ("h200-141gb", "H200-SXM-141GB"),
+    ("a100", "A100-SXM-80GB"),
+    ("a100-sxm", "A100-SXM-80GB"),
+    ("a100-80gb", "A100-SXM-80GB"),
+    ("a100-80", "A100-SXM-80GB"),
+    ("a100-sxm4-80gb", "A100-SXM-80GB"),
+    ("l40s", "L40S-48GB"),
+    ("b200", "B200-180GB"),
+    ("b200-sxm", "B200-180GB"),
+    ("mi300x", "MI300X-192GB"),
+];
+
+/// Looks up a built-in GPU profile by name or short alias, case-insensitively (`H100`, `a100-80gb`, ...).
+pub fn builtin(name: &str) -> Option<GpuProfile> {
+    let key = name.trim().to_ascii_lowercase();
+    let target = ALIASES.iter().find(|(alias, _)| *alias == key).map(|(_, full)| full.to_ascii_lowercase());
+    let wanted = target.as_deref().unwrap_or(&key);
+    table().iter().find(|g| g.name.to_ascii_lowercase() == wanted).cloned()
+}
+
+/// Names of the built-in GPU profiles, for help texts and error messages.
+pub fn builtin_names() -> Vec<&'static str> {
+    table().iter().map(|g| g.name.as_str()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_table_parses_and_validates() {
+        let parsed: Vec<GpuProfile> = serde_yaml::from_str(GPUS_YAML).expect("data/gpus.yaml parses");
+        assert_eq!(parsed.len(), 6);
+        for g in &parsed {
+            g.validate().unwrap_or_else(|e| panic!("{}: {e}", g.name));
+            assert!(g.dollars_per_gpu_hour > 0.0, "{} has a price", g.name);
+        }
+        assert_eq!(
+            builtin_names(),
+            vec![
+                "H100-SXM-80GB",
+                "H200-SXM-141GB",
+                "A100-SXM-80GB",
+                "L40S-48GB",
+                "B200-180GB",
+                "MI300X-192GB"
+            ]
+        );
+    }
+
+    #[test]
+    fn aliases_resolve_case_insensitively() {
+        for (alias, full) in [
+            ("H100", "H100-SXM-80GB"),
+            ("h100-sxm", "H100-SXM-80GB"),
+            ("h100-sxm-80gb", "H100-SXM-80GB"),
+            ("A100", "A100-SXM-80GB"),
+            ("A100-80GB", "A100-SXM-80GB"),
+            ("L40S", "L40S-48GB"),
+            ("H200", "H200-SXM-141GB"),
+            ("B200", "B200-180GB"),
+            ("MI300X", "MI300X-192GB"),
+            (" mi300x-192gb ", "MI300X-192GB"),
+        ] {
+            assert_eq!(builtin(alias).map(|g| g.name), Some(full.to_string()), "{alias}");
+        }
+        assert!(builtin("TPU-v5e").is_none());
+    }
+
+    #[test]
+    fn json_schema_and_round_trip() {
+        let text = serde_json::to_value(schemars::schema_for!(GpuProfile)).unwrap().to_string();
+        assert!(text.contains("memoryGib") && text.contains("allReduceLatencyUs"));
+        let g = builtin("B200").unwrap();
+        let back: GpuProfile = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(back, g);
+    }
+
+    #[test]
+    fn datasheet_figures() {
+        let h100 = builtin("H100").unwrap();
+        assert_eq!(
+            (h100.memory_gib, h100.tflops_bf16, h100.tflops_fp8, h100.hbm_tbps),
+            (80.0, 989.5, 1979.0, 3.35)
+        );
+        let a100 = builtin("A100").unwrap();
+        assert!(!a100.has_fp8());
+        assert!(h100.has_fp8());
+        let h200 = builtin("H200").unwrap();
+        assert_eq!(h200.tflops_bf16, h100.tflops_bf16);
+        assert!(h200.hbm_tbps > h100.hbm_tbps);
+    }
+
+    #[test]
+    fn user_profile_gets_default_efficiencies_and_bad_values_are_named() {
+        let g: GpuProfile = serde_yaml::from_str(
+            "name: X\nmemoryGib: 24\ntflopsBf16: 100\nhbmTbps: 1\nnvlinkGbps: 32\ndollarsPerGpuHour: 1\n",
+        )
+        .unwrap();
+        assert_eq!(g.mfu_prefill, 0.45);
+        assert_eq!(g.tflops_fp8, 0.0);
+        g.validate().unwrap();
+        let bad = GpuProfile { hbm_efficiency: 1.5, ..g.clone() };
+        assert_eq!(bad.validate().unwrap_err().field, "hbmEfficiency");
+        let bad = GpuProfile { memory_gib: 0.0, ..g };
+        assert_eq!(bad.validate().unwrap_err().field, "memoryGib");
+    }
+}

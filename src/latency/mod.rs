@@ -1,0 +1,95 @@
+//! Step-time models: how long one engine step (one forward pass over a continuous batch) takes, behind one
+//! trait so the scheduler does not care whether the time is analytic or calibrated.
+
+pub mod roofline;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{GpuProfile, ModelArch};
+pub use roofline::Roofline;
+
+/// Shape of one engine step (one forward pass), in tokens; built by the scheduler.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StepBatch {
+    /// Requests computing prompt tokens this step.
+    pub prefill_seqs: u32,
+    /// Σ new prompt tokens computed this step.
+    pub prefill_tokens: u64,
+    /// Σ over prefill requests of `t_i * (c_i + (t_i + 1) / 2)`: query tokens × average attended context,
+    /// `c_i` = tokens already in KV before this chunk (cached prefix included).
+    pub prefill_attention: f64,
+    /// Requests generating one token this step.
+    pub decode_seqs: u32,
+    /// Σ over decoding requests of their context length (tokens in KV before this step).
+    pub decode_context: u64,
+}
+
+impl StepBatch {
+    /// Tokens run through the model this step (prompt tokens plus one per decoding request).
+    pub fn total_tokens(&self) -> u64 {
+        self.prefill_tokens.saturating_add(u64::from(self.decode_seqs))
+    }
+}
+
+/// Per-request costs outside the engine step (tokenisation, detokenisation, streaming); non-blocking.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct RequestOverheads {
+    /// Added once before the request can produce its first token (arrival to enqueue).
+    pub before_first_token_us: i64,
+    /// Added to every output token's timestamp (detokenise and stream).
+    pub per_output_token_us: i64,
+    /// Added once after the last token (response completion).
+    pub after_last_token_us: i64,
+}
+
+/// A step-time model: the simulator asks it how long each engine step takes.
+pub trait LatencyModel: Send + Sync {
+    /// Wall time of one engine step in µs, always >= 1. Called once per step (hot path: O(1), no allocation).
+    fn step_time_us(&self, batch: &StepBatch) -> i64;
+    /// Per-request costs outside the engine steps.
+    fn request_overheads(&self) -> RequestOverheads;
+    /// Short name for reports and logs.
+    fn name(&self) -> &str;
+}
+
+/// Which latency model a scenario uses (more kinds, e.g. a calibrated one, join this enum).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum LatencyKind {
+    /// Analytic roofline from model FLOPs/bytes and GPU peaks ([`Roofline`]).
+    #[default]
+    Roofline,
+}
+
+/// Builds the latency model of `kind` for `model` on `tp` x `gpu`.
+pub fn build(kind: LatencyKind, model: &ModelArch, gpu: &GpuProfile, tp: u32) -> Box<dyn LatencyModel> {
+    match kind {
+        LatencyKind::Roofline => Box::new(Roofline::new(model, gpu, tp)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{gpu, model};
+
+    #[test]
+    fn build_roofline_and_kind_serde() {
+        let m = model::builtin("llama-3.1-8b-instruct").unwrap();
+        let g = gpu::builtin("H100").unwrap();
+        let lm = build(LatencyKind::Roofline, &m, &g, 1);
+        assert_eq!(lm.name(), "roofline");
+        assert_eq!(lm.request_overheads(), RequestOverheads::default());
+        assert!(lm.step_time_us(&StepBatch::default()) >= 1);
+        assert_eq!(serde_json::to_string(&LatencyKind::Roofline).unwrap(), "\"roofline\"");
+        let k: LatencyKind = serde_yaml::from_str("roofline").unwrap();
+        assert_eq!(k, LatencyKind::Roofline);
+    }
+
+    #[test]
+    fn total_tokens_counts_decodes_once() {
+        let b = StepBatch { prefill_tokens: 100, decode_seqs: 7, ..Default::default() };
+        assert_eq!(b.total_tokens(), 107);
+    }
+}
