@@ -109,7 +109,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
     // Hardware.
     let gpu = match &spec.hardware.profile {
         Some(p) => {
-            validate_gpu_profile(p)?;
+            p.validate().map_err(|e| e.under("spec.hardware.profile"))?;
             p.clone()
         }
         None => gpu::builtin(&spec.hardware.gpu).ok_or_else(|| {
@@ -225,14 +225,14 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
             m
         }
         None => {
-            let native = model.max_position_embeddings.max(1);
-            if u64::from(native) > kv_tokens {
+            let native = model.max_position_embeddings.clamp(1, u64::from(u32::MAX));
+            if native > kv_tokens {
                 warnings.push(format!(
                     "maxModelLen capped from the model's {native} to the KV capacity of {kv_tokens} tokens"
                 ));
                 kv_tokens as u32
             } else {
-                native
+                native as u32
             }
         }
     };
@@ -335,31 +335,6 @@ fn validate_slo(s: &Slo) -> Result<(), InvalidInput> {
                 "use e.g. 0.9 for 90% of requests",
             ));
         }
-    }
-    Ok(())
-}
-
-fn validate_gpu_profile(p: &GpuProfile) -> Result<(), InvalidInput> {
-    let checks = [
-        ("memoryGib", p.memory_gib),
-        ("tflopsBf16", p.tflops_bf16),
-        ("hbmTbps", p.hbm_tbps),
-    ];
-    for (f, v) in checks {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(InvalidInput::new(
-                format!("spec.hardware.profile.{f}"),
-                format!("must be positive (got {v})"),
-                "give the GPU's datasheet figure",
-            ));
-        }
-    }
-    if !(p.dollars_per_gpu_hour.is_finite() && p.dollars_per_gpu_hour >= 0.0) {
-        return Err(InvalidInput::new(
-            "spec.hardware.profile.dollarsPerGpuHour",
-            format!("must be >= 0 (got {})", p.dollars_per_gpu_hour),
-            "give the on-demand price per GPU-hour",
-        ));
     }
     Ok(())
 }
