@@ -7,3 +7,4 @@
 pub mod error;
 pub mod metrics;
 pub mod rng;
+pub mod workload;
