@@ -4,12 +4,13 @@
 //! CLI table / JSON (and, later, Kubernetes status). The simulator core is pure and synchronous: no
 //! I/O, no async, no global state; every random draw flows from the scenario seed ([`rng`]).
 
+pub mod bench;
 pub mod catalog;
 pub mod error;
 pub mod latency;
 pub mod metrics;
-pub mod rng;
-pub mod bench;
 pub mod report;
+pub mod rng;
 pub mod scenario;
 pub mod sim;
+pub mod workload;

@@ -1,0 +1,497 @@
+//! The lazy request generator: merges arrival streams, follow-up session turns and trace rows in time order.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+
+use rand::Rng;
+
+use super::arrival::{secs_to_us, ArrivalStream};
+use super::length::Sampler;
+use super::request::{PromptLayout, Request, SessionRef};
+use super::spec::{validate, ClassSpec, LengthDist, WorkloadSpec};
+use super::trace::TraceSource;
+use crate::error::InvalidInput;
+use crate::rng::{self, fnv1a64, mix2, SimRng};
+
+/// Content-stream key of system prompt `group` of class `class`. Classes never share system prompts,
+/// even with identical prefix specs (they model different applications).
+fn prefix_key(class: u16, group: u32) -> u64 {
+    mix2(fnv1a64("workload.prefix"), (u64::from(class) << 32) | u64::from(group))
+}
+
+/// Content-stream key of question `question` of group `group` of class `class`.
+fn question_key(class: u16, group: u32, question: u32) -> u64 {
+    mix2(fnv1a64("workload.question"), mix2((u64::from(class) << 32) | u64::from(group), u64::from(question)))
+}
+
+/// Content-stream key of trace prefix group `group` (shared by all classes of the trace).
+fn trace_prefix_key(group: u64) -> u64 {
+    mix2(fnv1a64("workload.trace.prefix"), group)
+}
+
+fn build_sampler(d: &LengthDist, field: &str) -> Result<Sampler, InvalidInput> {
+    Sampler::new(d).ok_or_else(|| {
+        InvalidInput::new(
+            field,
+            format!("unusable distribution parameters {d:?}"),
+            "check the distribution's parameters",
+        )
+    })
+}
+
+struct Prefix {
+    groups: u32,
+    tokens: u32,
+    questions: Option<u32>,
+}
+
+struct Session {
+    turns: Sampler,
+    think: Option<Sampler>,
+    accumulate: bool,
+}
+
+/// Per-class samplers and random streams.
+struct Class {
+    name: String,
+    input: Option<Sampler>,
+    output: Option<Sampler>,
+    prefix: Option<Prefix>,
+    session: Option<Session>,
+    input_rng: SimRng,
+    output_rng: SimRng,
+    prefix_rng: SimRng,
+    session_rng: SimRng,
+}
+
+impl Class {
+    fn new(c: &ClassSpec, i: usize, seed: u64) -> Result<Self, InvalidInput> {
+        let idx = i as u64;
+        let at = |f: &str| format!("spec.workload.classes[{i}].{f}");
+        Ok(Self {
+            name: c.name.clone(),
+            input: c.input_tokens.as_ref().map(|d| build_sampler(d, &at("inputTokens"))).transpose()?,
+            output: c.output_tokens.as_ref().map(|d| build_sampler(d, &at("outputTokens"))).transpose()?,
+            prefix: c.prefix.as_ref().map(|p| Prefix {
+                groups: p.groups.max(1),
+                tokens: p.tokens,
+                questions: p.questions_per_group.filter(|&q| q > 0),
+            }),
+            session: match &c.session {
+                None => None,
+                Some(s) => Some(Session {
+                    turns: build_sampler(&s.turns, &at("session.turns"))?,
+                    think: s
+                        .think_time_ms
+                        .as_ref()
+                        .map(|d| build_sampler(d, &at("session.thinkTimeMs")))
+                        .transpose()?,
+                    accumulate: s.accumulate,
+                }),
+            },
+            input_rng: rng::stream_indexed(seed, "workload.input", idx),
+            output_rng: rng::stream_indexed(seed, "workload.output", idx),
+            prefix_rng: rng::stream_indexed(seed, "workload.prefix", idx),
+            session_rng: rng::stream_indexed(seed, "workload.session", idx),
+        })
+    }
+
+    fn output_len(&mut self) -> u32 {
+        match &self.output {
+            Some(s) => s.sample_count(&mut self.output_rng),
+            None => 1,
+        }
+    }
+
+    /// A question for `group`: its length, and its content key when it comes from the group's fixed bank.
+    fn question(&mut self, class: u16, group: u32, seed: u64) -> (u32, Option<u64>) {
+        if let Some(q) = self.prefix.as_ref().and_then(|p| p.questions) {
+            let question = self.prefix_rng.random_range(0..q);
+            let key = question_key(class, group, question);
+            // The length is a function of the question, so a repeated question repeats exactly.
+            let len = match &self.input {
+                Some(s) => s.sample_count(&mut rng::stream_indexed(seed, "workload.question", key)),
+                None => 1,
+            };
+            (len, Some(key))
+        } else {
+            let len = match &self.input {
+                Some(s) => s.sample_count(&mut self.input_rng),
+                None => 1,
+            };
+            (len, None)
+        }
+    }
+}
+
+/// An arrival process feeding one class (own arrival) or all weighted classes (shared).
+struct Feed {
+    stream: ArrivalStream,
+    next: Option<i64>,
+}
+
+impl Feed {
+    fn new(stream: ArrivalStream) -> Self {
+        let mut f = Self { stream, next: None };
+        f.next = f.stream.next_arrival();
+        f
+    }
+
+    fn take(&mut self) -> Option<i64> {
+        let t = self.next?;
+        self.next = self.stream.next_arrival();
+        Some(t)
+    }
+}
+
+/// A scheduled follow-up turn; ordered by (time, scheduling order) for a min-heap.
+struct Pending {
+    at: i64,
+    seq: u64,
+    req: Request,
+    /// The body key is assigned from the request id when popped (a new, unshared question).
+    fresh_body: bool,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // Reversed: BinaryHeap is a max-heap and we want the earliest first.
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// What a live session needs that its requests do not carry.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    turns: u32,
+    group: u32,
+    /// The turn whose completion schedules the next one (guards against duplicate callbacks).
+    awaiting: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Pending,
+    Shared,
+    Own(usize),
+    Trace,
+}
+
+/// Produces a scenario's requests one at a time, in arrival order, from the seed (see the module docs).
+pub struct WorkloadGen {
+    seed: u64,
+    classes: Vec<Class>,
+    shared: Option<Feed>,
+    /// Classes choosing from the shared feed: (cumulative weight, class index).
+    shared_classes: Vec<(f64, u16)>,
+    class_rng: SimRng,
+    own: Vec<(u16, Feed)>,
+    trace: Option<TraceSource>,
+    trace_prefix_tokens: u32,
+    trace_prefix_groups: Option<u32>,
+    trace_rng: SimRng,
+    pending: BinaryHeap<Pending>,
+    live: HashMap<u64, Live>,
+    max_requests: u64,
+    generated: u64,
+    last_arrival_us: i64,
+    sessions_opened: u64,
+    scheduled: u64,
+    body_salt: u64,
+    session_salt: u64,
+}
+
+impl WorkloadGen {
+    /// Validates the spec and sets up the streams; `trace_text` is the CSV content when
+    /// `spec.trace.path` was given (the caller reads the file; this module does no I/O).
+    /// Errors name fields by their full path under `spec.workload`.
+    pub fn new(spec: &WorkloadSpec, seed: u64, trace_text: Option<Arc<str>>) -> Result<Self, InvalidInput> {
+        validate(spec).map_err(|e| e.under("spec.workload"))?;
+        let classes = spec
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Class::new(c, i, seed))
+            .collect::<Result<Vec<_>, _>>()?;
+        let horizon = spec.duration_seconds;
+        let mut gen = Self {
+            seed,
+            classes,
+            shared: None,
+            shared_classes: Vec::new(),
+            class_rng: rng::stream(seed, "workload.class"),
+            own: Vec::new(),
+            trace: None,
+            trace_prefix_tokens: 0,
+            trace_prefix_groups: None,
+            trace_rng: rng::stream(seed, "workload.trace.prefix"),
+            pending: BinaryHeap::new(),
+            live: HashMap::new(),
+            max_requests: spec.max_requests.unwrap_or(u64::MAX),
+            generated: 0,
+            last_arrival_us: i64::MIN,
+            sessions_opened: 0,
+            scheduled: 0,
+            body_salt: mix2(seed, fnv1a64("workload.body")),
+            session_salt: mix2(seed, fnv1a64("workload.session.body")),
+        };
+        let bad_arrival = |field: &str| {
+            InvalidInput::new(
+                field,
+                "unusable arrival parameters",
+                "check process, ratePerSecond/stages and cv",
+            )
+        };
+        if let Some(t) = &spec.trace {
+            let text: Arc<str> = match (&t.csv, trace_text) {
+                (Some(inline), _) => Arc::from(inline.as_str()),
+                (None, Some(text)) => text,
+                (None, None) => {
+                    return Err(InvalidInput::new(
+                        "spec.workload.trace.path",
+                        format!("the trace file {:?} was not loaded", t.path.as_deref().unwrap_or("")),
+                        "pass the file's content as trace_text, or inline it as trace.csv",
+                    ))
+                }
+            };
+            let names = gen.class_names();
+            let horizon_us = horizon.map(secs_to_us).unwrap_or(i64::MAX);
+            let source = TraceSource::new(text, names, t.time_scale(), t.prefix_tokens.is_some(), horizon_us)
+                .map_err(|e| e.under("spec.workload"))?;
+            gen.trace = Some(source);
+            gen.trace_prefix_tokens = t.prefix_tokens.unwrap_or(0);
+            gen.trace_prefix_groups = t.prefix_groups;
+            return Ok(gen);
+        }
+        let mut total = 0.0;
+        for (i, c) in spec.classes.iter().enumerate() {
+            let class = i as u16; // validation caps the class count at u16::MAX
+            match &c.arrival {
+                Some(a) => {
+                    let s = ArrivalStream::new(
+                        a,
+                        horizon,
+                        rng::stream_indexed(seed, "workload.arrival.class", i as u64),
+                    )
+                    .ok_or_else(|| bad_arrival(&format!("spec.workload.classes[{i}].arrival")))?;
+                    gen.own.push((class, Feed::new(s)));
+                }
+                None if c.weight() > 0.0 => {
+                    total += c.weight();
+                    gen.shared_classes.push((total, class));
+                }
+                None => {}
+            }
+        }
+        if !gen.shared_classes.is_empty() {
+            let a = spec.arrival.as_ref().ok_or_else(|| bad_arrival("spec.workload.arrival"))?;
+            let s = ArrivalStream::new(a, horizon, rng::stream(seed, "workload.arrival"))
+                .ok_or_else(|| bad_arrival("spec.workload.arrival"))?;
+            gen.shared = Some(Feed::new(s));
+        }
+        Ok(gen)
+    }
+
+    /// Class names in index order, for labelling results.
+    pub fn class_names(&self) -> Vec<String> {
+        self.classes.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// Which source has the earliest next request (ties: follow-ups, shared, own by class, trace).
+    fn next_source(&self) -> Option<(i64, Source)> {
+        if self.generated >= self.max_requests {
+            return None;
+        }
+        let mut best: Option<(i64, Source)> = None;
+        let mut consider = |t: Option<i64>, s: Source| {
+            if let Some(t) = t {
+                if best.is_none_or(|(b, _)| t < b) {
+                    best = Some((t, s));
+                }
+            }
+        };
+        consider(self.pending.peek().map(|p| p.at), Source::Pending);
+        consider(self.shared.as_ref().and_then(|f| f.next), Source::Shared);
+        for (i, (_, f)) in self.own.iter().enumerate() {
+            consider(f.next, Source::Own(i));
+        }
+        consider(self.trace.as_ref().and_then(|t| t.peek()).map(|r| r.arrival_us), Source::Trace);
+        best
+    }
+
+    /// Arrival time of the next request, if any (it can become earlier after [`Self::on_request_done`]).
+    pub fn peek_time(&self) -> Option<i64> {
+        self.next_source().map(|(t, _)| t)
+    }
+
+    /// The next request in arrival order; ids are 0, 1, 2, .. in pop order.
+    pub fn pop(&mut self) -> Option<Request> {
+        let (at, source) = self.next_source()?;
+        let id = self.generated;
+        let req = match source {
+            Source::Pending => {
+                let p = self.pending.pop()?;
+                let mut req = p.req;
+                req.id = id;
+                if p.fresh_body {
+                    req.prompt.body_key = mix2(self.body_salt, id);
+                }
+                req
+            }
+            Source::Shared => {
+                self.shared.as_mut()?.take()?;
+                let total = self.shared_classes.last().map_or(0.0, |&(w, _)| w);
+                let u = self.class_rng.random::<f64>() * total;
+                let i = self.shared_classes.partition_point(|&(w, _)| w <= u);
+                let class = self.shared_classes.get(i).or(self.shared_classes.last())?.1;
+                self.open(class, at, id)
+            }
+            Source::Own(i) => {
+                let (class, feed) = self.own.get_mut(i)?;
+                let class = *class;
+                feed.take()?;
+                self.open(class, at, id)
+            }
+            Source::Trace => {
+                let row = self.trace.as_mut()?.take()?;
+                let group = row.prefix_group.or_else(|| {
+                    self.trace_prefix_groups.map(|g| u64::from(self.trace_rng.random_range(0..g.max(1))))
+                });
+                let prompt = match group {
+                    Some(g) => PromptLayout {
+                        prefix_key: trace_prefix_key(g),
+                        prefix_len: self.trace_prefix_tokens.min(row.input_tokens),
+                        body_key: mix2(self.body_salt, id),
+                    },
+                    None => PromptLayout { prefix_key: 0, prefix_len: 0, body_key: mix2(self.body_salt, id) },
+                };
+                Request {
+                    id,
+                    arrival_us: row.arrival_us,
+                    class: row.class,
+                    input_tokens: row.input_tokens,
+                    output_tokens: row.output_tokens,
+                    prompt,
+                    session: None,
+                }
+            }
+        };
+        let mut req = req;
+        // Follow-ups scheduled for a time already passed (a caller that pops ahead of its clock) keep
+        // the sequence non-decreasing.
+        req.arrival_us = req.arrival_us.max(self.last_arrival_us);
+        self.last_arrival_us = req.arrival_us;
+        self.generated += 1;
+        Some(req)
+    }
+
+    /// A new request (or the opening turn of a new session) of `class` arriving at `at`.
+    fn open(&mut self, class: u16, at: i64, id: u64) -> Request {
+        let seed = self.seed;
+        let c = &mut self.classes[usize::from(class)];
+        let (group, prefix_key, prefix_len) = match &c.prefix {
+            Some(p) => {
+                let g = c.prefix_rng.random_range(0..p.groups);
+                (g, prefix_key(class, g), p.tokens)
+            }
+            None => (0, 0, 0),
+        };
+        let (question_len, question) = c.question(class, group, seed);
+        let output_tokens = c.output_len();
+        let mut body_key = question.unwrap_or_else(|| mix2(self.body_salt, id));
+        let mut session = None;
+        if let Some(s) = &c.session {
+            let turns = s.turns.sample_count(&mut c.session_rng);
+            let sid = self.sessions_opened;
+            self.sessions_opened += 1;
+            if s.accumulate {
+                // The conversation grows in one stream owned by the session (see the module docs).
+                body_key = mix2(self.session_salt, sid);
+            }
+            if turns > 1 {
+                self.live.insert(sid, Live { turns, group, awaiting: 0 });
+            }
+            session = Some(SessionRef { session: sid, turn: 0, last_turn: turns <= 1 });
+        }
+        Request {
+            id,
+            arrival_us: at,
+            class,
+            input_tokens: prefix_len.saturating_add(question_len),
+            output_tokens,
+            prompt: PromptLayout { prefix_key, prefix_len, body_key },
+            session,
+        }
+    }
+
+    /// Closed-loop sessions: call when a request finishes (completed or not). A completed non-final
+    /// turn schedules the next turn at `done_at_us` + think time; a failed turn ends its session.
+    pub fn on_request_done(&mut self, req: &Request, done_at_us: i64, completed: bool) {
+        let Some(sref) = req.session else { return };
+        let Some(live) = self.live.get(&sref.session).copied() else { return };
+        if sref.turn != live.awaiting {
+            return; // duplicate or stale callback
+        }
+        let next_turn = sref.turn + 1;
+        if !completed || sref.last_turn || next_turn >= live.turns {
+            self.live.remove(&sref.session);
+            return;
+        }
+        let seed = self.seed;
+        let Some(c) = self.classes.get_mut(usize::from(req.class)) else { return };
+        let Some(s) = &c.session else { return };
+        let accumulate = s.accumulate;
+        let think = s.think.as_ref().map_or(0, |t| t.sample_ms_as_us(&mut c.session_rng));
+        let (question_len, question) = c.question(req.class, live.group, seed);
+        let output_tokens = c.output_len();
+        let (input_tokens, body_key, fresh_body) = if accumulate {
+            let grown = req.input_tokens.saturating_add(req.output_tokens).saturating_add(question_len);
+            (grown, req.prompt.body_key, false)
+        } else {
+            let len = req.prompt.prefix_len.saturating_add(question_len);
+            (len, question.unwrap_or(0), question.is_none())
+        };
+        let last_turn = next_turn + 1 >= live.turns;
+        if last_turn {
+            // Nothing is scheduled after the final turn, so forget the session now.
+            self.live.remove(&sref.session);
+        } else if let Some(l) = self.live.get_mut(&sref.session) {
+            l.awaiting = next_turn;
+        }
+        let at = done_at_us.saturating_add(think);
+        let req = Request {
+            id: 0,
+            arrival_us: at,
+            class: req.class,
+            input_tokens,
+            output_tokens,
+            prompt: PromptLayout { body_key, ..req.prompt },
+            session: Some(SessionRef { session: sref.session, turn: next_turn, last_turn }),
+        };
+        self.pending.push(Pending { at, seq: self.scheduled, req, fresh_body });
+        self.scheduled += 1;
+    }
+
+    /// Number of requests handed out so far.
+    pub fn generated(&self) -> u64 {
+        self.generated
+    }
+
+    /// Live sessions and scheduled follow-ups held (for memory tests).
+    #[cfg(test)]
+    pub(super) fn state_sizes(&self) -> (usize, usize) {
+        (self.live.len(), self.pending.len())
+    }
+}

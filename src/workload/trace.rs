@@ -1,0 +1,325 @@
+//! Trace replay: a CSV of recorded requests, checked once up front and then read one row per request.
+//!
+//! The header names the columns; recognised ones are one arrival column (`arrival_time_s`,
+//! `arrival_time_ms` or `arrival_time_us`), `input_tokens`, `output_tokens`, and optionally
+//! `prefix_group` (a non-negative integer; empty = none) and `class` (a class name; empty = the first
+//! class). Other columns are ignored. Rows must be sorted by arrival time. Token counts of 0 (e.g.
+//! a client that counted no output) are replayed as 1: every request has at least one input and one
+//! output token.
+
+use std::io::{self, Read};
+use std::sync::Arc;
+
+use csv::{Reader, ReaderBuilder, StringRecord, Trim};
+
+use crate::error::InvalidInput;
+
+/// Byte reader over shared text, so a CSV reader can own its input without copying it.
+struct SharedText {
+    text: Arc<str>,
+    pos: usize,
+}
+
+impl Read for SharedText {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = self.text.as_bytes().get(self.pos..).unwrap_or_default();
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+fn reader(text: &Arc<str>) -> Reader<SharedText> {
+    ReaderBuilder::new()
+        .has_headers(true)
+        .trim(Trim::All)
+        .from_reader(SharedText { text: Arc::clone(text), pos: 0 })
+}
+
+/// Where the recognised columns are.
+#[derive(Clone, Debug)]
+struct Columns {
+    arrival: usize,
+    arrival_name: &'static str,
+    /// Microseconds per unit of the arrival column.
+    us_per_unit: f64,
+    input: usize,
+    output: usize,
+    prefix_group: Option<usize>,
+    class: Option<usize>,
+}
+
+/// One parsed row.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct TraceRow {
+    /// Arrival time as written (in the column's unit), for the sortedness check.
+    raw_arrival: f64,
+    pub(crate) arrival_us: i64,
+    pub(crate) input_tokens: u32,
+    pub(crate) output_tokens: u32,
+    pub(crate) prefix_group: Option<u64>,
+    pub(crate) class: u16,
+}
+
+fn trace_err(problem: impl Into<String>, fix: impl Into<String>) -> InvalidInput {
+    InvalidInput::new("trace", problem, fix)
+}
+
+impl Columns {
+    fn from_headers(h: &StringRecord) -> Result<Self, InvalidInput> {
+        let find = |name: &str| h.iter().position(|c| c == name);
+        let arrivals: Vec<(usize, &'static str, f64)> =
+            [("arrival_time_s", 1e6), ("arrival_time_ms", 1e3), ("arrival_time_us", 1.0)]
+                .into_iter()
+                .filter_map(|(name, unit)| find(name).map(|i| (i, name, unit)))
+                .collect();
+        let (arrival, arrival_name, us_per_unit) = match arrivals.as_slice() {
+            [one] => *one,
+            [] => {
+                return Err(trace_err(
+                    format!(
+                        "header has no arrival column (columns: {})",
+                        h.iter().collect::<Vec<_>>().join(",")
+                    ),
+                    "add a column arrival_time_s, arrival_time_ms or arrival_time_us",
+                ))
+            }
+            _ => {
+                return Err(trace_err(
+                    "header has more than one arrival column",
+                    "keep one of arrival_time_s, arrival_time_ms, arrival_time_us",
+                ))
+            }
+        };
+        let required = |name: &str| {
+            find(name).ok_or_else(|| {
+                trace_err(format!("header has no {name} column"), format!("add a {name} column to the trace"))
+            })
+        };
+        Ok(Self {
+            arrival,
+            arrival_name,
+            us_per_unit,
+            input: required("input_tokens")?,
+            output: required("output_tokens")?,
+            prefix_group: find("prefix_group"),
+            class: find("class"),
+        })
+    }
+}
+
+fn tokens(field: &str, col: &str) -> Result<u32, String> {
+    let v = if let Ok(n) = field.parse::<u64>() {
+        n
+    } else {
+        match field.parse::<f64>() {
+            Ok(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 => x as u64,
+            _ => return Err(format!("{col} {field:?} is not a non-negative whole number")),
+        }
+    };
+    let v = u32::try_from(v).map_err(|_| format!("{col} {v} is too large"))?;
+    Ok(v.max(1))
+}
+
+fn parse_row(
+    r: &StringRecord,
+    cols: &Columns,
+    classes: &[String],
+    time_scale: f64,
+) -> Result<TraceRow, String> {
+    let field = |i: usize| r.get(i).unwrap_or("");
+    let text = field(cols.arrival);
+    let raw_arrival = match text.parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 0.0 => x,
+        _ => return Err(format!("{} {text:?} is not a non-negative number", cols.arrival_name)),
+    };
+    let arrival_us = (raw_arrival * cols.us_per_unit * time_scale).round() as i64;
+    let prefix_group = match cols.prefix_group.map(field) {
+        None | Some("") => None,
+        Some(g) => {
+            Some(g.parse::<u64>().map_err(|_| format!("prefix_group {g:?} is not a non-negative integer"))?)
+        }
+    };
+    let class = match cols.class.map(field) {
+        None | Some("") => 0,
+        Some(name) => match classes.iter().position(|c| c == name) {
+            Some(i) => u16::try_from(i).map_err(|_| "too many classes".to_string())?,
+            None => return Err(format!("class {name:?} is not one of the workload's classes {classes:?}")),
+        },
+    };
+    Ok(TraceRow {
+        raw_arrival,
+        arrival_us,
+        input_tokens: tokens(field(cols.input), "input_tokens")?,
+        output_tokens: tokens(field(cols.output), "output_tokens")?,
+        prefix_group,
+        class,
+    })
+}
+
+/// A validated trace, read lazily one row at a time.
+pub(crate) struct TraceSource {
+    reader: Reader<SharedText>,
+    record: StringRecord,
+    cols: Columns,
+    classes: Vec<String>,
+    time_scale: f64,
+    /// Rows at or after this time are not replayed.
+    horizon_us: i64,
+    next: Option<TraceRow>,
+    rows: u64,
+}
+
+impl TraceSource {
+    /// Checks the whole trace once (streaming, nothing stored) and positions it at the first row.
+    /// Errors name the field `trace` and the offending row.
+    pub(crate) fn new(
+        text: Arc<str>,
+        classes: Vec<String>,
+        time_scale: f64,
+        has_prefix_tokens: bool,
+        horizon_us: i64,
+    ) -> Result<Self, InvalidInput> {
+        let mut check = reader(&text);
+        let headers = check
+            .headers()
+            .map_err(|e| {
+                trace_err(format!("cannot read the header row: {e}"), "start the CSV with a header row")
+            })?
+            .clone();
+        let cols = Columns::from_headers(&headers)?;
+        let mut record = StringRecord::new();
+        let mut prev: Option<f64> = None;
+        let mut rows = 0u64;
+        loop {
+            let row_no = rows + 1;
+            match check.read_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    return Err(trace_err(
+                        format!("row {row_no} is malformed: {e}"),
+                        "give every row the same columns as the header",
+                    ))
+                }
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let row = parse_row(&record, &cols, &classes, time_scale).map_err(|p| {
+                trace_err(format!("row {row_no} (line {line}): {p}"), "fix or remove the row")
+            })?;
+            if let Some(p) = prev {
+                if row.raw_arrival < p {
+                    return Err(trace_err(
+                        format!(
+                            "row {row_no} (line {line}): {} {} is before the previous row's {p}",
+                            cols.arrival_name, row.raw_arrival
+                        ),
+                        "sort the trace rows by arrival time",
+                    ));
+                }
+            }
+            if row.prefix_group.is_some() && !has_prefix_tokens {
+                return Err(trace_err(
+                    format!(
+                        "row {row_no} (line {line}) has a prefix_group but trace.prefixTokens is not set"
+                    ),
+                    "set spec.workload.trace.prefixTokens to the shared prompt length",
+                ));
+            }
+            prev = Some(row.raw_arrival);
+            rows += 1;
+        }
+        if rows == 0 {
+            return Err(trace_err("the trace has no rows", "give a trace with at least one request"));
+        }
+        let mut me =
+            Self { reader: reader(&text), record, cols, classes, time_scale, horizon_us, next: None, rows };
+        me.advance();
+        Ok(me)
+    }
+
+    /// Number of data rows in the trace.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// The next row to replay, if any.
+    pub(crate) fn peek(&self) -> Option<&TraceRow> {
+        self.next.as_ref()
+    }
+
+    /// Takes the next row and reads the one after it.
+    pub(crate) fn take(&mut self) -> Option<TraceRow> {
+        let row = self.next.take();
+        if row.is_some() {
+            self.advance();
+        }
+        row
+    }
+
+    fn advance(&mut self) {
+        self.next = match self.reader.read_record(&mut self.record) {
+            // Rows were validated in `new`; a failure here cannot happen, and would just end the replay.
+            Ok(true) => parse_row(&self.record, &self.cols, &self.classes, self.time_scale)
+                .ok()
+                .filter(|r| r.arrival_us < self.horizon_us),
+            _ => None,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(text: &str) -> Result<TraceSource, InvalidInput> {
+        TraceSource::new(Arc::from(text), vec!["a".into(), "b".into()], 1.0, false, i64::MAX)
+    }
+
+    fn all(mut s: TraceSource) -> Vec<TraceRow> {
+        std::iter::from_fn(|| s.take()).collect()
+    }
+
+    #[test]
+    fn reads_units_classes_and_extra_columns() {
+        let s =
+            source("x,arrival_time_ms,input_tokens,output_tokens,class\n7,0,10,5,\n8,1.5,20,0,b\n").unwrap();
+        assert_eq!(s.rows(), 2);
+        let rows = all(s);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (rows[0].arrival_us, rows[0].input_tokens, rows[0].output_tokens, rows[0].class),
+            (0, 10, 5, 0)
+        );
+        assert_eq!((rows[1].arrival_us, rows[1].output_tokens, rows[1].class), (1500, 1, 1));
+    }
+
+    #[test]
+    fn errors_name_the_row() {
+        let e = source("arrival_time_s,input_tokens,output_tokens\n0,10,5\n1,ten,5\n").err().unwrap();
+        assert_eq!(e.field, "trace");
+        assert!(e.problem.contains("row 2") && e.problem.contains("input_tokens"), "{}", e.problem);
+        let e = source("arrival_time_s,input_tokens,output_tokens\n0,10,5\n2,10,5\n1,10,5\n").err().unwrap();
+        assert!(e.problem.contains("row 3") && e.problem.contains("before"), "{}", e.problem);
+        let e = source("arrival_time_s,input_tokens,output_tokens,class\n0,10,5,zzz\n").err().unwrap();
+        assert!(e.problem.contains("row 1") && e.problem.contains("zzz"), "{}", e.problem);
+        let e = source("arrival_time_s,input_tokens,output_tokens\n0,10\n").err().unwrap();
+        assert!(e.problem.contains("row 1"), "{}", e.problem);
+        let e = source("arrival_time_s,input_tokens,output_tokens,prefix_group\n0,10,5,3\n").err().unwrap();
+        assert!(e.problem.contains("prefixTokens"), "{}", e.problem);
+        let e = source("time,input_tokens,output_tokens\n0,10,5\n").err().unwrap();
+        assert!(e.problem.contains("arrival column"), "{}", e.problem);
+        let e = source("arrival_time_s,input_tokens,output_tokens\n").err().unwrap();
+        assert!(e.problem.contains("no rows"), "{}", e.problem);
+    }
+
+    #[test]
+    fn horizon_and_time_scale() {
+        let text = "arrival_time_s,input_tokens,output_tokens\n0,1,1\n1,1,1\n2,1,1\n3,1,1\n";
+        let s = TraceSource::new(Arc::from(text), vec!["a".into()], 0.5, false, 1_000_001).unwrap();
+        let times: Vec<i64> = all(s).iter().map(|r| r.arrival_us).collect();
+        assert_eq!(times, vec![0, 500_000, 1_000_000]);
+    }
+}
