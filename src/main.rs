@@ -19,7 +19,11 @@ use blis::sim::{Observer, SimOptions};
 const QUICKSTART: &str = include_str!("../examples/quickstart.yaml");
 
 #[derive(Parser)]
-#[command(name = "blis", version, about = "BLIS twin: predict llm-d / vLLM serving latency, throughput and cost without GPUs")]
+#[command(
+    name = "blis",
+    version,
+    about = "BLIS twin: predict llm-d / vLLM serving latency, throughput and cost without GPUs"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -113,10 +117,8 @@ impl Observer for Progress {
         let bar = self.bar.get_or_insert_with(|| {
             let b = match self.total_us {
                 Some(t) => ProgressBar::new(t.max(1) as u64).with_style(
-                    ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {percent}% simulated, ETA {eta} {prefix}",
-                    )
-                    .expect("valid template"),
+                    ProgressStyle::with_template("{msg} [{bar:30}] {percent}% simulated, ETA {eta} {prefix}")
+                        .expect("valid template"),
                 ),
                 None => ProgressBar::new_spinner().with_style(
                     ProgressStyle::with_template("{spinner} {msg} {prefix}").expect("valid template"),
@@ -165,7 +167,11 @@ fn run(args: RunArgs) -> ExitCode {
                             "holds no SimulationScenario (found: {})",
                             if skipped.is_empty() { "nothing".to_string() } else { skipped.join(", ") }
                         ),
-                        format!("add a document with apiVersion: {} and kind: {}", scenario::API_VERSION, scenario::KIND),
+                        format!(
+                            "add a document with apiVersion: {} and kind: {}",
+                            scenario::API_VERSION,
+                            scenario::KIND
+                        ),
                     ));
                 }
                 loaded.extend(l);
@@ -184,7 +190,11 @@ fn run(args: RunArgs) -> ExitCode {
         match scenario::resolve(name, &spec) {
             Ok(r) => resolved.push(r),
             Err(e) => {
-                let e = if name.is_empty() { e } else { InvalidInput { field: format!("{name}: {}", e.field), ..e } };
+                let e = if name.is_empty() {
+                    e
+                } else {
+                    InvalidInput { field: format!("{name}: {}", e.field), ..e }
+                };
                 return invalid(&e);
             }
         }

@@ -69,23 +69,30 @@ fn json_is_byte_identical_for_a_seed_and_differs_for_another() {
 
 #[test]
 fn every_scenario_in_a_multi_document_file_runs() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
     let second = text.replace("name: quickstart", "name: quickstart-2").replace("replicas: 1", "replicas: 2");
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: unrelated}\ndata: {}\n";
     let p = temp_file("multi.yaml", &format!("{text}\n---\n{cm}---\n{second}"));
     let o = blis(&["run", "--output", "json", p.to_str().unwrap()]);
     assert!(o.status.success(), "stderr: {}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let names: Vec<&str> = v["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> =
+        v["scenarios"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["quickstart", "quickstart-2"]);
 }
 
 /// Each bad input exits with status 2 and one line naming the field and the fix, never a panic.
 #[test]
 fn bad_input_exits_2_naming_the_field_and_fix() {
-    let base = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
+    let base =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
     let cases: [(&str, String, &str); 7] = [
-        ("unknown-model", base.replace("meta-llama/Llama-3.1-8B-Instruct", "acme/NoSuchModel-9B"), "spec.model.name"),
+        (
+            "unknown-model",
+            base.replace("meta-llama/Llama-3.1-8B-Instruct", "acme/NoSuchModel-9B"),
+            "spec.model.name",
+        ),
         ("unknown-gpu", base.replace("gpu: H100-SXM-80GB", "gpu: TPU-v9"), "spec.hardware.gpu"),
         ("negative-rate", base.replace("ratePerSecond: 12", "ratePerSecond: -3"), "ratePerSecond"),
         (
@@ -93,7 +100,11 @@ fn bad_input_exits_2_naming_the_field_and_fix() {
             base.replace("meta-llama/Llama-3.1-8B-Instruct", "meta-llama/Llama-3.1-70B-Instruct"),
             "spec.hardware.tensorParallelism",
         ),
-        ("zero-budget", base.replace("maxNumBatchedTokens: 2048", "maxNumBatchedTokens: 0"), "spec.vllm.maxNumBatchedTokens"),
+        (
+            "zero-budget",
+            base.replace("maxNumBatchedTokens: 2048", "maxNumBatchedTokens: 0"),
+            "spec.vllm.maxNumBatchedTokens",
+        ),
         ("unknown-field", base.replace("replicas: 1", "replicas: 1\n  replicaz: 2"), "replicaz"),
         ("bad-yaml", base.replace("spec:", "spec: [oops"), "document"),
     ];
@@ -103,7 +114,10 @@ fn bad_input_exits_2_naming_the_field_and_fix() {
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(2), "{name}: expected exit 2, stderr: {err}");
         assert!(!err.contains("panicked"), "{name}: panicked: {err}");
-        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{name}: no error line: {err}"));
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("{name}: no error line: {err}"));
         assert!(line.contains(field), "{name}: error does not name {field}: {line}");
         assert!(line.contains("fix:"), "{name}: error gives no fix: {line}");
     }

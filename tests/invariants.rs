@@ -153,7 +153,7 @@ proptest! {
         replicas in 1u32..4,
         seqs in 1u32..64,
         budget in 64u32..4096,
-        kv in prop::option::of(120u32..3000),
+        kv in prop::option::of(520u32..3000),
         groups in 0u32..4,
         block in prop::sample::select(vec![8u32, 16, 32]),
         chunked in any::<bool>(),

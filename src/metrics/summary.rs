@@ -342,10 +342,8 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
                 e2e: s.e2e_ms.map(|_| acc.good_e2e as f64 / generated),
                 joint: acc.good as f64 / generated,
             });
-            let slo_met = slo
-                .as_ref()
-                .zip(attainment.as_ref())
-                .map(|(s, a)| a.joint + 1e-12 >= s.attainment_target());
+            let slo_met =
+                slo.as_ref().zip(attainment.as_ref()).map(|(s, a)| a.joint + 1e-12 >= s.attainment_target());
             if let Some(met) = slo_met {
                 all_met &= met;
                 slo_generated += cc.generated;
@@ -364,8 +362,7 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let overall = overall.stats(counts, duration_s, any_slo);
 
     let mut kv = KvSummary::default();
-    let (mut block_us, mut cap_us, mut busy, mut batch_us, mut q, mut h) =
-        (0.0, 0.0, 0.0, 0.0, 0u64, 0u64);
+    let (mut block_us, mut cap_us, mut busy, mut batch_us, mut q, mut h) = (0.0, 0.0, 0.0, 0.0, 0u64, 0u64);
     for i in &out.instances {
         block_us += i.kv_block_us;
         cap_us += f64::from(i.total_blocks) * i.busy_us as f64;
@@ -459,7 +456,7 @@ mod tests {
         assert_eq!(c.attainment.unwrap().joint, 0.25);
         assert_eq!(c.slo_met, Some(false));
         assert_eq!(c.stats.requests.unfinished, 2);
-        assert_eq!(s.overall.itl_ms.mean, 90.0);
+        assert_eq!(s.overall.itl_ms.mean, 80.0);
         assert_eq!(s.cost.dollars_per_hour, 6.0);
         assert!((s.overall.throughput.requests_per_s - 1.0).abs() < 1e-12);
     }

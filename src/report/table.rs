@@ -48,11 +48,7 @@ pub fn render(r: &ScenarioReport) -> String {
     let _ = writeln!(
         out,
         "  {} on {} x {} (TP {}), {} latency model",
-        i.model,
-        i.replicas,
-        i.gpu,
-        i.tensor_parallelism,
-        i.latency_model
+        i.model, i.replicas, i.gpu, i.tensor_parallelism, i.latency_model
     );
     let _ = writeln!(
         out,

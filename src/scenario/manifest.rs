@@ -64,9 +64,10 @@ pub fn parse_scenarios(text: &str) -> Result<(Vec<ScenarioManifest>, Vec<String>
             None => Metadata::default(),
         };
         let name = if metadata.name.is_empty() { where_.clone() } else { metadata.name.clone() };
-        let spec_value = value.get("spec").cloned().ok_or_else(|| {
-            InvalidInput::new(format!("{name}: spec"), "is missing", "add a spec section")
-        })?;
+        let spec_value = value
+            .get("spec")
+            .cloned()
+            .ok_or_else(|| InvalidInput::new(format!("{name}: spec"), "is missing", "add a spec section"))?;
         let spec: ScenarioSpec = serde_path_to_error::deserialize(spec_value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "spec".to_string() } else { format!("spec.{path}") };

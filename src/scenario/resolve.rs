@@ -92,8 +92,9 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
 
     // Model.
     let model = match &spec.model.config {
-        Some(cfg) => ModelArch::from_hf_config(&spec.model.name, cfg)
-            .map_err(|e| e.under("spec.model.config"))?,
+        Some(cfg) => {
+            ModelArch::from_hf_config(&spec.model.name, cfg).map_err(|e| e.under("spec.model.config"))?
+        }
         None => model::builtin(&spec.model.name).ok_or_else(|| {
             InvalidInput::new(
                 "spec.model.name",
@@ -136,8 +137,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
             "use a tensor parallelism that divides the number of attention heads (e.g. 1, 2, 4, 8)",
         ));
     }
-    let replicas =
-        positive_int(spec.replicas, "spec.replicas", 1, "set replicas to 1 or more")?;
+    let replicas = positive_int(spec.replicas, "spec.replicas", 1, "set replicas to 1 or more")?;
 
     // vLLM knobs.
     let v = &spec.vllm;
@@ -264,7 +264,9 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
     let class_names: Vec<String> = spec.workload.classes.iter().map(|c| c.name.clone()).collect();
     let slos = spec.workload.classes.iter().map(|c| c.slo.clone()).collect();
     if let Some(slo_err) = spec.workload.classes.iter().enumerate().find_map(|(i, c)| {
-        c.slo.as_ref().and_then(|s| validate_slo(s).err().map(|e| e.under(&format!("spec.workload.classes[{i}].slo"))))
+        c.slo
+            .as_ref()
+            .and_then(|s| validate_slo(s).err().map(|e| e.under(&format!("spec.workload.classes[{i}].slo"))))
     }) {
         return Err(slo_err);
     }
@@ -281,8 +283,8 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
         }
     };
 
-    let latency_kind = spec.latency_model.clone().unwrap_or(LatencyKind::Roofline);
-    let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind.clone(), &model, &gpu, tp));
+    let latency_kind = spec.latency_model.unwrap_or(LatencyKind::Roofline);
+    let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, &model, &gpu, tp));
 
     Ok(Resolved {
         name: name.to_string(),

@@ -95,11 +95,7 @@ pub struct VllmSpec {
     #[serde(default, alias = "enable_chunked_prefill", skip_serializing_if = "Option::is_none")]
     pub enable_chunked_prefill: Option<bool>,
     /// `--long-prefill-token-threshold`: cap on one request's prefill chunk (default 0 = none).
-    #[serde(
-        default,
-        alias = "long_prefill_token_threshold",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, alias = "long_prefill_token_threshold", skip_serializing_if = "Option::is_none")]
     pub long_prefill_token_threshold: Option<i64>,
     /// `--num-gpu-blocks-override`: KV blocks per replica, instead of deriving them from memory.
     #[serde(

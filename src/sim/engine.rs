@@ -135,9 +135,7 @@ pub fn run(
 ) -> Result<SimOutput, SimError> {
     let n = cfg.replicas.max(1);
     let mut instances: Vec<Instance> = (0..n)
-        .map(|i| {
-            Instance::new(i, cfg.instance.clone(), cfg.latency.clone(), opts.decode_fast_forward)
-        })
+        .map(|i| Instance::new(i, cfg.instance.clone(), cfg.latency.clone(), opts.decode_fast_forward))
         .collect();
     let pre = cfg.latency.request_overheads().before_first_token_us;
     let mut router_rng: SimRng = rng::stream(cfg.seed, "router");
@@ -145,11 +143,11 @@ pub fn run(
     let mut in_flight = vec![0u32; n as usize];
     let mut slab = Slab::default();
     let mut q = Queue { heap: BinaryHeap::new(), seq: 0 };
-    let mut out = SimOutput {
-        generated_per_class: vec![0; workload.class_names().len()],
-        ..SimOutput::default()
-    };
+    let mut out =
+        SimOutput { generated_per_class: vec![0; workload.class_names().len()], ..SimOutput::default() };
     let mut done: Vec<u32> = Vec::new();
+    // Enqueue times of routed requests not yet queued (non-decreasing), for the plan horizon.
+    let mut pending_enqueues: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
     let mut clock = i64::MIN;
     let mut finished = 0u64;
 
@@ -200,8 +198,7 @@ pub fn run(
                 }
                 RouterPolicy::LeastRequests => least_loaded(&in_flight, &mut router_rng),
             };
-            if let Err(why) = instances[i as usize].admissible(req.input_tokens, req.output_tokens)
-            {
+            if let Err(why) = instances[i as usize].admissible(req.input_tokens, req.output_tokens) {
                 out.rejected.push(Rejected { id: req.id, class: req.class, reason: why.reason() });
                 workload.on_request_done(&req, t, false);
                 finished += 1;
@@ -210,13 +207,22 @@ pub fn run(
             in_flight[i as usize] += 1;
             let slot = slab.insert(LiveRequest::new(req, i, t + pre));
             q.push(t + pre, Kind::Enqueue(slot));
+            pending_enqueues.push_back(t + pre);
             continue;
         } else {
             let Reverse((_, _, _, kind)) = q.heap.pop().expect("peeked event");
+            if matches!(kind, Kind::Enqueue(_)) {
+                pending_enqueues.pop_front();
+            }
+            let horizon = workload
+                .peek_time()
+                .map_or(i64::MAX, |a| a + pre)
+                .min(pending_enqueues.front().copied().unwrap_or(i64::MAX));
             match kind {
                 Kind::Enqueue(slot) => {
                     let i = slab[slot].instance;
                     let inst = &mut instances[i as usize];
+                    inst.set_plan_horizon(horizon);
                     if inst.enqueue(slot, t, &mut slab) {
                         if let Some(w) = inst.wake_time() {
                             q.push(w, Kind::Wake(i, inst.generation));
@@ -230,6 +236,7 @@ pub fn run(
                         continue;
                     }
                     done.clear();
+                    inst.set_plan_horizon(horizon);
                     inst.finish_step(t, &mut slab, &mut done);
                     if let Some(w) = inst.wake_time() {
                         q.push(w, Kind::Wake(i, inst.generation));

@@ -106,6 +106,9 @@ pub struct Instance {
     /// Bumped whenever the wake-up time changes, so stale wake-up events are ignored.
     pub generation: u64,
     fast_forward: bool,
+    /// Earliest time something external may reach this replica; decode runs are not planned past it
+    /// (an optimisation only: a run cut short or planned short gives the same results).
+    plan_horizon: i64,
     scratch: Vec<u32>,
     residue: Vec<u32>,
     /// Statistics.
@@ -114,12 +117,7 @@ pub struct Instance {
 
 impl Instance {
     /// A replica with an empty cache.
-    pub fn new(
-        id: u32,
-        cfg: InstanceConfig,
-        latency: Arc<dyn LatencyModel>,
-        fast_forward: bool,
-    ) -> Self {
+    pub fn new(id: u32, cfg: InstanceConfig, latency: Arc<dyn LatencyModel>, fast_forward: bool) -> Self {
         let overheads = latency.request_overheads();
         Self {
             id,
@@ -137,6 +135,7 @@ impl Instance {
             run_active: false,
             generation: 0,
             fast_forward,
+            plan_horizon: i64::MAX,
             scratch: Vec::new(),
             residue: Vec::new(),
             stats: InstanceStats::default(),
@@ -174,6 +173,11 @@ impl Instance {
             return Err(Rejection::ExceedsKvCapacity);
         }
         Ok(())
+    }
+
+    /// Tells the replica when the next external event (an enqueue) may come at the earliest.
+    pub fn set_plan_horizon(&mut self, t: i64) {
+        self.plan_horizon = t;
     }
 
     /// Queues a request at `now`. If the replica is in a decode run, the run is cut at the first step
@@ -231,9 +235,8 @@ impl Instance {
         }
         if !done.is_empty() {
             for &s in done.iter() {
-                let r = &mut slab[s];
-                self.kv.release(&r.blocks);
-                r.blocks.clear();
+                let follow_up = slab[s].req.session.is_some_and(|x| !x.last_turn);
+                self.release(s, follow_up, slab);
             }
             self.running.retain(|s| !slab[*s].is_done());
         }
@@ -280,6 +283,21 @@ impl Instance {
         let mut i = 0;
         'running: while i < self.running.len() && budget > 0 {
             let s = self.running[i];
+            // Fast path: a decode whose token fits in its last block needs no allocation.
+            {
+                let r = &mut slab[s];
+                let before = r.computed;
+                if r.generated >= 1 && before + 1 == r.known_tokens() && before < r.blocks.len() as u32 * bs {
+                    r.computed = before + 1;
+                    r.scheduled = 1;
+                    batch.decode_seqs += 1;
+                    batch.decode_context += u64::from(before);
+                    budget -= 1;
+                    self.sched.push(s);
+                    i += 1;
+                    continue;
+                }
+            }
             let before = slab[s].computed;
             let pending = slab[s].known_tokens() - before;
             let mut chunk = pending.min(budget);
@@ -287,8 +305,7 @@ impl Instance {
                 chunk = chunk.min(self.cfg.long_prefill_token_threshold);
             }
             loop {
-                let need = self.kv.blocks_for(u64::from(before + chunk)) as u32
-                    - slab[s].blocks.len() as u32;
+                let need = self.kv.blocks_for(u64::from(before + chunk)) as u32 - slab[s].blocks.len() as u32;
                 if need <= self.kv.free() {
                     break;
                 }
@@ -299,8 +316,8 @@ impl Instance {
                     break 'running;
                 }
             }
-            self.grow(s, before + chunk, slab);
             let decode = slab[s].is_decoding_before(before);
+            self.grow(s, before + chunk, !decode, slab);
             add_to_batch(&mut batch, decode, before, chunk);
             slab[s].scheduled = chunk;
             budget -= chunk;
@@ -321,12 +338,16 @@ impl Instance {
                 let mut cached = 0u32;
                 self.scratch.clear();
                 if self.kv.caching() {
-                    slab[s].ensure_hashes(max_hit_blocks, bs);
-                    let hashes = &slab[s].hashes[..max_hit_blocks as usize];
-                    cached = self.kv.cached_prefix_len(hashes) as u32;
-                    self.scratch.extend(
-                        hashes[..cached as usize].iter().map(|h| self.kv.lookup(*h).expect("cached")),
-                    );
+                    // Walk the prompt's blocks until the first miss, hashing only what is looked up.
+                    let r = &mut slab[s];
+                    while cached < max_hit_blocks {
+                        r.ensure_hashes(cached + 1, bs);
+                        match self.kv.lookup(r.hashes[cached as usize]) {
+                            Some(b) => self.scratch.push(b),
+                            None => break,
+                        }
+                        cached += 1;
+                    }
                 }
                 let start = cached * bs;
                 let pending = known - start;
@@ -357,7 +378,7 @@ impl Instance {
                 }
                 r.phase = Phase::Running;
                 self.kv.record_query(u64::from(known), u64::from(start));
-                self.grow(s, start + chunk, slab);
+                self.grow(s, start + chunk, true, slab);
                 add_to_batch(&mut batch, false, start, chunk);
                 slab[s].scheduled = chunk;
                 budget -= chunk;
@@ -372,8 +393,11 @@ impl Instance {
         (batch, blocked && !preempted)
     }
 
-    /// Allocates blocks so request `s` holds `target` tokens, and registers blocks that became full.
-    fn grow(&mut self, s: u32, target: u32, slab: &mut Slab) {
+    /// Allocates blocks so request `s` holds `target` tokens; with `register`, blocks that became full
+    /// are entered in the prefix cache. Decode steps pass `false`: blocks filled by generated tokens
+    /// can only be looked up by the same conversation later, so they are registered when released
+    /// (see [`Instance::release`]), which saves a hash-index update per generated block.
+    fn grow(&mut self, s: u32, target: u32, register: bool, slab: &mut Slab) {
         let bs = self.cfg.block_size;
         let r = &mut slab[s];
         let need = self.kv.blocks_for(u64::from(target)) as usize;
@@ -382,8 +406,12 @@ impl Instance {
             r.blocks.push(b);
         }
         r.computed = target;
-        if self.kv.caching() {
-            let full = target / bs;
+        if register && self.kv.caching() {
+            // Content no other request can hold (a unique question) is indexed only when released.
+            let mut full = target / bs;
+            if !r.req.prompt.body_shared {
+                full = full.min(r.req.prompt.prefix_len / bs);
+            }
             if full > r.registered {
                 r.ensure_hashes(full, bs);
                 for j in r.registered..full {
@@ -397,9 +425,8 @@ impl Instance {
     /// Preemption by recompute: frees the request's blocks (their content stays cached) and puts it at
     /// the head of the waiting queue; tokens already streamed stay streamed.
     fn preempt(&mut self, s: u32, slab: &mut Slab) {
+        self.release(s, true, slab);
         let r = &mut slab[s];
-        self.kv.release(&r.blocks);
-        r.blocks.clear();
         r.registered = 0;
         r.computed = 0;
         r.scheduled = 0;
@@ -407,6 +434,25 @@ impl Instance {
         r.phase = Phase::Waiting;
         self.waiting.push_front(s);
         self.stats.preemptions += 1;
+    }
+
+    /// Returns a request's blocks to the free queue. With `keep_content`, full blocks not yet in the
+    /// prefix cache are registered first, so a recompute or the conversation's next turn can hit them.
+    fn release(&mut self, s: u32, keep_content: bool, slab: &mut Slab) {
+        let bs = self.cfg.block_size;
+        let r = &mut slab[s];
+        if keep_content && self.kv.caching() {
+            let full = r.computed / bs;
+            if full > r.registered {
+                r.ensure_hashes(full, bs);
+                for j in r.registered..full {
+                    self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
+                }
+                r.registered = full;
+            }
+        }
+        self.kv.release(&r.blocks);
+        r.blocks.clear();
     }
 
     /// After a decode-only step with admission blocked, plans the following identical decode steps
@@ -443,6 +489,9 @@ impl Instance {
         self.run.used.push(used);
         let mut t = self.step_end;
         for j in 1..k_max {
+            if t >= self.plan_horizon {
+                break;
+            }
             let need = self.residue[(bs - (j as usize - 1) % bs) % bs];
             if need > free {
                 break;
@@ -478,13 +527,14 @@ impl Instance {
         for j in 1..=extra {
             let dt = self.run.ends[j] - self.run.ends[j - 1];
             self.stats.steps += 1;
-            let used = self.run.used[j];
-            self.account(dt, used, self.running.len());
-            for idx in 0..self.running.len() {
-                let s = self.running[idx];
-                let target = slab[s].computed + 1;
-                self.grow(s, target, slab);
-            }
+            self.account(dt, self.run.used[j], self.running.len());
+        }
+        // Which request gets which physical block does not matter: popped blocks are blank, and a
+        // request releases its own blocks as a sequence. So each request takes all its blocks at once.
+        for idx in 0..self.running.len() {
+            let s = self.running[idx];
+            let target = slab[s].computed + extra as u32;
+            self.grow(s, target, false, slab);
         }
         debug_assert_eq!(self.kv.used(), self.run.used[extra]);
         let step0_end = self.run.ends[0];

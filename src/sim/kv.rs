@@ -121,12 +121,12 @@ impl KvCache {
         if !self.caching {
             return 0;
         }
-        hashes.iter().take_while(|h| self.index.contains_key(h)).count()
+        hashes.iter().take_while(|&&h| self.lookup(h).is_some()).count()
     }
 
     /// The block holding the content `hash`, if cached.
     pub fn lookup(&self, hash: u64) -> Option<u32> {
-        self.index.get(&hash).copied()
+        self.index.get(&hash).copied().filter(|&b| self.hash[b as usize] == hash)
     }
 
     /// How many free blocks claiming these cached blocks would take off the free queue.
@@ -153,11 +153,8 @@ impl KvCache {
         }
         self.unlink(b);
         self.free -= 1;
-        let h = self.hash[b as usize];
-        if h != 0 {
-            if self.index.get(&h) == Some(&b) {
-                self.index.remove(&h);
-            }
+        if self.hash[b as usize] != 0 {
+            // The index entry goes stale (lazy deletion): lookups check the block still holds it.
             self.hash[b as usize] = 0;
             self.stats.evictions += 1;
         }
@@ -171,9 +168,21 @@ impl KvCache {
         if !self.caching || self.hash[block as usize] != 0 {
             return;
         }
-        if let std::collections::hash_map::Entry::Vacant(e) = self.index.entry(hash) {
-            e.insert(block);
-            self.hash[block as usize] = hash;
+        match self.index.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                if self.hash[*e.get() as usize] == hash {
+                    return;
+                }
+                e.insert(block);
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(block);
+            }
+        }
+        self.hash[block as usize] = hash;
+        if self.index.len() > 2 * self.refcount.len() + 1024 {
+            let hashes = &self.hash;
+            self.index.retain(|h, b| hashes[*b as usize] == *h);
         }
     }
 
@@ -225,7 +234,7 @@ impl KvCache {
     }
 
     /// Checks the internal invariants (free queue length = free count, refcounts consistent, every
-    /// indexed hash points at a block holding it). For tests and debug assertions.
+    /// hashed block is indexed). For tests and debug assertions.
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut n = 0u32;
         let mut b = self.head;
@@ -254,9 +263,9 @@ impl KvCache {
         if zero != self.free {
             return Err(format!("{zero} blocks have refcount 0 but free count is {}", self.free));
         }
-        for (h, &blk) in &self.index {
-            if self.hash[blk as usize] != *h {
-                return Err(format!("index entry for block {blk} does not match its hash"));
+        for (b, &h) in self.hash.iter().enumerate() {
+            if h != 0 && self.index.get(&h) != Some(&(b as u32)) {
+                return Err(format!("block {b} holds a hash the index does not map to it"));
             }
         }
         Ok(())

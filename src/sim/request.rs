@@ -171,7 +171,7 @@ mod tests {
     use super::*;
 
     fn layout(prefix_key: u64, prefix_len: u32, body_key: u64) -> PromptLayout {
-        PromptLayout { prefix_key, prefix_len, body_key }
+        PromptLayout { prefix_key, prefix_len, body_key, body_shared: false }
     }
 
     #[test]

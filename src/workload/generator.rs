@@ -374,8 +374,14 @@ impl WorkloadGen {
                         prefix_key: trace_prefix_key(g),
                         prefix_len: self.trace_prefix_tokens.min(row.input_tokens),
                         body_key: mix2(self.body_salt, id),
+                        body_shared: false,
                     },
-                    None => PromptLayout { prefix_key: 0, prefix_len: 0, body_key: mix2(self.body_salt, id) },
+                    None => PromptLayout {
+                        prefix_key: 0,
+                        prefix_len: 0,
+                        body_key: mix2(self.body_salt, id),
+                        body_shared: false,
+                    },
                 };
                 Request {
                     id,
@@ -411,6 +417,7 @@ impl WorkloadGen {
         let (question_len, question) = c.question(class, group, seed);
         let output_tokens = c.output_len();
         let mut body_key = question.unwrap_or_else(|| mix2(self.body_salt, id));
+        let mut body_shared = question.is_some();
         let mut session = None;
         if let Some(s) = &c.session {
             let turns = s.turns.sample_count(&mut c.session_rng);
@@ -419,6 +426,7 @@ impl WorkloadGen {
             if s.accumulate {
                 // The conversation grows in one stream owned by the session (see the module docs).
                 body_key = mix2(self.session_salt, sid);
+                body_shared = false;
             }
             if turns > 1 {
                 self.live.insert(sid, Live { turns, group, awaiting: 0 });
@@ -431,7 +439,7 @@ impl WorkloadGen {
             class,
             input_tokens: prefix_len.saturating_add(question_len),
             output_tokens,
-            prompt: PromptLayout { prefix_key, prefix_len, body_key },
+            prompt: PromptLayout { prefix_key, prefix_len, body_key, body_shared },
             session,
         }
     }
@@ -456,12 +464,12 @@ impl WorkloadGen {
         let think = s.think.as_ref().map_or(0, |t| t.sample_ms_as_us(&mut c.session_rng));
         let (question_len, question) = c.question(req.class, live.group, seed);
         let output_tokens = c.output_len();
-        let (input_tokens, body_key, fresh_body) = if accumulate {
+        let (input_tokens, body_key, fresh_body, body_shared) = if accumulate {
             let grown = req.input_tokens.saturating_add(req.output_tokens).saturating_add(question_len);
-            (grown, req.prompt.body_key, false)
+            (grown, req.prompt.body_key, false, false)
         } else {
             let len = req.prompt.prefix_len.saturating_add(question_len);
-            (len, question.unwrap_or(0), question.is_none())
+            (len, question.unwrap_or(0), question.is_none(), question.is_some())
         };
         let last_turn = next_turn + 1 >= live.turns;
         if last_turn {
@@ -477,7 +485,7 @@ impl WorkloadGen {
             class: req.class,
             input_tokens,
             output_tokens,
-            prompt: PromptLayout { body_key, ..req.prompt },
+            prompt: PromptLayout { body_key, body_shared, ..req.prompt },
             session: Some(SessionRef { session: sref.session, turn: next_turn, last_turn }),
         };
         self.pending.push(Pending { at, seq: self.scheduled, req, fresh_body });

@@ -13,6 +13,10 @@ pub struct PromptLayout {
     pub prefix_len: u32,
     /// Content stream of the rest of the prompt and of the output.
     pub body_key: u64,
+    /// Whether other requests may carry the same body stream at the same time (a repeated question
+    /// from a question bank). When false, only this request (and its own later turns) can reuse the
+    /// body's KV blocks, which lets the simulator skip indexing them until they are released.
+    pub body_shared: bool,
 }
 
 /// Where a request sits in a multi-turn session.

@@ -7,7 +7,9 @@ use blis::sim::{NoObserver, SimOptions};
 
 /// A scenario manifest around `spec` (YAML, indented by two spaces under `spec:`).
 pub fn manifest(spec: &str) -> String {
-    format!("apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {{name: t}}\nspec:\n{spec}")
+    format!(
+        "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {{name: t}}\nspec:\n{spec}"
+    )
 }
 
 /// Resolves the only scenario in `yaml`.
