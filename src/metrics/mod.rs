@@ -4,6 +4,6 @@ pub mod record;
 pub mod slo;
 pub mod summary;
 
-pub use record::{InstanceReport, Rejected, RequestRecord, SimOutput};
+pub use record::{InstanceReport, PoolReport, Rejected, RequestRecord, SimOutput, TimelinePoint};
 pub use slo::Slo;
 pub use summary::{summarize, Summary, SummaryContext};

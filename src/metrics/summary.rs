@@ -60,8 +60,15 @@ pub struct Counts {
     pub completed: u64,
     /// Refused (can never be served as configured).
     pub rejected: u64,
-    /// Still queued or running when the run stopped.
+    /// Shed by admission or flow control (never reached a replica).
+    pub shed: u64,
+    /// Timed out in the flow-control queue.
+    pub timed_out: u64,
+    /// Still queued (gateway or replica), in transfer or running when the run stopped.
     pub unfinished: u64,
+    /// Sheds by stable reason.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub shed_by_reason: BTreeMap<String, u64>,
     /// Refusals by stable reason.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rejected_by_reason: BTreeMap<String, u64>,
@@ -163,6 +170,65 @@ pub struct Cost {
     pub dollars_per_million_output_tokens: Option<f64>,
     /// Price per million prompt + output tokens.
     pub dollars_per_million_tokens: Option<f64>,
+    /// GPU-hours billed over the run (autoscaling changes it).
+    pub gpu_hours: f64,
+    /// Dollars spent over the run.
+    pub dollars_total: f64,
+}
+
+/// One pool's figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PoolSummary {
+    /// Pool name.
+    pub name: String,
+    /// `both`, `prefill` or `decode`.
+    pub role: String,
+    /// GPUs per replica.
+    pub gpus_per_replica: u32,
+    /// Replicas at start, at peak, at the end.
+    pub replicas_start: u32,
+    /// Most replicas at once.
+    pub replicas_peak: u32,
+    /// Replicas at the end.
+    pub replicas_end: u32,
+    /// Scale-ups.
+    pub scale_ups: u32,
+    /// Scale-downs.
+    pub scale_downs: u32,
+    /// GPU-hours billed.
+    pub gpu_hours: f64,
+    /// Dollars spent.
+    pub dollars: f64,
+    /// Requests (or request parts) routed to the pool.
+    pub routed: u64,
+    /// Time-weighted mean KV utilisation while stepping.
+    pub kv_utilization_mean: f64,
+    /// Prefix-cache hit rate.
+    pub prefix_cache_hit_rate: f64,
+}
+
+/// Requests routed to one replica.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ReplicaRouting {
+    /// Replica index.
+    pub replica: u32,
+    /// Pool index.
+    pub pool: u32,
+    /// Requests (or parts) routed to it.
+    pub routed: u64,
+}
+
+/// A pool's size at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ReplicaCount {
+    /// Seconds since start.
+    pub t_s: f64,
+    /// Pool index.
+    pub pool: u32,
+    /// Replicas serving.
+    pub active: u32,
+    /// Replicas provisioning or loading.
+    pub starting: u32,
 }
 
 /// The summary of one run.
@@ -185,6 +251,16 @@ pub struct Summary {
     pub cost: Cost,
     /// Per class.
     pub classes: Vec<ClassSummary>,
+    /// Per pool.
+    pub pools: Vec<PoolSummary>,
+    /// Requests routed to each replica.
+    pub routing: Vec<ReplicaRouting>,
+    /// Pool sizes over time.
+    pub replica_timeline: Vec<ReplicaCount>,
+    /// Requests split into prefill + decode (P/D).
+    pub disaggregated: u64,
+    /// Mean KV transfer time (ms) of disaggregated requests.
+    pub kv_transfer_ms_mean: f64,
 }
 
 /// What the summary needs besides the run's output.
@@ -312,9 +388,24 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
         generated: out.generated,
         completed: out.completed.len() as u64,
         rejected: out.rejected.len() as u64,
+        shed: out.shed.len() as u64,
+        timed_out: out.timed_out.len() as u64,
         unfinished: out.unfinished,
         rejected_by_reason: BTreeMap::new(),
+        shed_by_reason: BTreeMap::new(),
     };
+    for sh in &out.shed {
+        *counts.shed_by_reason.entry(sh.reason.to_string()).or_default() += 1;
+        if let Some(cc) = class_counts.get_mut(sh.class as usize) {
+            cc.shed += 1;
+            *cc.shed_by_reason.entry(sh.reason.to_string()).or_default() += 1;
+        }
+    }
+    for to in &out.timed_out {
+        if let Some(cc) = class_counts.get_mut(to.class as usize) {
+            cc.timed_out += 1;
+        }
+    }
     for rj in &out.rejected {
         *counts.rejected_by_reason.entry(rj.reason.to_string()).or_default() += 1;
         if let Some(cc) = class_counts.get_mut(rj.class as usize) {
@@ -323,7 +414,7 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
         }
     }
     for cc in &mut class_counts {
-        cc.unfinished = cc.generated.saturating_sub(cc.completed + cc.rejected);
+        cc.unfinished = cc.generated.saturating_sub(cc.completed + cc.rejected + cc.shed + cc.timed_out);
     }
 
     let mut slo_generated = 0u64;
@@ -380,7 +471,22 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     kv.batch_size_mean = if busy > 0.0 { batch_us / busy } else { 0.0 };
     kv.prefix_cache_hit_rate = if q > 0 { h as f64 / q as f64 } else { 0.0 };
 
-    let dollars_per_hour = f64::from(ctx.gpus) * ctx.dollars_per_gpu_hour;
+    // Cost: GPU-hours integrated over the run when pools report them, else a fixed fleet.
+    let hours = out.end_us.max(0) as f64 / 3.6e9;
+    let (gpu_hours, dollars_total) = if out.pools.is_empty() {
+        let gh = f64::from(ctx.gpus) * hours;
+        (gh, gh * ctx.dollars_per_gpu_hour)
+    } else {
+        (
+            out.pools.iter().map(|p| p.gpu_hours).sum(),
+            out.pools.iter().map(|p| p.gpu_hours * p.dollars_per_gpu_hour).sum(),
+        )
+    };
+    let dollars_per_hour = if out.pools.is_empty() || hours <= 0.0 {
+        f64::from(ctx.gpus) * ctx.dollars_per_gpu_hour
+    } else {
+        dollars_total / hours
+    };
     let per_million = |tps: f64| (tps > 0.0).then(|| dollars_per_hour / (tps * 3600.0) * 1e6);
     let cost = Cost {
         gpus: ctx.gpus,
@@ -389,7 +495,55 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
         dollars_per_million_tokens: per_million(
             overall.throughput.output_tokens_per_s + overall.throughput.input_tokens_per_s,
         ),
+        gpu_hours,
+        dollars_total,
     };
+    let pools = out
+        .pools
+        .iter()
+        .enumerate()
+        .map(|(p, pr)| {
+            let (mut routed, mut block_us, mut cap_us, mut q, mut h) = (0, 0.0, 0.0, 0u64, 0u64);
+            for i in out.instances.iter().filter(|i| i.pool as usize == p) {
+                routed += i.routed;
+                block_us += i.kv_block_us;
+                cap_us += f64::from(i.total_blocks) * i.busy_us as f64;
+                q += i.prefix_query_tokens;
+                h += i.prefix_hit_tokens;
+            }
+            PoolSummary {
+                name: pr.name.clone(),
+                role: pr.role.to_string(),
+                gpus_per_replica: pr.gpus_per_replica,
+                replicas_start: pr.replicas_start,
+                replicas_peak: pr.replicas_peak,
+                replicas_end: pr.replicas_end,
+                scale_ups: pr.scale_ups,
+                scale_downs: pr.scale_downs,
+                gpu_hours: pr.gpu_hours,
+                dollars: pr.gpu_hours * pr.dollars_per_gpu_hour,
+                routed,
+                kv_utilization_mean: if cap_us > 0.0 { block_us / cap_us } else { 0.0 },
+                prefix_cache_hit_rate: if q > 0 { h as f64 / q as f64 } else { 0.0 },
+            }
+        })
+        .collect();
+    let routing = out
+        .instances
+        .iter()
+        .enumerate()
+        .map(|(i, r)| ReplicaRouting { replica: i as u32, pool: r.pool, routed: r.routed })
+        .collect();
+    let replica_timeline = out
+        .timeline
+        .iter()
+        .map(|p| ReplicaCount {
+            t_s: p.t_us as f64 / 1e6,
+            pool: p.pool,
+            active: p.active,
+            starting: p.starting,
+        })
+        .collect();
 
     Summary {
         duration_s,
@@ -399,6 +553,15 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
         kv_cache: kv,
         cost,
         classes,
+        pools,
+        routing,
+        replica_timeline,
+        disaggregated: out.disaggregated,
+        kv_transfer_ms_mean: if out.disaggregated > 0 {
+            out.transfer_us as f64 / 1000.0 / out.disaggregated as f64
+        } else {
+            0.0
+        },
     }
 }
 
@@ -442,8 +605,7 @@ mod tests {
             unfinished: 2,
             generated_per_class: vec![4],
             end_us: 2_000_000,
-            instances: vec![],
-            events: 0,
+            ..SimOutput::default()
         };
         let slo = Slo { ttft_ms: Some(200.0), attainment: Some(0.5), ..Slo::default() };
         let names = vec!["chat".to_string()];

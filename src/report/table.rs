@@ -70,6 +70,13 @@ pub fn render(r: &ScenarioReport) -> String {
     for (reason, n) in &c.rejected_by_reason {
         let _ = writeln!(out, "            rejected {n} x {reason}");
     }
+    if c.shed + c.timed_out > 0 {
+        let _ =
+            writeln!(out, "            {} shed, {} timed out in the flow-control queue", c.shed, c.timed_out);
+        for (reason, n) in &c.shed_by_reason {
+            let _ = writeln!(out, "            shed {n} x {reason}");
+        }
+    }
     let _ = writeln!(
         out,
         "Throughput  {:.2} req/s, {:.0} input tok/s, {:.0} output tok/s",
@@ -99,11 +106,62 @@ pub fn render(r: &ScenarioReport) -> String {
         per_m(s.cost.dollars_per_million_output_tokens),
         per_m(s.cost.dollars_per_million_tokens)
     );
+    if s.cost.gpu_hours > 0.0 {
+        let _ = writeln!(
+            out,
+            "            {:.2} GPU-hours, ${:.2} over the run",
+            s.cost.gpu_hours, s.cost.dollars_total
+        );
+    }
+    if s.pools.len() > 1 || s.pools.iter().any(|p| p.scale_ups + p.scale_downs > 0) {
+        let _ = writeln!(
+            out,
+            "\n  {:<12} {:<8} {:>5} {:>15} {:>9} {:>8} {:>8} {:>9}",
+            "pool", "role", "GPUs", "replicas s/pk/e", "routed", "KV mean", "hit", "GPU-h"
+        );
+        for p in &s.pools {
+            let _ = writeln!(
+                out,
+                "  {:<12} {:<8} {:>5} {:>15} {:>9} {:>8} {:>8} {:>9.2}",
+                p.name,
+                p.role,
+                p.gpus_per_replica,
+                format!("{}/{}/{}", p.replicas_start, p.replicas_peak, p.replicas_end),
+                p.routed,
+                pct(p.kv_utilization_mean),
+                pct(p.prefix_cache_hit_rate),
+                p.gpu_hours
+            );
+        }
+    }
+    if s.disaggregated > 0 {
+        let _ = writeln!(
+            out,
+            "P/D         {} requests disaggregated, mean KV transfer {:.2} ms",
+            s.disaggregated, s.kv_transfer_ms_mean
+        );
+    }
+    if s.routing.len() > 1 {
+        let counts: Vec<String> = s.routing.iter().map(|r| r.routed.to_string()).collect();
+        let _ = writeln!(out, "Routing     per replica: {}", counts.join(" "));
+    }
+    if s.replica_timeline.len() > s.pools.len() {
+        let pts: Vec<String> =
+            s.replica_timeline.iter().map(|p| format!("{:.0}s:{}+{}", p.t_s, p.active, p.starting)).collect();
+        let _ = writeln!(out, "Replicas    over time (active+starting): {}", pts.join(" "));
+    }
     if s.classes.len() > 1 || s.classes.iter().any(|c| c.slo.is_some()) {
         let _ = writeln!(
             out,
-            "\n  {:<14} {:>7} {:>10} {:>9} {:>10}  {:<26} {:>10}  verdict",
-            "class", "done", "TTFT p90", "ITL p90", "E2E p90", "SLO ttft/itl/e2e ms @ target", "attained"
+            "\n  {:<14} {:>7} {:>6} {:>10} {:>9} {:>10}  {:<26} {:>10}  verdict",
+            "class",
+            "done",
+            "shed",
+            "TTFT p90",
+            "ITL p90",
+            "E2E p90",
+            "SLO ttft/itl/e2e ms @ target",
+            "attained"
         );
         for cl in &s.classes {
             let st = &cl.stats;
@@ -125,9 +183,10 @@ pub fn render(r: &ScenarioReport) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<14} {:>7} {:>10} {:>9} {:>10}  {:<26} {:>10}  {verdict}",
+                "  {:<14} {:>7} {:>6} {:>10} {:>9} {:>10}  {:<26} {:>10}  {verdict}",
                 cl.name,
                 st.requests.completed,
+                st.requests.shed + st.requests.timed_out,
                 fmt_ms(st.ttft_ms.p90),
                 fmt_ms(st.itl_ms.p90),
                 fmt_ms(st.e2e_ms.p90),

@@ -1,6 +1,7 @@
 //! The Scenario: one typed, validated description of deployment + workload + SLOs, shared by the
 //! CLI, sweeps and the controller; and running it.
 
+pub mod cluster;
 pub mod load;
 pub mod manifest;
 pub mod resolve;

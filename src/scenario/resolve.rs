@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use super::spec::{RouterPolicyName, ScenarioSpec, DEFAULT_SEED};
+use super::spec::{HardwareSpec, ScenarioSpec, VllmSpec, DEFAULT_SEED};
 use crate::catalog::capacity::kv_capacity;
 use crate::catalog::gpu::{self, GpuProfile};
 use crate::catalog::model::{self, ModelArch};
 use crate::error::InvalidInput;
 use crate::latency::{self, LatencyKind, LatencyModel};
 use crate::metrics::Slo;
-use crate::sim::{ClusterConfig, InstanceConfig, RouterPolicy};
+use crate::sim::gateway::GatewayConfig;
+use crate::sim::{ClusterConfig, InstanceConfig, PdConfig, PoolConfig, RouterConfig};
 use crate::workload::{self, WorkloadSpec};
 
 /// vLLM's default token budget per step when chunked prefill is on.
@@ -37,7 +38,7 @@ pub struct Resolved {
     pub gpu: GpuProfile,
     /// GPUs per replica.
     pub tensor_parallelism: u32,
-    /// Replicas.
+    /// Replicas at start, over all pools.
     pub replicas: u32,
     /// Serving knobs per replica.
     pub instance: InstanceConfig,
@@ -45,8 +46,14 @@ pub struct Resolved {
     pub latency_kind: LatencyKind,
     /// The step-time model.
     pub latency: Arc<dyn LatencyModel>,
-    /// Routing.
-    pub router: RouterPolicy,
+    /// Routing (endpoint picker).
+    pub router: RouterConfig,
+    /// Admission and flow control.
+    pub gateway: GatewayConfig,
+    /// Pools of replicas (one `default` pool without `spec.pools`).
+    pub pools: Vec<PoolConfig>,
+    /// KV transfers (P/D).
+    pub pd: PdConfig,
     /// Traffic.
     pub workload: WorkloadSpec,
     /// Class names by index.
@@ -63,22 +70,27 @@ impl Resolved {
     /// The cluster configuration for the simulator.
     pub fn cluster(&self) -> ClusterConfig {
         ClusterConfig {
-            replicas: self.replicas,
-            instance: self.instance.clone(),
-            latency: self.latency.clone(),
-            router: self.router,
+            pools: self.pools.clone(),
+            router: self.router.clone(),
+            gateway: self.gateway.clone(),
+            pd: self.pd,
             horizon_us: self.horizon_us,
             seed: self.seed,
         }
     }
 
-    /// GPUs in the deployment.
+    /// GPUs in the deployment at start.
     pub fn gpus(&self) -> u32 {
-        self.replicas * self.tensor_parallelism
+        self.pools.iter().map(|p| p.replicas * p.gpus_per_replica).sum()
     }
 }
 
-fn positive_int(v: Option<i64>, field: &str, default: u32, fix: &str) -> Result<u32, InvalidInput> {
+pub(super) fn positive_int(
+    v: Option<i64>,
+    field: &str,
+    default: u32,
+    fix: &str,
+) -> Result<u32, InvalidInput> {
     match v {
         None => Ok(default),
         Some(x) if x >= 1 && x <= i64::from(u32::MAX) => Ok(x as u32),
@@ -107,157 +119,9 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
         })?,
     };
 
-    // Hardware.
-    let gpu = match &spec.hardware.profile {
-        Some(p) => {
-            p.validate().map_err(|e| e.under("spec.hardware.profile"))?;
-            p.clone()
-        }
-        None => gpu::builtin(&spec.hardware.gpu).ok_or_else(|| {
-            InvalidInput::new(
-                "spec.hardware.gpu",
-                format!("unknown GPU {:?}", spec.hardware.gpu),
-                format!(
-                    "use a built-in GPU profile ({}) or give one inline under spec.hardware.profile",
-                    gpu::builtin_names().join(", ")
-                ),
-            )
-        })?,
-    };
-    let tp = positive_int(
-        spec.hardware.tensor_parallelism,
-        "spec.hardware.tensorParallelism",
-        1,
-        "set the number of GPUs per replica (1, 2, 4 or 8)",
-    )?;
-    if model.heads % tp != 0 {
-        return Err(InvalidInput::new(
-            "spec.hardware.tensorParallelism",
-            format!("{tp} does not divide the model's {} attention heads", model.heads),
-            "use a tensor parallelism that divides the number of attention heads (e.g. 1, 2, 4, 8)",
-        ));
-    }
+    let latency_kind = spec.latency_model.unwrap_or(LatencyKind::Roofline);
+    let top = resolve_serving(&model, &spec.hardware, &spec.vllm, "spec", latency_kind, &mut warnings)?;
     let replicas = positive_int(spec.replicas, "spec.replicas", 1, "set replicas to 1 or more")?;
-
-    // vLLM knobs.
-    let v = &spec.vllm;
-    let block_size = positive_int(
-        v.block_size,
-        "spec.vllm.blockSize",
-        DEFAULT_BLOCK_SIZE,
-        "use one of 1, 8, 16, 32, 64, 128",
-    )?;
-    if !BLOCK_SIZES.contains(&block_size) {
-        return Err(InvalidInput::new(
-            "spec.vllm.blockSize",
-            format!("{block_size} is not a block size vLLM supports"),
-            "use one of 1, 8, 16, 32, 64, 128",
-        ));
-    }
-    let util = v.gpu_memory_utilization.unwrap_or(DEFAULT_GPU_MEMORY_UTILIZATION);
-    if !(util > 0.0 && util <= 1.0) {
-        return Err(InvalidInput::new(
-            "spec.vllm.gpuMemoryUtilization",
-            format!("must be in (0, 1] (got {util})"),
-            "use a fraction such as 0.9",
-        ));
-    }
-    let max_num_seqs = positive_int(
-        v.max_num_seqs,
-        "spec.vllm.maxNumSeqs",
-        DEFAULT_MAX_NUM_SEQS,
-        "set maxNumSeqs to 1 or more (vLLM's default is 256)",
-    )?;
-    let threshold = match v.long_prefill_token_threshold {
-        None => 0,
-        Some(x) if (0..=i64::from(u32::MAX)).contains(&x) => x as u32,
-        Some(x) => {
-            return Err(InvalidInput::new(
-                "spec.vllm.longPrefillTokenThreshold",
-                format!("must be >= 0 (got {x})"),
-                "use 0 to disable the cap, or a positive token count",
-            ))
-        }
-    };
-    let chunked = v.enable_chunked_prefill.unwrap_or(true);
-    let caching = v.enable_prefix_caching.unwrap_or(true);
-
-    // KV capacity: explicit override, or derived from memory (which also checks the model fits).
-    let derived = kv_capacity(&model, &gpu, tp, util, block_size);
-    let total_blocks = match v.kv_blocks {
-        Some(b) => {
-            let b = positive_int(
-                Some(b),
-                "spec.vllm.kvBlocks",
-                0,
-                "set kvBlocks to 1 or more, or leave it out to derive it from GPU memory",
-            )?;
-            derived?; // The weights must still fit.
-            b
-        }
-        None => {
-            let cap = derived?;
-            warnings.push(format!(
-                "KV blocks derived from memory: {} blocks of {block_size} tokens per replica ({:.1} GiB weights, {:.1} GiB free for KV)",
-                cap.blocks,
-                cap.weights_gib,
-                cap.blocks as f64 * cap.bytes_per_block / f64::from(1u32 << 30)
-            ));
-            u32::try_from(cap.blocks).unwrap_or(u32::MAX)
-        }
-    };
-    let kv_tokens = u64::from(total_blocks) * u64::from(block_size);
-    let max_model_len = match v.max_model_len {
-        Some(x) => {
-            let m = positive_int(
-                Some(x),
-                "spec.vllm.maxModelLen",
-                0,
-                "set maxModelLen to 1 or more, or leave it out to use the model's context length",
-            )?;
-            if u64::from(m) > kv_tokens {
-                return Err(InvalidInput::new(
-                    "spec.vllm.maxModelLen",
-                    format!("{m} tokens do not fit in the replica's KV cache ({kv_tokens} tokens)"),
-                    "lower maxModelLen, raise gpuMemoryUtilization or tensorParallelism, or use a GPU with more memory",
-                ));
-            }
-            m
-        }
-        None => {
-            let native = model.max_position_embeddings.clamp(1, u64::from(u32::MAX));
-            if native > kv_tokens {
-                warnings.push(format!(
-                    "maxModelLen capped from the model's {native} to the KV capacity of {kv_tokens} tokens"
-                ));
-                kv_tokens as u32
-            } else {
-                native as u32
-            }
-        }
-    };
-    let max_num_batched_tokens = match v.max_num_batched_tokens {
-        Some(x) => {
-            let b = positive_int(
-                Some(x),
-                "spec.vllm.maxNumBatchedTokens",
-                0,
-                "set maxNumBatchedTokens to 1 or more (vLLM's default is 2048)",
-            )?;
-            if !chunked && b < max_model_len {
-                return Err(InvalidInput::new(
-                    "spec.vllm.maxNumBatchedTokens",
-                    format!(
-                        "{b} is below maxModelLen {max_model_len}, which vLLM requires when chunked prefill is off"
-                    ),
-                    "raise maxNumBatchedTokens to at least maxModelLen, lower maxModelLen, or enable chunked prefill",
-                ));
-            }
-            b
-        }
-        None if chunked => DEFAULT_MAX_NUM_BATCHED_TOKENS,
-        None => max_model_len.max(DEFAULT_MAX_NUM_BATCHED_TOKENS),
-    };
 
     // Workload.
     workload::validate(&spec.workload).map_err(|e| e.under("spec.workload"))?;
@@ -283,16 +147,203 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
         }
     };
 
-    let latency_kind = spec.latency_model.unwrap_or(LatencyKind::Roofline);
-    let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, &model, &gpu, tp));
+    let mut cluster =
+        super::cluster::resolve_cluster(spec, &model, &top, replicas, latency_kind, &mut warnings)?;
+    cluster.gateway.class_priority = super::cluster::class_priorities(spec)?;
 
     Ok(Resolved {
         name: name.to_string(),
         seed: spec.seed.unwrap_or(DEFAULT_SEED),
         model,
+        gpu: top.gpu,
+        tensor_parallelism: top.tp,
+        replicas: cluster.pools.iter().map(|p| p.replicas).sum(),
+        instance: top.instance,
+        latency_kind,
+        latency: top.latency,
+        router: cluster.router,
+        gateway: cluster.gateway,
+        pools: cluster.pools,
+        pd: cluster.pd,
+        workload: spec.workload.clone(),
+        class_names,
+        slos,
+        horizon_us,
+        warnings,
+    })
+}
+
+/// Hardware and vLLM knobs of one pool, resolved.
+pub(super) struct Serving {
+    pub(super) gpu: GpuProfile,
+    pub(super) tp: u32,
+    pub(super) instance: InstanceConfig,
+    pub(super) latency: Arc<dyn LatencyModel>,
+}
+
+pub(super) fn resolve_serving(
+    model: &ModelArch,
+    hw: &HardwareSpec,
+    v: &VllmSpec,
+    prefix: &str,
+    latency_kind: LatencyKind,
+    warnings: &mut Vec<String>,
+) -> Result<Serving, InvalidInput> {
+    let f = |x: &str| format!("{prefix}.{x}");
+    // Hardware.
+    let gpu = match &hw.profile {
+        Some(p) => {
+            p.validate().map_err(|e| e.under(&f("hardware.profile")))?;
+            p.clone()
+        }
+        None => gpu::builtin(&hw.gpu).ok_or_else(|| {
+            InvalidInput::new(
+                &f("hardware.gpu"),
+                format!("unknown GPU {:?}", hw.gpu),
+                format!(
+                    "use a built-in GPU profile ({}) or give one inline under hardware.profile",
+                    gpu::builtin_names().join(", ")
+                ),
+            )
+        })?,
+    };
+    let tp = positive_int(
+        hw.tensor_parallelism,
+        &f("hardware.tensorParallelism"),
+        1,
+        "set the number of GPUs per replica (1, 2, 4 or 8)",
+    )?;
+    if model.heads % tp != 0 {
+        return Err(InvalidInput::new(
+            &f("hardware.tensorParallelism"),
+            format!("{tp} does not divide the model's {} attention heads", model.heads),
+            "use a tensor parallelism that divides the number of attention heads (e.g. 1, 2, 4, 8)",
+        ));
+    }
+
+    // vLLM knobs.
+    let block_size = positive_int(
+        v.block_size,
+        &f("vllm.blockSize"),
+        DEFAULT_BLOCK_SIZE,
+        "use one of 1, 8, 16, 32, 64, 128",
+    )?;
+    if !BLOCK_SIZES.contains(&block_size) {
+        return Err(InvalidInput::new(
+            &f("vllm.blockSize"),
+            format!("{block_size} is not a block size vLLM supports"),
+            "use one of 1, 8, 16, 32, 64, 128",
+        ));
+    }
+    let util = v.gpu_memory_utilization.unwrap_or(DEFAULT_GPU_MEMORY_UTILIZATION);
+    if !(util > 0.0 && util <= 1.0) {
+        return Err(InvalidInput::new(
+            &f("vllm.gpuMemoryUtilization"),
+            format!("must be in (0, 1] (got {util})"),
+            "use a fraction such as 0.9",
+        ));
+    }
+    let max_num_seqs = positive_int(
+        v.max_num_seqs,
+        &f("vllm.maxNumSeqs"),
+        DEFAULT_MAX_NUM_SEQS,
+        "set maxNumSeqs to 1 or more (vLLM's default is 256)",
+    )?;
+    let threshold = match v.long_prefill_token_threshold {
+        None => 0,
+        Some(x) if (0..=i64::from(u32::MAX)).contains(&x) => x as u32,
+        Some(x) => {
+            return Err(InvalidInput::new(
+                &f("vllm.longPrefillTokenThreshold"),
+                format!("must be >= 0 (got {x})"),
+                "use 0 to disable the cap, or a positive token count",
+            ))
+        }
+    };
+    let chunked = v.enable_chunked_prefill.unwrap_or(true);
+    let caching = v.enable_prefix_caching.unwrap_or(true);
+
+    // KV capacity: explicit override, or derived from memory (which also checks the model fits).
+    let derived = kv_capacity(&model, &gpu, tp, util, block_size);
+    let total_blocks = match v.kv_blocks {
+        Some(b) => {
+            let b = positive_int(
+                Some(b),
+                &f("vllm.kvBlocks"),
+                0,
+                "set kvBlocks to 1 or more, or leave it out to derive it from GPU memory",
+            )?;
+            derived?; // The weights must still fit.
+            b
+        }
+        None => {
+            let cap = derived?;
+            warnings.push(format!(
+                "{prefix}: KV blocks derived from memory: {} blocks of {block_size} tokens per replica ({:.1} GiB weights, {:.1} GiB free for KV)",
+                cap.blocks,
+                cap.weights_gib,
+                cap.blocks as f64 * cap.bytes_per_block / f64::from(1u32 << 30)
+            ));
+            u32::try_from(cap.blocks).unwrap_or(u32::MAX)
+        }
+    };
+    let kv_tokens = u64::from(total_blocks) * u64::from(block_size);
+    let max_model_len = match v.max_model_len {
+        Some(x) => {
+            let m = positive_int(
+                Some(x),
+                &f("vllm.maxModelLen"),
+                0,
+                "set maxModelLen to 1 or more, or leave it out to use the model's context length",
+            )?;
+            if u64::from(m) > kv_tokens {
+                return Err(InvalidInput::new(
+                    &f("vllm.maxModelLen"),
+                    format!("{m} tokens do not fit in the replica's KV cache ({kv_tokens} tokens)"),
+                    "lower maxModelLen, raise gpuMemoryUtilization or tensorParallelism, or use a GPU with more memory",
+                ));
+            }
+            m
+        }
+        None => {
+            let native = model.max_position_embeddings.clamp(1, u64::from(u32::MAX));
+            if native > kv_tokens {
+                warnings.push(format!(
+                    "{prefix}: maxModelLen capped from the model's {native} to the KV capacity of {kv_tokens} tokens"
+                ));
+                kv_tokens as u32
+            } else {
+                native as u32
+            }
+        }
+    };
+    let max_num_batched_tokens = match v.max_num_batched_tokens {
+        Some(x) => {
+            let b = positive_int(
+                Some(x),
+                &f("vllm.maxNumBatchedTokens"),
+                0,
+                "set maxNumBatchedTokens to 1 or more (vLLM's default is 2048)",
+            )?;
+            if !chunked && b < max_model_len {
+                return Err(InvalidInput::new(
+                    &f("vllm.maxNumBatchedTokens"),
+                    format!(
+                        "{b} is below maxModelLen {max_model_len}, which vLLM requires when chunked prefill is off"
+                    ),
+                    "raise maxNumBatchedTokens to at least maxModelLen, lower maxModelLen, or enable chunked prefill",
+                ));
+            }
+            b
+        }
+        None if chunked => DEFAULT_MAX_NUM_BATCHED_TOKENS,
+        None => max_model_len.max(DEFAULT_MAX_NUM_BATCHED_TOKENS),
+    };
+
+    let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, model, &gpu, tp));
+    Ok(Serving {
         gpu,
-        tensor_parallelism: tp,
-        replicas,
+        tp,
         instance: InstanceConfig {
             max_num_seqs,
             max_num_batched_tokens,
@@ -303,17 +354,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
             total_blocks,
             prefix_caching: caching,
         },
-        latency_kind,
         latency,
-        router: match spec.router.policy {
-            None | Some(RouterPolicyName::LeastRequests) => RouterPolicy::LeastRequests,
-            Some(RouterPolicyName::RoundRobin) => RouterPolicy::RoundRobin,
-        },
-        workload: spec.workload.clone(),
-        class_names,
-        slos,
-        horizon_us,
-        warnings,
     })
 }
 

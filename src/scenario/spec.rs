@@ -41,6 +41,140 @@ pub struct ScenarioSpec {
     /// Limits of the simulation run itself.
     #[serde(default)]
     pub simulation: SimulationSpec,
+    /// Separate pools of replicas (e.g. prefill and decode for P/D), each with its own replicas,
+    /// hardware, vLLM knobs and autoscaling; instead of the top-level `replicas`. A pool without
+    /// `hardware`/`vllm` uses the top-level ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<PoolSpec>>,
+    /// Autoscaling of the replicas when there are no `pools`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+    /// KV transfer between prefill and decode pools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pd: Option<PdSpec>,
+    /// Price overrides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<CostSpec>,
+}
+
+/// One pool of identical replicas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Pool name (unique).
+    pub name: String,
+    /// `both` (default, aggregated), `prefill` or `decode`; becomes the `llm-d.ai/role` label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<PoolRole>,
+    /// Replicas at start (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
+    /// Hardware of this pool (default: the top-level `hardware`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<HardwareSpec>,
+    /// vLLM knobs of this pool (default: the top-level `vllm`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vllm: Option<VllmSpec>,
+    /// Data-parallel ranks per replica (GPUs per replica = TP x DP; default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parallelism: Option<i64>,
+    /// Extra pod labels (for `label-selector-filter`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// Autoscaling of this pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<AutoscalingSpec>,
+}
+
+/// Role of a pool's replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PoolRole {
+    /// Whole requests.
+    Both,
+    /// Prompt passes (P/D).
+    Prefill,
+    /// Decodes (P/D).
+    Decode,
+}
+
+/// Autoscaling of a pool (workload-variant-autoscaler saturation analysis, or HPA on in-flight requests).
+///
+/// A new replica serves after `provisioningSeconds + weights bytes / TP / (modelLoadGBps x 1e9)`:
+/// node provisioning plus every GPU loading its shard of the weights in parallel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AutoscalingSpec {
+    /// Fewest replicas (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_replicas: Option<i64>,
+    /// Most replicas (default 10, the WVA chart's HPA default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_replicas: Option<i64>,
+    /// `saturation` (default) or `hpa`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<ScalePolicyName>,
+    /// WVA `kvCacheThreshold` (0.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_cache_threshold: Option<f64>,
+    /// WVA `queueLengthThreshold` (5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_length_threshold: Option<f64>,
+    /// WVA `kvSpareTrigger` (0.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_spare_trigger: Option<f64>,
+    /// WVA `queueSpareTrigger` (3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_spare_trigger: Option<f64>,
+    /// HPA target: in-flight requests per replica (default 32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_in_flight_per_replica: Option<f64>,
+    /// Seconds between evaluations (default 15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<f64>,
+    /// Node provisioning time before the model loads (default 60 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_seconds: Option<f64>,
+    /// Weight loading speed per GPU in GB/s (default 2).
+    #[serde(default, rename = "modelLoadGBps", skip_serializing_if = "Option::is_none")]
+    pub model_load_gbps: Option<f64>,
+    /// A scale-down waits until its condition held this long and this long after the last change (default 300 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down_cooldown_seconds: Option<f64>,
+}
+
+/// Autoscaler kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ScalePolicyName {
+    /// WVA saturation thresholds.
+    Saturation,
+    /// HPA on in-flight requests per replica.
+    Hpa,
+}
+
+/// KV transfer between prefill and decode replicas.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PdSpec {
+    /// Link bandwidth in GB/s (default 25).
+    #[serde(default, rename = "transferBandwidthGBps", skip_serializing_if = "Option::is_none")]
+    pub transfer_bandwidth_gbps: Option<f64>,
+    /// Fixed latency per transfer in ms (default 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_latency_ms: Option<f64>,
+    /// Whether overlapping transfers share the link (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contention: Option<bool>,
+}
+
+/// Price overrides.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CostSpec {
+    /// Dollars per GPU-hour, instead of the GPU profile's on-demand price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dollars_per_gpu_hour: Option<f64>,
 }
 
 /// Which model: a built-in name, or any name plus its Hugging Face `config.json`.
@@ -107,13 +241,84 @@ pub struct VllmSpec {
     pub kv_blocks: Option<i64>,
 }
 
-/// Routing between replicas. (The endpoint-picker pipeline will extend this.)
+/// The gateway: admission, flow control and the endpoint picker.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouterSpec {
-    /// `leastRequests` (default) or `roundRobin`.
+    /// `leastRequests` (default without an endpoint picker config), `roundRobin`, or `endpointPicker`
+    /// (the llm-d plugin pipeline; implied by `endpointPickerConfig`, and with no config it runs the
+    /// built-in default: queue 2, kv-cache-utilization 2, prefix-cache 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<RouterPolicyName>,
+    /// An `EndpointPickerConfig` exactly as operators write it (apiVersion
+    /// `inference.networking.x-k8s.io/v1alpha1`, `llm-d.ai/v1alpha1` or `llm-d.ai/v1`), inline or as a
+    /// YAML string; Helm values with `pluginsCustomConfig` are unwrapped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_picker_config: Option<serde_json::Value>,
+    /// How often replica metrics reach the router, in ms (default 50; 0 = live).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval_ms: Option<f64>,
+    /// Priorities per class (InferenceObjective), overriding the classes' `priority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objectives: Option<Vec<ObjectiveSpec>>,
+    /// Token-bucket and probabilistic admission.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admission: Option<AdmissionSpec>,
+    /// Interval between flow-control dispatch attempts while requests are queued, in ms (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispatch_interval_ms: Option<f64>,
+}
+
+/// An InferenceObjective: the priority of one class's requests.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectiveSpec {
+    /// Class name.
+    pub class: String,
+    /// Integer priority (higher is more important; negative is sheddable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i64>,
+    /// Old InferenceModel criticality: `Critical` (+10), `Standard` (0) or `Sheddable` (-10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criticality: Option<String>,
+}
+
+/// Admission before flow control.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdmissionSpec {
+    /// Token bucket on prompt tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_bucket: Option<TokenBucketSpec>,
+    /// Probabilistic shedding of low-priority requests as the pool saturates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probabilistic: Option<ProbabilisticSpec>,
+}
+
+/// Token bucket: a request costs its prompt tokens; refused when the bucket lacks them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenBucketSpec {
+    /// Bucket size in tokens (starts full).
+    pub capacity: f64,
+    /// Tokens added per second.
+    pub refill_per_second: f64,
+}
+
+/// Admit probability `1 - clamp((s - start)/(full - start), 0, 1)` at pool saturation `s` (the
+/// saturation detector's signal) for priorities below `exemptPriority`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProbabilisticSpec {
+    /// Saturation where shedding starts (default 0.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_saturation: Option<f64>,
+    /// Saturation where everything non-exempt is shed (default 1.2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_saturation: Option<f64>,
+    /// Priorities at or above are always admitted (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exempt_priority: Option<i64>,
 }
 
 /// Named routing policies.
@@ -124,6 +329,8 @@ pub enum RouterPolicyName {
     LeastRequests,
     /// Cycle through replicas.
     RoundRobin,
+    /// The llm-d endpoint picker pipeline.
+    EndpointPicker,
 }
 
 /// Limits of the run.

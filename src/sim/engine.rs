@@ -1,43 +1,58 @@
 //! The cluster's discrete-event loop: one clock, one event queue, requests flowing from the workload
 //! through the router into replicas.
 //!
-//! Ordering contract: events are ordered by (time, kind priority, sequence number). At equal time an
-//! arrival comes first, then enqueues, then replica step ends, each in the order they were scheduled;
-//! heap or hash order never decides anything.
+//! Ordering contract: events are ordered by (time, kind priority, sequence number). At equal time a
+//! replica becoming ready comes first, then an arrival, then enqueues, flow-control dispatch attempts
+//! and autoscaler ticks, then replica step ends, each in the order they were scheduled; heap or hash
+//! order never decides anything. Everything that reads replica state (the router, the saturation
+//! detector, the autoscaler) runs before step ends at the same time, so a decode run fast-forwarded
+//! in one go is read exactly as stepping one step at a time would show it.
+//!
+//! Request conservation: generated = completed + rejected + shed + timed out + unfinished (in a
+//! replica, in a KV transfer, or queued at the gateway), checked at the end of every run.
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use rand::Rng;
 
-use super::instance::{Instance, InstanceConfig};
+use super::gateway::{Bucket, FlowQueue, GatewayConfig};
+use super::instance::Instance;
+use super::pool::{PoolConfig, Replica, ReplicaState, ScalePolicy};
 use super::request::{LiveRequest, Slab};
-use crate::latency::LatencyModel;
-use crate::metrics::{InstanceReport, Rejected, RequestRecord, SimOutput};
+use super::router::{Detector, Router, RouterConfig};
+use crate::metrics::{InstanceReport, PoolReport, Rejected, RequestRecord, SimOutput, TimelinePoint};
 use crate::rng::{self, SimRng};
-use crate::workload::WorkloadGen;
+use crate::workload::{Request, WorkloadGen};
 
-/// How the gateway picks a replica (the endpoint-picker pipeline extends this).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RouterPolicy {
-    /// Cycle through replicas.
-    RoundRobin,
-    /// Fewest requests in flight (router's own exact count), ties broken at random.
-    LeastRequests,
+/// KV transfer between prefill and decode replicas.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PdConfig {
+    /// Link bandwidth (bytes per µs = MB/s).
+    pub bytes_per_us: f64,
+    /// Fixed latency per transfer (µs).
+    pub latency_us: i64,
+    /// Whether overlapping transfers share the bandwidth (fair share fixed at start).
+    pub contention: bool,
+}
+
+impl Default for PdConfig {
+    fn default() -> Self {
+        Self { bytes_per_us: 25_000.0, latency_us: 50, contention: true }
+    }
 }
 
 /// Everything the loop needs about the deployment.
 #[derive(Clone)]
 pub struct ClusterConfig {
-    /// Number of identical replicas.
-    pub replicas: u32,
-    /// Their serving knobs.
-    pub instance: InstanceConfig,
-    /// Their step-time model.
-    pub latency: Arc<dyn LatencyModel>,
+    /// Pools of replicas (at least one).
+    pub pools: Vec<PoolConfig>,
     /// Routing.
-    pub router: RouterPolicy,
+    pub router: RouterConfig,
+    /// Admission.
+    pub gateway: GatewayConfig,
+    /// KV transfers (P/D).
+    pub pd: PdConfig,
     /// Stop at this simulated time (µs); `None` = run until drained.
     pub horizon_us: Option<i64>,
     /// Master seed.
@@ -94,8 +109,14 @@ impl Observer for NoObserver {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Kind {
-    /// A routed request reaches its replica's queue (slot).
+    /// A starting replica becomes routable.
+    Ready(u32),
+    /// A routed request (or a transferred decode) reaches its replica's queue (slot).
     Enqueue(u32),
+    /// A flow-control dispatch attempt.
+    Dispatch,
+    /// An autoscaler evaluation of a pool.
+    Scale(u32),
     /// A replica's step or decode run ends (instance, generation).
     Wake(u32, u64),
 }
@@ -103,11 +124,17 @@ enum Kind {
 impl Kind {
     fn priority(self) -> u8 {
         match self {
-            Kind::Enqueue(_) => 1,
-            Kind::Wake(..) => 2,
+            Kind::Ready(_) => 0,
+            Kind::Enqueue(_) => 2,
+            Kind::Dispatch => 3,
+            Kind::Scale(_) => 4,
+            Kind::Wake(..) => 5,
         }
     }
 }
+
+/// Arrivals sit between replica readiness (0) and enqueues (2).
+const ARRIVAL_PRIORITY: u8 = 1;
 
 type Event = Reverse<(i64, u8, u64, Kind)>;
 
@@ -121,9 +148,43 @@ impl Queue {
         self.seq += 1;
         self.heap.push(Reverse((t, k.priority(), self.seq, k)));
     }
-    fn peek_time(&self) -> Option<i64> {
-        self.heap.peek().map(|Reverse((t, ..))| *t)
+    fn peek(&self) -> Option<(i64, u8)> {
+        self.heap.peek().map(|Reverse((t, p, ..))| (*t, *p))
     }
+}
+
+/// Per-pool autoscaler state.
+#[derive(Default, Clone, Copy)]
+struct ScaleState {
+    last_change: i64,
+    down_since: Option<i64>,
+    ups: u32,
+    downs: u32,
+    peak: u32,
+}
+
+struct Sim<'a> {
+    cfg: &'a ClusterConfig,
+    opts: &'a SimOptions,
+    replicas: Vec<Replica>,
+    router: Router,
+    slab: Slab,
+    q: Queue,
+    out: SimOutput,
+    done: Vec<u32>,
+    /// Enqueue times not yet processed (multiset), for the plan horizon.
+    pending_enqueues: BTreeMap<i64, u32>,
+    min_pre: i64,
+    finished: u64,
+    bucket: Option<Bucket>,
+    flow: Option<FlowQueue>,
+    dispatch_pending: bool,
+    admit_rng: SimRng,
+    expired: Vec<Request>,
+    transfers: Vec<i64>,
+    scale: Vec<ScaleState>,
+    /// Time of the last event that was not an autoscaler tick.
+    work_end: i64,
 }
 
 /// Runs the cluster on the workload until it drains (or the horizon), returning every record.
@@ -133,168 +194,544 @@ pub fn run(
     opts: &SimOptions,
     obs: &mut dyn Observer,
 ) -> Result<SimOutput, SimError> {
-    let n = cfg.replicas.max(1);
-    let mut instances: Vec<Instance> = (0..n)
-        .map(|i| Instance::new(i, cfg.instance.clone(), cfg.latency.clone(), opts.decode_fast_forward))
-        .collect();
-    let pre = cfg.latency.request_overheads().before_first_token_us;
-    let mut router_rng: SimRng = rng::stream(cfg.seed, "router");
-    let mut rr_next = 0u32;
-    let mut in_flight = vec![0u32; n as usize];
-    let mut slab = Slab::default();
-    let mut q = Queue { heap: BinaryHeap::new(), seq: 0 };
-    let mut out =
-        SimOutput { generated_per_class: vec![0; workload.class_names().len()], ..SimOutput::default() };
-    let mut done: Vec<u32> = Vec::new();
-    // Enqueue times of routed requests not yet queued (non-decreasing), for the plan horizon.
-    let mut pending_enqueues: std::collections::VecDeque<i64> = std::collections::VecDeque::new();
+    let epp_flow = match &cfg.router.policy {
+        super::router::RouterPolicy::EndpointPicker(e) if e.flow.enabled => {
+            Some(FlowQueue::new(e.flow.clone()))
+        }
+        _ => None,
+    };
+    let mut sim = Sim {
+        cfg,
+        opts,
+        replicas: Vec::new(),
+        router: Router::new(cfg.router.clone(), rng::stream(cfg.seed, "router")),
+        slab: Slab::default(),
+        q: Queue { heap: BinaryHeap::new(), seq: 0 },
+        out: SimOutput { generated_per_class: vec![0; workload.class_names().len()], ..SimOutput::default() },
+        done: Vec::new(),
+        pending_enqueues: BTreeMap::new(),
+        min_pre: cfg
+            .pools
+            .iter()
+            .map(|p| p.latency.request_overheads().before_first_token_us)
+            .min()
+            .unwrap_or(0),
+        finished: 0,
+        bucket: cfg.gateway.token_bucket.map(Bucket::new),
+        flow: epp_flow,
+        dispatch_pending: false,
+        admit_rng: rng::stream(cfg.seed, "gateway.admission"),
+        expired: Vec::new(),
+        transfers: Vec::new(),
+        scale: vec![ScaleState::default(); cfg.pools.len()],
+        work_end: 0,
+    };
+    for (p, pool) in cfg.pools.iter().enumerate() {
+        for _ in 0..pool.replicas {
+            sim.add_replica(p, ReplicaState::Active, 0);
+        }
+        sim.scale[p].peak = pool.replicas;
+        sim.timeline_point(p, 0);
+        if let Some(a) = &pool.autoscaling {
+            sim.q.push(a.interval_us, Kind::Scale(p as u32));
+        }
+    }
     let mut clock = i64::MIN;
-    let mut finished = 0u64;
 
     loop {
         let ta = workload.peek_time();
-        let te = q.peek_time();
-        let (t, arrival) = match (ta, te) {
+        let te = sim.q.peek();
+        let arrival = match (ta, te) {
             (None, None) => break,
-            (Some(a), None) => (a, true),
-            (None, Some(e)) => (e, false),
-            (Some(a), Some(e)) => {
-                if a <= e {
-                    (a, true)
-                } else {
-                    (e, false)
-                }
-            }
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some((e, p))) => (a, ARRIVAL_PRIORITY) <= (e, p),
         };
+        let t = if arrival { ta.unwrap_or(0) } else { te.map_or(0, |x| x.0) };
         if cfg.horizon_us.is_some_and(|h| t > h) {
             break;
         }
         if t < clock {
             return Err(SimError::Invariant(format!("clock moved back from {clock} to {t} µs")));
         }
+        // Autoscaler ticks alone keep nothing alive: stop once all work is done.
+        if !arrival && ta.is_none() && sim.slab.is_empty() && sim.flow.as_ref().is_none_or(|f| f.is_empty()) {
+            if let Some((_, p)) = te {
+                if p == Kind::Scale(0).priority() && !sim.scaling_may_continue() {
+                    break;
+                }
+            }
+        }
         clock = t;
-        out.events += 1;
-        if opts.max_events.is_some_and(|m| out.events > m) {
+        sim.out.events += 1;
+        if opts.max_events.is_some_and(|m| sim.out.events > m) {
             return Err(SimError::TooManyEvents(opts.max_events.unwrap_or(0)));
         }
-        if out.events % 4096 == 0 {
-            obs.on_progress(t, finished);
+        if sim.out.events % 4096 == 0 {
+            obs.on_progress(t, sim.finished);
             if obs.should_stop() {
                 return Err(SimError::Cancelled { at_ms: t as f64 / 1000.0 });
             }
         }
 
-        let touched = if arrival {
+        if arrival {
             let req = workload.pop().expect("peeked arrival");
-            out.generated += 1;
-            if let Some(c) = out.generated_per_class.get_mut(req.class as usize) {
-                *c += 1;
-            }
-            let i = match cfg.router {
-                RouterPolicy::RoundRobin => {
-                    let i = rr_next % n;
-                    rr_next = rr_next.wrapping_add(1);
-                    i
-                }
-                RouterPolicy::LeastRequests => least_loaded(&in_flight, &mut router_rng),
-            };
-            if let Err(why) = instances[i as usize].admissible(req.input_tokens, req.output_tokens) {
-                out.rejected.push(Rejected { id: req.id, class: req.class, reason: why.reason() });
-                workload.on_request_done(&req, t, false);
-                finished += 1;
-                continue;
-            }
-            in_flight[i as usize] += 1;
-            let slot = slab.insert(LiveRequest::new(req, i, t + pre));
-            q.push(t + pre, Kind::Enqueue(slot));
-            pending_enqueues.push_back(t + pre);
+            sim.work_end = t;
+            sim.on_arrival(req, t, workload);
             continue;
-        } else {
-            let Reverse((_, _, _, kind)) = q.heap.pop().expect("peeked event");
-            if matches!(kind, Kind::Enqueue(_)) {
-                pending_enqueues.pop_front();
+        }
+        let Reverse((_, _, _, kind)) = sim.q.heap.pop().expect("peeked event");
+        if !matches!(kind, Kind::Scale(_)) {
+            sim.work_end = t;
+        }
+        let horizon = workload
+            .peek_time()
+            .map_or(i64::MAX, |a| a + sim.min_pre)
+            .min(sim.pending_enqueues.keys().next().copied().unwrap_or(i64::MAX));
+        let touched = match kind {
+            Kind::Ready(i) => {
+                if let ReplicaState::Starting(_) = sim.replicas[i as usize].state {
+                    sim.replicas[i as usize].state = ReplicaState::Active;
+                    let p = sim.replicas[i as usize].pool;
+                    sim.timeline_point(p, t);
+                }
+                if sim.flow.as_ref().is_some_and(|f| !f.is_empty()) {
+                    sim.schedule_dispatch(t);
+                }
+                None
             }
-            let horizon = workload
-                .peek_time()
-                .map_or(i64::MAX, |a| a + pre)
-                .min(pending_enqueues.front().copied().unwrap_or(i64::MAX));
-            match kind {
-                Kind::Enqueue(slot) => {
-                    let i = slab[slot].instance;
-                    let inst = &mut instances[i as usize];
-                    inst.set_plan_horizon(horizon);
-                    if inst.enqueue(slot, t, &mut slab) {
-                        if let Some(w) = inst.wake_time() {
-                            q.push(w, Kind::Wake(i, inst.generation));
-                        }
+            Kind::Enqueue(slot) => {
+                if let Some(c) = sim.pending_enqueues.get_mut(&t) {
+                    *c -= 1;
+                    if *c == 0 {
+                        sim.pending_enqueues.remove(&t);
                     }
-                    i
                 }
-                Kind::Wake(i, gen) => {
-                    let inst = &mut instances[i as usize];
-                    if gen != inst.generation {
-                        continue;
-                    }
-                    done.clear();
-                    inst.set_plan_horizon(horizon);
-                    inst.finish_step(t, &mut slab, &mut done);
+                let i = sim.slab[slot].instance;
+                let inst = &mut sim.replicas[i as usize].inst;
+                inst.set_plan_horizon(horizon);
+                if inst.enqueue(slot, t, &mut sim.slab) {
                     if let Some(w) = inst.wake_time() {
-                        q.push(w, Kind::Wake(i, inst.generation));
+                        sim.q.push(w, Kind::Wake(i, inst.generation));
                     }
-                    for &s in &done {
-                        let r = slab.remove(s);
-                        in_flight[i as usize] -= 1;
-                        finished += 1;
-                        out.completed.push(record(&r));
-                        workload.on_request_done(&r.req, r.last_token_us, true);
-                    }
-                    i
                 }
+                Some(i)
+            }
+            Kind::Dispatch => {
+                sim.dispatch_pending = false;
+                sim.try_dispatch(t, workload);
+                None
+            }
+            Kind::Scale(p) => {
+                sim.autoscale(p as usize, t);
+                if let Some(a) = &cfg.pools[p as usize].autoscaling {
+                    sim.q.push(t + a.interval_us, Kind::Scale(p));
+                }
+                None
+            }
+            Kind::Wake(i, gen) => {
+                let inst = &mut sim.replicas[i as usize].inst;
+                if gen != inst.generation {
+                    continue;
+                }
+                sim.done.clear();
+                inst.set_plan_horizon(horizon);
+                inst.finish_step(t, &mut sim.slab, &mut sim.done);
+                if let Some(w) = inst.wake_time() {
+                    sim.q.push(w, Kind::Wake(i, inst.generation));
+                }
+                let done = std::mem::take(&mut sim.done);
+                for &s in &done {
+                    sim.on_done(i, s, t, workload);
+                }
+                sim.done = done;
+                sim.maybe_terminate(i, t);
+                Some(i)
             }
         };
         if opts.check_invariants {
-            instances[touched as usize].kv.check_invariants().map_err(SimError::Invariant)?;
+            if let Some(i) = touched {
+                sim.replicas[i as usize].inst.kv.check_invariants().map_err(SimError::Invariant)?;
+            }
+        }
+    }
+    sim.finish(clock)
+}
+
+impl Sim<'_> {
+    fn add_replica(&mut self, pool: usize, state: ReplicaState, now: i64) -> u32 {
+        let id = self.replicas.len() as u32;
+        let p = &self.cfg.pools[pool];
+        let inst = Instance::new(id, p.instance.clone(), p.latency.clone(), self.opts.decode_fast_forward);
+        self.replicas.push(Replica { inst, pool, state, billed_from: now, billed_to: None, routed: 0 });
+        self.router.add_replica();
+        id
+    }
+
+    fn timeline_point(&mut self, pool: usize, t: i64) {
+        let (mut active, mut starting) = (0, 0);
+        for r in self.replicas.iter().filter(|r| r.pool == pool) {
+            match r.state {
+                ReplicaState::Active => active += 1,
+                ReplicaState::Starting(_) => starting += 1,
+                _ => {}
+            }
+        }
+        let s = &mut self.scale[pool];
+        s.peak = s.peak.max(active + starting);
+        self.out.timeline.push(TimelinePoint { t_us: t, pool: pool as u32, active, starting });
+    }
+
+    fn priority_of(&self, req: &Request) -> i32 {
+        self.cfg.gateway.class_priority.get(req.class as usize).copied().unwrap_or(0)
+    }
+
+    fn shed(&mut self, req: Request, reason: &'static str, t: i64, workload: &mut WorkloadGen) {
+        self.out.shed.push(Rejected { id: req.id, class: req.class, reason });
+        workload.on_request_done(&req, t, false);
+        self.finished += 1;
+    }
+
+    fn detector(&self) -> Option<Detector> {
+        self.router.epp().map(|e| e.detector)
+    }
+
+    fn saturated(&mut self, t: i64) -> bool {
+        match self.detector() {
+            Some(d) => {
+                let (s, headroom) = self.router.saturation(&d, t, &self.replicas, &self.cfg.pools);
+                s >= 1.0 + headroom
+            }
+            None => false,
         }
     }
 
-    out.end_us = clock.max(0);
-    out.unfinished = slab.len() as u64;
-    out.instances = instances
-        .iter()
-        .map(|inst| InstanceReport {
-            steps: inst.stats.steps,
-            busy_us: inst.stats.busy_us,
-            kv_block_us: inst.stats.kv_block_us,
-            total_blocks: inst.kv.total(),
-            peak_used_blocks: inst.stats.peak_used_blocks,
-            used_blocks_at_end: inst.kv.used(),
-            batch_us: inst.stats.batch_us,
-            preemptions: inst.stats.preemptions,
-            prefix_query_tokens: inst.kv.stats.query_tokens,
-            prefix_hit_tokens: inst.kv.stats.hit_tokens,
-        })
-        .collect();
-    let accounted = out.completed.len() as u64 + out.rejected.len() as u64 + out.unfinished;
-    if accounted != out.generated {
-        return Err(SimError::Invariant(format!(
-            "{} requests generated but {accounted} accounted for",
-            out.generated
-        )));
+    fn on_arrival(&mut self, req: Request, t: i64, workload: &mut WorkloadGen) {
+        self.out.generated += 1;
+        if let Some(c) = self.out.generated_per_class.get_mut(req.class as usize) {
+            *c += 1;
+        }
+        let priority = self.priority_of(&req);
+        if let Some(b) = &mut self.bucket {
+            if !b.try_take(t, f64::from(req.input_tokens)) {
+                return self.shed(req, "TokenBucket", t, workload);
+            }
+        }
+        if let Some(p) = self.cfg.gateway.probabilistic {
+            if priority < p.exempt_priority {
+                let d = self.detector().unwrap_or_default();
+                let (s, _) = self.router.saturation(&d, t, &self.replicas, &self.cfg.pools);
+                let admit = p.admit_probability(priority, s);
+                if admit < 1.0 && self.admit_rng.random::<f64>() >= admit {
+                    return self.shed(req, "Probabilistic", t, workload);
+                }
+            }
+        }
+        if let Some(f) = &mut self.flow {
+            if let Err(req) = f.push(req, priority, t) {
+                return self.shed(req, "QueueFull", t, workload);
+            }
+            self.try_dispatch(t, workload);
+            return;
+        }
+        if priority < 0 && self.saturated(t) {
+            return self.shed(req, "Saturated", t, workload);
+        }
+        if let Err(req) = self.route(req, t, workload) {
+            self.shed(req, "NoEndpoint", t, workload);
+        }
     }
-    Ok(out)
-}
 
-fn least_loaded(in_flight: &[u32], rng: &mut SimRng) -> u32 {
-    let min = *in_flight.iter().min().expect("at least one replica");
-    let ties = in_flight.iter().filter(|&&x| x == min).count();
-    let pick = if ties == 1 { 0 } else { rng.random_range(0..ties) };
-    in_flight
-        .iter()
-        .enumerate()
-        .filter(|(_, &x)| x == min)
-        .nth(pick)
-        .map(|(i, _)| i as u32)
-        .expect("pick < ties")
+    fn schedule_dispatch(&mut self, t: i64) {
+        if !self.dispatch_pending {
+            self.dispatch_pending = true;
+            self.q.push(t + self.cfg.gateway.dispatch_interval_us.max(1), Kind::Dispatch);
+        }
+    }
+
+    /// One flow-control dispatch attempt: expire, then send the head request if not saturated.
+    fn try_dispatch(&mut self, t: i64, workload: &mut WorkloadGen) {
+        let Some(f) = &mut self.flow else {
+            return;
+        };
+        f.expire(t, &mut self.expired);
+        for req in std::mem::take(&mut self.expired) {
+            self.out.timed_out.push(Rejected { id: req.id, class: req.class, reason: "QueueTimeout" });
+            workload.on_request_done(&req, t, false);
+            self.finished += 1;
+        }
+        if self.flow.as_ref().is_some_and(|f| !f.is_empty()) && !self.saturated(t) {
+            let req = self.flow.as_mut().and_then(|f| f.pop()).expect("not empty");
+            let prio = self.priority_of(&req);
+            if let Err(req) = self.route(req, t, workload) {
+                if let Some(f) = &mut self.flow {
+                    let at = t;
+                    f.push_front(req, prio, at);
+                }
+            }
+        }
+        if self.flow.as_ref().is_some_and(|f| !f.is_empty()) {
+            self.schedule_dispatch(t);
+        }
+    }
+
+    /// Sends a request through the endpoint picker into replicas; gives it back if no replica can
+    /// take it now.
+    fn route(&mut self, req: Request, t: i64, workload: &mut WorkloadGen) -> Result<(), Request> {
+        let Some(d) = self.router.decide(&req, t, &self.replicas, &self.cfg.pools) else {
+            return Err(req);
+        };
+        let first = d.prefill.unwrap_or(d.target);
+        for i in [Some(d.target), d.prefill].into_iter().flatten() {
+            if let Err(why) = self.replicas[i as usize].inst.admissible(req.input_tokens, req.output_tokens) {
+                self.out.rejected.push(Rejected { id: req.id, class: req.class, reason: why.reason() });
+                workload.on_request_done(&req, t, false);
+                self.finished += 1;
+                return Ok(());
+            }
+        }
+        let pre = self.cfg.pools[self.replicas[first as usize].pool]
+            .latency
+            .request_overheads()
+            .before_first_token_us;
+        self.router.on_sent(d.target, req.input_tokens);
+        self.replicas[d.target as usize].routed += 1;
+        let mut live = if let Some(p) = d.prefill {
+            self.router.on_sent(p, req.input_tokens);
+            self.replicas[p as usize].routed += 1;
+            self.out.disaggregated += 1;
+            let output = req.output_tokens;
+            let mut pre_req = req;
+            pre_req.output_tokens = 1;
+            let mut l = LiveRequest::new(pre_req, p, t + pre);
+            l.pd_decode = Some((d.target, output));
+            l
+        } else {
+            LiveRequest::new(req, d.target, t + pre)
+        };
+        live.enqueue_us = t + pre;
+        let slot = self.slab.insert(live);
+        self.q.push(t + pre, Kind::Enqueue(slot));
+        *self.pending_enqueues.entry(t + pre).or_default() += 1;
+        Ok(())
+    }
+
+    fn on_done(&mut self, i: u32, s: u32, t: i64, workload: &mut WorkloadGen) {
+        let r = self.slab.remove(s);
+        self.router.on_done(i, r.req.input_tokens);
+        if let Some((d, output)) = r.pd_decode {
+            // Prefill finished: transfer the prompt's KV to the decode replica.
+            let dpool = &self.cfg.pools[self.replicas[d as usize].pool];
+            let ppool = &self.cfg.pools[self.replicas[i as usize].pool];
+            let bs = u64::from(dpool.instance.block_size);
+            let tokens = u64::from(r.req.input_tokens).div_ceil(bs) * bs;
+            let bytes = tokens as f64 * ppool.kv_bytes_per_token * f64::from(ppool.gpus_per_replica);
+            self.transfers.retain(|&e| e > t);
+            let share = if self.cfg.pd.contention { (self.transfers.len() + 1) as f64 } else { 1.0 };
+            let dur = (self.cfg.pd.latency_us as f64 + bytes * share / self.cfg.pd.bytes_per_us)
+                .ceil()
+                .max(1.0) as i64;
+            self.transfers.push(t + dur);
+            self.out.transfer_us += dur;
+            let mut req = r.req;
+            req.output_tokens = output;
+            let mut live = LiveRequest::new(req, d, t + dur);
+            live.remote_kv = true;
+            live.first_scheduled_us = r.first_scheduled_us;
+            live.cached_tokens = r.cached_tokens;
+            live.preemptions = r.preemptions;
+            let slot = self.slab.insert(live);
+            self.q.push(t + dur, Kind::Enqueue(slot));
+            *self.pending_enqueues.entry(t + dur).or_default() += 1;
+            return;
+        }
+        self.finished += 1;
+        self.out.completed.push(record(&r));
+        workload.on_request_done(&r.req, r.last_token_us, true);
+    }
+
+    fn maybe_terminate(&mut self, i: u32, t: i64) {
+        let r = &mut self.replicas[i as usize];
+        if r.state == ReplicaState::Draining && r.inst.is_idle() && self.router.in_flight[i as usize] == 0 {
+            r.state = ReplicaState::Terminated;
+            r.billed_to = Some(t);
+            let p = r.pool;
+            self.router.remove_replica(i);
+            self.timeline_point(p, t);
+        }
+    }
+
+    /// Whether an autoscaler could still scale some pool down (ticks continue after the work ends).
+    fn scaling_may_continue(&self) -> bool {
+        self.cfg.pools.iter().enumerate().any(|(p, pool)| {
+            pool.autoscaling.is_some_and(|a| {
+                let live = self
+                    .replicas
+                    .iter()
+                    .filter(|r| {
+                        r.pool == p && matches!(r.state, ReplicaState::Active | ReplicaState::Starting(_))
+                    })
+                    .count() as u32;
+                live > a.min_replicas
+            })
+        })
+    }
+
+    fn autoscale(&mut self, p: usize, t: i64) {
+        let Some(a) = self.cfg.pools[p].autoscaling else {
+            return;
+        };
+        let mut active: Vec<u32> = Vec::new();
+        let mut starting = 0u32;
+        for (i, r) in self.replicas.iter().enumerate() {
+            if r.pool != p {
+                continue;
+            }
+            match r.state {
+                ReplicaState::Active => active.push(i as u32),
+                ReplicaState::Starting(_) => starting += 1,
+                _ => {}
+            }
+        }
+        let n = active.len() as u32;
+        let (want_up, want_down) = match a.policy {
+            ScalePolicy::Saturation { kv_threshold, queue_threshold, kv_spare, queue_spare } => {
+                let (mut sat, mut kv_sum, mut q_sum, mut spare_kv, mut spare_q, mut unsat) =
+                    (0, 0.0, 0.0, 0.0, 0.0, 0);
+                for &i in &active {
+                    let (q, _, kv) = self.router.metrics(i, t, &self.replicas);
+                    let q = f64::from(q);
+                    kv_sum += kv;
+                    q_sum += q;
+                    if kv >= kv_threshold || q >= queue_threshold {
+                        sat += 1;
+                    } else {
+                        unsat += 1;
+                        spare_kv += kv_threshold - kv;
+                        spare_q += queue_threshold - q;
+                    }
+                }
+                let up = n == 0
+                    || unsat == 0
+                    || spare_kv / f64::from(unsat.max(1)) < kv_spare
+                    || spare_q / f64::from(unsat.max(1)) < queue_spare;
+                let down = n > 1
+                    && sat == 0
+                    && kv_sum / f64::from(n - 1) <= kv_threshold - 2.0 * kv_spare
+                    && q_sum / f64::from(n - 1) <= queue_threshold - 2.0 * queue_spare;
+                (up && sat > 0 || n == 0 && self.router.in_flight.iter().any(|&x| x > 0), down)
+            }
+            ScalePolicy::Hpa { target_in_flight } => {
+                let cur: u32 = active.iter().map(|&i| self.router.in_flight[i as usize]).sum();
+                let desired = (f64::from(cur) / target_in_flight).ceil() as u32;
+                (desired > n + starting, desired < n)
+            }
+        };
+        let s = self.scale[p];
+        if want_up && starting == 0 && n + starting < a.max_replicas {
+            let id = self.add_replica(p, ReplicaState::Starting(t + a.startup_us), t);
+            self.q.push(t + a.startup_us, Kind::Ready(id));
+            let st = &mut self.scale[p];
+            st.ups += 1;
+            st.last_change = t;
+            st.down_since = None;
+            self.timeline_point(p, t);
+            return;
+        }
+        if !(want_down && starting == 0 && n > a.min_replicas) {
+            self.scale[p].down_since = None;
+            return;
+        }
+        let since = *self.scale[p].down_since.get_or_insert(t);
+        if t - since < a.cooldown_us || t - s.last_change < a.cooldown_us {
+            return;
+        }
+        // Drain the replica with the fewest requests in flight (newest on ties).
+        let victim = *active
+            .iter()
+            .rev()
+            .min_by_key(|&&i| self.router.in_flight[i as usize])
+            .expect("n > min >= 0 means some replica");
+        self.replicas[victim as usize].state = ReplicaState::Draining;
+        let st = &mut self.scale[p];
+        st.downs += 1;
+        st.last_change = t;
+        st.down_since = None;
+        self.timeline_point(p, t);
+        self.maybe_terminate(victim, t);
+    }
+
+    fn finish(mut self, clock: i64) -> Result<SimOutput, SimError> {
+        let end = self.work_end.max(0);
+        let mut out = std::mem::take(&mut self.out);
+        out.end_us = end;
+        out.queued_at_end = self.flow.as_ref().map_or(0, |f| f.len());
+        out.unfinished = self.slab.len() as u64 + out.queued_at_end;
+        let _ = clock;
+        out.instances = self
+            .replicas
+            .iter()
+            .map(|r| {
+                let inst = &r.inst;
+                InstanceReport {
+                    steps: inst.stats.steps,
+                    busy_us: inst.stats.busy_us,
+                    kv_block_us: inst.stats.kv_block_us,
+                    total_blocks: inst.kv.total(),
+                    peak_used_blocks: inst.stats.peak_used_blocks,
+                    used_blocks_at_end: inst.kv.used(),
+                    batch_us: inst.stats.batch_us,
+                    preemptions: inst.stats.preemptions,
+                    prefix_query_tokens: inst.kv.stats.query_tokens,
+                    prefix_hit_tokens: inst.kv.stats.hit_tokens,
+                    pool: r.pool as u32,
+                    routed: r.routed,
+                }
+            })
+            .collect();
+        out.pools = self
+            .cfg
+            .pools
+            .iter()
+            .enumerate()
+            .map(|(p, pool)| {
+                let mut gpu_us = 0.0;
+                let mut end_count = 0;
+                for r in self.replicas.iter().filter(|r| r.pool == p) {
+                    let to = r.billed_to.unwrap_or(end).min(end);
+                    gpu_us += (to - r.billed_from).max(0) as f64 * f64::from(pool.gpus_per_replica);
+                    if r.billed_to.is_none_or(|b| b > end) {
+                        end_count += 1;
+                    }
+                }
+                let s = self.scale[p];
+                PoolReport {
+                    name: pool.name.clone(),
+                    role: pool.role.label(),
+                    gpus_per_replica: pool.gpus_per_replica,
+                    dollars_per_gpu_hour: pool.dollars_per_gpu_hour,
+                    gpu_hours: gpu_us / 3.6e9,
+                    replicas_start: pool.replicas,
+                    replicas_peak: s.peak.max(pool.replicas),
+                    replicas_end: end_count,
+                    scale_ups: s.ups,
+                    scale_downs: s.downs,
+                }
+            })
+            .collect();
+        let accounted = out.completed.len() as u64
+            + out.rejected.len() as u64
+            + out.shed.len() as u64
+            + out.timed_out.len() as u64
+            + out.unfinished;
+        if accounted != out.generated {
+            return Err(SimError::Invariant(format!(
+                "{} requests generated but {accounted} accounted for",
+                out.generated
+            )));
+        }
+        Ok(out)
+    }
 }
 
 fn record(r: &LiveRequest) -> RequestRecord {

@@ -152,6 +152,42 @@ impl Instance {
         self.running.len()
     }
 
+    /// KV blocks in use at `now` as stepping one step at a time would show them, also in the middle
+    /// of a decode run (whose allocations are applied in bulk when it ends). At a step boundary the
+    /// step ending then has not ended yet (step ends are processed after everything else at a time).
+    pub fn kv_used_at(&self, now: i64) -> u32 {
+        if self.run_active {
+            let j = self.run.ends.partition_point(|&e| e < now).min(self.run.used.len() - 1);
+            self.run.used[j]
+        } else {
+            self.kv.used()
+        }
+    }
+
+    /// Leading blocks of `hashes` cached in this replica's KV at `now` (as stepping would show it),
+    /// stopping at the first miss.
+    pub fn cached_prefix_blocks_at(&self, hashes: &[u64], now: i64) -> u32 {
+        if !self.kv.caching() {
+            return 0;
+        }
+        let popped = self.kv_used_at(now) - self.kv.used();
+        if popped == 0 {
+            return hashes.iter().take_while(|&&h| self.kv.lookup(h).is_some()).count() as u32;
+        }
+        let stamp = self.kv.nth_free_stamp(popped);
+        hashes.iter().take_while(|&&h| self.kv.lookup_after_pops(h, stamp).is_some()).count() as u32
+    }
+
+    /// Whether it holds no request at all.
+    pub fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.running.is_empty() && !self.busy
+    }
+
+    /// Serving knobs.
+    pub fn config(&self) -> &InstanceConfig {
+        &self.cfg
+    }
+
     /// Whether a step is in flight.
     pub fn is_busy(&self) -> bool {
         self.busy
@@ -337,6 +373,30 @@ impl Instance {
                 let max_hit_blocks = (known - 1) / bs;
                 let mut cached = 0u32;
                 self.scratch.clear();
+                if slab[s].remote_kv {
+                    // P/D decode side: the prompt's KV arrived from a prefill replica; it needs fresh
+                    // blocks, and the step computes only the position of the first output token.
+                    let start = known - 1;
+                    let new_blocks = self.kv.blocks_for(u64::from(known)) as u32;
+                    if new_blocks > self.kv.free() {
+                        break;
+                    }
+                    self.waiting.pop_front();
+                    let r = &mut slab[s];
+                    r.remote_kv = false;
+                    r.blocks.clear();
+                    r.registered = 0;
+                    r.computed = 0;
+                    r.first_scheduled_us.get_or_insert(now);
+                    r.phase = Phase::Running;
+                    self.grow(s, known, true, slab);
+                    add_to_batch(&mut batch, false, start, 1);
+                    slab[s].scheduled = 1;
+                    budget -= 1;
+                    self.running.push(s);
+                    self.sched.push(s);
+                    continue;
+                }
                 if self.kv.caching() {
                     // Walk the prompt's blocks until the first miss, hashing only what is looked up.
                     let r = &mut slab[s];

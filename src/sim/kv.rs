@@ -57,6 +57,9 @@ pub struct KvCache {
     tail: u32,
     free: u32,
     index: HashIndex,
+    /// Order of entry into the free queue (the queue is sorted by it), for mid-run eviction checks.
+    stamp: Vec<u64>,
+    next_stamp: u64,
     /// Cache counters.
     pub stats: KvStats,
 }
@@ -82,6 +85,8 @@ impl KvCache {
             tail: if n == 0 { NIL } else { total_blocks - 1 },
             free: total_blocks,
             index: HashIndex::default(),
+            stamp: (0..u64::from(total_blocks)).collect(),
+            next_stamp: u64::from(total_blocks),
             stats: KvStats::default(),
         }
     }
@@ -127,6 +132,34 @@ impl KvCache {
     /// The block holding the content `hash`, if cached.
     pub fn lookup(&self, hash: u64) -> Option<u32> {
         self.index.get(&hash).copied().filter(|&b| self.hash[b as usize] == hash)
+    }
+
+    /// Like [`KvCache::lookup`], but as if the first `popped` blocks of the free queue had already
+    /// been taken for new content (their cached content evicted). `popped_stamp` is
+    /// [`KvCache::nth_free_stamp`]`(popped)`. Used to read the cache in the middle of a decode run,
+    /// whose allocations are applied in bulk at its end.
+    pub fn lookup_after_pops(&self, hash: u64, popped_stamp: u64) -> Option<u32> {
+        self.lookup(hash).filter(|&b| self.refcount[b as usize] > 0 || self.stamp[b as usize] >= popped_stamp)
+    }
+
+    /// The free-queue stamp of the `k`-th free block from the head (0-based): blocks with a smaller
+    /// stamp are the first `k` to be popped. `u64::MAX` when fewer than `k + 1` blocks are free.
+    pub fn nth_free_stamp(&self, k: u32) -> u64 {
+        if k == 0 {
+            return 0;
+        }
+        let mut b = self.head;
+        for _ in 0..k {
+            if b == NIL {
+                return u64::MAX;
+            }
+            b = self.next[b as usize];
+        }
+        if b == NIL {
+            u64::MAX
+        } else {
+            self.stamp[b as usize]
+        }
     }
 
     /// How many free blocks claiming these cached blocks would take off the free queue.
@@ -223,6 +256,8 @@ impl KvCache {
     }
 
     fn push_tail(&mut self, b: u32) {
+        self.stamp[b as usize] = self.next_stamp;
+        self.next_stamp += 1;
         self.prev[b as usize] = self.tail;
         self.next[b as usize] = NIL;
         if self.tail == NIL {

@@ -1,10 +1,17 @@
-//! The discrete-event core: replicas (vLLM scheduler + paged KV cache) on one clock behind a router.
+//! The discrete-event core: an llm-d cluster on one clock. The gateway (admission, flow control)
+//! and endpoint picker (plugin pipeline, P/D profile handler) in front of pools of vLLM replicas
+//! (scheduler + paged KV cache), KV transfers between prefill and decode, autoscaling.
 //! Pure and synchronous: no I/O, no async, no global state.
 
 pub mod engine;
+pub mod gateway;
 pub mod instance;
 pub mod kv;
+pub mod pool;
 pub mod request;
+pub mod router;
 
-pub use engine::{run, ClusterConfig, NoObserver, Observer, RouterPolicy, SimError, SimOptions};
+pub use engine::{run, ClusterConfig, NoObserver, Observer, PdConfig, SimError, SimOptions};
 pub use instance::InstanceConfig;
+pub use pool::{Autoscaling, PoolConfig, Role, ScalePolicy};
+pub use router::{RouterConfig, RouterPolicy};

@@ -63,6 +63,10 @@ pub struct LiveRequest {
     pub preemptions: u32,
     /// Prompt tokens served from the prefix cache at its first admission.
     pub cached_tokens: u32,
+    /// P/D: its prompt's KV was computed on a prefill replica and transferred here.
+    pub remote_kv: bool,
+    /// P/D: this is the prefill part of a disaggregated request; (decode replica, real output length).
+    pub pd_decode: Option<(u32, u32)>,
 }
 
 impl LiveRequest {
@@ -85,6 +89,8 @@ impl LiveRequest {
             itl_sum_us: 0,
             preemptions: 0,
             cached_tokens: 0,
+            remote_kv: false,
+            pd_decode: None,
         }
     }
 

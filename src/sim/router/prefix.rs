@@ -1,0 +1,133 @@
+//! The endpoint picker's approximate prefix index: which prompt blocks the router sent where.
+//!
+//! One map from block hash to a 128-bit mask of index slots (one slot per live replica), plus one
+//! bounded LRU per slot (`lruCapacityPerServer` blocks). Matching a prompt against every endpoint
+//! costs one map lookup per prompt block, however many endpoints there are.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasherDefault;
+
+use crate::sim::kv::PrehashedKey;
+
+/// Most replicas the index tracks at once.
+pub const SLOTS: usize = 128;
+
+type Map<V> = HashMap<u64, V, BuildHasherDefault<PrehashedKey>>;
+
+#[derive(Default)]
+struct Lru {
+    /// Hash → stamp of its latest touch.
+    stamp: Map<u64>,
+    /// Touches in order (stale entries skipped lazily).
+    order: VecDeque<(u64, u64)>,
+    clock: u64,
+}
+
+/// The index.
+pub struct ApproxIndex {
+    owners: Map<u128>,
+    lru: Vec<Lru>,
+    capacity: usize,
+}
+
+impl ApproxIndex {
+    /// An empty index remembering `capacity` blocks per slot.
+    pub fn new(capacity: u32) -> Self {
+        Self {
+            owners: Map::default(),
+            lru: (0..SLOTS).map(|_| Lru::default()).collect(),
+            capacity: capacity as usize,
+        }
+    }
+
+    /// Records that the blocks `hashes` were sent to `slot`.
+    pub fn record(&mut self, slot: usize, hashes: &[u64]) {
+        let bit = 1u128 << slot;
+        let lru = &mut self.lru[slot];
+        for &h in hashes {
+            lru.clock += 1;
+            let c = lru.clock;
+            if lru.stamp.insert(h, c).is_none() {
+                *self.owners.entry(h).or_insert(0) |= bit;
+            }
+            lru.order.push_back((h, c));
+        }
+        while lru.stamp.len() > self.capacity {
+            let (h, c) = lru.order.pop_front().expect("order covers every entry");
+            if lru.stamp.get(&h) == Some(&c) {
+                lru.stamp.remove(&h);
+                if let Some(m) = self.owners.get_mut(&h) {
+                    *m &= !bit;
+                    if *m == 0 {
+                        self.owners.remove(&h);
+                    }
+                }
+            }
+        }
+        if lru.order.len() > 4 * self.capacity.max(1024) {
+            let stamp = &lru.stamp;
+            lru.order.retain(|(h, c)| stamp.get(h) == Some(c));
+        }
+    }
+
+    /// Forgets everything recorded for `slot` (its replica is gone).
+    pub fn clear_slot(&mut self, slot: usize) {
+        let bit = 1u128 << slot;
+        let lru = std::mem::take(&mut self.lru[slot]);
+        for h in lru.stamp.keys() {
+            if let Some(m) = self.owners.get_mut(h) {
+                *m &= !bit;
+                if *m == 0 {
+                    self.owners.remove(h);
+                }
+            }
+        }
+    }
+
+    /// For each slot in `slots`, the number of leading `hashes` recorded for it, written to
+    /// `matched[slot]`.
+    pub fn match_prefix(&self, hashes: &[u64], slots: u128, matched: &mut [u32; SLOTS]) {
+        let mut cur = slots;
+        let mut n = 0u32;
+        for &h in hashes {
+            if cur == 0 {
+                break;
+            }
+            let m = self.owners.get(&h).copied().unwrap_or(0) & cur;
+            let mut dropped = cur & !m;
+            while dropped != 0 {
+                let s = dropped.trailing_zeros() as usize;
+                matched[s] = n;
+                dropped &= dropped - 1;
+            }
+            cur = m;
+            n += 1;
+        }
+        while cur != 0 {
+            let s = cur.trailing_zeros() as usize;
+            matched[s] = n;
+            cur &= cur - 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_leading_blocks_and_evicts_lru() {
+        let mut ix = ApproxIndex::new(3);
+        ix.record(0, &[1, 2, 3]);
+        ix.record(1, &[1, 5]);
+        let mut m = [0u32; SLOTS];
+        ix.match_prefix(&[1, 2, 3, 4], 0b111, &mut m);
+        assert_eq!(&m[..3], &[3, 1, 0]);
+        ix.record(0, &[9]); // evicts 1 from slot 0
+        ix.match_prefix(&[1, 2, 3], 0b1, &mut m);
+        assert_eq!(m[0], 0);
+        ix.clear_slot(1);
+        ix.match_prefix(&[1, 5], 0b10, &mut m);
+        assert_eq!(m[1], 0);
+    }
+}
