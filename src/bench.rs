@@ -58,6 +58,31 @@ impl BenchResult {
     }
 }
 
+fn scenario_text_16r(requests: u64) -> String {
+    format!(
+        r#"
+apiVersion: twin.blis.dev/v1alpha1
+kind: SimulationScenario
+metadata: {{name: bench-16r-{requests}}}
+spec:
+  seed: 7
+  model: {{name: llama-3.1-8b-instruct}}
+  hardware: {{gpu: H100-SXM-80GB, tensorParallelism: 1}}
+  vllm: {{maxNumSeqs: 256, maxNumBatchedTokens: 2048}}
+  replicas: 16
+  router: {{policy: endpointPicker}}
+  workload:
+    maxRequests: {requests}
+    arrival: {{process: poisson, ratePerSecond: 190}}
+    classes:
+    - name: chat
+      inputTokens: {{distribution: normal, mean: 600, stdDev: 100, min: 32, max: 2048}}
+      outputTokens: {{distribution: normal, mean: 250, stdDev: 50, min: 8, max: 1024}}
+      prefix: {{groups: 64, tokens: 256}}
+"#
+    )
+}
+
 fn scenario_text(requests: u64) -> String {
     format!(
         r#"
@@ -86,19 +111,21 @@ pub fn cases(which: &str) -> Result<Vec<BenchCase>, InvalidInput> {
     let names: &[(&'static str, u64)] = match which {
         "10k" => &[("10k", 10_000)],
         "1m" => &[("1m", 1_000_000)],
-        "all" => &[("10k", 10_000), ("1m", 1_000_000)],
+        "16r" => &[("16r", 1_000_000)],
+        "all" => &[("10k", 10_000), ("1m", 1_000_000), ("16r", 1_000_000)],
         other => {
             return Err(InvalidInput::new(
                 "--case",
                 format!("unknown benchmark {other:?}"),
-                "use 10k, 1m or all",
+                "use 10k, 1m, 16r or all",
             ))
         }
     };
     names
         .iter()
         .map(|&(name, n)| {
-            let (mut docs, _) = parse_scenarios(&scenario_text(n))?;
+            let text = if name == "16r" { scenario_text_16r(n) } else { scenario_text(n) };
+            let (mut docs, _) = parse_scenarios(&text)?;
             let m = docs.remove(0);
             Ok(BenchCase { name, scenario: scenario::resolve(&m.metadata.name, &m.spec)? })
         })

@@ -89,7 +89,7 @@ struct RunArgs {
 
 #[derive(clap::Args)]
 struct BenchArgs {
-    /// Which benchmark: `10k` (10,000 requests, one replica), `1m` (1,000,000 requests), or `all`.
+    /// Which benchmark: `10k` (10,000 requests, one replica), `1m` (1,000,000 requests), `16r` (16 replicas, prefix-aware endpoint picker, 1,000,000 requests) or `all`.
     #[arg(long, default_value = "all")]
     case: String,
     /// Runs per case; the median is reported.

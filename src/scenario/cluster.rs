@@ -404,7 +404,7 @@ pub fn class_priorities(spec: &ScenarioSpec) -> Result<Vec<i32>, InvalidInput> {
             },
             _ => {
                 return Err(InvalidInput::new(
-                    format!("{at}"),
+                    at.clone(),
                     "needs exactly one of priority and criticality",
                     "give an integer priority (e.g. 10, 0, -10) or a criticality",
                 ))

@@ -198,7 +198,7 @@ pub(super) fn resolve_serving(
         }
         None => gpu::builtin(&hw.gpu).ok_or_else(|| {
             InvalidInput::new(
-                &f("hardware.gpu"),
+                f("hardware.gpu"),
                 format!("unknown GPU {:?}", hw.gpu),
                 format!(
                     "use a built-in GPU profile ({}) or give one inline under hardware.profile",
@@ -215,7 +215,7 @@ pub(super) fn resolve_serving(
     )?;
     if model.heads % tp != 0 {
         return Err(InvalidInput::new(
-            &f("hardware.tensorParallelism"),
+            f("hardware.tensorParallelism"),
             format!("{tp} does not divide the model's {} attention heads", model.heads),
             "use a tensor parallelism that divides the number of attention heads (e.g. 1, 2, 4, 8)",
         ));
@@ -230,7 +230,7 @@ pub(super) fn resolve_serving(
     )?;
     if !BLOCK_SIZES.contains(&block_size) {
         return Err(InvalidInput::new(
-            &f("vllm.blockSize"),
+            f("vllm.blockSize"),
             format!("{block_size} is not a block size vLLM supports"),
             "use one of 1, 8, 16, 32, 64, 128",
         ));
@@ -238,7 +238,7 @@ pub(super) fn resolve_serving(
     let util = v.gpu_memory_utilization.unwrap_or(DEFAULT_GPU_MEMORY_UTILIZATION);
     if !(util > 0.0 && util <= 1.0) {
         return Err(InvalidInput::new(
-            &f("vllm.gpuMemoryUtilization"),
+            f("vllm.gpuMemoryUtilization"),
             format!("must be in (0, 1] (got {util})"),
             "use a fraction such as 0.9",
         ));
@@ -254,7 +254,7 @@ pub(super) fn resolve_serving(
         Some(x) if (0..=i64::from(u32::MAX)).contains(&x) => x as u32,
         Some(x) => {
             return Err(InvalidInput::new(
-                &f("vllm.longPrefillTokenThreshold"),
+                f("vllm.longPrefillTokenThreshold"),
                 format!("must be >= 0 (got {x})"),
                 "use 0 to disable the cap, or a positive token count",
             ))
@@ -264,7 +264,7 @@ pub(super) fn resolve_serving(
     let caching = v.enable_prefix_caching.unwrap_or(true);
 
     // KV capacity: explicit override, or derived from memory (which also checks the model fits).
-    let derived = kv_capacity(&model, &gpu, tp, util, block_size);
+    let derived = kv_capacity(model, &gpu, tp, util, block_size);
     let total_blocks = match v.kv_blocks {
         Some(b) => {
             let b = positive_int(
@@ -298,7 +298,7 @@ pub(super) fn resolve_serving(
             )?;
             if u64::from(m) > kv_tokens {
                 return Err(InvalidInput::new(
-                    &f("vllm.maxModelLen"),
+                    f("vllm.maxModelLen"),
                     format!("{m} tokens do not fit in the replica's KV cache ({kv_tokens} tokens)"),
                     "lower maxModelLen, raise gpuMemoryUtilization or tensorParallelism, or use a GPU with more memory",
                 ));
@@ -327,7 +327,7 @@ pub(super) fn resolve_serving(
             )?;
             if !chunked && b < max_model_len {
                 return Err(InvalidInput::new(
-                    &f("vllm.maxNumBatchedTokens"),
+                    f("vllm.maxNumBatchedTokens"),
                     format!(
                         "{b} is below maxModelLen {max_model_len}, which vLLM requires when chunked prefill is off"
                     ),

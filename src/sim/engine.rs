@@ -133,6 +133,9 @@ impl Kind {
     }
 }
 
+/// Fraction of the saturation limit up to which sheddable flow-control bands may dispatch.
+const SHEDDABLE_CEILING: f64 = 0.8;
+
 /// Arrivals sit between replica readiness (0) and enqueues (2).
 const ARRIVAL_PRIORITY: u8 = 1;
 
@@ -257,7 +260,10 @@ pub fn run(
         // Autoscaler ticks alone keep nothing alive: stop once all work is done.
         if !arrival && ta.is_none() && sim.slab.is_empty() && sim.flow.as_ref().is_none_or(|f| f.is_empty()) {
             if let Some((_, p)) = te {
-                if p == Kind::Scale(0).priority() && !sim.scaling_may_continue() {
+                // (An hour of idle ticks is a safety stop.)
+                if p == Kind::Scale(0).priority()
+                    && (!sim.scaling_may_continue() || t - sim.work_end > 3_600_000_000)
+                {
                     break;
                 }
             }
@@ -460,7 +466,18 @@ impl Sim<'_> {
             workload.on_request_done(&req, t, false);
             self.finished += 1;
         }
-        if self.flow.as_ref().is_some_and(|f| !f.is_empty()) && !self.saturated(t) {
+        // Usage limit (priority hold-back): sheddable bands (priority < 0) dispatch only below
+        // SHEDDABLE_CEILING of the saturation limit, keeping headroom for higher bands.
+        let head = self.flow.as_ref().and_then(|f| f.head_priority());
+        let open = head.is_some_and(|prio| match self.detector() {
+            Some(d) => {
+                let (s, headroom) = self.router.saturation(&d, t, &self.replicas, &self.cfg.pools);
+                let ceiling = if prio < 0 { SHEDDABLE_CEILING } else { 1.0 };
+                s < ceiling * (1.0 + headroom)
+            }
+            None => true,
+        });
+        if open {
             let req = self.flow.as_mut().and_then(|f| f.pop()).expect("not empty");
             let prio = self.priority_of(&req);
             if let Err(req) = self.route(req, t, workload) {
@@ -617,8 +634,8 @@ impl Sim<'_> {
                     || spare_q / f64::from(unsat.max(1)) < queue_spare;
                 let down = n > 1
                     && sat == 0
-                    && kv_sum / f64::from(n - 1) <= kv_threshold - 2.0 * kv_spare
-                    && q_sum / f64::from(n - 1) <= queue_threshold - 2.0 * queue_spare;
+                    && kv_sum / f64::from(n - 1) <= (kv_threshold - kv_spare).max(0.0)
+                    && q_sum / f64::from(n - 1) <= (queue_threshold - queue_spare).max(0.0);
                 (up && sat > 0 || n == 0 && self.router.in_flight.iter().any(|&x| x > 0), down)
             }
             ScalePolicy::Hpa { target_in_flight } => {

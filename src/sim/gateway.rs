@@ -101,7 +101,7 @@ impl FlowQueue {
     pub fn new(cfg: FlowControl) -> Self {
         let mut bands: Vec<Band> =
             cfg.bands.iter().map(|&(priority, cap)| Band { priority, cap, q: VecDeque::new() }).collect();
-        bands.sort_by(|a, b| b.priority.cmp(&a.priority));
+        bands.sort_by_key(|b| std::cmp::Reverse(b.priority));
         Self { cfg, bands, len: 0 }
     }
 
@@ -164,6 +164,11 @@ impl FlowQueue {
             b.q.push_front((req, now));
             self.len += 1;
         }
+    }
+
+    /// Priority of the band the next request would come from.
+    pub fn head_priority(&self) -> Option<i32> {
+        self.bands.iter().find(|b| !b.q.is_empty()).map(|b| b.priority)
     }
 
     /// The enqueue time of the request at the head of the highest non-empty band.

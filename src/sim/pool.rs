@@ -34,8 +34,9 @@ impl Role {
 pub enum ScalePolicy {
     /// Workload-variant-autoscaler saturation analysis: a replica is saturated at or above the KV or
     /// queue threshold; scale up when the mean spare capacity of the non-saturated replicas drops
-    /// below the spare triggers (or all are saturated); scale down when the load would fit in one
-    /// replica fewer with at least twice the spare triggers left.
+    /// below the spare triggers while some replica is saturated; scale down when no replica is
+    /// saturated and the load would fit in one replica fewer with the spare triggers left
+    /// (mean KV <= kvThreshold - kvSpare and mean queue <= queueThreshold - queueSpare).
     Saturation {
         /// `kvCacheThreshold` (0.8).
         kv_threshold: f64,
