@@ -60,9 +60,7 @@ fn flow_control_protects_the_top_priority_class_and_sheds_best_effort() {
         .replace("{ratePerSecond: 80, durationSeconds: 20}", "{ratePerSecond: 2, durationSeconds: 20}");
     let u = run(&resolve(&calm));
     let (p_loaded, p_calm) = (premium.stats.ttft_ms.p90, u.summary.classes[0].stats.ttft_ms.p90);
-    // Issue 3 asks for <= 2x; the model gives ~2.3x here (premium prefills still share steps with
-    // best-effort prefills inside vLLM), so this checks <= 3x and the gap is reported.
-    assert!(p_loaded <= 3.0 * p_calm, "premium TTFT p90 {p_loaded} ms under load vs {p_calm} ms unloaded");
+    assert!(p_loaded <= 2.0 * p_calm, "premium TTFT p90 {p_loaded} ms under load vs {p_calm} ms unloaded");
     assert!(p_loaded * 10.0 < best.stats.ttft_ms.p90, "premium must be far ahead of best-effort");
 }
 

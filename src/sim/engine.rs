@@ -12,7 +12,7 @@
 //! replica, in a KV transfer, or queued at the gateway), checked at the end of every run.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BinaryHeap;
 
 use rand::Rng;
 
@@ -175,8 +175,6 @@ struct Sim<'a> {
     q: Queue,
     out: SimOutput,
     done: Vec<u32>,
-    /// Enqueue times not yet processed (multiset), for the plan horizon.
-    pending_enqueues: BTreeMap<i64, u32>,
     min_pre: i64,
     finished: u64,
     bucket: Option<Bucket>,
@@ -212,7 +210,6 @@ pub fn run(
         q: Queue { heap: BinaryHeap::new(), seq: 0 },
         out: SimOutput { generated_per_class: vec![0; workload.class_names().len()], ..SimOutput::default() },
         done: Vec::new(),
-        pending_enqueues: BTreeMap::new(),
         min_pre: cfg
             .pools
             .iter()
@@ -290,10 +287,14 @@ pub fn run(
         if !matches!(kind, Kind::Scale(_)) {
             sim.work_end = t;
         }
-        let horizon = workload
-            .peek_time()
-            .map_or(i64::MAX, |a| a + sim.min_pre)
-            .min(sim.pending_enqueues.keys().next().copied().unwrap_or(i64::MAX));
+        // Plan horizon for decode runs: with a single replica every arrival lands on it, so runs need
+        // not be planned past the next one. With several, an arrival cuts only the run of the replica
+        // it is routed to, so the others plan until their next completion.
+        let horizon = if sim.replicas.len() == 1 {
+            workload.peek_time().map_or(i64::MAX, |a| a + sim.min_pre)
+        } else {
+            i64::MAX
+        };
         let touched = match kind {
             Kind::Ready(i) => {
                 if let ReplicaState::Starting(_) = sim.replicas[i as usize].state {
@@ -307,12 +308,6 @@ pub fn run(
                 None
             }
             Kind::Enqueue(slot) => {
-                if let Some(c) = sim.pending_enqueues.get_mut(&t) {
-                    *c -= 1;
-                    if *c == 0 {
-                        sim.pending_enqueues.remove(&t);
-                    }
-                }
                 let i = sim.slab[slot].instance;
                 let inst = &mut sim.replicas[i as usize].inst;
                 inst.set_plan_horizon(horizon);
@@ -529,7 +524,6 @@ impl Sim<'_> {
         live.enqueue_us = t + pre;
         let slot = self.slab.insert(live);
         self.q.push(t + pre, Kind::Enqueue(slot));
-        *self.pending_enqueues.entry(t + pre).or_default() += 1;
         Ok(())
     }
 
@@ -559,7 +553,6 @@ impl Sim<'_> {
             live.preemptions = r.preemptions;
             let slot = self.slab.insert(live);
             self.q.push(t + dur, Kind::Enqueue(slot));
-            *self.pending_enqueues.entry(t + dur).or_default() += 1;
             return;
         }
         self.finished += 1;

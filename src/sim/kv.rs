@@ -43,22 +43,31 @@ pub struct KvStats {
     pub evictions: u64,
 }
 
+/// One physical block.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    /// Content hash; 0 = none (real hashes are forced odd, so never 0).
+    hash: u64,
+    /// Order of entry into the free queue (the queue is sorted by it), for mid-run eviction checks.
+    stamp: u64,
+    /// Free-queue neighbours (NIL at the ends or when in use).
+    prev: u32,
+    next: u32,
+    /// Requests holding the block.
+    refcount: u32,
+}
+
 /// The block pool of one replica.
 #[derive(Debug, Clone)]
 pub struct KvCache {
     block_size: u32,
     caching: bool,
-    refcount: Vec<u32>,
-    /// Content hash per block; 0 = none (real hashes are forced odd, so never 0).
-    hash: Vec<u64>,
-    prev: Vec<u32>,
-    next: Vec<u32>,
+    /// Per-block state, one record per block so a pop or release touches one cache line.
+    blk: Vec<Block>,
     head: u32,
     tail: u32,
     free: u32,
     index: HashIndex,
-    /// Order of entry into the free queue (the queue is sorted by it), for mid-run eviction checks.
-    stamp: Vec<u64>,
     next_stamp: u64,
     /// Cache counters.
     pub stats: KvStats,
@@ -68,24 +77,23 @@ impl KvCache {
     /// A cache of `total_blocks` empty blocks. `caching` turns prefix caching on.
     pub fn new(total_blocks: u32, block_size: u32, caching: bool) -> Self {
         let n = total_blocks as usize;
-        let mut prev = Vec::with_capacity(n);
-        let mut next = Vec::with_capacity(n);
-        for i in 0..total_blocks {
-            prev.push(if i == 0 { NIL } else { i - 1 });
-            next.push(if i + 1 == total_blocks { NIL } else { i + 1 });
-        }
+        let blk = (0..total_blocks)
+            .map(|i| Block {
+                hash: 0,
+                stamp: u64::from(i),
+                prev: if i == 0 { NIL } else { i - 1 },
+                next: if i + 1 == total_blocks { NIL } else { i + 1 },
+                refcount: 0,
+            })
+            .collect();
         Self {
             block_size,
             caching,
-            refcount: vec![0; n],
-            hash: vec![0; n],
-            prev,
-            next,
+            blk,
             head: if n == 0 { NIL } else { 0 },
             tail: if n == 0 { NIL } else { total_blocks - 1 },
             free: total_blocks,
             index: HashIndex::default(),
-            stamp: (0..u64::from(total_blocks)).collect(),
             next_stamp: u64::from(total_blocks),
             stats: KvStats::default(),
         }
@@ -103,7 +111,7 @@ impl KvCache {
 
     /// Total blocks.
     pub fn total(&self) -> u32 {
-        self.refcount.len() as u32
+        self.blk.len() as u32
     }
 
     /// Free blocks (including free blocks that still hold cached content).
@@ -131,7 +139,7 @@ impl KvCache {
 
     /// The block holding the content `hash`, if cached.
     pub fn lookup(&self, hash: u64) -> Option<u32> {
-        self.index.get(&hash).copied().filter(|&b| self.hash[b as usize] == hash)
+        self.index.get(&hash).copied().filter(|&b| self.blk[b as usize].hash == hash)
     }
 
     /// Like [`KvCache::lookup`], but as if the first `popped` blocks of the free queue had already
@@ -139,7 +147,8 @@ impl KvCache {
     /// [`KvCache::nth_free_stamp`]`(popped)`. Used to read the cache in the middle of a decode run,
     /// whose allocations are applied in bulk at its end.
     pub fn lookup_after_pops(&self, hash: u64, popped_stamp: u64) -> Option<u32> {
-        self.lookup(hash).filter(|&b| self.refcount[b as usize] > 0 || self.stamp[b as usize] >= popped_stamp)
+        self.lookup(hash)
+            .filter(|&b| self.blk[b as usize].refcount > 0 || self.blk[b as usize].stamp >= popped_stamp)
     }
 
     /// The free-queue stamp of the `k`-th free block from the head (0-based): blocks with a smaller
@@ -153,28 +162,28 @@ impl KvCache {
             if b == NIL {
                 return u64::MAX;
             }
-            b = self.next[b as usize];
+            b = self.blk[b as usize].next;
         }
         if b == NIL {
             u64::MAX
         } else {
-            self.stamp[b as usize]
+            self.blk[b as usize].stamp
         }
     }
 
     /// How many free blocks claiming these cached blocks would take off the free queue.
     pub fn free_among(&self, blocks: &[u32]) -> u32 {
-        blocks.iter().filter(|&&b| self.refcount[b as usize] == 0).count() as u32
+        blocks.iter().filter(|&&b| self.blk[b as usize].refcount == 0).count() as u32
     }
 
     /// Takes a reference on a cached block (removing it from the free queue if it was free).
     pub fn claim(&mut self, block: u32) {
         let b = block as usize;
-        if self.refcount[b] == 0 {
+        if self.blk[b].refcount == 0 {
             self.unlink(block);
             self.free -= 1;
         }
-        self.refcount[b] += 1;
+        self.blk[b].refcount += 1;
     }
 
     /// Pops the least recently freed block for new content, dropping any cached content it held.
@@ -186,24 +195,24 @@ impl KvCache {
         }
         self.unlink(b);
         self.free -= 1;
-        if self.hash[b as usize] != 0 {
+        if self.blk[b as usize].hash != 0 {
             // The index entry goes stale (lazy deletion): lookups check the block still holds it.
-            self.hash[b as usize] = 0;
+            self.blk[b as usize].hash = 0;
             self.stats.evictions += 1;
         }
-        self.refcount[b as usize] = 1;
+        self.blk[b as usize].refcount = 1;
         Some(b)
     }
 
     /// Records that `block` (now full) holds content `hash`, so later prompts can hit it. A hash that is
     /// already cached in another block is left pointing there (first writer wins, as in vLLM).
     pub fn register(&mut self, block: u32, hash: u64) {
-        if !self.caching || self.hash[block as usize] != 0 {
+        if !self.caching || self.blk[block as usize].hash != 0 {
             return;
         }
         match self.index.entry(hash) {
             std::collections::hash_map::Entry::Occupied(mut e) => {
-                if self.hash[*e.get() as usize] == hash {
+                if self.blk[*e.get() as usize].hash == hash {
                     return;
                 }
                 e.insert(block);
@@ -212,10 +221,10 @@ impl KvCache {
                 e.insert(block);
             }
         }
-        self.hash[block as usize] = hash;
-        if self.index.len() > 2 * self.refcount.len() + 1024 {
-            let hashes = &self.hash;
-            self.index.retain(|h, b| hashes[*b as usize] == *h);
+        self.blk[block as usize].hash = hash;
+        if self.index.len() > 2 * self.blk.len() + 1024 {
+            let blk = &self.blk;
+            self.index.retain(|h, b| blk[*b as usize].hash == *h);
         }
     }
 
@@ -223,7 +232,7 @@ impl KvCache {
     /// shareable content) is evicted before its prefix.
     pub fn release(&mut self, blocks: &[u32]) {
         for &b in blocks.iter().rev() {
-            let r = &mut self.refcount[b as usize];
+            let r = &mut self.blk[b as usize].refcount;
             debug_assert!(*r > 0, "release of a free block");
             *r -= 1;
             if *r == 0 {
@@ -240,30 +249,30 @@ impl KvCache {
     }
 
     fn unlink(&mut self, b: u32) {
-        let (p, n) = (self.prev[b as usize], self.next[b as usize]);
+        let (p, n) = (self.blk[b as usize].prev, self.blk[b as usize].next);
         if p == NIL {
             self.head = n;
         } else {
-            self.next[p as usize] = n;
+            self.blk[p as usize].next = n;
         }
         if n == NIL {
             self.tail = p;
         } else {
-            self.prev[n as usize] = p;
+            self.blk[n as usize].prev = p;
         }
-        self.prev[b as usize] = NIL;
-        self.next[b as usize] = NIL;
+        self.blk[b as usize].prev = NIL;
+        self.blk[b as usize].next = NIL;
     }
 
     fn push_tail(&mut self, b: u32) {
-        self.stamp[b as usize] = self.next_stamp;
+        self.blk[b as usize].stamp = self.next_stamp;
         self.next_stamp += 1;
-        self.prev[b as usize] = self.tail;
-        self.next[b as usize] = NIL;
+        self.blk[b as usize].prev = self.tail;
+        self.blk[b as usize].next = NIL;
         if self.tail == NIL {
             self.head = b;
         } else {
-            self.next[self.tail as usize] = b;
+            self.blk[self.tail as usize].next = b;
         }
         self.tail = b;
     }
@@ -275,14 +284,14 @@ impl KvCache {
         let mut b = self.head;
         let mut last = NIL;
         while b != NIL {
-            if self.refcount[b as usize] != 0 {
+            if self.blk[b as usize].refcount != 0 {
                 return Err(format!("block {b} is on the free queue with refcount > 0"));
             }
-            if self.prev[b as usize] != last {
+            if self.blk[b as usize].prev != last {
                 return Err(format!("broken back link at block {b}"));
             }
             last = b;
-            b = self.next[b as usize];
+            b = self.blk[b as usize].next;
             n += 1;
             if n > self.total() {
                 return Err("free queue has a cycle".into());
@@ -294,11 +303,11 @@ impl KvCache {
         if n != self.free {
             return Err(format!("free queue holds {n} blocks but free count is {}", self.free));
         }
-        let zero = self.refcount.iter().filter(|&&r| r == 0).count() as u32;
+        let zero = self.blk.iter().filter(|b| b.refcount == 0).count() as u32;
         if zero != self.free {
             return Err(format!("{zero} blocks have refcount 0 but free count is {}", self.free));
         }
-        for (b, &h) in self.hash.iter().enumerate() {
+        for (b, h) in self.blk.iter().map(|x| x.hash).enumerate() {
             if h != 0 && self.index.get(&h) != Some(&(b as u32)) {
                 return Err(format!("block {b} holds a hash the index does not map to it"));
             }

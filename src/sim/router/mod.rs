@@ -224,9 +224,13 @@ impl Router {
                 let bs = self.epp().map_or(16, |e| e.prefix.block_size_tokens);
                 let max = self.epp().map_or(u32::MAX, |e| e.prefix.max_blocks);
                 self.router_hashes(req, bs, max);
+                // Blocks only this request (or its own later turns) can carry are phantoms.
+                let reusable = req.prompt.body_shared || req.session.is_some_and(|s| !s.last_turn);
+                let n = self.rhash.len();
+                let shared = if reusable { n } else { n.min((req.prompt.prefix_len / bs) as usize) };
                 for t in [Some(d.target), d.prefill].into_iter().flatten() {
                     if let (Some(slot), Some(ix)) = (self.slot_of[t as usize], self.index.as_mut()) {
-                        ix.record(slot as usize, &self.rhash);
+                        ix.record(slot as usize, &self.rhash[..shared], n - shared);
                     }
                 }
             }

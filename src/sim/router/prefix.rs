@@ -18,9 +18,12 @@ type Map<V> = HashMap<u64, V, BuildHasherDefault<PrehashedKey>>;
 struct Lru {
     /// Hash → stamp of its latest touch.
     stamp: Map<u64>,
-    /// Touches in order (stale entries skipped lazily).
+    /// Touches in order (stale entries skipped lazily). `(0, n)` is a batch of `n` phantom blocks.
     order: VecDeque<(u64, u64)>,
     clock: u64,
+    /// Blocks held that no other request can match (unique content): they only take capacity, and
+    /// since nothing touches them again they leave in insertion order.
+    phantoms: usize,
 }
 
 /// The index.
@@ -40,8 +43,10 @@ impl ApproxIndex {
         }
     }
 
-    /// Records that the blocks `hashes` were sent to `slot`.
-    pub fn record(&mut self, slot: usize, hashes: &[u64]) {
+    /// Records that the blocks `hashes`, followed by `phantoms` blocks of content no other request
+    /// can share, were sent to `slot`. Phantoms cost no map updates but take LRU capacity exactly as
+    /// recorded blocks would, so eviction (and every later match) is the same as recording them.
+    pub fn record(&mut self, slot: usize, hashes: &[u64], phantoms: usize) {
         let bit = 1u128 << slot;
         let lru = &mut self.lru[slot];
         for &h in hashes {
@@ -52,8 +57,22 @@ impl ApproxIndex {
             }
             lru.order.push_back((h, c));
         }
-        while lru.stamp.len() > self.capacity {
+        if phantoms > 0 {
+            lru.phantoms += phantoms;
+            lru.order.push_back((0, phantoms as u64));
+        }
+        while lru.stamp.len() + lru.phantoms > self.capacity {
             let (h, c) = lru.order.pop_front().expect("order covers every entry");
+            if h == 0 {
+                let excess = (lru.stamp.len() + lru.phantoms - self.capacity) as u64;
+                if c > excess {
+                    lru.phantoms -= excess as usize;
+                    lru.order.push_front((0, c - excess));
+                } else {
+                    lru.phantoms -= c as usize;
+                }
+                continue;
+            }
             if lru.stamp.get(&h) == Some(&c) {
                 lru.stamp.remove(&h);
                 if let Some(m) = self.owners.get_mut(&h) {
@@ -66,7 +85,7 @@ impl ApproxIndex {
         }
         if lru.order.len() > 4 * self.capacity.max(1024) {
             let stamp = &lru.stamp;
-            lru.order.retain(|(h, c)| stamp.get(h) == Some(c));
+            lru.order.retain(|(h, c)| *h == 0 || stamp.get(h) == Some(c));
         }
     }
 
@@ -118,15 +137,25 @@ mod tests {
     #[test]
     fn matches_leading_blocks_and_evicts_lru() {
         let mut ix = ApproxIndex::new(3);
-        ix.record(0, &[1, 2, 3]);
-        ix.record(1, &[1, 5]);
+        ix.record(0, &[1, 2, 3], 0);
+        ix.record(1, &[1, 5], 0);
         let mut m = [0u32; SLOTS];
         ix.match_prefix(&[1, 2, 3, 4], 0b111, &mut m);
         assert_eq!(&m[..3], &[3, 1, 0]);
-        ix.record(0, &[9]); // evicts 1 from slot 0
+        ix.record(0, &[9], 0); // evicts 1 from slot 0
         ix.match_prefix(&[1, 2, 3], 0b1, &mut m);
         assert_eq!(m[0], 0);
         ix.clear_slot(1);
+        // Phantoms take capacity in insertion order, like recorded blocks nobody touches again.
+        let mut ix = ApproxIndex::new(3);
+        ix.record(0, &[1], 2);
+        ix.record(0, &[1], 0); // touch 1: the phantoms are now the oldest
+        ix.record(0, &[7], 1); // two over capacity: both old phantoms go, 1 stays
+        ix.match_prefix(&[1], 0b1, &mut m);
+        assert_eq!(m[0], 1);
+        ix.record(0, &[8], 0); // over again: the oldest is 1
+        ix.match_prefix(&[1], 0b1, &mut m);
+        assert_eq!(m[0], 0);
         ix.match_prefix(&[1, 5], 0b10, &mut m);
         assert_eq!(m[1], 0);
     }
