@@ -23,6 +23,8 @@ use crate::workload::{
 /// Measured prompts are longer than the nominal system prompt + question (chat template, tokenizer): the
 /// traces in the validation set give 1.043-1.052 x nominal (mean 1.048), so generated prompts use this.
 pub const PROMPT_SCALE: f64 = 1.048;
+/// `cpu_offload: true` means an 8 GiB CPU KV tier.
+pub const CPU_OFFLOAD_GIB: f64 = 8.0;
 /// Every run of the validation set whose `max_num_seqs` is known used 128.
 pub const DEFAULT_MAX_NUM_SEQS: i64 = 128;
 /// The traced runs used `max_model_len` 4096.
@@ -408,6 +410,8 @@ impl Experiment {
                 enable_chunked_prefill: v.enable_chunked_prefill,
                 long_prefill_token_threshold: None,
                 kv_blocks,
+                async_scheduling: None,
+                cpu_offload_gib: (v.cpu_offload == Some(true)).then_some(CPU_OFFLOAD_GIB),
             },
             replicas: None,
             router: RouterSpec::default(),

@@ -141,7 +141,7 @@ pub fn attach_calibrations(table: &mut [GpuProfile], shipped: &[Calibration]) {
             (g.hbm_tbps / f.hbm_tbps).ln().abs() + (g.tflops_bf16 / f.tflops_bf16).ln().abs()
         };
         let nearest = fitted.iter().min_by(|a, b| distance(&a.0).total_cmp(&distance(&b.0)));
-        g.calibration = nearest.map(|(_, c)| c.transferred(g));
+        g.calibration = nearest.map(|(f, c)| c.transferred(f, g));
     }
 }
 

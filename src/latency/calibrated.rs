@@ -7,16 +7,18 @@
 //! transfer between GPUs through the datasheet ratios (see [`Calibration::transferred`]).
 //!
 //! Basis terms of one step (tokens `T` = prompt tokens + decoding requests):
-//! 0. weight reads: per-GPU weight bytes the step streams (routed MoE experts by expected coverage) / HBM
-//! 1. KV traffic: context KV read by attention plus new KV written, per GPU / HBM
-//! 2. prefill compute: linear-layer FLOPs of prompt tokens + prompt attention FLOPs / peak
-//! 3. decode compute: linear-layer FLOPs of decode tokens + decode attention FLOPs / peak
-//! 4. TP all-reduce: two ring all-reduces per layer of `T x hidden` activations / interconnect
-//! 5. per layer (kernel launches, norms): `layers` when the step runs a forward pass
-//! 6. per layer at TP > 1 (all-reduce launch and synchronisation latency)
-//! 7. per scheduled request (scheduler, input preparation, sampling, detokenisation on the CPU)
-//! 8. per step (scheduler loop and the inter-step CPU gap)
-//! 9. per interleaved-MoE layer (router + expert dispatch kernels of interleaved MoE models)
+//! 0. weight reads of 16-bit weights: per-GPU weight bytes the step streams (routed MoE experts by
+//!    expected coverage) / HBM
+//! 1. the same for 8-bit (quantised) weights, whose small-batch kernels reach a different efficiency
+//! 2. KV traffic: context KV read by attention plus new KV written, per GPU / HBM
+//! 3. prefill compute: linear-layer FLOPs of prompt tokens + prompt attention FLOPs / peak
+//! 4. decode compute: linear-layer FLOPs of decode tokens + decode attention FLOPs / peak
+//! 5. TP all-reduce: two ring all-reduces per layer of `T x hidden` activations / interconnect
+//! 6. per layer (kernel launches, norms): `layers` when the step runs a forward pass
+//! 7. per layer at TP > 1 (all-reduce launch and synchronisation latency)
+//! 8. per scheduled request (scheduler bookkeeping, input preparation on the CPU)
+//! 9. per scheduled request x vocabulary / 100k (logits processing and sampling over the vocabulary)
+//! 10. per step (scheduler loop and the inter-step CPU gap)
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -26,13 +28,14 @@ use crate::catalog::{GpuProfile, ModelArch};
 use crate::error::InvalidInput;
 
 /// Number of step-time basis terms.
-pub const NUM_BASIS: usize = 10;
+pub const NUM_BASIS: usize = 11;
 /// Number of fitted parameters: the step-time coefficients plus three per-request overheads.
 pub const NUM_PARAMS: usize = NUM_BASIS + 3;
 
 /// Names of the parameters, in [`Coefficients::to_vec`] order.
 pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
     "weightRead",
+    "weightRead8bit",
     "kvTraffic",
     "prefillCompute",
     "decodeCompute",
@@ -40,8 +43,8 @@ pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
     "perLayerUs",
     "perTpLayerUs",
     "perRequestUs",
+    "perRequestPer100kVocabUs",
     "perStepUs",
-    "perInterleavedMoeLayerUs",
     "beforeFirstTokenUs",
     "perOutputTokenUs",
     "afterLastTokenUs",
@@ -51,8 +54,10 @@ pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Coefficients {
-    /// Multiplier on the weight-read time at peak HBM bandwidth.
+    /// Multiplier on the weight-read time at peak HBM bandwidth (16-bit weights).
     pub weight_read: f64,
+    /// Multiplier on the weight-read time at peak HBM bandwidth (8-bit weights).
+    pub weight_read_8bit: f64,
     /// Multiplier on the KV read/write time at peak HBM bandwidth.
     pub kv_traffic: f64,
     /// Multiplier on prefill FLOPs at peak compute.
@@ -67,10 +72,10 @@ pub struct Coefficients {
     pub per_tp_layer_us: f64,
     /// µs per request scheduled in the step.
     pub per_request_us: f64,
+    /// µs per request scheduled in the step and per 100k vocabulary entries (logits, sampling).
+    pub per_request_per_100k_vocab_us: f64,
     /// µs per step (scheduler loop, inter-step gap).
     pub per_step_us: f64,
-    /// µs per MoE layer of interleaved-MoE models (dense and MoE layers alternating).
-    pub per_interleaved_moe_layer_us: f64,
     /// µs from arrival to the request reaching the engine queue (API server, tokenisation).
     pub before_first_token_us: f64,
     /// µs added to every output token's delivery (detokenise, stream).
@@ -84,6 +89,7 @@ impl Coefficients {
     pub fn to_vec(&self) -> [f64; NUM_PARAMS] {
         [
             self.weight_read,
+            self.weight_read_8bit,
             self.kv_traffic,
             self.prefill_compute,
             self.decode_compute,
@@ -91,8 +97,8 @@ impl Coefficients {
             self.per_layer_us,
             self.per_tp_layer_us,
             self.per_request_us,
+            self.per_request_per_100k_vocab_us,
             self.per_step_us,
-            self.per_interleaved_moe_layer_us,
             self.before_first_token_us,
             self.per_output_token_us,
             self.after_last_token_us,
@@ -103,18 +109,19 @@ impl Coefficients {
     pub fn from_vec(v: &[f64; NUM_PARAMS]) -> Self {
         Coefficients {
             weight_read: v[0],
-            kv_traffic: v[1],
-            prefill_compute: v[2],
-            decode_compute: v[3],
-            tp_all_reduce: v[4],
-            per_layer_us: v[5],
-            per_tp_layer_us: v[6],
-            per_request_us: v[7],
-            per_step_us: v[8],
-            per_interleaved_moe_layer_us: v[9],
-            before_first_token_us: v[10],
-            per_output_token_us: v[11],
-            after_last_token_us: v[12],
+            weight_read_8bit: v[1],
+            kv_traffic: v[2],
+            prefill_compute: v[3],
+            decode_compute: v[4],
+            tp_all_reduce: v[5],
+            per_layer_us: v[6],
+            per_tp_layer_us: v[7],
+            per_request_us: v[8],
+            per_request_per_100k_vocab_us: v[9],
+            per_step_us: v[10],
+            before_first_token_us: v[11],
+            per_output_token_us: v[12],
+            after_last_token_us: v[13],
         }
     }
 
@@ -137,6 +144,7 @@ impl Coefficients {
     pub fn prior() -> Self {
         Coefficients {
             weight_read: 1.25,
+            weight_read_8bit: 1.25,
             kv_traffic: 1.5,
             prefill_compute: 2.0,
             decode_compute: 1.0,
@@ -144,8 +152,8 @@ impl Coefficients {
             per_layer_us: 20.0,
             per_tp_layer_us: 10.0,
             per_request_us: 10.0,
+            per_request_per_100k_vocab_us: 10.0,
             per_step_us: 300.0,
-            per_interleaved_moe_layer_us: 100.0,
             before_first_token_us: 10_000.0,
             per_output_token_us: 50.0,
             after_last_token_us: 500.0,
@@ -170,16 +178,22 @@ pub struct Calibration {
 }
 
 impl Calibration {
-    /// The same coefficients applied to `target`. The bandwidth and compute multipliers are ratios to each
-    /// GPU's own datasheet peaks, so they carry over as they are; the µs overheads (host CPU, kernel
-    /// launches) are kept. Flagged with `transferred_from`.
-    pub fn transferred(&self, target: &GpuProfile) -> Calibration {
-        Calibration {
-            gpu: target.name.clone(),
-            transferred_from: Some(self.gpu.clone()),
-            coefficients: self.coefficients,
-            provenance: None,
-        }
+    /// The coefficients of this calibration (fitted on `from`) carried over to `to`. The basis terms are
+    /// normalised by each GPU's own datasheet peaks, so the multipliers carry over once corrected by the
+    /// catalog's achieved-efficiency ratios: bandwidth terms by `hbmEfficiency`, prefill and decode compute
+    /// by `mfuPrefill` / `mfuDecode`, the per-TP-layer latency by `allReduceLatencyUs`. Host-side
+    /// overheads (per step, per request, per token) are kept. Flagged with `transferred_from`.
+    pub fn transferred(&self, from: &GpuProfile, to: &GpuProfile) -> Calibration {
+        let ratio = |a: f64, b: f64| if a > 0.0 && b > 0.0 && (a / b).is_finite() { a / b } else { 1.0 };
+        let mut c = self.coefficients;
+        let bw = ratio(from.hbm_efficiency, to.hbm_efficiency);
+        c.weight_read *= bw;
+        c.weight_read_8bit *= bw;
+        c.kv_traffic *= bw;
+        c.prefill_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
+        c.decode_compute *= ratio(from.mfu_decode, to.mfu_decode);
+        c.per_tp_layer_us *= ratio(to.all_reduce_latency_us, from.all_reduce_latency_us);
+        Calibration { gpu: to.name.clone(), transferred_from: Some(self.gpu.clone()), coefficients: c, provenance: None }
     }
 }
 
@@ -204,7 +218,10 @@ pub struct Basis {
     comm_us_per_token: f64,
     layers: f64,
     tp_layers: f64,
-    interleaved_moe_layers: f64,
+    /// Whether the weights are 8-bit.
+    eight_bit: bool,
+    /// Vocabulary / 100k.
+    vocab_100k: f64,
 }
 
 impl Basis {
@@ -248,7 +265,6 @@ impl Basis {
         } else {
             0.0
         };
-        let interleaved = model.moe.as_ref().is_some_and(|m| m.dense_layers > 0 && m.moe_layers > 0);
         Basis {
             fixed_weight_us: (attn_params + dense_params + shared_params + lm_head_params + norms) * wbpp
                 / tp_f
@@ -264,7 +280,8 @@ impl Basis {
             comm_us_per_token,
             layers,
             tp_layers: if tp > 1 { layers } else { 0.0 },
-            interleaved_moe_layers: if interleaved { moe_layers } else { 0.0 },
+            eight_bit: model.weight_bytes_per_param <= 1.0,
+            vocab_100k: f64::from(model.vocab) / 1e5,
         }
     }
 
@@ -279,7 +296,7 @@ impl Basis {
         let pairs = b.prefill_attention.max(0.0);
         if tokens == 0 {
             let mut x = [0.0; NUM_BASIS];
-            x[8] = 1.0;
+            x[10] = 1.0;
             return x;
         }
         let t = tokens as f64;
@@ -291,17 +308,20 @@ impl Basis {
         };
         // KV read by prefill: Σ(c_i + t_i) estimated from the attention sum.
         let pf_kv = if b.prefill_tokens > 0 { pf_seqs * pairs / pf_tokens + pf_tokens / 2.0 } else { 0.0 };
+        let (w16, w8) = if self.eight_bit { (0.0, weights) } else { (weights, 0.0) };
+        let seqs = pf_seqs + dc_seqs;
         [
-            weights,
+            w16,
+            w8,
             (pf_kv + dc_ctx + t) * self.kv_us_per_token,
             pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us + pairs * self.attn_us_per_pair,
             dc_seqs * (self.linear_us_per_token + self.lm_head_us) + (dc_ctx + dc_seqs) * self.attn_us_per_pair,
             t * self.comm_us_per_token,
             self.layers,
             self.tp_layers,
-            pf_seqs + dc_seqs,
+            seqs,
+            seqs * self.vocab_100k,
             1.0,
-            self.interleaved_moe_layers,
         ]
     }
 }
@@ -395,11 +415,13 @@ mod tests {
     }
 
     #[test]
-    fn interleaved_moe_term_only_for_interleaved_models() {
+    fn eight_bit_weights_use_their_own_term() {
         let h100 = gpu::builtin("H100").unwrap();
         let scout = Basis::new(&model::builtin("llama-4-scout-17b-16e-instruct-fp8-dynamic").unwrap(), &h100, 2);
         let mixtral = Basis::new(&model::builtin("mixtral-8x7b-v0.1").unwrap(), &h100, 2);
-        assert!(scout.features(&decode(1, 10))[9] > 0.0);
-        assert_eq!(mixtral.features(&decode(1, 10))[9], 0.0);
+        let (a, b) = (scout.features(&decode(1, 10)), mixtral.features(&decode(1, 10)));
+        assert!(a[0] == 0.0 && a[1] > 0.0);
+        assert!(b[0] > 0.0 && b[1] == 0.0);
+        assert!(a[9] > b[9]);
     }
 }

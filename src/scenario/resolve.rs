@@ -330,6 +330,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
             block_size,
             total_blocks,
             prefix_caching: caching,
+            async_scheduling: v.async_scheduling.unwrap_or(true),
         },
         latency_kind,
         latency,

@@ -37,6 +37,9 @@ pub struct InstanceConfig {
     pub total_blocks: u32,
     /// Automatic prefix caching.
     pub prefix_caching: bool,
+    /// vLLM's async scheduling: the next batch is scheduled when the current step is launched, so a
+    /// request queued while a step runs joins the batch after next (unless nothing else is running).
+    pub async_scheduling: bool,
 }
 
 /// Why a replica refuses a request outright.
@@ -101,6 +104,8 @@ pub struct Instance {
     busy: bool,
     step_start: i64,
     step_end: i64,
+    /// Start of the step that ended last (async scheduling: requests queued after it wait one more step).
+    prev_step_start: Option<i64>,
     run: DecodeRun,
     run_active: bool,
     /// Bumped whenever the wake-up time changes, so stale wake-up events are ignored.
@@ -131,6 +136,7 @@ impl Instance {
             busy: false,
             step_start: 0,
             step_end: 0,
+            prev_step_start: None,
             run: DecodeRun::default(),
             run_active: false,
             generation: 0,
@@ -197,6 +203,8 @@ impl Instance {
             }
             false
         } else if !self.busy {
+            // Idle engine: nothing was scheduled ahead, the request joins the next batch.
+            self.prev_step_start = None;
             self.start_step(now, slab);
             self.generation += 1;
             true
@@ -209,6 +217,12 @@ impl Instance {
     /// `done`, and starts the next step if there is work.
     pub fn finish_step(&mut self, now: i64, slab: &mut Slab, done: &mut Vec<u32>) {
         debug_assert!(self.busy && now == self.step_end);
+        // The step ending now started at the previous run step's end (decode run) or at step_start.
+        self.prev_step_start = Some(if self.run_active && self.run.ends.len() > 1 {
+            self.run.ends[self.run.ends.len() - 2]
+        } else {
+            self.step_start
+        });
         if self.run_active {
             self.apply_run(slab);
         }
@@ -327,11 +341,22 @@ impl Instance {
 
         // Phase 2: new requests from the head of the waiting queue (skipped after a preemption).
         let mut blocked = true;
+        let mut deferred = false;
+        // Async scheduling: this batch was scheduled when the step that just ended was launched, so it
+        // only sees requests queued by then (when requests were running; an idle engine waits for none).
+        let cutoff = match self.prev_step_start {
+            Some(t) if self.cfg.async_scheduling && !self.running.is_empty() => t,
+            _ => i64::MAX,
+        };
         if !preempted {
             while (self.running.len() as u32) < self.cfg.max_num_seqs && budget > 0 {
                 let Some(&s) = self.waiting.front() else {
                     break;
                 };
+                if slab[s].enqueue_us > cutoff {
+                    deferred = true;
+                    break;
+                }
                 let known = slab[s].known_tokens();
                 // At least one token must be computed, so at most (known - 1) tokens can be hits.
                 let max_hit_blocks = (known - 1) / bs;
@@ -388,7 +413,8 @@ impl Instance {
             // Blocked for good only if the queue was empty or its head failed on slots/budget/blocks
             // with nothing admitted this step (admitting changes the batch shape).
             let admitted = self.sched.len() > i;
-            blocked = !admitted;
+            // A deferred head is admissible at the next step: not blocked.
+            blocked = !admitted && !deferred;
         }
         (batch, blocked && !preempted)
     }
