@@ -283,6 +283,25 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
         }
     };
 
+    // CPU KV offload tier: GiB per replica over the replica's bytes per block (all TP shards).
+    let block_bytes = model.kv_bytes_per_token(tp) * f64::from(block_size);
+    let cpu_offload_blocks = match v.cpu_offload_gib {
+        None => 0,
+        Some(g) if g.is_finite() && g >= 0.0 => {
+            let b = (g * f64::from(1u32 << 30) / (block_bytes * f64::from(tp)).max(1.0)).floor();
+            if g > 0.0 {
+                warnings.push(format!("CPU KV offload tier: {b} blocks ({g} GiB)"));
+            }
+            b.min(f64::from(u32::MAX)) as u32
+        }
+        Some(g) => {
+            return Err(InvalidInput::new(
+                "spec.vllm.cpuOffloadGib",
+                format!("must be >= 0 (got {g})"),
+                "give the CPU memory for offloaded KV in GiB, or 0 for none",
+            ))
+        }
+    };
     let latency_kind = match (spec.latency_model, &gpu.calibration) {
         (Some(LatencyKind::Calibrated), None) => {
             return Err(InvalidInput::new(
@@ -331,6 +350,8 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
             total_blocks,
             prefix_caching: caching,
             async_scheduling: v.async_scheduling.unwrap_or(true),
+            cpu_offload_blocks,
+            kv_block_bytes_per_gpu: block_bytes,
         },
         latency_kind,
         latency,

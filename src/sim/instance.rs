@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::kv::KvCache;
+use super::offload::CpuTier;
 use super::request::{LiveRequest, Phase, Slab};
 use crate::latency::{LatencyModel, RequestOverheads, StepBatch};
 
@@ -40,6 +41,10 @@ pub struct InstanceConfig {
     /// vLLM's async scheduling: the next batch is scheduled when the current step is launched, so a
     /// request queued while a step runs joins the batch after next (unless nothing else is running).
     pub async_scheduling: bool,
+    /// Blocks of the CPU KV offload tier (0 = no offloading).
+    pub cpu_offload_blocks: u32,
+    /// Bytes of one KV block on one GPU (for offload transfer times).
+    pub kv_block_bytes_per_gpu: f64,
 }
 
 /// Why a replica refuses a request outright.
@@ -118,12 +123,18 @@ pub struct Instance {
     residue: Vec<u32>,
     /// Statistics.
     pub stats: InstanceStats,
+    /// CPU KV offload tier, if configured.
+    pub cpu: Option<CpuTier>,
+    /// Load time (µs) of CPU blocks admitted into the batch being formed, added to its step.
+    pending_load_us: f64,
 }
 
 impl Instance {
     /// A replica with an empty cache.
     pub fn new(id: u32, cfg: InstanceConfig, latency: Arc<dyn LatencyModel>, fast_forward: bool) -> Self {
         let overheads = latency.request_overheads();
+        let cpu =
+            (cfg.cpu_offload_blocks > 0).then(|| CpuTier::new(cfg.cpu_offload_blocks, cfg.kv_block_bytes_per_gpu));
         Self {
             id,
             kv: KvCache::new(cfg.total_blocks, cfg.block_size, cfg.prefix_caching),
@@ -145,6 +156,8 @@ impl Instance {
             scratch: Vec::new(),
             residue: Vec::new(),
             stats: InstanceStats::default(),
+            cpu,
+            pending_load_us: 0.0,
         }
     }
 
@@ -266,7 +279,8 @@ impl Instance {
     fn start_step(&mut self, now: i64, slab: &mut Slab) {
         let (batch, admission_blocked) = self.form_batch(now, slab);
         self.stats.steps += 1;
-        let dt = self.latency.step_time_us(&batch).max(1);
+        let load = std::mem::take(&mut self.pending_load_us).ceil() as i64;
+        let dt = self.latency.step_time_us(&batch).max(1) + load;
         self.busy = true;
         self.step_start = now;
         self.step_end = now + dt;
@@ -374,7 +388,19 @@ impl Instance {
                         cached += 1;
                     }
                 }
-                let start = cached * bs;
+                // CPU offload tier: continue the prefix past the GPU miss; hits are loaded, not recomputed.
+                let mut cpu_hits = 0u32;
+                if let Some(cpu) = self.cpu.as_ref().filter(|_| self.kv.caching()) {
+                    let r = &mut slab[s];
+                    while cached + cpu_hits < max_hit_blocks {
+                        r.ensure_hashes(cached + cpu_hits + 1, bs);
+                        if !cpu.contains(r.hashes[(cached + cpu_hits) as usize]) {
+                            break;
+                        }
+                        cpu_hits += 1;
+                    }
+                }
+                let start = (cached + cpu_hits) * bs;
                 let pending = known - start;
                 let mut chunk = pending.min(budget);
                 if pending > 1 && self.cfg.long_prefill_token_threshold > 0 {
@@ -402,7 +428,10 @@ impl Instance {
                     r.cached_tokens = start;
                 }
                 r.phase = Phase::Running;
-                self.kv.record_query(u64::from(known), u64::from(start));
+                self.kv.record_query(u64::from(known), u64::from(cached * bs));
+                if let Some(cpu) = self.cpu.as_mut() {
+                    self.pending_load_us += cpu.load_us(cpu_hits);
+                }
                 self.grow(s, start + chunk, true, slab);
                 add_to_batch(&mut batch, false, start, chunk);
                 slab[s].scheduled = chunk;
@@ -442,6 +471,9 @@ impl Instance {
                 r.ensure_hashes(full, bs);
                 for j in r.registered..full {
                     self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
+                    if let Some(cpu) = self.cpu.as_mut() {
+                        cpu.store(r.hashes[j as usize]);
+                    }
                 }
                 r.registered = full;
             }
@@ -473,6 +505,9 @@ impl Instance {
                 r.ensure_hashes(full, bs);
                 for j in r.registered..full {
                     self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
+                    if let Some(cpu) = self.cpu.as_mut() {
+                        cpu.store(r.hashes[j as usize]);
+                    }
                 }
                 r.registered = full;
             }

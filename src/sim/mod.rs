@@ -4,6 +4,7 @@
 pub mod engine;
 pub mod instance;
 pub mod kv;
+pub mod offload;
 pub mod request;
 
 pub use engine::{run, ClusterConfig, NoObserver, Observer, RouterPolicy, SimError, SimOptions};
