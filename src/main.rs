@@ -136,6 +136,9 @@ struct RunArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Profile file written by `blis calibrate`: its coefficients replace the built-in ones of its GPU.
+    #[arg(long)]
+    profile: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -230,6 +233,10 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return invalid(&e),
         }
     }
+    let profile = match args.profile.as_deref().map(load_profile).transpose() {
+        Ok(p) => p,
+        Err(e) => return invalid(&e),
+    };
     // Validate everything before simulating anything.
     let mut resolved = Vec::with_capacity(loaded.len());
     for l in &loaded {
@@ -237,6 +244,13 @@ fn run(args: RunArgs) -> ExitCode {
         let mut spec = l.manifest.spec.clone();
         if let Some(s) = args.seed {
             spec.seed = Some(s);
+        }
+        if let Some(p) = &profile {
+            let base = spec.hardware.profile.clone().or_else(|| blis::catalog::gpu::builtin(&spec.hardware.gpu));
+            if let Some(mut g) = base.filter(|g| g.name == p.gpu) {
+                g.calibration = Some(p.clone());
+                spec.hardware.profile = Some(g);
+            }
         }
         match scenario::resolve(name, &spec) {
             Ok(r) => resolved.push(r),
