@@ -15,7 +15,8 @@
 //! 4. decode compute: linear-layer FLOPs of decode tokens + decode attention FLOPs / peak
 //! 5. TP all-reduce: two ring all-reduces per layer of `T x hidden` activations / interconnect
 //! 6. per layer (kernel launches, norms): `layers` when the step runs a forward pass
-//! 7. per layer at TP > 1 (all-reduce launch and synchronisation latency)
+//! 7. per layer and per extra TP rank, `layers x (TP - 1)` (all-reduce launch and synchronisation latency,
+//!    which grows with the ranks taking part)
 //! 8. per scheduled request (scheduler bookkeeping, input preparation on the CPU)
 //! 9. per scheduled request x vocabulary / 100k (logits processing and sampling over the vocabulary)
 //! 10. per step (scheduler loop and the inter-step CPU gap)
@@ -68,7 +69,7 @@ pub struct Coefficients {
     pub tp_all_reduce: f64,
     /// µs per layer of every forward pass.
     pub per_layer_us: f64,
-    /// Extra µs per layer of every forward pass at tensor parallelism > 1.
+    /// Extra µs per layer of every forward pass and per extra tensor-parallel rank (TP - 1).
     pub per_tp_layer_us: f64,
     /// µs per request scheduled in the step.
     pub per_request_us: f64,
@@ -279,7 +280,7 @@ impl Basis {
             attn_us_per_pair: pair_flops / flops_per_us,
             comm_us_per_token,
             layers,
-            tp_layers: if tp > 1 { layers } else { 0.0 },
+            tp_layers: layers * (tp_f - 1.0),
             eight_bit: model.weight_bytes_per_param <= 1.0,
             vocab_100k: f64::from(model.vocab) / 1e5,
         }
