@@ -11,8 +11,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use blis::bench;
 use blis::calibrate::{self, ratchet};
-use blis::latency::Calibration;
 use blis::error::InvalidInput;
+use blis::latency::Calibration;
 use blis::report::{table, ScenarioReport};
 use blis::scenario::{self, load, RunError};
 use blis::sim::{Observer, SimOptions};
@@ -246,7 +246,8 @@ fn run(args: RunArgs) -> ExitCode {
             spec.seed = Some(s);
         }
         if let Some(p) = &profile {
-            let base = spec.hardware.profile.clone().or_else(|| blis::catalog::gpu::builtin(&spec.hardware.gpu));
+            let base =
+                spec.hardware.profile.clone().or_else(|| blis::catalog::gpu::builtin(&spec.hardware.gpu));
             if let Some(mut g) = base.filter(|g| g.name == p.gpu) {
                 g.calibration = Some(p.clone());
                 spec.hardware.profile = Some(g);
@@ -364,10 +365,16 @@ fn main() -> ExitCode {
 
 fn load_profile(path: &std::path::Path) -> Result<Calibration, InvalidInput> {
     let name = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| InvalidInput::new(&name, format!("cannot be read: {e}"), "give a profile file written by blis calibrate"))?;
-    let c: Calibration = serde_yaml::from_str(&text)
-        .map_err(|e| InvalidInput::new(&name, e.to_string(), "give a profile file written by blis calibrate"))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InvalidInput::new(
+            &name,
+            format!("cannot be read: {e}"),
+            "give a profile file written by blis calibrate",
+        )
+    })?;
+    let c: Calibration = serde_yaml::from_str(&text).map_err(|e| {
+        InvalidInput::new(&name, e.to_string(), "give a profile file written by blis calibrate")
+    })?;
     c.coefficients.validate().map_err(|e| e.under(&name))?;
     Ok(c)
 }
@@ -387,10 +394,12 @@ fn validate_cmd(args: ValidateArgs) -> ExitCode {
     let report = match &profile {
         None => calibrate::validate(&exps, None, threads),
         Some(p) => {
-            let (mine, others): (Vec<_>, Vec<_>) = exps.iter().cloned().partition(|e| {
-                blis::catalog::gpu::builtin(&e.gpu).is_some_and(|g| g.name == p.gpu)
-            });
-            match (calibrate::validate(&mine, Some(p), threads), calibrate::validate(&others, None, threads)) {
+            let (mine, others): (Vec<_>, Vec<_>) = exps
+                .iter()
+                .cloned()
+                .partition(|e| blis::catalog::gpu::builtin(&e.gpu).is_some_and(|g| g.name == p.gpu));
+            match (calibrate::validate(&mine, Some(p), threads), calibrate::validate(&others, None, threads))
+            {
                 (Ok(a), Ok(b)) => {
                     let mut rows = a.rows;
                     rows.extend(b.rows);
@@ -463,11 +472,17 @@ fn calibrate_cmd(args: CalibrateArgs) -> ExitCode {
         Err(e) => return invalid(&e),
     };
     let Some(gpu) = blis::catalog::gpu::builtin(&args.gpu) else {
-        return invalid(&InvalidInput::new("--gpu", format!("unknown GPU {:?}", args.gpu), "use a built-in GPU profile name"));
+        return invalid(&InvalidInput::new(
+            "--gpu",
+            format!("unknown GPU {:?}", args.gpu),
+            "use a built-in GPU profile name",
+        ));
     };
     let fit_set: Vec<_> = exps
         .into_iter()
-        .filter(|e| e.is_training() && blis::catalog::gpu::builtin(&e.gpu).is_some_and(|g| g.name == gpu.name))
+        .filter(|e| {
+            e.is_training() && blis::catalog::gpu::builtin(&e.gpu).is_some_and(|g| g.name == gpu.name)
+        })
         .collect();
     if fit_set.is_empty() {
         return invalid(&InvalidInput::new(
@@ -483,8 +498,12 @@ fn calibrate_cmd(args: CalibrateArgs) -> ExitCode {
     if let Some(t) = args.threads {
         opts.threads = t.max(1);
     }
-    eprintln!("fitting {} on {} experiments: {}", gpu.name, fit_set.len(),
-        fit_set.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", "));
+    eprintln!(
+        "fitting {} on {} experiments: {}",
+        gpu.name,
+        fit_set.len(),
+        fit_set.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
+    );
     let started = Instant::now();
     let result = match calibrate::fit::fit(&fit_set, &gpu.name, &opts) {
         Ok(r) => r,
@@ -519,7 +538,10 @@ fn calibrate_cmd(args: CalibrateArgs) -> ExitCode {
     }
     eprintln!("fit took {:.1} s", started.elapsed().as_secs_f64());
     let text = match serde_yaml::to_string(&cal) {
-        Ok(t) => format!("# Written by `blis calibrate --gpu {}` from train-* and extra-* experiments only.\n{t}", gpu.name),
+        Ok(t) => format!(
+            "# Written by `blis calibrate --gpu {}` from train-* and extra-* experiments only.\n{t}",
+            gpu.name
+        ),
         Err(e) => {
             eprintln!("error: cannot encode the profile: {e}");
             return ExitCode::from(1);
@@ -537,12 +559,16 @@ fn calibrate_cmd(args: CalibrateArgs) -> ExitCode {
             Ok(c) => c,
             Err(e) => return invalid(&e),
         };
-        let (d, name) = calibrate::fit::max_relative_difference(&shipped.coefficients, &cal.coefficients, 1e-3);
+        let (d, name) =
+            calibrate::fit::max_relative_difference(&shipped.coefficients, &cal.coefficients, 1e-3);
         if d > 1e-3 {
             eprintln!("check FAILED: {name} differs by {:.3} % from {}", d * 100.0, check.display());
             return ExitCode::from(1);
         }
-        eprintln!("check: the fit reproduces {} (largest relative difference {d:.2e}, {name})", check.display());
+        eprintln!(
+            "check: the fit reproduces {} (largest relative difference {d:.2e}, {name})",
+            check.display()
+        );
     }
     ExitCode::SUCCESS
 }

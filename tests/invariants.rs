@@ -207,7 +207,8 @@ fn offload_workload() -> String {
 
 #[test]
 fn cpu_offload_tier_serves_prefixes_the_gpu_evicted() {
-    let gpu_only = resolve(&manifest(&format!("{LLAMA8B_H100}  vllm: {{kvBlocks: 600}}\n{}", offload_workload())));
+    let gpu_only =
+        resolve(&manifest(&format!("{LLAMA8B_H100}  vllm: {{kvBlocks: 600}}\n{}", offload_workload())));
     let with_cpu = resolve(&manifest(&format!(
         "{LLAMA8B_H100}  vllm: {{kvBlocks: 600, cpuOffloadGib: 2}}\n{}",
         offload_workload()

@@ -14,8 +14,8 @@ use crate::catalog::{gpu, model};
 use crate::error::InvalidInput;
 use crate::latency::{Calibration, LatencyKind};
 use crate::rng::mix2;
-use crate::scenario::spec::{HardwareSpec, ModelSpec, ScenarioSpec, SimulationSpec, VllmSpec};
 use crate::scenario::spec::RouterSpec;
+use crate::scenario::spec::{HardwareSpec, ModelSpec, ScenarioSpec, SimulationSpec, VllmSpec};
 use crate::workload::{
     ArrivalProcess, ArrivalSpec, ClassSpec, LengthDist, PrefixSpec, StageSpec, TraceSpec, WorkloadSpec,
 };
@@ -206,7 +206,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<Experiment>, InvalidInput> {
     for p in paths {
         if p.is_dir() {
             let rd = std::fs::read_dir(p).map_err(|e| {
-                InvalidInput::new(p.display().to_string(), format!("cannot read folder: {e}"), "check the path")
+                InvalidInput::new(
+                    p.display().to_string(),
+                    format!("cannot read folder: {e}"),
+                    "check the path",
+                )
             })?;
             let mut v: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
@@ -273,10 +277,18 @@ impl Experiment {
         let field = |f: &str| format!("{}: {f}", self.id);
         let mut derived = Vec::new();
         let arch = model::builtin(&self.model).ok_or_else(|| {
-            InvalidInput::new(field("model"), format!("unknown model {:?}", self.model), "add it to data/models")
+            InvalidInput::new(
+                field("model"),
+                format!("unknown model {:?}", self.model),
+                "add it to data/models",
+            )
         })?;
         let mut profile = gpu::builtin(&self.gpu).ok_or_else(|| {
-            InvalidInput::new(field("gpu"), format!("unknown GPU {:?}", self.gpu), "use a built-in GPU profile")
+            InvalidInput::new(
+                field("gpu"),
+                format!("unknown GPU {:?}", self.gpu),
+                "use a built-in GPU profile",
+            )
         })?;
         if let Some(c) = calibration {
             profile.calibration = Some(c.clone());
@@ -313,7 +325,10 @@ impl Experiment {
                     v.block_size.unwrap_or(16).max(1) as u32,
                 )
                 .map_err(|e| e.under(&self.id))?;
-                derived.push(format!("kv_gpu_blocks {} (derived from gpu_memory_utilization {util})", cap.blocks));
+                derived.push(format!(
+                    "kv_gpu_blocks {} (derived from gpu_memory_utilization {util})",
+                    cap.blocks
+                ));
                 None
             }
         };
@@ -328,7 +343,11 @@ impl Experiment {
         let (workload, trace_text) = if let Some(rel) = &self.workload.trace {
             let path = trace_path(self, rel);
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                InvalidInput::new(field("workload.trace"), format!("cannot read {}: {e}", path.display()), "check the path")
+                InvalidInput::new(
+                    field("workload.trace"),
+                    format!("cannot read {}: {e}", path.display()),
+                    "check the path",
+                )
             })?;
             let (csv, min_input) = rewrite_trace(&text, sp, self.id.as_str())
                 .map_err(|p| InvalidInput::new(field("workload.trace"), p, "fix the trace file"))?;
@@ -372,7 +391,10 @@ impl Experiment {
                             self.workload
                                 .stages
                                 .iter()
-                                .map(|s| StageSpec { rate_per_second: s.rate_rps, duration_seconds: s.duration_s })
+                                .map(|s| StageSpec {
+                                    rate_per_second: s.rate_rps,
+                                    duration_seconds: s.duration_s,
+                                })
                                 .collect(),
                         ),
                         cv: None,

@@ -18,6 +18,8 @@
 //! The result is the visited point with the lowest simulated loss (Σ APE² of mean E2E plus the weighted
 //! Σ APE² of mean TTFT).
 
+#![allow(clippy::needless_range_loop)] // Small fixed-size linear algebra reads best with indices.
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::json;
@@ -63,7 +65,8 @@ impl Default for FitOptions {
 /// cache hits, so compute hardly shows in them and is held near a physical efficiency (50 % of peak); and after-last-token overheads only shift
 /// timestamps (they never change batching), so the means alone cannot tell them from step time; they are
 /// held close to typical vLLM streaming costs.
-const RIDGE_SCALE: [f64; NUM_PARAMS] = [1.0, 1.0, 1.0, 30.0, 30.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, 10.0];
+const RIDGE_SCALE: [f64; NUM_PARAMS] =
+    [1.0, 1.0, 1.0, 30.0, 30.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, 10.0];
 
 #[derive(Debug, Clone, Default)]
 struct Acc {
@@ -157,7 +160,11 @@ fn linearise(e: &Experiment, cal: &Calibration) -> Result<Rows, RunError> {
 }
 
 /// Minimises ½ xᵀQx − cᵀx subject to x ≥ 0 by cyclic coordinate descent (Q positive definite).
-fn nnqp(q: &[[f64; NUM_PARAMS]; NUM_PARAMS], c: &[f64; NUM_PARAMS], x0: &[f64; NUM_PARAMS]) -> [f64; NUM_PARAMS] {
+fn nnqp(
+    q: &[[f64; NUM_PARAMS]; NUM_PARAMS],
+    c: &[f64; NUM_PARAMS],
+    x0: &[f64; NUM_PARAMS],
+) -> [f64; NUM_PARAMS] {
     let mut x = *x0;
     for _ in 0..20_000 {
         let mut moved = 0.0f64;
@@ -227,10 +234,9 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
         for r in &rows {
             let sim_ttft = r.pred[3].unwrap_or(0.0) * 1e3;
             let sim_e2e = r.pred[0].unwrap_or(0.0) * 1e3;
-            for (row, meas, sim, w) in [
-                (&r.ttft, r.meas_ttft, sim_ttft, opts.ttft_weight),
-                (&r.e2e, r.meas_e2e, sim_e2e, 1.0),
-            ] {
+            for (row, meas, sim, w) in
+                [(&r.ttft, r.meas_ttft, sim_ttft, opts.ttft_weight), (&r.e2e, r.meas_e2e, sim_e2e, 1.0)]
+            {
                 // Huber weights: rows far off at the current point (e.g. an overloaded run, where the
                 // linearisation is poor) count linearly, not quadratically.
                 let res = ((sim - meas) / meas).abs();
@@ -250,11 +256,16 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
             ttft_apes.push(Some(pt));
         }
         let med = |v: &[Option<f64>]| {
-            let a = score::aggregate(v.iter().map(|x| {
-                let mut m = [None; score::NUM_METRICS];
-                m[0] = *x;
-                m
-            }).collect::<Vec<_>>().iter());
+            let a = score::aggregate(
+                v.iter()
+                    .map(|x| {
+                        let mut m = [None; score::NUM_METRICS];
+                        m[0] = *x;
+                        m
+                    })
+                    .collect::<Vec<_>>()
+                    .iter(),
+            );
             a.median[0].unwrap_or(f64::NAN)
         };
         iterations.push(IterationReport {

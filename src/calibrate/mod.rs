@@ -83,7 +83,11 @@ pub fn default_threads() -> usize {
 }
 
 /// Simulates and scores every experiment.
-pub fn validate(exps: &[Experiment], calibration: Option<&Calibration>, threads: usize) -> Result<Report, RunError> {
+pub fn validate(
+    exps: &[Experiment],
+    calibration: Option<&Calibration>,
+    threads: usize,
+) -> Result<Report, RunError> {
     let rows = par_map(exps, threads, |e| -> Result<Scored, RunError> {
         let sim = simulate(e, calibration, None, &SimOptions::default())?;
         let predicted = score::predicted(&sim.output);

@@ -40,7 +40,8 @@ pub fn to_text(m: &BTreeMap<String, f64>) -> String {
 
 /// Compares current medians with the recorded ones: Ok(notes) when none is worse, else the regressions.
 pub fn check(text: &str, current: &BTreeMap<String, f64>) -> Result<Vec<String>, Vec<String>> {
-    let doc: serde_json::Value = serde_json::from_str(text).map_err(|e| vec![format!("ratchet file: {e}")])?;
+    let doc: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| vec![format!("ratchet file: {e}")])?;
     let Some(rec) = doc.get("medians").and_then(|m| m.as_object()) else {
         return Err(vec!["ratchet file has no medians".into()]);
     };
@@ -51,7 +52,9 @@ pub fn check(text: &str, current: &BTreeMap<String, f64>) -> Result<Vec<String>,
         match current.get(k) {
             None => worse.push(format!("{k}: recorded {old:.2} %, now missing")),
             Some(&now) if now > old + EPSILON => worse.push(format!("{k}: {old:.2} % -> {now:.2} %")),
-            Some(&now) if now < old - EPSILON => notes.push(format!("ratchet: {k} improved {old:.2} % -> {now:.2} % (run with --update-ratchet to record)")),
+            Some(&now) if now < old - EPSILON => notes.push(format!(
+                "ratchet: {k} improved {old:.2} % -> {now:.2} % (run with --update-ratchet to record)"
+            )),
             _ => {}
         }
     }

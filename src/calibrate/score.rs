@@ -252,7 +252,16 @@ impl Report {
         let _ = writeln!(
             s,
             "{:<34} {:<14} {:>4} | {:>15} {:>15} {:>15} {:>13} {:>13} {:>13} {:>11}",
-            "experiment", "gpu", "set", "e2e mean", "e2e p90", "e2e p99", "ttft mean", "ttft p90", "ttft p99", "itl mean"
+            "experiment",
+            "gpu",
+            "set",
+            "e2e mean",
+            "e2e p90",
+            "e2e p99",
+            "ttft mean",
+            "ttft p90",
+            "ttft p99",
+            "itl mean"
         );
         let _ = writeln!(s, "{:<58} | (each: predicted/measured ms, APE % ours [reference])", "");
         for r in &self.rows {
@@ -268,7 +277,15 @@ impl Report {
         let _ = writeln!(
             s,
             "{:<40} {:>4} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
-            "APE % (median / mean / max)", "n", "e2e", "e2e p90", "e2e p99", "ttft", "ttft p90", "ttft p99", "itl"
+            "APE % (median / mean / max)",
+            "n",
+            "e2e",
+            "e2e p90",
+            "e2e p99",
+            "ttft",
+            "ttft p90",
+            "ttft p99",
+            "itl"
         );
         let mut agg_lines = |label: &str, a: &Aggregate| {
             for (what, m) in [("median", &a.median), ("mean", &a.mean), ("max", &a.max)] {

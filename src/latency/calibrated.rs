@@ -194,7 +194,12 @@ impl Calibration {
         c.prefill_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
         c.decode_compute *= ratio(from.mfu_decode, to.mfu_decode);
         c.per_tp_layer_us *= ratio(to.all_reduce_latency_us, from.all_reduce_latency_us);
-        Calibration { gpu: to.name.clone(), transferred_from: Some(self.gpu.clone()), coefficients: c, provenance: None }
+        Calibration {
+            gpu: to.name.clone(),
+            transferred_from: Some(self.gpu.clone()),
+            coefficients: c,
+            provenance: None,
+        }
     }
 }
 
@@ -253,11 +258,18 @@ impl Basis {
         let wbpp = model.weight_bytes_per_param;
         let norms = (2.0 * layers + 1.0) * h;
         let bytes_per_us = (gpu.hbm_tbps * 1e6).max(f64::MIN_POSITIVE);
-        let peak = if model.weight_bytes_per_param <= 1.0 && gpu.has_fp8() { gpu.tflops_fp8 } else { gpu.tflops_bf16 };
+        let peak = if model.weight_bytes_per_param <= 1.0 && gpu.has_fp8() {
+            gpu.tflops_fp8
+        } else {
+            gpu.tflops_bf16
+        };
         let flops_per_us = (tp_f * peak * 1e6).max(f64::MIN_POSITIVE);
         let pair_flops = layers
             * match &model.mla {
-                Some(m) => 2.0 * f64::from(model.heads) * (2.0 * f64::from(m.kv_lora_rank) + f64::from(m.qk_rope_head_dim)),
+                Some(m) => {
+                    2.0 * f64::from(model.heads)
+                        * (2.0 * f64::from(m.kv_lora_rank) + f64::from(m.qk_rope_head_dim))
+                }
                 None => 4.0 * f64::from(model.heads) * f64::from(model.head_dim),
             };
         let comm_us_per_token = if tp > 1 {
@@ -316,7 +328,8 @@ impl Basis {
             w8,
             (pf_kv + dc_ctx + t) * self.kv_us_per_token,
             pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us + pairs * self.attn_us_per_pair,
-            dc_seqs * (self.linear_us_per_token + self.lm_head_us) + (dc_ctx + dc_seqs) * self.attn_us_per_pair,
+            dc_seqs * (self.linear_us_per_token + self.lm_head_us)
+                + (dc_ctx + dc_seqs) * self.attn_us_per_pair,
             t * self.comm_us_per_token,
             self.layers,
             self.tp_layers,
@@ -361,11 +374,7 @@ impl Calibrated {
     #[inline]
     pub fn step_us_f64(&self, b: &StepBatch) -> f64 {
         let x = self.basis.features(b);
-        let mut t = 0.0;
-        for k in 0..NUM_BASIS {
-            t += self.beta[k] * x[k];
-        }
-        t
+        self.beta.iter().zip(x.iter()).map(|(b, x)| b * x).sum()
     }
 }
 
@@ -395,7 +404,8 @@ mod tests {
     #[test]
     fn monotone_and_positive() {
         let c = Coefficients::prior();
-        for (m, tp) in [("llama-3.1-8b-instruct", 1), ("mixtral-8x7b-v0.1", 2), ("llama-3.1-70b-instruct", 4)] {
+        for (m, tp) in [("llama-3.1-8b-instruct", 1), ("mixtral-8x7b-v0.1", 2), ("llama-3.1-70b-instruct", 4)]
+        {
             let lm = Calibrated::new(&model::builtin(m).unwrap(), &gpu::builtin("H100").unwrap(), tp, &c);
             let mut last = 0;
             for seqs in [0, 1, 8, 64, 256] {
@@ -418,7 +428,8 @@ mod tests {
     #[test]
     fn eight_bit_weights_use_their_own_term() {
         let h100 = gpu::builtin("H100").unwrap();
-        let scout = Basis::new(&model::builtin("llama-4-scout-17b-16e-instruct-fp8-dynamic").unwrap(), &h100, 2);
+        let scout =
+            Basis::new(&model::builtin("llama-4-scout-17b-16e-instruct-fp8-dynamic").unwrap(), &h100, 2);
         let mixtral = Basis::new(&model::builtin("mixtral-8x7b-v0.1").unwrap(), &h100, 2);
         let (a, b) = (scout.features(&decode(1, 10)), mixtral.features(&decode(1, 10)));
         assert!(a[0] == 0.0 && a[1] > 0.0);

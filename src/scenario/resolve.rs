@@ -302,24 +302,23 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
             ))
         }
     };
-    let latency_kind = match (spec.latency_model, &gpu.calibration) {
-        (Some(LatencyKind::Calibrated), None) => {
-            return Err(InvalidInput::new(
+    let latency_kind =
+        match (spec.latency_model, &gpu.calibration) {
+            (Some(LatencyKind::Calibrated), None) => return Err(InvalidInput::new(
                 "spec.latencyModel",
                 format!("GPU profile {} has no calibration", gpu.name),
                 "use latencyModel: roofline, or give the profile coefficients (blis calibrate, --profile)",
-            ))
-        }
-        (Some(k), _) => k,
-        (None, Some(_)) => LatencyKind::Calibrated,
-        (None, None) => {
-            warnings.push(format!(
-                "GPU profile {} has no calibration: using the uncalibrated roofline latency model",
-                gpu.name
-            ));
-            LatencyKind::Roofline
-        }
-    };
+            )),
+            (Some(k), _) => k,
+            (None, Some(_)) => LatencyKind::Calibrated,
+            (None, None) => {
+                warnings.push(format!(
+                    "GPU profile {} has no calibration: using the uncalibrated roofline latency model",
+                    gpu.name
+                ));
+                LatencyKind::Roofline
+            }
+        };
     if latency_kind == LatencyKind::Calibrated {
         if let Some(from) = gpu.calibration.as_ref().and_then(|c| c.transferred_from.as_ref()) {
             warnings.push(format!(

@@ -133,8 +133,8 @@ impl Instance {
     /// A replica with an empty cache.
     pub fn new(id: u32, cfg: InstanceConfig, latency: Arc<dyn LatencyModel>, fast_forward: bool) -> Self {
         let overheads = latency.request_overheads();
-        let cpu =
-            (cfg.cpu_offload_blocks > 0).then(|| CpuTier::new(cfg.cpu_offload_blocks, cfg.kv_block_bytes_per_gpu));
+        let cpu = (cfg.cpu_offload_blocks > 0)
+            .then(|| CpuTier::new(cfg.cpu_offload_blocks, cfg.kv_block_bytes_per_gpu));
         Self {
             id,
             kv: KvCache::new(cfg.total_blocks, cfg.block_size, cfg.prefix_caching),
