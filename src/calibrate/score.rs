@@ -274,6 +274,11 @@ impl Report {
             let _ = writeln!(s, "{line}");
         }
         let _ = writeln!(s);
+        let _ = writeln!(s, "derived or assumed (unknown knobs and modelling choices):");
+        for r in &self.rows {
+            let _ = writeln!(s, "  {}: {}", r.id, r.derived.join("; "));
+        }
+        let _ = writeln!(s);
         let _ = writeln!(
             s,
             "{:<40} {:>4} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
