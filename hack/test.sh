@@ -36,6 +36,28 @@ for f in examples/*.yaml; do
   ./target/release/blis run --no-progress --output json "$f" >/dev/null
 done
 
+step "validation against real measurements (ratchet: no median APE may get worse)"
+VALIDATION=../shared/validation/experiments
+if [ -d "$VALIDATION" ]; then
+  start=$(date +%s.%N)
+  ./target/release/blis validate "$VALIDATION" --ratchet data/validation-ratchet.json --output json > target/validate-1.json
+  end=$(date +%s.%N)
+  ./target/release/blis validate "$VALIDATION" --output table | tail -n 40
+  awk -v s="$start" -v e="$end" 'BEGIN {printf "validation wall time: %.2f s (target < 30 s)\n", e - s}'
+  ./target/release/blis validate "$VALIDATION" --output json > target/validate-2.json
+  # Determinism: the same command gives the same numbers (wall time aside).
+  if ! diff <(grep -v wall_seconds target/validate-1.json) <(grep -v wall_seconds target/validate-2.json) >/dev/null; then
+    echo "validate is not deterministic: target/validate-1.json and target/validate-2.json differ" >&2
+    exit 1
+  fi
+  echo "determinism: two validation runs gave identical numbers"
+  # The shipped coefficients are reproduced by the fit (train-* and extra-* only).
+  ./target/release/blis calibrate "$VALIDATION" --gpu H100-SXM-80GB --check data/profiles/H100-SXM-80GB.yaml > target/calibrate.log
+  grep -E "^fit quality" target/calibrate.log
+else
+  echo "skipped: $VALIDATION not found"
+fi
+
 step "benchmark smoke run (speed targets are reported by 'blis bench', not asserted here)"
 ./target/release/blis bench --case 10k --repeat 3
 

@@ -5,6 +5,7 @@
 //! I/O, no async, no global state; every random draw flows from the scenario seed ([`rng`]).
 
 pub mod bench;
+pub mod calibrate;
 pub mod catalog;
 pub mod error;
 pub mod latency;

@@ -10,7 +10,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use blis::bench;
+use blis::calibrate::{self, ratchet};
 use blis::error::InvalidInput;
+use blis::latency::Calibration;
 use blis::report::{table, ScenarioReport};
 use blis::scenario::{self, load, RunError};
 use blis::sim::{Observer, SimOptions};
@@ -36,6 +38,55 @@ enum Command {
     Run(RunArgs),
     /// Measure simulator speed and memory on built-in benchmark scenarios (medians over repeats).
     Bench(BenchArgs),
+    /// Simulate real-measurement experiments (shared validation format) and score the predictions.
+    Validate(ValidateArgs),
+    /// Fit a GPU profile's latency coefficients to measured experiments and write a profile file.
+    Calibrate(CalibrateArgs),
+}
+
+#[derive(clap::Args)]
+struct ValidateArgs {
+    /// Experiment YAML files or folders holding them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+    /// Profile file written by `blis calibrate` (overrides the built-in coefficients of its GPU).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Check the medians against a ratchet file (fail if any is worse by more than 0.01 points).
+    #[arg(long)]
+    ratchet: Option<PathBuf>,
+    /// Write the current medians to the ratchet file instead of checking.
+    #[arg(long, requires = "ratchet")]
+    update_ratchet: bool,
+    /// Worker threads (default: the machine's cores, at most 4).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct CalibrateArgs {
+    /// Experiment YAML files or folders; only `train-*` and `extra-*` experiments on --gpu are used.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// GPU profile to fit.
+    #[arg(long)]
+    gpu: String,
+    /// Write the profile here (YAML).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Compare the fit with this profile file and fail if a coefficient differs by more than 1e-3
+    /// (relative): checks that shipped coefficients are reproducible.
+    #[arg(long)]
+    check: Option<PathBuf>,
+    /// Outer iterations.
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Worker threads (default: the machine's cores, at most 4).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 const RUN_HELP: &str = "\
@@ -85,6 +136,9 @@ struct RunArgs {
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
+    /// Profile file written by `blis calibrate`: its coefficients replace the built-in ones of its GPU.
+    #[arg(long)]
+    profile: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -179,6 +233,10 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return invalid(&e),
         }
     }
+    let profile = match args.profile.as_deref().map(load_profile).transpose() {
+        Ok(p) => p,
+        Err(e) => return invalid(&e),
+    };
     // Validate everything before simulating anything.
     let mut resolved = Vec::with_capacity(loaded.len());
     for l in &loaded {
@@ -186,6 +244,14 @@ fn run(args: RunArgs) -> ExitCode {
         let mut spec = l.manifest.spec.clone();
         if let Some(s) = args.seed {
             spec.seed = Some(s);
+        }
+        if let Some(p) = &profile {
+            let base =
+                spec.hardware.profile.clone().or_else(|| blis::catalog::gpu::builtin(&spec.hardware.gpu));
+            if let Some(mut g) = base.filter(|g| g.name == p.gpu) {
+                g.calibration = Some(p.clone());
+                spec.hardware.profile = Some(g);
+            }
         }
         match scenario::resolve(name, &spec) {
             Ok(r) => resolved.push(r),
@@ -292,5 +358,217 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run(a) => run(a),
         Command::Bench(a) => bench_cmd(a),
+        Command::Validate(a) => validate_cmd(a),
+        Command::Calibrate(a) => calibrate_cmd(a),
     }
+}
+
+fn load_profile(path: &std::path::Path) -> Result<Calibration, InvalidInput> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        InvalidInput::new(
+            &name,
+            format!("cannot be read: {e}"),
+            "give a profile file written by blis calibrate",
+        )
+    })?;
+    let c: Calibration = serde_yaml::from_str(&text).map_err(|e| {
+        InvalidInput::new(&name, e.to_string(), "give a profile file written by blis calibrate")
+    })?;
+    c.coefficients.validate().map_err(|e| e.under(&name))?;
+    Ok(c)
+}
+
+fn validate_cmd(args: ValidateArgs) -> ExitCode {
+    let started = Instant::now();
+    let exps = match calibrate::load_paths(&args.paths) {
+        Ok(e) => e,
+        Err(e) => return invalid(&e),
+    };
+    let profile = match args.profile.as_deref().map(load_profile).transpose() {
+        Ok(p) => p,
+        Err(e) => return invalid(&e),
+    };
+    let threads = args.threads.unwrap_or_else(calibrate::default_threads);
+    // A profile applies to experiments on its own GPU only.
+    let report = match &profile {
+        None => calibrate::validate(&exps, None, threads),
+        Some(p) => {
+            let (mine, others): (Vec<_>, Vec<_>) = exps
+                .iter()
+                .cloned()
+                .partition(|e| blis::catalog::gpu::builtin(&e.gpu).is_some_and(|g| g.name == p.gpu));
+            match (calibrate::validate(&mine, Some(p), threads), calibrate::validate(&others, None, threads))
+            {
+                (Ok(a), Ok(b)) => {
+                    let mut rows = a.rows;
+                    rows.extend(b.rows);
+                    let order: Vec<&str> = exps.iter().map(|e| e.id.as_str()).collect();
+                    rows.sort_by_key(|r| order.iter().position(|id| *id == r.id));
+                    Ok(calibrate::Report::new(rows))
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
+            }
+        }
+    };
+    let report = match report {
+        Ok(r) => r,
+        Err(RunError::Invalid(e)) => return invalid(&e),
+        Err(RunError::Sim(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let wall = started.elapsed().as_secs_f64();
+    match args.output {
+        Output::Json => {
+            let mut doc = report.to_json();
+            doc["wall_seconds"] = serde_json::json!((wall * 100.0).round() / 100.0);
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        Output::Table => {
+            print!("{}", report.to_table());
+            println!("\n{} experiments in {wall:.2} s wall", report.rows.len());
+        }
+    }
+    if let Some(path) = &args.ratchet {
+        let current = ratchet::medians(&report);
+        if args.update_ratchet {
+            if let Err(e) = std::fs::write(path, ratchet::to_text(&current)) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            eprintln!("ratchet {} updated", path.display());
+        } else {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("error: cannot read ratchet {}: {e}", path.display());
+                    return ExitCode::from(1);
+                }
+            };
+            match ratchet::check(&text, &current) {
+                Ok(lines) => {
+                    for l in lines {
+                        eprintln!("{l}");
+                    }
+                    eprintln!("ratchet: no median got worse");
+                }
+                Err(worse) => {
+                    for l in worse {
+                        eprintln!("ratchet FAILED: {l}");
+                    }
+                    return ExitCode::from(1);
+                }
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn calibrate_cmd(args: CalibrateArgs) -> ExitCode {
+    let exps = match calibrate::load_paths(&args.paths) {
+        Ok(e) => e,
+        Err(e) => return invalid(&e),
+    };
+    let Some(gpu) = blis::catalog::gpu::builtin(&args.gpu) else {
+        return invalid(&InvalidInput::new(
+            "--gpu",
+            format!("unknown GPU {:?}", args.gpu),
+            "use a built-in GPU profile name",
+        ));
+    };
+    let fit_set: Vec<_> = exps
+        .into_iter()
+        .filter(|e| {
+            e.is_training() && blis::catalog::gpu::builtin(&e.gpu).is_some_and(|g| g.name == gpu.name)
+        })
+        .collect();
+    if fit_set.is_empty() {
+        return invalid(&InvalidInput::new(
+            "PATH",
+            format!("no train-* or extra-* experiment on {}", gpu.name),
+            "give experiment files measured on that GPU (eval-* files are never used for fitting)",
+        ));
+    }
+    let mut opts = calibrate::fit::FitOptions::default();
+    if let Some(i) = args.iterations {
+        opts.iterations = i.max(1);
+    }
+    if let Some(t) = args.threads {
+        opts.threads = t.max(1);
+    }
+    eprintln!(
+        "fitting {} on {} experiments: {}",
+        gpu.name,
+        fit_set.len(),
+        fit_set.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    let started = Instant::now();
+    let result = match calibrate::fit::fit(&fit_set, &gpu.name, &opts) {
+        Ok(r) => r,
+        Err(RunError::Invalid(e)) => return invalid(&e),
+        Err(RunError::Sim(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    for it in &result.iterations {
+        println!(
+            "iteration {:>2}: loss {:.5}  median APE on fit set: e2e mean {:.2} %, ttft mean {:.2} %",
+            it.iteration, it.loss, it.median_e2e_ape, it.median_ttft_ape
+        );
+    }
+    // Fit quality at the final point.
+    let cal = result.calibration.clone();
+    match calibrate::validate(&fit_set, Some(&cal), opts.threads) {
+        Ok(r) => {
+            let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}"));
+            println!(
+                "fit quality (median APE % over {} experiments): e2e mean {} p90 {} p99 {}, ttft mean {} p90 {} p99 {}, itl mean {}",
+                r.all.count, f(r.all.median[0]), f(r.all.median[1]), f(r.all.median[2]), f(r.all.median[3]),
+                f(r.all.median[4]), f(r.all.median[5]), f(r.all.median[6])
+            );
+        }
+        Err(e) => eprintln!("warning: could not score the fit: {e}"),
+    }
+    println!("coefficients:");
+    for (name, v) in blis::latency::calibrated::PARAM_NAMES.iter().zip(cal.coefficients.to_vec()) {
+        println!("  {name:<26} {v}");
+    }
+    eprintln!("fit took {:.1} s", started.elapsed().as_secs_f64());
+    let text = match serde_yaml::to_string(&cal) {
+        Ok(t) => format!(
+            "# Written by `blis calibrate --gpu {}` from train-* and extra-* experiments only.\n{t}",
+            gpu.name
+        ),
+        Err(e) => {
+            eprintln!("error: cannot encode the profile: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(out) = &args.out {
+        if let Err(e) = std::fs::write(out, &text) {
+            eprintln!("error: cannot write {}: {e}", out.display());
+            return ExitCode::from(1);
+        }
+        eprintln!("wrote {}", out.display());
+    }
+    if let Some(check) = &args.check {
+        let shipped = match load_profile(check) {
+            Ok(c) => c,
+            Err(e) => return invalid(&e),
+        };
+        let (d, name) =
+            calibrate::fit::max_relative_difference(&shipped.coefficients, &cal.coefficients, 1e-3);
+        if d > 1e-3 {
+            eprintln!("check FAILED: {name} differs by {:.3} % from {}", d * 100.0, check.display());
+            return ExitCode::from(1);
+        }
+        eprintln!(
+            "check: the fit reproduces {} (largest relative difference {d:.2e}, {name})",
+            check.display()
+        );
+    }
+    ExitCode::SUCCESS
 }

@@ -66,6 +66,12 @@ fn fast_forward_gives_identical_results_to_stepping_one_by_one() {
         format!("{LLAMA8B_H100}  replicas: 3\n{}", simple_workload(60.0, 1500, 300, 400)),
         format!("{LLAMA8B_H100}  vllm: {{kvBlocks: 500}}\n{}", simple_workload(40.0, 500, 400, 300)),
         format!("{LLAMA8B_H100}  vllm: {{maxNumSeqs: 8, blockSize: 32}}\n{}", simple_workload(30.0, 300, 100, 200)),
+        // Synchronous scheduling (the default is vLLM's async scheduling).
+        format!("{LLAMA8B_H100}  vllm: {{asyncScheduling: false}}\n{}", simple_workload(15.0, 800, 600, 250)),
+        // A CPU KV offload tier under GPU KV pressure (prefixes evicted from the GPU come back from CPU).
+        format!("{LLAMA8B_H100}  vllm: {{kvBlocks: 600, cpuOffloadGib: 2}}\n{}", offload_workload()),
+        // The roofline latency model (the default on a calibrated GPU is the calibrated one).
+        format!("{LLAMA8B_H100}  latencyModel: roofline\n{}", simple_workload(20.0, 600, 600, 250)),
         format!(
             "{LLAMA8B_H100}  workload:
     maxRequests: 600
@@ -184,4 +190,35 @@ proptest! {
         let slow = run_checked(&r, false);
         prop_assert_eq!(&fast.output.completed, &slow.output.completed);
     }
+}
+
+fn offload_workload() -> String {
+    "  workload:
+    maxRequests: 800
+    arrival: {process: poisson, ratePerSecond: 12}
+    classes:
+    - name: c
+      inputTokens: {distribution: fixed, value: 64}
+      outputTokens: {distribution: fixed, value: 100}
+      prefix: {groups: 40, tokens: 1024}
+"
+    .to_string()
+}
+
+#[test]
+fn cpu_offload_tier_serves_prefixes_the_gpu_evicted() {
+    let gpu_only =
+        resolve(&manifest(&format!("{LLAMA8B_H100}  vllm: {{kvBlocks: 600}}\n{}", offload_workload())));
+    let with_cpu = resolve(&manifest(&format!(
+        "{LLAMA8B_H100}  vllm: {{kvBlocks: 600, cpuOffloadGib: 2}}\n{}",
+        offload_workload()
+    )));
+    assert!(with_cpu.instance.cpu_offload_blocks > 0);
+    let a = run_checked(&gpu_only, true);
+    let b = run_checked(&with_cpu, true);
+    assert_request_invariants(&b.output);
+    let ttft = |o: &blis::scenario::Outcome| {
+        o.output.completed.iter().map(|r| r.ttft_us as f64).sum::<f64>() / o.output.completed.len() as f64
+    };
+    assert!(ttft(&b) < ttft(&a), "CPU hits must shorten prefills: {} vs {}", ttft(&b), ttft(&a));
 }

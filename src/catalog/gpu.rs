@@ -6,6 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::error::InvalidInput;
+use crate::latency::calibrated::Calibration;
 
 /// One accelerator type: memory, peak compute and bandwidth, interconnect, price, and the efficiency
 /// factors the roofline model applies to the peaks. All figures are per GPU.
@@ -40,6 +41,10 @@ pub struct GpuProfile {
     /// Fixed latency of one all-reduce, µs (roofline model).
     #[serde(default = "default_all_reduce_latency_us")]
     pub all_reduce_latency_us: f64,
+    /// Coefficients of the calibrated latency model (fitted by `blis calibrate`, or transferred from the
+    /// nearest calibrated GPU); absent = only the roofline model is available.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
 }
 
 fn default_mfu_prefill() -> f64 {
@@ -112,11 +117,43 @@ impl GpuProfile {
 
 const GPUS_YAML: &str = include_str!("../../data/gpus.yaml");
 
+/// Calibrations shipped with the catalog (produced by `blis calibrate`), compiled in.
+const CALIBRATIONS: &[&str] = &[include_str!("../../data/profiles/H100-SXM-80GB.yaml")];
+
+/// The shipped calibrations (a parse failure is a build defect, checked by a test).
+pub fn shipped_calibrations() -> Vec<Calibration> {
+    CALIBRATIONS.iter().filter_map(|t| serde_yaml::from_str(t).ok()).collect()
+}
+
+/// Attaches calibrations: each profile gets its own if one was shipped, else the one of the nearest
+/// calibrated GPU (by memory bandwidth and compute peak, on a log scale), flagged as transferred.
+pub fn attach_calibrations(table: &mut [GpuProfile], shipped: &[Calibration]) {
+    let fitted: Vec<(GpuProfile, Calibration)> = table
+        .iter()
+        .filter_map(|g| shipped.iter().find(|c| c.gpu == g.name).map(|c| (g.clone(), c.clone())))
+        .collect();
+    for g in table.iter_mut() {
+        if let Some((_, c)) = fitted.iter().find(|(f, _)| f.name == g.name) {
+            g.calibration = Some(c.clone());
+            continue;
+        }
+        let distance = |f: &GpuProfile| {
+            (g.hbm_tbps / f.hbm_tbps).ln().abs() + (g.tflops_bf16 / f.tflops_bf16).ln().abs()
+        };
+        let nearest = fitted.iter().min_by(|a, b| distance(&a.0).total_cmp(&distance(&b.0)));
+        g.calibration = nearest.map(|(f, c)| c.transferred(f, g));
+    }
+}
+
 /// The built-in table, parsed once; the YAML is compiled in and checked by a test, so a parse failure is a
 /// build defect and yields an empty table rather than a panic.
 fn table() -> &'static [GpuProfile] {
     static TABLE: OnceLock<Vec<GpuProfile>> = OnceLock::new();
-    TABLE.get_or_init(|| serde_yaml::from_str(GPUS_YAML).unwrap_or_default())
+    TABLE.get_or_init(|| {
+        let mut t: Vec<GpuProfile> = serde_yaml::from_str(GPUS_YAML).unwrap_or_default();
+        attach_calibrations(&mut t, &shipped_calibrations());
+        t
+    })
 }
 
 /// Short names accepted for the built-in profiles (lower case), mapped to the profile name.

@@ -1,12 +1,14 @@
 //! Step-time models: how long one engine step (one forward pass over a continuous batch) takes, behind one
 //! trait so the scheduler does not care whether the time is analytic or calibrated.
 
+pub mod calibrated;
 pub mod roofline;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{GpuProfile, ModelArch};
+pub use calibrated::{Calibrated, Calibration, Coefficients};
 pub use roofline::Roofline;
 
 /// Shape of one engine step (one forward pass), in tokens; built by the scheduler.
@@ -53,19 +55,26 @@ pub trait LatencyModel: Send + Sync {
     fn name(&self) -> &str;
 }
 
-/// Which latency model a scenario uses (more kinds, e.g. a calibrated one, join this enum).
+/// Which latency model a scenario uses.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum LatencyKind {
     /// Analytic roofline from model FLOPs/bytes and GPU peaks ([`Roofline`]).
     #[default]
     Roofline,
+    /// Roofline-shaped basis terms with coefficients fitted to real measurements ([`Calibrated`]); the
+    /// default when the GPU profile carries a calibration.
+    Calibrated,
 }
 
 /// Builds the latency model of `kind` for `model` on `tp` x `gpu`.
 pub fn build(kind: LatencyKind, model: &ModelArch, gpu: &GpuProfile, tp: u32) -> Box<dyn LatencyModel> {
     match kind {
         LatencyKind::Roofline => Box::new(Roofline::new(model, gpu, tp)),
+        LatencyKind::Calibrated => match &gpu.calibration {
+            Some(c) => Box::new(Calibrated::new(model, gpu, tp, &c.coefficients)),
+            None => Box::new(Roofline::new(model, gpu, tp)),
+        },
     }
 }
 

@@ -135,7 +135,7 @@ pub(super) fn resolve_cluster(
     model: &ModelArch,
     top: &Serving,
     replicas: u32,
-    latency_kind: LatencyKind,
+    latency_model: Option<LatencyKind>,
     warnings: &mut Vec<String>,
 ) -> Result<ClusterParts, InvalidInput> {
     let price = match spec.cost.as_ref().and_then(|c| c.dollars_per_gpu_hour) {
@@ -160,6 +160,7 @@ pub(super) fn resolve_cluster(
             let s = Serving {
                 gpu: top.gpu.clone(),
                 tp: top.tp,
+                latency_kind: top.latency_kind,
                 instance: top.instance.clone(),
                 latency: top.latency.clone(),
             };
@@ -201,7 +202,7 @@ pub(super) fn resolve_cluster(
                 }
                 let hw = p.hardware.as_ref().unwrap_or(&spec.hardware);
                 let v = p.vllm.as_ref().unwrap_or(&spec.vllm);
-                let s = resolve_serving(model, hw, v, &at, latency_kind, warnings)?;
+                let s = resolve_serving(model, hw, v, &at, latency_model, warnings)?;
                 let n = positive_int(p.replicas, &format!("{at}.replicas"), 1, "set replicas to 1 or more")?;
                 let dp =
                     positive_int(p.data_parallelism, &format!("{at}.dataParallelism"), 1, "use 1 or more")?;

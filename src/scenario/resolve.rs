@@ -79,6 +79,14 @@ impl Resolved {
         }
     }
 
+    /// Replaces the step-time model of the scenario and of every pool (e.g. by a recording wrapper).
+    pub fn set_latency(&mut self, latency: Arc<dyn LatencyModel>) {
+        for p in &mut self.pools {
+            p.latency = latency.clone();
+        }
+        self.latency = latency;
+    }
+
     /// GPUs in the deployment at start.
     pub fn gpus(&self) -> u32 {
         self.pools.iter().map(|p| p.replicas * p.gpus_per_replica).sum()
@@ -119,8 +127,8 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
         })?,
     };
 
-    let latency_kind = spec.latency_model.unwrap_or(LatencyKind::Roofline);
-    let top = resolve_serving(&model, &spec.hardware, &spec.vllm, "spec", latency_kind, &mut warnings)?;
+    let top = resolve_serving(&model, &spec.hardware, &spec.vllm, "spec", spec.latency_model, &mut warnings)?;
+    let latency_kind = top.latency_kind;
     let replicas = positive_int(spec.replicas, "spec.replicas", 1, "set replicas to 1 or more")?;
 
     // Workload.
@@ -148,7 +156,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
     };
 
     let mut cluster =
-        super::cluster::resolve_cluster(spec, &model, &top, replicas, latency_kind, &mut warnings)?;
+        super::cluster::resolve_cluster(spec, &model, &top, replicas, spec.latency_model, &mut warnings)?;
     cluster.gateway.class_priority = super::cluster::class_priorities(spec)?;
 
     Ok(Resolved {
@@ -177,6 +185,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
 pub(super) struct Serving {
     pub(super) gpu: GpuProfile,
     pub(super) tp: u32,
+    pub(super) latency_kind: LatencyKind,
     pub(super) instance: InstanceConfig,
     pub(super) latency: Arc<dyn LatencyModel>,
 }
@@ -186,7 +195,7 @@ pub(super) fn resolve_serving(
     hw: &HardwareSpec,
     v: &VllmSpec,
     prefix: &str,
-    latency_kind: LatencyKind,
+    latency_model: Option<LatencyKind>,
     warnings: &mut Vec<String>,
 ) -> Result<Serving, InvalidInput> {
     let f = |x: &str| format!("{prefix}.{x}");
@@ -340,10 +349,58 @@ pub(super) fn resolve_serving(
         None => max_model_len.max(DEFAULT_MAX_NUM_BATCHED_TOKENS),
     };
 
+    // CPU KV offload tier: GiB per replica over the replica's bytes per block (all TP shards).
+    let block_bytes = model.kv_bytes_per_token(tp) * f64::from(block_size);
+    let cpu_offload_blocks = match v.cpu_offload_gib {
+        None => 0,
+        Some(g) if g.is_finite() && g >= 0.0 => {
+            let b = (g * f64::from(1u32 << 30) / (block_bytes * f64::from(tp)).max(1.0)).floor();
+            if g > 0.0 {
+                warnings.push(format!("{prefix}: CPU KV offload tier: {b} blocks ({g} GiB)"));
+            }
+            b.min(f64::from(u32::MAX)) as u32
+        }
+        Some(g) => {
+            return Err(InvalidInput::new(
+                f("vllm.cpuOffloadGib"),
+                format!("must be >= 0 (got {g})"),
+                "give the CPU memory for offloaded KV in GiB, or 0 for none",
+            ))
+        }
+    };
+    let latency_kind =
+        match (latency_model, &gpu.calibration) {
+            (Some(LatencyKind::Calibrated), None) => return Err(InvalidInput::new(
+                "spec.latencyModel",
+                format!("GPU profile {} has no calibration", gpu.name),
+                "use latencyModel: roofline, or give the profile coefficients (blis calibrate, --profile)",
+            )),
+            (Some(k), _) => k,
+            (None, Some(_)) => LatencyKind::Calibrated,
+            (None, None) => {
+                warnings.push(format!(
+                "{prefix}: GPU profile {} has no calibration: using the uncalibrated roofline latency model",
+                gpu.name
+            ));
+                LatencyKind::Roofline
+            }
+        };
+    if latency_kind == LatencyKind::Calibrated {
+        if let Some(from) = gpu.calibration.as_ref().and_then(|c| c.transferred_from.as_ref()) {
+            warnings.push(format!(
+                "{prefix}: no measurements on {}: latency coefficients transferred from {from} through datasheet ratios",
+                gpu.name
+            ));
+        }
+        if let Some(c) = &gpu.calibration {
+            c.coefficients.validate().map_err(|e| e.under(&f("hardware.profile.calibration")))?;
+        }
+    }
     let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, model, &gpu, tp));
     Ok(Serving {
         gpu,
         tp,
+        latency_kind,
         instance: InstanceConfig {
             max_num_seqs,
             max_num_batched_tokens,
@@ -353,6 +410,9 @@ pub(super) fn resolve_serving(
             block_size,
             total_blocks,
             prefix_caching: caching,
+            async_scheduling: v.async_scheduling.unwrap_or(true),
+            cpu_offload_blocks,
+            kv_block_bytes_per_gpu: block_bytes,
         },
         latency,
     })

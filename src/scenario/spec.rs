@@ -239,6 +239,13 @@ pub struct VllmSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub kv_blocks: Option<i64>,
+    /// `--async-scheduling`: schedule the next batch while the current step runs (default true, as in
+    /// vLLM 0.15); a request queued during a step then joins the batch after next.
+    #[serde(default, alias = "async_scheduling", skip_serializing_if = "Option::is_none")]
+    pub async_scheduling: Option<bool>,
+    /// KV cache offload to CPU memory (vLLM OffloadingConnector), in GiB per replica (default 0 = off).
+    #[serde(default, alias = "cpu_offload_gib", skip_serializing_if = "Option::is_none")]
+    pub cpu_offload_gib: Option<f64>,
 }
 
 /// The gateway: admission, flow control and the endpoint picker.

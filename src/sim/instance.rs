@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::kv::KvCache;
+use super::offload::CpuTier;
 use super::request::{LiveRequest, Phase, Slab};
 use crate::latency::{LatencyModel, RequestOverheads, StepBatch};
 
@@ -37,6 +38,13 @@ pub struct InstanceConfig {
     pub total_blocks: u32,
     /// Automatic prefix caching.
     pub prefix_caching: bool,
+    /// vLLM's async scheduling: the next batch is scheduled when the current step is launched, so a
+    /// request queued while a step runs joins the batch after next (unless nothing else is running).
+    pub async_scheduling: bool,
+    /// Blocks of the CPU KV offload tier (0 = no offloading).
+    pub cpu_offload_blocks: u32,
+    /// Bytes of one KV block on one GPU (for offload transfer times).
+    pub kv_block_bytes_per_gpu: f64,
 }
 
 /// Why a replica refuses a request outright.
@@ -101,6 +109,8 @@ pub struct Instance {
     busy: bool,
     step_start: i64,
     step_end: i64,
+    /// Start of the step that ended last (async scheduling: requests queued after it wait one more step).
+    prev_step_start: Option<i64>,
     run: DecodeRun,
     run_active: bool,
     /// Bumped whenever the wake-up time changes, so stale wake-up events are ignored.
@@ -113,12 +123,18 @@ pub struct Instance {
     residue: Vec<u32>,
     /// Statistics.
     pub stats: InstanceStats,
+    /// CPU KV offload tier, if configured.
+    pub cpu: Option<CpuTier>,
+    /// Load time (µs) of CPU blocks admitted into the batch being formed, added to its step.
+    pending_load_us: f64,
 }
 
 impl Instance {
     /// A replica with an empty cache.
     pub fn new(id: u32, cfg: InstanceConfig, latency: Arc<dyn LatencyModel>, fast_forward: bool) -> Self {
         let overheads = latency.request_overheads();
+        let cpu = (cfg.cpu_offload_blocks > 0)
+            .then(|| CpuTier::new(cfg.cpu_offload_blocks, cfg.kv_block_bytes_per_gpu));
         Self {
             id,
             kv: KvCache::new(cfg.total_blocks, cfg.block_size, cfg.prefix_caching),
@@ -131,6 +147,7 @@ impl Instance {
             busy: false,
             step_start: 0,
             step_end: 0,
+            prev_step_start: None,
             run: DecodeRun::default(),
             run_active: false,
             generation: 0,
@@ -139,6 +156,8 @@ impl Instance {
             scratch: Vec::new(),
             residue: Vec::new(),
             stats: InstanceStats::default(),
+            cpu,
+            pending_load_us: 0.0,
         }
     }
 
@@ -233,6 +252,8 @@ impl Instance {
             }
             false
         } else if !self.busy {
+            // Idle engine: nothing was scheduled ahead, the request joins the next batch.
+            self.prev_step_start = None;
             self.start_step(now, slab);
             self.generation += 1;
             true
@@ -245,6 +266,12 @@ impl Instance {
     /// `done`, and starts the next step if there is work.
     pub fn finish_step(&mut self, now: i64, slab: &mut Slab, done: &mut Vec<u32>) {
         debug_assert!(self.busy && now == self.step_end);
+        // The step ending now started at the previous run step's end (decode run) or at step_start.
+        self.prev_step_start = Some(if self.run_active && self.run.ends.len() > 1 {
+            self.run.ends[self.run.ends.len() - 2]
+        } else {
+            self.step_start
+        });
         if self.run_active {
             self.apply_run(slab);
         }
@@ -288,7 +315,8 @@ impl Instance {
     fn start_step(&mut self, now: i64, slab: &mut Slab) {
         let (batch, admission_blocked) = self.form_batch(now, slab);
         self.stats.steps += 1;
-        let dt = self.latency.step_time_us(&batch).max(1);
+        let load = std::mem::take(&mut self.pending_load_us).ceil() as i64;
+        let dt = self.latency.step_time_us(&batch).max(1) + load;
         self.busy = true;
         self.step_start = now;
         self.step_end = now + dt;
@@ -363,11 +391,22 @@ impl Instance {
 
         // Phase 2: new requests from the head of the waiting queue (skipped after a preemption).
         let mut blocked = true;
+        let mut deferred = false;
+        // Async scheduling: this batch was scheduled when the step that just ended was launched, so it
+        // only sees requests queued by then (when requests were running; an idle engine waits for none).
+        let cutoff = match self.prev_step_start {
+            Some(t) if self.cfg.async_scheduling && !self.running.is_empty() => t,
+            _ => i64::MAX,
+        };
         if !preempted {
             while (self.running.len() as u32) < self.cfg.max_num_seqs && budget > 0 {
                 let Some(&s) = self.waiting.front() else {
                     break;
                 };
+                if slab[s].enqueue_us > cutoff {
+                    deferred = true;
+                    break;
+                }
                 let known = slab[s].known_tokens();
                 // At least one token must be computed, so at most (known - 1) tokens can be hits.
                 let max_hit_blocks = (known - 1) / bs;
@@ -409,7 +448,19 @@ impl Instance {
                         cached += 1;
                     }
                 }
-                let start = cached * bs;
+                // CPU offload tier: continue the prefix past the GPU miss; hits are loaded, not recomputed.
+                let mut cpu_hits = 0u32;
+                if let Some(cpu) = self.cpu.as_ref().filter(|_| self.kv.caching()) {
+                    let r = &mut slab[s];
+                    while cached + cpu_hits < max_hit_blocks {
+                        r.ensure_hashes(cached + cpu_hits + 1, bs);
+                        if !cpu.contains(r.hashes[(cached + cpu_hits) as usize]) {
+                            break;
+                        }
+                        cpu_hits += 1;
+                    }
+                }
+                let start = (cached + cpu_hits) * bs;
                 let pending = known - start;
                 let mut chunk = pending.min(budget);
                 if pending > 1 && self.cfg.long_prefill_token_threshold > 0 {
@@ -437,7 +488,10 @@ impl Instance {
                     r.cached_tokens = start;
                 }
                 r.phase = Phase::Running;
-                self.kv.record_query(u64::from(known), u64::from(start));
+                self.kv.record_query(u64::from(known), u64::from(cached * bs));
+                if let Some(cpu) = self.cpu.as_mut() {
+                    self.pending_load_us += cpu.load_us(cpu_hits);
+                }
                 self.grow(s, start + chunk, true, slab);
                 add_to_batch(&mut batch, false, start, chunk);
                 slab[s].scheduled = chunk;
@@ -448,7 +502,8 @@ impl Instance {
             // Blocked for good only if the queue was empty or its head failed on slots/budget/blocks
             // with nothing admitted this step (admitting changes the batch shape).
             let admitted = self.sched.len() > i;
-            blocked = !admitted;
+            // A deferred head is admissible at the next step: not blocked.
+            blocked = !admitted && !deferred;
         }
         (batch, blocked && !preempted)
     }
@@ -476,6 +531,9 @@ impl Instance {
                 r.ensure_hashes(full, bs);
                 for j in r.registered..full {
                     self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
+                    if let Some(cpu) = self.cpu.as_mut() {
+                        cpu.store(r.hashes[j as usize]);
+                    }
                 }
                 r.registered = full;
             }
@@ -507,6 +565,9 @@ impl Instance {
                 r.ensure_hashes(full, bs);
                 for j in r.registered..full {
                     self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
+                    if let Some(cpu) = self.cpu.as_mut() {
+                        cpu.store(r.hashes[j as usize]);
+                    }
                 }
                 r.registered = full;
             }

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod gateway;
 pub mod instance;
 pub mod kv;
+pub mod offload;
 pub mod pool;
 pub mod request;
 pub mod router;

@@ -1,0 +1,439 @@
+//! Calibrated step time: a linear combination of roofline-shaped basis terms, with coefficients fitted to
+//! real vLLM measurements per GPU profile (`blis calibrate`).
+//!
+//! Every basis term is a time in µs computed from datasheet peaks (no efficiency factors): the fitted
+//! coefficients are then dimensionless "slowdown vs. peak" factors for the bandwidth/compute terms and
+//! plain µs for the overhead terms. Because the terms are normalised by each GPU's own peaks, coefficients
+//! transfer between GPUs through the datasheet ratios (see [`Calibration::transferred`]).
+//!
+//! Basis terms of one step (tokens `T` = prompt tokens + decoding requests):
+//! 0. weight reads of 16-bit weights: per-GPU weight bytes the step streams (routed MoE experts by
+//!    expected coverage) / HBM
+//! 1. the same for 8-bit (quantised) weights, whose small-batch kernels reach a different efficiency
+//! 2. KV traffic: context KV read by attention plus new KV written, per GPU / HBM
+//! 3. prefill compute: linear-layer FLOPs of prompt tokens + prompt attention FLOPs / peak
+//! 4. decode compute: linear-layer FLOPs of decode tokens + decode attention FLOPs / peak
+//! 5. TP all-reduce: two ring all-reduces per layer of `T x hidden` activations / interconnect
+//! 6. per layer (kernel launches, norms): `layers` when the step runs a forward pass
+//! 7. per layer and per extra TP rank, `layers x (TP - 1)` (all-reduce launch and synchronisation latency,
+//!    which grows with the ranks taking part)
+//! 8. per scheduled request (scheduler bookkeeping, input preparation on the CPU)
+//! 9. per scheduled request x vocabulary / 100k (logits processing and sampling over the vocabulary)
+//! 10. per step (scheduler loop and the inter-step CPU gap)
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{LatencyModel, RequestOverheads, StepBatch};
+use crate::catalog::{GpuProfile, ModelArch};
+use crate::error::InvalidInput;
+
+/// Number of step-time basis terms.
+pub const NUM_BASIS: usize = 11;
+/// Number of fitted parameters: the step-time coefficients plus three per-request overheads.
+pub const NUM_PARAMS: usize = NUM_BASIS + 3;
+
+/// Names of the parameters, in [`Coefficients::to_vec`] order.
+pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
+    "weightRead",
+    "weightRead8bit",
+    "kvTraffic",
+    "prefillCompute",
+    "decodeCompute",
+    "tpAllReduce",
+    "perLayerUs",
+    "perTpLayerUs",
+    "perRequestUs",
+    "perRequestPer100kVocabUs",
+    "perStepUs",
+    "beforeFirstTokenUs",
+    "perOutputTokenUs",
+    "afterLastTokenUs",
+];
+
+/// Fitted coefficients of the calibrated model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Coefficients {
+    /// Multiplier on the weight-read time at peak HBM bandwidth (16-bit weights).
+    pub weight_read: f64,
+    /// Multiplier on the weight-read time at peak HBM bandwidth (8-bit weights).
+    pub weight_read_8bit: f64,
+    /// Multiplier on the KV read/write time at peak HBM bandwidth.
+    pub kv_traffic: f64,
+    /// Multiplier on prefill FLOPs at peak compute.
+    pub prefill_compute: f64,
+    /// Multiplier on decode FLOPs at peak compute.
+    pub decode_compute: f64,
+    /// Multiplier on the ring all-reduce transfer time at peak interconnect bandwidth.
+    pub tp_all_reduce: f64,
+    /// µs per layer of every forward pass.
+    pub per_layer_us: f64,
+    /// Extra µs per layer of every forward pass and per extra tensor-parallel rank (TP - 1).
+    pub per_tp_layer_us: f64,
+    /// µs per request scheduled in the step.
+    pub per_request_us: f64,
+    /// µs per request scheduled in the step and per 100k vocabulary entries (logits, sampling).
+    pub per_request_per_100k_vocab_us: f64,
+    /// µs per step (scheduler loop, inter-step gap).
+    pub per_step_us: f64,
+    /// µs from arrival to the request reaching the engine queue (API server, tokenisation).
+    pub before_first_token_us: f64,
+    /// µs added to every output token's delivery (detokenise, stream).
+    pub per_output_token_us: f64,
+    /// µs added once after the last token (response completion).
+    pub after_last_token_us: f64,
+}
+
+impl Coefficients {
+    /// The parameters as a vector, in [`PARAM_NAMES`] order.
+    pub fn to_vec(&self) -> [f64; NUM_PARAMS] {
+        [
+            self.weight_read,
+            self.weight_read_8bit,
+            self.kv_traffic,
+            self.prefill_compute,
+            self.decode_compute,
+            self.tp_all_reduce,
+            self.per_layer_us,
+            self.per_tp_layer_us,
+            self.per_request_us,
+            self.per_request_per_100k_vocab_us,
+            self.per_step_us,
+            self.before_first_token_us,
+            self.per_output_token_us,
+            self.after_last_token_us,
+        ]
+    }
+
+    /// The inverse of [`Coefficients::to_vec`].
+    pub fn from_vec(v: &[f64; NUM_PARAMS]) -> Self {
+        Coefficients {
+            weight_read: v[0],
+            weight_read_8bit: v[1],
+            kv_traffic: v[2],
+            prefill_compute: v[3],
+            decode_compute: v[4],
+            tp_all_reduce: v[5],
+            per_layer_us: v[6],
+            per_tp_layer_us: v[7],
+            per_request_us: v[8],
+            per_request_per_100k_vocab_us: v[9],
+            per_step_us: v[10],
+            before_first_token_us: v[11],
+            per_output_token_us: v[12],
+            after_last_token_us: v[13],
+        }
+    }
+
+    /// Checks every coefficient is finite and non-negative.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        for (name, v) in PARAM_NAMES.iter().zip(self.to_vec()) {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(InvalidInput::new(
+                    format!("coefficients.{name}"),
+                    format!("must be a finite number >= 0 (got {v})"),
+                    "re-run `blis calibrate` or fix the profile file",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A neutral starting point (roughly the roofline's efficiencies and typical vLLM overheads), used as
+    /// the fit's initial point and as the prior its regularisation pulls towards.
+    pub fn prior() -> Self {
+        Coefficients {
+            weight_read: 1.25,
+            weight_read_8bit: 1.25,
+            kv_traffic: 1.5,
+            prefill_compute: 2.0,
+            decode_compute: 1.0,
+            tp_all_reduce: 1.0,
+            per_layer_us: 20.0,
+            per_tp_layer_us: 10.0,
+            per_request_us: 10.0,
+            per_request_per_100k_vocab_us: 10.0,
+            per_step_us: 300.0,
+            before_first_token_us: 10_000.0,
+            per_output_token_us: 50.0,
+            after_last_token_us: 500.0,
+        }
+    }
+}
+
+/// A GPU profile's calibration: coefficients, where they came from, and how well they fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Calibration {
+    /// GPU profile the coefficients were fitted on.
+    pub gpu: String,
+    /// Set when the coefficients were not fitted on this GPU but transferred from the named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred_from: Option<String>,
+    /// The coefficients.
+    pub coefficients: Coefficients,
+    /// Provenance: how the coefficients were produced (command, experiments, fit quality).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<serde_json::Value>,
+}
+
+impl Calibration {
+    /// The coefficients of this calibration (fitted on `from`) carried over to `to`. The basis terms are
+    /// normalised by each GPU's own datasheet peaks, so the multipliers carry over once corrected by the
+    /// catalog's achieved-efficiency ratios: bandwidth terms by `hbmEfficiency`, prefill and decode compute
+    /// by `mfuPrefill` / `mfuDecode`, the per-TP-layer latency by `allReduceLatencyUs`. Host-side
+    /// overheads (per step, per request, per token) are kept. Flagged with `transferred_from`.
+    pub fn transferred(&self, from: &GpuProfile, to: &GpuProfile) -> Calibration {
+        let ratio = |a: f64, b: f64| if a > 0.0 && b > 0.0 && (a / b).is_finite() { a / b } else { 1.0 };
+        let mut c = self.coefficients;
+        let bw = ratio(from.hbm_efficiency, to.hbm_efficiency);
+        c.weight_read *= bw;
+        c.weight_read_8bit *= bw;
+        c.kv_traffic *= bw;
+        c.prefill_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
+        c.decode_compute *= ratio(from.mfu_decode, to.mfu_decode);
+        c.per_tp_layer_us *= ratio(to.all_reduce_latency_us, from.all_reduce_latency_us);
+        Calibration {
+            gpu: to.name.clone(),
+            transferred_from: Some(self.gpu.clone()),
+            coefficients: c,
+            provenance: None,
+        }
+    }
+}
+
+/// Per-unit basis constants of one model on `tp` GPUs of one type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Basis {
+    /// µs to stream the weights every token uses (all but routed experts), per GPU at peak bandwidth.
+    fixed_weight_us: f64,
+    /// µs to stream one routed expert of every MoE layer, per GPU.
+    expert_us: f64,
+    experts: f64,
+    ln_expert_miss: f64,
+    /// µs per KV token read or written, per GPU.
+    kv_us_per_token: f64,
+    /// µs of linear-layer compute per token (without the LM head).
+    linear_us_per_token: f64,
+    /// µs of LM-head compute per sequence producing a token.
+    lm_head_us: f64,
+    /// µs of attention compute per (query, key) pair.
+    attn_us_per_pair: f64,
+    /// µs of all-reduce transfer per token (0 at TP 1).
+    comm_us_per_token: f64,
+    layers: f64,
+    tp_layers: f64,
+    /// Whether the weights are 8-bit.
+    eight_bit: bool,
+    /// Vocabulary / 100k.
+    vocab_100k: f64,
+}
+
+impl Basis {
+    /// Precomputes the basis constants of `model` on `tp` x `gpu`.
+    pub fn new(model: &ModelArch, gpu: &GpuProfile, tp: u32) -> Basis {
+        let tp_f = f64::from(tp.max(1));
+        let h = f64::from(model.hidden);
+        let layers = f64::from(model.layers);
+        let (dense_layers, moe_layers) = model.layer_split();
+        let (dense_layers, moe_layers) = (f64::from(dense_layers), f64::from(moe_layers));
+        let attn_params = layers * model.attention_params_per_layer();
+        let dense_params = dense_layers * model.dense_mlp_params();
+        let (shared_params, expert_params, active_expert_params, experts, top_k) = match &model.moe {
+            Some(m) => {
+                let one = 3.0 * h * f64::from(m.expert_intermediate);
+                let shared = 3.0 * h * f64::from(m.shared_intermediate) + f64::from(m.experts) * h;
+                (
+                    moe_layers * shared,
+                    moe_layers * one,
+                    moe_layers * one * f64::from(m.top_k),
+                    f64::from(m.experts),
+                    f64::from(m.top_k),
+                )
+            }
+            None => (0.0, 0.0, 0.0, 0.0, 0.0),
+        };
+        let lm_head_params = f64::from(model.vocab) * h;
+        let wbpp = model.weight_bytes_per_param;
+        let norms = (2.0 * layers + 1.0) * h;
+        let bytes_per_us = (gpu.hbm_tbps * 1e6).max(f64::MIN_POSITIVE);
+        let peak = if model.weight_bytes_per_param <= 1.0 && gpu.has_fp8() {
+            gpu.tflops_fp8
+        } else {
+            gpu.tflops_bf16
+        };
+        let flops_per_us = (tp_f * peak * 1e6).max(f64::MIN_POSITIVE);
+        let pair_flops = layers
+            * match &model.mla {
+                Some(m) => {
+                    2.0 * f64::from(model.heads)
+                        * (2.0 * f64::from(m.kv_lora_rank) + f64::from(m.qk_rope_head_dim))
+                }
+                None => 4.0 * f64::from(model.heads) * f64::from(model.head_dim),
+            };
+        let comm_us_per_token = if tp > 1 {
+            let ring = 2.0 * (tp_f - 1.0) / tp_f;
+            2.0 * layers * h * model.activation_bytes * ring / (gpu.nvlink_gbps * 1e3).max(f64::MIN_POSITIVE)
+        } else {
+            0.0
+        };
+        Basis {
+            fixed_weight_us: (attn_params + dense_params + shared_params + lm_head_params + norms) * wbpp
+                / tp_f
+                / bytes_per_us,
+            expert_us: expert_params * wbpp / tp_f / bytes_per_us,
+            experts,
+            ln_expert_miss: if experts > 0.0 { ((experts - top_k).max(0.0) / experts).ln() } else { 0.0 },
+            kv_us_per_token: model.kv_bytes_per_token(tp.max(1)) / bytes_per_us,
+            linear_us_per_token: 2.0 * (attn_params + dense_params + shared_params + active_expert_params)
+                / flops_per_us,
+            lm_head_us: 2.0 * lm_head_params / flops_per_us,
+            attn_us_per_pair: pair_flops / flops_per_us,
+            comm_us_per_token,
+            layers,
+            tp_layers: layers * (tp_f - 1.0),
+            eight_bit: model.weight_bytes_per_param <= 1.0,
+            vocab_100k: f64::from(model.vocab) / 1e5,
+        }
+    }
+
+    /// The basis terms of one step.
+    #[inline]
+    pub fn features(&self, b: &StepBatch) -> [f64; NUM_BASIS] {
+        let tokens = b.total_tokens();
+        let pf_tokens = b.prefill_tokens as f64;
+        let pf_seqs = f64::from(b.prefill_seqs);
+        let dc_seqs = f64::from(b.decode_seqs);
+        let dc_ctx = b.decode_context as f64;
+        let pairs = b.prefill_attention.max(0.0);
+        if tokens == 0 {
+            let mut x = [0.0; NUM_BASIS];
+            x[10] = 1.0;
+            return x;
+        }
+        let t = tokens as f64;
+        let weights = if self.expert_us > 0.0 {
+            let distinct = self.experts * (1.0 - (self.ln_expert_miss * t).exp());
+            self.fixed_weight_us + self.expert_us * distinct
+        } else {
+            self.fixed_weight_us
+        };
+        // KV read by prefill: Σ(c_i + t_i) estimated from the attention sum.
+        let pf_kv = if b.prefill_tokens > 0 { pf_seqs * pairs / pf_tokens + pf_tokens / 2.0 } else { 0.0 };
+        let (w16, w8) = if self.eight_bit { (0.0, weights) } else { (weights, 0.0) };
+        let seqs = pf_seqs + dc_seqs;
+        [
+            w16,
+            w8,
+            (pf_kv + dc_ctx + t) * self.kv_us_per_token,
+            pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us + pairs * self.attn_us_per_pair,
+            dc_seqs * (self.linear_us_per_token + self.lm_head_us)
+                + (dc_ctx + dc_seqs) * self.attn_us_per_pair,
+            t * self.comm_us_per_token,
+            self.layers,
+            self.tp_layers,
+            seqs,
+            seqs * self.vocab_100k,
+            1.0,
+        ]
+    }
+}
+
+/// The calibrated latency model of one model on `tp` GPUs of one calibrated type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calibrated {
+    basis: Basis,
+    beta: [f64; NUM_BASIS],
+    overheads: RequestOverheads,
+}
+
+impl Calibrated {
+    /// The model for `model` on `tp` x `gpu` with coefficients `c`.
+    pub fn new(model: &ModelArch, gpu: &GpuProfile, tp: u32, c: &Coefficients) -> Calibrated {
+        let v = c.to_vec();
+        let mut beta = [0.0; NUM_BASIS];
+        beta.copy_from_slice(&v[..NUM_BASIS]);
+        Calibrated {
+            basis: Basis::new(model, gpu, tp),
+            beta,
+            overheads: RequestOverheads {
+                before_first_token_us: c.before_first_token_us.round() as i64,
+                per_output_token_us: c.per_output_token_us.round() as i64,
+                after_last_token_us: c.after_last_token_us.round() as i64,
+            },
+        }
+    }
+
+    /// The basis constants.
+    pub fn basis(&self) -> &Basis {
+        &self.basis
+    }
+
+    /// Unrounded step time, µs.
+    #[inline]
+    pub fn step_us_f64(&self, b: &StepBatch) -> f64 {
+        let x = self.basis.features(b);
+        self.beta.iter().zip(x.iter()).map(|(b, x)| b * x).sum()
+    }
+}
+
+impl LatencyModel for Calibrated {
+    fn step_time_us(&self, batch: &StepBatch) -> i64 {
+        (self.step_us_f64(batch).floor() as i64).max(1)
+    }
+
+    fn request_overheads(&self) -> RequestOverheads {
+        self.overheads
+    }
+
+    fn name(&self) -> &str {
+        "calibrated"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{gpu, model};
+
+    fn decode(seqs: u32, ctx_each: u64) -> StepBatch {
+        StepBatch { decode_seqs: seqs, decode_context: u64::from(seqs) * ctx_each, ..Default::default() }
+    }
+
+    #[test]
+    fn monotone_and_positive() {
+        let c = Coefficients::prior();
+        for (m, tp) in [("llama-3.1-8b-instruct", 1), ("mixtral-8x7b-v0.1", 2), ("llama-3.1-70b-instruct", 4)]
+        {
+            let lm = Calibrated::new(&model::builtin(m).unwrap(), &gpu::builtin("H100").unwrap(), tp, &c);
+            let mut last = 0;
+            for seqs in [0, 1, 8, 64, 256] {
+                let t = lm.step_time_us(&decode(seqs, 1000));
+                assert!(t >= last && t >= 1, "{m}: {seqs}");
+                last = t;
+            }
+        }
+    }
+
+    #[test]
+    fn coefficient_vector_round_trips_and_validates() {
+        let c = Coefficients::prior();
+        assert_eq!(Coefficients::from_vec(&c.to_vec()), c);
+        c.validate().unwrap();
+        let bad = Coefficients { kv_traffic: -1.0, ..c };
+        assert_eq!(bad.validate().unwrap_err().field, "coefficients.kvTraffic");
+    }
+
+    #[test]
+    fn eight_bit_weights_use_their_own_term() {
+        let h100 = gpu::builtin("H100").unwrap();
+        let scout =
+            Basis::new(&model::builtin("llama-4-scout-17b-16e-instruct-fp8-dynamic").unwrap(), &h100, 2);
+        let mixtral = Basis::new(&model::builtin("mixtral-8x7b-v0.1").unwrap(), &h100, 2);
+        let (a, b) = (scout.features(&decode(1, 10)), mixtral.features(&decode(1, 10)));
+        assert!(a[0] == 0.0 && a[1] > 0.0);
+        assert!(b[0] > 0.0 && b[1] == 0.0);
+        assert!(a[9] > b[9]);
+    }
+}
