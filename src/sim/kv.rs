@@ -4,11 +4,18 @@
 //! the head, release appends to the tail, and a freed block keeps its content hash until it is popped
 //! again, so a later request with the same prefix can claim it back (a prefix-cache hit). This is the
 //! behaviour of vLLM's `FreeKVCacheBlockQueue` + `BlockPool`.
+//!
+//! Representation: free blocks without content ("blank") are interchangeable, so the queue stores a
+//! run of consecutive blank entries as one segment with a count, and the blank blocks themselves on a
+//! stack (recently freed first, so allocation touches memory that is still in cache). A free block
+//! with content is a segment of its own, so it can be claimed back from the middle in O(1). Which
+//! blank block an allocation gets cannot change any result; the order of blank and cached entries,
+//! which decides what gets evicted, is kept exactly.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Sentinel for "no block" in the intrusive free list.
+/// Sentinel for "none" in the segment list.
 const NIL: u32 = u32::MAX;
 
 /// Hasher for keys that are already well-mixed 64-bit hashes: identity, deterministic, fast.
@@ -48,13 +55,23 @@ pub struct KvStats {
 struct Block {
     /// Content hash; 0 = none (real hashes are forced odd, so never 0).
     hash: u64,
-    /// Order of entry into the free queue (the queue is sorted by it), for mid-run eviction checks.
+    /// For a free block with content: its queue position stamp (entry order into the free queue).
     stamp: u64,
-    /// Free-queue neighbours (NIL at the ends or when in use).
-    prev: u32,
-    next: u32,
+    /// For a free block with content: its segment.
+    seg: u32,
     /// Requests holding the block.
     refcount: u32,
+}
+
+/// A run of the free queue: `count` blank entries with stamps `stamp..stamp + count`, or one block
+/// with content (`block != NIL`, `count == 1`).
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    prev: u32,
+    next: u32,
+    block: u32,
+    count: u32,
+    stamp: u64,
 }
 
 /// The block pool of one replica.
@@ -62,10 +79,13 @@ struct Block {
 pub struct KvCache {
     block_size: u32,
     caching: bool,
-    /// Per-block state, one record per block so a pop or release touches one cache line.
     blk: Vec<Block>,
+    segs: Vec<Seg>,
+    free_segs: Vec<u32>,
     head: u32,
     tail: u32,
+    /// Blank free blocks, most recently freed on top.
+    blank: Vec<u32>,
     free: u32,
     index: HashIndex,
     next_stamp: u64,
@@ -76,27 +96,27 @@ pub struct KvCache {
 impl KvCache {
     /// A cache of `total_blocks` empty blocks. `caching` turns prefix caching on.
     pub fn new(total_blocks: u32, block_size: u32, caching: bool) -> Self {
-        let n = total_blocks as usize;
-        let blk = (0..total_blocks)
-            .map(|i| Block {
-                hash: 0,
-                stamp: u64::from(i),
-                prev: if i == 0 { NIL } else { i - 1 },
-                next: if i + 1 == total_blocks { NIL } else { i + 1 },
-                refcount: 0,
-            })
-            .collect();
-        Self {
+        let blk = vec![Block { hash: 0, stamp: 0, seg: NIL, refcount: 0 }; total_blocks as usize];
+        let mut kv = Self {
             block_size,
             caching,
             blk,
-            head: if n == 0 { NIL } else { 0 },
-            tail: if n == 0 { NIL } else { total_blocks - 1 },
+            segs: Vec::new(),
+            free_segs: Vec::new(),
+            head: NIL,
+            tail: NIL,
+            blank: (0..total_blocks).rev().collect(),
             free: total_blocks,
             index: HashIndex::default(),
             next_stamp: u64::from(total_blocks),
             stats: KvStats::default(),
+        };
+        if total_blocks > 0 {
+            let s = kv.new_seg(Seg { prev: NIL, next: NIL, block: NIL, count: total_blocks, stamp: 0 });
+            kv.head = s;
+            kv.tail = s;
         }
+        kv
     }
 
     /// Tokens per block.
@@ -157,18 +177,17 @@ impl KvCache {
         if k == 0 {
             return 0;
         }
-        let mut b = self.head;
-        for _ in 0..k {
-            if b == NIL {
-                return u64::MAX;
+        let mut k = k;
+        let mut s = self.head;
+        while s != NIL {
+            let seg = &self.segs[s as usize];
+            if k < seg.count {
+                return seg.stamp + u64::from(k);
             }
-            b = self.blk[b as usize].next;
+            k -= seg.count;
+            s = seg.next;
         }
-        if b == NIL {
-            u64::MAX
-        } else {
-            self.blk[b as usize].stamp
-        }
+        u64::MAX
     }
 
     /// How many free blocks claiming these cached blocks would take off the free queue.
@@ -180,7 +199,10 @@ impl KvCache {
     pub fn claim(&mut self, block: u32) {
         let b = block as usize;
         if self.blk[b].refcount == 0 {
-            self.unlink(block);
+            let s = self.blk[b].seg;
+            debug_assert!(s != NIL, "a free block with content has its own segment");
+            self.remove_seg(s);
+            self.blk[b].seg = NIL;
             self.free -= 1;
         }
         self.blk[b].refcount += 1;
@@ -189,17 +211,31 @@ impl KvCache {
     /// Pops the least recently freed block for new content, dropping any cached content it held.
     /// Returns `None` when no block is free.
     pub fn pop_free(&mut self) -> Option<u32> {
-        let b = self.head;
-        if b == NIL {
+        let s = self.head;
+        if s == NIL {
             return None;
         }
-        self.unlink(b);
         self.free -= 1;
-        if self.blk[b as usize].hash != 0 {
+        let seg = self.segs[s as usize];
+        let b = if seg.block == NIL {
+            let b = self.blank.pop().expect("blank segments count blank blocks");
+            if seg.count == 1 {
+                self.remove_seg(s);
+            } else {
+                let g = &mut self.segs[s as usize];
+                g.count -= 1;
+                g.stamp += 1;
+            }
+            b
+        } else {
+            self.remove_seg(s);
+            let b = seg.block;
             // The index entry goes stale (lazy deletion): lookups check the block still holds it.
             self.blk[b as usize].hash = 0;
+            self.blk[b as usize].seg = NIL;
             self.stats.evictions += 1;
-        }
+            b
+        };
         self.blk[b as usize].refcount = 1;
         Some(b)
     }
@@ -210,6 +246,7 @@ impl KvCache {
         if !self.caching || self.blk[block as usize].hash != 0 {
             return;
         }
+        debug_assert!(self.blk[block as usize].refcount > 0, "register on a free block");
         match self.index.entry(hash) {
             std::collections::hash_map::Entry::Occupied(mut e) => {
                 if self.blk[*e.get() as usize].hash == hash {
@@ -248,60 +285,112 @@ impl KvCache {
         self.stats.hit_tokens += hit;
     }
 
-    fn unlink(&mut self, b: u32) {
-        let (p, n) = (self.blk[b as usize].prev, self.blk[b as usize].next);
+    fn new_seg(&mut self, seg: Seg) -> u32 {
+        if let Some(s) = self.free_segs.pop() {
+            self.segs[s as usize] = seg;
+            s
+        } else {
+            self.segs.push(seg);
+            (self.segs.len() - 1) as u32
+        }
+    }
+
+    fn remove_seg(&mut self, s: u32) {
+        let Seg { prev: p, next: n, .. } = self.segs[s as usize];
         if p == NIL {
             self.head = n;
         } else {
-            self.blk[p as usize].next = n;
+            self.segs[p as usize].next = n;
         }
         if n == NIL {
             self.tail = p;
         } else {
-            self.blk[n as usize].prev = p;
+            self.segs[n as usize].prev = p;
         }
-        self.blk[b as usize].prev = NIL;
-        self.blk[b as usize].next = NIL;
+        self.free_segs.push(s);
     }
 
     fn push_tail(&mut self, b: u32) {
-        self.blk[b as usize].stamp = self.next_stamp;
+        let stamp = self.next_stamp;
         self.next_stamp += 1;
-        self.blk[b as usize].prev = self.tail;
-        self.blk[b as usize].next = NIL;
-        if self.tail == NIL {
-            self.head = b;
+        if self.blk[b as usize].hash == 0 {
+            self.blank.push(b);
+            if self.tail != NIL {
+                let t = &mut self.segs[self.tail as usize];
+                if t.block == NIL && t.stamp + u64::from(t.count) == stamp {
+                    t.count += 1;
+                    return;
+                }
+            }
+            self.append_seg(Seg { prev: NIL, next: NIL, block: NIL, count: 1, stamp });
         } else {
-            self.blk[self.tail as usize].next = b;
+            self.blk[b as usize].stamp = stamp;
+            let s = self.append_seg(Seg { prev: NIL, next: NIL, block: b, count: 1, stamp });
+            self.blk[b as usize].seg = s;
         }
-        self.tail = b;
     }
 
-    /// Checks the internal invariants (free queue length = free count, refcounts consistent, every
-    /// hashed block is indexed). For tests and debug assertions.
+    fn append_seg(&mut self, mut seg: Seg) -> u32 {
+        seg.prev = self.tail;
+        let s = self.new_seg(seg);
+        if self.tail == NIL {
+            self.head = s;
+        } else {
+            self.segs[self.tail as usize].next = s;
+        }
+        self.tail = s;
+        s
+    }
+
+    /// Checks the internal invariants (free queue length = free count, blank stack = blank entries,
+    /// refcounts consistent, stamps increasing, every hashed block indexed). For tests.
     pub fn check_invariants(&self) -> Result<(), String> {
-        let mut n = 0u32;
-        let mut b = self.head;
+        let (mut n, mut blanks) = (0u64, 0u64);
+        let mut s = self.head;
         let mut last = NIL;
-        while b != NIL {
-            if self.blk[b as usize].refcount != 0 {
-                return Err(format!("block {b} is on the free queue with refcount > 0"));
+        let mut last_stamp = None::<u64>;
+        let mut hops = 0usize;
+        while s != NIL {
+            let g = &self.segs[s as usize];
+            if g.prev != last {
+                return Err(format!("broken back link at segment {s}"));
             }
-            if self.blk[b as usize].prev != last {
-                return Err(format!("broken back link at block {b}"));
+            if g.count == 0 {
+                return Err(format!("empty segment {s}"));
             }
-            last = b;
-            b = self.blk[b as usize].next;
-            n += 1;
-            if n > self.total() {
+            if last_stamp.is_some_and(|x| g.stamp <= x) {
+                return Err(format!("stamps do not increase at segment {s}"));
+            }
+            last_stamp = Some(g.stamp + u64::from(g.count) - 1);
+            if g.block == NIL {
+                blanks += u64::from(g.count);
+            } else {
+                let b = &self.blk[g.block as usize];
+                if g.count != 1 || b.refcount != 0 || b.hash == 0 || b.seg != s || b.stamp != g.stamp {
+                    return Err(format!("segment {s} and its block {} disagree", g.block));
+                }
+            }
+            n += u64::from(g.count);
+            last = s;
+            s = g.next;
+            hops += 1;
+            if hops > self.blk.len() + 1 {
                 return Err("free queue has a cycle".into());
             }
         }
         if last != self.tail {
             return Err("tail does not end the free queue".into());
         }
-        if n != self.free {
+        if n != u64::from(self.free) {
             return Err(format!("free queue holds {n} blocks but free count is {}", self.free));
+        }
+        if blanks != self.blank.len() as u64 {
+            return Err(format!("{blanks} blank entries but {} blank blocks", self.blank.len()));
+        }
+        if let Some(b) =
+            self.blank.iter().find(|&&b| self.blk[b as usize].refcount != 0 || self.blk[b as usize].hash != 0)
+        {
+            return Err(format!("block {b} is on the blank stack but in use or holding content"));
         }
         let zero = self.blk.iter().filter(|b| b.refcount == 0).count() as u32;
         if zero != self.free {
