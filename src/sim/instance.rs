@@ -284,7 +284,7 @@ impl Instance {
                 continue;
             }
             r.generated += 1;
-            let last = r.generated >= r.req.output_tokens.max(1);
+            let last = r.generated >= r.output_target();
             let t = now + tok + if last { post } else { 0 };
             if r.first_token_us.is_none() {
                 r.first_token_us = Some(t);
@@ -587,7 +587,7 @@ impl Instance {
         let k_max = self
             .running
             .iter()
-            .map(|&s| slab[s].req.output_tokens.max(1) - slab[s].generated)
+            .map(|&s| slab[s].output_target() - slab[s].generated)
             .min()
             .unwrap_or(1);
         if k_max < 2 {

@@ -28,23 +28,37 @@ pub enum Phase {
     Running,
 }
 
-/// A request admitted to a replica, from enqueue to completion.
+/// A request admitted to a replica, from enqueue to completion. Fields the per-step scheduler loop
+/// reads and writes come first, in declaration order (`repr(C)`), so that loop touches one cache line.
 #[derive(Debug, Clone)]
+#[repr(C)]
 pub struct LiveRequest {
-    /// The request as the workload generated it.
-    pub req: Request,
-    /// Replica it was routed to.
-    pub instance: u32,
-    /// Waiting or running.
-    pub phase: Phase,
     /// Tokens whose KV is computed or being computed in the current step (prefix hits included).
     pub computed: u32,
     /// Output tokens sampled so far (kept across preemption: they were already streamed).
     pub generated: u32,
     /// Tokens scheduled in the step in flight (0 if none).
     pub scheduled: u32,
+    /// Prompt tokens (copy of `req.input_tokens`, kept here for the hot loop).
+    input_tokens: u32,
+    /// Output tokens to produce (copy of `req.output_tokens`, at least 1).
+    output_target: u32,
+    /// Waiting or running.
+    pub phase: Phase,
+    /// P/D: its prompt's KV was computed on a prefill replica and transferred here.
+    pub remote_kv: bool,
     /// Physical KV blocks held, in sequence order.
     pub blocks: Vec<u32>,
+    /// When its latest token reached the client (µs).
+    pub last_token_us: i64,
+    /// Sum of its inter-token gaps (µs).
+    pub itl_sum_us: i64,
+    /// When its first token reached the client (µs).
+    pub first_token_us: Option<i64>,
+    /// The request as the workload generated it.
+    pub req: Request,
+    /// Replica it was routed to.
+    pub instance: u32,
     /// Chained hashes of the full blocks of the known tokens, computed lazily and kept across preemption.
     pub hashes: Vec<u64>,
     /// Leading blocks already registered in the prefix cache.
@@ -53,18 +67,10 @@ pub struct LiveRequest {
     pub enqueue_us: i64,
     /// When it was first scheduled (µs).
     pub first_scheduled_us: Option<i64>,
-    /// When its first token reached the client (µs).
-    pub first_token_us: Option<i64>,
-    /// When its latest token reached the client (µs).
-    pub last_token_us: i64,
-    /// Sum of its inter-token gaps (µs).
-    pub itl_sum_us: i64,
     /// Times it was preempted.
     pub preemptions: u32,
     /// Prompt tokens served from the prefix cache at its first admission.
     pub cached_tokens: u32,
-    /// P/D: its prompt's KV was computed on a prefill replica and transferred here.
-    pub remote_kv: bool,
     /// P/D: this is the prefill part of a disaggregated request; (decode replica, real output length).
     pub pd_decode: Option<(u32, u32)>,
 }
@@ -73,6 +79,8 @@ impl LiveRequest {
     /// A request just queued at replica `instance` at time `now`.
     pub fn new(req: Request, instance: u32, now: i64) -> Self {
         Self {
+            input_tokens: req.input_tokens,
+            output_target: req.output_tokens.max(1),
             req,
             instance,
             phase: Phase::Waiting,
@@ -96,12 +104,17 @@ impl LiveRequest {
 
     /// Tokens known so far: the prompt plus the output sampled so far.
     pub fn known_tokens(&self) -> u32 {
-        self.req.input_tokens + self.generated
+        self.input_tokens + self.generated
+    }
+
+    /// Output tokens to produce (at least 1).
+    pub fn output_target(&self) -> u32 {
+        self.output_target
     }
 
     /// Whether all the output has been produced.
     pub fn is_done(&self) -> bool {
-        self.generated >= self.req.output_tokens.max(1)
+        self.generated >= self.output_target
     }
 
     /// Whether the next step for it is a single-token decode.
