@@ -558,6 +558,7 @@ impl Sim<'_> {
         self.finished += 1;
         self.out.completed.push(record(&r));
         workload.on_request_done(&r.req, r.last_token_us, true);
+        self.slab.recycle(r);
     }
 
     fn maybe_terminate(&mut self, i: u32, t: i64) {

@@ -584,12 +584,8 @@ impl Instance {
             return;
         }
         // Steps until the first completion (the step formed now counts as one).
-        let k_max = self
-            .running
-            .iter()
-            .map(|&s| slab[s].output_target() - slab[s].generated)
-            .min()
-            .unwrap_or(1);
+        let k_max =
+            self.running.iter().map(|&s| slab[s].output_target() - slab[s].generated).min().unwrap_or(1);
         if k_max < 2 {
             return;
         }

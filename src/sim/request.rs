@@ -138,12 +138,21 @@ pub struct Slab {
     slots: Vec<Option<LiveRequest>>,
     free: Vec<u32>,
     live: usize,
+    /// Emptied block and hash vectors of finished requests, reused by new ones (no allocation per
+    /// request in steady state).
+    spare: Vec<(Vec<u32>, Vec<u64>)>,
 }
 
 impl Slab {
     /// Stores a request and returns its slot.
-    pub fn insert(&mut self, r: LiveRequest) -> u32 {
+    pub fn insert(&mut self, mut r: LiveRequest) -> u32 {
         self.live += 1;
+        if r.blocks.capacity() == 0 && r.hashes.capacity() == 0 {
+            if let Some((b, h)) = self.spare.pop() {
+                r.blocks = b;
+                r.hashes = h;
+            }
+        }
         if let Some(s) = self.free.pop() {
             self.slots[s as usize] = Some(r);
             s
@@ -159,6 +168,16 @@ impl Slab {
         self.free.push(slot);
         self.live -= 1;
         r
+    }
+
+    /// Keeps a finished request's vectors for reuse.
+    pub fn recycle(&mut self, r: LiveRequest) {
+        let (mut b, mut h) = (r.blocks, r.hashes);
+        if self.spare.len() < 1024 && (b.capacity() > 0 || h.capacity() > 0) {
+            b.clear();
+            h.clear();
+            self.spare.push((b, h));
+        }
     }
 
     /// Requests currently stored.
