@@ -283,6 +283,10 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
         }
     };
 
+    if let Some(g) = &spec.gates {
+        g.validate().map_err(|e| e.under("spec.gates"))?;
+    }
+
     let latency_kind = spec.latency_model.unwrap_or(LatencyKind::Roofline);
     let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, &model, &gpu, tp));
 
