@@ -93,6 +93,7 @@ fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Sch
 #[kube(printcolumn(name = "GPU", type_ = "string", json_path = ".spec.name"))]
 #[kube(printcolumn(name = "Memory-GiB", type_ = "number", json_path = ".spec.memoryGib"))]
 #[kube(printcolumn(name = "$/GPU-h", type_ = "number", json_path = ".spec.dollarsPerGpuHour"))]
+#[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct HardwareProfileSpec {
     /// The GPU figures, as in an inline `spec.hardware.profile` of a scenario.
     #[serde(flatten)]
@@ -124,6 +125,7 @@ fn any_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 #[kube(status = "SimulationSweepStatus", shortname = "simsweep", category = "blis")]
 #[kube(printcolumn(name = "Best", type_ = "string", json_path = ".status.best"))]
 #[kube(printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"))]
+#[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct SimulationSweepSpec {
     /// The scenario every candidate starts from.
     pub base: ScenarioSpec,

@@ -45,6 +45,7 @@ pub const DEFAULT_SEED: u64 = 42;
     json_path = ".status.predictions.cost.dollarsPerMillionTokens",
     priority = 1
 ))]
+#[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct ScenarioSpec {
     /// Master seed: every random draw of the run derives from it (default 42).
     #[serde(default, skip_serializing_if = "Option::is_none")]
