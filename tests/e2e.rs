@@ -305,6 +305,7 @@ fn e2e_against_a_real_api_server() {
     assert!(!o.status.success());
     let events = env.ok(&["get", "events.events.k8s.io", "-n", "qs", "-o", "json"]);
     assert!(events.contains("InvalidInput"));
+    assert!(env.metrics().contains("blis_controller_errors_total{reason=\"InvalidSpec\"}"));
     env.ok(&["patch", "-n", "qs", "simscen/quickstart", "--type=merge", "-p", r#"{"spec":{"replicas":1}}"#]);
     env.ok(&["wait", "-n", "qs", "--for=condition=Ready", "simscen/quickstart", "--timeout=60s"]);
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
@@ -474,8 +475,9 @@ fn e2e_against_a_real_api_server() {
 
     let m = env.metrics();
     assert!(
-        m.contains("blis_controller_simulations_in_flight")
-            && m.contains("blis_controller_errors_total{reason=\"InvalidSpec\"}"),
+        m.contains("blis_controller_simulations_in_flight 0")
+            && m.contains("blis_controller_simulations_total")
+            && m.contains("blis_controller_reconcile_duration_seconds"),
         "{m}"
     );
     let lease = env.ok(&[
