@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, then runs every check.
-#   hack/test.sh            format, lint, unit + integration tests, CLI smoke run, benchmark smoke run
+#   hack/test.sh            format, lint, unit + integration tests (CRD drift included), CLI smoke run,
+#                           end-to-end tests against a real kube-apiserver + etcd, benchmark smoke run
+#   BLIS_SKIP_E2E=1 hack/test.sh   everything but the end-to-end tests (for quick local loops only)
 # Caches live under .cache/ (gitignored) so reruns are fast.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +58,24 @@ if [ -d "$VALIDATION" ]; then
   grep -E "^fit quality" target/calibrate.log
 else
   echo "skipped: $VALIDATION not found"
+fi
+
+if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
+  step "control plane (kube-apiserver + etcd from Go modules, cached in .cache/k8s)"
+  export BLIS_CP_DIR="$PWD/.cache/cp"
+  hack/control-plane.sh clean >/dev/null 2>&1 || true
+  trap 'hack/control-plane.sh down >/dev/null 2>&1 || true' EXIT
+  if ! cp_env=$(hack/control-plane.sh up); then
+    echo "FAILED: the control plane could not be built or started (see .cache/cp/*.log)" >&2
+    exit 1
+  fi
+  eval "$cp_env"
+
+  step "end-to-end tests (controller under a least-privilege ServiceAccount)"
+  BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
+    cargo test --locked --test e2e -- --nocapture 2>&1 | tee target/e2e.log
+  grep -E "^E2E-50:|^e2e: all steps passed" target/e2e.log
+  hack/control-plane.sh down
 fi
 
 step "benchmark smoke run (speed targets are reported by 'blis bench', not asserted here)"

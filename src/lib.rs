@@ -4,9 +4,11 @@
 //! CLI table / JSON (and, later, Kubernetes status). The simulator core is pure and synchronous: no
 //! I/O, no async, no global state; every random draw flows from the scenario seed ([`rng`]).
 
+pub mod api;
 pub mod bench;
 pub mod calibrate;
 pub mod catalog;
+pub mod controller;
 pub mod error;
 pub mod latency;
 pub mod metrics;

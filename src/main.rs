@@ -42,6 +42,10 @@ enum Command {
     Validate(ValidateArgs),
     /// Fit a GPU profile's latency coefficients to measured experiments and write a profile file.
     Calibrate(CalibrateArgs),
+    /// Print the CustomResourceDefinitions (SimulationScenario, SimulationSweep, HardwareProfile) as YAML.
+    Crd,
+    /// Run the Kubernetes controller: reconcile SimulationScenarios into predictions in their status.
+    Controller(ControllerArgs),
 }
 
 #[derive(clap::Args)]
@@ -87,6 +91,34 @@ struct CalibrateArgs {
     /// Worker threads (default: the machine's cores, at most 4).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct ControllerArgs {
+    /// Watch only this namespace (default: all).
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    metrics_addr: std::net::SocketAddr,
+    /// Most simulations running at once.
+    #[arg(long, default_value_t = 2)]
+    max_concurrent: usize,
+    /// Take the `blis-controller` Lease before reconciling, so several replicas can run.
+    #[arg(long)]
+    leader_election: bool,
+    /// Namespace of the leader-election Lease.
+    #[arg(long, default_value = "default", env = "POD_NAMESPACE")]
+    leader_election_namespace: String,
+    /// Identity of this replica (default: hostname and process id).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Wall-time limit of one simulation, in seconds.
+    #[arg(long, default_value_t = 300.0)]
+    max_wall_seconds: f64,
+    /// Limit on simulated requests of one simulation.
+    #[arg(long, default_value_t = 5_000_000)]
+    max_requests: u64,
 }
 
 const RUN_HELP: &str = "\
@@ -353,6 +385,66 @@ fn bench_cmd(args: BenchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn crd_cmd() -> ExitCode {
+    match blis::api::crds_yaml() {
+        Ok(y) => {
+            print!("{y}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot encode the CRDs: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn controller_cmd(a: ControllerArgs) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,kube=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let identity = a.identity.unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    if !(a.max_wall_seconds.is_finite() && a.max_wall_seconds > 0.0) {
+        return invalid(&InvalidInput::new(
+            "--max-wall-seconds",
+            "must be positive",
+            "give a number of seconds",
+        ));
+    }
+    let opts = blis::controller::Options {
+        namespace: a.namespace,
+        metrics_addr: a.metrics_addr,
+        max_concurrent: a.max_concurrent,
+        leader_election: a.leader_election,
+        leader_election_namespace: a.leader_election_namespace,
+        identity,
+        limits: blis::controller::Limits {
+            wall: Duration::from_secs_f64(a.max_wall_seconds),
+            max_requests: a.max_requests,
+        },
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(blis::controller::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -360,6 +452,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench_cmd(a),
         Command::Validate(a) => validate_cmd(a),
         Command::Calibrate(a) => calibrate_cmd(a),
+        Command::Crd => crd_cmd(),
+        Command::Controller(a) => controller_cmd(a),
     }
 }
 

@@ -367,6 +367,7 @@ impl Experiment {
                         prefix_tokens: Some(min_input),
                         prefix_groups: None,
                         time_scale: None,
+                        config_map_ref: None,
                     }),
                 },
                 Some(Arc::<str>::from(csv)),
@@ -444,6 +445,7 @@ impl Experiment {
             autoscaling: None,
             pd: None,
             cost: None,
+            gates: None,
         };
         Ok(Built { spec, trace_text, derived })
     }

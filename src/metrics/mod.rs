@@ -1,5 +1,6 @@
 //! Per-request records, summaries with exact percentiles, goodput and SLO attainment.
 
+pub mod gates;
 pub mod record;
 pub mod slo;
 pub mod summary;

@@ -155,6 +155,10 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
         }
     };
 
+    if let Some(g) = &spec.gates {
+        g.validate().map_err(|e| e.under("spec.gates"))?;
+    }
+
     let mut cluster =
         super::cluster::resolve_cluster(spec, &model, &top, replicas, spec.latency_model, &mut warnings)?;
     cluster.gateway.class_priority = super::cluster::class_priorities(spec)?;

@@ -8,14 +8,44 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::gpu::GpuProfile;
 use crate::latency::LatencyKind;
+use crate::metrics::gates::GatesSpec;
 use crate::workload::WorkloadSpec;
 
 /// Default master seed.
 pub const DEFAULT_SEED: u64 = 42;
 
-/// A deployment of one model on vLLM replicas plus the traffic it serves.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+/// A deployment of one model on vLLM replicas plus the traffic it serves. It is also the `spec` of
+/// the `SimulationScenario` custom resource ([`crate::api`] holds its status and the other kinds).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, kube::CustomResource)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[kube(group = "twin.blis.dev", version = "v1alpha1", kind = "SimulationScenario", namespaced)]
+#[kube(status = "crate::api::SimulationScenarioStatus", shortname = "simscen", category = "blis")]
+#[kube(printcolumn(
+    name = "SLO",
+    type_ = "string",
+    json_path = ".status.conditions[?(@.type==\"SLOMet\")].status"
+))]
+#[kube(printcolumn(
+    name = "TTFT-P90",
+    type_ = "number",
+    json_path = ".status.predictions.overall.ttftMs.p90"
+))]
+#[kube(printcolumn(name = "ITL-P90", type_ = "number", json_path = ".status.predictions.overall.itlMs.p90"))]
+#[kube(printcolumn(name = "$/h", type_ = "number", json_path = ".status.predictions.cost.dollarsPerHour"))]
+#[kube(printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"))]
+#[kube(printcolumn(
+    name = "TTFT-P99",
+    type_ = "number",
+    json_path = ".status.predictions.overall.ttftMs.p99",
+    priority = 1
+))]
+#[kube(printcolumn(
+    name = "$/1M tokens",
+    type_ = "number",
+    json_path = ".status.predictions.cost.dollarsPerMillionTokens",
+    priority = 1
+))]
+#[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct ScenarioSpec {
     /// Master seed: every random draw of the run derives from it (default 42).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +85,9 @@ pub struct ScenarioSpec {
     /// Price overrides.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<CostSpec>,
+    /// Pass/fail gates on the prediction (attainment, cost, latency), for GitOps gating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gates: Option<GatesSpec>,
 }
 
 /// One pool of identical replicas.
@@ -185,7 +218,13 @@ pub struct ModelSpec {
     pub name: String,
     /// Inline Hugging Face `config.json`; when given, it defines the architecture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_object")]
     pub config: Option<serde_json::Value>,
+}
+
+/// Schema of a free-form object kept as is (Kubernetes `x-kubernetes-preserve-unknown-fields`).
+pub fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }
 
 /// The accelerator of each replica.

@@ -151,6 +151,7 @@ pub struct EmpiricalPoint {
 /// A distribution of a non-negative count (tokens, turns) or duration (ms); samples are rounded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "distribution", rename_all = "lowercase", rename_all_fields = "camelCase", deny_unknown_fields)]
+#[schemars(schema_with = "length_dist_schema")]
 pub enum LengthDist {
     /// Always `value`.
     Fixed {
@@ -217,6 +218,29 @@ pub enum LengthDist {
     },
 }
 
+/// One flat object schema for [`LengthDist`] (Kubernetes structural schemas cannot express the
+/// per-variant shapes; validation names the field instead).
+fn length_dist_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let point = generator.subschema_for::<EmpiricalPoint>();
+    let num = |d: &str| schemars::json_schema!({"type": "number", "description": d});
+    schemars::json_schema!({
+        "type": "object",
+        "description": "A distribution of a count or duration: fixed {value}, uniform {min, max}, normal {mean, stdDev, min?, max?}, lognormal {mean, stdDev | mu, sigma, min?, max?}, exponential {mean, min?, max?}, empirical {values: [{value, weight}]}.",
+        "required": ["distribution"],
+        "properties": {
+            "distribution": {"type": "string", "enum": ["fixed", "uniform", "normal", "lognormal", "exponential", "empirical"]},
+            "value": num("fixed: the value"),
+            "min": num("smallest value / lower clamp"),
+            "max": num("largest value / upper clamp"),
+            "mean": num("mean"),
+            "stdDev": num("standard deviation"),
+            "mu": num("lognormal: mean of the logarithm"),
+            "sigma": num("lognormal: standard deviation of the logarithm"),
+            "values": {"type": "array", "items": point, "description": "empirical: the outcomes"}
+        }
+    })
+}
+
 /// Replay of a recorded per-request trace (CSV) instead of generated traffic.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -227,6 +251,10 @@ pub struct TraceSpec {
     /// The CSV text inline; give this or `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<String>,
+    /// A key of a ConfigMap in the scenario's namespace holding the CSV (controller only); give this,
+    /// `path` or `csv`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<ConfigMapKeyRef>,
     /// Length of each prefix group's shared prompt, for rows that carry a prefix group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_tokens: Option<u32>,
@@ -236,6 +264,16 @@ pub struct TraceSpec {
     /// Multiplier on arrival times (0.5 replays twice as fast). Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_scale: Option<f64>,
+}
+
+/// A key of a ConfigMap in the same namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigMapKeyRef {
+    /// ConfigMap name.
+    pub name: String,
+    /// Key in its `data`.
+    pub key: String,
 }
 
 impl TraceSpec {
@@ -364,11 +402,23 @@ pub fn validate(spec: &WorkloadSpec) -> V {
 }
 
 fn validate_trace(t: &TraceSpec) -> V {
-    match (&t.path, &t.csv) {
-        (Some(_), Some(_)) => {
-            return Err(err("", "both path and csv are given", "keep one of trace.path and trace.csv"));
+    let given = usize::from(t.path.is_some())
+        + usize::from(t.csv.is_some())
+        + usize::from(t.config_map_ref.is_some());
+    if given > 1 {
+        return Err(err(
+            "",
+            "more than one of path, csv and configMapRef is given",
+            "keep one of trace.path, trace.csv and trace.configMapRef",
+        ));
+    }
+    if let Some(r) = &t.config_map_ref {
+        if r.name.trim().is_empty() || r.key.trim().is_empty() {
+            return Err(err("configMapRef", "needs a name and a key", "name the ConfigMap and its data key"));
         }
-        (None, None) => {
+    }
+    match (&t.path, &t.csv) {
+        (None, None) if t.config_map_ref.is_none() => {
             return Err(err(
                 "",
                 "neither path nor csv is given",

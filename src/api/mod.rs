@@ -1,0 +1,201 @@
+//! Kubernetes API types of BLIS twin (group `twin.blis.dev`, version `v1alpha1`): the
+//! `SimulationScenario` status, `SimulationSweep`, `HardwareProfile`, the CRD YAML, and the mapping
+//! between a [`Summary`] and the status predictions. The scenario spec is [`ScenarioSpec`] itself:
+//! one input format for the CLI and the controller.
+
+pub mod conditions;
+pub mod predictions;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, CustomResourceExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::gpu::GpuProfile;
+pub use crate::metrics::gates::GateResult;
+pub use crate::scenario::spec::{ScenarioSpec, SimulationScenario};
+
+/// API group.
+pub const GROUP: &str = "twin.blis.dev";
+/// API version.
+pub const VERSION: &str = "v1alpha1";
+
+/// Observed state of a `SimulationScenario`: kstatus-compliant conditions plus the last good
+/// prediction. Written whole by the controller with server-side apply.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationScenarioStatus {
+    /// The `metadata.generation` this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `SLOMet`, `Degraded`, `Reconciling`, `Stalled`.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// The last good prediction (kept while a newer spec is invalid): `overall`, `classes`,
+    /// `kvCache`, `cost`, `sloAttainment`, `sloMet`, `durationS`; figures as in `blis run --output
+    /// json`, with camelCase names and the whole-run figures under `overall`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::scenario::spec::any_object")]
+    pub predictions: Option<serde_json::Value>,
+    /// The generation the predictions were made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_generation: Option<i64>,
+    /// Verdict of each gate of `spec.gates` (and of the class SLOs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gate_results: Vec<GateResult>,
+    /// What the controller understood: resolved inputs and warnings about derived or approximated values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalized_inputs: Option<NormalizedInputs>,
+    /// sha256 of the spec and every object it references, as simulated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_hash: Option<String>,
+    /// Version of the simulator that made the prediction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulator_version: Option<String>,
+    /// Wall time of the last simulation (s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_time_seconds: Option<f64>,
+    /// Number of simulations run for this object (a re-simulation is observable by it growing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub simulations: Option<i64>,
+}
+
+/// The resolved inputs behind a prediction.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NormalizedInputs {
+    /// Seed used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Resolved model, GPU, parallelism and vLLM knobs (camelCase of `blis run`'s `inputs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::scenario::spec::any_object")]
+    pub resolved: Option<serde_json::Value>,
+    /// What was derived or approximated, for the user to check.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut s = generator.subschema_for::<Vec<Condition>>();
+    s.insert("x-kubernetes-list-type".into(), "map".into());
+    s.insert("x-kubernetes-list-map-keys".into(), serde_json::json!(["type"]));
+    s
+}
+
+/// A cluster-wide accelerator profile: GPU figures and price. A scenario whose `hardware.gpu`
+/// names a HardwareProfile (exactly, or lower-cased) uses it instead of the built-in catalog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, CustomResource)]
+#[kube(group = "twin.blis.dev", version = "v1alpha1", kind = "HardwareProfile", shortname = "hwprofile")]
+#[kube(category = "blis")]
+#[kube(printcolumn(name = "GPU", type_ = "string", json_path = ".spec.name"))]
+#[kube(printcolumn(name = "Memory-GiB", type_ = "number", json_path = ".spec.memoryGib"))]
+#[kube(printcolumn(name = "$/GPU-h", type_ = "number", json_path = ".spec.dollarsPerGpuHour"))]
+#[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
+pub struct HardwareProfileSpec {
+    /// The GPU figures, as in an inline `spec.hardware.profile` of a scenario.
+    #[serde(flatten)]
+    pub gpu: GpuProfile,
+}
+
+/// One swept parameter: a spec path and the values it takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepParameter {
+    /// Dotted path into the scenario spec, e.g. `replicas` or `vllm.maxNumSeqs`.
+    pub path: String,
+    /// Values to try.
+    #[schemars(schema_with = "any_list")]
+    pub values: Vec<serde_json::Value>,
+}
+
+fn any_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {"x-kubernetes-preserve-unknown-fields": true}
+    })
+}
+
+/// Candidate comparison over a base scenario (types only; the sweep controller comes later).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, CustomResource)]
+#[serde(rename_all = "camelCase")]
+#[kube(group = "twin.blis.dev", version = "v1alpha1", kind = "SimulationSweep", namespaced)]
+#[kube(status = "SimulationSweepStatus", shortname = "simsweep", category = "blis")]
+#[kube(printcolumn(name = "Best", type_ = "string", json_path = ".status.best"))]
+#[kube(printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"))]
+#[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
+pub struct SimulationSweepSpec {
+    /// The scenario every candidate starts from.
+    pub base: ScenarioSpec,
+    /// The grid: every combination of the parameters' values is a candidate.
+    #[serde(default)]
+    pub parameters: Vec<SweepParameter>,
+    /// Most candidates simulated at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_parallel: Option<i64>,
+}
+
+/// Observed state of a sweep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SimulationSweepStatus {
+    /// The generation this status was computed for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`, `Reconciling`, `Stalled`.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Name of the best feasible candidate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best: Option<String>,
+    /// Candidates ranked best first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "any_list")]
+    pub ranking: Vec<serde_json::Value>,
+}
+
+/// Every CRD of the API, in a fixed order.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![SimulationScenario::crd(), SimulationSweep::crd(), HardwareProfile::crd()]
+}
+
+/// Every CRD as one multi-document YAML text (what `blis crd` prints and `crds/blis.yaml` holds).
+pub fn crds_yaml() -> Result<String, serde_yaml::Error> {
+    let mut out =
+        String::from("# Generated by `blis crd`; do not edit (a test checks it matches the code).\n");
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(&crd)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crds_are_structural_where_it_matters() {
+        let y = crds_yaml().unwrap();
+        assert!(y.contains("shortNames:\n    - simscen"));
+        assert!(y.contains("x-kubernetes-list-type: map"));
+        assert!(y.contains("x-kubernetes-preserve-unknown-fields: true"));
+        assert!(!y.contains("additionalProperties: false"));
+        let hp = HardwareProfile::crd();
+        assert_eq!(hp.spec.scope, "Cluster");
+    }
+
+    #[test]
+    fn hardware_profile_spec_reads_gpu_fields() {
+        let hp: HardwareProfileSpec = serde_json::from_value(serde_json::json!({
+            "name": "my-gpu", "memoryGib": 80.0, "tflopsBf16": 989.0, "hbmTbps": 3.35, "nvlinkGbps": 450.0,
+            "dollarsPerGpuHour": 2.5
+        }))
+        .unwrap();
+        assert_eq!(hp.gpu.dollars_per_gpu_hour, 2.5);
+        hp.gpu.validate().unwrap();
+    }
+}
