@@ -181,6 +181,11 @@ mod tests {
             kv_cache: Default::default(),
             cost: Cost { gpus: 1, dollars_per_hour: dollars, ..Default::default() },
             classes: vec![],
+            pools: vec![],
+            routing: vec![],
+            replica_timeline: vec![],
+            disaggregated: 0,
+            kv_transfer_ms_mean: 0.0,
         }
     }
 
