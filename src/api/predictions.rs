@@ -2,28 +2,13 @@
 //! the status `predictions` (camelCase, whole-run figures under `overall`), in both directions, so
 //! the end-to-end tests can check the status equals the CLI's output for the same file and seed.
 
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::metrics::summary::{ClassSummary, Cost, KvSummary, Stats};
 use crate::metrics::Summary;
 use crate::report::json::Inputs;
 
 /// Keys whose values are kept as they are (already camelCase, or maps keyed by data, not names).
-const OPAQUE: [&str; 3] = ["slo", "rejected_by_reason", "rejectedByReason"];
-
-#[derive(Serialize)]
-struct Snake<'a> {
-    duration_s: f64,
-    overall: &'a Stats,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    slo_attainment: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    slo_met: Option<bool>,
-    kv_cache: &'a KvSummary,
-    cost: &'a Cost,
-    classes: &'a [ClassSummary],
-}
+const OPAQUE: [&str; 5] = ["slo", "rejected_by_reason", "rejectedByReason", "shed_by_reason", "shedByReason"];
 
 /// `snake_case` -> `camelCase`.
 pub fn camel(s: &str) -> String {
@@ -72,18 +57,23 @@ pub fn rename_keys(v: Value, f: &dyn Fn(&str) -> String) -> Value {
     }
 }
 
-/// The status `predictions` of a summary.
+/// The status `predictions` of a summary: its JSON with the whole-run figures (flattened in the
+/// CLI output) moved under `overall`, keys in camelCase.
 pub fn from_summary(s: &Summary) -> Value {
-    let snake = Snake {
-        duration_s: s.duration_s,
-        overall: &s.overall,
-        slo_attainment: s.slo_attainment,
-        slo_met: s.slo_met,
-        kv_cache: &s.kv_cache,
-        cost: &s.cost,
-        classes: &s.classes,
+    let mut all = match serde_json::to_value(s) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
     };
-    rename_keys(serde_json::to_value(snake).unwrap_or(Value::Null), &camel)
+    let mut overall = Map::new();
+    if let Ok(Value::Object(o)) = serde_json::to_value(&s.overall) {
+        for k in o.keys() {
+            if let Some(v) = all.remove(k) {
+                overall.insert(k.clone(), v);
+            }
+        }
+    }
+    all.insert("overall".into(), Value::Object(overall));
+    rename_keys(Value::Object(all), &camel)
 }
 
 /// The status `normalizedInputs.resolved` of resolved inputs.
