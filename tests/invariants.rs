@@ -62,6 +62,12 @@ fn requests_that_can_never_fit_are_rejected_with_a_reason() {
 #[test]
 fn fast_forward_gives_identical_results_to_stepping_one_by_one() {
     let cases = [
+        // Found by the proptest: simultaneous step ends on different replicas must finish in the
+        // same order with and without fast-forward (async scheduling, no chunked prefill).
+        format!(
+            "  seed: 64\n{LLAMA8B_H100}  replicas: 3\n  vllm: {{maxNumSeqs: 6, maxNumBatchedTokens: 4096, blockSize: 8, maxModelLen: 4096, enableChunkedPrefill: false}}\n{}",
+            simple_workload(43.8, 150, 188, 34)
+        ),
         format!("{LLAMA8B_H100}{}", simple_workload(15.0, 800, 600, 250)),
         format!("{LLAMA8B_H100}  replicas: 3\n{}", simple_workload(60.0, 1500, 300, 400)),
         format!("{LLAMA8B_H100}  vllm: {{kvBlocks: 500}}\n{}", simple_workload(40.0, 500, 400, 300)),
@@ -148,7 +154,12 @@ fn throughput_rises_with_rate_then_saturates() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+    // A fixed seed keeps CI reproducible; change it locally to explore new cases.
+    #![proptest_config(ProptestConfig {
+        cases: 24,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x5eed),
+        .. ProptestConfig::default()
+    })]
 
     /// Any small scenario keeps the invariants, and fast-forward never changes the outcome.
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! Ordering contract: events are ordered by (time, kind priority, sequence number). At equal time a
 //! replica becoming ready comes first, then an arrival, then enqueues, flow-control dispatch attempts
-//! and autoscaler ticks, then replica step ends, each in the order they were scheduled; heap or hash
+//! and autoscaler ticks, then replica step ends (by replica index), otherwise in the order scheduled; heap or hash
 //! order never decides anything. Everything that reads replica state (the router, the saturation
 //! detector, the autoscaler) runs before step ends at the same time, so a decode run fast-forwarded
 //! in one go is read exactly as stepping one step at a time would show it.
@@ -139,7 +139,10 @@ const SHEDDABLE_CEILING: f64 = 0.8;
 /// Arrivals sit between replica readiness (0) and enqueues (2).
 const ARRIVAL_PRIORITY: u8 = 1;
 
-type Event = Reverse<(i64, u8, u64, Kind)>;
+/// (time, kind priority, tie key, sequence, kind). Step ends at the same time are ordered by replica
+/// index, not by when they were scheduled, so a decode run (scheduled once) and the same steps taken
+/// one by one (scheduled at each step) finish in the same order.
+type Event = Reverse<(i64, u8, u32, u64, Kind)>;
 
 struct Queue {
     heap: BinaryHeap<Event>,
@@ -149,7 +152,11 @@ struct Queue {
 impl Queue {
     fn push(&mut self, t: i64, k: Kind) {
         self.seq += 1;
-        self.heap.push(Reverse((t, k.priority(), self.seq, k)));
+        let tie = match k {
+            Kind::Wake(i, _) => i,
+            _ => 0,
+        };
+        self.heap.push(Reverse((t, k.priority(), tie, self.seq, k)));
     }
     fn peek(&self) -> Option<(i64, u8)> {
         self.heap.peek().map(|Reverse((t, p, ..))| (*t, *p))
@@ -283,7 +290,7 @@ pub fn run(
             sim.on_arrival(req, t, workload);
             continue;
         }
-        let Reverse((_, _, _, kind)) = sim.q.heap.pop().expect("peeked event");
+        let Reverse((_, _, _, _, kind)) = sim.q.heap.pop().expect("peeked event");
         if !matches!(kind, Kind::Scale(_)) {
             sim.work_end = t;
         }
