@@ -175,6 +175,7 @@ pub struct Calibration {
     pub coefficients: Coefficients,
     /// Provenance: how the coefficients were produced (command, experiments, fit quality).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::scenario::spec::any_object")]
     pub provenance: Option<serde_json::Value>,
 }
 

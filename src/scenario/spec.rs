@@ -227,6 +227,11 @@ pub fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
 }
 
+/// Schema of a free-form value kept as is: an object or a string (e.g. a pasted YAML document).
+pub fn any_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"x-kubernetes-preserve-unknown-fields": true})
+}
+
 /// The accelerator of each replica.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -300,6 +305,7 @@ pub struct RouterSpec {
     /// `inference.networking.x-k8s.io/v1alpha1`, `llm-d.ai/v1alpha1` or `llm-d.ai/v1`), inline or as a
     /// YAML string; Helm values with `pluginsCustomConfig` are unwrapped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_value")]
     pub endpoint_picker_config: Option<serde_json::Value>,
     /// How often replica metrics reach the router, in ms (default 50; 0 = live).
     #[serde(default, skip_serializing_if = "Option::is_none")]
