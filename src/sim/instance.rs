@@ -527,17 +527,24 @@ impl Instance {
             if !r.req.prompt.body_shared {
                 full = full.min(r.req.prompt.prefix_len / bs);
             }
-            if full > r.registered {
-                r.ensure_hashes(full, bs);
-                for j in r.registered..full {
-                    self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
-                    if let Some(cpu) = self.cpu.as_mut() {
-                        cpu.store(r.hashes[j as usize]);
-                    }
-                }
-                r.registered = full;
+            self.register_leading(r, full);
+        }
+    }
+
+    /// Enters the request's first `full` blocks in the prefix cache (and the CPU tier), from the first
+    /// one not entered yet.
+    fn register_leading(&mut self, r: &mut LiveRequest, full: u32) {
+        if full <= r.registered {
+            return;
+        }
+        r.ensure_hashes(full, self.cfg.block_size);
+        for j in r.registered..full {
+            self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
+            if let Some(cpu) = self.cpu.as_mut() {
+                cpu.store(r.hashes[j as usize]);
             }
         }
+        r.registered = full;
     }
 
     /// Preemption by recompute: frees the request's blocks (their content stays cached) and puts it at
@@ -561,16 +568,7 @@ impl Instance {
         let r = &mut slab[s];
         if keep_content && self.kv.caching() {
             let full = r.computed / bs;
-            if full > r.registered {
-                r.ensure_hashes(full, bs);
-                for j in r.registered..full {
-                    self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
-                    if let Some(cpu) = self.cpu.as_mut() {
-                        cpu.store(r.hashes[j as usize]);
-                    }
-                }
-                r.registered = full;
-            }
+            self.register_leading(r, full);
         }
         self.kv.release(&r.blocks);
         r.blocks.clear();
