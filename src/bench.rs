@@ -58,50 +58,37 @@ impl BenchResult {
     }
 }
 
-fn scenario_text_16r(requests: u64) -> String {
+/// A benchmark scenario: Llama-3.1-8B on H100 replicas, ~600-token prompts sharing `groups` system
+/// prompts of `prefix` tokens, ~250-token outputs, Poisson arrivals at `rate` per second.
+fn scenario_text(
+    name: &str,
+    requests: u64,
+    replicas: u32,
+    policy: &str,
+    rate: u32,
+    groups: u32,
+    prefix: u32,
+) -> String {
     format!(
         r#"
 apiVersion: twin.blis.dev/v1alpha1
 kind: SimulationScenario
-metadata: {{name: bench-16r-{requests}}}
+metadata: {{name: bench-{name}}}
 spec:
   seed: 7
   model: {{name: llama-3.1-8b-instruct}}
   hardware: {{gpu: H100-SXM-80GB, tensorParallelism: 1}}
   vllm: {{maxNumSeqs: 256, maxNumBatchedTokens: 2048}}
-  replicas: 16
-  router: {{policy: endpointPicker}}
+  replicas: {replicas}
+  router: {{policy: {policy}}}
   workload:
     maxRequests: {requests}
-    arrival: {{process: poisson, ratePerSecond: 190}}
+    arrival: {{process: poisson, ratePerSecond: {rate}}}
     classes:
     - name: chat
       inputTokens: {{distribution: normal, mean: 600, stdDev: 100, min: 32, max: 2048}}
       outputTokens: {{distribution: normal, mean: 250, stdDev: 50, min: 8, max: 1024}}
-      prefix: {{groups: 64, tokens: 256}}
-"#
-    )
-}
-
-fn scenario_text(requests: u64) -> String {
-    format!(
-        r#"
-apiVersion: twin.blis.dev/v1alpha1
-kind: SimulationScenario
-metadata: {{name: bench-{requests}}}
-spec:
-  seed: 7
-  model: {{name: llama-3.1-8b-instruct}}
-  hardware: {{gpu: H100-SXM-80GB, tensorParallelism: 1}}
-  vllm: {{maxNumSeqs: 256, maxNumBatchedTokens: 2048}}
-  workload:
-    maxRequests: {requests}
-    arrival: {{process: poisson, ratePerSecond: 12}}
-    classes:
-    - name: chat
-      inputTokens: {{distribution: normal, mean: 600, stdDev: 100, min: 32, max: 2048}}
-      outputTokens: {{distribution: normal, mean: 250, stdDev: 50, min: 8, max: 1024}}
-      prefix: {{groups: 8, tokens: 128}}
+      prefix: {{groups: {groups}, tokens: {prefix}}}
 "#
     )
 }
@@ -124,7 +111,11 @@ pub fn cases(which: &str) -> Result<Vec<BenchCase>, InvalidInput> {
     names
         .iter()
         .map(|&(name, n)| {
-            let text = if name == "16r" { scenario_text_16r(n) } else { scenario_text(n) };
+            let text = if name == "16r" {
+                scenario_text(name, n, 16, "endpointPicker", 190, 64, 256)
+            } else {
+                scenario_text(name, n, 1, "leastRequests", 12, 8, 128)
+            };
             let (mut docs, _) = parse_scenarios(&text)?;
             let m = docs.remove(0);
             Ok(BenchCase { name, scenario: scenario::resolve(&m.metadata.name, &m.spec)? })
