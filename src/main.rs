@@ -243,27 +243,9 @@ fn run(args: RunArgs) -> ExitCode {
             Err(e) => return invalid(&e),
         }
     }
-    for f in &args.files {
-        match load::load_file(f) {
-            Ok((l, skipped)) => {
-                if l.is_empty() {
-                    return invalid(&InvalidInput::new(
-                        f.display().to_string(),
-                        format!(
-                            "holds no SimulationScenario (found: {})",
-                            if skipped.is_empty() { "nothing".to_string() } else { skipped.join(", ") }
-                        ),
-                        format!(
-                            "add a document with apiVersion: {} and kind: {}",
-                            scenario::API_VERSION,
-                            scenario::KIND
-                        ),
-                    ));
-                }
-                loaded.extend(l);
-            }
-            Err(e) => return invalid(&e),
-        }
+    match load::load_paths(&args.files) {
+        Ok(l) => loaded.extend(l),
+        Err(e) => return invalid(&e),
     }
     let profile = match args.profile.as_deref().map(load_profile).transpose() {
         Ok(p) => p,

@@ -56,6 +56,46 @@ pub fn load_file(file: &Path) -> Result<(Vec<LoadedScenario>, Vec<String>), Inva
     load_text(file, &text)
 }
 
+/// Reads every scenario in `paths` (files, or folders whose `.yaml`/`.yml` files are read in name
+/// order). Fails when a path holds no `SimulationScenario`, naming what it found instead.
+pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput> {
+    let mut out = Vec::new();
+    for path in paths {
+        let files = if path.is_dir() { yaml_files(path)? } else { vec![path.clone()] };
+        let before = out.len();
+        let mut skipped = Vec::new();
+        for f in &files {
+            let (l, s) = load_file(f)?;
+            out.extend(l);
+            skipped.extend(s);
+        }
+        if out.len() == before {
+            return Err(InvalidInput::new(
+                path.display().to_string(),
+                format!(
+                    "holds no SimulationScenario (found: {})",
+                    if skipped.is_empty() { "nothing".to_string() } else { skipped.join(", ") }
+                ),
+                format!("add a document with apiVersion: {} and kind: {}", super::API_VERSION, super::KIND),
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// The YAML files directly in `dir`, sorted by name.
+fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, InvalidInput> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        InvalidInput::new(dir.display().to_string(), format!("cannot be read: {e}"), "give a readable folder")
+    })?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
 fn in_file(file: &Path, mut e: InvalidInput) -> InvalidInput {
     e.field = format!("{}: {}", file.display(), e.field);
     e

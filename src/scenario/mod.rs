@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod load;
 pub mod manifest;
+pub mod patch;
 pub mod resolve;
 pub mod spec;
 
@@ -58,4 +59,11 @@ pub fn simulate(
         },
     );
     Ok(Outcome { output, summary })
+}
+
+/// Validates and simulates one spec with default options and no observer: what sweeps, the
+/// optimiser and gates do for each candidate. Errors name fields under `spec.`.
+pub fn run_spec(name: &str, spec: &ScenarioSpec, trace_text: Option<Arc<str>>) -> Result<Outcome, RunError> {
+    let resolved = resolve(name, spec)?;
+    simulate(&resolved, trace_text, &SimOptions::default(), &mut sim::NoObserver)
 }
