@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: build scenarios from YAML snippets and run them.
 #![allow(dead_code)]
 
+pub mod kube;
+
 use blis::metrics::SimOutput;
 use blis::scenario::{self, parse_scenarios, Outcome, Resolved};
 use blis::sim::{NoObserver, SimOptions};

@@ -1,0 +1,183 @@
+//! The end-to-end harness shared by every `tests/e2e*.rs` file: a real kube-apiserver + etcd started
+//! by `hack/control-plane.sh` (run by `hack/test.sh`), driven with kubectl, and `blis controller`
+//! run as a child process under the least-privilege ServiceAccount of `hack/rbac.yaml` (by
+//! impersonation), never as cluster-admin.
+//!
+//! Environment: `BLIS_E2E_KUBECONFIG` (admin kubeconfig), `BLIS_E2E_KUBECTL`, `BLIS_E2E_BIN` (the blis
+//! binary, default this build's), `BLIS_E2E_CP` (control-plane script, for the API-server restart).
+//! Without `BLIS_E2E_KUBECONFIG` a test returns at once unless `BLIS_E2E_REQUIRED` is set, in which
+//! case it fails: `hack/test.sh` sets it, so there it never skips silently.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The controller's ServiceAccount, impersonated.
+pub const SA: &str = "system:serviceaccount:blis-system:blis-controller";
+
+/// Where the control plane and the binaries are.
+pub struct Env {
+    pub kubeconfig: PathBuf,
+    pub controller_kubeconfig: PathBuf,
+    pub kubectl: String,
+    pub bin: PathBuf,
+    pub cp: Option<PathBuf>,
+    pub dir: PathBuf,
+    pub metrics_port: u16,
+}
+
+impl Env {
+    /// The environment, or `None` (test skipped) when no control plane was started and none is required.
+    /// `metrics_port` must differ between test files (each starts its own controller).
+    pub fn from_env(metrics_port: u16) -> Option<Env> {
+        let Ok(kubeconfig) = std::env::var("BLIS_E2E_KUBECONFIG") else {
+            assert!(
+                std::env::var_os("BLIS_E2E_REQUIRED").is_none(),
+                "BLIS_E2E_REQUIRED is set but BLIS_E2E_KUBECONFIG is not: the control plane did not start"
+            );
+            eprintln!("e2e: BLIS_E2E_KUBECONFIG not set; run hack/test.sh for the end-to-end tests");
+            return None;
+        };
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let dir = root.join(format!("target/e2e-{metrics_port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let admin = std::fs::read_to_string(&kubeconfig).unwrap();
+        let impersonating = admin.replacen("    client-key:", &format!("    as: {SA}\n    client-key:"), 1);
+        assert_ne!(admin, impersonating, "admin kubeconfig has no client-key line");
+        let controller_kubeconfig = dir.join("controller.kubeconfig");
+        std::fs::write(&controller_kubeconfig, impersonating).unwrap();
+        Some(Env {
+            kubeconfig: kubeconfig.into(),
+            controller_kubeconfig,
+            kubectl: std::env::var("BLIS_E2E_KUBECTL").unwrap_or_else(|_| "kubectl".into()),
+            bin: std::env::var("BLIS_E2E_BIN")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_blis").into()),
+            cp: std::env::var("BLIS_E2E_CP").ok().map(PathBuf::from),
+            dir,
+            metrics_port,
+        })
+    }
+
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut cmd = Command::new(&self.kubectl);
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        });
+        let mut child = cmd.spawn().expect("run kubectl");
+        if let Some(text) = stdin {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        }
+        child.wait_with_output().unwrap()
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let o = self.kubectl(args, None);
+        assert!(o.status.success(), "kubectl {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn apply(&self, ns: &str, yaml: &str) {
+        let o = self.kubectl(&["apply", "-n", ns, "-f", "-"], Some(yaml));
+        assert!(o.status.success(), "apply failed: {}\n{yaml}", String::from_utf8_lossy(&o.stderr));
+    }
+
+    pub fn get(&self, ns: &str, name: &str) -> Value {
+        serde_json::from_str(&self.ok(&["get", "simscen", name, "-n", ns, "-o", "json"])).unwrap()
+    }
+
+    pub fn start_controller(&self) -> Child {
+        let log = std::fs::File::create(self.dir.join(format!("controller-{}.log", now_ms()))).unwrap();
+        Command::new(&self.bin)
+            .args([
+                "controller",
+                "--max-concurrent",
+                "2",
+                "--leader-election",
+                "--leader-election-namespace",
+                "blis-system",
+            ])
+            .args([
+                "--metrics-addr",
+                &format!("127.0.0.1:{}", self.metrics_port),
+                "--max-wall-seconds",
+                "120",
+            ])
+            .env("KUBECONFIG", &self.controller_kubeconfig)
+            .env("RUST_LOG", "info,kube=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start blis controller")
+    }
+
+    pub fn metrics(&self) -> String {
+        http_get(self.metrics_port, "/metrics")
+    }
+}
+
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
+}
+
+pub fn http_get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+pub fn cond<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"].as_array()?.iter().find(|c| c["type"] == type_)
+}
+
+pub fn cond_status(obj: &Value, type_: &str) -> String {
+    cond(obj, type_).and_then(|c| c["status"].as_str()).unwrap_or("").to_string()
+}
+
+/// Ready=True for the object's current generation.
+pub fn is_ready(obj: &Value) -> bool {
+    obj["status"]["observedGeneration"] == obj["metadata"]["generation"]
+        && cond_status(obj, "Ready") == "True"
+}
+
+pub fn simulations(obj: &Value) -> i64 {
+    obj["status"]["simulations"].as_i64().unwrap_or(0)
+}
+
+pub fn scenario(name: &str, replicas: u32, duration_s: u32, rate: f64, extra: &str) -> String {
+    format!(
+        "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata:\n  name: {name}\nspec:\n  model: {{name: meta-llama/Llama-3.1-8B-Instruct}}\n  hardware: {{gpu: H100-SXM-80GB}}\n  replicas: {replicas}\n  workload:\n    durationSeconds: {duration_s}\n    arrival: {{process: poisson, ratePerSecond: {rate}}}\n    classes:\n    - name: chat\n      inputTokens: {{distribution: fixed, value: 500}}\n      outputTokens: {{distribution: fixed, value: 100}}\n      slo: {{ttftMs: 500, attainment: 0.9}}\n{extra}"
+    )
+}
+
+pub fn ns(env: &Env, name: &str) {
+    let o = env.kubectl(&["create", "namespace", name], None);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() || err.contains("AlreadyExists"), "create namespace {name}: {err}");
+}
+
+pub fn step(name: &str) -> Instant {
+    eprintln!("\n=== e2e: {name}");
+    Instant::now()
+}
