@@ -9,6 +9,29 @@ use serde_json::{Map, Value};
 
 use crate::error::InvalidInput;
 
+/// Parameter counts of a model by the role they play in a step (see [`ModelArch::param_groups`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamGroups {
+    /// Attention projections, all layers.
+    pub attention: f64,
+    /// Dense MLPs, all dense layers.
+    pub dense_mlp: f64,
+    /// MoE parameters every token uses: shared experts and routers.
+    pub always_moe: f64,
+    /// All routed experts.
+    pub experts_all: f64,
+    /// The top-k routed experts one token goes through.
+    pub experts_active: f64,
+    /// Routed experts per MoE layer (0 for dense models).
+    pub experts: f64,
+    /// Routed experts per token (0 for dense models).
+    pub top_k: f64,
+    /// LM head matrix.
+    pub lm_head: f64,
+    /// Norm weights.
+    pub norms: f64,
+}
+
 /// Mixture-of-experts layout: how many experts, how many a token uses, their sizes, and which layers have them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -452,6 +475,41 @@ impl ModelArch {
         match &self.moe {
             Some(m) => (m.dense_layers, m.moe_layers),
             None => (self.layers, 0),
+        }
+    }
+
+    /// The parameter groups step-time models read or multiply through, over all layers: both latency
+    /// models derive their per-token FLOPs and per-step weight bytes from these.
+    pub fn param_groups(&self) -> ParamGroups {
+        let h = f64::from(self.hidden);
+        let layers = f64::from(self.layers);
+        let (dense_layers, moe_layers) = self.layer_split();
+        let moe_layers = f64::from(moe_layers);
+        let (always_moe, experts_all, experts_active, experts, top_k) = match &self.moe {
+            Some(m) => {
+                let n = f64::from(m.experts);
+                let one_expert = 3.0 * h * f64::from(m.expert_intermediate);
+                let shared_and_router = 3.0 * h * f64::from(m.shared_intermediate) + n * h;
+                (
+                    moe_layers * shared_and_router,
+                    moe_layers * one_expert,
+                    moe_layers * one_expert * f64::from(m.top_k),
+                    n,
+                    f64::from(m.top_k),
+                )
+            }
+            None => (0.0, 0.0, 0.0, 0.0, 0.0),
+        };
+        ParamGroups {
+            attention: layers * self.attention_params_per_layer(),
+            dense_mlp: f64::from(dense_layers) * self.dense_mlp_params(),
+            always_moe,
+            experts_all,
+            experts_active,
+            experts,
+            top_k,
+            lm_head: f64::from(self.vocab) * h,
+            norms: (2.0 * layers + 1.0) * h,
         }
     }
 

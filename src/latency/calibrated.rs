@@ -237,27 +237,13 @@ impl Basis {
         let tp_f = f64::from(tp.max(1));
         let h = f64::from(model.hidden);
         let layers = f64::from(model.layers);
-        let (dense_layers, moe_layers) = model.layer_split();
-        let (dense_layers, moe_layers) = (f64::from(dense_layers), f64::from(moe_layers));
-        let attn_params = layers * model.attention_params_per_layer();
-        let dense_params = dense_layers * model.dense_mlp_params();
-        let (shared_params, expert_params, active_expert_params, experts, top_k) = match &model.moe {
-            Some(m) => {
-                let one = 3.0 * h * f64::from(m.expert_intermediate);
-                let shared = 3.0 * h * f64::from(m.shared_intermediate) + f64::from(m.experts) * h;
-                (
-                    moe_layers * shared,
-                    moe_layers * one,
-                    moe_layers * one * f64::from(m.top_k),
-                    f64::from(m.experts),
-                    f64::from(m.top_k),
-                )
-            }
-            None => (0.0, 0.0, 0.0, 0.0, 0.0),
-        };
-        let lm_head_params = f64::from(model.vocab) * h;
+        let g = model.param_groups();
+        let (attn_params, dense_params, shared_params) = (g.attention, g.dense_mlp, g.always_moe);
+        let (expert_params, active_expert_params, experts, top_k) =
+            (g.experts_all, g.experts_active, g.experts, g.top_k);
+        let lm_head_params = g.lm_head;
         let wbpp = model.weight_bytes_per_param;
-        let norms = (2.0 * layers + 1.0) * h;
+        let norms = g.norms;
         let bytes_per_us = (gpu.hbm_tbps * 1e6).max(f64::MIN_POSITIVE);
         let peak = if model.weight_bytes_per_param <= 1.0 && gpu.has_fp8() {
             gpu.tflops_fp8

@@ -75,29 +75,13 @@ impl Roofline {
         let tp_f = f64::from(tp.max(1));
         let h = f64::from(model.hidden);
         let layers = f64::from(model.layers);
-        let (dense_layers, moe_layers) = model.layer_split();
-        let (dense_layers, moe_layers) = (f64::from(dense_layers), f64::from(moe_layers));
-
         // Parameters every token multiplies through (GEMMs): attention projections, dense MLPs, and for MoE
         // the top-k routed experts, the shared expert(s) and the router.
-        let attn_params = layers * model.attention_params_per_layer();
-        let dense_mlp_params = dense_layers * model.dense_mlp_params();
-        let (always_moe_params, expert_params, active_expert_params, experts, top_k) = match &model.moe {
-            Some(m) => {
-                let n = f64::from(m.experts);
-                let one_expert = 3.0 * h * f64::from(m.expert_intermediate);
-                let shared_and_router = 3.0 * h * f64::from(m.shared_intermediate) + n * h;
-                (
-                    moe_layers * shared_and_router,
-                    moe_layers * one_expert,
-                    moe_layers * one_expert * f64::from(m.top_k),
-                    n,
-                    f64::from(m.top_k),
-                )
-            }
-            None => (0.0, 0.0, 0.0, 0.0, 0.0),
-        };
-        let lm_head_params = f64::from(model.vocab) * h;
+        let g = model.param_groups();
+        let (attn_params, dense_mlp_params, always_moe_params) = (g.attention, g.dense_mlp, g.always_moe);
+        let (expert_params, active_expert_params, experts, top_k) =
+            (g.experts_all, g.experts_active, g.experts, g.top_k);
+        let lm_head_params = g.lm_head;
         let linear_flops_per_token =
             2.0 * (attn_params + dense_mlp_params + always_moe_params + active_expert_params);
         let lm_head_flops = 2.0 * lm_head_params;
@@ -123,7 +107,7 @@ impl Roofline {
         let dc_rate = flops_per_us * gpu.mfu_decode;
 
         let wbpp = model.weight_bytes_per_param;
-        let norms = (2.0 * layers + 1.0) * h;
+        let norms = g.norms;
         // The embedding lookup is a gather (negligible); the LM head matrix is read in full.
         let fixed_weight_bytes =
             (attn_params + dense_mlp_params + always_moe_params + lm_head_params + norms) * wbpp / tp_f;
