@@ -121,14 +121,23 @@ fn e2e_against_a_real_api_server() {
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
     let t = step("invalid spec: Stalled naming the field, predictions kept");
-    env.ok(&["patch", "-n", "qs", "simscen/quickstart", "--type=merge", "-p", r#"{"spec":{"replicas":0}}"#]);
+    // Schema-valid but wrong: only the controller knows which block sizes vLLM supports.
+    env.ok(&[
+        "patch",
+        "-n",
+        "qs",
+        "simscen/quickstart",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"vllm":{"blockSize":7}}}"#,
+    ]);
     let bad = wait_until("Stalled=True", Duration::from_secs(30), || {
         let o = env.get("qs", "quickstart");
         (o["status"]["observedGeneration"] == 3 && cond_status(&o, "Stalled") == "True").then_some(o)
     });
     let stalled = cond(&bad, "Stalled").unwrap();
     assert_eq!(stalled["reason"], "InvalidSpec");
-    assert!(stalled["message"].as_str().unwrap().contains("spec.replicas"), "{stalled}");
+    assert!(stalled["message"].as_str().unwrap().contains("spec.vllm.blockSize"), "{stalled}");
     assert_eq!(cond_status(&bad, "Ready"), "False");
     assert_eq!(
         bad["status"]["predictions"], edited["status"]["predictions"],
@@ -140,7 +149,15 @@ fn e2e_against_a_real_api_server() {
     let events = env.ok(&["get", "events.events.k8s.io", "-n", "qs", "-o", "json"]);
     assert!(events.contains("InvalidInput"));
     assert!(env.metrics().contains("blis_controller_errors_total{reason=\"InvalidSpec\"}"));
-    env.ok(&["patch", "-n", "qs", "simscen/quickstart", "--type=merge", "-p", r#"{"spec":{"replicas":1}}"#]);
+    env.ok(&[
+        "patch",
+        "-n",
+        "qs",
+        "simscen/quickstart",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"vllm":{"blockSize":16}}}"#,
+    ]);
     env.ok(&["wait", "-n", "qs", "--for=condition=Ready", "simscen/quickstart", "--timeout=60s"]);
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
@@ -160,6 +177,16 @@ fn e2e_against_a_real_api_server() {
     );
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success() && err.contains("spec.model") && err.contains("Required"), "{err}");
+    // CEL rules: cross-field mistakes are refused at apply time with the fix in the message.
+    for (extra, expect) in [
+        ("  pools:\n  - {name: a, replicas: 1}\n", "cannot be combined with spec.pools"),
+        ("  autoscaling: {minReplicas: 3, maxReplicas: 2}\n", "minReplicas must not exceed maxReplicas"),
+        ("  vllm: {gpuMemoryUtilization: 1.5}\n", "a number in (0, 1]"),
+    ] {
+        let o = env.kubectl(&["apply", "-n", "qs", "-f", "-"], Some(&scenario("cel", 1, 5, 1.0, extra)));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "expected `{expect}` for {extra:?}: {err}");
+    }
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
     let t = step("enforced failing gate: SLOMet=False, Ready=False, Stalled=True");
@@ -325,9 +352,75 @@ fn e2e_against_a_real_api_server() {
     ]);
     assert!(!lease.is_empty(), "leader-election lease not held");
 
-    controller.kill().unwrap();
+    let t = step("deleting a scenario cancels its running simulation");
+    ns(&env, "cancel");
+    let cancelled_before = metric(&env.metrics(), "blis_controller_simulations_cancelled_total");
+    env.apply("cancel", &scenario("doomed", 8, 3600, 400.0, ""));
+    wait_until("doomed simulating", Duration::from_secs(30), || {
+        (metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0).then_some(())
+    });
+    env.ok(&["delete", "simscen", "doomed", "-n", "cancel", "--wait=false"]);
+    let t_del = Instant::now();
+    wait_until("the deleted scenario's run cancelled", Duration::from_secs(10), || {
+        let m = env.metrics();
+        (metric(&m, "blis_controller_simulations_cancelled_total") > cancelled_before
+            && metric(&m, "blis_controller_simulations_in_flight") == 0.0)
+            .then_some(())
+    });
+    eprintln!(
+        "ok in {:.1}s (cancelled {:.2}s after the delete)",
+        t.elapsed().as_secs_f64(),
+        t_del.elapsed().as_secs_f64()
+    );
+
+    let t = step("two replicas: the standby waits, then takes over when the leader dies");
+    let standby_port = env.metrics_port + 1;
+    let standby = env.start_controller_with(standby_port, &["--identity", "e2e-standby"]);
+    wait_until("standby /readyz", Duration::from_secs(30), || {
+        http_get(standby_port, "/readyz").contains("ok").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(metric(&http_get(standby_port, "/metrics"), "blis_controller_leader"), 0.0, "standby leads");
+    assert_eq!(metric(&env.metrics(), "blis_controller_leader"), 1.0, "leader does not lead");
+    assert_ne!(env.lease_holder(), "e2e-standby");
+    ns(&env, "failover");
+    env.apply("failover", &scenario("fo", 1, 10, 2.0, ""));
+    env.ok(&["wait", "-n", "failover", "--for=condition=Ready", "simscen/fo", "--timeout=60s"]);
+    assert_eq!(metric(&http_get(standby_port, "/metrics"), "blis_controller_reconciles_total"), 0.0);
+    controller.kill().unwrap(); // no Lease release: the standby must wait for it to expire
     controller.wait().unwrap();
+    env.ok(&["patch", "-n", "failover", "simscen/fo", "--type=merge", "-p", r#"{"spec":{"replicas":2}}"#]);
+    let fo = wait_until("fo Ready after failover", Duration::from_secs(90), || {
+        let o = env.get("failover", "fo");
+        (is_ready(&o) && o["metadata"]["generation"] == 2).then_some(o)
+    });
+    assert_eq!(fo["status"]["predictions"]["cost"]["gpus"], 2);
+    assert_eq!(env.lease_holder(), "e2e-standby");
+    assert_eq!(metric(&http_get(standby_port, "/metrics"), "blis_controller_leader"), 1.0);
+    eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
+
+    let t = step("simulated-request limit: Stalled with SimulationLimitExceeded");
+    env.stop_controller(standby);
+    let limited = env.start_controller_with(env.metrics_port, &["--max-requests", "20000"]);
+    ns(&env, "limits");
+    env.apply("limits", &scenario("big", 2, 600, 100.0, ""));
+    let big = wait_until("big Stalled", Duration::from_secs(60), || {
+        let o = env.get("limits", "big");
+        (cond_status(&o, "Stalled") == "True").then_some(o)
+    });
+    let stalled = cond(&big, "Stalled").unwrap();
+    assert_eq!(stalled["reason"], "SimulationLimitExceeded", "{stalled}");
+    assert!(stalled["message"].as_str().unwrap().contains("20000"), "{stalled}");
+    assert_eq!(cond_status(&big, "Ready"), "False");
+    env.stop_controller(limited);
+    eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
+
     eprintln!("\ne2e: all steps passed in {:.1}s", t_all.elapsed().as_secs_f64());
+}
+
+/// The value of an unlabelled sample of the OpenMetrics text `m` (0 when absent).
+fn metric(m: &str, name: &str) -> f64 {
+    m.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
 }
 
 fn vm_hwm_kb(pid: u32) -> u64 {

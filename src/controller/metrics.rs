@@ -30,6 +30,10 @@ pub struct Metrics {
     pub simulation_duration: Histogram,
     /// Simulations running now.
     pub in_flight: Gauge,
+    /// Simulations stopped because their scenario changed or was deleted.
+    pub cancelled: Counter,
+    /// 1 while this replica holds the leader Lease (or runs without leader election), else 0.
+    pub leader: Gauge,
     /// Errors by reason.
     pub errors: Family<ReasonLabels, Counter>,
 }
@@ -44,6 +48,8 @@ impl Default for Metrics {
             simulations: Counter::default(),
             simulation_duration: Histogram::new(exponential_buckets(0.01, 3.0, 12)),
             in_flight: Gauge::default(),
+            cancelled: Counter::default(),
+            leader: Gauge::default(),
             errors: Family::default(),
             registry: Registry::default(),
         };
@@ -61,6 +67,12 @@ impl Default for Metrics {
             m.simulation_duration.clone(),
         );
         registry.register("simulations_in_flight", "Simulations running", m.in_flight.clone());
+        registry.register(
+            "simulations_cancelled",
+            "Simulations stopped by a newer spec or deletion",
+            m.cancelled.clone(),
+        );
+        registry.register("leader", "Whether this replica leads", m.leader.clone());
         registry.register("errors", "Errors by reason", m.errors.clone());
         Self { registry, ..m }
     }

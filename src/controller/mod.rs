@@ -351,6 +351,7 @@ async fn run_simulation(
         Ok((Ok(o), _)) => Ok(o),
         Ok((Err(RunError::Sim(SimError::Cancelled { .. })), Some(why))) => Err(Error::Limit(why)),
         Ok((Err(RunError::Sim(SimError::Cancelled { .. })), None)) => {
+            ctx.metrics.cancelled.inc();
             tracing::info!(name = obj.name_any(), "simulation cancelled");
             return;
         }
@@ -464,6 +465,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         l.acquire().await;
         tracing::info!(identity = opts.identity, "leading");
     }
+    metrics.leader.set(1);
 
     let config_maps: Api<ConfigMap> = match &opts.namespace {
         Some(ns) => Api::namespaced(client.clone(), ns),

@@ -45,6 +45,18 @@ pub const DEFAULT_SEED: u64 = 42;
     json_path = ".status.predictions.cost.dollarsPerMillionTokens",
     priority = 1
 ))]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.pools) || (!has(self.replicas) && !has(self.autoscaling))",
+        "message": "spec.replicas and spec.autoscaling cannot be combined with spec.pools: set replicas and autoscaling on each pool instead",
+        "reason": "FieldValueForbidden"
+    },
+    {
+        "rule": "!has(self.pools) || self.pools.exists(p, !has(p.role) || p.role != 'prefill')",
+        "message": "spec.pools: every pool has role prefill, so nothing can decode: give one pool role decode (P/D) or both",
+        "reason": "FieldValueInvalid"
+    }
+]))]
 #[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct ScenarioSpec {
     /// Master seed: every random draw of the run derives from it (default 42).
@@ -59,6 +71,7 @@ pub struct ScenarioSpec {
     pub vllm: VllmSpec,
     /// Number of identical vLLM replicas (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub replicas: Option<i64>,
     /// How requests are spread over replicas.
     #[serde(default)]
@@ -75,6 +88,7 @@ pub struct ScenarioSpec {
     /// hardware, vLLM knobs and autoscaling; instead of the top-level `replicas`. A pool without
     /// `hardware`/`vllm` uses the top-level ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub pools: Option<Vec<PoolSpec>>,
     /// Autoscaling of the replicas when there are no `pools`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +115,7 @@ pub struct PoolSpec {
     pub role: Option<PoolRole>,
     /// Replicas at start (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub replicas: Option<i64>,
     /// Hardware of this pool (default: the top-level `hardware`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,12 +152,20 @@ pub enum PoolRole {
 /// node provisioning plus every GPU loading its shard of the weights in parallel.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schemars(extend("x-kubernetes-validations" = [{
+    "rule": "!has(self.minReplicas) || !has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
+    "message": "minReplicas must not exceed maxReplicas",
+    "fieldPath": ".maxReplicas",
+    "reason": "FieldValueInvalid"
+}]))]
 pub struct AutoscalingSpec {
     /// Fewest replicas (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub min_replicas: Option<i64>,
     /// Most replicas (default 10, the WVA chart's HPA default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub max_replicas: Option<i64>,
     /// `saturation` (default) or `hpa`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -240,6 +263,7 @@ pub struct HardwareSpec {
     pub gpu: String,
     /// GPUs per replica (vLLM `--tensor-parallel-size`, default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub tensor_parallelism: Option<i64>,
     /// Inline GPU profile, for hardware the catalog lacks or to override its figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,6 +283,10 @@ pub struct VllmSpec {
     pub max_num_seqs: Option<i64>,
     /// `--gpu-memory-utilization`: fraction of GPU memory vLLM may use (default 0.9).
     #[serde(default, alias = "gpu_memory_utilization", skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "self > 0.0 && self <= 1.0",
+        "message": "gpuMemoryUtilization is the fraction of GPU memory vLLM may use: a number in (0, 1], e.g. 0.9"
+    }]))]
     pub gpu_memory_utilization: Option<f64>,
     /// `--block-size`: tokens per KV block (default 16).
     #[serde(default, alias = "block_size", skip_serializing_if = "Option::is_none")]

@@ -94,6 +94,12 @@ impl Env {
     }
 
     pub fn start_controller(&self) -> Child {
+        self.start_controller_with(self.metrics_port, &[])
+    }
+
+    /// A controller serving metrics on `metrics_port`, with `extra` flags (e.g. `--identity`,
+    /// `--max-requests`) after the defaults.
+    pub fn start_controller_with(&self, metrics_port: u16, extra: &[&str]) -> Child {
         let log = std::fs::File::create(self.dir.join(format!("controller-{}.log", now_ms()))).unwrap();
         Command::new(&self.bin)
             .args([
@@ -104,18 +110,45 @@ impl Env {
                 "--leader-election-namespace",
                 "blis-system",
             ])
-            .args([
-                "--metrics-addr",
-                &format!("127.0.0.1:{}", self.metrics_port),
-                "--max-wall-seconds",
-                "120",
-            ])
+            .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}"), "--max-wall-seconds", "120"])
+            .args(extra)
             .env("KUBECONFIG", &self.controller_kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start blis controller")
+    }
+
+    /// Stops a controller with SIGTERM (it releases its Lease) and waits for it.
+    pub fn stop_controller(&self, mut child: Child) {
+        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// The leader Lease's holder.
+    pub fn lease_holder(&self) -> String {
+        let o = self.kubectl(
+            &[
+                "get",
+                "lease",
+                "blis-controller",
+                "-n",
+                "blis-system",
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ],
+            None,
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
     pub fn metrics(&self) -> String {
