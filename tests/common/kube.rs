@@ -33,6 +33,12 @@ impl Env {
     /// The environment, or `None` (test skipped) when no control plane was started and none is required.
     /// `metrics_port` must differ between test files (each starts its own controller).
     pub fn from_env(metrics_port: u16) -> Option<Env> {
+        Self::from_env_as(metrics_port, SA)
+    }
+
+    /// [`Env::from_env`], with the controller impersonating the user `user` (e.g. the ServiceAccount
+    /// a Helm release created) instead of [`SA`].
+    pub fn from_env_as(metrics_port: u16, user: &str) -> Option<Env> {
         let Ok(kubeconfig) = std::env::var("BLIS_E2E_KUBECONFIG") else {
             assert!(
                 std::env::var_os("BLIS_E2E_REQUIRED").is_none(),
@@ -45,7 +51,7 @@ impl Env {
         let dir = root.join(format!("target/e2e-{metrics_port}"));
         std::fs::create_dir_all(&dir).unwrap();
         let admin = std::fs::read_to_string(&kubeconfig).unwrap();
-        let impersonating = admin.replacen("    client-key:", &format!("    as: {SA}\n    client-key:"), 1);
+        let impersonating = admin.replacen("    client-key:", &format!("    as: {user}\n    client-key:"), 1);
         assert_ne!(admin, impersonating, "admin kubeconfig has no client-key line");
         let controller_kubeconfig = dir.join("controller.kubeconfig");
         std::fs::write(&controller_kubeconfig, impersonating).unwrap();
@@ -94,16 +100,15 @@ impl Env {
     }
 
     pub fn start_controller(&self) -> Child {
+        self.start_controller_with(&["--leader-election", "--leader-election-namespace", "blis-system"])
+    }
+
+    /// Starts `blis controller` with `args` added (scope, leader election) to the common ones.
+    pub fn start_controller_with(&self, args: &[&str]) -> Child {
         let log = std::fs::File::create(self.dir.join(format!("controller-{}.log", now_ms()))).unwrap();
         Command::new(&self.bin)
-            .args([
-                "controller",
-                "--max-concurrent",
-                "2",
-                "--leader-election",
-                "--leader-election-namespace",
-                "blis-system",
-            ])
+            .args(["controller", "--max-concurrent", "2"])
+            .args(args)
             .args([
                 "--metrics-addr",
                 &format!("127.0.0.1:{}", self.metrics_port),
