@@ -169,8 +169,8 @@ impl GateReport {
         Self { passed: failed == 0, total, failed, scenarios }
     }
 
-    /// One line per case (`PASS`/`FAIL scenario gate[class]: metric predicted V, limit <= L`) and a
-    /// closing count.
+    /// One line per case (`PASS`/`FAIL scenario gate[class]: metric predicted V, limit <= L`, a missed
+    /// class SLO followed by its per-limit attainment) and a closing count.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for s in &self.scenarios {
@@ -179,7 +179,12 @@ impl GateReport {
             }
             for c in &s.gates {
                 let verdict = if c.passed { "PASS" } else { "FAIL" };
-                out.push_str(&format!("{verdict} {} {}: {}\n", s.name, c.name(), c.figures()));
+                out.push_str(&format!("{verdict} {} {}: {}", s.name, c.name(), c.figures()));
+                // A missed class SLO also says which of its limits the requests miss.
+                if !c.passed && c.class.is_some() {
+                    out.push_str(&format!(" ({})", c.message));
+                }
+                out.push('\n');
             }
         }
         out.push_str(&format!(
@@ -300,7 +305,11 @@ mod tests {
         assert_eq!((report.total, report.failed, report.passed), (3, 1, false));
         let text = report.to_text();
         let fails: Vec<&str> = text.lines().filter(|l| l.starts_with("FAIL")).collect();
-        assert_eq!(fails, ["FAIL cand classSLO[chat]: slo_attainment predicted 0.5000, limit >= 0.9"]);
+        assert_eq!(
+            fails,
+            ["FAIL cand classSLO[chat]: slo_attainment predicted 0.5000, limit >= 0.9 (class chat: 50.0% of \
+              requests meet the SLO (target 0.9): 50.0% within TTFT 300 ms)"]
+        );
         assert!(
             text.contains("PASS cand maxTtftP90Ms: ttft_p90_ms predicted 80.000, limit <= 100"),
             "{text}"
