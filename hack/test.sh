@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs what the tests need, then runs every check.
-#   hack/test.sh            format, lint, unit + integration tests (CRD drift included), CLI smoke run,
-#                           end-to-end tests against a real kube-apiserver + etcd, benchmark smoke run
+#   hack/test.sh            format, lint, helm lint/template, unit + integration tests (CRD drift included),
+#                           CLI smoke run (run, gate), end-to-end tests against a real kube-apiserver + etcd
+#                           (controller, Helm chart), benchmark smoke run
 #   BLIS_SKIP_E2E=1 hack/test.sh   everything but the end-to-end tests (for quick local loops only)
 # Caches live under .cache/ (gitignored) so reruns are fast.
 set -euo pipefail
@@ -27,6 +28,15 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --all-targets --locked -- -D warnings
 
+step "helm chart (helm built from Go modules, cached in .cache/helm): lint and template"
+BLIS_HELM=$(hack/helm.sh)
+export BLIS_HELM
+"$BLIS_HELM" lint --strict charts/blis
+"$BLIS_HELM" template blis charts/blis --namespace blis-system >/dev/null
+"$BLIS_HELM" template blis charts/blis --namespace blis-system --set 'watchNamespaces={a,b}' \
+  --set replicaCount=2 --set serviceMonitor.enabled=true --set networkPolicy.enabled=true >/dev/null
+echo "helm lint and template: ok (rendered objects are checked by tests/ship.rs)"
+
 step "unit and integration tests"
 mkdir -p target && cargo test --locked --all-targets 2>&1 | tee target/test.log
 grep -E "^test result:" target/test.log | awk '{p+=$4; f+=$6} END {printf "tests: %d passed, %d failed\n", p, f}'
@@ -37,6 +47,12 @@ cargo build --release --locked
 for f in examples/*.yaml; do
   ./target/release/blis run --no-progress --output json "$f" >/dev/null
 done
+./target/release/blis gate examples/quickstart.yaml
+rc=0; ./target/release/blis gate examples/gate-fails.yaml || rc=$?
+if [[ $rc != 1 ]]; then
+  echo "blis gate on examples/gate-fails.yaml (misses its SLOs) exited $rc, not 1" >&2
+  exit 1
+fi
 
 step "validation against real measurements (ratchet: no median APE may get worse)"
 VALIDATION=../shared/validation/experiments
@@ -75,6 +91,11 @@ if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
     cargo test --locked --test e2e -- --nocapture 2>&1 | tee target/e2e.log
   grep -E "^E2E-50:|^e2e: all steps passed" target/e2e.log
+
+  step "end-to-end test of the Helm chart (helm install; controller under the chart's ServiceAccount)"
+  BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
+    cargo test --locked --test e2e_helm -- --nocapture 2>&1 | tee target/e2e-helm.log
+  grep -E "^e2e-helm: all steps passed" target/e2e-helm.log
   hack/control-plane.sh down
 fi
 

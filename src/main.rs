@@ -13,6 +13,7 @@ use blis::bench;
 use blis::calibrate::{self, ratchet};
 use blis::error::InvalidInput;
 use blis::latency::Calibration;
+use blis::report::gate::{GateReport, ScenarioGates};
 use blis::report::{table, ScenarioReport};
 use blis::scenario::{self, load, RunError};
 use blis::sim::{Observer, SimOptions};
@@ -36,6 +37,10 @@ enum Command {
     /// Simulate every SimulationScenario in the given files and print the predictions.
     #[command(long_about = RUN_HELP)]
     Run(RunArgs),
+    /// Simulate every scenario and check its gates and class SLOs: exit 0 when all pass, 1 when any
+    /// fails, 2 on invalid input.
+    #[command(long_about = GATE_HELP)]
+    Gate(GateArgs),
     /// Measure simulator speed and memory on built-in benchmark scenarios (medians over repeats).
     Bench(BenchArgs),
     /// Simulate real-measurement experiments (shared validation format) and score the predictions.
@@ -95,9 +100,9 @@ struct CalibrateArgs {
 
 #[derive(clap::Args)]
 struct ControllerArgs {
-    /// Watch only this namespace (default: all).
-    #[arg(long)]
-    namespace: Option<String>,
+    /// Watch only this namespace (default: all); repeat it or separate names by commas for several.
+    #[arg(long, value_delimiter = ',')]
+    namespace: Vec<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:8080")]
     metrics_addr: std::net::SocketAddr,
@@ -173,6 +178,36 @@ struct RunArgs {
     profile: Option<PathBuf>,
 }
 
+const GATE_HELP: &str = "\
+Simulate every SimulationScenario in the given files or folders (the manifests the cluster would
+get) and check each one's spec.gates and class SLOs with the controller's rules. Every limit is one
+case: `PASS`/`FAIL scenario gate[class]: metric predicted V, limit <= L`. Exit status: 0 when every
+case passes, 1 when any fails (whatever the scenario's enforcement), 2 on invalid input. `--output
+junit` writes JUnit XML (a testsuite per scenario, a testcase per gate) for CI test reports.";
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GateOutput {
+    Text,
+    Json,
+    Junit,
+}
+
+#[derive(clap::Args)]
+struct GateArgs {
+    /// Scenario files or folders (YAML with SimulationScenario documents).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "text")]
+    output: GateOutput,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Profile file written by `blis calibrate`: its coefficients replace the built-in ones of its GPU.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+}
+
 #[derive(clap::Args)]
 struct BenchArgs {
     /// Which benchmark: `10k` (10,000 requests, one replica), `1m` (1,000,000 requests), `16r` (16 replicas, prefix-aware endpoint picker, 1,000,000 requests) or `all`.
@@ -235,28 +270,31 @@ fn invalid(e: &InvalidInput) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(args: RunArgs) -> ExitCode {
+/// Reads, overrides and validates every scenario before anything is simulated (shared by `run` and
+/// `gate`); the error is the exit status to return.
+fn load_and_resolve(
+    files: &[PathBuf],
+    embedded_quickstart: bool,
+    seed: Option<u64>,
+    profile: Option<&std::path::Path>,
+) -> Result<(Vec<load::LoadedScenario>, Vec<scenario::Resolved>), ExitCode> {
     let mut loaded = Vec::new();
-    if args.files.is_empty() {
+    if embedded_quickstart {
         match load::load_text(std::path::Path::new("examples/quickstart.yaml"), QUICKSTART) {
             Ok((l, _)) => loaded.extend(l),
-            Err(e) => return invalid(&e),
+            Err(e) => return Err(invalid(&e)),
         }
     }
-    match load::load_paths(&args.files) {
+    match load::load_paths(files) {
         Ok(l) => loaded.extend(l),
-        Err(e) => return invalid(&e),
+        Err(e) => return Err(invalid(&e)),
     }
-    let profile = match args.profile.as_deref().map(load_profile).transpose() {
-        Ok(p) => p,
-        Err(e) => return invalid(&e),
-    };
-    // Validate everything before simulating anything.
+    let profile = profile.map(load_profile).transpose().map_err(|e| invalid(&e))?;
     let mut resolved = Vec::with_capacity(loaded.len());
     for l in &loaded {
         let name = &l.manifest.metadata.name;
         let mut spec = l.manifest.spec.clone();
-        if let Some(s) = args.seed {
+        if let Some(s) = seed {
             spec.seed = Some(s);
         }
         if let Some(p) = &profile {
@@ -275,13 +313,22 @@ fn run(args: RunArgs) -> ExitCode {
                 } else {
                     InvalidInput { field: format!("{name}: {}", e.field), ..e }
                 };
-                return invalid(&e);
+                return Err(invalid(&e));
             }
         }
     }
-    let interactive = !args.no_progress && std::io::stderr().is_terminal();
-    let mut reports = Vec::with_capacity(resolved.len());
-    for (r, l) in resolved.iter().zip(&loaded) {
+    Ok((loaded, resolved))
+}
+
+/// Simulates each resolved scenario in turn (progress bar on a terminal, one wall-time line each on
+/// stderr); the error is the exit status to return.
+fn simulate_all(
+    loaded: &[load::LoadedScenario],
+    resolved: &[scenario::Resolved],
+    interactive: bool,
+) -> Result<Vec<blis::metrics::Summary>, ExitCode> {
+    let mut summaries = Vec::with_capacity(resolved.len());
+    for (r, l) in resolved.iter().zip(loaded) {
         let started = Instant::now();
         let mut progress = Progress {
             enabled: interactive,
@@ -301,17 +348,33 @@ fn run(args: RunArgs) -> ExitCode {
                     o.output.generated,
                     o.output.events
                 );
-                reports.push(ScenarioReport::new(r, o.summary));
+                summaries.push(o.summary);
             }
             Err(RunError::Invalid(e)) => {
-                return invalid(&InvalidInput { field: format!("{}: {}", r.name, e.field), ..e })
+                return Err(invalid(&InvalidInput { field: format!("{}: {}", r.name, e.field), ..e }))
             }
             Err(RunError::Sim(e)) => {
                 eprintln!("error: {}: {e}", r.name);
-                return ExitCode::from(1);
+                return Err(ExitCode::from(1));
             }
         }
     }
+    Ok(summaries)
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let (loaded, resolved) =
+        match load_and_resolve(&args.files, args.files.is_empty(), args.seed, args.profile.as_deref()) {
+            Ok(x) => x,
+            Err(code) => return code,
+        };
+    let interactive = !args.no_progress && std::io::stderr().is_terminal();
+    let summaries = match simulate_all(&loaded, &resolved, interactive) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let reports: Vec<ScenarioReport> =
+        resolved.iter().zip(summaries).map(|(r, s)| ScenarioReport::new(r, s)).collect();
     match args.output {
         Output::Json => {
             let doc = serde_json::json!({ "scenarios": reports });
@@ -333,6 +396,42 @@ fn run(args: RunArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn gate_cmd(args: GateArgs) -> ExitCode {
+    let (loaded, resolved) = match load_and_resolve(&args.paths, false, args.seed, args.profile.as_deref()) {
+        Ok(x) => x,
+        Err(code) => return code,
+    };
+    let summaries = match simulate_all(&loaded, &resolved, false) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let scenarios = loaded
+        .iter()
+        .zip(&summaries)
+        .map(|(l, s)| {
+            let file = l.file.display().to_string();
+            ScenarioGates::evaluate(&l.manifest.metadata.name, &file, l.manifest.spec.gates.as_ref(), s)
+        })
+        .collect();
+    let report = GateReport::new(scenarios);
+    match args.output {
+        GateOutput::Text => print!("{}", report.to_text()),
+        GateOutput::Json => match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode JSON: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        GateOutput::Junit => print!("{}", report.to_junit()),
+    }
+    if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn bench_cmd(args: BenchArgs) -> ExitCode {
@@ -400,7 +499,7 @@ fn controller_cmd(a: ControllerArgs) -> ExitCode {
         ));
     }
     let opts = blis::controller::Options {
-        namespace: a.namespace,
+        namespaces: a.namespace,
         metrics_addr: a.metrics_addr,
         max_concurrent: a.max_concurrent,
         leader_election: a.leader_election,
@@ -431,6 +530,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(a) => run(a),
+        Command::Gate(a) => gate_cmd(a),
         Command::Bench(a) => bench_cmd(a),
         Command::Validate(a) => validate_cmd(a),
         Command::Calibrate(a) => calibrate_cmd(a),

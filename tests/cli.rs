@@ -134,3 +134,82 @@ fn run_help_explains_the_scenario_format() {
         assert!(out.to_lowercase().contains(&needle.to_lowercase()), "help lacks {needle}");
     }
 }
+
+#[test]
+fn gate_passes_an_example_meeting_its_slos_and_fails_one_that_misses() {
+    let o = blis(&["gate", "examples/quickstart.yaml"]);
+    assert_eq!(o.status.code(), Some(0), "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("PASS quickstart classSLO[chat]: slo_attainment predicted"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+
+    // The failing scenario's misses are named with class, metric, predicted value and limit.
+    let o = blis(&["gate", "examples/quickstart.yaml", "examples/gate-fails.yaml"]);
+    assert_eq!(o.status.code(), Some(1), "stderr: {}", stderr(&o));
+    let out = stdout(&o);
+    let fails: Vec<&str> = out.lines().filter(|l| l.starts_with("FAIL")).collect();
+    assert!(fails.iter().all(|l| l.starts_with("FAIL gate-fails ")), "{out}");
+    let ttft = fails.iter().find(|l| l.contains("maxTtftP90Ms")).unwrap_or_else(|| panic!("{out}"));
+    assert!(ttft.contains("ttft_p90_ms predicted ") && ttft.ends_with("limit <= 300"), "{ttft}");
+    assert!(fails.iter().any(|l| l.starts_with("FAIL gate-fails classSLO[chat]: slo_attainment")), "{out}");
+    assert!(out.contains("PASS gate-fails maxDollarsPerHour"), "{out}");
+    assert!(out.lines().last().unwrap().ends_with("FAILED"), "{out}");
+}
+
+#[test]
+fn gate_json_and_junit_have_one_entry_per_gate() {
+    let o = blis(&["gate", "--output", "json", "examples/gate-fails.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let gates = v["scenarios"][0]["gates"].as_array().unwrap();
+    assert_eq!(v["passed"], false);
+    assert_eq!(v["total"], gates.len());
+    let failed: Vec<&str> =
+        gates.iter().filter(|g| g["passed"] == false).map(|g| g["gate"].as_str().unwrap()).collect();
+    assert_eq!(v["failed"], failed.len());
+    assert!(failed.contains(&"maxTtftP90Ms"), "{v}");
+    let ttft = gates.iter().find(|g| g["gate"] == "maxTtftP90Ms").unwrap();
+    assert!(ttft["predicted"].as_f64().unwrap() > ttft["limit"].as_f64().unwrap());
+
+    let o = blis(&["gate", "--output", "junit", "examples/quickstart.yaml", "examples/gate-fails.yaml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let xml = stdout(&o);
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    reader.config_mut().check_end_names = true;
+    let (mut cases, mut failures) = (0, 0);
+    loop {
+        match reader.read_event().unwrap_or_else(|e| panic!("invalid XML: {e}\n{xml}")) {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
+                match e.name().into_inner() {
+                    "testcase" => cases += 1,
+                    "failure" => failures += 1,
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    // quickstart: 2 class SLOs; gate-fails: 2 class SLOs + 2 gates.
+    assert_eq!(cases, 6, "{xml}");
+    assert_eq!(failures, failed.len(), "{xml}");
+}
+
+#[test]
+fn gate_exits_2_on_malformed_input() {
+    let bad = temp_file(
+        "gate-bad.yaml",
+        "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nspec: [oops\n",
+    );
+    let o = blis(&["gate", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(&o));
+    assert!(stderr(&o).starts_with("error:") && stderr(&o).contains("fix:"), "{}", stderr(&o));
+    let base =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/gate-fails.yaml")).unwrap();
+    let bad_gate = temp_file("gate-bad-limit.yaml", &base.replace("maxTtftP90Ms: 300", "maxTtftP90Ms: -5"));
+    let o = blis(&["gate", bad_gate.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("spec.gates.maxTtftP90Ms"), "{}", stderr(&o));
+    assert_eq!(blis(&["gate"]).status.code(), Some(2), "a path is required");
+    assert_eq!(blis(&["gate", "--output", "xml", "examples/quickstart.yaml"]).status.code(), Some(2));
+}

@@ -375,7 +375,8 @@ fn e2e_against_a_real_api_server() {
 
     let t = step("two replicas: the standby waits, then takes over when the leader dies");
     let standby_port = env.metrics_port + 1;
-    let standby = env.start_controller_with(standby_port, &["--identity", "e2e-standby"]);
+    let standby =
+        env.start_controller_on(standby_port, &[LEADER_ARGS, &["--identity", "e2e-standby"]].concat());
     wait_until("standby /readyz", Duration::from_secs(30), || {
         http_get(standby_port, "/readyz").contains("ok").then_some(())
     });
@@ -401,7 +402,7 @@ fn e2e_against_a_real_api_server() {
 
     let t = step("simulated-request limit: Stalled with SimulationLimitExceeded");
     env.stop_controller(standby);
-    let limited = env.start_controller_with(env.metrics_port, &["--max-requests", "20000"]);
+    let limited = env.start_controller_with(&[LEADER_ARGS, &["--max-requests", "20000"]].concat());
     ns(&env, "limits");
     env.apply("limits", &scenario("big", 2, 600, 100.0, ""));
     let big = wait_until("big Stalled", Duration::from_secs(60), || {

@@ -95,8 +95,8 @@ pub struct Limits {
 /// Controller settings (the flags of `blis controller`).
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Watch only this namespace.
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (empty: all); each gets its own watches.
+    pub namespaces: Vec<String>,
     /// Address of `/metrics`, `/healthz`, `/readyz`.
     pub metrics_addr: SocketAddr,
     /// Most simulations at once.
@@ -441,15 +441,23 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let ready = Arc::new(AtomicBool::new(false));
     let server = tokio::spawn(serve(opts.metrics_addr, metrics.clone(), ready.clone()));
 
-    let scenarios: Api<SimulationScenario> = match &opts.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
+    // One scope per watched namespace; `None` is the whole cluster.
+    let scopes: Vec<Option<String>> = if opts.namespaces.is_empty() {
+        vec![None]
+    } else {
+        opts.namespaces.iter().cloned().map(Some).collect()
     };
-    scenarios.list(&kube::api::ListParams::default().limit(1)).await.map_err(|e| {
-        anyhow::anyhow!(
-            "cannot list SimulationScenarios (are the CRDs installed? `blis crd | kubectl apply -f -`): {e}"
-        )
-    })?;
+    for scope in &scopes {
+        scoped::<SimulationScenario>(&client, scope.as_deref())
+            .list(&kube::api::ListParams::default().limit(1))
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot list SimulationScenarios{} (are the CRDs installed? `blis crd | kubectl apply -f -`): {e}",
+                    scope.as_deref().map(|n| format!(" in {n}")).unwrap_or_default()
+                )
+            })?;
+    }
 
     let lock = opts.leader_election.then(|| {
         leader::LeaderLock::new(
@@ -467,52 +475,28 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     metrics.leader.set(1);
 
-    let config_maps: Api<ConfigMap> = match &opts.namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    };
-    let controller = Controller::new(scenarios, watcher::Config::default().any_semantic());
-    let store = controller.store();
-    let (s1, s2) = (store.clone(), store.clone());
-    let controller = controller
-        .watches(config_maps, watcher::Config::default().any_semantic(), move |cm: ConfigMap| {
-            let (ns, name) = (cm.namespace(), cm.name_any());
-            s1.state()
-                .into_iter()
-                .filter(|s| {
-                    s.namespace() == ns && steps::config_map_ref(&s.spec).is_some_and(|(n, _)| n == name)
-                })
-                .map(|s| ObjectRef::from_obj(&*s))
-                .collect::<Vec<_>>()
-        })
-        .watches(
-            Api::<HardwareProfile>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
-            move |hp| {
-                let name = hp.name_any();
-                s2.state()
-                    .into_iter()
-                    .filter(|s| steps::hardware_profile_names(&s.spec.hardware.gpu).contains(&name))
-                    .map(|s| ObjectRef::from_obj(&*s))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(200)));
-
     let recorder = Recorder::new(
         client.clone(),
         Reporter { controller: FIELD_MANAGER.into(), instance: Some(opts.identity.clone()) },
     );
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        recorder,
-        metrics,
-        runs: Mutex::new(HashMap::new()),
-        semaphore: Arc::new(Semaphore::new(opts.max_concurrent.max(1))),
-        limits: opts.limits,
-        store,
-        failures: Mutex::new(HashMap::new()),
-    });
+    let semaphore = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
+    let contexts: Vec<_> = scopes
+        .iter()
+        .map(|scope| {
+            let controller = scope_controller(&client, scope.as_deref());
+            let ctx = Arc::new(Context {
+                client: client.clone(),
+                recorder: recorder.clone(),
+                metrics: metrics.clone(),
+                runs: Mutex::new(HashMap::new()),
+                semaphore: semaphore.clone(),
+                limits: opts.limits,
+                store: controller.store(),
+                failures: Mutex::new(HashMap::new()),
+            });
+            (controller, ctx)
+        })
+        .collect();
 
     let lost = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -535,16 +519,18 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             let _ = stop_tx.send(());
         });
     }
-    let shutdown = async move {
+    let shutdown = futures::FutureExt::shared(async move {
         let _ = stop_rx.await;
-    };
-    Controller::run(controller.graceful_shutdown_on(shutdown), reconcile, error_policy, ctx)
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "controller event");
-            }
-        })
-        .await;
+    });
+    futures::future::join_all(contexts.into_iter().map(|(controller, ctx)| {
+        Controller::run(controller.graceful_shutdown_on(shutdown.clone()), reconcile, error_policy, ctx)
+            .for_each(|r| async move {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "controller event");
+                }
+            })
+    }))
+    .await;
     server.abort();
     if opts.leader_election && !lost.load(Ordering::Relaxed) {
         leader::LeaderLock::new(
@@ -560,6 +546,57 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         anyhow::bail!("lost leadership");
     }
     Ok(())
+}
+
+/// An API of `K` in `namespace`, or across the cluster.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// The scenario controller of one scope: scenarios, the ConfigMaps they reference (same scope) and
+/// the cluster-scoped HardwareProfiles.
+fn scope_controller(client: &Client, namespace: Option<&str>) -> Controller<SimulationScenario> {
+    let controller = Controller::new(
+        scoped::<SimulationScenario>(client, namespace),
+        watcher::Config::default().any_semantic(),
+    );
+    let store = controller.store();
+    let (s1, s2) = (store.clone(), store);
+    controller
+        .watches(
+            scoped::<ConfigMap>(client, namespace),
+            watcher::Config::default().any_semantic(),
+            move |cm: ConfigMap| {
+                let (ns, name) = (cm.namespace(), cm.name_any());
+                s1.state()
+                    .into_iter()
+                    .filter(|s| {
+                        s.namespace() == ns && steps::config_map_ref(&s.spec).is_some_and(|(n, _)| n == name)
+                    })
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .watches(
+            Api::<HardwareProfile>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |hp| {
+                let name = hp.name_any();
+                s2.state()
+                    .into_iter()
+                    .filter(|s| steps::hardware_profile_names(&s.spec.hardware.gpu).contains(&name))
+                    .map(|s| ObjectRef::from_obj(&*s))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(200)))
 }
 
 async fn shutdown_signal() {

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// Leader election flags of the tests' controllers (Lease in `blis-system`).
+pub const LEADER_ARGS: &[&str] = &["--leader-election", "--leader-election-namespace", "blis-system"];
+
 /// The controller's ServiceAccount, impersonated.
 pub const SA: &str = "system:serviceaccount:blis-system:blis-controller";
 
@@ -33,6 +36,12 @@ impl Env {
     /// The environment, or `None` (test skipped) when no control plane was started and none is required.
     /// `metrics_port` must differ between test files (each starts its own controller).
     pub fn from_env(metrics_port: u16) -> Option<Env> {
+        Self::from_env_as(metrics_port, SA)
+    }
+
+    /// [`Env::from_env`], with the controller impersonating the user `user` (e.g. the ServiceAccount
+    /// a Helm release created) instead of [`SA`].
+    pub fn from_env_as(metrics_port: u16, user: &str) -> Option<Env> {
         let Ok(kubeconfig) = std::env::var("BLIS_E2E_KUBECONFIG") else {
             assert!(
                 std::env::var_os("BLIS_E2E_REQUIRED").is_none(),
@@ -45,7 +54,7 @@ impl Env {
         let dir = root.join(format!("target/e2e-{metrics_port}"));
         std::fs::create_dir_all(&dir).unwrap();
         let admin = std::fs::read_to_string(&kubeconfig).unwrap();
-        let impersonating = admin.replacen("    client-key:", &format!("    as: {SA}\n    client-key:"), 1);
+        let impersonating = admin.replacen("    client-key:", &format!("    as: {user}\n    client-key:"), 1);
         assert_ne!(admin, impersonating, "admin kubeconfig has no client-key line");
         let controller_kubeconfig = dir.join("controller.kubeconfig");
         std::fs::write(&controller_kubeconfig, impersonating).unwrap();
@@ -94,24 +103,21 @@ impl Env {
     }
 
     pub fn start_controller(&self) -> Child {
-        self.start_controller_with(self.metrics_port, &[])
+        self.start_controller_with(LEADER_ARGS)
     }
 
-    /// A controller serving metrics on `metrics_port`, with `extra` flags (e.g. `--identity`,
-    /// `--max-requests`) after the defaults.
-    pub fn start_controller_with(&self, metrics_port: u16, extra: &[&str]) -> Child {
+    /// Starts `blis controller` with `args` added (scope, leader election) to the common ones.
+    pub fn start_controller_with(&self, args: &[&str]) -> Child {
+        self.start_controller_on(self.metrics_port, args)
+    }
+
+    /// Starts `blis controller` serving metrics on `metrics_port` (a second replica needs its own).
+    pub fn start_controller_on(&self, metrics_port: u16, args: &[&str]) -> Child {
         let log = std::fs::File::create(self.dir.join(format!("controller-{}.log", now_ms()))).unwrap();
         Command::new(&self.bin)
-            .args([
-                "controller",
-                "--max-concurrent",
-                "2",
-                "--leader-election",
-                "--leader-election-namespace",
-                "blis-system",
-            ])
+            .args(["controller", "--max-concurrent", "2"])
+            .args(args)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}"), "--max-wall-seconds", "120"])
-            .args(extra)
             .env("KUBECONFIG", &self.controller_kubeconfig)
             .env("RUST_LOG", "info,kube=warn")
             .stdout(Stdio::null())

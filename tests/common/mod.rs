@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: build scenarios from YAML snippets and run them.
 #![allow(dead_code)]
 
+pub mod helm;
 pub mod kube;
 
 use blis::metrics::SimOutput;

@@ -1,0 +1,64 @@
+-- Argo CD health of a twin.blis.dev SimulationScenario (Lua 5.1, as Argo CD runs it).
+-- Install: argocd-cm key resource.customizations.health.twin.blis.dev_SimulationScenario (docs/gitops.md).
+--   Progressing  no prediction yet for the current generation, or a simulation is running
+--   Degraded     a gate or class SLO fails (SLOMet=False), or the controller is stuck (Stalled=True:
+--                invalid spec, simulation limit, enforced gate failure)
+--   Healthy      Ready=True and every gate met
+local hs = {}
+
+local function condition(conditions, type_)
+  if conditions == nil then
+    return nil
+  end
+  for _, c in ipairs(conditions) do
+    if c.type == type_ then
+      return c
+    end
+  end
+  return nil
+end
+
+local status = obj.status
+local generation = obj.metadata.generation
+if status == nil or status.observedGeneration == nil
+    or (generation ~= nil and status.observedGeneration < generation) then
+  hs.status = "Progressing"
+  hs.message = "waiting for the controller to simulate the current spec"
+  return hs
+end
+
+local stalled = condition(status.conditions, "Stalled")
+if stalled ~= nil and stalled.status == "True" then
+  hs.status = "Degraded"
+  hs.message = stalled.message
+  return hs
+end
+
+local reconciling = condition(status.conditions, "Reconciling")
+if reconciling ~= nil and reconciling.status == "True" then
+  hs.status = "Progressing"
+  hs.message = reconciling.message
+  return hs
+end
+
+local slo = condition(status.conditions, "SLOMet")
+if slo ~= nil and slo.status == "False" then
+  hs.status = "Degraded"
+  hs.message = slo.message
+  return hs
+end
+
+local ready = condition(status.conditions, "Ready")
+if ready ~= nil and ready.status == "True" then
+  hs.status = "Healthy"
+  hs.message = ready.message
+  return hs
+end
+
+hs.status = "Progressing"
+if ready ~= nil and ready.message ~= nil then
+  hs.message = ready.message
+else
+  hs.message = "waiting for the prediction"
+end
+return hs
