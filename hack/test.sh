@@ -38,6 +38,9 @@ for f in examples/*.yaml; do
   ./target/release/blis run --no-progress --output json "$f" >/dev/null
 done
 
+step "HTML report in headless Chromium (no console errors; screenshots in target/report-*.png)"
+hack/chromium-check.sh
+
 step "validation against real measurements (ratchet: no median APE may get worse)"
 VALIDATION=../shared/validation/experiments
 if [ -d "$VALIDATION" ]; then

@@ -13,7 +13,7 @@ use blis::bench;
 use blis::calibrate::{self, ratchet};
 use blis::error::InvalidInput;
 use blis::latency::Calibration;
-use blis::report::{table, ScenarioReport};
+use blis::report::{html, table, ScenarioReport};
 use blis::scenario::{self, load, RunError};
 use blis::sim::{Observer, SimOptions};
 
@@ -171,6 +171,9 @@ struct RunArgs {
     /// Profile file written by `blis calibrate`: its coefficients replace the built-in ones of its GPU.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// Also write a self-contained HTML report (latency CDFs, queue / KV / replicas over time, inputs).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -281,6 +284,7 @@ fn run(args: RunArgs) -> ExitCode {
     }
     let interactive = !args.no_progress && std::io::stderr().is_terminal();
     let mut reports = Vec::with_capacity(resolved.len());
+    let mut outputs = Vec::new();
     for (r, l) in resolved.iter().zip(&loaded) {
         let started = Instant::now();
         let mut progress = Progress {
@@ -302,6 +306,9 @@ fn run(args: RunArgs) -> ExitCode {
                     o.output.events
                 );
                 reports.push(ScenarioReport::new(r, o.summary));
+                if args.report.is_some() {
+                    outputs.push(o.output);
+                }
             }
             Err(RunError::Invalid(e)) => {
                 return invalid(&InvalidInput { field: format!("{}: {}", r.name, e.field), ..e })
@@ -331,6 +338,20 @@ fn run(args: RunArgs) -> ExitCode {
                 print!("{}", table::render(rep));
             }
         }
+    }
+    if let Some(path) = &args.report {
+        let yaml: Vec<String> = loaded.iter().map(|l| l.manifest.to_yaml()).collect();
+        let views: Vec<html::RunView> = reports
+            .iter()
+            .zip(&outputs)
+            .zip(&yaml)
+            .map(|((rep, out), y)| html::RunView::new(rep, out, y))
+            .collect();
+        if let Err(e) = std::fs::write(path, html::render_run(&views)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        eprintln!("wrote {}", path.display());
     }
     ExitCode::SUCCESS
 }

@@ -1,5 +1,7 @@
-//! Turning summaries into what people and tools read: the JSON document and the text table.
+//! Turning summaries into what people and tools read: the JSON document, the text table and the
+//! HTML report.
 
+pub mod html;
 pub mod json;
 pub mod table;
 
