@@ -54,6 +54,9 @@ if [[ $rc != 1 ]]; then
   exit 1
 fi
 
+step "HTML report in headless Chromium (no console errors; screenshots in target/report-*.png)"
+hack/chromium-check.sh
+
 step "validation against real measurements (ratchet: no median APE may get worse)"
 VALIDATION=../shared/validation/experiments
 if [ -d "$VALIDATION" ]; then

@@ -14,7 +14,7 @@ use blis::calibrate::{self, ratchet};
 use blis::error::InvalidInput;
 use blis::latency::Calibration;
 use blis::report::gate::{GateReport, ScenarioGates};
-use blis::report::{table, ScenarioReport};
+use blis::report::{html, table, ScenarioReport};
 use blis::scenario::{self, load, RunError};
 use blis::sim::{Observer, SimOptions};
 
@@ -176,6 +176,9 @@ struct RunArgs {
     /// Profile file written by `blis calibrate`: its coefficients replace the built-in ones of its GPU.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// Also write a self-contained HTML report (latency CDFs, queue / KV / replicas over time, inputs).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
 }
 
 const GATE_HELP: &str = "\
@@ -326,8 +329,8 @@ fn simulate_all(
     loaded: &[load::LoadedScenario],
     resolved: &[scenario::Resolved],
     interactive: bool,
-) -> Result<Vec<blis::metrics::Summary>, ExitCode> {
-    let mut summaries = Vec::with_capacity(resolved.len());
+) -> Result<Vec<scenario::Outcome>, ExitCode> {
+    let mut outcomes = Vec::with_capacity(resolved.len());
     for (r, l) in resolved.iter().zip(loaded) {
         let started = Instant::now();
         let mut progress = Progress {
@@ -348,7 +351,7 @@ fn simulate_all(
                     o.output.generated,
                     o.output.events
                 );
-                summaries.push(o.summary);
+                outcomes.push(o);
             }
             Err(RunError::Invalid(e)) => {
                 return Err(invalid(&InvalidInput { field: format!("{}: {}", r.name, e.field), ..e }))
@@ -359,7 +362,7 @@ fn simulate_all(
             }
         }
     }
-    Ok(summaries)
+    Ok(outcomes)
 }
 
 fn run(args: RunArgs) -> ExitCode {
@@ -369,12 +372,12 @@ fn run(args: RunArgs) -> ExitCode {
             Err(code) => return code,
         };
     let interactive = !args.no_progress && std::io::stderr().is_terminal();
-    let summaries = match simulate_all(&loaded, &resolved, interactive) {
+    let outcomes = match simulate_all(&loaded, &resolved, interactive) {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let reports: Vec<ScenarioReport> =
-        resolved.iter().zip(summaries).map(|(r, s)| ScenarioReport::new(r, s)).collect();
+    let (reports, outputs): (Vec<ScenarioReport>, Vec<_>) =
+        resolved.iter().zip(outcomes).map(|(r, o)| (ScenarioReport::new(r, o.summary), o.output)).unzip();
     match args.output {
         Output::Json => {
             let doc = serde_json::json!({ "scenarios": reports });
@@ -395,6 +398,20 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    if let Some(path) = &args.report {
+        let yaml: Vec<String> = loaded.iter().map(|l| l.manifest.to_yaml()).collect();
+        let views: Vec<html::RunView> = reports
+            .iter()
+            .zip(&outputs)
+            .zip(&yaml)
+            .map(|((rep, out), y)| html::RunView::new(rep, out, y))
+            .collect();
+        if let Err(e) = std::fs::write(path, html::render_run(&views)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        eprintln!("wrote {}", path.display());
+    }
     ExitCode::SUCCESS
 }
 
@@ -403,8 +420,8 @@ fn gate_cmd(args: GateArgs) -> ExitCode {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let summaries = match simulate_all(&loaded, &resolved, false) {
-        Ok(s) => s,
+    let summaries: Vec<blis::metrics::Summary> = match simulate_all(&loaded, &resolved, false) {
+        Ok(o) => o.into_iter().map(|o| o.summary).collect(),
         Err(code) => return code,
     };
     let scenarios = loaded

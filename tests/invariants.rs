@@ -98,6 +98,7 @@ fn fast_forward_gives_identical_results_to_stepping_one_by_one() {
         assert_eq!(fast.output.completed, slow.output.completed, "records differ for\n{spec}");
         assert_eq!(fast.output.rejected, slow.output.rejected);
         assert_eq!(fast.output.instances, slow.output.instances, "replica totals differ for\n{spec}");
+        assert_eq!(fast.output.series, slow.output.series, "time series differ for\n{spec}");
         assert_eq!(fast.summary, slow.summary);
         assert!(fast.output.events < slow.output.events, "fast-forward should save events");
     }

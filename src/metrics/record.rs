@@ -147,4 +147,6 @@ pub struct SimOutput {
     pub disaggregated: u64,
     /// Σ KV transfer times (µs).
     pub transfer_us: i64,
+    /// Queue depth, running batch, KV utilisation and replicas over time, per pool.
+    pub series: super::Series,
 }

@@ -5,7 +5,8 @@ use std::fmt::Write;
 use super::json::ScenarioReport;
 use crate::metrics::summary::{Dist, Stats};
 
-fn fmt_ms(v: f64) -> String {
+/// Milliseconds with about three significant digits.
+pub(crate) fn fmt_ms(v: f64) -> String {
     if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 10.0 {

@@ -30,6 +30,18 @@ pub struct ScenarioManifest {
     pub spec: ScenarioSpec,
 }
 
+impl ScenarioManifest {
+    /// The manifest as YAML (the spec as parsed, defaults left out), for reports that show their inputs.
+    pub fn to_yaml(&self) -> String {
+        let spec = serde_yaml::to_string(&self.spec).unwrap_or_default();
+        let spec: String = spec.lines().map(|l| format!("  {l}\n")).collect();
+        format!(
+            "apiVersion: {API_VERSION}\nkind: {KIND}\nmetadata:\n  name: {}\nspec:\n{spec}",
+            self.metadata.name
+        )
+    }
+}
+
 /// Reads every `SimulationScenario` in a (multi-document) YAML text. Documents of other kinds are
 /// skipped and returned by kind, so callers can say what they ignored. Any malformed scenario is an
 /// error naming the document and field.

@@ -21,7 +21,9 @@ use super::instance::Instance;
 use super::pool::{PoolConfig, Replica, ReplicaState, ScalePolicy};
 use super::request::{LiveRequest, Slab};
 use super::router::{Detector, Router, RouterConfig};
-use crate::metrics::{InstanceReport, PoolReport, Rejected, RequestRecord, SimOutput, TimelinePoint};
+use crate::metrics::{
+    InstanceReport, PoolReport, PoolSample, Rejected, RequestRecord, Series, SimOutput, TimelinePoint,
+};
 use crate::rng::{self, SimRng};
 use crate::workload::{Request, WorkloadGen};
 
@@ -193,6 +195,8 @@ struct Sim<'a> {
     scale: Vec<ScaleState>,
     /// Time of the last event that was not an autoscaler tick.
     work_end: i64,
+    /// Scratch for one sample of every pool.
+    pool_samples: Vec<PoolSample>,
 }
 
 /// Runs the cluster on the workload until it drains (or the horizon), returning every record.
@@ -215,7 +219,11 @@ pub fn run(
         router: Router::new(cfg.router.clone(), rng::stream(cfg.seed, "router")),
         slab: Slab::default(),
         q: Queue { heap: BinaryHeap::new(), seq: 0 },
-        out: SimOutput { generated_per_class: vec![0; workload.class_names().len()], ..SimOutput::default() },
+        out: SimOutput {
+            generated_per_class: vec![0; workload.class_names().len()],
+            series: Series::new(cfg.pools.len()),
+            ..SimOutput::default()
+        },
         done: Vec::new(),
         min_pre: cfg
             .pools
@@ -232,6 +240,7 @@ pub fn run(
         transfers: Vec::new(),
         scale: vec![ScaleState::default(); cfg.pools.len()],
         work_end: 0,
+        pool_samples: Vec::with_capacity(cfg.pools.len()),
     };
     for (p, pool) in cfg.pools.iter().enumerate() {
         for _ in 0..pool.replicas {
@@ -273,6 +282,10 @@ pub fn run(
             }
         }
         clock = t;
+        // Samples due by now see the state after every earlier event, as they would at their time.
+        while sim.out.series.next_due() <= t {
+            sim.sample();
+        }
         sim.out.events += 1;
         if opts.max_events.is_some_and(|m| sim.out.events > m) {
             return Err(SimError::TooManyEvents(opts.max_events.unwrap_or(0)));
@@ -388,6 +401,29 @@ impl Sim<'_> {
         let s = &mut self.scale[pool];
         s.peak = s.peak.max(active + starting);
         self.out.timeline.push(TimelinePoint { t_us: t, pool: pool as u32, active, starting });
+    }
+
+    /// Records the state of every pool at the series' next sampling time. KV usage is read as stepping
+    /// one step at a time would show it, so decode fast-forward gives the same series.
+    fn sample(&mut self) {
+        let at = self.out.series.next_due();
+        self.pool_samples.clear();
+        self.pool_samples.resize(self.cfg.pools.len(), PoolSample::default());
+        for r in &self.replicas {
+            let active = match r.state {
+                ReplicaState::Active => true,
+                ReplicaState::Draining => false,
+                ReplicaState::Starting(_) | ReplicaState::Terminated => continue,
+            };
+            let p = &mut self.pool_samples[r.pool];
+            p.waiting += r.inst.queue_len() as u32;
+            p.running += r.inst.batch_len() as u32;
+            p.kv_used += u64::from(r.inst.kv_used_at(at));
+            p.kv_total += u64::from(r.inst.kv.total());
+            p.active += u32::from(active);
+        }
+        let gateway = self.flow.as_ref().map_or(0, |f| f.len());
+        self.out.series.record(gateway, &self.pool_samples);
     }
 
     fn priority_of(&self, req: &Request) -> i32 {
@@ -683,6 +719,7 @@ impl Sim<'_> {
         let end = self.work_end.max(0);
         let mut out = std::mem::take(&mut self.out);
         out.end_us = end;
+        out.series.truncate_after(end);
         out.queued_at_end = self.flow.as_ref().map_or(0, |f| f.len());
         out.unfinished = self.slab.len() as u64 + out.queued_at_end;
         let _ = clock;
