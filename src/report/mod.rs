@@ -1,5 +1,6 @@
 //! Turning summaries into what people and tools read: the JSON document and the text table.
 
+pub mod compare;
 pub mod json;
 pub mod table;
 
