@@ -34,7 +34,7 @@ grep -E "^test result:" target/test.log | awk '{p+=$4; f+=$6} END {printf "tests
 step "release build and quickstart"
 cargo build --release --locked
 ./target/release/blis run examples/quickstart.yaml
-for f in examples/*.yaml; do
+for f in examples/*.yaml examples/llm-d/*/; do
   ./target/release/blis run --no-progress --output json "$f" >/dev/null
 done
 
@@ -75,6 +75,9 @@ if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
     cargo test --locked --test e2e -- --nocapture 2>&1 | tee target/e2e.log
   grep -E "^E2E-50:|^e2e: all steps passed" target/e2e.log
+  BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
+    cargo test --locked --test e2e_import -- --nocapture 2>&1 | tee target/e2e-import.log
+  grep -E "^e2e-import: all steps passed" target/e2e-import.log
   hack/control-plane.sh down
 fi
 
