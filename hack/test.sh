@@ -44,7 +44,7 @@ grep -E "^test result:" target/test.log | awk '{p+=$4; f+=$6} END {printf "tests
 step "release build and quickstart"
 cargo build --release --locked
 ./target/release/blis run examples/quickstart.yaml
-for f in examples/*.yaml; do
+for f in examples/*.yaml examples/llm-d/*/; do
   ./target/release/blis run --no-progress --output json "$f" >/dev/null
 done
 ./target/release/blis gate examples/quickstart.yaml
@@ -99,6 +99,11 @@ if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
     cargo test --locked --test e2e_helm -- --nocapture 2>&1 | tee target/e2e-helm.log
   grep -E "^e2e-helm: all steps passed" target/e2e-helm.log
+
+  step "end-to-end test of imports (live llm-d manifests referenced by a scenario)"
+  BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
+    cargo test --locked --test e2e_import -- --nocapture 2>&1 | tee target/e2e-import.log
+  grep -E "^e2e-import: all steps passed" target/e2e-import.log
   hack/control-plane.sh down
 fi
 

@@ -10,6 +10,7 @@ pub mod calibrate;
 pub mod catalog;
 pub mod controller;
 pub mod error;
+pub mod import;
 pub mod latency;
 pub mod metrics;
 pub mod report;

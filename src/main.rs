@@ -14,7 +14,7 @@ use blis::calibrate::{self, ratchet};
 use blis::error::InvalidInput;
 use blis::latency::Calibration;
 use blis::report::gate::{GateReport, ScenarioGates};
-use blis::report::{html, table, ScenarioReport};
+use blis::report::{compare, html, table, ScenarioReport};
 use blis::scenario::{self, load, RunError};
 use blis::sim::{Observer, SimOptions};
 
@@ -51,6 +51,29 @@ enum Command {
     Crd,
     /// Run the Kubernetes controller: reconcile SimulationScenarios into predictions in their status.
     Controller(ControllerArgs),
+    /// Compare candidate scenarios side by side (predictions, gates, cost; best per column marked),
+    /// simulated from files or read from the scenarios' status in a namespace.
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// Candidate scenario files or folders (each scenario found is one candidate).
+    #[arg(required_unless_present = "namespace", conflicts_with = "namespace")]
+    paths: Vec<PathBuf>,
+    /// Read the candidates' predictions from the status of the SimulationScenarios in this namespace.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Output format (`markdown` renders as a table in pull-request comments).
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: CompareOutput,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CompareOutput {
+    Table,
+    Json,
+    Markdown,
 }
 
 #[derive(clap::Args)]
@@ -309,7 +332,10 @@ fn load_and_resolve(
             }
         }
         match scenario::resolve(name, &spec) {
-            Ok(r) => resolved.push(r),
+            Ok(mut r) => {
+                r.warnings.extend(l.import_warnings.iter().cloned());
+                resolved.push(r)
+            }
             Err(e) => {
                 let e = if name.is_empty() {
                     e
@@ -553,7 +579,97 @@ fn main() -> ExitCode {
         Command::Calibrate(a) => calibrate_cmd(a),
         Command::Crd => crd_cmd(),
         Command::Controller(a) => controller_cmd(a),
+        Command::Compare(a) => compare_cmd(a),
     }
+}
+
+fn compare_cmd(args: CompareArgs) -> ExitCode {
+    let candidates = match &args.namespace {
+        Some(ns) => match cluster_candidates(ns) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: cannot read SimulationScenarios in namespace {ns}: {e:#}");
+                return ExitCode::from(1);
+            }
+        },
+        None => {
+            // Each path is one candidate's set of manifests: its references resolve within it.
+            let mut loaded = Vec::new();
+            for p in &args.paths {
+                match load::load_paths(std::slice::from_ref(p)) {
+                    Ok(l) => loaded.extend(l),
+                    Err(e) => return invalid(&e),
+                }
+            }
+            let mut out = Vec::with_capacity(loaded.len());
+            for l in loaded {
+                let name = l.manifest.metadata.name.clone();
+                match scenario::run_spec(&name, &l.manifest.spec, l.trace_text.clone()) {
+                    Ok(o) => {
+                        let gates = l.manifest.spec.gates.clone().unwrap_or_default();
+                        let met = blis::metrics::gates::evaluate(&gates, &o.summary).iter().all(|g| g.passed);
+                        out.push(compare::Candidate {
+                            name,
+                            predictions: blis::api::predictions::from_summary(&o.summary),
+                            slo_met: Some(met),
+                        });
+                    }
+                    Err(RunError::Invalid(e)) => {
+                        return invalid(&InvalidInput { field: format!("{name}: {}", e.field), ..e })
+                    }
+                    Err(RunError::Sim(e)) => {
+                        eprintln!("error: {name}: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            out
+        }
+    };
+    let rows = compare::rows(&candidates);
+    match args.output {
+        CompareOutput::Table => print!("{}", compare::table(&rows)),
+        CompareOutput::Markdown => print!("{}", compare::markdown(&rows)),
+        CompareOutput::Json => match serde_json::to_string_pretty(&serde_json::json!({ "candidates": rows }))
+        {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode JSON: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    }
+    ExitCode::SUCCESS
+}
+
+/// The candidates of a namespace: each SimulationScenario's status predictions and SLOMet condition.
+fn cluster_candidates(ns: &str) -> anyhow::Result<Vec<compare::Candidate>> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let client = kube::Client::try_default().await?;
+        let api: kube::Api<blis::api::SimulationScenario> = kube::Api::namespaced(client, ns);
+        let list = api.list(&kube::api::ListParams::default()).await?;
+        let mut out: Vec<compare::Candidate> = list
+            .items
+            .into_iter()
+            .map(|s| {
+                let status = s.status.unwrap_or_default();
+                let met =
+                    blis::api::conditions::status_of(&status.conditions, blis::api::conditions::SLO_MET);
+                compare::Candidate {
+                    name: s.metadata.name.unwrap_or_default(),
+                    predictions: status.predictions.unwrap_or(serde_json::Value::Null),
+                    slo_met: met.and_then(|m| match m {
+                        "True" => Some(true),
+                        "False" => Some(false),
+                        _ => None,
+                    }),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    })
 }
 
 fn load_profile(path: &std::path::Path) -> Result<Calibration, InvalidInput> {

@@ -417,6 +417,7 @@ impl Experiment {
         };
         let spec = ScenarioSpec {
             seed: None,
+            import: None,
             model: ModelSpec { name: self.model.clone(), config: None },
             hardware: HardwareSpec {
                 gpu: profile.name.clone(),

@@ -5,6 +5,7 @@
 //! off the async runtime on blocking threads, at most `--max-concurrent` at once, each with a
 //! cancellation flag (a newer spec or deletion cancels it) and wall-time / request limits.
 
+pub mod import_refs;
 pub mod leader;
 pub mod metrics;
 pub mod steps;
@@ -16,9 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DynamicObject, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -161,13 +163,17 @@ impl Observer for RunObserver {
 /// Step that touches the API: the objects a scenario references.
 pub async fn fetch(client: &Client, obj: &SimulationScenario) -> Result<Referenced, kube::Error> {
     let ns = obj.namespace().unwrap_or_default();
-    let mut refs = Referenced::default();
-    if let Some((name, _)) = steps::config_map_ref(&obj.spec) {
+    let mut refs =
+        Referenced { objects: import_refs::fetch(client, &ns, &obj.spec).await?, ..Default::default() };
+    // The GPU may come from an imported model server.
+    let effective =
+        crate::import::apply(&obj.spec, &refs.objects).map(|i| i.spec).unwrap_or(obj.spec.clone());
+    if let Some((name, _)) = steps::config_map_ref(&effective) {
         refs.trace_config_map = Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt(name).await?;
     }
-    if obj.spec.hardware.profile.is_none() {
+    if effective.hardware.profile.is_none() {
         let api = Api::<HardwareProfile>::all(client.clone());
-        for name in steps::hardware_profile_names(&obj.spec.hardware.gpu) {
+        for name in steps::hardware_profile_names(&effective.hardware.gpu) {
             if is_dns_name(&name) {
                 if let Some(hp) = api.get_opt(&name).await? {
                     refs.hardware_profile = Some(hp);
@@ -480,10 +486,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         Reporter { controller: FIELD_MANAGER.into(), instance: Some(opts.identity.clone()) },
     );
     let semaphore = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
-    let contexts: Vec<_> = scopes
-        .iter()
-        .map(|scope| {
-            let controller = scope_controller(&client, scope.as_deref());
+    let mut contexts = Vec::with_capacity(scopes.len());
+    for scope in &scopes {
+        let controller = scope_controller(&client, scope.as_deref()).await;
+        contexts.push({
             let ctx = Arc::new(Context {
                 client: client.clone(),
                 recorder: recorder.clone(),
@@ -495,8 +501,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 failures: Mutex::new(HashMap::new()),
             });
             (controller, ctx)
-        })
-        .collect();
+        });
+    }
 
     let lost = Arc::new(AtomicBool::new(false));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -560,43 +566,70 @@ where
     }
 }
 
-/// The scenario controller of one scope: scenarios, the ConfigMaps they reference (same scope) and
-/// the cluster-scoped HardwareProfiles.
-fn scope_controller(client: &Client, namespace: Option<&str>) -> Controller<SimulationScenario> {
-    let controller = Controller::new(
-        scoped::<SimulationScenario>(client, namespace),
-        watcher::Config::default().any_semantic(),
-    );
+/// The scenario controller of one scope: scenarios, the ConfigMaps and Deployments they reference
+/// (same scope), the InferencePools and LeaderWorkerSets they reference when those CRDs are served,
+/// and the cluster-scoped HardwareProfiles.
+async fn scope_controller(client: &Client, namespace: Option<&str>) -> Controller<SimulationScenario> {
+    let any = watcher::Config::default().any_semantic();
+    let controller = Controller::new(scoped::<SimulationScenario>(client, namespace), any.clone());
     let store = controller.store();
-    let (s1, s2) = (store.clone(), store);
-    controller
-        .watches(
-            scoped::<ConfigMap>(client, namespace),
-            watcher::Config::default().any_semantic(),
-            move |cm: ConfigMap| {
-                let (ns, name) = (cm.namespace(), cm.name_any());
-                s1.state()
-                    .into_iter()
-                    .filter(|s| {
-                        s.namespace() == ns && steps::config_map_ref(&s.spec).is_some_and(|(n, _)| n == name)
-                    })
-                    .map(|s| ObjectRef::from_obj(&*s))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .watches(
-            Api::<HardwareProfile>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
-            move |hp| {
-                let name = hp.name_any();
-                s2.state()
-                    .into_iter()
-                    .filter(|s| steps::hardware_profile_names(&s.spec.hardware.gpu).contains(&name))
-                    .map(|s| ObjectRef::from_obj(&*s))
-                    .collect::<Vec<_>>()
-            },
-        )
-        .with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(200)))
+    let (s1, s2, s3) = (store.clone(), store.clone(), store.clone());
+    let mut controller = controller
+        .watches(scoped::<ConfigMap>(client, namespace), any.clone(), move |cm: ConfigMap| {
+            let (ns, name) = (cm.namespace(), cm.name_any());
+            s1.state()
+                .into_iter()
+                .filter(|s| {
+                    s.namespace() == ns
+                        && (steps::config_map_ref(&s.spec).is_some_and(|(n, _)| n == name)
+                            || import_refs::concerns(&s.spec, "ConfigMap", &name))
+                })
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect::<Vec<_>>()
+        })
+        .watches(Api::<HardwareProfile>::all(client.clone()), any.clone(), move |hp| {
+            let name = hp.name_any();
+            s2.state()
+                .into_iter()
+                .filter(|s| steps::hardware_profile_names(&s.spec.hardware.gpu).contains(&name))
+                .map(|s| ObjectRef::from_obj(&*s))
+                .collect::<Vec<_>>()
+        })
+        .watches(scoped::<Deployment>(client, namespace), any.clone(), move |d: Deployment| {
+            concerned(&s3, d.namespace(), "Deployment", &d.name_any())
+        });
+    // The custom kinds are watched only when their CRDs are installed.
+    for c in import_refs::CUSTOM.into_iter().filter(|c| matches!(c.2, "InferencePool" | "LeaderWorkerSet")) {
+        let ar = import_refs::resource(c);
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        if api.list(&kube::api::ListParams::default().limit(1)).await.is_err() {
+            tracing::info!(kind = c.2, api_version = ar.api_version, "not served; not watched");
+            continue;
+        }
+        let (s, kind) = (store.clone(), c.2);
+        controller = controller.watches_with(api, ar, any.clone(), move |o: DynamicObject| {
+            concerned(&s, o.namespace(), kind, &o.name_any())
+        });
+    }
+    controller.with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(200)))
+}
+
+/// The scenarios of namespace `ns` whose imported inputs the object `kind`/`name` may change.
+fn concerned(
+    store: &Store<SimulationScenario>,
+    ns: Option<String>,
+    kind: &str,
+    name: &str,
+) -> Vec<ObjectRef<SimulationScenario>> {
+    store
+        .state()
+        .into_iter()
+        .filter(|s| s.namespace() == ns && import_refs::concerns(&s.spec, kind, name))
+        .map(|s| ObjectRef::from_obj(&*s))
+        .collect()
 }
 
 async fn shutdown_signal() {

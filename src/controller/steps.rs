@@ -12,6 +12,7 @@ use crate::api::conditions::{self, Desired, DEGRADED, READY, RECONCILING, SLO_ME
 use crate::api::{predictions, HardwareProfile, NormalizedInputs, SimulationScenarioStatus};
 use crate::catalog::gpu::GpuProfile;
 use crate::error::InvalidInput;
+use crate::import::{self, Objects};
 use crate::metrics::gates::{self, Enforcement};
 use crate::metrics::Summary;
 use crate::report::Inputs;
@@ -27,6 +28,8 @@ pub struct Referenced {
     pub trace_config_map: Option<ConfigMap>,
     /// The HardwareProfile named by `spec.hardware.gpu`, if one exists.
     pub hardware_profile: Option<HardwareProfile>,
+    /// The objects `spec.import` references (InferencePool, Deployments, ConfigMap, objectives).
+    pub objects: Objects,
 }
 
 /// A scenario ready to simulate.
@@ -60,7 +63,9 @@ pub fn config_map_ref(spec: &ScenarioSpec) -> Option<(&str, &str)> {
 
 /// Validate and build: the one step that reads the raw spec (plus what it references).
 pub fn prepare(name: &str, spec: &ScenarioSpec, refs: &Referenced) -> Result<Prepared, InvalidInput> {
-    let mut spec = spec.clone();
+    // The same import as `blis run`: the effective spec (hashed below) includes what is deployed.
+    let imported = import::apply(spec, &refs.objects)?;
+    let mut spec = imported.spec;
     let mut profile: Option<GpuProfile> = None;
     if spec.hardware.profile.is_none() {
         if let Some(hp) = &refs.hardware_profile {
@@ -98,7 +103,8 @@ pub fn prepare(name: &str, spec: &ScenarioSpec, refs: &Referenced) -> Result<Pre
             "inline the CSV as trace.csv or put it in a ConfigMap and use trace.configMapRef",
         ));
     }
-    let resolved = resolve(name, &spec)?;
+    let mut resolved = resolve(name, &spec)?;
+    resolved.warnings.extend(imported.warnings);
     let hash = inputs_hash(&spec, trace_text.as_deref(), profile.as_ref());
     Ok(Prepared { resolved, trace_text, hash, spec })
 }

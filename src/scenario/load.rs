@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use super::manifest::{parse_scenarios, ScenarioManifest};
 use crate::error::InvalidInput;
+use crate::import::{self, Objects};
 
 /// A scenario read from a file, with the text of its trace when it replays one from a path.
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub struct LoadedScenario {
     pub manifest: ScenarioManifest,
     /// Trace CSV content, when `spec.workload.trace.path` is set.
     pub trace_text: Option<Arc<str>>,
+    /// What the importers of `spec.import` approximated or ignored.
+    pub import_warnings: Vec<String>,
 }
 
 /// Reads every `SimulationScenario` of `text` (found in `file`), resolving trace paths relative to
@@ -39,46 +42,75 @@ pub fn load_text(file: &Path, text: &str) -> Result<(Vec<LoadedScenario>, Vec<St
             }
             None => None,
         };
-        out.push(LoadedScenario { file: file.to_path_buf(), manifest, trace_text });
+        out.push(LoadedScenario {
+            file: file.to_path_buf(),
+            manifest,
+            trace_text,
+            import_warnings: Vec::new(),
+        });
     }
     Ok((out, skipped))
 }
 
 /// Reads a scenario file.
 pub fn load_file(file: &Path) -> Result<(Vec<LoadedScenario>, Vec<String>), InvalidInput> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
+    load_text(file, &read(file)?)
+}
+
+fn read(file: &Path) -> Result<String, InvalidInput> {
+    std::fs::read_to_string(file).map_err(|e| {
         InvalidInput::new(
             file.display().to_string(),
             format!("cannot be read: {e}"),
             "give the path of a YAML file holding SimulationScenario documents",
         )
-    })?;
-    load_text(file, &text)
+    })
 }
 
 /// Reads every scenario in `paths` (files, or folders whose `.yaml`/`.yml` files are read in name
-/// order). Fails when a path holds no `SimulationScenario`, naming what it found instead.
+/// order) and applies their `spec.import` against the other documents of the same paths (the
+/// InferencePool, Deployments, ConfigMaps... of a GitOps folder). Fails when the paths hold no
+/// `SimulationScenario`, naming what they hold instead.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput> {
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
+    let mut objects = Objects::default();
     for path in paths {
         let files = if path.is_dir() { yaml_files(path)? } else { vec![path.clone()] };
-        let before = out.len();
-        let mut skipped = Vec::new();
         for f in &files {
-            let (l, s) = load_file(f)?;
+            let text = read(f)?;
+            let (l, s) = load_text(f, &text)?;
             out.extend(l);
+            if !s.is_empty() {
+                for doc in import::parse_documents(&text).map_err(|e| in_file(f, e))? {
+                    if doc.get("kind").and_then(|k| k.as_str()) != Some(super::KIND) {
+                        objects.push(doc);
+                    }
+                }
+            }
             skipped.extend(s);
         }
-        if out.len() == before {
-            return Err(InvalidInput::new(
-                path.display().to_string(),
-                format!(
-                    "holds no SimulationScenario (found: {})",
-                    if skipped.is_empty() { "nothing".to_string() } else { skipped.join(", ") }
-                ),
-                format!("add a document with apiVersion: {} and kind: {}", super::API_VERSION, super::KIND),
-            ));
-        }
+    }
+    if out.is_empty() && !paths.is_empty() {
+        let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        return Err(InvalidInput::new(
+            names.join(", "),
+            format!(
+                "holds no SimulationScenario (found: {})",
+                if skipped.is_empty() { "nothing".to_string() } else { skipped.join(", ") }
+            ),
+            format!("add a document with apiVersion: {} and kind: {}", super::API_VERSION, super::KIND),
+        ));
+    }
+    for l in &mut out {
+        let imported = import::apply(&l.manifest.spec, &objects).map_err(|e| {
+            in_file(
+                &l.file,
+                InvalidInput { field: format!("{}: {}", l.manifest.metadata.name, e.field), ..e },
+            )
+        })?;
+        l.manifest.spec = imported.spec;
+        l.import_warnings = imported.warnings;
     }
     Ok(out)
 }

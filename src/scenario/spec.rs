@@ -62,9 +62,16 @@ pub struct ScenarioSpec {
     /// Master seed: every random draw of the run derives from it (default 42).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    /// The model served.
+    /// What is deployed (InferencePool, model-server Deployments / LeaderWorkerSets, modelservice
+    /// values, the endpoint-picker ConfigMap, objectives), inline or by reference to live objects; the
+    /// rest of this spec is a JSON merge patch on top of what they give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<ImportSpec>,
+    /// The model served (may come from `import`).
+    #[serde(default, skip_serializing_if = "ModelSpec::is_unset")]
     pub model: ModelSpec,
-    /// GPUs per replica.
+    /// GPUs per replica (may come from `import`).
+    #[serde(default, skip_serializing_if = "HardwareSpec::is_unset")]
     pub hardware: HardwareSpec,
     /// vLLM serving knobs; vLLM's defaults apply to those left out.
     #[serde(default)]
@@ -102,6 +109,60 @@ pub struct ScenarioSpec {
     /// Pass/fail gates on the prediction (attainment, cost, latency), for GitOps gating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gates: Option<GatesSpec>,
+}
+
+/// Real llm-d objects the scenario starts from. Each is given inline (an object or a pasted YAML
+/// string) or as a reference to an object in the scenario's namespace (the CLI finds it among the
+/// other documents of the files it reads).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ImportSpec {
+    /// The InferencePool (`inference.networking.x-k8s.io/v1alpha2` or `inference.networking.k8s.io/v1`);
+    /// its selector picks the model-server Deployments / LeaderWorkerSets when none are named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inference_pool_ref: Option<ObjectRef>,
+    /// The InferencePool, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_value")]
+    pub inference_pool: Option<serde_json::Value>,
+    /// Model-server Deployments / LeaderWorkerSets (`kind` defaults to Deployment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workload_refs: Option<Vec<ObjectRef>>,
+    /// Model-server Deployments / LeaderWorkerSets, inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_list")]
+    pub workloads: Option<Vec<serde_json::Value>>,
+    /// llm-d-modelservice Helm values (decode / prefill roles), inline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_value")]
+    pub model_service_values: Option<serde_json::Value>,
+    /// The ConfigMap key holding the EndpointPickerConfig (`key` may be left out when it has one key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_picker_config_ref: Option<ObjectRef>,
+    /// InferenceObjectives / InferenceModels, inline; with a pool, those of the namespace (or files)
+    /// whose `poolRef` names it are read too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_list")]
+    pub objectives: Option<Vec<serde_json::Value>>,
+}
+
+/// A reference to an object in the scenario's namespace, with an optional change on top.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectRef {
+    /// Kind (`Deployment` or `LeaderWorkerSet` for workloads; fixed for the other references).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Object name.
+    pub name: String,
+    /// ConfigMap data key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// JSON merge patch applied to the object (for a ConfigMap, to the document under `key`) before
+    /// it is read: "what is deployed, plus my change".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "any_value")]
+    pub patch: Option<serde_json::Value>,
 }
 
 /// One pool of identical replicas.
@@ -234,15 +295,28 @@ pub struct CostSpec {
 }
 
 /// Which model: a built-in name, or any name plus its Hugging Face `config.json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ModelSpec {
     /// Built-in model name or Hugging Face id (e.g. `meta-llama/Llama-3.1-8B-Instruct`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Inline Hugging Face `config.json`; when given, it defines the architecture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_object")]
     pub config: Option<serde_json::Value>,
+}
+
+impl ModelSpec {
+    /// Whether nothing was given (the model then comes from `import`).
+    pub fn is_unset(&self) -> bool {
+        self.name.is_empty() && self.config.is_none()
+    }
+}
+
+/// Schema of a list of free-form values (e.g. pasted Kubernetes objects).
+pub fn any_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": true}})
 }
 
 /// Schema of a free-form object kept as is (Kubernetes `x-kubernetes-preserve-unknown-fields`).
@@ -256,10 +330,11 @@ pub fn any_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 }
 
 /// The accelerator of each replica.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HardwareSpec {
     /// Built-in GPU profile name (e.g. `H100-SXM-80GB`), or the name of the inline `profile`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub gpu: String,
     /// GPUs per replica (vLLM `--tensor-parallel-size`, default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -268,6 +343,13 @@ pub struct HardwareSpec {
     /// Inline GPU profile, for hardware the catalog lacks or to override its figures.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<GpuProfile>,
+}
+
+impl HardwareSpec {
+    /// Whether nothing was given (the hardware then comes from `import`).
+    pub fn is_unset(&self) -> bool {
+        self.gpu.is_empty() && self.tensor_parallelism.is_none() && self.profile.is_none()
+    }
 }
 
 /// vLLM engine arguments that change serving behaviour.

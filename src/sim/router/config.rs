@@ -469,7 +469,13 @@ pub fn parse(v: &Value, warnings: &mut Vec<String>) -> Result<EppConfig, Invalid
             ));
         };
         let name = p.get("name").and_then(Value::as_str).unwrap_or(ty).to_string();
-        let ty = canonical(ty).to_string();
+        let new = canonical(ty);
+        if new != ty {
+            warnings.push(format!(
+                "endpoint picker plugin type {ty:?} is the old name of {new:?}; read as {new:?}"
+            ));
+        }
+        let ty = new.to_string();
         if kind_of(&ty) == Kind::Unknown {
             warnings.push(format!(
                 "endpoint picker plugin {name:?} of type {ty:?} is not modelled by the simulator; it is treated as neutral"
@@ -830,7 +836,9 @@ schedulingProfiles:
 ",
         );
         let c = c.unwrap();
-        assert!(w.is_empty(), "{w:?}");
+        // The 2025 name `kv-cache-scorer` is read as the current one, with a warning naming both.
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("\"kv-cache-scorer\"") && w[0].contains("\"kv-cache-utilization-scorer\""));
         assert_eq!(
             c.profiles[0].scorers,
             vec![(Scorer::Queue, 2.0), (Scorer::KvUtilization, 2.0), (Scorer::ApproxPrefix, 3.0)]
