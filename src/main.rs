@@ -725,7 +725,9 @@ fn sweep_cmd(args: SweepArgs) -> ExitCode {
     };
     let candidates = match sweep::plan(&file.spec) {
         Ok(c) => c,
-        Err(e) => return invalid(&InvalidInput { field: format!("{}: {}", args.file.display(), e.field), ..e }),
+        Err(e) => {
+            return invalid(&InvalidInput { field: format!("{}: {}", args.file.display(), e.field), ..e })
+        }
     };
     let hash = shard::spec_hash(&file.spec);
     let results = if args.merge.is_empty() {

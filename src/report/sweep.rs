@@ -13,7 +13,10 @@ fn opt(v: Option<f64>, digits: usize) -> String {
 pub fn render(r: &SweepReport, limit: Option<usize>) -> String {
     let mut out = String::new();
     let mode = match r.search {
-        Some(m) => format!(", search {}", serde_json::to_value(m).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()),
+        Some(m) => format!(
+            ", search {}",
+            serde_json::to_value(m).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+        ),
         None => String::new(),
     };
     let _ = writeln!(

@@ -175,7 +175,9 @@ pub fn run_candidates(
         .iter()
         .flat_map(|c| {
             let seed = c.spec.seed.unwrap_or(super::expand::DEFAULT_SEED);
-            replication_seeds(seed, replications).into_iter().map(move |s| ScenarioSpec { seed: Some(s), ..c.spec.clone() })
+            replication_seeds(seed, replications)
+                .into_iter()
+                .map(move |s| ScenarioSpec { seed: Some(s), ..c.spec.clone() })
         })
         .collect();
     let runs = evaluate(&specs, trace_text, threads, bar);

@@ -97,12 +97,16 @@ pub fn expand(spec: &SimulationSweepSpec) -> Result<Vec<Candidate>, InvalidInput
 /// Which single parameter edit fails on its own, named `spec.parameters[i]`.
 fn culprit(base: &ScenarioSpec, params: &[SweepParameter], point: &[Value]) -> Option<InvalidInput> {
     params.iter().zip(point).enumerate().find_map(|(i, (p, v))| {
-        patch::apply(base, &[Edit::Set { path: p.path.clone(), value: v.clone() }], &format!("spec.parameters[{i}]"))
-            .err()
-            .map(|mut e| {
-                e.problem = format!("setting `{}` to {v}: {}", p.path, e.problem);
-                e
-            })
+        patch::apply(
+            base,
+            &[Edit::Set { path: p.path.clone(), value: v.clone() }],
+            &format!("spec.parameters[{i}]"),
+        )
+        .err()
+        .map(|mut e| {
+            e.problem = format!("setting `{}` to {v}: {}", p.path, e.problem);
+            e
+        })
     })
 }
 
@@ -142,14 +146,20 @@ fn bases(spec: &SimulationSweepSpec) -> Result<Vec<(String, ScenarioSpec)>, Inva
                 ));
             }
             let mut edits: Vec<Edit> = c.patch.iter().map(|p| Edit::Merge(p.clone())).collect();
-            edits.extend(c.set.iter().map(|(path, value)| Edit::Set { path: path.clone(), value: value.clone() }));
+            edits.extend(
+                c.set.iter().map(|(path, value)| Edit::Set { path: path.clone(), value: value.clone() }),
+            );
             Ok((c.name.clone(), patch::apply(&spec.base, &edits, &field)?))
         })
         .collect()
 }
 
 /// The value combinations: the full grid (first parameter slowest), or `samples` random draws.
-fn points(spec: &SimulationSweepSpec, lists: &[Vec<Value>], seed: u64) -> Result<Vec<Vec<Value>>, InvalidInput> {
+fn points(
+    spec: &SimulationSweepSpec,
+    lists: &[Vec<Value>],
+    seed: u64,
+) -> Result<Vec<Vec<Value>>, InvalidInput> {
     let Some(n) = spec.samples else {
         if let Some(i) = spec.parameters.iter().position(|p| p.random.is_some()) {
             return Err(InvalidInput::new(
@@ -193,8 +203,7 @@ fn points(spec: &SimulationSweepSpec, lists: &[Vec<Value>], seed: u64) -> Result
                 .zip(lists)
                 .map(|(p, list)| match &p.random {
                     Some(r) => {
-                        let integer =
-                            r.integer.unwrap_or(r.from.fract() == 0.0 && r.to.fract() == 0.0);
+                        let integer = r.integer.unwrap_or(r.from.fract() == 0.0 && r.to.fract() == 0.0);
                         if integer {
                             Value::from(rng.random_range(r.from as i64..=r.to as i64))
                         } else {
@@ -214,7 +223,8 @@ fn values_of(p: &SweepParameter) -> Result<Vec<Value>, InvalidInput> {
     if p.path.is_empty() {
         return Err(InvalidInput::new("path", "is empty", "name a field, e.g. `replicas`"));
     }
-    let given = usize::from(!p.values.is_empty()) + usize::from(p.range.is_some()) + usize::from(p.random.is_some());
+    let given =
+        usize::from(!p.values.is_empty()) + usize::from(p.range.is_some()) + usize::from(p.random.is_some());
     if given != 1 {
         return Err(InvalidInput::new(
             "values",
@@ -257,4 +267,103 @@ fn values_of(p: &SweepParameter) -> Result<Vec<Value>, InvalidInput> {
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sweep(extra: Value) -> SimulationSweepSpec {
+        let text = include_str!("../../examples/sweeps/sweep-replicas.yaml");
+        let (_, spec) = crate::sweep::parse_sweep(text).unwrap();
+        let mut v = serde_json::to_value(&spec).unwrap();
+        patch::merge_patch(&mut v, &extra);
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn grid_is_every_combination_first_parameter_slowest_with_one_seed() {
+        let spec = sweep(json!({"seed": 9}));
+        let c = expand(&spec).unwrap();
+        assert_eq!(c.len(), 4 * 3);
+        assert!(c.iter().enumerate().all(|(i, c)| c.index == i));
+        assert!(c.iter().all(|c| c.spec.seed == Some(9)), "common random numbers: one seed");
+        assert_eq!(c[0].name, "replicas=1,vllm.maxNumSeqs=64");
+        assert_eq!(c[4].name, "replicas=2,vllm.maxNumSeqs=128");
+        assert_eq!(c[4].spec.replicas, Some(2));
+        assert_eq!(c[4].spec.vllm.max_num_seqs, Some(128));
+        let names: BTreeSet<&str> = c.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names.len(), c.len(), "names are unique");
+        assert_eq!(expand(&spec).unwrap(), c, "expansion is stable");
+    }
+
+    #[test]
+    fn explicit_candidates_cross_the_grid_and_cheapest_for_rate_sets_the_rate() {
+        let spec = sweep(json!({
+            "parameters": [{"path": "replicas", "values": [1, 2]}],
+            "candidates": [{"name": "small", "patch": {"vllm": {"maxNumSeqs": 32}}},
+                           {"name": "tp2", "set": {"hardware.tensorParallelism": 2}}],
+            "search": {"mode": "cheapestForRate", "targetRate": 7.5}
+        }));
+        let c = expand(&spec).unwrap();
+        assert_eq!(c.len(), 4);
+        assert_eq!(c[1].name, "small/replicas=2");
+        assert_eq!(c[1].spec.vllm.max_num_seqs, Some(32));
+        assert_eq!(c[2].spec.hardware.tensor_parallelism, Some(2));
+        let rate = serde_json::to_value(&c[3].spec).unwrap()["workload"]["arrival"]["ratePerSecond"].clone();
+        assert_eq!(rate, json!(7.5));
+    }
+
+    #[test]
+    fn random_samples_are_seeded_and_within_bounds() {
+        let spec = sweep(json!({
+            "samples": 20,
+            "parameters": [{"path": "replicas", "random": {"from": 1, "to": 6}},
+                           {"path": "workload.arrival.ratePerSecond", "random": {"from": 5.0, "to": 9.5}}]
+        }));
+        let a = expand(&spec).unwrap();
+        assert_eq!(a.len(), 20);
+        for c in &a {
+            assert!((1..=6).contains(&c.spec.replicas.unwrap()));
+            let r = c.settings["workload.arrival.ratePerSecond"].as_f64().unwrap();
+            assert!((5.0..=9.5).contains(&r), "{r}");
+        }
+        assert_eq!(expand(&spec).unwrap(), a);
+        let b = expand(&sweep(json!({"samples": 20, "seed": 1, "parameters": spec.parameters}))).unwrap();
+        assert_ne!(
+            a.iter().map(|c| &c.settings).collect::<Vec<_>>(),
+            b.iter().map(|c| &c.settings).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let err = |extra: Value| expand(&sweep(extra)).unwrap_err();
+        let e = err(
+            json!({"parameters": [{"path": "replicas", "values": [1]}, {"path": "vllm.maxNumSeq", "values": [1]}]}),
+        );
+        assert!(e.field.starts_with("spec.parameters[1]"), "{e}");
+        let e = err(json!({"parameters": [{"path": "replicas", "values": ["many"]}]}));
+        assert!(e.field.starts_with("spec.parameters[0]"), "{e}");
+        let e = err(json!({"parameters": [{"path": "replicas", "range": {"from": 3, "to": 1, "step": 1}}]}));
+        assert_eq!(e.field, "spec.parameters[0].range");
+        let e = err(json!({"parameters": [{"path": "replicas", "random": {"from": 1, "to": 3}}]}));
+        assert_eq!(e.field, "spec.parameters[0].random");
+        let e = err(json!({"maxCandidates": 5}));
+        assert_eq!(e.field, "spec.maxCandidates");
+        let e = err(json!({"candidates": [{"name": "a"}, {"name": "a"}]}));
+        assert_eq!(e.field, "spec.candidates[1].name");
+    }
+
+    #[test]
+    fn ranges_give_evenly_spaced_values() {
+        let p = |from: f64, to: f64, step: f64| SweepParameter {
+            path: "x".into(),
+            range: Some(super::super::spec::ParameterRange { from, to, step }),
+            ..Default::default()
+        };
+        assert_eq!(values_of(&p(2.0, 8.0, 2.0)).unwrap(), vec![json!(2), json!(4), json!(6), json!(8)]);
+        assert_eq!(values_of(&p(0.1, 0.3, 0.1)).unwrap(), vec![json!(0.1), json!(0.2), json!(0.3)]);
+    }
 }

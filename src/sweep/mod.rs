@@ -44,8 +44,9 @@ pub struct SweepFile {
 pub fn parse_sweep(text: &str) -> Result<(String, SimulationSweepSpec), InvalidInput> {
     let mut found = None;
     for doc in serde_yaml::Deserializer::from_str(text) {
-        let value = serde_yaml::Value::deserialize(doc)
-            .map_err(|e| InvalidInput::new("document", format!("is not valid YAML: {e}"), "fix the YAML syntax"))?;
+        let value = serde_yaml::Value::deserialize(doc).map_err(|e| {
+            InvalidInput::new("document", format!("is not valid YAML: {e}"), "fix the YAML syntax")
+        })?;
         if value.get("kind").and_then(|k| k.as_str()) != Some(KIND) {
             continue;
         }
@@ -54,7 +55,11 @@ pub fn parse_sweep(text: &str) -> Result<(String, SimulationSweepSpec), InvalidI
         }
         let api = value.get("apiVersion").and_then(|k| k.as_str()).unwrap_or("");
         if api != API_VERSION {
-            return Err(InvalidInput::new("apiVersion", format!("is {api:?}"), format!("set apiVersion: {API_VERSION}")));
+            return Err(InvalidInput::new(
+                "apiVersion",
+                format!("is {api:?}"),
+                format!("set apiVersion: {API_VERSION}"),
+            ));
         }
         let metadata: Metadata = value
             .get("metadata")
@@ -62,8 +67,10 @@ pub fn parse_sweep(text: &str) -> Result<(String, SimulationSweepSpec), InvalidI
             .transpose()
             .map_err(|e| InvalidInput::new("metadata", e.to_string(), "give metadata.name"))?
             .unwrap_or_default();
-        let spec_value =
-            value.get("spec").cloned().ok_or_else(|| InvalidInput::new("spec", "is missing", "add a spec section"))?;
+        let spec_value = value
+            .get("spec")
+            .cloned()
+            .ok_or_else(|| InvalidInput::new("spec", "is missing", "add a spec section"))?;
         let spec: SimulationSweepSpec = serde_path_to_error::deserialize(spec_value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." { "spec".to_string() } else { format!("spec.{path}") };
@@ -73,7 +80,11 @@ pub fn parse_sweep(text: &str) -> Result<(String, SimulationSweepSpec), InvalidI
         found = Some((name, spec));
     }
     found.ok_or_else(|| {
-        InvalidInput::new("kind", "no SimulationSweep document", format!("add a document with apiVersion: {API_VERSION} and kind: {KIND}"))
+        InvalidInput::new(
+            "kind",
+            "no SimulationSweep document",
+            format!("add a document with apiVersion: {API_VERSION} and kind: {KIND}"),
+        )
     })
 }
 
@@ -84,7 +95,11 @@ pub fn load_sweep(file: &Path) -> Result<SweepFile, InvalidInput> {
         e
     };
     let text = std::fs::read_to_string(file).map_err(|e| {
-        InvalidInput::new(file.display().to_string(), format!("cannot be read: {e}"), "give a SimulationSweep YAML file")
+        InvalidInput::new(
+            file.display().to_string(),
+            format!("cannot be read: {e}"),
+            "give a SimulationSweep YAML file",
+        )
     })?;
     let (name, spec) = parse_sweep(&text).map_err(in_file)?;
     let trace_text = match spec.base.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
@@ -126,7 +141,11 @@ fn rate_search(spec: &SimulationSweepSpec, points: usize) -> Result<search::Rate
     }
     let tolerance = s.tolerance.unwrap_or(0.01);
     if !(tolerance.is_finite() && tolerance > 0.0) {
-        return Err(InvalidInput::new("spec.search.tolerance", format!("must be positive (got {tolerance})"), "use e.g. 0.01"));
+        return Err(InvalidInput::new(
+            "spec.search.tolerance",
+            format!("must be positive (got {tolerance})"),
+            "use e.g. 0.01",
+        ));
     }
     Ok(search::RateSearch {
         rate_path: s.rate_path.clone().unwrap_or_else(|| DEFAULT_RATE_PATH.to_string()),

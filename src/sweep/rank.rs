@@ -28,11 +28,7 @@ pub fn pareto_set(results: &[CandidateResult]) -> Vec<usize> {
         .filter(|(_, r)| r.feasible)
         .filter_map(|(i, r)| r.figures.as_ref().map(|f| (i, f)))
         .collect();
-    feasible
-        .iter()
-        .filter(|(_, f)| !feasible.iter().any(|(_, g)| dominates(g, f)))
-        .map(|(i, _)| *i)
-        .collect()
+    feasible.iter().filter(|(_, f)| !feasible.iter().any(|(_, g)| dominates(g, f))).map(|(i, _)| *i).collect()
 }
 
 /// One candidate in the ranking.
@@ -127,4 +123,84 @@ pub fn rank(results: &[CandidateResult], objective: Objective, saturation: bool)
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn result(index: usize, feasible: bool, cost: f64, ttft: f64, itl: f64) -> CandidateResult {
+        CandidateResult {
+            index,
+            name: format!("c{index}"),
+            settings: BTreeMap::new(),
+            feasible,
+            failed: if feasible { vec![] } else { vec!["maxTtftP90Ms".into()] },
+            figures: Some(Figures {
+                dollars_per_million_tokens: Some(cost),
+                ttft_p90_ms: ttft,
+                itl_p90_ms: itl,
+                ..Default::default()
+            }),
+            objective_ci95: None,
+            max_rate: None,
+        }
+    }
+
+    fn results() -> impl Strategy<Value = Vec<CandidateResult>> {
+        // Small integer grids make ties and dominance common.
+        prop::collection::vec((any::<bool>(), 0u8..5, 0u8..5, 0u8..5), 1..30).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (ok, c, t, l))| result(i, ok, f64::from(c), f64::from(t), f64::from(l)))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 200, rng_seed: proptest::test_runner::RngSeed::Fixed(8), ..ProptestConfig::default() })]
+
+        #[test]
+        fn pareto_members_are_undominated_and_the_rest_dominated(rs in results()) {
+            let front = pareto_set(&rs);
+            for (i, r) in rs.iter().enumerate().filter(|(_, r)| r.feasible) {
+                let f = r.figures.as_ref().unwrap();
+                let dominated = rs.iter().filter(|o| o.feasible).any(|o| dominates(o.figures.as_ref().unwrap(), f));
+                prop_assert_eq!(front.contains(&i), !dominated);
+            }
+            prop_assert!(front.iter().all(|&i| rs[i].feasible));
+        }
+
+        #[test]
+        fn ranking_does_not_depend_on_input_order(rs in results(), rot in 0usize..30) {
+            let mut shuffled = rs.clone();
+            shuffled.reverse();
+            let k = rot % shuffled.len();
+            shuffled.rotate_left(k);
+            let a = rank(&rs, Objective::DollarsPerMillionTokens, false);
+            let b = rank(&shuffled, Objective::DollarsPerMillionTokens, false);
+            prop_assert_eq!(&a, &b);
+            // Feasible first, and the objective never decreases among them.
+            let feasible: Vec<&Ranked> = a.iter().take_while(|r| r.result.feasible).collect();
+            prop_assert_eq!(feasible.len(), rs.iter().filter(|r| r.feasible).count());
+            prop_assert!(feasible.windows(2).all(|w| w[0].objective <= w[1].objective));
+            prop_assert!(a.iter().enumerate().all(|(k, r)| r.rank == k + 1));
+        }
+    }
+
+    #[test]
+    fn verdicts_say_why_candidates_lost() {
+        let rs = vec![
+            result(0, true, 1.0, 10.0, 5.0),
+            result(1, true, 2.0, 20.0, 5.0),
+            result(2, false, 0.5, 900.0, 5.0),
+        ];
+        let r = rank(&rs, Objective::DollarsPerMillionTokens, false);
+        assert_eq!(r[0].result.name, "c0");
+        assert!(r[0].verdict.starts_with("winner"), "{}", r[0].verdict);
+        assert!(r[1].verdict.contains("dominated by c0"), "{}", r[1].verdict);
+        assert!(r[2].verdict.contains("fails: maxTtftP90Ms"), "{}", r[2].verdict);
+    }
 }

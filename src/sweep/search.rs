@@ -94,3 +94,59 @@ pub fn saturation(spec: &ScenarioSpec, s: &RateSearch, eval: &Evaluator) -> Resu
     }
     Ok(Saturation { max_rate: Some(lo), summary: best.1.ok(), spec: best.0, failed: Vec::new(), runs })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::eval::{evaluate, progress_bar};
+    use crate::sweep::parse_sweep;
+
+    #[test]
+    fn saturation_search_agrees_with_a_fine_manual_rate_sweep() {
+        let (_, mut sweep) = parse_sweep(include_str!("../../examples/sweeps/saturation.yaml")).unwrap();
+        sweep.base.workload.max_requests = Some(600);
+        let base = sweep.base;
+        let bar = progress_bar(0, "", false);
+        let eval = |specs: &[ScenarioSpec]| evaluate(specs, None, 2, &bar);
+        let search = RateSearch {
+            rate_path: super::super::spec::DEFAULT_RATE_PATH.into(),
+            min_rate: 2.0,
+            max_rate: 40.0,
+            tolerance: 0.01,
+            points: 2,
+        };
+        let found = saturation(&base, &search, &eval).unwrap();
+        let found_rate = found.max_rate.expect("2 req/s passes");
+        assert!(found.runs < 30, "{} runs", found.runs);
+        // Manual sweep: every 0.25 req/s; the last rate before the first failure.
+        let rates: Vec<f64> = (0..=152).map(|k| 2.0 + 0.25 * f64::from(k)).collect();
+        let specs: Vec<ScenarioSpec> =
+            rates.iter().map(|r| at_rate(&base, &search.rate_path, *r).unwrap()).collect();
+        let runs = eval(&specs);
+        let first_fail = specs
+            .iter()
+            .zip(&runs)
+            .position(|(sp, r)| !passes(&(sp.clone(), r.clone())))
+            .expect("40 req/s overloads one replica");
+        let manual = rates[first_fail.checked_sub(1).expect("2 req/s passes")];
+        eprintln!(
+            "saturation search {found_rate:.3} req/s in {} runs; manual sweep {manual} req/s",
+            found.runs
+        );
+        assert!((found_rate - manual).abs() <= 0.05 * manual, "search {found_rate} vs manual {manual}");
+    }
+
+    #[test]
+    fn a_bad_rate_path_is_invalid_input() {
+        let (_, sweep) = parse_sweep(include_str!("../../examples/sweeps/saturation.yaml")).unwrap();
+        let search = RateSearch {
+            rate_path: "workload.arrival.ratePerSec".into(),
+            min_rate: 1.0,
+            max_rate: 2.0,
+            tolerance: 0.01,
+            points: 1,
+        };
+        let e = saturation(&sweep.base, &search, &|_| Vec::new()).unwrap_err();
+        assert!(e.field.starts_with("spec.search.ratePath"), "{e}");
+    }
+}

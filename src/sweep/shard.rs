@@ -24,10 +24,15 @@ impl Shard {
     /// Reads `i/n` with `0 <= i < n`.
     pub fn parse(text: &str) -> Result<Self, InvalidInput> {
         let bad = || {
-            InvalidInput::new("--shard", format!("{text:?} is not i/n"), "give e.g. 0/4 (shards count from 0)")
+            InvalidInput::new(
+                "--shard",
+                format!("{text:?} is not i/n"),
+                "give e.g. 0/4 (shards count from 0)",
+            )
         };
         let (i, n) = text.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (i.trim().parse::<u32>().map_err(|_| bad())?, n.trim().parse::<u32>().map_err(|_| bad())?);
+        let (index, count) =
+            (i.trim().parse::<u32>().map_err(|_| bad())?, n.trim().parse::<u32>().map_err(|_| bad())?);
         if count == 0 || index >= count {
             return Err(bad());
         }
@@ -94,4 +99,69 @@ pub fn merge(docs: &[ShardDoc], spec_hash: &str, total: usize) -> Result<Vec<Can
         ));
     }
     Ok(all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::{expand, parse_sweep, run, SweepReport};
+
+    fn sweep() -> (String, SimulationSweepSpec) {
+        let (name, mut spec) =
+            parse_sweep(include_str!("../../examples/sweeps/sweep-replicas.yaml")).unwrap();
+        spec.base.workload.duration_seconds = Some(15.0);
+        (name, spec)
+    }
+
+    #[test]
+    fn parse_accepts_i_of_n_only() {
+        assert_eq!(Shard::parse("2/4").unwrap(), Shard { index: 2, count: 4 });
+        for bad in ["4/4", "1", "a/2", "0/0", "-1/3"] {
+            assert_eq!(Shard::parse(bad).unwrap_err().field, "--shard", "{bad}");
+        }
+    }
+
+    #[test]
+    fn four_merged_shards_rank_exactly_like_one_run_on_any_thread_count() {
+        let (name, spec) = sweep();
+        let cands = expand::expand(&spec).unwrap();
+        let single = run(&spec, &cands, None, None, 2, false).unwrap();
+        let one_thread = run(&spec, &cands, None, None, 1, false).unwrap();
+        assert_eq!(single, one_thread, "results do not depend on the thread count");
+        let hash = spec_hash(&spec);
+        let docs: Vec<ShardDoc> = (0..4)
+            .map(|i| {
+                let s = Shard { index: i, count: 4 };
+                let results = run(&spec, &cands, Some(s), None, 1, false).unwrap();
+                assert!(results.iter().all(|r| s.owns(r.index)));
+                let doc = ShardDoc {
+                    sweep: name.clone(),
+                    spec_hash: hash.clone(),
+                    shard: i,
+                    shards: 4,
+                    candidates: cands.len(),
+                    results,
+                };
+                // Through JSON, as between processes.
+                serde_json::from_str(&serde_json::to_string(&doc).unwrap()).unwrap()
+            })
+            .collect();
+        let merged = merge(&docs, &hash, cands.len()).unwrap();
+        let a = SweepReport::new(&name, &spec, &single);
+        let b = SweepReport::new(&name, &spec, &merged);
+        let names = |r: &SweepReport| r.ranking.iter().map(|x| x.result.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b));
+        assert_eq!(a.pareto, b.pareto);
+        assert_eq!(a.best, b.best);
+        assert!(a.feasible > 0 && a.feasible < a.candidates, "the example has winners and losers");
+        // Every candidate ran with the same seed: the same base workload.
+        assert!(single.iter().all(|r| r.figures.as_ref().is_some_and(|f| f.completed > 0)));
+
+        let err = merge(&docs[..3], &hash, cands.len()).unwrap_err();
+        assert!(err.problem.contains("3/4"), "{err}");
+        let mut twice = docs.clone();
+        twice[3] = docs[2].clone();
+        assert!(merge(&twice, &hash, cands.len()).unwrap_err().problem.contains("repeats"));
+        assert!(merge(&docs, "other", cands.len()).unwrap_err().problem.contains("different sweep"));
+    }
 }
