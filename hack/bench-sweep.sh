@@ -11,12 +11,11 @@ OUT=${OUT:-target/bench-sweep}
 mkdir -p "$OUT"
 times=()
 for i in $(seq "$RUNS"); do
-  start=$(date +%s.%N)
-  "$BIN" sweep --no-progress --output json "$FILE" > "$OUT/single.json"
-  end=$(date +%s.%N)
-  t=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.2f", e - s}')
-  echo "run $i: $t s"
-  times+=("$t")
+  TIMEFORMAT="%R %U %S"
+  t=$( { time "$BIN" sweep --no-progress --output json "$FILE" > "$OUT/single.json" 2>/dev/null; } 2>&1 )
+  read -r real user sys <<< "$t"
+  echo "run $i: $real s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f", u + s}') s CPU"
+  times+=("$real")
 done
 printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "median wall time of %d runs: %.2f s (target < 60 s)\n", NR, a[int((NR+1)/2)]}'
 start=$(date +%s.%N)

@@ -85,6 +85,13 @@ pub fn render(r: &SweepReport, limit: Option<usize>) -> String {
             let _ = writeln!(out, "\nno candidate passes the gates");
         }
     }
-    let _ = writeln!(out, "Pareto set (cost vs TTFT p90 vs ITL p90): {}", r.pareto.join(", "));
+    let shown = limit.unwrap_or(usize::MAX).min(r.pareto.len());
+    let _ = writeln!(
+        out,
+        "Pareto set (cost vs TTFT p90 vs ITL p90), {} candidates: {}{}",
+        r.pareto.len(),
+        r.pareto[..shown].join(", "),
+        if shown < r.pareto.len() { ", ..." } else { "" }
+    );
     out
 }
