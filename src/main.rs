@@ -54,6 +54,56 @@ enum Command {
     /// Compare candidate scenarios side by side (predictions, gates, cost; best per column marked),
     /// simulated from files or read from the scenarios' status in a namespace.
     Compare(CompareArgs),
+    /// Rank candidate configurations: expand a SimulationSweep, simulate in parallel, rank, Pareto set.
+    #[command(long_about = SWEEP_HELP)]
+    Sweep(SweepArgs),
+}
+
+const SWEEP_HELP: &str = "\
+Expand the SimulationSweep in FILE (apiVersion twin.blis.dev/v1alpha1) into candidates, simulate them
+in parallel on every core with the same seed (common random numbers), and rank the candidates that
+pass the gates (spec.base.gates and class SLOs) by the objective, with the Pareto set of $/1M tokens vs
+TTFT p90 vs ITL p90 and, for every other candidate, why it lost.
+
+spec:
+  base:        a SimulationScenario spec
+  parameters:  [{path: replicas, values: [1, 2, 4]} | {path, range: {from, to, step}} |
+                {path, random: {from, to, integer}}]   grid of every combination, first slowest
+  samples:     N random combinations instead of the grid (needed by random parameters)
+  candidates:  [{name, patch: {JSON merge patch}, set: {path: value}}]   explicit candidates
+               (with parameters: each candidate over the grid)
+  objective:   dollarsPerMillionTokens (default) | dollarsPerMillionOutputTokens | dollarsPerHour |
+               gpus | ttftP90Ms | ttftP99Ms | itlP90Ms | e2eP99Ms   (minimised)
+  seed, replications (mean figures, 95% confidence interval of the objective), maxCandidates (10000),
+  maxParallel, search: {mode: saturation, minRate, maxRate, tolerance, ratePath}   highest rate under
+               the gates per candidate; or {mode: cheapestForRate, targetRate, ratePath}
+
+Sharding: `--shard i/n` simulates candidates with index mod n = i and prints their results as JSON;
+`--merge a.json b.json ...` ranks the full set from every shard's output (same ranking as one run).
+Exit status: 0 success, 2 invalid input (naming the field, e.g. spec.parameters[0]), 1 other failure.";
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// Sweep file (YAML holding one SimulationSweep document).
+    file: PathBuf,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+    /// Simulate only shard i of n (0-based) and print its results as JSON, for --merge.
+    #[arg(long, conflicts_with = "merge")]
+    shard: Option<String>,
+    /// Rank the JSON outputs of every `--shard` run instead of simulating.
+    #[arg(long, num_args = 1..)]
+    merge: Vec<PathBuf>,
+    /// Worker threads (default: every core; capped by spec.maxParallel).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Rows of the table (the JSON has every candidate).
+    #[arg(long, default_value_t = 30)]
+    top: usize,
 }
 
 #[derive(clap::Args)]
@@ -580,6 +630,7 @@ fn main() -> ExitCode {
         Command::Crd => crd_cmd(),
         Command::Controller(a) => controller_cmd(a),
         Command::Compare(a) => compare_cmd(a),
+        Command::Sweep(a) => sweep_cmd(a),
     }
 }
 
@@ -880,4 +931,92 @@ fn calibrate_cmd(args: CalibrateArgs) -> ExitCode {
         );
     }
     ExitCode::SUCCESS
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> ExitCode {
+    match serde_json::to_string_pretty(v) {
+        Ok(s) => {
+            println!("{s}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot encode JSON: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn sweep_cmd(args: SweepArgs) -> ExitCode {
+    use blis::sweep::{self, shard};
+    let file = match sweep::load_sweep(&args.file) {
+        Ok(f) => f,
+        Err(e) => return invalid(&e),
+    };
+    let shard = match args.shard.as_deref().map(shard::Shard::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => return invalid(&e),
+    };
+    let candidates = match sweep::plan(&file.spec) {
+        Ok(c) => c,
+        Err(e) => {
+            return invalid(&InvalidInput { field: format!("{}: {}", args.file.display(), e.field), ..e })
+        }
+    };
+    let hash = shard::spec_hash(&file.spec);
+    let results = if args.merge.is_empty() {
+        let threads = sweep::eval::threads(args.threads, file.spec.max_parallel);
+        let visible = !args.no_progress && std::io::stderr().is_terminal();
+        let started = Instant::now();
+        let results =
+            match sweep::run(&file.spec, &candidates, shard, file.trace_text.as_ref(), threads, visible) {
+                Ok(r) => r,
+                Err(e) => return invalid(&e),
+            };
+        eprintln!(
+            "simulated {} of {} candidates in {:.2} s wall on {threads} threads",
+            results.len(),
+            candidates.len(),
+            started.elapsed().as_secs_f64()
+        );
+        if let Some(s) = shard {
+            return print_json(&shard::ShardDoc {
+                sweep: file.name.clone(),
+                spec_hash: hash,
+                shard: s.index,
+                shards: s.count,
+                candidates: candidates.len(),
+                results,
+            });
+        }
+        results
+    } else {
+        let mut docs = Vec::with_capacity(args.merge.len());
+        for path in &args.merge {
+            let doc = std::fs::read_to_string(path)
+                .map_err(|e| e.to_string())
+                .and_then(|t| serde_json::from_str::<shard::ShardDoc>(&t).map_err(|e| e.to_string()));
+            match doc {
+                Ok(d) => docs.push(d),
+                Err(e) => {
+                    return invalid(&InvalidInput::new(
+                        path.display().to_string(),
+                        format!("is not a shard result: {e}"),
+                        "give files printed by `blis sweep FILE --shard i/n`",
+                    ))
+                }
+            }
+        }
+        match shard::merge(&docs, &hash, candidates.len()) {
+            Ok(r) => r,
+            Err(e) => return invalid(&e),
+        }
+    };
+    let report = sweep::SweepReport::new(&file.name, &file.spec, &results);
+    match args.output {
+        Output::Json => print_json(&report),
+        Output::Table => {
+            print!("{}", blis::report::sweep::render(&report, Some(args.top)));
+            ExitCode::SUCCESS
+        }
+    }
 }

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::gpu::GpuProfile;
 pub use crate::metrics::gates::GateResult;
 pub use crate::scenario::spec::{ScenarioSpec, SimulationScenario};
+pub use crate::sweep::spec::{Objective, SweepCandidate, SweepParameter, SweepSearch};
 
 /// API group.
 pub const GROUP: &str = "twin.blis.dev";
@@ -100,27 +101,10 @@ pub struct HardwareProfileSpec {
     pub gpu: GpuProfile,
 }
 
-/// One swept parameter: a spec path and the values it takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct SweepParameter {
-    /// Dotted path into the scenario spec, e.g. `replicas` or `vllm.maxNumSeqs`.
-    pub path: String,
-    /// Values to try.
-    #[schemars(schema_with = "any_list")]
-    pub values: Vec<serde_json::Value>,
-}
-
-fn any_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "array",
-        "items": {"x-kubernetes-preserve-unknown-fields": true}
-    })
-}
-
-/// Candidate comparison over a base scenario (types only; the sweep controller comes later).
+/// Candidate comparison over a base scenario: a grid, random samples or explicit candidates, ranked
+/// by an objective among those passing the gates (`blis sweep` reads the same spec from a file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, CustomResource)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[kube(group = "twin.blis.dev", version = "v1alpha1", kind = "SimulationSweep", namespaced)]
 #[kube(status = "SimulationSweepStatus", shortname = "simsweep", category = "blis")]
 #[kube(printcolumn(name = "Best", type_ = "string", json_path = ".status.best"))]
@@ -129,9 +113,33 @@ fn any_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 pub struct SimulationSweepSpec {
     /// The scenario every candidate starts from.
     pub base: ScenarioSpec,
-    /// The grid: every combination of the parameters' values is a candidate.
-    #[serde(default)]
+    /// Swept parameters: every combination of their values is a candidate (or, with `samples`, that
+    /// many random combinations).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parameters: Vec<SweepParameter>,
+    /// Explicit candidates (patches of the base); with `parameters`, each one is swept over the grid.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<SweepCandidate>,
+    /// Draw this many random combinations instead of the full grid (needed by `random` parameters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<u32>,
+    /// What to minimise among candidates that pass the gates (default `dollarsPerMillionTokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<Objective>,
+    /// Refuse sweeps that expand to more candidates than this (default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_candidates: Option<u32>,
+    /// Runs per candidate with seeds `seed, seed+1, ...`; figures are means, with a 95% confidence
+    /// interval of the objective when more than one (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replications: Option<u32>,
+    /// Seed of every candidate (common random numbers: differences are not noise); default the
+    /// base's seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Search the rate instead of ranking fixed runs: `saturation` or `cheapestForRate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SweepSearch>,
     /// Most candidates simulated at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<i64>,
@@ -153,7 +161,7 @@ pub struct SimulationSweepStatus {
     pub best: Option<String>,
     /// Candidates ranked best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "any_list")]
+    #[schemars(schema_with = "crate::sweep::spec::any_list")]
     pub ranking: Vec<serde_json::Value>,
 }
 

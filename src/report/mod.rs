@@ -6,6 +6,7 @@ pub mod compare;
 pub mod gate;
 pub mod html;
 pub mod json;
+pub mod sweep;
 pub mod table;
 
 pub use json::{Inputs, ScenarioReport};
