@@ -12,6 +12,7 @@ pub mod controller;
 pub mod error;
 pub mod latency;
 pub mod metrics;
+pub mod optimize;
 pub mod report;
 pub mod rng;
 pub mod scenario;
