@@ -54,13 +54,14 @@ fn the_search_is_deterministic_and_its_winner_round_trips() {
         let got = blis::scenario::patch::get_path(&v, &k.path).and_then(|x| x.as_f64());
         assert_eq!(got, Some(k.value), "{}", k.path);
     }
-    for (seed, metrics) in emit::per_seed(&a.winner_check) {
+    let check = &a.winner_check;
+    for (k, &seed) in check.seeds.iter().enumerate() {
         let mut s = docs[0].spec.clone();
         s.seed = Some(seed);
         let summary = serde_json::to_value(run_spec("case", &s, None).unwrap().summary).unwrap();
-        for (m, want) in metrics {
-            let got = evaluate::metric(&summary, &m);
-            assert!(got == want || (got.is_nan() && want.is_nan()), "seed {seed} {m}: {got} != {want}");
+        for (m, name) in check.metrics.iter().enumerate() {
+            let (got, want) = (evaluate::metric(&summary, name), check.values[m][k]);
+            assert!(got == want || (got.is_nan() && want.is_nan()), "seed {seed} {name}: {got} != {want}");
         }
     }
     // Another search seed explores other candidates.

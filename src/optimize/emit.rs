@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 
-use super::evaluate::SeedSet;
 use super::SearchResult;
 use crate::scenario::manifest::Metadata;
 use crate::scenario::{ScenarioSpec, API_VERSION, KIND};
@@ -86,15 +85,6 @@ fn num(v: f64) -> String {
     } else {
         format!("{v:.4}")
     }
-}
-
-/// The per-seed values of `set` as `seed -> metric -> value` lines (for checking a re-run).
-pub fn per_seed(set: &SeedSet) -> Vec<(u64, Vec<(String, f64)>)> {
-    set.seeds
-        .iter()
-        .enumerate()
-        .map(|(s, &seed)| (seed, set.metrics.iter().cloned().zip(set.values.iter().map(|v| v[s])).collect()))
-        .collect()
 }
 
 /// The winner as a `SimulationScenario` manifest named `name`.

@@ -90,9 +90,6 @@ pub struct SearchResult {
     pub winner_spec: ScenarioSpec,
 }
 
-/// Why a search could not run.
-pub type SearchError = RunError;
-
 /// Runs the search `s` named `name` on `base` (the baseline spec; `trace_text` when it replays a
 /// trace file). `progress(done, total)` is called after each generation.
 pub fn run(
@@ -101,7 +98,7 @@ pub fn run(
     base: &ScenarioSpec,
     trace_text: Option<Arc<str>>,
     progress: &mut dyn FnMut(usize, usize),
-) -> Result<SearchResult, SearchError> {
+) -> Result<SearchResult, RunError> {
     s.validate()?;
     let budget = s.budget()?;
     let population = s.population()?;

@@ -428,7 +428,7 @@ pub fn load(file: &std::path::Path) -> Result<LoadedSearch, InvalidInput> {
         (Some(s), _) => (s.clone(), None),
         (None, Some(p)) => {
             let path = file.parent().unwrap_or(std::path::Path::new(".")).join(p);
-            let mut loaded = crate::scenario::load::load_paths(&[path.clone()])?;
+            let mut loaded = crate::scenario::load::load_paths(std::slice::from_ref(&path))?;
             if loaded.len() != 1 {
                 return Err(at(InvalidInput::new(
                     "spec.scenarioFile",
