@@ -13,6 +13,7 @@ pub mod error;
 pub mod import;
 pub mod latency;
 pub mod metrics;
+pub mod optimize;
 pub mod report;
 pub mod rng;
 pub mod scenario;

@@ -49,6 +49,9 @@ enum Command {
     Calibrate(CalibrateArgs),
     /// Print the CustomResourceDefinitions (SimulationScenario, SimulationSweep, HardwareProfile) as YAML.
     Crd,
+    /// Search admission / routing / autoscaling knobs of a scenario for the best policy (PolicySearch file).
+    #[command(long_about = OPTIMIZE_HELP)]
+    Optimize(OptimizeArgs),
     /// Run the Kubernetes controller: reconcile SimulationScenarios into predictions in their status.
     Controller(ControllerArgs),
     /// Compare candidate scenarios side by side (predictions, gates, cost; best per column marked),
@@ -169,6 +172,45 @@ struct CalibrateArgs {
     /// Worker threads (default: the machine's cores, at most 4).
     #[arg(long)]
     threads: Option<usize>,
+}
+
+const OPTIMIZE_HELP: &str = "\
+Tune knobs of a baseline scenario with a derivative-free optimiser (a seeded cross-entropy method)
+and print the before/after table. The file is a PolicySearch (apiVersion twin.blis.dev/v1alpha1):
+
+  spec:
+    scenarioFile: baseline.yaml        # or scenario: {<inline SimulationScenario spec>}
+    policy: {router: {admission: {probabilistic: {signal: queueDepth, curve: power}}}}  # merge patch
+    knobs: [{path: router.admission.probabilistic.startSaturation, min: 0, max: 4,
+             scale: linear | log, integer: false}]
+    objective: {metric: 'classes[name=critical].ttft_ms.p90', goal: minimize}
+    constraints: [{metric: goodput_rps, min: 0.9, relativeToBaseline: true}]
+    tuningSeeds: [1, 2]                # every candidate runs on these (common random numbers)
+    checkSeeds: [101, 102, 103]        # the winner is re-checked on these, never tuned on
+    budget: 200                        # candidates; population (16) per generation; seed (1)
+
+Metrics are paths into `blis run --output json` (goodput_rps, classes[name=x].e2e_ms.mean, ...),
+averaged over the seeds. The same file, seed and budget always give the same result. --out DIR
+writes scenario.yaml (the winning SimulationScenario), router.yaml (its gateway section) and
+endpoint-picker-config.yaml (when the scenario has one). Exit status: 0 success, 2 invalid input,
+1 other failure.";
+
+#[derive(clap::Args)]
+struct OptimizeArgs {
+    /// The PolicySearch file.
+    file: PathBuf,
+    /// Candidates to evaluate (overrides spec.budget).
+    #[arg(long)]
+    budget: Option<i64>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+    /// Folder to write the winning scenario and its gateway / endpoint-picker config into.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
 }
 
 #[derive(clap::Args)]
@@ -559,6 +601,90 @@ fn bench_cmd(args: BenchArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+fn optimize_cmd(a: OptimizeArgs) -> ExitCode {
+    use blis::optimize::{self, emit};
+    let mut loaded = match optimize::spec::load(&a.file) {
+        Ok(l) => l,
+        Err(e) => return invalid(&e),
+    };
+    if a.budget.is_some() {
+        loaded.manifest.spec.budget = a.budget;
+    }
+    let name = if loaded.manifest.metadata.name.is_empty() {
+        a.file.file_stem().map_or("search".into(), |s| s.to_string_lossy().into_owned())
+    } else {
+        loaded.manifest.metadata.name.clone()
+    };
+    let started = Instant::now();
+    let bar = (!a.no_progress && std::io::stderr().is_terminal()).then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(
+            ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} candidates, {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        b.set_message(name.clone());
+        b
+    });
+    let mut progress = |done: usize, total: usize| {
+        if let Some(b) = &bar {
+            b.set_length(total as u64);
+            b.set_position(done as u64);
+        }
+    };
+    let result =
+        optimize::run(&name, &loaded.manifest.spec, &loaded.base, loaded.trace_text.clone(), &mut progress);
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let r = match result {
+        Ok(r) => r,
+        Err(RunError::Invalid(e)) => {
+            return invalid(&InvalidInput { field: format!("{}: {}", a.file.display(), e.field), ..e })
+        }
+        Err(RunError::Sim(e)) => {
+            eprintln!("error: {name}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    eprintln!(
+        "searched {name} in {:.1} s wall ({} evaluations)",
+        started.elapsed().as_secs_f64(),
+        r.evaluations
+    );
+    if let Some(dir) = &a.out {
+        let mut files = vec![
+            ("scenario.yaml", emit::scenario_yaml(&format!("{name}-optimized"), &r.winner_spec)),
+            ("router.yaml", emit::router_yaml(&r.winner_spec)),
+        ];
+        if let Some(epp) = emit::endpoint_picker_yaml(&r.winner_spec) {
+            files.push(("endpoint-picker-config.yaml", epp));
+        }
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            eprintln!("error: cannot create {}: {e}", dir.display());
+            return ExitCode::from(1);
+        }
+        for (f, text) in files {
+            let path = dir.join(f);
+            if let Err(e) = std::fs::write(&path, text) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(1);
+            }
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    match a.output {
+        Output::Json => match serde_json::to_string_pretty(&r) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("error: cannot encode JSON: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        Output::Table => print!("{}", emit::table(&r)),
+    }
+    ExitCode::SUCCESS
+}
+
 fn crd_cmd() -> ExitCode {
     match blis::api::crds_yaml() {
         Ok(y) => {
@@ -627,6 +753,7 @@ fn main() -> ExitCode {
         Command::Bench(a) => bench_cmd(a),
         Command::Validate(a) => validate_cmd(a),
         Command::Calibrate(a) => calibrate_cmd(a),
+        Command::Optimize(a) => optimize_cmd(a),
         Command::Crd => crd_cmd(),
         Command::Controller(a) => controller_cmd(a),
         Command::Compare(a) => compare_cmd(a),

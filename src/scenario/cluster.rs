@@ -4,11 +4,14 @@
 use std::collections::BTreeMap;
 
 use super::resolve::{positive_int, resolve_serving, Serving};
-use super::spec::{AutoscalingSpec, PoolRole, RouterPolicyName, ScalePolicyName, ScenarioSpec};
+use super::spec::{
+    AdmissionCurve, AdmissionSignal, AutoscalingSpec, PoolRole, ProbabilisticSpec, RouterPolicyName,
+    ScalePolicyName, ScenarioSpec,
+};
 use crate::catalog::model::ModelArch;
 use crate::error::InvalidInput;
 use crate::latency::LatencyKind;
-use crate::sim::gateway::{GatewayConfig, Probabilistic, TokenBucket};
+use crate::sim::gateway::{Curve, GatewayConfig, LoadSignal, Probabilistic, Ramp, TokenBucket};
 use crate::sim::router::{config, prefix::SLOTS, EppConfig, Handler};
 use crate::sim::{Autoscaling, PdConfig, PoolConfig, Role, RouterConfig, RouterPolicy, ScalePolicy};
 
@@ -314,33 +317,7 @@ pub(super) fn resolve_cluster(
             });
         }
         if let Some(p) = &a.probabilistic {
-            let start = non_negative(
-                p.start_saturation,
-                "spec.router.admission.probabilistic.startSaturation",
-                0.8,
-                "use e.g. 0.8",
-            )?;
-            let full = positive(
-                p.full_saturation,
-                "spec.router.admission.probabilistic.fullSaturation",
-                1.2,
-                "use e.g. 1.2",
-            )?;
-            if full <= start {
-                return Err(InvalidInput::new(
-                    "spec.router.admission.probabilistic.fullSaturation",
-                    format!("must exceed startSaturation ({full} <= {start})"),
-                    "use e.g. startSaturation 0.8 and fullSaturation 1.2",
-                ));
-            }
-            gateway.probabilistic = Some(Probabilistic {
-                start,
-                full,
-                exempt_priority: p
-                    .exempt_priority
-                    .unwrap_or(0)
-                    .clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32,
-            });
+            gateway.probabilistic = Some(probabilistic(p)?);
         }
     }
 
@@ -413,4 +390,119 @@ pub fn class_priorities(spec: &ScenarioSpec) -> Result<Vec<i32>, InvalidInput> {
         };
     }
     Ok(out)
+}
+
+/// Validates probabilistic admission; every field error names its path and a fix.
+fn probabilistic(p: &ProbabilisticSpec) -> Result<Probabilistic, InvalidInput> {
+    const AT: &str = "spec.router.admission.probabilistic";
+    let ramp = |start: Option<f64>, full: Option<f64>, dflt: Ramp, at: &str| -> Result<Ramp, InvalidInput> {
+        let start = non_negative(start, &format!("{at}.startSaturation"), dflt.start, "use e.g. 0.8")?;
+        let full = positive(full, &format!("{at}.fullSaturation"), dflt.full, "use e.g. 1.2")?;
+        if full <= start {
+            return Err(InvalidInput::new(
+                format!("{at}.fullSaturation"),
+                format!("must exceed startSaturation ({full} <= {start})"),
+                "use e.g. startSaturation 0.8 and fullSaturation 1.2",
+            ));
+        }
+        Ok(Ramp { start, full })
+    };
+    let top = ramp(p.start_saturation, p.full_saturation, Ramp { start: 0.8, full: 1.2 }, AT)?;
+    let curve = match p.curve.unwrap_or(AdmissionCurve::Linear) {
+        AdmissionCurve::Linear => Curve::Linear,
+        AdmissionCurve::Power => Curve::Power {
+            exponent: positive(p.exponent, &format!("{AT}.exponent"), 2.0, "use e.g. 2 (or 0.5)")?,
+        },
+        AdmissionCurve::Logistic => Curve::Logistic {
+            steepness: positive(p.steepness, &format!("{AT}.steepness"), 8.0, "use e.g. 8")?,
+        },
+    };
+    for (field, v, needs) in [
+        ("exponent", p.exponent, AdmissionCurve::Power),
+        ("steepness", p.steepness, AdmissionCurve::Logistic),
+    ] {
+        if v.is_some() && p.curve != Some(needs) {
+            return Err(InvalidInput::new(
+                format!("{AT}.{field}"),
+                format!(
+                    "applies only to curve {needs:?} (curve is {:?})",
+                    p.curve.unwrap_or(AdmissionCurve::Linear)
+                ),
+                format!(
+                    "set curve to {} or remove {field}",
+                    if needs == AdmissionCurve::Power { "power" } else { "logistic" }
+                ),
+            ));
+        }
+    }
+    let prio = |v: i64| v.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32;
+    let mut bands: Vec<(i32, Ramp)> = Vec::new();
+    for (i, b) in p.bands.iter().flatten().enumerate() {
+        let at = format!("{AT}.bands[{i}]");
+        let r = ramp(b.start_saturation, b.full_saturation, top, &at)?;
+        if bands.iter().any(|(q, _)| *q == prio(b.priority)) {
+            return Err(InvalidInput::new(
+                format!("{at}.priority"),
+                format!("priority {} has a ramp already", b.priority),
+                "give each priority at most one band",
+            ));
+        }
+        bands.push((prio(b.priority), r));
+    }
+    Ok(Probabilistic {
+        signal: match p.signal.unwrap_or(AdmissionSignal::Saturation) {
+            AdmissionSignal::Saturation => LoadSignal::Saturation,
+            AdmissionSignal::QueueDepth => LoadSignal::QueueDepth,
+            AdmissionSignal::KvUtilization => LoadSignal::KvUtilization,
+            AdmissionSignal::InFlightTokens => LoadSignal::InFlightTokens,
+        },
+        curve,
+        ramp: top,
+        bands,
+        exempt_priority: prio(p.exempt_priority.unwrap_or(0)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(v: serde_json::Value) -> ProbabilisticSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn probabilistic_defaults_are_the_linear_saturation_ramp() {
+        let p = probabilistic(&spec(serde_json::json!({}))).unwrap();
+        assert_eq!(p.signal, LoadSignal::Saturation);
+        assert_eq!(p.curve, Curve::Linear);
+        assert_eq!(p.ramp, Ramp { start: 0.8, full: 1.2 });
+        assert_eq!(p.exempt_priority, 0);
+        let p = probabilistic(&spec(serde_json::json!({
+            "signal": "queueDepth", "curve": "power", "exponent": 3, "startSaturation": 1,
+            "fullSaturation": 4, "bands": [{"priority": -10, "fullSaturation": 2}]
+        })))
+        .unwrap();
+        assert_eq!(p.curve, Curve::Power { exponent: 3.0 });
+        assert_eq!(p.bands, vec![(-10, Ramp { start: 1.0, full: 2.0 })]);
+    }
+
+    #[test]
+    fn probabilistic_errors_name_the_field() {
+        for (v, field) in [
+            (serde_json::json!({"startSaturation": 2, "fullSaturation": 1}), "probabilistic.fullSaturation"),
+            (serde_json::json!({"curve": "power", "exponent": -1}), "probabilistic.exponent"),
+            (serde_json::json!({"steepness": 3}), "probabilistic.steepness"),
+            (serde_json::json!({"curve": "logistic", "steepness": 0}), "probabilistic.steepness"),
+            (
+                serde_json::json!({"bands": [{"priority": -1, "startSaturation": -1}]}),
+                "bands[0].startSaturation",
+            ),
+            (serde_json::json!({"bands": [{"priority": -1}, {"priority": -1}]}), "bands[1].priority"),
+        ] {
+            let e = probabilistic(&spec(v.clone())).unwrap_err();
+            assert!(e.field.ends_with(field), "{v}: {e}");
+            assert!(!e.fix.is_empty());
+        }
+    }
 }

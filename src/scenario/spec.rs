@@ -467,20 +467,79 @@ pub struct TokenBucketSpec {
     pub refill_per_second: f64,
 }
 
-/// Admit probability `1 - clamp((s - start)/(full - start), 0, 1)` at pool saturation `s` (the
-/// saturation detector's signal) for priorities below `exemptPriority`.
+/// Probabilistic admission: a request below `exemptPriority` is admitted with probability
+/// `1 - curve(clamp((signal - start) / (full - start), 0, 1))`, so operators shed low-priority load
+/// smoothly before the pool saturates. The defaults (saturation signal, linear curve, 0.8 to 1.2,
+/// exempt from 0) are the linear shedder of earlier versions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProbabilisticSpec {
-    /// Saturation where shedding starts (default 0.8).
+    /// Load signal: `saturation` (default; the saturation detector's pool saturation), `queueDepth`
+    /// (mean waiting requests per replica), `kvUtilization` (mean KV fraction, 0..1) or
+    /// `inFlightTokens` (mean router-owned in-flight prompt tokens per replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<AdmissionSignal>,
+    /// Shape of the shed probability: `linear` (default), `power` (`x^exponent`) or `logistic`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub curve: Option<AdmissionCurve>,
+    /// Exponent of the `power` curve (default 2; > 1 sheds gently first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exponent: Option<f64>,
+    /// Steepness of the `logistic` curve (default 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steepness: Option<f64>,
+    /// Signal value where shedding starts, in the signal's units (default 0.8).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_saturation: Option<f64>,
-    /// Saturation where everything non-exempt is shed (default 1.2).
+    /// Signal value where everything non-exempt is shed (default 1.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_saturation: Option<f64>,
     /// Priorities at or above are always admitted (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exempt_priority: Option<i64>,
+    /// Per-priority ramps overriding `startSaturation`/`fullSaturation` for that priority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bands: Option<Vec<AdmissionBandSpec>>,
+}
+
+/// The shedding ramp of one priority band.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AdmissionBandSpec {
+    /// The priority this ramp applies to.
+    pub priority: i64,
+    /// Signal value where shedding of this band starts (default: the top-level one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_saturation: Option<f64>,
+    /// Signal value where this band is fully shed (default: the top-level one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_saturation: Option<f64>,
+}
+
+/// Load signals of probabilistic admission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AdmissionSignal {
+    /// The saturation detector's pool saturation.
+    Saturation,
+    /// Mean waiting requests per replica.
+    QueueDepth,
+    /// Mean KV cache utilisation per replica.
+    KvUtilization,
+    /// Mean router-owned in-flight prompt tokens per replica.
+    InFlightTokens,
+}
+
+/// Shapes of the shed-probability curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum AdmissionCurve {
+    /// Straight ramp.
+    Linear,
+    /// `x^exponent`.
+    Power,
+    /// Logistic step, rescaled to span exactly 0..1.
+    Logistic,
 }
 
 /// Named routing policies.

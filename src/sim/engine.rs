@@ -461,10 +461,10 @@ impl Sim<'_> {
                 return self.shed(req, "TokenBucket", t, workload);
             }
         }
-        if let Some(p) = self.cfg.gateway.probabilistic {
+        if let Some(p) = &self.cfg.gateway.probabilistic {
             if priority < p.exempt_priority {
                 let d = self.detector().unwrap_or_default();
-                let (s, _) = self.router.saturation(&d, t, &self.replicas, &self.cfg.pools);
+                let s = self.router.load_signal(p.signal, &d, t, &self.replicas, &self.cfg.pools);
                 let admit = p.admit_probability(priority, s);
                 if admit < 1.0 && self.admit_rng.random::<f64>() >= admit {
                     return self.shed(req, "Probabilistic", t, workload);

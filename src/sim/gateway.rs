@@ -1,8 +1,8 @@
 //! Admission and flow control in front of the endpoint picker.
 //!
 //! Admission, in order: a token bucket (cost = prompt tokens), probabilistic admission (requests
-//! below an exempt priority admitted with a probability falling linearly from 1 to 0 as the pool's
-//! saturation goes from `start` to `full`), then either the flow-control queue (priority bands,
+//! below an exempt priority admitted with a probability falling from 1 to 0 along a curve as a load
+//! signal, by default the pool's saturation, goes from a band's `start` to its `full`), then either the flow-control queue (priority bands,
 //! strict priority between bands, FCFS inside, per-band and global caps, queue TTL, dispatch only
 //! while the pool is not saturated) or, without flow control, the endpoint picker's default of
 //! shedding negative-priority requests while the pool is saturated.
@@ -21,25 +21,90 @@ pub struct TokenBucket {
     pub refill_per_s: f64,
 }
 
-/// Probabilistic admission.
+/// The load signal probabilistic admission reacts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadSignal {
+    /// The saturation detector's pool saturation (1.0 = at the limit).
+    #[default]
+    Saturation,
+    /// Mean waiting requests per replica, as the router's metric snapshots show them.
+    QueueDepth,
+    /// Mean KV cache utilisation (0..1) per replica, from the same snapshots.
+    KvUtilization,
+    /// Router-owned in-flight prompt tokens per replica (exact, no staleness).
+    InFlightTokens,
+}
+
+/// How the shed probability rises from 0 at `start` to 1 at `full`, on `x = (signal - start) / (full - start)`
+/// clamped to [0, 1].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Probabilistic {
-    /// Saturation at which shedding starts.
+pub enum Curve {
+    /// `x`.
+    Linear,
+    /// `x^exponent`: above 1 sheds gently first, below 1 sheds early.
+    Power {
+        /// Exponent (> 0).
+        exponent: f64,
+    },
+    /// A logistic step around `x = 0.5` with `steepness`, rescaled to be exactly 0 at `x = 0` and 1 at
+    /// `x = 1`.
+    Logistic {
+        /// Slope of the step (> 0).
+        steepness: f64,
+    },
+}
+
+impl Curve {
+    /// Shed probability at the normalised load `x` (clamped to [0, 1]); monotone, 0 at 0, 1 at 1.
+    pub fn shed(self, x: f64) -> f64 {
+        let x = if x.is_nan() { 1.0 } else { x.clamp(0.0, 1.0) };
+        let y = match self {
+            Curve::Linear => x,
+            Curve::Power { exponent } => x.powf(exponent),
+            Curve::Logistic { steepness } => {
+                let s = |z: f64| 1.0 / (1.0 + (-steepness * (z - 0.5)).exp());
+                let (lo, hi) = (s(0.0), s(1.0));
+                (s(x) - lo) / (hi - lo).max(1e-12)
+            }
+        };
+        y.clamp(0.0, 1.0)
+    }
+}
+
+/// Where one priority band's shedding starts and ends, in the signal's units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ramp {
+    /// Signal value at which shedding starts.
     pub start: f64,
-    /// Saturation at which everything below `exempt_priority` is shed.
+    /// Signal value at which every request of the band is shed.
     pub full: f64,
+}
+
+/// Probabilistic admission: requests below `exempt_priority` are admitted with probability
+/// `1 - curve((signal - start) / (full - start))`, with `start`/`full` per priority band.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probabilistic {
+    /// What load means.
+    pub signal: LoadSignal,
+    /// Shape of the shed probability between `start` and `full`.
+    pub curve: Curve,
+    /// The ramp of bands without their own.
+    pub ramp: Ramp,
+    /// Ramps of particular priorities.
+    pub bands: Vec<(i32, Ramp)>,
     /// Requests at or above this priority are always admitted.
     pub exempt_priority: i32,
 }
 
 impl Probabilistic {
-    /// Probability of admitting a request of `priority` at `saturation`.
-    pub fn admit_probability(&self, priority: i32, saturation: f64) -> f64 {
+    /// Probability of admitting a request of `priority` at load `signal`.
+    pub fn admit_probability(&self, priority: i32, signal: f64) -> f64 {
         if priority >= self.exempt_priority {
             return 1.0;
         }
-        let span = (self.full - self.start).max(1e-9);
-        1.0 - ((saturation - self.start) / span).clamp(0.0, 1.0)
+        let r = self.bands.iter().find(|(p, _)| *p == priority).map_or(self.ramp, |(_, r)| *r);
+        let span = (r.full - r.start).max(1e-9);
+        1.0 - self.curve.shed((signal - r.start) / span)
     }
 }
 
@@ -218,12 +283,65 @@ mod tests {
         assert!(q.is_empty());
     }
 
+    fn linear(start: f64, full: f64) -> Probabilistic {
+        Probabilistic {
+            signal: LoadSignal::Saturation,
+            curve: Curve::Linear,
+            ramp: Ramp { start, full },
+            bands: Vec::new(),
+            exempt_priority: 0,
+        }
+    }
+
     #[test]
     fn probabilistic_ramp() {
-        let p = Probabilistic { start: 0.8, full: 1.2, exempt_priority: 0 };
+        let p = linear(0.8, 1.2);
         assert_eq!(p.admit_probability(5, 9.0), 1.0);
         assert_eq!(p.admit_probability(-1, 0.5), 1.0);
         assert!((p.admit_probability(-1, 1.0) - 0.5).abs() < 1e-9);
         assert_eq!(p.admit_probability(-1, 2.0), 0.0);
+    }
+
+    proptest::proptest! {
+        /// Every curve and band: the admit probability stays in [0, 1], never rises with load, is 1
+        /// below `start` and 0 at or above `full`, and exempt priorities are always admitted.
+        #[test]
+        fn admission_curve_properties(
+            kind in 0u8..3, knob in 0.05f64..20.0, start in 0.0f64..10.0, span in 0.01f64..10.0,
+            band_start in 0.0f64..10.0, prio in -20i32..20, exempt in -5i32..5,
+            loads in proptest::collection::vec(-5.0f64..30.0, 2..20),
+        ) {
+            let curve = match kind {
+                0 => Curve::Linear,
+                1 => Curve::Power { exponent: knob },
+                _ => Curve::Logistic { steepness: knob },
+            };
+            let p = Probabilistic {
+                signal: LoadSignal::QueueDepth,
+                curve,
+                ramp: Ramp { start, full: start + span },
+                bands: vec![(-10, Ramp { start: band_start, full: band_start + span })],
+                exempt_priority: exempt,
+            };
+            let mut loads = loads;
+            loads.sort_by(f64::total_cmp);
+            let mut last = 1.0f64;
+            let ramp = if prio == -10 { p.bands[0].1 } else { p.ramp };
+            for &l in &loads {
+                let a = p.admit_probability(prio, l);
+                proptest::prop_assert!((0.0..=1.0).contains(&a), "{a}");
+                if prio >= exempt {
+                    proptest::prop_assert_eq!(a, 1.0);
+                }
+                proptest::prop_assert!(a <= last + 1e-12, "not monotone: {a} after {last} at {l}");
+                if prio < exempt && l <= ramp.start {
+                    proptest::prop_assert!((a - 1.0).abs() < 1e-9);
+                }
+                if prio < exempt && l >= ramp.full {
+                    proptest::prop_assert!(a.abs() < 1e-9);
+                }
+                last = a;
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ use rand::Rng;
 pub use config::{Decider, Detector, EppConfig, Filter, FlowControl, Handler, Picker, Profile, Scorer};
 use prefix::{ApproxIndex, SLOTS};
 
+use super::gateway::LoadSignal;
 use super::pool::{PoolConfig, Replica, Role};
 use super::request::block_hash;
 use crate::rng::SimRng;
@@ -203,6 +204,39 @@ impl Router {
             Detector::Concurrency { max_concurrency, headroom } => {
                 (inflight as f64 / (f64::from(n) * max_concurrency), *headroom)
             }
+        }
+    }
+
+    /// The value of an admission load `signal` at `now` over the replicas that serve decodes:
+    /// the detector's saturation, or the mean per replica of the waiting queue, KV utilisation or
+    /// router-owned in-flight prompt tokens. With no such replica the pool counts as fully loaded.
+    pub fn load_signal(
+        &mut self,
+        signal: LoadSignal,
+        detector: &Detector,
+        now: i64,
+        replicas: &[Replica],
+        pools: &[PoolConfig],
+    ) -> f64 {
+        if signal == LoadSignal::Saturation {
+            return self.saturation(detector, now, replicas, pools).0;
+        }
+        let (mut sum, mut n) = (0.0, 0u32);
+        for (i, r) in replicas.iter().enumerate() {
+            if !r.routable() || pools[r.pool].role == Role::Prefill {
+                continue;
+            }
+            n += 1;
+            sum += match signal {
+                LoadSignal::QueueDepth => f64::from(self.metrics(i as u32, now, replicas).0),
+                LoadSignal::KvUtilization => self.metrics(i as u32, now, replicas).2,
+                _ => self.in_flight_tokens[i] as f64,
+            };
+        }
+        if n == 0 {
+            f64::INFINITY
+        } else {
+            sum / f64::from(n)
         }
     }
 
