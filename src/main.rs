@@ -107,6 +107,9 @@ struct SweepArgs {
     /// Rows of the table (the JSON has every candidate).
     #[arg(long, default_value_t = 30)]
     top: usize,
+    /// Also write a self-contained HTML report (Pareto plot, ranking, the winner's charts) here.
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -208,6 +211,9 @@ struct OptimizeArgs {
     /// Folder to write the winning scenario and its gateway / endpoint-picker config into.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write an HTML report: baseline and winner side by side on the first held-out seed.
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Never show a progress bar.
     #[arg(long)]
     no_progress: bool,
@@ -651,6 +657,35 @@ fn optimize_cmd(a: OptimizeArgs) -> ExitCode {
         started.elapsed().as_secs_f64(),
         r.evaluations
     );
+    if let Some(path) = &a.report {
+        let seed = r.check_seeds.first().or(r.tuning_seeds.first()).copied();
+        let runs: Vec<_> = [("baseline", &loaded.base), ("optimized", &r.winner_spec)]
+            .into_iter()
+            .filter_map(|(label, spec)| {
+                let mut spec = spec.clone();
+                spec.seed = seed.or(spec.seed);
+                let resolved = scenario::resolve(&format!("{name}-{label}"), &spec).ok()?;
+                let o = scenario::simulate(
+                    &resolved,
+                    loaded.trace_text.clone(),
+                    &SimOptions::default(),
+                    &mut blis::sim::NoObserver,
+                )
+                .ok()?;
+                Some((
+                    ScenarioReport::new(&resolved, o.summary),
+                    o.output,
+                    serde_yaml::to_string(&spec).ok()?,
+                ))
+            })
+            .collect();
+        let views: Vec<html::RunView> = runs.iter().map(|(r, o, y)| html::RunView::new(r, o, y)).collect();
+        if let Err(e) = std::fs::write(path, html::render_run(&views)) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+        eprintln!("wrote {}", path.display());
+    }
     if let Some(dir) = &a.out {
         let mut files = vec![
             ("scenario.yaml", emit::scenario_yaml(&format!("{name}-optimized"), &r.winner_spec)),
@@ -1073,6 +1108,40 @@ fn print_json<T: serde::Serialize>(v: &T) -> ExitCode {
     }
 }
 
+/// Writes the sweep's HTML page; the winner is simulated once more to draw its full charts.
+fn write_sweep_html(
+    path: &std::path::Path,
+    file: &std::path::Path,
+    report: &blis::sweep::SweepReport,
+    candidates: &[blis::sweep::expand::Candidate],
+    trace_text: Option<&std::sync::Arc<str>>,
+) -> Result<(), ExitCode> {
+    let inputs = std::fs::read_to_string(file).unwrap_or_default();
+    let best = report.best.as_ref().and_then(|b| candidates.iter().find(|c| &c.name == b));
+    let detail = best.and_then(|c| {
+        let resolved = scenario::resolve(&c.name, &c.spec).ok()?;
+        let o = scenario::simulate(
+            &resolved,
+            trace_text.cloned(),
+            &SimOptions::default(),
+            &mut blis::sim::NoObserver,
+        )
+        .ok()?;
+        Some((ScenarioReport::new(&resolved, o.summary), o.output, serde_yaml::to_string(&c.spec).ok()?))
+    });
+    let page = blis::report::sweep::render_html(
+        report,
+        &inputs,
+        detail.as_ref().map(|(r, o, y)| html::RunView::new(r, o, y)),
+    );
+    std::fs::write(path, page).map_err(|e| {
+        eprintln!("error: cannot write {}: {e}", path.display());
+        ExitCode::from(1)
+    })?;
+    eprintln!("wrote {}", path.display());
+    Ok(())
+}
+
 fn sweep_cmd(args: SweepArgs) -> ExitCode {
     use blis::sweep::{self, shard};
     let file = match sweep::load_sweep(&args.file) {
@@ -1139,6 +1208,12 @@ fn sweep_cmd(args: SweepArgs) -> ExitCode {
         }
     };
     let report = sweep::SweepReport::new(&file.name, &file.spec, &results);
+    if let Some(path) = &args.report {
+        if let Err(code) = write_sweep_html(path, &args.file, &report, &candidates, file.trace_text.as_ref())
+        {
+            return code;
+        }
+    }
     match args.output {
         Output::Json => print_json(&report),
         Output::Table => {

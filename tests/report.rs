@@ -88,7 +88,7 @@ fn sweep_page_plots_every_candidate_and_marks_the_front_and_the_winner() {
                 itl_p90_ms: r.summary.overall.itl_ms.p90,
                 e2e_p90_ms: r.summary.overall.e2e_ms.p90,
                 failed_gates: if feasible(r) { vec![] } else { vec!["class SLOs missed".into()] },
-                report: r,
+                slo_attainment: r.summary.slo_attainment,
             }
         })
         .collect();

@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::report::html::{self, CandidateView, RunView, SweepView};
 use crate::sweep::SweepReport;
 
 fn opt(v: Option<f64>, digits: usize) -> String {
@@ -94,4 +95,43 @@ pub fn render(r: &SweepReport, limit: Option<usize>) -> String {
         if shown < r.pareto.len() { ", ..." } else { "" }
     );
     out
+}
+
+/// The sweep as one self-contained HTML page: Pareto plot, ranking, inputs, and the full charts of
+/// `detail` (e.g. the winner simulated once more with its records kept).
+pub fn render_html(r: &SweepReport, inputs_yaml: &str, detail: Option<RunView>) -> String {
+    let mut feasible_rank = 0u32;
+    let candidates = r
+        .ranking
+        .iter()
+        .map(|x| {
+            let f = x.result.figures.as_ref();
+            let rank = x.result.feasible.then(|| {
+                feasible_rank += 1;
+                feasible_rank
+            });
+            CandidateView {
+                name: &x.result.name,
+                rank,
+                feasible: x.result.feasible,
+                pareto: x.pareto,
+                dollars_per_million_tokens: f.and_then(|f| f.dollars_per_million_tokens),
+                dollars_per_hour: f.map_or(0.0, |f| f.dollars_per_hour),
+                gpus: f.map_or(0, |f| f.gpus),
+                ttft_p90_ms: f.map_or(f64::NAN, |f| f.ttft_p90_ms),
+                itl_p90_ms: f.map_or(f64::NAN, |f| f.itl_p90_ms),
+                e2e_p90_ms: f.map_or(f64::NAN, |f| f.e2e_p90_ms),
+                failed_gates: x.result.failed.clone(),
+                slo_attainment: f.and_then(|f| f.slo_attainment),
+            }
+        })
+        .collect();
+    let objective = format!("minimise {}", r.objective.label());
+    html::render_sweep(&SweepView {
+        title: &r.sweep,
+        objective: &objective,
+        candidates,
+        inputs_yaml,
+        details: detail.into_iter().collect(),
+    })
 }
