@@ -325,3 +325,59 @@ pub fn error_policy(obj: Arc<SimulationSweep>, err: &Error, ctx: Arc<SweepContex
         None => Action::await_change(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::eval::CandidateResult;
+    use crate::sweep::spec::Figures;
+
+    fn spec(extra: &str) -> SimulationSweepSpec {
+        let yaml = format!(
+            "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationSweep\nmetadata: {{name: s}}\nspec:\n{extra}  parameters:\n  - path: replicas\n    values: [1, 2]\n  base:\n    model: {{name: meta-llama/Llama-3.1-8B-Instruct}}\n    hardware: {{gpu: H100-SXM-80GB}}\n    workload:\n      durationSeconds: 5\n      arrival: {{process: poisson, ratePerSecond: 2}}\n      classes:\n      - name: chat\n        inputTokens: {{distribution: fixed, value: 100}}\n        outputTokens: {{distribution: fixed, value: 10}}\n"
+        );
+        sweep::parse_sweep(&yaml).unwrap().1
+    }
+
+    #[test]
+    fn prepare_plans_hashes_and_names_invalid_fields() {
+        let p = prepare(&spec("")).unwrap();
+        assert_eq!(p.candidates.len(), 2);
+        assert_eq!(p.hash, prepare(&spec("")).unwrap().hash, "deterministic");
+        assert_ne!(p.hash, prepare(&spec("  seed: 3\n")).unwrap().hash);
+        let e = prepare(&spec("  maxCandidates: 1\n")).unwrap_err();
+        assert_eq!(e.field, "spec.maxCandidates");
+    }
+
+    #[test]
+    fn ranked_status_is_ready_and_skips_the_same_inputs() {
+        let s = spec("");
+        let fig = |c: f64| Figures { dollars_per_million_tokens: Some(c), gpus: 1, ..Default::default() };
+        let result = |i: usize, c: f64| CandidateResult {
+            index: i,
+            name: format!("c{i}"),
+            settings: Default::default(),
+            feasible: true,
+            failed: vec![],
+            figures: Some(fig(c)),
+            objective_ci95: None,
+            max_rate: None,
+        };
+        let report = SweepReport::new("s", &s, &[result(0, 2.0), result(1, 1.0)]);
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let st = status_ranked(&SimulationSweepStatus::default(), Some(3), "h", &report, 1.23456, now);
+        assert_eq!(st.best.as_deref(), Some("c1"));
+        assert_eq!(st.ranking.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["c1", "c0"]);
+        assert_eq!((st.ranking[0].rank, st.ranking[0].gpus), (1, Some(1)));
+        assert_eq!((st.candidates, st.wall_time_seconds), (Some(2), Some(1.235)));
+        assert!(decide(Some(&st), Some(3), "h"));
+        assert!(!decide(Some(&st), Some(4), "h") && !decide(Some(&st), Some(3), "other"));
+        let running = status_running(&st, Some(4), 2, now);
+        assert!(!decide(Some(&running), Some(4), "h"));
+        assert_eq!(running.ranking, st.ranking, "previous ranking kept while running");
+        let err = Error::Invalid(InvalidInput::new("spec.x", "bad", "fix"));
+        let stalled = status_stalled(&st, Some(5), &err, now);
+        assert_eq!(conditions::status_of(&stalled.conditions, STALLED), Some("True"));
+        assert!(stalled.conditions.iter().all(|c| c.observed_generation == Some(5)));
+    }
+}
