@@ -104,6 +104,11 @@ if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
     cargo test --locked --test e2e_import -- --nocapture 2>&1 | tee target/e2e-import.log
   grep -E "^e2e-import: all steps passed" target/e2e-import.log
+
+  step "end-to-end test of sweeps"
+  BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
+    cargo test --locked --test e2e_sweep -- --nocapture 2>&1 | tee target/e2e-sweep.log
+  grep -E "^e2e-sweep: all steps passed" target/e2e-sweep.log
   hack/control-plane.sh down
 fi
 

@@ -161,8 +161,48 @@ pub struct SimulationSweepStatus {
     pub best: Option<String>,
     /// Candidates ranked best first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "crate::sweep::spec::any_list")]
-    pub ranking: Vec<serde_json::Value>,
+    pub ranking: Vec<SweepRankEntry>,
+    /// Names of the Pareto set (cost vs TTFT p90 vs ITL p90), best rank first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pareto: Vec<String>,
+    /// Candidates simulated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<u32>,
+    /// sha256 of the spec and simulator version the ranking was computed from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs_hash: Option<String>,
+    /// Wall time of the last sweep run (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_time_seconds: Option<f64>,
+}
+
+/// One candidate of a sweep's ranking in status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepRankEntry {
+    /// Candidate name.
+    pub name: String,
+    /// 1 = best.
+    pub rank: u32,
+    /// Passed every gate.
+    pub passed: bool,
+    /// The objective's value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objective: Option<f64>,
+    /// TTFT p90 (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttft_p90_ms: Option<f64>,
+    /// ITL p90 (ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub itl_p90_ms: Option<f64>,
+    /// $ per million tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dollars_per_million_tokens: Option<f64>,
+    /// GPUs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<u32>,
+    /// Why it won, or why it lost.
+    pub verdict: String,
 }
 
 /// Every CRD of the API, in a fixed order.

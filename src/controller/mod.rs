@@ -9,6 +9,7 @@ pub mod import_refs;
 pub mod leader;
 pub mod metrics;
 pub mod steps;
+pub mod sweep;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::Semaphore;
 
-use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioStatus};
+use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioStatus, SimulationSweep};
 use crate::error::InvalidInput;
 use crate::scenario::{self, RunError};
 use crate::sim::{Observer, SimError, SimOptions};
@@ -528,15 +529,35 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let shutdown = futures::FutureExt::shared(async move {
         let _ = stop_rx.await;
     });
-    futures::future::join_all(contexts.into_iter().map(|(controller, ctx)| {
+    // Sweeps: one controller per scope, sharing the metrics and the semaphore with scenarios.
+    let sweep_ctx = Arc::new(sweep::SweepContext {
+        client: client.clone(),
+        recorder: recorder.clone(),
+        metrics: metrics.clone(),
+        semaphore: semaphore.clone(),
+        runs: Mutex::new(HashMap::new()),
+    });
+    let sweeps = futures::future::join_all(scopes.iter().map(|scope| {
+        let any = watcher::Config::default().any_semantic();
+        Controller::new(scoped::<SimulationSweep>(&client, scope.as_deref()), any)
+            .with_config(ControllerConfig::default().concurrency(4).debounce(Duration::from_millis(200)))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(sweep::reconcile, sweep::error_policy, sweep_ctx.clone())
+            .for_each(|r| async move {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "sweep controller event");
+                }
+            })
+    }));
+    let scenarios = futures::future::join_all(contexts.into_iter().map(|(controller, ctx)| {
         Controller::run(controller.graceful_shutdown_on(shutdown.clone()), reconcile, error_policy, ctx)
             .for_each(|r| async move {
                 if let Err(e) = r {
                     tracing::debug!(error = %e, "controller event");
                 }
             })
-    }))
-    .await;
+    }));
+    futures::future::join(scenarios, sweeps).await;
     server.abort();
     if opts.leader_election && !lost.load(Ordering::Relaxed) {
         leader::LeaderLock::new(

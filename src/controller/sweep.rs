@@ -1,0 +1,383 @@
+//! Reconciles `SimulationSweep` objects into a ranked status (best candidate, Pareto set, one entry
+//! per candidate). Pure steps ([`prepare`], [`decide`], the `status_*` functions) are separated from
+//! the API calls (status apply, Events); the candidates run on a blocking thread under the
+//! controller's semaphore, so sweeps and scenarios share the same concurrency limit.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use super::metrics::Metrics;
+use super::steps::SIMULATOR_VERSION;
+use super::{Error, FIELD_MANAGER};
+use crate::api::conditions::{self, Desired, READY, RECONCILING, STALLED};
+use crate::api::{SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepRankEntry};
+use crate::error::InvalidInput;
+use crate::sweep::expand::Candidate;
+use crate::sweep::{self, SweepReport};
+
+/// Shared state of the sweep reconciler.
+pub struct SweepContext {
+    /// API client.
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Controller metrics (shared with the scenario reconciler).
+    pub metrics: Arc<Metrics>,
+    /// Concurrency limit (shared with the scenario reconciler).
+    pub semaphore: Arc<Semaphore>,
+    /// Inputs hash of the run in flight, per sweep uid.
+    pub runs: Mutex<HashMap<String, String>>,
+}
+
+/// A sweep ready to run.
+#[derive(Debug, Clone)]
+pub struct PreparedSweep {
+    /// The expanded candidates.
+    pub candidates: Vec<Candidate>,
+    /// sha256 of the spec and the simulator version.
+    pub hash: String,
+}
+
+/// Validate and plan: the same checks and expansion as `blis sweep`; traces must be inline.
+pub fn prepare(spec: &SimulationSweepSpec) -> Result<PreparedSweep, InvalidInput> {
+    if let Some(t) = &spec.base.workload.trace {
+        if t.path.is_some() || t.config_map_ref.is_some() {
+            let field = if t.path.is_some() {
+                "spec.base.workload.trace.path"
+            } else {
+                "spec.base.workload.trace.configMapRef"
+            };
+            return Err(InvalidInput::new(
+                field,
+                "is not supported by the sweep controller",
+                "inline the CSV as spec.base.workload.trace.csv",
+            ));
+        }
+    }
+    let candidates = sweep::plan(spec)?;
+    Ok(PreparedSweep { candidates, hash: inputs_hash(spec) })
+}
+
+/// sha256 (hex) of the spec and the simulator version (an upgrade re-runs the sweep).
+pub fn inputs_hash(spec: &SimulationSweepSpec) -> String {
+    let doc = json!({ "simulator": SIMULATOR_VERSION, "spec": spec });
+    let digest = Sha256::digest(serde_json::to_vec(&doc).unwrap_or_default());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Skip when the status already holds the ranking for these inputs and this generation.
+pub fn decide(status: Option<&SimulationSweepStatus>, generation: Option<i64>, hash: &str) -> bool {
+    status.is_some_and(|s| {
+        s.inputs_hash.as_deref() == Some(hash)
+            && s.observed_generation == generation
+            && conditions::status_of(&s.conditions, READY) == Some("True")
+    })
+}
+
+/// Status while the sweep of `generation` runs: the previous ranking is kept.
+pub fn status_running(
+    prev: &SimulationSweepStatus,
+    generation: Option<i64>,
+    candidates: usize,
+    now: jiff::Timestamp,
+) -> SimulationSweepStatus {
+    let msg = format!("simulating {candidates} candidates");
+    let mut s = prev.clone();
+    s.observed_generation = generation;
+    s.conditions = conditions::merge(
+        &prev.conditions,
+        &[
+            Desired::new(READY, false, "Simulating", &msg),
+            Desired::new(RECONCILING, true, "Simulating", &msg),
+            Desired::new(STALLED, false, "Simulating", &msg),
+        ],
+        generation,
+        now,
+    );
+    s
+}
+
+/// Status for an error that needs the user: Stalled with the error's message, ranking kept.
+pub fn status_stalled(
+    prev: &SimulationSweepStatus,
+    generation: Option<i64>,
+    err: &Error,
+    now: jiff::Timestamp,
+) -> SimulationSweepStatus {
+    let (reason, msg) = (err.reason(), err.to_string());
+    let mut s = prev.clone();
+    s.observed_generation = generation;
+    s.conditions = conditions::merge(
+        &prev.conditions,
+        &[
+            Desired::new(READY, false, reason, &msg),
+            Desired::new(RECONCILING, false, reason, &msg),
+            Desired::new(STALLED, true, reason, &msg),
+        ],
+        generation,
+        now,
+    );
+    s
+}
+
+/// Status of a finished sweep: the ranking of `report`, Ready=True.
+pub fn status_ranked(
+    prev: &SimulationSweepStatus,
+    generation: Option<i64>,
+    hash: &str,
+    report: &SweepReport,
+    wall_seconds: f64,
+    now: jiff::Timestamp,
+) -> SimulationSweepStatus {
+    let msg = match &report.best {
+        Some(b) => {
+            format!("best of {} candidates: {b} ({} pass the gates)", report.candidates, report.feasible)
+        }
+        None => format!("none of {} candidates passes the gates", report.candidates),
+    };
+    let ranking = report
+        .ranking
+        .iter()
+        .map(|r| {
+            let f = r.result.figures.as_ref();
+            SweepRankEntry {
+                name: r.result.name.clone(),
+                rank: u32::try_from(r.rank).unwrap_or(u32::MAX),
+                passed: r.result.feasible,
+                objective: r.objective,
+                ttft_p90_ms: f.map(|f| f.ttft_p90_ms),
+                itl_p90_ms: f.map(|f| f.itl_p90_ms),
+                dollars_per_million_tokens: f.and_then(|f| f.dollars_per_million_tokens),
+                gpus: f.map(|f| f.gpus),
+                verdict: r.verdict.clone(),
+            }
+        })
+        .collect();
+    SimulationSweepStatus {
+        observed_generation: generation,
+        conditions: conditions::merge(
+            &prev.conditions,
+            &[
+                Desired::new(READY, true, "Ranked", &msg),
+                Desired::new(RECONCILING, false, "Ranked", &msg),
+                Desired::new(STALLED, false, "Ranked", &msg),
+            ],
+            generation,
+            now,
+        ),
+        best: report.best.clone(),
+        ranking,
+        pareto: report.pareto.clone(),
+        candidates: Some(u32::try_from(report.candidates).unwrap_or(u32::MAX)),
+        inputs_hash: Some(hash.to_string()),
+        wall_time_seconds: Some((wall_seconds * 1000.0).round() / 1000.0),
+    }
+}
+
+/// Step that touches the API: writes the whole status by server-side apply.
+pub async fn apply_status(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &SimulationSweepStatus,
+) -> Result<(), kube::Error> {
+    let api = Api::<SimulationSweep>::namespaced(client.clone(), ns);
+    let patch = json!({
+        "apiVersion": crate::scenario::API_VERSION,
+        "kind": sweep::KIND,
+        "status": status,
+    });
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
+}
+
+async fn publish(ctx: &SweepContext, obj: &SimulationSweep, type_: EventType, reason: &str, note: String) {
+    let ev =
+        Event { type_, reason: reason.into(), note: Some(note), action: "Sweep".into(), secondary: None };
+    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, "cannot publish event");
+    }
+}
+
+/// Reconciles one sweep: validate + plan, hash, skip or start its run.
+#[tracing::instrument(skip(obj, ctx), fields(ns = obj.namespace().unwrap_or_default(), name = obj.name_any()))]
+pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Result<Action, Error> {
+    ctx.metrics.reconciles.inc();
+    let (ns, name, uid) =
+        (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
+    let generation = obj.metadata.generation;
+    let prev = obj.status.clone().unwrap_or_default();
+    let prepared = match prepare(&obj.spec) {
+        Ok(p) => p,
+        Err(e) => {
+            let err = Error::Invalid(e);
+            ctx.metrics.error(err.reason());
+            let status = status_stalled(&prev, generation, &err, jiff::Timestamp::now());
+            if status != prev {
+                apply_status(&ctx.client, &ns, &name, &status).await?;
+                publish(&ctx, &obj, EventType::Warning, "InvalidInput", err.to_string()).await;
+            }
+            return Ok(Action::await_change());
+        }
+    };
+    if decide(obj.status.as_ref(), generation, &prepared.hash) {
+        ctx.metrics.skipped.inc();
+        return Ok(Action::await_change());
+    }
+    {
+        let mut runs = ctx.runs.lock().expect("lock");
+        if runs.get(&uid) == Some(&prepared.hash) {
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+        runs.insert(uid.clone(), prepared.hash.clone());
+    }
+    let n = prepared.candidates.len();
+    let (ctx2, obj2) = (ctx.clone(), obj.clone());
+    tokio::spawn(async move { run_sweep(ctx2, obj2, prepared).await });
+    let status = status_running(&prev, generation, n, jiff::Timestamp::now());
+    if status != prev {
+        apply_status(&ctx.client, &ns, &name, &status).await?;
+    }
+    publish(&ctx, &obj, EventType::Normal, "SweepStarted", format!("simulating {n} candidates")).await;
+    Ok(Action::requeue(Duration::from_secs(60)))
+}
+
+async fn run_sweep(ctx: Arc<SweepContext>, obj: Arc<SimulationSweep>, prepared: PreparedSweep) {
+    let (ns, name, uid) =
+        (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
+    let done = |ctx: &SweepContext| ctx.runs.lock().expect("lock").remove(&uid);
+    let Ok(_permit) = ctx.semaphore.clone().acquire_owned().await else {
+        done(&ctx);
+        return;
+    };
+    ctx.metrics.in_flight.inc();
+    let started = Instant::now();
+    let (spec, candidates, sweep_name) = (obj.spec.clone(), prepared.candidates.clone(), name.clone());
+    let joined = tokio::task::spawn_blocking(move || {
+        let threads = sweep::eval::threads(None, spec.max_parallel);
+        sweep::run(&spec, &candidates, None, None, threads, false)
+            .map(|results| SweepReport::new(&sweep_name, &spec, &results))
+    })
+    .await;
+    let wall = started.elapsed().as_secs_f64();
+    ctx.metrics.in_flight.dec();
+    ctx.metrics.simulations.inc();
+    ctx.metrics.simulation_duration.observe(wall);
+    done(&ctx);
+    // The run is for the spec it started with; a newer spec has started (or will start) its own.
+    let api = Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns);
+    let current = match api.get_opt(&name).await {
+        Ok(Some(c)) if c.uid() == obj.uid() && inputs_hash(&c.spec) == prepared.hash => c,
+        Ok(_) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the sweep after its run");
+            return;
+        }
+    };
+    let prev = current.status.clone().unwrap_or_default();
+    let generation = current.metadata.generation;
+    let now = jiff::Timestamp::now();
+    let outcome = match joined {
+        Ok(Ok(report)) => Ok(report),
+        Ok(Err(e)) => Err(Error::Invalid(e)),
+        Err(e) => Err(Error::Simulation(format!("sweep thread failed: {e}"))),
+    };
+    match outcome {
+        Ok(report) => {
+            let status = status_ranked(&prev, generation, &prepared.hash, &report, wall, now);
+            if let Err(e) = apply_status(&ctx.client, &ns, &name, &status).await {
+                ctx.metrics.error("ApiError");
+                tracing::warn!(error = %e, "cannot write sweep status");
+                return;
+            }
+            let msg = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
+            tracing::info!(name, wall, "sweep ranked");
+            publish(&ctx, &current, EventType::Normal, "SweepRanked", format!("{msg} (wall {wall:.2} s)"))
+                .await;
+        }
+        Err(err) => {
+            ctx.metrics.error(err.reason());
+            let status = status_stalled(&prev, generation, &err, now);
+            if apply_status(&ctx.client, &ns, &name, &status).await.is_err() {
+                ctx.metrics.error("ApiError");
+            }
+            publish(&ctx, &current, EventType::Warning, err.reason(), err.to_string()).await;
+        }
+    }
+}
+
+/// Requeue rule on reconcile errors (API errors back off; invalid specs wait for a change).
+pub fn error_policy(obj: Arc<SimulationSweep>, err: &Error, ctx: Arc<SweepContext>) -> Action {
+    ctx.metrics.error(err.reason());
+    tracing::warn!(name = obj.name_any(), reason = err.reason(), error = %err, "sweep reconcile failed");
+    match err.requeue(1) {
+        Some(d) => Action::requeue(d),
+        None => Action::await_change(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sweep::eval::CandidateResult;
+    use crate::sweep::spec::Figures;
+
+    fn spec(extra: &str) -> SimulationSweepSpec {
+        let yaml = format!(
+            "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationSweep\nmetadata: {{name: s}}\nspec:\n{extra}  parameters:\n  - path: replicas\n    values: [1, 2]\n  base:\n    model: {{name: meta-llama/Llama-3.1-8B-Instruct}}\n    hardware: {{gpu: H100-SXM-80GB}}\n    workload:\n      durationSeconds: 5\n      arrival: {{process: poisson, ratePerSecond: 2}}\n      classes:\n      - name: chat\n        inputTokens: {{distribution: fixed, value: 100}}\n        outputTokens: {{distribution: fixed, value: 10}}\n"
+        );
+        sweep::parse_sweep(&yaml).unwrap().1
+    }
+
+    #[test]
+    fn prepare_plans_hashes_and_names_invalid_fields() {
+        let p = prepare(&spec("")).unwrap();
+        assert_eq!(p.candidates.len(), 2);
+        assert_eq!(p.hash, prepare(&spec("")).unwrap().hash, "deterministic");
+        assert_ne!(p.hash, prepare(&spec("  seed: 3\n")).unwrap().hash);
+        let e = prepare(&spec("  maxCandidates: 1\n")).unwrap_err();
+        assert_eq!(e.field, "spec.maxCandidates");
+    }
+
+    #[test]
+    fn ranked_status_is_ready_and_skips_the_same_inputs() {
+        let s = spec("");
+        let fig = |c: f64| Figures { dollars_per_million_tokens: Some(c), gpus: 1, ..Default::default() };
+        let result = |i: usize, c: f64| CandidateResult {
+            index: i,
+            name: format!("c{i}"),
+            settings: Default::default(),
+            feasible: true,
+            failed: vec![],
+            figures: Some(fig(c)),
+            objective_ci95: None,
+            max_rate: None,
+        };
+        let report = SweepReport::new("s", &s, &[result(0, 2.0), result(1, 1.0)]);
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let st = status_ranked(&SimulationSweepStatus::default(), Some(3), "h", &report, 1.23456, now);
+        assert_eq!(st.best.as_deref(), Some("c1"));
+        assert_eq!(st.ranking.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["c1", "c0"]);
+        assert_eq!((st.ranking[0].rank, st.ranking[0].gpus), (1, Some(1)));
+        assert_eq!((st.candidates, st.wall_time_seconds), (Some(2), Some(1.235)));
+        assert!(decide(Some(&st), Some(3), "h"));
+        assert!(!decide(Some(&st), Some(4), "h") && !decide(Some(&st), Some(3), "other"));
+        let running = status_running(&st, Some(4), 2, now);
+        assert!(!decide(Some(&running), Some(4), "h"));
+        assert_eq!(running.ranking, st.ranking, "previous ranking kept while running");
+        let err = Error::Invalid(InvalidInput::new("spec.x", "bad", "fix"));
+        let stalled = status_stalled(&st, Some(5), &err, now);
+        assert_eq!(conditions::status_of(&stalled.conditions, STALLED), Some("True"));
+        assert!(stalled.conditions.iter().all(|c| c.observed_generation == Some(5)));
+    }
+}
