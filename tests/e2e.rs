@@ -176,7 +176,7 @@ fn e2e_against_a_real_api_server() {
         ),
     );
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && err.contains("spec.model") && err.contains("Required"), "{err}");
+    assert!(!o.status.success() && err.contains("spec.model is required"), "{err}");
     // CEL rules: cross-field mistakes are refused at apply time with the fix in the message.
     for (extra, expect) in [
         ("  pools:\n  - {name: a, replicas: 1}\n", "cannot be combined with spec.pools"),

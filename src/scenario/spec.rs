@@ -47,6 +47,16 @@ pub const DEFAULT_SEED: u64 = 42;
 ))]
 #[schemars(extend("x-kubernetes-validations" = [
     {
+        "rule": "has(self.model) || has(self.import)",
+        "message": "spec.model is required: name the served model, or import the model servers with spec.import",
+        "reason": "FieldValueRequired"
+    },
+    {
+        "rule": "has(self.hardware) || has(self.import)",
+        "message": "spec.hardware is required: name the GPU, or import the model servers with spec.import",
+        "reason": "FieldValueRequired"
+    },
+    {
         "rule": "!has(self.pools) || (!has(self.replicas) && !has(self.autoscaling))",
         "message": "spec.replicas and spec.autoscaling cannot be combined with spec.pools: set replicas and autoscaling on each pool instead",
         "reason": "FieldValueForbidden"
