@@ -341,16 +341,7 @@ fn e2e_against_a_real_api_server() {
             && m.contains("blis_controller_reconcile_duration_seconds"),
         "{m}"
     );
-    let lease = env.ok(&[
-        "get",
-        "lease",
-        "blis-controller",
-        "-n",
-        "blis-system",
-        "-o",
-        "jsonpath={.spec.holderIdentity}",
-    ]);
-    assert!(!lease.is_empty(), "leader-election lease not held");
+    assert!(!env.lease_holder().is_empty(), "leader-election lease not held");
 
     let t = step("deleting a scenario cancels its running simulation");
     ns(&env, "cancel");
