@@ -1,15 +1,11 @@
 //! The `blis` command line: the quickstart, determinism of JSON output, and bad input handling.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn blis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blis"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("blis runs")
-}
+mod common;
+
+use common::blis;
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

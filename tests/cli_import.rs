@@ -2,17 +2,13 @@
 //! documents) and `blis compare` over candidates.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-fn blis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blis"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("blis runs")
-}
+mod common;
+
+use common::blis;
 
 fn ok(o: &Output) -> String {
     assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));

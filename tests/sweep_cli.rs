@@ -2,15 +2,10 @@
 //! into exactly the single run's ranking.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
-fn blis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_blis"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("blis runs")
-}
+mod common;
+
+use common::blis;
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

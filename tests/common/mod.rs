@@ -69,3 +69,12 @@ pub fn simple_workload(rate: f64, requests: u64, input: u32, output: u32) -> Str
 pub const LLAMA8B_H100: &str = "  model: {name: llama-3.1-8b-instruct}
   hardware: {gpu: H100-SXM-80GB}
 ";
+
+/// Runs this build's `blis` binary with `args` in the project root.
+pub fn blis(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_blis"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("blis runs")
+}
