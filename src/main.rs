@@ -60,6 +60,31 @@ enum Command {
     /// Rank candidate configurations: expand a SimulationSweep, simulate in parallel, rank, Pareto set.
     #[command(long_about = SWEEP_HELP)]
     Sweep(SweepArgs),
+    /// Simulate one shard of a SimulationSweep read from the cluster and write its result into a
+    /// ConfigMap (what the pods of a fanned-out sweep's Indexed Job run).
+    SweepShard(SweepShardArgs),
+}
+
+#[derive(clap::Args)]
+struct SweepShardArgs {
+    /// Namespace of the SimulationSweep.
+    #[arg(long)]
+    namespace: String,
+    /// Name of the SimulationSweep.
+    #[arg(long)]
+    sweep: String,
+    /// Number of shards.
+    #[arg(long)]
+    shards: u32,
+    /// This shard, 0-based (an Indexed Job's pods have it in JOB_COMPLETION_INDEX).
+    #[arg(long, env = "JOB_COMPLETION_INDEX")]
+    index: u32,
+    /// Do nothing unless the sweep's spec still has this hash (set by the controller on its Job).
+    #[arg(long)]
+    spec_hash: Option<String>,
+    /// Worker threads (default: every core; capped by spec.maxParallel).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 const SWEEP_HELP: &str = "\
@@ -245,6 +270,20 @@ struct ControllerArgs {
     /// Limit on simulated requests of one simulation.
     #[arg(long, default_value_t = 5_000_000)]
     max_requests: u64,
+    /// Image of the pods a large sweep fans out to (the controller's own); without it every sweep
+    /// runs inside the controller.
+    #[arg(long)]
+    sweep_image: Option<String>,
+    /// ServiceAccount of those pods, in the sweep's namespace (may read SimulationSweeps and write
+    /// ConfigMaps).
+    #[arg(long, default_value = "blis-sweep-worker")]
+    sweep_service_account: String,
+    /// Sweeps of at least this many candidates fan out (unless their spec.fanOut.mode is Never).
+    #[arg(long, default_value_t = 2000)]
+    sweep_fan_out_threshold: usize,
+    /// Shards of a fanned-out sweep whose spec.fanOut.shards is unset.
+    #[arg(long, default_value_t = 4)]
+    sweep_shards: u32,
 }
 
 const RUN_HELP: &str = "\
@@ -763,6 +802,12 @@ fn controller_cmd(a: ControllerArgs) -> ExitCode {
             wall: Duration::from_secs_f64(a.max_wall_seconds),
             max_requests: a.max_requests,
         },
+        fan_out: blis::controller::fanout::FanOutConfig {
+            image: a.sweep_image,
+            service_account: a.sweep_service_account,
+            threshold: a.sweep_fan_out_threshold,
+            default_shards: a.sweep_shards.max(1),
+        },
     };
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -793,6 +838,47 @@ fn main() -> ExitCode {
         Command::Controller(a) => controller_cmd(a),
         Command::Compare(a) => compare_cmd(a),
         Command::Sweep(a) => sweep_cmd(a),
+        Command::SweepShard(a) => sweep_shard_cmd(a),
+    }
+}
+
+fn sweep_shard_cmd(a: SweepShardArgs) -> ExitCode {
+    use blis::controller::{fanout, Error};
+    let shard = match blis::sweep::shard::Shard::parse(&format!("{}/{}", a.index, a.shards)) {
+        Ok(s) => s,
+        Err(e) => return invalid(&InvalidInput { field: "--index/--shards".into(), ..e }),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let outcome = rt.block_on(async {
+        let client = kube::Client::try_default().await.map_err(Error::Api)?;
+        fanout::run_worker(client, &a.namespace, &a.sweep, shard, a.spec_hash.as_deref(), a.threads).await
+    });
+    match outcome {
+        Ok(fanout::WorkerOutcome::Written(cm)) => {
+            eprintln!(
+                "shard {}/{} of {}/{}: results in ConfigMap {cm}",
+                a.index, a.shards, a.namespace, a.sweep
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(fanout::WorkerOutcome::Stale) => {
+            eprintln!(
+                "sweep {}/{} changed since this Job was made; its new Job runs it",
+                a.namespace, a.sweep
+            );
+            ExitCode::SUCCESS
+        }
+        Err(Error::Invalid(e)) => invalid(&e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! End-to-end: a `SimulationSweep` of 12 candidates against a real kube-apiserver becomes Ready with
 //! the same ranking as `blis sweep --output json` on the same spec; an unchanged spec is not re-run;
-//! an invalid spec is Stalled with a message naming the field.
+//! an invalid spec is Stalled with a message naming the field. With fan-out forced, the controller
+//! creates the Indexed Job; the test runs the shard command the Job's pods would (under their
+//! ServiceAccount), and the controller merges the shards into the same ranking and cleans up.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,13 +16,35 @@ use common::kube::*;
 
 const NS: &str = "sweeps";
 const NAME: &str = "replicas";
+const FANNED: &str = "fanned";
+const WORKER: &str = "system:serviceaccount:sweeps:blis-sweep-worker";
+
+/// What the chart renders for a namespace where sweeps fan out: the shard pods' ServiceAccount,
+/// bound to the worker ClusterRole of hack/rbac.yaml.
+const WORKER_RBAC: &str = r#"apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: blis-sweep-worker
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: blis-controller-sweep-worker
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: blis-controller-sweep-worker}
+subjects:
+- {kind: ServiceAccount, name: blis-sweep-worker, namespace: sweeps}
+"#;
 
 fn sweep_yaml(extra: &str) -> String {
+    named_sweep_yaml(NAME, extra)
+}
+
+fn named_sweep_yaml(name: &str, extra: &str) -> String {
     format!(
         r#"apiVersion: twin.blis.dev/v1alpha1
 kind: SimulationSweep
 metadata:
-  name: {NAME}
+  name: {name}
 spec:
   seed: 7
   objective: dollarsPerMillionTokens{extra}
@@ -46,7 +70,11 @@ spec:
 }
 
 fn get_sweep(env: &Env) -> Value {
-    serde_json::from_str(&env.ok(&["get", "simsweep", NAME, "-n", NS, "-o", "json"])).unwrap()
+    get_named(env, NAME)
+}
+
+fn get_named(env: &Env, name: &str) -> Value {
+    serde_json::from_str(&env.ok(&["get", "simsweep", name, "-n", NS, "-o", "json"])).unwrap()
 }
 
 fn names(list: &Value, key: Option<&str>) -> Vec<String> {
@@ -73,7 +101,9 @@ fn sweep_reconciles_into_a_ranking() {
     assert!(can(&["patch", "simulationsweeps.twin.blis.dev", "--subresource=status", "-n", NS]));
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
-    let mut controller = env.start_controller();
+    // With an image, sweeps of 1000+ candidates (or asking for it) fan out; the 12-candidate one does not.
+    let fan_out_args = ["--sweep-image", "blis:e2e", "--sweep-fan-out-threshold", "1000"];
+    let mut controller = env.start_controller_with(&[LEADER_ARGS, &fan_out_args[..]].concat());
     wait_until("controller /readyz", Duration::from_secs(30), || {
         http_get(env.metrics_port, "/readyz").contains("ok").then_some(())
     });
@@ -160,6 +190,86 @@ fn sweep_reconciles_into_a_ranking() {
     });
     assert_eq!(names(&fixed["status"]["ranking"], Some("name")), ranking, "same seed, same order");
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
+
+    let t = step("fan-out forced: an Indexed Job of 4 shards; shard results merged into the same ranking");
+    env.apply(NS, WORKER_RBAC);
+    let worker_can = |args: &[&str]| {
+        env.kubectl(&[&["auth", "can-i", "--as", WORKER, "-n", NS][..], args].concat(), None).status.success()
+    };
+    assert!(worker_can(&["get", "simulationsweeps.twin.blis.dev"]) && worker_can(&["create", "configmaps"]));
+    assert!(
+        !worker_can(&["get", "secrets"]) && !worker_can(&["list", "configmaps"]),
+        "worker over-privileged"
+    );
+    env.apply(NS, &named_sweep_yaml(FANNED, "\n  fanOut: {mode: Always, shards: 4}"));
+    let job_name = format!("{FANNED}-shards");
+    let job: Value = wait_until("the shard Job", Duration::from_secs(60), || {
+        let o = env.kubectl(&["get", "job", &job_name, "-n", NS, "-o", "json"], None);
+        o.status.success().then(|| serde_json::from_slice(&o.stdout).unwrap())
+    });
+    let sweep = get_named(&env, FANNED);
+    let js = &job["spec"];
+    assert_eq!(js["completionMode"], "Indexed");
+    assert_eq!((js["completions"].as_u64(), js["parallelism"].as_u64()), (Some(4), Some(4)));
+    let owner = &job["metadata"]["ownerReferences"][0];
+    assert_eq!((&owner["kind"], &owner["uid"]), (&Value::from("SimulationSweep"), &sweep["metadata"]["uid"]));
+    let pod = &js["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], "blis-sweep-worker");
+    assert_eq!(pod["containers"][0]["image"], "blis:e2e");
+    let args: Vec<String> = names(&pod["containers"][0]["args"], None);
+    assert_eq!(args[..7], ["sweep-shard", "--namespace", NS, "--sweep", FANNED, "--shards", "4"]);
+    let hash = job["metadata"]["annotations"]["twin.blis.dev/spec-hash"].as_str().unwrap().to_string();
+    let waiting = wait_until("Reconciling=FanOut", Duration::from_secs(30), || {
+        let o = get_named(&env, FANNED);
+        (cond(&o, "Reconciling").is_some_and(|c| c["reason"] == "FanOut")).then_some(o)
+    });
+    assert_eq!(waiting["status"]["fanOut"]["shards"].as_u64(), Some(4), "{:#}", waiting["status"]);
+    assert_eq!(cond_status(&waiting, "Ready"), "False");
+    // No pods run on this control plane: do the pods' work, each shard as its JOB_COMPLETION_INDEX.
+    let worker_kubeconfig = env.kubeconfig_as(WORKER, "worker.kubeconfig");
+    for i in 0..4 {
+        let out = Command::new(&env.bin)
+            .args([
+                "sweep-shard",
+                "--namespace",
+                NS,
+                "--sweep",
+                FANNED,
+                "--shards",
+                "4",
+                "--spec-hash",
+                &hash,
+            ])
+            .env("JOB_COMPLETION_INDEX", i.to_string())
+            .env("KUBECONFIG", &worker_kubeconfig)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "shard {i}: {}", String::from_utf8_lossy(&out.stderr));
+        if i == 1 {
+            wait_until("2 of 4 shards collected", Duration::from_secs(30), || {
+                let o = get_named(&env, FANNED);
+                (o["status"]["fanOut"]["collected"].as_u64() == Some(2)).then_some(())
+            });
+        }
+    }
+    let merged = wait_until("the fanned-out sweep Ready", Duration::from_secs(60), || {
+        let o = get_named(&env, FANNED);
+        is_ready(&o).then_some(o)
+    });
+    assert_eq!(names(&merged["status"]["ranking"], Some("name")), ranking, "sharded vs single ranking");
+    assert_eq!(merged["status"]["best"], st["best"]);
+    assert_eq!(merged["status"]["fanOut"]["collected"].as_u64(), Some(4));
+    let uid = sweep["metadata"]["uid"].as_str().unwrap();
+    wait_until("the Job and shard ConfigMaps deleted", Duration::from_secs(30), || {
+        let job = env.kubectl(&["get", "job", &job_name, "-n", NS], None);
+        let label = format!("twin.blis.dev/sweep-uid={uid}");
+        let cms = env.ok(&["get", "configmaps", "-n", NS, "-l", &label, "-o", "name"]);
+        (!job.status.success() && cms.trim().is_empty()).then_some(())
+    });
+    eprintln!(
+        "ok in {:.1}s (Job indexed 4/4, shards merged, Job and ConfigMaps deleted)",
+        t.elapsed().as_secs_f64()
+    );
 
     let _ = controller.kill();
     let _ = controller.wait();

@@ -84,7 +84,7 @@ fn expected_namespaced_rules() -> Vec<(String, String, Vec<String>)> {
         ("twin.blis.dev", "simulationsweeps", read.to_vec()),
         ("twin.blis.dev", "simulationscenarios/status", vec!["get", "patch", "update"]),
         ("twin.blis.dev", "simulationsweeps/status", vec!["get", "patch", "update"]),
-        ("", "configmaps", read.to_vec()),
+        ("", "configmaps", vec!["get", "list", "watch", "delete"]),
         ("apps", "deployments", read.to_vec()),
         ("leaderworkerset.x-k8s.io", "leaderworkersets", read.to_vec()),
         ("batch", "jobs", vec!["get", "list", "watch", "create", "delete"]),
@@ -121,7 +121,20 @@ fn chart_lints_and_renders_a_locked_down_controller() {
     );
 
     let d = render(&[]);
-    assert_eq!(kinds(&d), ["ClusterRole", "ClusterRoleBinding", "Deployment", "Service", "ServiceAccount"]);
+    // The controller's objects, and the sweep shard pods' ClusterRole, ServiceAccount and RoleBinding.
+    assert_eq!(
+        kinds(&d),
+        [
+            "ClusterRole",
+            "ClusterRole",
+            "ClusterRoleBinding",
+            "Deployment",
+            "RoleBinding",
+            "Service",
+            "ServiceAccount",
+            "ServiceAccount"
+        ]
+    );
     let dep = find(&d, "Deployment", "blis-controller").unwrap();
     assert_eq!(dep["metadata"]["namespace"], "blis-system");
     assert_eq!(dep["spec"]["replicas"], 1);
@@ -175,7 +188,11 @@ fn chart_rbac_is_least_privilege_and_hack_rbac_does_not_drift() {
     // hack/rbac.yaml (what the e2e tests run the controller under) equals the chart's rules.
     let rendered = render(&["leaderElection.enabled=true"]);
     let hack = docs(&std::fs::read_to_string(root().join("hack/rbac.yaml")).unwrap());
-    for (kind, name) in [("ClusterRole", "blis-controller"), ("Role", "blis-controller-leader-election")] {
+    for (kind, name) in [
+        ("ClusterRole", "blis-controller"),
+        ("Role", "blis-controller-leader-election"),
+        ("ClusterRole", "blis-controller-sweep-worker"),
+    ] {
         let h = find(&hack, kind, name).unwrap_or_else(|| panic!("hack/rbac.yaml lacks {kind} {name}"));
         let r = find(&rendered, kind, name).unwrap_or_else(|| panic!("chart lacks {kind} {name}"));
         assert_eq!(
@@ -192,6 +209,58 @@ fn chart_rbac_is_least_privilege_and_hack_rbac_does_not_drift() {
         let r = find(&rendered, kind, name).unwrap();
         assert_eq!((&h["roleRef"], &h["subjects"]), (&r["roleRef"], &r["subjects"]), "{kind} {name}");
     }
+}
+
+#[test]
+fn sweep_shard_pods_get_a_service_account_that_only_reads_sweeps_and_writes_config_maps() {
+    let d = render(&["watchNamespaces={team-a}", "sweepFanOut.namespaces={team-b,team-a}"]);
+    let a = args(&d);
+    for flag in [
+        "--sweep-image=blis:0.1.0",
+        "--sweep-service-account=blis-sweep-worker",
+        "--sweep-fan-out-threshold=2000",
+        "--sweep-shards=4",
+    ] {
+        assert!(a.iter().any(|x| x == flag), "{flag} missing in {a:?}");
+    }
+    let cr = find(&d, "ClusterRole", "blis-controller-sweep-worker").expect("worker ClusterRole");
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        flat_rules(&cr["rules"]),
+        [
+            ("".to_string(), "configmaps".to_string(), s(&["create", "get", "patch"])),
+            ("twin.blis.dev".to_string(), "simulationsweeps".to_string(), s(&["get"])),
+        ]
+    );
+    let mut bound: Vec<&str> = d
+        .iter()
+        .filter(|x| x["kind"] == "RoleBinding" && x["metadata"]["name"] == "blis-controller-sweep-worker")
+        .map(|rb| {
+            let ns = rb["metadata"]["namespace"].as_str().unwrap();
+            assert_eq!(rb["roleRef"]["kind"], "ClusterRole");
+            assert_eq!(
+                rb["subjects"],
+                json!([{"kind": "ServiceAccount", "name": "blis-sweep-worker", "namespace": ns}])
+            );
+            let sa = d.iter().find(|x| {
+                x["kind"] == "ServiceAccount"
+                    && x["metadata"]["namespace"] == ns
+                    && x["metadata"]["name"] == "blis-sweep-worker"
+            });
+            assert!(sa.is_some(), "no shard ServiceAccount in {ns}");
+            ns
+        })
+        .collect();
+    bound.sort();
+    assert_eq!(
+        bound,
+        ["blis-system", "team-a", "team-b"],
+        "release, watched and listed namespaces, once each"
+    );
+
+    let off = render(&["sweepFanOut.enabled=false"]);
+    assert!(!args(&off).iter().any(|x| x.starts_with("--sweep-")), "{:?}", args(&off));
+    assert!(find(&off, "ClusterRole", "blis-controller-sweep-worker").is_none());
 }
 
 #[test]
@@ -224,7 +293,14 @@ fn several_replicas_elect_a_leader_and_listed_namespaces_get_roles_only() {
             .find(|x| x["kind"] == "Role" && x["metadata"]["namespace"] == ns)
             .unwrap_or_else(|| panic!("no Role in {ns}"));
         assert_eq!(flat_rules(&role["rules"]), expected_namespaced_rules());
-        let rb = d.iter().find(|x| x["kind"] == "RoleBinding" && x["metadata"]["namespace"] == ns).unwrap();
+        let rb = d
+            .iter()
+            .find(|x| {
+                x["kind"] == "RoleBinding"
+                    && x["metadata"]["namespace"] == ns
+                    && x["metadata"]["name"] == "blis-controller"
+            })
+            .unwrap();
         assert_eq!(rb["subjects"][0]["namespace"], "blis-system");
         assert_eq!(rb["roleRef"]["name"], role["metadata"]["name"]);
     }

@@ -143,6 +143,49 @@ pub struct SimulationSweepSpec {
     /// Most candidates simulated at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_parallel: Option<i64>,
+    /// Run the candidates as a Kubernetes Indexed Job, one pod per shard, instead of inside the
+    /// controller (controller only; `blis sweep` ignores it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<SweepFanOut>,
+}
+
+/// When and how wide a sweep fans out to an Indexed Job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SweepFanOut {
+    /// `Auto` (default): fan out at or above the controller's `--sweep-fan-out-threshold`
+    /// candidates, when it has a `--sweep-image`; `Always`; `Never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<FanOutMode>,
+    /// Pods of the Job, each simulating every n-th candidate (default the controller's
+    /// `--sweep-shards`, at most one per candidate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 256))]
+    pub shards: Option<u32>,
+}
+
+/// Whether a sweep fans out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum FanOutMode {
+    /// Above the controller's size threshold.
+    #[default]
+    Auto,
+    /// Always (fails when the controller has no sweep image).
+    Always,
+    /// Never: the controller simulates every candidate itself.
+    Never,
+}
+
+/// Progress of a fanned-out sweep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SweepFanOutStatus {
+    /// The Indexed Job running the shards (deleted once its results are merged).
+    pub job: String,
+    /// Shards (the Job's completions and parallelism).
+    pub shards: u32,
+    /// Shards whose results the controller has read.
+    pub collected: u32,
 }
 
 /// Observed state of a sweep.
@@ -174,6 +217,9 @@ pub struct SimulationSweepStatus {
     /// Wall time of the last sweep run (seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wall_time_seconds: Option<f64>,
+    /// The Indexed Job of a fanned-out run and how many shard results are in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fan_out: Option<SweepFanOutStatus>,
 }
 
 /// One candidate of a sweep's ranking in status.

@@ -5,6 +5,7 @@
 //! off the async runtime on blocking threads, at most `--max-concurrent` at once, each with a
 //! cancellation flag (a newer spec or deletion cancels it) and wall-time / request limits.
 
+pub mod fanout;
 pub mod import_refs;
 pub mod leader;
 pub mod metrics;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{DynamicObject, Patch, PatchParams};
@@ -112,6 +114,8 @@ pub struct Options {
     pub identity: String,
     /// Limits of one simulation.
     pub limits: Limits,
+    /// When and how sweeps fan out to Indexed Jobs.
+    pub fan_out: fanout::FanOutConfig,
 }
 
 struct RunHandle {
@@ -536,10 +540,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         metrics: metrics.clone(),
         semaphore: semaphore.clone(),
         runs: Mutex::new(HashMap::new()),
+        fan_out: opts.fan_out.clone(),
     });
     let sweeps = futures::future::join_all(scopes.iter().map(|scope| {
         let any = watcher::Config::default().any_semantic();
-        Controller::new(scoped::<SimulationSweep>(&client, scope.as_deref()), any)
+        let shard_results = watcher::Config::default().labels(fanout::SWEEP_UID_LABEL).any_semantic();
+        Controller::new(scoped::<SimulationSweep>(&client, scope.as_deref()), any.clone())
+            .owns(scoped::<Job>(&client, scope.as_deref()), any)
+            .owns(scoped::<ConfigMap>(&client, scope.as_deref()), shard_results)
             .with_config(ControllerConfig::default().concurrency(4).debounce(Duration::from_millis(200)))
             .graceful_shutdown_on(shutdown.clone())
             .run(sweep::reconcile, sweep::error_policy, sweep_ctx.clone())

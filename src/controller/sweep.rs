@@ -1,13 +1,16 @@
 //! Reconciles `SimulationSweep` objects into a ranked status (best candidate, Pareto set, one entry
 //! per candidate). Pure steps ([`prepare`], [`decide`], the `status_*` functions) are separated from
-//! the API calls (status apply, Events); the candidates run on a blocking thread under the
-//! controller's semaphore, so sweeps and scenarios share the same concurrency limit.
+//! the API calls (status apply, Events). Small sweeps run on a blocking thread under the
+//! controller's semaphore (shared with scenarios); large ones, or those asking for it, fan out to an
+//! Indexed Job ([`super::fanout`]) whose shard results are merged here.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -15,14 +18,17 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use super::fanout::{self, FanOutConfig};
 use super::metrics::Metrics;
 use super::steps::SIMULATOR_VERSION;
 use super::{Error, FIELD_MANAGER};
 use crate::api::conditions::{self, Desired, READY, RECONCILING, STALLED};
-use crate::api::{SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepRankEntry};
+use crate::api::{
+    SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus, SweepRankEntry,
+};
 use crate::error::InvalidInput;
 use crate::sweep::expand::Candidate;
-use crate::sweep::{self, SweepReport};
+use crate::sweep::{self, shard, SweepReport};
 
 /// Shared state of the sweep reconciler.
 pub struct SweepContext {
@@ -36,6 +42,8 @@ pub struct SweepContext {
     pub semaphore: Arc<Semaphore>,
     /// Inputs hash of the run in flight, per sweep uid.
     pub runs: Mutex<HashMap<String, String>>,
+    /// When and how sweeps fan out to Indexed Jobs.
+    pub fan_out: FanOutConfig,
 }
 
 /// A sweep ready to run.
@@ -84,22 +92,25 @@ pub fn decide(status: Option<&SimulationSweepStatus>, generation: Option<i64>, h
     })
 }
 
-/// Status while the sweep of `generation` runs: the previous ranking is kept.
+/// Status while the sweep of `generation` runs (`reason` `Simulating` in the controller, `FanOut`
+/// in a Job, with its progress): the previous ranking is kept.
 pub fn status_running(
     prev: &SimulationSweepStatus,
     generation: Option<i64>,
-    candidates: usize,
+    reason: &str,
+    msg: &str,
+    fan_out: Option<SweepFanOutStatus>,
     now: jiff::Timestamp,
 ) -> SimulationSweepStatus {
-    let msg = format!("simulating {candidates} candidates");
     let mut s = prev.clone();
     s.observed_generation = generation;
+    s.fan_out = fan_out;
     s.conditions = conditions::merge(
         &prev.conditions,
         &[
-            Desired::new(READY, false, "Simulating", &msg),
-            Desired::new(RECONCILING, true, "Simulating", &msg),
-            Desired::new(STALLED, false, "Simulating", &msg),
+            Desired::new(READY, false, reason, msg),
+            Desired::new(RECONCILING, true, reason, msg),
+            Desired::new(STALLED, false, reason, msg),
         ],
         generation,
         now,
@@ -181,6 +192,7 @@ pub fn status_ranked(
         candidates: Some(u32::try_from(report.candidates).unwrap_or(u32::MAX)),
         inputs_hash: Some(hash.to_string()),
         wall_time_seconds: Some((wall_seconds * 1000.0).round() / 1000.0),
+        fan_out: None,
     }
 }
 
@@ -209,7 +221,7 @@ async fn publish(ctx: &SweepContext, obj: &SimulationSweep, type_: EventType, re
     }
 }
 
-/// Reconciles one sweep: validate + plan, hash, skip or start its run.
+/// Reconciles one sweep: validate + plan, hash, skip, or start its run (here or as a Job).
 #[tracing::instrument(skip(obj, ctx), fields(ns = obj.namespace().unwrap_or_default(), name = obj.name_any()))]
 pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Result<Action, Error> {
     ctx.metrics.reconciles.inc();
@@ -217,22 +229,23 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
     let generation = obj.metadata.generation;
     let prev = obj.status.clone().unwrap_or_default();
-    let prepared = match prepare(&obj.spec) {
+    let planned = prepare(&obj.spec).and_then(|p| {
+        let shards = fanout::shards_for(&obj.spec, p.candidates.len(), &ctx.fan_out)?;
+        Ok((p, shards))
+    });
+    let (prepared, shards) = match planned {
         Ok(p) => p,
         Err(e) => {
-            let err = Error::Invalid(e);
-            ctx.metrics.error(err.reason());
-            let status = status_stalled(&prev, generation, &err, jiff::Timestamp::now());
-            if status != prev {
-                apply_status(&ctx.client, &ns, &name, &status).await?;
-                publish(&ctx, &obj, EventType::Warning, "InvalidInput", err.to_string()).await;
-            }
+            stall(&ctx, &obj, &prev, Error::Invalid(e)).await?;
             return Ok(Action::await_change());
         }
     };
     if decide(obj.status.as_ref(), generation, &prepared.hash) {
         ctx.metrics.skipped.inc();
         return Ok(Action::await_change());
+    }
+    if let Some(shards) = shards {
+        return fan_out(&ctx, &obj, &prepared, shards).await;
     }
     {
         let mut runs = ctx.runs.lock().expect("lock");
@@ -241,15 +254,148 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         }
         runs.insert(uid.clone(), prepared.hash.clone());
     }
+    // A Job of an earlier fanned-out spec is no longer needed.
+    fanout::clean_up(&ctx.client, &ns, &name, &uid).await?;
     let n = prepared.candidates.len();
     let (ctx2, obj2) = (ctx.clone(), obj.clone());
     tokio::spawn(async move { run_sweep(ctx2, obj2, prepared).await });
-    let status = status_running(&prev, generation, n, jiff::Timestamp::now());
+    let msg = format!("simulating {n} candidates");
+    let status = status_running(&prev, generation, "Simulating", &msg, None, jiff::Timestamp::now());
     if status != prev {
         apply_status(&ctx.client, &ns, &name, &status).await?;
     }
-    publish(&ctx, &obj, EventType::Normal, "SweepStarted", format!("simulating {n} candidates")).await;
+    publish(&ctx, &obj, EventType::Normal, "SweepStarted", msg).await;
     Ok(Action::requeue(Duration::from_secs(60)))
+}
+
+/// Writes a Stalled status for `err` (keeping the ranking) and warns with an Event, once.
+async fn stall(
+    ctx: &SweepContext,
+    obj: &SimulationSweep,
+    prev: &SimulationSweepStatus,
+    err: Error,
+) -> Result<(), Error> {
+    ctx.metrics.error(err.reason());
+    let status = status_stalled(prev, obj.metadata.generation, &err, jiff::Timestamp::now());
+    if &status != prev {
+        apply_status(&ctx.client, &obj.namespace().unwrap_or_default(), &obj.name_any(), &status).await?;
+        let reason = if matches!(err, Error::Invalid(_)) { "InvalidInput" } else { err.reason() };
+        publish(ctx, obj, EventType::Warning, reason, err.to_string()).await;
+    }
+    Ok(())
+}
+
+/// The fanned-out run: make sure the Job for this spec exists, read the shard results written so
+/// far, and once every shard is in, merge them into the ranking and delete the Job and ConfigMaps.
+async fn fan_out(
+    ctx: &SweepContext,
+    obj: &SimulationSweep,
+    prepared: &PreparedSweep,
+    shards: u32,
+) -> Result<Action, Error> {
+    let (ns, name, uid) =
+        (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
+    let generation = obj.metadata.generation;
+    let prev = obj.status.clone().unwrap_or_default();
+    let spec_hash = shard::spec_hash(&obj.spec);
+    let jobs = Api::<Job>::namespaced(ctx.client.clone(), &ns);
+    let job_name = fanout::job_name(&name);
+    let current = match jobs.get_opt(&job_name).await? {
+        Some(j)
+            if fanout::job_spec_hash(&j) == Some(spec_hash.as_str())
+                && j.labels().get(fanout::SWEEP_UID_LABEL) == Some(&uid) =>
+        {
+            Some(j)
+        }
+        Some(_) => {
+            // A Job of an older spec (or an older sweep of this name): replace it.
+            fanout::clean_up(&ctx.client, &ns, &name, &uid).await?;
+            if let Some(j) = jobs.get_opt(&job_name).await? {
+                if j.labels().get(fanout::SWEEP_UID_LABEL) != Some(&uid) {
+                    let msg = format!("Job {job_name} exists and does not belong to this sweep");
+                    let err = Error::Invalid(InvalidInput::new(
+                        "metadata.name",
+                        msg,
+                        "delete that Job or rename the sweep",
+                    ));
+                    stall(ctx, obj, &prev, err).await?;
+                    return Ok(Action::await_change());
+                }
+                return Ok(Action::requeue(Duration::from_secs(2)));
+            }
+            None
+        }
+        None => None,
+    };
+    let job = match current {
+        Some(j) => j,
+        None => {
+            // The cache may lag behind a ranking just written (whose clean-up removed the Job).
+            let fresh = Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns).get(&name).await?;
+            if decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) {
+                return Ok(Action::await_change());
+            }
+            let job = fanout::build_job(obj, shards, &spec_hash, &ctx.fan_out);
+            let created = match jobs.create(&PostParams::default(), &job).await {
+                Ok(j) => j,
+                Err(kube::Error::Api(e)) if e.code == 409 => {
+                    return Ok(Action::requeue(Duration::from_secs(2)))
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let note = format!("{} candidates in {shards} shards: Job {job_name}", prepared.candidates.len());
+            publish(ctx, obj, EventType::Normal, "SweepFannedOut", note).await;
+            created
+        }
+    };
+    let cms = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns);
+    let found = cms.list(&fanout::shard_selector(&uid)).await?.items;
+    let docs = fanout::collect(&found, &spec_hash, shards, prepared.candidates.len());
+    let progress = SweepFanOutStatus {
+        job: job_name.clone(),
+        shards,
+        collected: u32::try_from(docs.len()).unwrap_or(u32::MAX),
+    };
+    let now = jiff::Timestamp::now();
+    if docs.len() == shards as usize {
+        let results = match shard::merge(&docs, &spec_hash, prepared.candidates.len()) {
+            Ok(r) => r,
+            Err(e) => {
+                stall(ctx, obj, &prev, Error::Invalid(e)).await?;
+                return Ok(Action::await_change());
+            }
+        };
+        let report = SweepReport::new(&name, &obj.spec, &results);
+        let started = job.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        let wall = started.map_or(0.0, |t| now.duration_since(t).as_secs_f64().max(0.0));
+        let mut status = status_ranked(&prev, generation, &prepared.hash, &report, wall, now);
+        status.fan_out = Some(progress);
+        apply_status(&ctx.client, &ns, &name, &status).await?;
+        ctx.metrics.simulations.inc();
+        let msg = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
+        tracing::info!(name, shards, wall, "fanned-out sweep merged and ranked");
+        publish(ctx, obj, EventType::Normal, "SweepRanked", format!("{msg} ({shards} shards merged)")).await;
+        fanout::clean_up(&ctx.client, &ns, &name, &uid).await?;
+        return Ok(Action::await_change());
+    }
+    if let Some(why) = fanout::job_failure(&job) {
+        let err = Error::Simulation(format!(
+            "shard Job {job_name} failed ({why}); {} of {shards} shards reported",
+            docs.len()
+        ));
+        stall(ctx, obj, &prev, err).await?;
+        return Ok(Action::await_change());
+    }
+    let msg = format!(
+        "{} candidates fanned out to {shards} shards (Job {job_name}): {} of {shards} results in",
+        prepared.candidates.len(),
+        docs.len()
+    );
+    let status = status_running(&prev, generation, "FanOut", &msg, Some(progress), now);
+    if status != prev {
+        apply_status(&ctx.client, &ns, &name, &status).await?;
+    }
+    Ok(Action::requeue(Duration::from_secs(30)))
 }
 
 async fn run_sweep(ctx: Arc<SweepContext>, obj: Arc<SimulationSweep>, prepared: PreparedSweep) {
@@ -372,7 +518,7 @@ mod tests {
         assert_eq!((st.candidates, st.wall_time_seconds), (Some(2), Some(1.235)));
         assert!(decide(Some(&st), Some(3), "h"));
         assert!(!decide(Some(&st), Some(4), "h") && !decide(Some(&st), Some(3), "other"));
-        let running = status_running(&st, Some(4), 2, now);
+        let running = status_running(&st, Some(4), "Simulating", "simulating 2", None, now);
         assert!(!decide(Some(&running), Some(4), "h"));
         assert_eq!(running.ranking, st.ranking, "previous ranking kept while running");
         let err = Error::Invalid(InvalidInput::new("spec.x", "bad", "fix"));

@@ -53,11 +53,8 @@ impl Env {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         let dir = root.join(format!("target/e2e-{metrics_port}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let admin = std::fs::read_to_string(&kubeconfig).unwrap();
-        let impersonating = admin.replacen("    client-key:", &format!("    as: {user}\n    client-key:"), 1);
-        assert_ne!(admin, impersonating, "admin kubeconfig has no client-key line");
-        let controller_kubeconfig = dir.join("controller.kubeconfig");
-        std::fs::write(&controller_kubeconfig, impersonating).unwrap();
+        let controller_kubeconfig =
+            impersonating(Path::new(&kubeconfig), user, &dir.join("controller.kubeconfig"));
         Some(Env {
             kubeconfig: kubeconfig.into(),
             controller_kubeconfig,
@@ -69,6 +66,11 @@ impl Env {
             dir,
             metrics_port,
         })
+    }
+
+    /// A kubeconfig (written to `file` in the test's directory) that impersonates `user`.
+    pub fn kubeconfig_as(&self, user: &str, file: &str) -> PathBuf {
+        impersonating(&self.kubeconfig, user, &self.dir.join(file))
     }
 
     pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
@@ -160,6 +162,15 @@ impl Env {
     pub fn metrics(&self) -> String {
         http_get(self.metrics_port, "/metrics")
     }
+}
+
+/// Writes to `out` the admin kubeconfig `admin` with every request impersonating `user`.
+fn impersonating(admin: &Path, user: &str, out: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(admin).unwrap();
+    let as_user = text.replacen("    client-key:", &format!("    as: {user}\n    client-key:"), 1);
+    assert_ne!(text, as_user, "admin kubeconfig has no client-key line");
+    std::fs::write(out, as_user).unwrap();
+    out.to_path_buf()
 }
 
 pub fn now_ms() -> u128 {

@@ -32,7 +32,8 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{/*
 The controller's rules on namespaced objects: what it reads (its CRDs, the ConfigMaps, Deployments,
 LeaderWorkerSets and Gateway API Inference Extension objects a scenario may reference), what it writes
-(status only, never spec; sweep Jobs; Events). Never Secrets, never wildcards.
+(status only, never spec; the Indexed Jobs of fanned-out sweeps and, once merged, the deletion of
+their shard ConfigMaps; Events). Never Secrets, never wildcards.
 */}}
 {{- define "blis.namespacedRules" -}}
 - apiGroups: ["twin.blis.dev"]
@@ -43,7 +44,7 @@ LeaderWorkerSets and Gateway API Inference Extension objects a scenario may refe
   verbs: ["get", "patch", "update"]
 - apiGroups: [""]
   resources: ["configmaps"]
-  verbs: ["get", "list", "watch"]
+  verbs: ["get", "list", "watch", "delete"]
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch"]
@@ -66,4 +67,19 @@ LeaderWorkerSets and Gateway API Inference Extension objects a scenario may refe
 - apiGroups: ["twin.blis.dev"]
   resources: ["hardwareprofiles"]
   verbs: ["get", "list", "watch"]
+{{- end -}}
+
+{{/* What a fanned-out sweep's shard pods do: read their sweep, write their result ConfigMap. */}}
+{{- define "blis.sweepWorkerRules" -}}
+- apiGroups: ["twin.blis.dev"]
+  resources: ["simulationsweeps"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "create", "patch"]
+{{- end -}}
+
+{{/* Namespaces that get the shard pods' ServiceAccount: the release's, the watched ones, the listed ones. */}}
+{{- define "blis.sweepWorkerNamespaces" -}}
+{{- concat (list .Release.Namespace) .Values.watchNamespaces .Values.sweepFanOut.namespaces | uniq | join "," -}}
 {{- end -}}
