@@ -1249,11 +1249,17 @@ fn sweep_cmd(args: SweepArgs) -> ExitCode {
         let threads = sweep::eval::threads(args.threads, file.spec.max_parallel);
         let visible = !args.no_progress && std::io::stderr().is_terminal();
         let started = Instant::now();
-        let results =
-            match sweep::run(&file.spec, &candidates, shard, file.trace_text.as_ref(), threads, visible) {
-                Ok(r) => r,
-                Err(e) => return invalid(&e),
-            };
+        let results = match sweep::run(
+            &file.spec,
+            &candidates,
+            shard,
+            file.trace_text.as_ref(),
+            threads,
+            &sweep::eval::RunControl::visible(visible),
+        ) {
+            Ok(r) => r,
+            Err(e) => return invalid(&e),
+        };
         eprintln!(
             "simulated {} of {} candidates in {:.2} s wall on {threads} threads",
             results.len(),

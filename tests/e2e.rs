@@ -411,10 +411,6 @@ fn e2e_against_a_real_api_server() {
 }
 
 /// The value of an unlabelled sample of the OpenMetrics text `m` (0 when absent).
-fn metric(m: &str, name: &str) -> f64 {
-    m.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
-}
-
 fn vm_hwm_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -33,6 +33,27 @@ metadata:
 roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: blis-controller-sweep-worker}
 subjects:
 - {kind: ServiceAccount, name: blis-sweep-worker, namespace: sweeps}
+"#;
+
+/// Eight candidates of ~100k requests each: seconds of work, long enough to delete mid-run.
+const LONG_SWEEP: &str = r#"apiVersion: twin.blis.dev/v1alpha1
+kind: SimulationSweep
+metadata:
+  name: doomed
+spec:
+  parameters:
+  - path: replicas
+    values: [4, 5, 6, 7, 8, 9, 10, 11]
+  base:
+    model: {name: meta-llama/Llama-3.1-8B-Instruct}
+    hardware: {gpu: H100-SXM-80GB}
+    workload:
+      durationSeconds: 1800
+      arrival: {process: poisson, ratePerSecond: 60}
+      classes:
+      - name: chat
+        inputTokens: {distribution: fixed, value: 400}
+        outputTokens: {distribution: fixed, value: 80}
 "#;
 
 fn sweep_yaml(extra: &str) -> String {
@@ -201,6 +222,8 @@ fn sweep_reconciles_into_a_ranking() {
         !worker_can(&["get", "secrets"]) && !worker_can(&["list", "configmaps"]),
         "worker over-privileged"
     );
+    // A fresh object (a rerun on the same control plane would find it ranked already).
+    env.ok(&["delete", "simsweep", FANNED, "-n", NS, "--ignore-not-found", "--wait"]);
     env.apply(NS, &named_sweep_yaml(FANNED, "\n  fanOut: {mode: Always, shards: 4}"));
     let job_name = format!("{FANNED}-shards");
     let job: Value = wait_until("the shard Job", Duration::from_secs(60), || {
@@ -269,6 +292,26 @@ fn sweep_reconciles_into_a_ranking() {
     eprintln!(
         "ok in {:.1}s (Job indexed 4/4, shards merged, Job and ConfigMaps deleted)",
         t.elapsed().as_secs_f64()
+    );
+
+    let t = step("deleting a sweep that runs in the controller cancels its run");
+    let cancelled_before = metric(&env.metrics(), "blis_controller_simulations_cancelled_total");
+    env.apply(NS, LONG_SWEEP);
+    wait_until("doomed simulating", Duration::from_secs(30), || {
+        (metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0).then_some(())
+    });
+    env.ok(&["delete", "simsweep", "doomed", "-n", NS, "--wait=false"]);
+    let t_del = Instant::now();
+    wait_until("the deleted sweep's run cancelled", Duration::from_secs(30), || {
+        let m = env.metrics();
+        (metric(&m, "blis_controller_simulations_cancelled_total") > cancelled_before
+            && metric(&m, "blis_controller_simulations_in_flight") == 0.0)
+            .then_some(())
+    });
+    eprintln!(
+        "ok in {:.1}s (cancelled {:.2}s after the delete)",
+        t.elapsed().as_secs_f64(),
+        t_del.elapsed().as_secs_f64()
     );
 
     let _ = controller.kill();

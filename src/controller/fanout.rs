@@ -309,7 +309,8 @@ pub async fn run_worker(
     let total = prepared.candidates.len();
     let results = tokio::task::spawn_blocking(move || {
         let threads = crate::sweep::eval::threads(threads, spec.max_parallel);
-        crate::sweep::run(&spec, &prepared.candidates, Some(shard), None, threads, false)
+        let control = crate::sweep::eval::RunControl::default();
+        crate::sweep::run(&spec, &prepared.candidates, Some(shard), None, threads, &control)
     })
     .await
     .map_err(|e| Error::Simulation(format!("shard thread failed: {e}")))?

@@ -5,6 +5,7 @@
 //! Indexed Job ([`super::fanout`]) whose shard results are merged here.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -40,10 +41,24 @@ pub struct SweepContext {
     pub metrics: Arc<Metrics>,
     /// Concurrency limit (shared with the scenario reconciler).
     pub semaphore: Arc<Semaphore>,
-    /// Inputs hash of the run in flight, per sweep uid.
-    pub runs: Mutex<HashMap<String, String>>,
+    /// The run in flight, per sweep uid.
+    pub runs: Mutex<HashMap<String, SweepRun>>,
     /// When and how sweeps fan out to Indexed Jobs.
     pub fan_out: FanOutConfig,
+}
+
+/// A sweep simulating inside the controller: the inputs it runs and its cancellation flag (set by
+/// a newer spec, an invalid one, a switch to fan-out, or the sweep's deletion).
+pub struct SweepRun {
+    hash: String,
+    cancel: Arc<AtomicBool>,
+}
+
+/// Cancels the in-process run of `uid`, if any.
+fn cancel_run(ctx: &SweepContext, uid: &str) {
+    if let Some(r) = ctx.runs.lock().expect("lock").remove(uid) {
+        r.cancel.store(true, Ordering::Relaxed);
+    }
 }
 
 /// A sweep ready to run.
@@ -236,6 +251,7 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
     let (prepared, shards) = match planned {
         Ok(p) => p,
         Err(e) => {
+            cancel_run(&ctx, &uid);
             stall(&ctx, &obj, &prev, Error::Invalid(e)).await?;
             return Ok(Action::await_change());
         }
@@ -245,20 +261,26 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         return Ok(Action::await_change());
     }
     if let Some(shards) = shards {
+        cancel_run(&ctx, &uid);
         return fan_out(&ctx, &obj, &prepared, shards).await;
     }
-    {
+    let cancel = {
         let mut runs = ctx.runs.lock().expect("lock");
-        if runs.get(&uid) == Some(&prepared.hash) {
-            return Ok(Action::requeue(Duration::from_secs(60)));
+        if let Some(r) = runs.get(&uid) {
+            if r.hash == prepared.hash {
+                return Ok(Action::requeue(Duration::from_secs(60)));
+            }
+            r.cancel.store(true, Ordering::Relaxed);
         }
-        runs.insert(uid.clone(), prepared.hash.clone());
-    }
+        let cancel = Arc::new(AtomicBool::new(false));
+        runs.insert(uid.clone(), SweepRun { hash: prepared.hash.clone(), cancel: cancel.clone() });
+        cancel
+    };
     // A Job of an earlier fanned-out spec is no longer needed.
     fanout::clean_up(&ctx.client, &ns, &name, &uid).await?;
     let n = prepared.candidates.len();
     let (ctx2, obj2) = (ctx.clone(), obj.clone());
-    tokio::spawn(async move { run_sweep(ctx2, obj2, prepared).await });
+    tokio::spawn(async move { run_sweep(ctx2, obj2, prepared, cancel).await });
     let msg = format!("simulating {n} candidates");
     let status = status_running(&prev, generation, "Simulating", &msg, None, jiff::Timestamp::now());
     if status != prev {
@@ -398,28 +420,66 @@ async fn fan_out(
     Ok(Action::requeue(Duration::from_secs(30)))
 }
 
-async fn run_sweep(ctx: Arc<SweepContext>, obj: Arc<SimulationSweep>, prepared: PreparedSweep) {
+async fn run_sweep(
+    ctx: Arc<SweepContext>,
+    obj: Arc<SimulationSweep>,
+    prepared: PreparedSweep,
+    cancel: Arc<AtomicBool>,
+) {
     let (ns, name, uid) =
         (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
-    let done = |ctx: &SweepContext| ctx.runs.lock().expect("lock").remove(&uid);
+    // Forget the run, unless a newer one has replaced it.
+    let done = |ctx: &SweepContext| {
+        let mut runs = ctx.runs.lock().expect("lock");
+        if runs.get(&uid).is_some_and(|r| Arc::ptr_eq(&r.cancel, &cancel)) {
+            runs.remove(&uid);
+        }
+    };
     let Ok(_permit) = ctx.semaphore.clone().acquire_owned().await else {
         done(&ctx);
         return;
     };
+    // Deletion watchdog: cancel when the sweep is gone (or replaced by a new one of the same name).
+    let watchdog = {
+        let (api, name, uid, cancel) = (
+            Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns),
+            name.clone(),
+            obj.uid(),
+            cancel.clone(),
+        );
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                if let Ok(found) = api.get_opt(&name).await {
+                    if found.is_none_or(|o| o.uid() != uid) {
+                        cancel.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+            }
+        })
+    };
     ctx.metrics.in_flight.inc();
     let started = Instant::now();
     let (spec, candidates, sweep_name) = (obj.spec.clone(), prepared.candidates.clone(), name.clone());
+    let control = sweep::eval::RunControl { visible: false, cancel: Some(cancel.clone()) };
     let joined = tokio::task::spawn_blocking(move || {
         let threads = sweep::eval::threads(None, spec.max_parallel);
-        sweep::run(&spec, &candidates, None, None, threads, false)
+        sweep::run(&spec, &candidates, None, None, threads, &control)
             .map(|results| SweepReport::new(&sweep_name, &spec, &results))
     })
     .await;
+    watchdog.abort();
     let wall = started.elapsed().as_secs_f64();
     ctx.metrics.in_flight.dec();
-    ctx.metrics.simulations.inc();
     ctx.metrics.simulation_duration.observe(wall);
     done(&ctx);
+    if cancel.load(Ordering::Relaxed) {
+        ctx.metrics.cancelled.inc();
+        tracing::info!(name, wall, "sweep cancelled");
+        return;
+    }
+    ctx.metrics.simulations.inc();
     // The run is for the spec it started with; a newer spec has started (or will start) its own.
     let api = Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns);
     let current = match api.get_opt(&name).await {

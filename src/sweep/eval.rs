@@ -2,6 +2,7 @@
 //! engine behind sweeps, searches and the optimiser. Results come back in input order, so they do
 //! not depend on the number of threads.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -42,20 +43,56 @@ pub fn on_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
     }
 }
 
-/// Validates and simulates every spec on `threads` threads, advancing `bar` once per finished run.
-/// `trace_text` is the CSV of a trace-replaying base. Summaries are in input order.
+/// How a batch of runs shows progress and learns that it should stop.
+#[derive(Debug, Clone, Default)]
+pub struct RunControl {
+    /// Show a progress bar on stderr.
+    pub visible: bool,
+    /// Once set, runs not yet started are skipped (they fail as cancelled).
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl RunControl {
+    /// Progress bar when `visible`, never cancelled.
+    pub fn visible(visible: bool) -> Self {
+        Self { visible, cancel: None }
+    }
+
+    /// Whether the batch was cancelled.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Runs `spec` unless the batch was cancelled.
+    pub fn run(
+        &self,
+        name: &str,
+        spec: &ScenarioSpec,
+        trace_text: Option<&Arc<str>>,
+    ) -> Result<Summary, RunError> {
+        if self.cancelled() {
+            return Err(RunError::Sim(crate::sim::engine::SimError::Cancelled { at_ms: 0.0 }));
+        }
+        run_spec(name, spec, trace_text.cloned()).map(|o| o.summary)
+    }
+}
+
+/// Validates and simulates every spec on `threads` threads, advancing `bar` once per finished run;
+/// after `control` is cancelled the rest fail at once. `trace_text` is the CSV of a trace-replaying
+/// base. Summaries are in input order.
 pub fn evaluate(
     specs: &[ScenarioSpec],
     trace_text: Option<&Arc<str>>,
     threads: usize,
     bar: &ProgressBar,
+    control: &RunControl,
 ) -> Vec<Result<Summary, RunError>> {
     on_pool(threads, || {
         specs
             .par_iter()
             .enumerate()
             .map(|(i, spec)| {
-                let out = run_spec(&format!("candidate-{i}"), spec, trace_text.cloned()).map(|o| o.summary);
+                let out = control.run(&format!("candidate-{i}"), spec, trace_text);
                 bar.inc(1);
                 out
             })
@@ -169,6 +206,7 @@ pub fn run_candidates(
     trace_text: Option<&Arc<str>>,
     threads: usize,
     bar: &ProgressBar,
+    control: &RunControl,
 ) -> Vec<CandidateResult> {
     let reps = replications.max(1) as usize;
     let specs: Vec<ScenarioSpec> = candidates
@@ -180,6 +218,6 @@ pub fn run_candidates(
                 .map(move |s| ScenarioSpec { seed: Some(s), ..c.spec.clone() })
         })
         .collect();
-    let runs = evaluate(&specs, trace_text, threads, bar);
+    let runs = evaluate(&specs, trace_text, threads, bar, control);
     candidates.iter().zip(runs.chunks(reps)).map(|(c, r)| CandidateResult::new(c, r, objective)).collect()
 }

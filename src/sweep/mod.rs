@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::SimulationSweepSpec;
 use crate::error::InvalidInput;
 use crate::scenario::manifest::Metadata;
-use crate::scenario::{run_spec, API_VERSION};
+use crate::scenario::API_VERSION;
 use eval::CandidateResult;
 use expand::Candidate;
 use rank::Ranked;
@@ -165,29 +165,31 @@ pub fn plan(spec: &SimulationSweepSpec) -> Result<Vec<Candidate>, InvalidInput> 
 }
 
 /// Simulates the candidates of `candidates` owned by `shard` (all without one) on `threads`
-/// threads and returns their results by index. `visible` shows a progress bar with ETA.
+/// threads and returns their results by index. `control` shows a progress bar with ETA and can
+/// cancel the runs not yet started.
 pub fn run(
     spec: &SimulationSweepSpec,
     candidates: &[Candidate],
     shard: Option<Shard>,
     trace_text: Option<&Arc<str>>,
     threads: usize,
-    visible: bool,
+    control: &eval::RunControl,
 ) -> Result<Vec<CandidateResult>, InvalidInput> {
+    let visible = control.visible;
     let mine: Vec<Candidate> =
         candidates.iter().filter(|c| shard.is_none_or(|s| s.owns(c.index))).cloned().collect();
     let objective = objective(spec);
     if !is_saturation(spec) {
         let reps = spec.replications.unwrap_or(1).max(1);
         let bar = eval::progress_bar(mine.len() * reps as usize, "simulating candidates", visible);
-        let out = eval::run_candidates(&mine, reps, objective, trace_text, threads, &bar);
+        let out = eval::run_candidates(&mine, reps, objective, trace_text, threads, &bar, control);
         bar.finish_and_clear();
         return Ok(out);
     }
     let search = rate_search(spec, (threads / mine.len().max(1)).max(1))?;
     let bar = eval::progress_bar(mine.len(), "searching saturation rates", visible);
     let eval_specs = |specs: &[crate::scenario::ScenarioSpec]| {
-        specs.par_iter().map(|s| run_spec("probe", s, trace_text.cloned()).map(|o| o.summary)).collect()
+        specs.par_iter().map(|s| control.run("probe", s, trace_text)).collect()
     };
     let out = eval::on_pool(threads, || {
         mine.par_iter()

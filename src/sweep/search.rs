@@ -98,7 +98,7 @@ pub fn saturation(spec: &ScenarioSpec, s: &RateSearch, eval: &Evaluator) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::eval::{evaluate, progress_bar};
+    use crate::sweep::eval::{evaluate, progress_bar, RunControl};
     use crate::sweep::parse_sweep;
 
     #[test]
@@ -107,7 +107,7 @@ mod tests {
         sweep.base.workload.max_requests = Some(600);
         let base = sweep.base;
         let bar = progress_bar(0, "", false);
-        let eval = |specs: &[ScenarioSpec]| evaluate(specs, None, 2, &bar);
+        let eval = |specs: &[ScenarioSpec]| evaluate(specs, None, 2, &bar, &RunControl::default());
         let search = RateSearch {
             rate_path: super::super::spec::DEFAULT_RATE_PATH.into(),
             min_rate: 2.0,

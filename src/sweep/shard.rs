@@ -104,6 +104,7 @@ pub fn merge(docs: &[ShardDoc], spec_hash: &str, total: usize) -> Result<Vec<Can
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sweep::eval::RunControl;
     use crate::sweep::{expand, parse_sweep, run, SweepReport};
 
     fn sweep() -> (String, SimulationSweepSpec) {
@@ -111,6 +112,22 @@ mod tests {
             parse_sweep(include_str!("../../examples/sweeps/sweep-replicas.yaml")).unwrap();
         spec.base.workload.duration_seconds = Some(15.0);
         (name, spec)
+    }
+
+    #[test]
+    fn a_cancelled_run_skips_every_candidate_not_yet_started() {
+        let (_, spec) = sweep();
+        let cands = expand::expand(&spec).unwrap();
+        let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let control = RunControl { visible: false, cancel: Some(flag) };
+        let results = run(&spec, &cands, None, None, 2, &control).unwrap();
+        assert_eq!(results.len(), cands.len());
+        for r in &results {
+            assert!(!r.feasible && r.figures.is_none(), "{r:?}");
+            assert!(r.failed.iter().any(|m| m.contains("cancelled")), "{:?}", r.failed);
+        }
+        let live = run(&spec, &cands, None, None, 2, &RunControl::default()).unwrap();
+        assert!(live.iter().all(|r| r.figures.is_some()), "an uncancelled control runs them all");
     }
 
     #[test]
@@ -125,14 +142,14 @@ mod tests {
     fn four_merged_shards_rank_exactly_like_one_run_on_any_thread_count() {
         let (name, spec) = sweep();
         let cands = expand::expand(&spec).unwrap();
-        let single = run(&spec, &cands, None, None, 2, false).unwrap();
-        let one_thread = run(&spec, &cands, None, None, 1, false).unwrap();
+        let single = run(&spec, &cands, None, None, 2, &RunControl::default()).unwrap();
+        let one_thread = run(&spec, &cands, None, None, 1, &RunControl::default()).unwrap();
         assert_eq!(single, one_thread, "results do not depend on the thread count");
         let hash = spec_hash(&spec);
         let docs: Vec<ShardDoc> = (0..4)
             .map(|i| {
                 let s = Shard { index: i, count: 4 };
-                let results = run(&spec, &cands, Some(s), None, 1, false).unwrap();
+                let results = run(&spec, &cands, Some(s), None, 1, &RunControl::default()).unwrap();
                 assert!(results.iter().all(|r| s.owns(r.index)));
                 let doc = ShardDoc {
                     sweep: name.clone(),

@@ -173,6 +173,11 @@ fn impersonating(admin: &Path, user: &str, out: &Path) -> PathBuf {
     out.to_path_buf()
 }
 
+/// The value of the Prometheus sample `name` (no labels) in the text `m`, 0 when absent.
+pub fn metric(m: &str, name: &str) -> f64 {
+    m.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
+}
+
 pub fn now_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
 }
