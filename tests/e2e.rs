@@ -19,20 +19,9 @@ fn e2e_against_a_real_api_server() {
 
     let t = step("CRDs and RBAC");
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    env.ok(&["apply", "--server-side", "-f", root.join("crds").to_str().unwrap()]);
-    env.ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/simulationscenarios.twin.blis.dev",
-        "crd/hardwareprofiles.twin.blis.dev",
-        "crd/simulationsweeps.twin.blis.dev",
-        "--timeout=30s",
-    ]);
-    env.ok(&["apply", "-f", root.join("hack/rbac.yaml").to_str().unwrap()]);
+    env.install(&[]);
     // Least privilege: the controller's ServiceAccount can do what it needs and nothing more.
-    let can = |args: &[&str]| {
-        env.kubectl(&[&["auth", "can-i", "--as", SA][..], args].concat(), None).status.success()
-    };
+    let can = |args: &[&str]| env.sa_can(args);
     assert!(can(&["patch", "simulationscenarios.twin.blis.dev", "--subresource=status", "-n", "any"]));
     assert!(can(&["watch", "configmaps", "-n", "any"]));
     assert!(can(&["create", "events.events.k8s.io", "-n", "any"]));
@@ -351,17 +340,11 @@ fn e2e_against_a_real_api_server() {
         (metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0).then_some(())
     });
     env.ok(&["delete", "simscen", "doomed", "-n", "cancel", "--wait=false"]);
-    let t_del = Instant::now();
-    wait_until("the deleted scenario's run cancelled", Duration::from_secs(10), || {
-        let m = env.metrics();
-        (metric(&m, "blis_controller_simulations_cancelled_total") > cancelled_before
-            && metric(&m, "blis_controller_simulations_in_flight") == 0.0)
-            .then_some(())
-    });
+    let after = env.wait_cancelled(cancelled_before, "the deleted scenario's run cancelled");
     eprintln!(
         "ok in {:.1}s (cancelled {:.2}s after the delete)",
         t.elapsed().as_secs_f64(),
-        t_del.elapsed().as_secs_f64()
+        after.as_secs_f64()
     );
 
     let t = step("two replicas: the standby waits, then takes over when the leader dies");

@@ -28,25 +28,8 @@ fn imported_llm_d_objects_drive_the_prediction() {
     let example = root.join("examples/llm-d/inference-scheduling");
 
     let t = step("CRDs (blis + minimal inference extension) and RBAC");
-    env.ok(&["apply", "--server-side", "-f", root.join("crds").to_str().unwrap()]);
-    env.ok(&[
-        "apply",
-        "--server-side",
-        "-f",
-        root.join("tests/fixtures/inference-crds.yaml").to_str().unwrap(),
-    ]);
-    env.ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/simulationscenarios.twin.blis.dev",
-        "crd/inferencepools.inference.networking.k8s.io",
-        "crd/inferenceobjectives.inference.networking.x-k8s.io",
-        "--timeout=30s",
-    ]);
-    env.ok(&["apply", "-f", root.join("hack/rbac.yaml").to_str().unwrap()]);
-    let can = |args: &[&str]| {
-        env.kubectl(&[&["auth", "can-i", "--as", SA][..], args].concat(), None).status.success()
-    };
+    env.install(&["tests/fixtures/inference-crds.yaml"]);
+    let can = |args: &[&str]| env.sa_can(args);
     assert!(can(&["watch", "deployments.apps", "-n", NS]));
     assert!(can(&["list", "inferencepools.inference.networking.k8s.io", "-n", NS]));
     assert!(can(&["list", "inferenceobjectives.inference.networking.x-k8s.io", "-n", NS]));

@@ -4,9 +4,8 @@
 //! creates the Indexed Job; the test runs the shard command the Job's pods would (under their
 //! ServiceAccount), and the controller merges the shards into the same ranking and cleans up.
 
-use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -109,15 +108,10 @@ fn names(list: &Value, key: Option<&str>) -> Vec<String> {
 #[test]
 fn sweep_reconciles_into_a_ranking() {
     let Some(env) = Env::from_env(18180) else { return };
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
 
     let t = step("CRDs and RBAC");
-    env.ok(&["apply", "--server-side", "-f", root.join("crds").to_str().unwrap()]);
-    env.ok(&["wait", "--for=condition=Established", "crd/simulationsweeps.twin.blis.dev", "--timeout=30s"]);
-    env.ok(&["apply", "-f", root.join("hack/rbac.yaml").to_str().unwrap()]);
-    let can = |args: &[&str]| {
-        env.kubectl(&[&["auth", "can-i", "--as", SA][..], args].concat(), None).status.success()
-    };
+    env.install(&[]);
+    let can = |args: &[&str]| env.sa_can(args);
     assert!(can(&["watch", "simulationsweeps.twin.blis.dev", "-n", NS]));
     assert!(can(&["patch", "simulationsweeps.twin.blis.dev", "--subresource=status", "-n", NS]));
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
@@ -301,17 +295,11 @@ fn sweep_reconciles_into_a_ranking() {
         (metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0).then_some(())
     });
     env.ok(&["delete", "simsweep", "doomed", "-n", NS, "--wait=false"]);
-    let t_del = Instant::now();
-    wait_until("the deleted sweep's run cancelled", Duration::from_secs(30), || {
-        let m = env.metrics();
-        (metric(&m, "blis_controller_simulations_cancelled_total") > cancelled_before
-            && metric(&m, "blis_controller_simulations_in_flight") == 0.0)
-            .then_some(())
-    });
+    let after = env.wait_cancelled(cancelled_before, "the deleted sweep's run cancelled");
     eprintln!(
         "ok in {:.1}s (cancelled {:.2}s after the delete)",
         t.elapsed().as_secs_f64(),
-        t_del.elapsed().as_secs_f64()
+        after.as_secs_f64()
     );
 
     let _ = controller.kill();

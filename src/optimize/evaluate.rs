@@ -1,15 +1,17 @@
 //! Evaluating candidates: build each candidate's spec, run it on every seed (the same seeds for all
-//! candidates: common random numbers), in parallel, and read the metrics out of the run's JSON summary.
+//! candidates: common random numbers) in parallel through the sweep engine ([`eval::evaluate`]), and
+//! read the metrics out of the run's JSON summary.
 
 use std::sync::Arc;
 
-use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::spec::PolicySearchSpec;
+use crate::metrics::Summary;
 use crate::scenario::patch::{self, Edit};
-use crate::scenario::{run_spec, RunError, ScenarioSpec};
+use crate::scenario::{RunError, ScenarioSpec};
+use crate::sweep::eval::{self, RunControl};
 
 /// Metric values of one spec on a set of seeds, in the order of [`Evaluator::metrics`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -71,12 +73,20 @@ impl<'a> Evaluator<'a> {
         Ok(spec)
     }
 
-    fn run_one(&self, spec: &ScenarioSpec, seed: u64) -> Result<Vec<f64>, RunError> {
-        let mut s = spec.clone();
-        s.seed = Some(seed);
-        let out = run_spec(self.name, &s, self.trace.clone())?;
-        let v = serde_json::to_value(&out.summary).unwrap_or(Value::Null);
-        Ok(self.metrics.iter().map(|m| metric(&v, m)).collect())
+    fn metrics_of(&self, summary: &Summary) -> Vec<f64> {
+        let v = serde_json::to_value(summary).unwrap_or(Value::Null);
+        self.metrics.iter().map(|m| metric(&v, m)).collect()
+    }
+
+    /// Every `(spec, seed)` run on every core; metric values in input order.
+    fn run_all(&self, runs: &[(&ScenarioSpec, u64)]) -> Vec<Result<Vec<f64>, RunError>> {
+        let specs: Vec<ScenarioSpec> =
+            runs.iter().map(|&(spec, seed)| ScenarioSpec { seed: Some(seed), ..spec.clone() }).collect();
+        let bar = eval::progress_bar(0, "", false);
+        eval::evaluate(&specs, self.trace.as_ref(), eval::threads(None, None), &bar, &RunControl::default())
+            .into_iter()
+            .map(|r| r.map(|summary| self.metrics_of(&summary)))
+            .collect()
     }
 
     fn collect(&self, seeds: &[u64], runs: Vec<Vec<f64>>) -> SeedSet {
@@ -86,8 +96,8 @@ impl<'a> Evaluator<'a> {
 
     /// `spec` on every seed, in parallel.
     pub fn seed_set(&self, spec: &ScenarioSpec, seeds: &[u64]) -> Result<SeedSet, RunError> {
-        let runs: Result<Vec<Vec<f64>>, RunError> =
-            seeds.par_iter().map(|&s| self.run_one(spec, s)).collect();
+        let jobs: Vec<(&ScenarioSpec, u64)> = seeds.iter().map(|&s| (spec, s)).collect();
+        let runs: Result<Vec<Vec<f64>>, RunError> = self.run_all(&jobs).into_iter().collect();
         Ok(self.collect(seeds, runs?))
     }
 
@@ -100,17 +110,12 @@ impl<'a> Evaluator<'a> {
     ) -> Vec<Result<SeedSet, RunError>> {
         let specs: Vec<Result<ScenarioSpec, RunError>> =
             xs.iter().map(|x| self.candidate(family, x)).collect();
-        let jobs: Vec<(usize, u64)> = (0..xs.len())
-            .filter(|&i| specs[i].is_ok())
-            .flat_map(|i| seeds.iter().map(move |&s| (i, s)))
+        let jobs: Vec<(&ScenarioSpec, u64)> = specs
+            .iter()
+            .filter_map(|s| s.as_ref().ok())
+            .flat_map(|spec| seeds.iter().map(move |&s| (spec, s)))
             .collect();
-        let runs: Vec<Result<Vec<f64>, RunError>> = jobs
-            .par_iter()
-            .map(|&(i, s)| match &specs[i] {
-                Ok(spec) => self.run_one(spec, s),
-                Err(e) => Err(e.clone()),
-            })
-            .collect();
+        let runs = self.run_all(&jobs);
         let mut out = Vec::with_capacity(xs.len());
         let mut it = runs.into_iter();
         for spec in specs {

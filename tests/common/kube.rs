@@ -162,6 +162,35 @@ impl Env {
     pub fn metrics(&self) -> String {
         http_get(self.metrics_port, "/metrics")
     }
+
+    /// Installs the CRDs of `crds/` and of `extra` (paths from the repository root), waits until
+    /// every CRD is Established, and applies the controller's RBAC (`hack/rbac.yaml`).
+    pub fn install(&self, extra: &[&str]) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for f in std::iter::once("crds").chain(extra.iter().copied()) {
+            self.ok(&["apply", "--server-side", "-f", root.join(f).to_str().unwrap()]);
+        }
+        self.ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=30s"]);
+        self.ok(&["apply", "-f", root.join("hack/rbac.yaml").to_str().unwrap()]);
+    }
+
+    /// Whether the controller's ServiceAccount may do `args` (`kubectl auth can-i` words).
+    pub fn sa_can(&self, args: &[&str]) -> bool {
+        self.kubectl(&[&["auth", "can-i", "--as", SA][..], args].concat(), None).status.success()
+    }
+
+    /// Waits until the controller has cancelled a run (its counter passed `before`) and has none in
+    /// flight; returns how long that took.
+    pub fn wait_cancelled(&self, before: f64, what: &str) -> Duration {
+        let start = Instant::now();
+        wait_until(what, Duration::from_secs(30), || {
+            let m = self.metrics();
+            (metric(&m, "blis_controller_simulations_cancelled_total") > before
+                && metric(&m, "blis_controller_simulations_in_flight") == 0.0)
+                .then_some(())
+        });
+        start.elapsed()
+    }
 }
 
 /// Writes to `out` the admin kubeconfig `admin` with every request impersonating `user`.
