@@ -34,7 +34,8 @@ subjects:
 - {kind: ServiceAccount, name: blis-sweep-worker, namespace: sweeps}
 "#;
 
-/// Eight candidates of ~100k requests each: seconds of work, long enough to delete mid-run.
+/// Eight candidates of 720k requests each: over ten seconds of work even in a release build, so it
+/// is still running when deleted (and would outlast the wait were it not cancelled).
 const LONG_SWEEP: &str = r#"apiVersion: twin.blis.dev/v1alpha1
 kind: SimulationSweep
 metadata:
@@ -42,13 +43,13 @@ metadata:
 spec:
   parameters:
   - path: replicas
-    values: [4, 5, 6, 7, 8, 9, 10, 11]
+    values: [6, 7, 8, 9, 10, 11, 12, 13]
   base:
     model: {name: meta-llama/Llama-3.1-8B-Instruct}
     hardware: {gpu: H100-SXM-80GB}
     workload:
-      durationSeconds: 1800
-      arrival: {process: poisson, ratePerSecond: 60}
+      durationSeconds: 7200
+      arrival: {process: poisson, ratePerSecond: 100}
       classes:
       - name: chat
         inputTokens: {distribution: fixed, value: 400}

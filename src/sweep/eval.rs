@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::expand::Candidate;
 use super::spec::{Figures, Objective};
 use crate::metrics::{gates, Summary};
-use crate::scenario::{run_spec, RunError, ScenarioSpec};
+use crate::scenario::{resolve, simulate, RunError, ScenarioSpec};
+use crate::sim::{Observer, SimError, SimOptions};
 
 /// Worker threads: the given number, else every core; capped by the sweep's `maxParallel`.
 pub fn threads(requested: Option<usize>, max_parallel: Option<i64>) -> usize {
@@ -63,7 +64,7 @@ impl RunControl {
         self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
-    /// Runs `spec` unless the batch was cancelled.
+    /// Runs `spec`; a cancellation stops it within a few thousand events (or before it starts).
     pub fn run(
         &self,
         name: &str,
@@ -71,9 +72,20 @@ impl RunControl {
         trace_text: Option<&Arc<str>>,
     ) -> Result<Summary, RunError> {
         if self.cancelled() {
-            return Err(RunError::Sim(crate::sim::engine::SimError::Cancelled { at_ms: 0.0 }));
+            return Err(RunError::Sim(SimError::Cancelled { at_ms: 0.0 }));
         }
-        run_spec(name, spec, trace_text.cloned()).map(|o| o.summary)
+        let resolved = resolve(name, spec)?;
+        let mut observer = CancelObserver(self.cancel.as_deref());
+        simulate(&resolved, trace_text.cloned(), &SimOptions::default(), &mut observer).map(|o| o.summary)
+    }
+}
+
+/// Stops a run once its batch's cancellation flag is set.
+struct CancelObserver<'a>(Option<&'a AtomicBool>);
+
+impl Observer for CancelObserver<'_> {
+    fn should_stop(&self) -> bool {
+        self.0.is_some_and(|c| c.load(Ordering::Relaxed))
     }
 }
 
