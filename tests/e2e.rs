@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use blis::api::predictions::{json_eq, to_report_json};
 use serde_json::Value;
 
 mod common;
@@ -52,27 +51,8 @@ fn e2e_against_a_real_api_server() {
     let wide = env.ok(&["get", "simscen", "-n", "qs", "-o", "wide"]);
     assert!(wide.contains("TTFT-P99") && wide.contains("$/1M TOKENS") && !wide.contains("<none>"), "{wide}");
     let obj = env.get("qs", "quickstart");
-    let cli = Command::new(&env.bin)
-        .args(["run", "--no-progress", "--output", "json"])
-        .arg(root.join("examples/quickstart.yaml"))
-        .output()
-        .unwrap();
-    assert!(cli.status.success());
-    let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
+    env.assert_status_equals_cli(&obj, &root.join("examples/quickstart.yaml"));
     let st = &obj["status"];
-    let warnings: Vec<String> = serde_json::from_value(st["normalizedInputs"]["warnings"].clone()).unwrap();
-    let rebuilt = to_report_json(
-        "quickstart",
-        st["normalizedInputs"]["seed"].as_u64(),
-        &st["normalizedInputs"]["resolved"],
-        &warnings,
-        &st["predictions"],
-    );
-    assert!(
-        json_eq(&cli["scenarios"][0], &rebuilt),
-        "status != CLI\nCLI: {:#}\nstatus: {rebuilt:#}",
-        cli["scenarios"][0]
-    );
     for c in ["Ready", "SLOMet", "Degraded", "Reconciling", "Stalled"] {
         let c = cond(&obj, c).unwrap_or_else(|| panic!("condition {c} missing"));
         assert_eq!(c["observedGeneration"], obj["metadata"]["generation"]);
@@ -111,15 +91,7 @@ fn e2e_against_a_real_api_server() {
 
     let t = step("invalid spec: Stalled naming the field, predictions kept");
     // Schema-valid but wrong: only the controller knows which block sizes vLLM supports.
-    env.ok(&[
-        "patch",
-        "-n",
-        "qs",
-        "simscen/quickstart",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"vllm":{"blockSize":7}}}"#,
-    ]);
+    env.merge_patch("qs", "simscen/quickstart", r#"{"spec":{"vllm":{"blockSize":7}}}"#);
     let bad = wait_until("Stalled=True", Duration::from_secs(30), || {
         let o = env.get("qs", "quickstart");
         (o["status"]["observedGeneration"] == 3 && cond_status(&o, "Stalled") == "True").then_some(o)
@@ -138,15 +110,7 @@ fn e2e_against_a_real_api_server() {
     let events = env.ok(&["get", "events.events.k8s.io", "-n", "qs", "-o", "json"]);
     assert!(events.contains("InvalidInput"));
     assert!(env.metrics().contains("blis_controller_errors_total{reason=\"InvalidSpec\"}"));
-    env.ok(&[
-        "patch",
-        "-n",
-        "qs",
-        "simscen/quickstart",
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"vllm":{"blockSize":16}}}"#,
-    ]);
+    env.merge_patch("qs", "simscen/quickstart", r#"{"spec":{"vllm":{"blockSize":16}}}"#);
     env.ok(&["wait", "-n", "qs", "--for=condition=Ready", "simscen/quickstart", "--timeout=60s"]);
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
@@ -276,15 +240,7 @@ fn e2e_against_a_real_api_server() {
         wait_until("API server back", Duration::from_secs(60), || {
             env.kubectl(&["get", "--raw", "/readyz"], None).status.success().then_some(())
         });
-        env.ok(&[
-            "patch",
-            "-n",
-            "qs",
-            "simscen/quickstart",
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"replicas":3}}"#,
-        ]);
+        env.merge_patch("qs", "simscen/quickstart", r#"{"spec":{"replicas":3}}"#);
         // A controller that cannot renew its Lease in time stops (as client-go's leader election
         // does) and its Deployment restarts it; play the Deployment here.
         let restarted =

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use blis::api::predictions::{json_eq, to_report_json};
 use serde_json::Value;
 
 mod common;
@@ -48,26 +47,7 @@ fn imported_llm_d_objects_drive_the_prediction() {
     env.ok(&["wait", "-n", NS, "--for=condition=Ready", &format!("simscen/{NAME}"), "--timeout=120s"]);
     let first = env.get(NS, NAME);
     let st = &first["status"];
-    let cli = Command::new(&env.bin)
-        .args(["run", "--no-progress", "--output", "json"])
-        .arg(&example)
-        .output()
-        .unwrap();
-    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
-    let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
-    let warnings: Vec<String> = serde_json::from_value(st["normalizedInputs"]["warnings"].clone()).unwrap();
-    let rebuilt = to_report_json(
-        NAME,
-        st["normalizedInputs"]["seed"].as_u64(),
-        &st["normalizedInputs"]["resolved"],
-        &warnings,
-        &st["predictions"],
-    );
-    assert!(
-        json_eq(&cli["scenarios"][0], &rebuilt),
-        "status != CLI\nCLI: {:#}\nstatus: {rebuilt:#}",
-        cli["scenarios"][0]
-    );
+    env.assert_status_equals_cli(&first, &example);
     assert_eq!(f64_at(st, "/predictions/cost/gpus"), 2.0, "2 replicas of the Deployment, 1 GPU each");
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 

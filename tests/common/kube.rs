@@ -179,6 +179,42 @@ impl Env {
         self.kubectl(&[&["auth", "can-i", "--as", SA][..], args].concat(), None).status.success()
     }
 
+    /// `kubectl patch --type=merge` of `object` (e.g. `simscen/quickstart`) in `ns` with `patch`.
+    pub fn merge_patch(&self, ns: &str, object: &str, patch: &str) {
+        self.ok(&["patch", "-n", ns, object, "--type=merge", "-p", patch]);
+    }
+
+    /// Asserts that the predictions in scenario `obj`'s status are exactly what `blis run --output
+    /// json path` prints for it (same seed, same inputs).
+    pub fn assert_status_equals_cli(&self, obj: &Value, path: &Path) {
+        use blis::api::predictions::{json_eq, to_report_json};
+        let out =
+            Command::new(&self.bin).args(["run", "--no-progress", "--output", "json"]).arg(path).output();
+        let out = out.unwrap();
+        assert!(
+            out.status.success(),
+            "blis run {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let st = &obj["status"];
+        let warnings: Vec<String> =
+            serde_json::from_value(st["normalizedInputs"]["warnings"].clone()).unwrap();
+        let rebuilt = to_report_json(
+            obj["metadata"]["name"].as_str().unwrap(),
+            st["normalizedInputs"]["seed"].as_u64(),
+            &st["normalizedInputs"]["resolved"],
+            &warnings,
+            &st["predictions"],
+        );
+        assert!(
+            json_eq(&cli["scenarios"][0], &rebuilt),
+            "status != CLI\nCLI: {:#}\nstatus: {rebuilt:#}",
+            cli["scenarios"][0]
+        );
+    }
+
     /// Waits until the controller has cancelled a run (its counter passed `before`) and has none in
     /// flight; returns how long that took.
     pub fn wait_cancelled(&self, before: f64, what: &str) -> Duration {
