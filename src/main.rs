@@ -105,6 +105,7 @@ spec:
   seed, replications (mean figures, 95% confidence interval of the objective), maxCandidates (10000),
   maxParallel, search: {mode: saturation, minRate, maxRate, tolerance, ratePath}   highest rate under
                the gates per candidate; or {mode: cheapestForRate, targetRate, ratePath}
+  fanOut:      {mode: Auto|Always|Never, shards: N}   controller only: run as an Indexed Job
 
 Sharding: `--shard i/n` simulates candidates with index mod n = i and prints their results as JSON;
 `--merge a.json b.json ...` ranks the full set from every shard's output (same ranking as one run).

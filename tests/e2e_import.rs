@@ -83,6 +83,18 @@ fn imported_llm_d_objects_drive_the_prediction() {
     );
     eprintln!("ok in {:.1}s (prefix hits {hits_before:.3} -> {hits_after:.3})", t.elapsed().as_secs_f64());
 
+    let t = step("editing an InferenceObjective re-simulates (objectives are watched)");
+    env.merge_patch(
+        NS,
+        "inferenceobjectives.inference.networking.x-k8s.io/batch",
+        r#"{"spec":{"priority":5}}"#,
+    );
+    wait_until("re-simulated with the new objective", Duration::from_secs(60), || {
+        let o = env.get(NS, NAME);
+        (is_ready(&o) && simulations(&o) > simulations(&edited)).then_some(())
+    });
+    eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
+
     let t = step("`blis compare --namespace` reads the statuses");
     let other = scenario("baseline", 1, 5, 2.0, "");
     env.apply(NS, &other);

@@ -118,6 +118,10 @@ pub fn concerns(spec: &ScenarioSpec, kind: &str, name: &str) -> bool {
     match kind {
         "InferencePool" => named(&imp.inference_pool_ref),
         "ConfigMap" => named(&imp.endpoint_picker_config_ref),
+        // Every objective of the namespace is read when a pool is imported.
+        "InferenceObjective" | "InferenceModel" => {
+            imp.inference_pool_ref.is_some() || imp.inference_pool.is_some()
+        }
         "Deployment" | "LeaderWorkerSet" => {
             selects_by_pool(imp)
                 || imp
@@ -149,10 +153,12 @@ mod tests {
         assert!(concerns(&by_pool, "InferencePool", "p") && !concerns(&by_pool, "InferencePool", "q"));
         assert!(concerns(&by_pool, "Deployment", "anything") && concerns(&by_pool, "ConfigMap", "epp"));
         assert!(!concerns(&by_pool, "ConfigMap", "other"));
+        assert!(concerns(&by_pool, "InferenceObjective", "any") && concerns(&by_pool, "InferenceModel", "m"));
         let named = spec(
             serde_json::json!({"workloadRefs": [{"name": "d"}, {"kind": "LeaderWorkerSet", "name": "l"}]}),
         );
         assert!(concerns(&named, "Deployment", "d") && !concerns(&named, "Deployment", "l"));
         assert!(concerns(&named, "LeaderWorkerSet", "l") && !concerns(&named, "Deployment", "x"));
+        assert!(!concerns(&named, "InferenceObjective", "any"), "no pool imported, no objectives read");
     }
 }

@@ -627,8 +627,9 @@ async fn scope_controller(client: &Client, namespace: Option<&str>) -> Controlle
         .watches(scoped::<Deployment>(client, namespace), any.clone(), move |d: Deployment| {
             concerned(&s3, d.namespace(), "Deployment", &d.name_any())
         });
-    // The custom kinds are watched only when their CRDs are installed.
-    for c in import_refs::CUSTOM.into_iter().filter(|c| matches!(c.2, "InferencePool" | "LeaderWorkerSet")) {
+    // The custom kinds (pools, multi-host model servers, objectives) are watched only when their
+    // CRDs are installed.
+    for c in import_refs::CUSTOM {
         let ar = import_refs::resource(c);
         let api: Api<DynamicObject> = match namespace {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
