@@ -203,22 +203,49 @@ pub async fn apply_status(
     name: &str,
     status: &SimulationScenarioStatus,
 ) -> Result<(), kube::Error> {
-    let api = Api::<SimulationScenario>::namespaced(client.clone(), ns);
+    apply_status_of::<SimulationScenario>(client, ns, name, status).await
+}
+
+/// Writes the whole status of the `K` object `ns/name` by server-side apply (scenarios and sweeps).
+pub(crate) async fn apply_status_of<K>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), ns);
     let patch = serde_json::json!({
-        "apiVersion": crate::scenario::API_VERSION,
-        "kind": crate::scenario::KIND,
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
         "status": status,
     });
     api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
     Ok(())
 }
 
-async fn publish(ctx: &Context, obj: &SimulationScenario, type_: EventType, reason: &str, note: String) {
-    let ev =
-        Event { type_, reason: reason.into(), note: Some(note), action: "Simulate".into(), secondary: None };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
+/// Publishes a Kubernetes Event about `obj`; a failure is only logged (Events are best effort).
+pub(crate) async fn publish_event<K: Resource<DynamicType = ()>>(
+    recorder: &Recorder,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, "cannot publish event");
     }
+}
+
+async fn publish(ctx: &Context, obj: &SimulationScenario, type_: EventType, reason: &str, note: String) {
+    publish_event(&ctx.recorder, obj, type_, reason, "Simulate", note).await;
 }
 
 fn latest(ctx: &Context, obj: &SimulationScenario) -> Arc<SimulationScenario> {

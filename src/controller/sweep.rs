@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::PostParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::events::{EventType, Recorder};
+use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
@@ -22,7 +22,7 @@ use tokio::sync::Semaphore;
 use super::fanout::{self, FanOutConfig};
 use super::metrics::Metrics;
 use super::steps::SIMULATOR_VERSION;
-use super::{Error, FIELD_MANAGER};
+use super::Error;
 use crate::api::conditions::{self, Desired, READY, RECONCILING, STALLED};
 use crate::api::{
     SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus, SweepRankEntry,
@@ -218,22 +218,11 @@ pub async fn apply_status(
     name: &str,
     status: &SimulationSweepStatus,
 ) -> Result<(), kube::Error> {
-    let api = Api::<SimulationSweep>::namespaced(client.clone(), ns);
-    let patch = json!({
-        "apiVersion": crate::scenario::API_VERSION,
-        "kind": sweep::KIND,
-        "status": status,
-    });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    Ok(())
+    super::apply_status_of::<SimulationSweep>(client, ns, name, status).await
 }
 
 async fn publish(ctx: &SweepContext, obj: &SimulationSweep, type_: EventType, reason: &str, note: String) {
-    let ev =
-        Event { type_, reason: reason.into(), note: Some(note), action: "Sweep".into(), secondary: None };
-    if let Err(e) = ctx.recorder.publish(&ev, &obj.object_ref(&())).await {
-        tracing::warn!(error = %e, "cannot publish event");
-    }
+    super::publish_event(&ctx.recorder, obj, type_, reason, "Sweep", note).await;
 }
 
 /// Reconciles one sweep: validate + plan, hash, skip, or start its run (here or as a Job).

@@ -27,34 +27,23 @@ if status == nil or status.observedGeneration == nil
   return hs
 end
 
-local stalled = condition(status.conditions, "Stalled")
-if stalled ~= nil and stalled.status == "True" then
-  hs.status = "Degraded"
-  hs.message = stalled.message
-  return hs
-end
-
-local reconciling = condition(status.conditions, "Reconciling")
-if reconciling ~= nil and reconciling.status == "True" then
-  hs.status = "Progressing"
-  hs.message = reconciling.message
-  return hs
-end
-
-local slo = condition(status.conditions, "SLOMet")
-if slo ~= nil and slo.status == "False" then
-  hs.status = "Degraded"
-  hs.message = slo.message
-  return hs
+-- The first condition in this order that has the given status decides, with its message.
+local rules = {
+  { "Stalled", "True", "Degraded" },
+  { "Reconciling", "True", "Progressing" },
+  { "SLOMet", "False", "Degraded" },
+  { "Ready", "True", "Healthy" },
+}
+for _, r in ipairs(rules) do
+  local c = condition(status.conditions, r[1])
+  if c ~= nil and c.status == r[2] then
+    hs.status = r[3]
+    hs.message = c.message
+    return hs
+  end
 end
 
 local ready = condition(status.conditions, "Ready")
-if ready ~= nil and ready.status == "True" then
-  hs.status = "Healthy"
-  hs.message = ready.message
-  return hs
-end
-
 hs.status = "Progressing"
 if ready ~= nil and ready.message ~= nil then
   hs.message = ready.message
