@@ -9,6 +9,7 @@ pub mod fanout;
 pub mod import_refs;
 pub mod leader;
 pub mod metrics;
+pub mod runs;
 pub mod steps;
 pub mod sweep;
 
@@ -36,6 +37,7 @@ use crate::error::InvalidInput;
 use crate::scenario::{self, RunError};
 use crate::sim::{Observer, SimError, SimOptions};
 use metrics::Metrics;
+use runs::{RunGuard, Runs};
 use steps::{Decision, Prepared, Referenced};
 
 /// Field manager of the controller's server-side applies.
@@ -118,17 +120,12 @@ pub struct Options {
     pub fan_out: fanout::FanOutConfig,
 }
 
-struct RunHandle {
-    hash: String,
-    cancel: Arc<AtomicBool>,
-}
-
 /// Shared state of the reconciler.
 pub struct Context {
     client: Client,
     recorder: Recorder,
     metrics: Arc<Metrics>,
-    runs: Mutex<HashMap<String, RunHandle>>,
+    runs: Runs,
     semaphore: Arc<Semaphore>,
     limits: Limits,
     store: Store<SimulationScenario>,
@@ -275,7 +272,7 @@ async fn reconcile_inner(obj: &Arc<SimulationScenario>, ctx: &Arc<Context>) -> R
     let prepared = match steps::prepare(&name, &obj.spec, &refs) {
         Ok(p) => p,
         Err(e) => {
-            cancel_run(ctx, &uid);
+            ctx.runs.cancel(&uid);
             let err = Error::Invalid(e);
             ctx.metrics.error(err.reason());
             let status = steps::status_stalled(&prev, generation, None, &err, jiff::Timestamp::now());
@@ -291,24 +288,33 @@ async fn reconcile_inner(obj: &Arc<SimulationScenario>, ctx: &Arc<Context>) -> R
         ctx.metrics.skipped.inc();
         return Ok(Action::await_change());
     }
-    {
-        let mut runs = ctx.runs.lock().expect("lock");
-        if let Some(h) = runs.get(&uid) {
-            if h.hash == prepared.hash {
-                return Ok(Action::requeue(Duration::from_secs(60)));
-            }
-            h.cancel.store(true, Ordering::Relaxed);
-        }
-        let cancel = Arc::new(AtomicBool::new(false));
-        runs.insert(uid.clone(), RunHandle { hash: prepared.hash.clone(), cancel: cancel.clone() });
-        let ctx2 = ctx.clone();
-        let obj2 = obj.clone();
-        tokio::spawn(async move { run_simulation(ctx2, obj2, prepared, cancel).await });
+    if ctx.runs.running(&uid, &prepared.hash) {
+        return Ok(Action::requeue(Duration::from_secs(60)));
     }
+    // The cache may lag behind a result just written: confirm against the API server.
+    let Some(fresh) = Api::<SimulationScenario>::namespaced(ctx.client.clone(), &ns).get_opt(&name).await?
+    else {
+        return Ok(Action::await_change());
+    };
+    if fresh.uid() != obj.uid() {
+        return Ok(Action::await_change());
+    }
+    if steps::decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) == Decision::UpToDate {
+        ctx.metrics.skipped.inc();
+        return Ok(Action::await_change());
+    }
+    let prev = fresh.status.clone().unwrap_or_default();
+    let cancel = ctx.runs.start(&uid, &prepared.hash);
+    // Simulating is written before the run starts, so it cannot overwrite the run's result.
     let status = steps::status_simulating(&prev, generation, jiff::Timestamp::now());
     if status != prev {
-        apply_status(&ctx.client, &ns, &name, &status).await?;
+        if let Err(e) = apply_status(&ctx.client, &ns, &name, &status).await {
+            ctx.runs.cancel(&uid);
+            return Err(e.into());
+        }
     }
+    let (ctx2, obj2) = (ctx.clone(), obj.clone());
+    tokio::spawn(async move { run_simulation(ctx2, obj2, prepared, cancel).await });
     publish(
         ctx,
         obj,
@@ -320,24 +326,6 @@ async fn reconcile_inner(obj: &Arc<SimulationScenario>, ctx: &Arc<Context>) -> R
     Ok(Action::requeue(Duration::from_secs(60)))
 }
 
-fn cancel_run(ctx: &Context, uid: &str) {
-    if let Some(h) = ctx.runs.lock().expect("lock").remove(uid) {
-        h.cancel.store(true, Ordering::Relaxed);
-    }
-}
-
-/// Takes the run's handle out if it is still the current run of `uid`.
-fn finish_run(ctx: &Context, uid: &str, cancel: &Arc<AtomicBool>) -> bool {
-    let mut runs = ctx.runs.lock().expect("lock");
-    match runs.get(uid) {
-        Some(h) if Arc::ptr_eq(&h.cancel, cancel) && !cancel.load(Ordering::Relaxed) => {
-            runs.remove(uid);
-            true
-        }
-        _ => false,
-    }
-}
-
 async fn run_simulation(
     ctx: Arc<Context>,
     obj: Arc<SimulationScenario>,
@@ -345,6 +333,8 @@ async fn run_simulation(
     cancel: Arc<AtomicBool>,
 ) {
     let uid = obj.uid().unwrap_or_default();
+    // Registered until the result is written, so a reconcile on a lagging cache does not rerun it.
+    let _registered = RunGuard::new(&ctx.runs, &uid, &cancel);
     let Ok(_permit) = ctx.semaphore.clone().acquire_owned().await else { return };
     if cancel.load(Ordering::Relaxed) {
         return;
@@ -400,7 +390,7 @@ async fn run_simulation(
         Ok((Err(RunError::Invalid(e)), _)) => Err(Error::Invalid(e)),
         Err(e) => Err(Error::Simulation(format!("simulation thread failed: {e}"))),
     };
-    if !finish_run(&ctx, &uid, &cancel) {
+    if !ctx.runs.is_current(&uid, &cancel) {
         return; // superseded or deleted meanwhile
     }
     let current = latest(&ctx, &obj);
@@ -526,7 +516,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 client: client.clone(),
                 recorder: recorder.clone(),
                 metrics: metrics.clone(),
-                runs: Mutex::new(HashMap::new()),
+                runs: Runs::default(),
                 semaphore: semaphore.clone(),
                 limits: opts.limits,
                 store: controller.store(),
@@ -566,7 +556,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         recorder: recorder.clone(),
         metrics: metrics.clone(),
         semaphore: semaphore.clone(),
-        runs: Mutex::new(HashMap::new()),
+        runs: Runs::default(),
         fan_out: opts.fan_out.clone(),
     });
     let sweeps = futures::future::join_all(scopes.iter().map(|scope| {

@@ -4,9 +4,8 @@
 //! controller's semaphore (shared with scenarios); large ones, or those asking for it, fan out to an
 //! Indexed Job ([`super::fanout`]) whose shard results are merged here.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::batch::v1::Job;
@@ -21,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use super::fanout::{self, FanOutConfig};
 use super::metrics::Metrics;
+use super::runs::{RunGuard, Runs};
 use super::steps::SIMULATOR_VERSION;
 use super::Error;
 use crate::api::conditions::{self, Desired, READY, RECONCILING, STALLED};
@@ -42,23 +42,9 @@ pub struct SweepContext {
     /// Concurrency limit (shared with the scenario reconciler).
     pub semaphore: Arc<Semaphore>,
     /// The run in flight, per sweep uid.
-    pub runs: Mutex<HashMap<String, SweepRun>>,
+    pub runs: Runs,
     /// When and how sweeps fan out to Indexed Jobs.
     pub fan_out: FanOutConfig,
-}
-
-/// A sweep simulating inside the controller: the inputs it runs and its cancellation flag (set by
-/// a newer spec, an invalid one, a switch to fan-out, or the sweep's deletion).
-pub struct SweepRun {
-    hash: String,
-    cancel: Arc<AtomicBool>,
-}
-
-/// Cancels the in-process run of `uid`, if any.
-fn cancel_run(ctx: &SweepContext, uid: &str) {
-    if let Some(r) = ctx.runs.lock().expect("lock").remove(uid) {
-        r.cancel.store(true, Ordering::Relaxed);
-    }
 }
 
 /// A sweep ready to run.
@@ -240,7 +226,7 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
     let (prepared, shards) = match planned {
         Ok(p) => p,
         Err(e) => {
-            cancel_run(&ctx, &uid);
+            ctx.runs.cancel(&uid);
             stall(&ctx, &obj, &prev, Error::Invalid(e)).await?;
             return Ok(Action::await_change());
         }
@@ -250,31 +236,35 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         return Ok(Action::await_change());
     }
     if let Some(shards) = shards {
-        cancel_run(&ctx, &uid);
+        ctx.runs.cancel(&uid);
         return fan_out(&ctx, &obj, &prepared, shards).await;
     }
-    let cancel = {
-        let mut runs = ctx.runs.lock().expect("lock");
-        if let Some(r) = runs.get(&uid) {
-            if r.hash == prepared.hash {
-                return Ok(Action::requeue(Duration::from_secs(60)));
-            }
-            r.cancel.store(true, Ordering::Relaxed);
-        }
-        let cancel = Arc::new(AtomicBool::new(false));
-        runs.insert(uid.clone(), SweepRun { hash: prepared.hash.clone(), cancel: cancel.clone() });
-        cancel
+    if ctx.runs.running(&uid, &prepared.hash) {
+        return Ok(Action::requeue(Duration::from_secs(60)));
+    }
+    // The cache may lag behind a ranking just written: confirm against the API server.
+    let Some(fresh) = Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns).get_opt(&name).await?
+    else {
+        return Ok(Action::await_change());
     };
+    if fresh.uid() != obj.uid() || decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) {
+        return Ok(Action::await_change());
+    }
+    let prev = fresh.status.clone().unwrap_or_default();
     // A Job of an earlier fanned-out spec is no longer needed.
     fanout::clean_up(&ctx.client, &ns, &name, &uid).await?;
-    let n = prepared.candidates.len();
-    let (ctx2, obj2) = (ctx.clone(), obj.clone());
-    tokio::spawn(async move { run_sweep(ctx2, obj2, prepared, cancel).await });
-    let msg = format!("simulating {n} candidates");
+    let cancel = ctx.runs.start(&uid, &prepared.hash);
+    // Running is written before the run starts, so it cannot overwrite the run's ranking.
+    let msg = format!("simulating {} candidates", prepared.candidates.len());
     let status = status_running(&prev, generation, "Simulating", &msg, None, jiff::Timestamp::now());
     if status != prev {
-        apply_status(&ctx.client, &ns, &name, &status).await?;
+        if let Err(e) = apply_status(&ctx.client, &ns, &name, &status).await {
+            ctx.runs.cancel(&uid);
+            return Err(e.into());
+        }
     }
+    let (ctx2, obj2) = (ctx.clone(), obj.clone());
+    tokio::spawn(async move { run_sweep(ctx2, obj2, prepared, cancel).await });
     publish(&ctx, &obj, EventType::Normal, "SweepStarted", msg).await;
     Ok(Action::requeue(Duration::from_secs(60)))
 }
@@ -417,15 +407,9 @@ async fn run_sweep(
 ) {
     let (ns, name, uid) =
         (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
-    // Forget the run, unless a newer one has replaced it.
-    let done = |ctx: &SweepContext| {
-        let mut runs = ctx.runs.lock().expect("lock");
-        if runs.get(&uid).is_some_and(|r| Arc::ptr_eq(&r.cancel, &cancel)) {
-            runs.remove(&uid);
-        }
-    };
+    // Registered until the result is written, so a reconcile on a lagging cache does not rerun it.
+    let _registered = RunGuard::new(&ctx.runs, &uid, &cancel);
     let Ok(_permit) = ctx.semaphore.clone().acquire_owned().await else {
-        done(&ctx);
         return;
     };
     // Deletion watchdog: cancel when the sweep is gone (or replaced by a new one of the same name).
@@ -462,8 +446,7 @@ async fn run_sweep(
     let wall = started.elapsed().as_secs_f64();
     ctx.metrics.in_flight.dec();
     ctx.metrics.simulation_duration.observe(wall);
-    done(&ctx);
-    if cancel.load(Ordering::Relaxed) {
+    if !ctx.runs.is_current(&uid, &cancel) {
         ctx.metrics.cancelled.inc();
         tracing::info!(name, wall, "sweep cancelled");
         return;

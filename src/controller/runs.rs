@@ -1,0 +1,139 @@
+//! The runs in flight inside the controller, one per object uid: what inputs each runs and the flag
+//! that cancels it. Shared by the scenario and sweep reconcilers.
+//!
+//! A run stays registered until its result is written to the API server (its [`RunGuard`] drops
+//! then), so a reconcile that reads a cache lagging behind that write finds the run rather than
+//! starting a second one; after the write, the reconciler confirms against the API server.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// One run: the hash of the inputs it simulates and its cancellation flag.
+struct Run {
+    hash: String,
+    cancel: Arc<AtomicBool>,
+}
+
+/// The registry of runs in flight, keyed by object uid.
+#[derive(Default)]
+pub struct Runs(Mutex<HashMap<String, Run>>);
+
+impl Runs {
+    /// True while a run of exactly these inputs is registered for `uid`.
+    pub fn running(&self, uid: &str, hash: &str) -> bool {
+        self.0.lock().expect("lock").get(uid).is_some_and(|r| r.hash == hash)
+    }
+
+    /// Registers a run of `hash` for `uid`, cancelling the one it replaces; returns its flag.
+    pub fn start(&self, uid: &str, hash: &str) -> Arc<AtomicBool> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let old = self
+            .0
+            .lock()
+            .expect("lock")
+            .insert(uid.into(), Run { hash: hash.into(), cancel: cancel.clone() });
+        if let Some(old) = old {
+            old.cancel.store(true, Ordering::Relaxed);
+        }
+        cancel
+    }
+
+    /// Cancels and forgets the run of `uid`, if any.
+    pub fn cancel(&self, uid: &str) {
+        if let Some(r) = self.0.lock().expect("lock").remove(uid) {
+            r.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// True while the run with flag `cancel` is still the registered, uncancelled run of `uid`
+    /// (so its result may be written).
+    pub fn is_current(&self, uid: &str, cancel: &Arc<AtomicBool>) -> bool {
+        self.0
+            .lock()
+            .expect("lock")
+            .get(uid)
+            .is_some_and(|r| Arc::ptr_eq(&r.cancel, cancel) && !cancel.load(Ordering::Relaxed))
+    }
+
+    /// Forgets the run with flag `cancel` unless a newer run of `uid` replaced it.
+    fn forget(&self, uid: &str, cancel: &Arc<AtomicBool>) {
+        let mut runs = self.0.lock().expect("lock");
+        if runs.get(uid).is_some_and(|r| Arc::ptr_eq(&r.cancel, cancel)) {
+            runs.remove(uid);
+        }
+    }
+
+    /// Number of registered runs.
+    pub fn len(&self) -> usize {
+        self.0.lock().expect("lock").len()
+    }
+
+    /// True when no run is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Forgets its run when dropped: hold it until the run's result (or its failure) is written.
+pub struct RunGuard<'a> {
+    runs: &'a Runs,
+    uid: String,
+    cancel: Arc<AtomicBool>,
+}
+
+impl<'a> RunGuard<'a> {
+    /// Guards the run of `uid` whose flag is `cancel`.
+    pub fn new(runs: &'a Runs, uid: &str, cancel: &Arc<AtomicBool>) -> Self {
+        Self { runs, uid: uid.into(), cancel: cancel.clone() }
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.runs.forget(&self.uid, &self.cancel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_run_cancels_the_older_and_survives_its_guard() {
+        let runs = Runs::default();
+        let a = runs.start("u", "h1");
+        let guard_a = RunGuard::new(&runs, "u", &a);
+        assert!(runs.running("u", "h1") && runs.is_current("u", &a));
+        let b = runs.start("u", "h2");
+        assert!(a.load(Ordering::Relaxed), "replaced run is cancelled");
+        assert!(!runs.is_current("u", &a) && runs.is_current("u", &b));
+        drop(guard_a);
+        assert!(runs.running("u", "h2"), "the old run's guard must not forget the new run");
+        drop(RunGuard::new(&runs, "u", &b));
+        assert!(runs.is_empty(), "a finished run is forgotten");
+    }
+
+    #[test]
+    fn a_run_stays_registered_until_its_guard_drops() {
+        let runs = Runs::default();
+        let a = runs.start("u", "h");
+        let guard = RunGuard::new(&runs, "u", &a);
+        // The result is being written: a reconcile on a stale cache must see the run.
+        assert!(runs.running("u", "h"));
+        drop(guard);
+        assert!(!runs.running("u", "h"));
+    }
+
+    #[test]
+    fn cancel_sets_the_flag_and_forgets() {
+        let runs = Runs::default();
+        let a = runs.start("u", "h");
+        runs.start("v", "h");
+        runs.cancel("u");
+        assert!(a.load(Ordering::Relaxed) && !runs.is_current("u", &a));
+        assert_eq!(runs.len(), 1);
+        runs.cancel("missing");
+        assert_eq!(runs.len(), 1);
+    }
+}
