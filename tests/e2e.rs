@@ -263,6 +263,7 @@ fn e2e_against_a_real_api_server() {
         .collect();
     let mut peak_kb = 0u64;
     let pid = controller.id();
+    let sims_before = metric(&env.metrics(), "blis_controller_simulations_total");
     env.apply("fifty", &many);
     wait_until("50 Ready", Duration::from_secs(300), || {
         peak_kb = peak_kb.max(vm_hwm_kb(pid));
@@ -279,6 +280,14 @@ fn e2e_against_a_real_api_server() {
         peak_kb as f64 / 1024.0
     );
 
+    // Each scenario is simulated exactly once: no reconcile on a lagging cache starts a second run
+    // (which would also flip Ready back to False while it runs).
+    std::thread::sleep(Duration::from_secs(2));
+    let sims = metric(&env.metrics(), "blis_controller_simulations_total") - sims_before;
+    assert_eq!(sims, 50.0, "50 scenarios must take 50 simulations");
+    let list: Value =
+        serde_json::from_str(&env.ok(&["get", "simscen", "-n", "fifty", "-o", "json"])).unwrap();
+    assert!(list["items"].as_array().unwrap().iter().all(is_ready), "a Ready scenario went back: {list}");
     let m = env.metrics();
     assert!(
         m.contains("blis_controller_simulations_in_flight 0")

@@ -164,8 +164,14 @@ fn helm_release_installs_and_its_service_account_runs_the_controller() {
         serde_json::from_str(&env.ok(&["get", "lease", "blis-controller", "-n", RELEASE_NS, "-o", "json"]))
             .unwrap();
     assert!(lease["spec"]["holderIdentity"].is_string(), "leader Lease in the release namespace: {lease}");
-    // Outside its namespaces the controller does nothing.
+    // Outside its namespaces the controller does nothing; inside, each scenario took one simulation
+    // and stays Ready.
     std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(metric(&env.metrics(), "blis_controller_simulations_total"), 2.0, "one run per scenario");
+    for n in WATCHED {
+        let obj = env.get(n, "helm-candidate");
+        assert!(is_ready(&obj), "{n} went back from Ready: {obj}");
+    }
     let ignored = env.get(UNWATCHED, "helm-candidate");
     assert!(ignored.get("status").is_none_or(Value::is_null), "unwatched namespace reconciled: {ignored}");
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
