@@ -137,3 +137,23 @@ fn unknown_plugin_warns_and_undefined_plugin_ref_errors_naming_both() {
     assert!(e.field.starts_with("spec.router.endpointPickerConfig.schedulingProfiles[0]"), "{e:?}");
     assert!(e.problem.contains("\"default\"") && e.problem.contains("\"missing-one\""), "{e:?}");
 }
+
+#[test]
+fn fp8_kv_cache_doubles_kv_capacity_and_shortens_decode_steps() {
+    let auto_yaml = example("quickstart.yaml");
+    let fp8_yaml = auto_yaml.replace("    blockSize: 16\n", "    blockSize: 16\n    kvCacheDtype: fp8\n");
+    assert_ne!(auto_yaml, fp8_yaml, "the example sets blockSize under vllm");
+    let (auto, fp8) = (resolve(&auto_yaml), resolve(&fp8_yaml));
+    // Same free memory, half the bytes per block: twice the blocks (up to the floor of each division).
+    let (a, f) = (u64::from(auto.instance.total_blocks), u64::from(fp8.instance.total_blocks));
+    assert!((2 * a..=2 * a + 1).contains(&f), "auto {a} blocks, fp8 {f} blocks");
+    assert_eq!(fp8.pools[0].kv_bytes_per_token * 2.0, auto.pools[0].kv_bytes_per_token);
+    assert_eq!(fp8.instance.kv_block_bytes_per_gpu * 2.0, auto.instance.kv_block_bytes_per_gpu);
+    // Each decode step reads half the KV bytes, so inter-token latency drops on the same requests.
+    let (ra, rf) = (run_checked(&auto, true), run_checked(&fp8, true));
+    assert_conserved(&ra.output);
+    assert_conserved(&rf.output);
+    assert_eq!(ra.output.generated, rf.output.generated, "common random numbers");
+    let (ia, i8) = (ra.summary.overall.itl_ms.mean, rf.summary.overall.itl_ms.mean);
+    assert!(i8 < ia, "ITL mean fp8 {i8} ms vs auto {ia} ms");
+}

@@ -436,6 +436,7 @@ impl Experiment {
                 kv_blocks,
                 async_scheduling: None,
                 cpu_offload_gib: (v.cpu_offload == Some(true)).then_some(CPU_OFFLOAD_GIB),
+                kv_cache_dtype: None,
             },
             replicas: None,
             router: RouterSpec::default(),

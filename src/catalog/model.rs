@@ -110,6 +110,10 @@ pub struct ModelArch {
     /// Multi-head latent attention parameters, if the model uses MLA.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mla: Option<MlaArch>,
+    /// Bytes per KV cache element when the serving engine stores KV in another dtype than the model's
+    /// (vLLM `--kv-cache-dtype`); a serving choice, so never read from a config.
+    #[serde(skip)]
+    pub kv_cache_bytes: Option<f64>,
 }
 
 /// Keys looked up in `config.json`, first non-zero wins.
@@ -351,6 +355,7 @@ impl ModelArch {
             tied_embeddings,
             moe,
             mla,
+            kv_cache_bytes: None,
         };
         arch.validate()?;
         Ok(arch)
@@ -541,9 +546,14 @@ impl ModelArch {
     }
 
     /// Bytes of one KV cache element: vLLM's default `kv-cache-dtype auto` keeps the model dtype, so FP8-weight
-    /// models with bf16 activations still store 2-byte KV.
+    /// models with bf16 activations still store 2-byte KV unless the engine is told otherwise.
     pub fn kv_element_bytes(&self) -> f64 {
-        self.activation_bytes
+        self.kv_cache_bytes.unwrap_or(self.activation_bytes)
+    }
+
+    /// This model served with its KV cache stored at `bytes` per element (`None`: the model dtype).
+    pub fn with_kv_cache_bytes(&self, bytes: Option<f64>) -> ModelArch {
+        ModelArch { kv_cache_bytes: bytes, ..self.clone() }
     }
 
     /// KV cache bytes one token occupies on each GPU at tensor parallelism `tp` (KV heads are split across GPUs,

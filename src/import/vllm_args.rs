@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::scenario::spec::VllmSpec;
+use crate::scenario::spec::{KvCacheDtype, VllmSpec};
 
 /// What a vLLM command line says about one replica.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -43,6 +43,15 @@ fn int(v: &str) -> Result<i64, String> {
 
 fn float(v: &str) -> Result<f64, String> {
     v.trim().parse().map_err(|_| format!("{v:?} is not a number"))
+}
+
+/// Reads a `--kv-cache-dtype` choice.
+fn kv_cache_dtype(v: &str) -> Result<KvCacheDtype, String> {
+    serde_json::from_value(Value::String(v.trim().to_ascii_lowercase())).map_err(|_| {
+        format!(
+            "{v:?} is not a KV cache dtype vLLM knows (auto, bfloat16, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, fp8_ds_mla)"
+        )
+    })
 }
 
 /// Reads vLLM's memory sizes (`40`, `40GiB`, `40GB`) as GiB.
@@ -119,17 +128,7 @@ fn flags() -> &'static [(&'static str, Flag)] {
                 Ok(())
             }),
         ),
-        (
-            "kv-cache-dtype",
-            Value(|a, v| {
-                if v != "auto" {
-                    a.warnings.push(format!(
-                        "--kv-cache-dtype {v} is not modelled; KV blocks are sized at the model dtype"
-                    ));
-                }
-                Ok(())
-            }),
-        ),
+        ("kv-cache-dtype", Value(|a, v| set(&mut a.vllm.kv_cache_dtype, kv_cache_dtype(v)))),
         ("kv-offloading-size", Value(|a, v| set(&mut a.vllm.cpu_offload_gib, gib(v)))),
         ("kv-offloading-backend", InertValue),
         ("kv-transfer-config", Value(kv_transfer)),
@@ -380,10 +379,18 @@ mod tests {
         assert_eq!((a.model.as_deref(), a.vllm.max_num_seqs), (Some("m"), Some(1024)));
         assert!(a.pd_connector);
         let w = a.warnings.join("\n");
+        assert!(w.contains("--enable-lora") && w.contains("--max-loras 2"), "{w}");
+        assert_eq!(a.warnings.len(), 2, "{w}");
+        assert_eq!(a.vllm.kv_cache_dtype, Some(KvCacheDtype::Fp8));
+        let e5 = parse(&s(&["--kv-cache-dtype=fp8_e5m2"]));
+        assert_eq!((e5.vllm.kv_cache_dtype, e5.warnings.len()), (Some(KvCacheDtype::Fp8E5m2), 0));
+        let odd = parse(&s(&["--kv-cache-dtype", "int3"]));
+        assert_eq!(odd.vllm.kv_cache_dtype, None);
         assert!(
-            w.contains("--enable-lora") && w.contains("--max-loras 2") && w.contains("kv-cache-dtype fp8")
+            odd.warnings[0].contains("int3") && odd.warnings[0].contains("fp8_e4m3"),
+            "{:?}",
+            odd.warnings
         );
-        assert_eq!(a.warnings.len(), 3, "{w}");
         let off = parse(&s(&[
             "--kv-transfer-config",
             r#"{"kv_connector":"OffloadingConnector","kv_role":"kv_both",

@@ -112,7 +112,6 @@ fn pool_config(
     replicas: u32,
     dp: u32,
     s: Serving,
-    model: &ModelArch,
     price: Option<f64>,
     autoscaling: Option<Autoscaling>,
 ) -> PoolConfig {
@@ -123,7 +122,7 @@ fn pool_config(
         role,
         labels,
         replicas,
-        kv_bytes_per_token: model.kv_bytes_per_token(s.tp),
+        kv_bytes_per_token: s.kv_bytes_per_token,
         gpus_per_replica: s.tp * dp,
         dollars_per_gpu_hour: price.unwrap_or(s.gpu.dollars_per_gpu_hour),
         instance: s.instance,
@@ -160,24 +159,8 @@ pub(super) fn resolve_cluster(
                 .as_ref()
                 .map(|a| autoscaling(a, "spec.autoscaling", model, top.tp, replicas))
                 .transpose()?;
-            let s = Serving {
-                gpu: top.gpu.clone(),
-                tp: top.tp,
-                latency_kind: top.latency_kind,
-                instance: top.instance.clone(),
-                latency: top.latency.clone(),
-            };
-            pools.push(pool_config(
-                "default".into(),
-                Role::Both,
-                BTreeMap::new(),
-                replicas,
-                1,
-                s,
-                model,
-                price,
-                a,
-            ));
+            let s = top.clone();
+            pools.push(pool_config("default".into(), Role::Both, BTreeMap::new(), replicas, 1, s, price, a));
         }
         Some(list) => {
             if list.is_empty() {
@@ -226,7 +209,6 @@ pub(super) fn resolve_cluster(
                     n,
                     dp,
                     s,
-                    model,
                     price,
                     a,
                 ));

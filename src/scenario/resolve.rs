@@ -186,12 +186,15 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
 }
 
 /// Hardware and vLLM knobs of one pool, resolved.
+#[derive(Clone)]
 pub(super) struct Serving {
     pub(super) gpu: GpuProfile,
     pub(super) tp: u32,
     pub(super) latency_kind: LatencyKind,
     pub(super) instance: InstanceConfig,
     pub(super) latency: Arc<dyn LatencyModel>,
+    /// KV bytes one token occupies on each GPU (at the serving's KV cache dtype).
+    pub(super) kv_bytes_per_token: f64,
 }
 
 pub(super) fn resolve_serving(
@@ -203,6 +206,8 @@ pub(super) fn resolve_serving(
     warnings: &mut Vec<String>,
 ) -> Result<Serving, InvalidInput> {
     let f = |x: &str| format!("{prefix}.{x}");
+    // The KV cache dtype sizes every KV byte below: capacity, offload blocks, step-time reads.
+    let model = &model.with_kv_cache_bytes(v.kv_cache_dtype.unwrap_or_default().element_bytes());
     // Hardware.
     let gpu = match &hw.profile {
         Some(p) => {
@@ -419,6 +424,7 @@ pub(super) fn resolve_serving(
             kv_block_bytes_per_gpu: block_bytes,
         },
         latency,
+        kv_bytes_per_token: model.kv_bytes_per_token(tp),
     })
 }
 

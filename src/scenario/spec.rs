@@ -410,6 +410,52 @@ pub struct VllmSpec {
     /// KV cache offload to CPU memory (vLLM OffloadingConnector), in GiB per replica (default 0 = off).
     #[serde(default, alias = "cpu_offload_gib", skip_serializing_if = "Option::is_none")]
     pub cpu_offload_gib: Option<f64>,
+    /// `--kv-cache-dtype`: the KV cache element type (default `auto`, the model dtype). An FP8 cache
+    /// holds twice the tokens in the same memory and halves the KV bytes each step reads.
+    #[serde(default, alias = "kv_cache_dtype", skip_serializing_if = "Option::is_none")]
+    pub kv_cache_dtype: Option<KvCacheDtype>,
+}
+
+/// vLLM's `--kv-cache-dtype` choices.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum KvCacheDtype {
+    /// The model's dtype.
+    #[default]
+    #[serde(rename = "auto")]
+    Auto,
+    /// 16-bit brain float.
+    #[serde(rename = "bfloat16")]
+    Bfloat16,
+    /// 8-bit float (E4M3 on CUDA).
+    #[serde(rename = "fp8")]
+    Fp8,
+    /// 8-bit float, E4M3.
+    #[serde(rename = "fp8_e4m3")]
+    Fp8E4m3,
+    /// 8-bit float, E5M2.
+    #[serde(rename = "fp8_e5m2")]
+    Fp8E5m2,
+    /// 8-bit float through Intel Neural Compressor.
+    #[serde(rename = "fp8_inc")]
+    Fp8Inc,
+    /// DeepSeek's 8-bit MLA cache layout.
+    #[serde(rename = "fp8_ds_mla")]
+    Fp8DsMla,
+}
+
+impl KvCacheDtype {
+    /// Bytes per KV element (`None`: the model dtype).
+    pub fn element_bytes(self) -> Option<f64> {
+        match self {
+            KvCacheDtype::Auto => None,
+            KvCacheDtype::Bfloat16 => Some(2.0),
+            KvCacheDtype::Fp8
+            | KvCacheDtype::Fp8E4m3
+            | KvCacheDtype::Fp8E5m2
+            | KvCacheDtype::Fp8Inc
+            | KvCacheDtype::Fp8DsMla => Some(1.0),
+        }
+    }
 }
 
 /// The gateway: admission, flow control and the endpoint picker.
