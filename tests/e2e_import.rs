@@ -95,6 +95,26 @@ fn imported_llm_d_objects_drive_the_prediction() {
     });
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
+    let t = step(
+        "a HardwareProfile for the imported GPU re-prices the scenario; deleting it restores the built-in",
+    );
+    let dollars = |o: &Value| o.pointer("/status/predictions/cost/dollarsPerHour").and_then(Value::as_f64);
+    let builtin = env.get(NS, NAME);
+    let (gpus, builtin_price) = (f64_at(&builtin["status"], "/predictions/cost/gpus"), dollars(&builtin));
+    // The GPU comes from the Deployment's node selector (NVIDIA-H100-80GB-HBM3), not from the scenario.
+    let hp = "apiVersion: twin.blis.dev/v1alpha1\nkind: HardwareProfile\nmetadata:\n  name: h100-sxm-80gb\nspec:\n  name: H100-SXM-80GB\n  memoryGib: 80\n  tflopsBf16: 989\n  hbmTbps: 3.35\n  nvlinkGbps: 450\n  dollarsPerGpuHour: 11\n";
+    env.apply(NS, hp);
+    wait_until("re-priced by the HardwareProfile", Duration::from_secs(60), || {
+        let o = env.get(NS, NAME);
+        (is_ready(&o) && dollars(&o) == Some(11.0 * gpus)).then_some(())
+    });
+    env.ok(&["delete", "hardwareprofile", "h100-sxm-80gb"]);
+    wait_until("back on the built-in profile", Duration::from_secs(60), || {
+        let o = env.get(NS, NAME);
+        (is_ready(&o) && dollars(&o) == builtin_price).then_some(())
+    });
+    eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
+
     let t = step("`blis compare --namespace` reads the statuses");
     let other = scenario("baseline", 1, 5, 2.0, "");
     env.apply(NS, &other);

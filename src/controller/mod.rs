@@ -173,12 +173,12 @@ pub async fn fetch(client: &Client, obj: &SimulationScenario) -> Result<Referenc
     if let Some((name, _)) = steps::config_map_ref(&effective) {
         refs.trace_config_map = Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt(name).await?;
     }
-    if effective.hardware.profile.is_none() {
-        let api = Api::<HardwareProfile>::all(client.clone());
-        for name in steps::hardware_profile_names(&effective.hardware.gpu) {
+    let api = Api::<HardwareProfile>::all(client.clone());
+    for gpu in steps::profile_gpus(&effective) {
+        for name in steps::hardware_profile_names(gpu) {
             if is_dns_name(&name) {
                 if let Some(hp) = api.get_opt(&name).await? {
-                    refs.hardware_profile = Some(hp);
+                    refs.hardware_profiles.insert(gpu.to_string(), hp);
                     break;
                 }
             }
@@ -635,9 +635,16 @@ async fn scope_controller(client: &Client, namespace: Option<&str>) -> Controlle
         })
         .watches(Api::<HardwareProfile>::all(client.clone()), any.clone(), move |hp| {
             let name = hp.name_any();
+            // An imported model server may name the GPU, so importing scenarios are checked too
+            // (their inputs hash skips the run when the profile is not theirs).
             s2.state()
                 .into_iter()
-                .filter(|s| steps::hardware_profile_names(&s.spec.hardware.gpu).contains(&name))
+                .filter(|s| {
+                    s.spec.import.is_some()
+                        || steps::profile_gpus(&s.spec)
+                            .into_iter()
+                            .any(|g| steps::hardware_profile_names(g).contains(&name))
+                })
                 .map(|s| ObjectRef::from_obj(&*s))
                 .collect::<Vec<_>>()
         })

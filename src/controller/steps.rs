@@ -1,6 +1,7 @@
 //! The pure steps of a reconcile: validate + build (from the raw object and the objects it
 //! references), hash, and the status that follows each outcome. No client, no I/O: unit-tested.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -16,6 +17,7 @@ use crate::import::{self, Objects};
 use crate::metrics::gates::{self, Enforcement};
 use crate::metrics::Summary;
 use crate::report::Inputs;
+use crate::scenario::spec::HardwareSpec;
 use crate::scenario::{resolve, Resolved, ScenarioSpec};
 
 /// Version of the simulator, recorded in status and part of the inputs hash (an upgrade re-simulates).
@@ -26,8 +28,8 @@ pub const SIMULATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct Referenced {
     /// The ConfigMap of `spec.workload.trace.configMapRef`, if referenced and found.
     pub trace_config_map: Option<ConfigMap>,
-    /// The HardwareProfile named by `spec.hardware.gpu`, if one exists.
-    pub hardware_profile: Option<HardwareProfile>,
+    /// The HardwareProfiles found for the GPU names the scenario uses ([`profile_gpus`]), by GPU name.
+    pub hardware_profiles: BTreeMap<String, HardwareProfile>,
     /// The objects `spec.import` references (InferencePool, Deployments, ConfigMap, objectives).
     pub objects: Objects,
 }
@@ -55,6 +57,41 @@ pub fn hardware_profile_names(gpu: &str) -> Vec<String> {
     }
 }
 
+/// The GPU names of `spec` that a HardwareProfile object may define: the top-level and every pool's
+/// `hardware.gpu` given without an inline profile.
+pub fn profile_gpus(spec: &ScenarioSpec) -> Vec<&str> {
+    let pools = spec.pools.iter().flatten().filter_map(|p| p.hardware.as_ref());
+    let mut names: Vec<&str> = std::iter::once(&spec.hardware)
+        .chain(pools)
+        .filter(|h| h.profile.is_none() && !h.gpu.is_empty())
+        .map(|h| h.gpu.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}
+
+/// Inlines the HardwareProfile found for `hw.gpu` (named as the spec names it), if any.
+fn inline_profile(
+    hw: &mut HardwareSpec,
+    refs: &Referenced,
+    at: &str,
+) -> Result<Option<GpuProfile>, InvalidInput> {
+    let Some(hp) = refs.hardware_profiles.get(&hw.gpu).filter(|_| hw.profile.is_none()) else {
+        return Ok(None);
+    };
+    let mut p = hp.spec.gpu.clone();
+    p.name = hw.gpu.clone();
+    p.validate().map_err(|e| {
+        e.under(&format!(
+            "HardwareProfile {} (for {at}.hardware.gpu): spec",
+            hp.metadata.name.as_deref().unwrap_or("")
+        ))
+    })?;
+    hw.profile = Some(p.clone());
+    Ok(Some(p))
+}
+
 /// The ConfigMap name a scenario references, if any.
 pub fn config_map_ref(spec: &ScenarioSpec) -> Option<(&str, &str)> {
     let r = spec.workload.trace.as_ref()?.config_map_ref.as_ref()?;
@@ -66,16 +103,10 @@ pub fn prepare(name: &str, spec: &ScenarioSpec, refs: &Referenced) -> Result<Pre
     // The same import as `blis run`: the effective spec (hashed below) includes what is deployed.
     let imported = import::apply(spec, &refs.objects)?;
     let mut spec = imported.spec;
-    let mut profile: Option<GpuProfile> = None;
-    if spec.hardware.profile.is_none() {
-        if let Some(hp) = &refs.hardware_profile {
-            let mut p = hp.spec.gpu.clone();
-            p.name = spec.hardware.gpu.clone();
-            p.validate().map_err(|e| {
-                e.under(&format!("HardwareProfile {}: spec", hp.metadata.name.as_deref().unwrap_or("")))
-            })?;
-            profile = Some(p.clone());
-            spec.hardware.profile = Some(p);
+    let profile = inline_profile(&mut spec.hardware, refs, "spec")?;
+    for (i, pool) in spec.pools.iter_mut().flatten().enumerate() {
+        if let Some(hw) = pool.hardware.as_mut() {
+            inline_profile(hw, refs, &format!("spec.pools[{i}]"))?;
         }
     }
     let mut trace_text = None;
@@ -353,9 +384,49 @@ mod tests {
             .unwrap(),
         );
         assert_eq!(hardware_profile_names("My-GPU"), vec!["My-GPU".to_string(), "my-gpu".to_string()]);
-        let p = prepare("q", &s, &Referenced { hardware_profile: Some(hp), ..Default::default() }).unwrap();
+        let refs = Referenced {
+            hardware_profiles: [("My-GPU".to_string(), hp)].into_iter().collect(),
+            ..Default::default()
+        };
+        let p = prepare("q", &s, &refs).unwrap();
         assert_eq!(p.resolved.gpu.dollars_per_gpu_hour, 7.0);
         assert_eq!(p.resolved.gpu.name, "My-GPU");
+    }
+
+    #[test]
+    fn pools_take_their_own_hardware_profile_objects() {
+        let mut s = spec("");
+        s.replicas = None;
+        let pool = |name: &str, gpu: Option<&str>| -> crate::scenario::spec::PoolSpec {
+            let mut p: crate::scenario::spec::PoolSpec =
+                serde_json::from_value(json!({"name": name, "replicas": 1})).unwrap();
+            p.hardware = gpu.map(|g| HardwareSpec { gpu: g.into(), ..Default::default() });
+            p
+        };
+        s.pools = Some(vec![pool("a", None), pool("b", Some("Pool-GPU"))]);
+        assert_eq!(profile_gpus(&s), vec!["H100-SXM-80GB", "Pool-GPU"]);
+        let e = prepare("q", &s, &Referenced::default()).err().expect("unknown pool GPU");
+        assert_eq!(e.field, "spec.pools[1].hardware.gpu");
+        let hp = HardwareProfile::new(
+            "pool-gpu",
+            serde_json::from_value(
+                json!({"name": "x", "memoryGib": 80.0, "tflopsBf16": 989.0, "hbmTbps": 3.35,
+                "nvlinkGbps": 450.0, "dollarsPerGpuHour": 5.0}),
+            )
+            .unwrap(),
+        );
+        let refs = Referenced {
+            hardware_profiles: [("Pool-GPU".to_string(), hp)].into_iter().collect(),
+            ..Default::default()
+        };
+        let p = prepare("q", &s, &refs).unwrap();
+        let b = p.resolved.pools.iter().find(|x| x.name == "b").unwrap();
+        let a = p.resolved.pools.iter().find(|x| x.name == "a").unwrap();
+        assert_eq!((a.dollars_per_gpu_hour != 5.0, b.dollars_per_gpu_hour), (true, 5.0));
+        // The profile is part of the inputs: a changed price is a new hash.
+        let mut refs2 = refs.clone();
+        refs2.hardware_profiles.get_mut("Pool-GPU").unwrap().spec.gpu.dollars_per_gpu_hour = 6.0;
+        assert_ne!(prepare("q", &s, &refs2).unwrap().hash, p.hash);
     }
 
     #[test]
