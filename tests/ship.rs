@@ -87,6 +87,7 @@ fn expected_namespaced_rules() -> Vec<(String, String, Vec<String>)> {
         ("", "configmaps", vec!["get", "list", "watch", "delete"]),
         ("apps", "deployments", read.to_vec()),
         ("leaderworkerset.x-k8s.io", "leaderworkersets", read.to_vec()),
+        ("disaggregatedset.x-k8s.io", "disaggregatedsets", read.to_vec()),
         ("batch", "jobs", vec!["get", "list", "watch", "create", "delete"]),
         ("events.k8s.io", "events", vec!["create", "patch"]),
     ];

@@ -1,5 +1,5 @@
 //! Fetching the live objects a scenario's `spec.import` references (InferencePool, model-server
-//! Deployments / LeaderWorkerSets, the endpoint-picker ConfigMap, objectives) into the
+//! Deployments / LeaderWorkerSets / DisaggregatedSets, the endpoint-picker ConfigMap, objectives) into the
 //! [`Objects`] the importers read, and deciding which scenarios a changed object concerns.
 //! Kinds whose CRD is not installed are simply absent.
 
@@ -13,10 +13,11 @@ use crate::import::Objects;
 use crate::scenario::spec::{ImportSpec, ScenarioSpec};
 
 /// The custom kinds the importers read, with their API coordinates (newest first per kind).
-pub const CUSTOM: [(&str, &str, &str, &str); 5] = [
+pub const CUSTOM: [(&str, &str, &str, &str); 6] = [
     ("inference.networking.k8s.io", "v1", "InferencePool", "inferencepools"),
     ("inference.networking.x-k8s.io", "v1alpha2", "InferencePool", "inferencepools"),
     ("leaderworkerset.x-k8s.io", "v1", "LeaderWorkerSet", "leaderworkersets"),
+    ("disaggregatedset.x-k8s.io", "v1", "DisaggregatedSet", "disaggregatedsets"),
     ("inference.networking.x-k8s.io", "v1alpha2", "InferenceObjective", "inferenceobjectives"),
     ("inference.networking.x-k8s.io", "v1alpha2", "InferenceModel", "inferencemodels"),
 ];
@@ -103,6 +104,7 @@ pub async fn fetch(client: &Client, ns: &str, spec: &ScenarioSpec) -> Result<Obj
             out.extend(typed(&d, "apps/v1", "Deployment"));
         }
         list_custom(client, ns, "LeaderWorkerSet", &mut out).await;
+        list_custom(client, ns, "DisaggregatedSet", &mut out).await;
     }
     if imp.inference_pool_ref.is_some() || imp.inference_pool.is_some() {
         list_custom(client, ns, "InferenceObjective", &mut out).await;
@@ -122,7 +124,7 @@ pub fn concerns(spec: &ScenarioSpec, kind: &str, name: &str) -> bool {
         "InferenceObjective" | "InferenceModel" => {
             imp.inference_pool_ref.is_some() || imp.inference_pool.is_some()
         }
-        "Deployment" | "LeaderWorkerSet" => {
+        "Deployment" | "LeaderWorkerSet" | "DisaggregatedSet" => {
             selects_by_pool(imp)
                 || imp
                     .workload_refs

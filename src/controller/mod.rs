@@ -613,7 +613,8 @@ where
 }
 
 /// The scenario controller of one scope: scenarios, the ConfigMaps and Deployments they reference
-/// (same scope), the InferencePools and LeaderWorkerSets they reference when those CRDs are served,
+/// (same scope), the InferencePools, LeaderWorkerSets and DisaggregatedSets they reference when
+/// those CRDs are served,
 /// and the cluster-scoped HardwareProfiles.
 async fn scope_controller(client: &Client, namespace: Option<&str>) -> Controller<SimulationScenario> {
     let any = watcher::Config::default().any_semantic();

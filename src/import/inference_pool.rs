@@ -1,5 +1,5 @@
 //! `InferencePool` (GAIE `inference.networking.x-k8s.io/v1alpha2` and `inference.networking.k8s.io/v1`):
-//! which pods serve the pool. Its selector picks the model-server Deployments / LeaderWorkerSets that
+//! which pods serve the pool. Its selector picks the model-server Deployments / LeaderWorkerSets / DisaggregatedSets that
 //! become the scenario's replicas.
 
 use std::collections::BTreeMap;

@@ -155,7 +155,7 @@ fn epp_config(objects: &Objects, r: &ObjectRef) -> Result<Value, InvalidInput> {
 }
 
 /// The model servers the import names: workloads (referenced, inline), modelservice values, else
-/// the Deployments / LeaderWorkerSets the pool selects.
+/// the Deployments / LeaderWorkerSets / DisaggregatedSets the pool selects.
 fn model_servers(
     imp: &ImportSpec,
     objects: &Objects,
@@ -167,11 +167,11 @@ fn model_servers(
         let field = format!("spec.import.workloadRefs[{i}]");
         let kind = r.kind.as_deref().unwrap_or("Deployment");
         let obj = fetch_ref(objects, r, kind, &field, None)?;
-        out.push(workload::import(&obj).map_err(|e| e.under(&field))?);
+        out.extend(workload::import_all(&obj).map_err(|e| e.under(&field))?);
     }
     for (i, w) in imp.workloads.iter().flatten().enumerate() {
         let field = format!("spec.import.workloads[{i}]");
-        out.push(workload::import(&inline(w, &field)?).map_err(|e| e.under(&field))?);
+        out.extend(workload::import_all(&inline(w, &field)?).map_err(|e| e.under(&field))?);
     }
     if let Some(v) = &imp.model_service_values {
         let field = "spec.import.modelServiceValues";
@@ -179,17 +179,13 @@ fn model_servers(
     }
     match pool {
         Some(p) if out.is_empty() => {
-            for kind in ["Deployment", "LeaderWorkerSet"] {
+            for kind in workload::KINDS {
                 for obj in objects.of_kind(kind) {
-                    let labels = obj
-                        .pointer("/spec/template/metadata/labels")
-                        .or_else(|| obj.pointer("/spec/leaderWorkerTemplate/leaderTemplate/metadata/labels"))
-                        .and_then(|l| serde_json::from_value(l.clone()).ok())
-                        .unwrap_or_default();
-                    if p.selects(&labels) {
+                    if workload::template_labels(obj).iter().any(|l| p.selects(l)) {
                         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
                         let field = format!("spec.import.inferencePoolRef: {kind} {name}");
-                        out.push(workload::import(obj).map_err(|e| e.under(&field))?);
+                        let servers = workload::import_all(obj).map_err(|e| e.under(&field))?;
+                        out.extend(servers.into_iter().filter(|m| p.selects(&m.labels)));
                     }
                 }
             }
@@ -197,7 +193,7 @@ fn model_servers(
                 return Err(InvalidInput::new(
                     "spec.import.inferencePoolRef",
                     format!(
-                        "InferencePool {:?} selects no Deployment or LeaderWorkerSet {:?}",
+                        "InferencePool {:?} selects no Deployment, LeaderWorkerSet or DisaggregatedSet {:?}",
                         p.name, p.selector
                     ),
                     "create the model-server Deployment, or name it in spec.import.workloadRefs",

@@ -135,3 +135,55 @@ fn v1_pool_and_epp_patch() {
         r.warnings
     );
 }
+
+const DISAGG_SET: &str = "../shared/llm-d-manifests/2026-h2-latest-pd-disaggregation/src/guides/pd-disaggregation/modelserver/gpu/vllm/base/disaggregatedset.yaml";
+
+/// The (role, replicas, TP) of each imported pool.
+fn pool_shape(s: &ScenarioSpec) -> Vec<(PoolRole, i64, i64)> {
+    s.pools
+        .iter()
+        .flatten()
+        .map(|p| {
+            (p.role.unwrap(), p.replicas.unwrap(), p.hardware.as_ref().unwrap().tensor_parallelism.unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn disaggregated_set_roles_become_pools_times_slices() {
+    let objs = Objects::new(read(DISAGG_SET));
+    let spec = scenario(
+        "{workloadRefs: [{kind: DisaggregatedSet, name: pd-disagg-vllm}]}",
+        "  hardware: {gpu: H200-SXM-141GB}\n",
+    );
+    let got = apply(&spec, &objs).unwrap();
+    let s = &got.spec;
+    // 2 slices x (4 prefill at TP 1 + 1 decode at TP 4); decode first.
+    assert_eq!(pool_shape(s), [(PoolRole::Decode, 2, 4), (PoolRole::Prefill, 8, 1)]);
+    assert_eq!(s.model.name, "openai/gpt-oss-120b");
+    assert_eq!(s.vllm.block_size, Some(128));
+    assert!(s.pools.iter().flatten().all(|p| p.vllm.as_ref().unwrap().block_size == Some(128)));
+
+    // The same object selected by an inline pool, and with one slice.
+    let mut one = read(DISAGG_SET).remove(0);
+    one["spec"]["slices"] = json!(1);
+    let pool = json!({"inferencePool": {"apiVersion": "inference.networking.k8s.io/v1", "kind": "InferencePool",
+        "metadata": {"name": "p"}, "spec": {"selector": {"matchLabels": {"llm-d.ai/guide": "pd-disaggregation"}},
+        "targetPorts": [{"number": 8000}], "endpointPickerRef": {"name": "epp", "port": {"number": 9002}}}}});
+    let spec = scenario(&pool.to_string(), "  hardware: {gpu: H200-SXM-141GB}\n");
+    let s = apply(&spec, &Objects::new(vec![one.clone()])).unwrap().spec;
+    assert_eq!(pool_shape(&s), [(PoolRole::Decode, 1, 4), (PoolRole::Prefill, 4, 1)]);
+
+    // Bad shapes name the field.
+    one["spec"]["slices"] = json!("two");
+    let e = apply(&spec, &Objects::new(vec![one.clone()])).unwrap_err();
+    assert!(e.field.contains("DisaggregatedSet pd-disagg-vllm: spec.slices"), "{e:?}");
+    one["spec"]["slices"] = json!(1);
+    one["spec"]["roles"] = json!([]);
+    let by_ref = scenario(
+        "{workloadRefs: [{kind: DisaggregatedSet, name: pd-disagg-vllm}]}",
+        "  hardware: {gpu: H200-SXM-141GB}\n",
+    );
+    let e = apply(&by_ref, &Objects::new(vec![one])).unwrap_err();
+    assert_eq!(e.field, "spec.import.workloadRefs[0].DisaggregatedSet pd-disagg-vllm: spec.roles");
+}

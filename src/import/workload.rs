@@ -1,10 +1,11 @@
 //! vLLM model servers as operators deploy them: a `Deployment` or a `LeaderWorkerSet` (one replica =
-//! one group of pods) whose container runs `vllm serve`. Replicas, parallelism, knobs, GPU count and
-//! the GPU product named by node selectors become one [`ModelServer`].
+//! one group of pods) whose container runs `vllm serve`, or a `DisaggregatedSet` (LWS roles such as
+//! prefill and decode, repeated in slices). Replicas, parallelism, knobs, GPU count and the GPU
+//! product named by node selectors become one [`ModelServer`] per role.
 
 use std::collections::BTreeMap;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::vllm_args::{self, VllmArgs};
 use crate::error::InvalidInput;
@@ -43,6 +44,9 @@ impl ModelServer {
         self.args.data_parallel.unwrap_or(1).max(1)
     }
 }
+
+/// The kinds of model-server objects the importers read.
+pub const KINDS: [&str; 3] = ["Deployment", "LeaderWorkerSet", "DisaggregatedSet"];
 
 /// Maps a node label value naming a GPU product (`NVIDIA-H100-80GB-HBM3`, `nvidia-h100-80gb`,
 /// `nvidia-a100-80gb`...) to a catalog GPU name.
@@ -172,6 +176,74 @@ fn role_of(labels: &BTreeMap<String, String>) -> Option<PoolRole> {
         Some("both") => Some(PoolRole::Both),
         _ => None,
     }
+}
+
+/// The pod labels of a model-server object's template (what an InferencePool selector matches);
+/// for a DisaggregatedSet, those of every role.
+pub fn template_labels(obj: &Value) -> Vec<BTreeMap<String, String>> {
+    let lws = |spec: &Value| {
+        spec.pointer("/leaderWorkerTemplate/leaderTemplate/metadata/labels")
+            .or_else(|| spec.pointer("/leaderWorkerTemplate/workerTemplate/metadata/labels"))
+            .map(|l| str_map(Some(l)))
+    };
+    match obj.get("kind").and_then(Value::as_str) {
+        Some("DisaggregatedSet") => roles(obj).iter().filter_map(|r| r.get("spec").and_then(lws)).collect(),
+        Some("LeaderWorkerSet") => obj.get("spec").and_then(lws).into_iter().collect(),
+        _ => obj.pointer("/spec/template/metadata/labels").map(|l| str_map(Some(l))).into_iter().collect(),
+    }
+}
+
+fn roles(obj: &Value) -> Vec<Value> {
+    obj.pointer("/spec/roles").and_then(Value::as_array).cloned().unwrap_or_default()
+}
+
+/// Reads every model server of an object: one for a Deployment or LeaderWorkerSet, one per role of a
+/// `DisaggregatedSet` (disaggregatedset.x-k8s.io/v1), whose replicas are the role's times `slices`.
+pub fn import_all(obj: &Value) -> Result<Vec<ModelServer>, InvalidInput> {
+    if obj.get("kind").and_then(Value::as_str) != Some("DisaggregatedSet") {
+        return import(obj).map(|m| vec![m]);
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let at = |field: &str| format!("DisaggregatedSet {name}: spec.{field}");
+    let slices = match obj.pointer("/spec/slices") {
+        None => 1,
+        Some(v) => int_of(v).filter(|n| *n >= 0).ok_or_else(|| {
+            InvalidInput::new(at("slices"), "is not a non-negative integer", "set slices to 0 or more")
+        })?,
+    };
+    let roles = roles(obj);
+    if roles.is_empty() {
+        return Err(InvalidInput::new(at("roles"), "is empty", "list the prefill and decode roles"));
+    }
+    roles
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let role = r.get("name").and_then(Value::as_str).unwrap_or("");
+            let spec = r.get("spec").cloned().unwrap_or(Value::Null);
+            let per_slice = match spec.get("replicas") {
+                None => 1,
+                Some(v) => int_of(v).filter(|n| *n >= 0).ok_or_else(|| {
+                    InvalidInput::new(
+                        at(&format!("roles[{i}].spec.replicas")),
+                        "is not a non-negative integer",
+                        "set the role's replicas per slice to 0 or more",
+                    )
+                })?,
+            };
+            // Each role runs as a LeaderWorkerSet; read it as one.
+            let lws = json!({
+                "kind": "LeaderWorkerSet",
+                "metadata": {"name": format!("{name}-{role}")},
+                "spec": {"replicas": per_slice * slices, "leaderWorkerTemplate": spec.get("leaderWorkerTemplate")},
+            });
+            let mut m = import(&lws).map_err(|e| e.under(&at(&format!("roles[{i}]"))))?;
+            if m.role.is_none() {
+                m.role = role_of(&BTreeMap::from([("llm-d.ai/role".to_string(), role.to_string())]));
+            }
+            Ok(m)
+        })
+        .collect()
 }
 
 /// Reads a `Deployment` (apps/v1) or a `LeaderWorkerSet` (leaderworkerset.x-k8s.io/v1).

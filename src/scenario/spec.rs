@@ -72,7 +72,7 @@ pub struct ScenarioSpec {
     /// Master seed: every random draw of the run derives from it (default 42).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
-    /// What is deployed (InferencePool, model-server Deployments / LeaderWorkerSets, modelservice
+    /// What is deployed (InferencePool, model-server Deployments / LeaderWorkerSets / DisaggregatedSets, modelservice
     /// values, the endpoint-picker ConfigMap, objectives), inline or by reference to live objects; the
     /// rest of this spec is a JSON merge patch on top of what they give.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,17 +128,17 @@ pub struct ScenarioSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ImportSpec {
     /// The InferencePool (`inference.networking.x-k8s.io/v1alpha2` or `inference.networking.k8s.io/v1`);
-    /// its selector picks the model-server Deployments / LeaderWorkerSets when none are named.
+    /// its selector picks the model-server Deployments / LeaderWorkerSets / DisaggregatedSets when none are named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inference_pool_ref: Option<ObjectRef>,
     /// The InferencePool, inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_value")]
     pub inference_pool: Option<serde_json::Value>,
-    /// Model-server Deployments / LeaderWorkerSets (`kind` defaults to Deployment).
+    /// Model-server Deployments / LeaderWorkerSets / DisaggregatedSets (`kind` defaults to Deployment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_refs: Option<Vec<ObjectRef>>,
-    /// Model-server Deployments / LeaderWorkerSets, inline.
+    /// Model-server Deployments / LeaderWorkerSets / DisaggregatedSets, inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "any_list")]
     pub workloads: Option<Vec<serde_json::Value>>,
@@ -160,7 +160,8 @@ pub struct ImportSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectRef {
-    /// Kind (`Deployment` or `LeaderWorkerSet` for workloads; fixed for the other references).
+    /// Kind (`Deployment`, `LeaderWorkerSet` or `DisaggregatedSet` for workloads; fixed for the other
+    /// references).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Object name.
