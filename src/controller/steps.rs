@@ -370,19 +370,19 @@ mod tests {
         assert_eq!(e.field, "spec.workload.trace.configMapRef.key");
     }
 
+    /// A HardwareProfile object named `name` with H100-like figures at `price` $/GPU-hour.
+    fn profile_object(name: &str, price: f64) -> HardwareProfile {
+        let gpu = json!({"name": "x", "memoryGib": 80.0, "tflopsBf16": 989.0, "hbmTbps": 3.35,
+            "nvlinkGbps": 450.0, "dollarsPerGpuHour": price});
+        HardwareProfile::new(name, serde_json::from_value(gpu).unwrap())
+    }
+
     #[test]
     fn hardware_profile_object_is_used() {
         let mut s = spec("");
         s.hardware.gpu = "My-GPU".into();
         assert!(prepare("q", &s, &Referenced::default()).is_err());
-        let hp = HardwareProfile::new(
-            "my-gpu",
-            serde_json::from_value(
-                json!({"name": "x", "memoryGib": 80.0, "tflopsBf16": 989.0, "hbmTbps": 3.35,
-                "nvlinkGbps": 450.0, "dollarsPerGpuHour": 7.0}),
-            )
-            .unwrap(),
-        );
+        let hp = profile_object("my-gpu", 7.0);
         assert_eq!(hardware_profile_names("My-GPU"), vec!["My-GPU".to_string(), "my-gpu".to_string()]);
         let refs = Referenced {
             hardware_profiles: [("My-GPU".to_string(), hp)].into_iter().collect(),
@@ -407,14 +407,7 @@ mod tests {
         assert_eq!(profile_gpus(&s), vec!["H100-SXM-80GB", "Pool-GPU"]);
         let e = prepare("q", &s, &Referenced::default()).err().expect("unknown pool GPU");
         assert_eq!(e.field, "spec.pools[1].hardware.gpu");
-        let hp = HardwareProfile::new(
-            "pool-gpu",
-            serde_json::from_value(
-                json!({"name": "x", "memoryGib": 80.0, "tflopsBf16": 989.0, "hbmTbps": 3.35,
-                "nvlinkGbps": 450.0, "dollarsPerGpuHour": 5.0}),
-            )
-            .unwrap(),
-        );
+        let hp = profile_object("pool-gpu", 5.0);
         let refs = Referenced {
             hardware_profiles: [("Pool-GPU".to_string(), hp)].into_iter().collect(),
             ..Default::default()
