@@ -34,8 +34,9 @@ use tokio::sync::Semaphore;
 
 use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioStatus, SimulationSweep};
 use crate::error::InvalidInput;
+use crate::scenario::limits::{LimitObserver, RunLimits};
 use crate::scenario::{self, RunError};
-use crate::sim::{Observer, SimError, SimOptions};
+use crate::sim::{SimError, SimOptions};
 use metrics::Metrics;
 use runs::{RunGuard, Runs};
 use steps::{Decision, Prepared, Referenced};
@@ -130,36 +131,6 @@ pub struct Context {
     limits: Limits,
     store: Store<SimulationScenario>,
     failures: Mutex<HashMap<String, u32>>,
-}
-
-/// Stops a run on cancellation, wall time or request count; records why.
-struct RunObserver {
-    cancel: Arc<AtomicBool>,
-    started: Instant,
-    limits: Limits,
-    finished: u64,
-    why: std::cell::Cell<Option<String>>,
-}
-
-impl Observer for RunObserver {
-    fn on_progress(&mut self, _sim_us: i64, finished: u64) {
-        self.finished = finished;
-    }
-
-    fn should_stop(&self) -> bool {
-        if self.cancel.load(Ordering::Relaxed) {
-            return true;
-        }
-        if self.started.elapsed() > self.limits.wall {
-            self.why.set(Some(format!("wall time over {:.0} s", self.limits.wall.as_secs_f64())));
-            return true;
-        }
-        if self.finished > self.limits.max_requests {
-            self.why.set(Some(format!("more than {} simulated requests", self.limits.max_requests)));
-            return true;
-        }
-        false
-    }
 }
 
 /// Step that touches the API: the objects a scenario references.
@@ -358,16 +329,11 @@ async fn run_simulation(
     let limits = ctx.limits;
     let (p2, c2) = (prepared.clone(), cancel.clone());
     let joined = tokio::task::spawn_blocking(move || {
-        let mut observer = RunObserver {
-            cancel: c2,
-            started: Instant::now(),
-            limits,
-            finished: 0,
-            why: std::cell::Cell::new(None),
-        };
+        let limits = RunLimits::starting_now(limits.wall, limits.max_requests);
+        let mut observer = LimitObserver::new(Some(&c2), Some(limits));
         let r =
             scenario::simulate(&p2.resolved, p2.trace_text.clone(), &SimOptions::default(), &mut observer);
-        (r, observer.why.take())
+        (r, observer.exceeded())
     })
     .await;
     let wall = started.elapsed().as_secs_f64();
@@ -558,6 +524,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         semaphore: semaphore.clone(),
         runs: Runs::default(),
         fan_out: opts.fan_out.clone(),
+        limits: opts.limits,
     });
     let sweeps = futures::future::join_all(scopes.iter().map(|scope| {
         let any = watcher::Config::default().any_semantic();
@@ -763,16 +730,7 @@ mod tests {
     }
 
     #[test]
-    fn observer_stops_on_limits() {
-        let o = RunObserver {
-            cancel: Arc::new(AtomicBool::new(false)),
-            started: Instant::now(),
-            limits: Limits { wall: Duration::from_secs(60), max_requests: 10 },
-            finished: 11,
-            why: std::cell::Cell::new(None),
-        };
-        assert!(o.should_stop());
-        assert!(o.why.take().unwrap().contains("10 simulated requests"));
+    fn profile_object_names_are_dns_names() {
         assert!(is_dns_name("my-gpu") && !is_dns_name("H100-SXM-80GB"));
     }
 }

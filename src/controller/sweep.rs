@@ -28,6 +28,7 @@ use crate::api::{
     SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus, SweepRankEntry,
 };
 use crate::error::InvalidInput;
+use crate::scenario::limits::RunLimits;
 use crate::sweep::expand::Candidate;
 use crate::sweep::{self, shard, SweepReport};
 
@@ -45,6 +46,8 @@ pub struct SweepContext {
     pub runs: Runs,
     /// When and how sweeps fan out to Indexed Jobs.
     pub fan_out: FanOutConfig,
+    /// Limits of an in-process sweep: wall time of the whole sweep, simulated requests per candidate.
+    pub limits: super::Limits,
 }
 
 /// A sweep ready to run.
@@ -84,12 +87,14 @@ pub fn inputs_hash(spec: &SimulationSweepSpec) -> String {
     format!("sha256:{hex}")
 }
 
-/// Skip when the status already holds the ranking for these inputs and this generation.
+/// Skip when the status already holds the ranking for these inputs and this generation, or says
+/// that these inputs exceed the controller's limits (rerunning would only exceed them again).
 pub fn decide(status: Option<&SimulationSweepStatus>, generation: Option<i64>, hash: &str) -> bool {
     status.is_some_and(|s| {
         s.inputs_hash.as_deref() == Some(hash)
             && s.observed_generation == generation
-            && conditions::status_of(&s.conditions, READY) == Some("True")
+            && (conditions::status_of(&s.conditions, READY) == Some("True")
+                || conditions::status_of(&s.conditions, STALLED) == Some("True"))
     })
 }
 
@@ -119,16 +124,21 @@ pub fn status_running(
     s
 }
 
-/// Status for an error that needs the user: Stalled with the error's message, ranking kept.
+/// Status for an error that needs the user: Stalled with the error's message, ranking kept. `hash`
+/// marks the inputs that failed when running them again cannot help (an exceeded limit).
 pub fn status_stalled(
     prev: &SimulationSweepStatus,
     generation: Option<i64>,
+    hash: Option<&str>,
     err: &Error,
     now: jiff::Timestamp,
 ) -> SimulationSweepStatus {
     let (reason, msg) = (err.reason(), err.to_string());
     let mut s = prev.clone();
     s.observed_generation = generation;
+    if let Some(h) = hash {
+        s.inputs_hash = Some(h.to_string());
+    }
     s.conditions = conditions::merge(
         &prev.conditions,
         &[
@@ -277,7 +287,7 @@ async fn stall(
     err: Error,
 ) -> Result<(), Error> {
     ctx.metrics.error(err.reason());
-    let status = status_stalled(prev, obj.metadata.generation, &err, jiff::Timestamp::now());
+    let status = status_stalled(prev, obj.metadata.generation, None, &err, jiff::Timestamp::now());
     if &status != prev {
         apply_status(&ctx.client, &obj.namespace().unwrap_or_default(), &obj.name_any(), &status).await?;
         let reason = if matches!(err, Error::Invalid(_)) { "InvalidInput" } else { err.reason() };
@@ -435,7 +445,9 @@ async fn run_sweep(
     ctx.metrics.in_flight.inc();
     let started = Instant::now();
     let (spec, candidates, sweep_name) = (obj.spec.clone(), prepared.candidates.clone(), name.clone());
-    let control = sweep::eval::RunControl { visible: false, cancel: Some(cancel.clone()) };
+    let limits = RunLimits::starting_now(ctx.limits.wall, ctx.limits.max_requests);
+    let control = sweep::eval::RunControl::limited(cancel.clone(), Some(limits));
+    let batch = control.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let threads = sweep::eval::threads(None, spec.max_parallel);
         sweep::run(&spec, &candidates, None, None, threads, &control)
@@ -466,6 +478,7 @@ async fn run_sweep(
     let generation = current.metadata.generation;
     let now = jiff::Timestamp::now();
     let outcome = match joined {
+        _ if batch.exceeded().is_some() => Err(Error::Limit(batch.exceeded().unwrap_or_default())),
         Ok(Ok(report)) => Ok(report),
         Ok(Err(e)) => Err(Error::Invalid(e)),
         Err(e) => Err(Error::Simulation(format!("sweep thread failed: {e}"))),
@@ -485,7 +498,8 @@ async fn run_sweep(
         }
         Err(err) => {
             ctx.metrics.error(err.reason());
-            let status = status_stalled(&prev, generation, &err, now);
+            let hash = matches!(err, Error::Limit(_)).then_some(prepared.hash.as_str());
+            let status = status_stalled(&prev, generation, hash, &err, now);
             if apply_status(&ctx.client, &ns, &name, &status).await.is_err() {
                 ctx.metrics.error("ApiError");
             }
@@ -554,8 +568,13 @@ mod tests {
         assert!(!decide(Some(&running), Some(4), "h"));
         assert_eq!(running.ranking, st.ranking, "previous ranking kept while running");
         let err = Error::Invalid(InvalidInput::new("spec.x", "bad", "fix"));
-        let stalled = status_stalled(&st, Some(5), &err, now);
+        let stalled = status_stalled(&st, Some(5), None, &err, now);
         assert_eq!(conditions::status_of(&stalled.conditions, STALLED), Some("True"));
         assert!(stalled.conditions.iter().all(|c| c.observed_generation == Some(5)));
+        assert!(!decide(Some(&stalled), Some(5), "h2"), "an invalid spec's fix runs");
+        // Inputs over the limits are not rerun until they change.
+        let limited = status_stalled(&st, Some(5), Some("h2"), &Error::Limit("wall".into()), now);
+        assert_eq!(limited.ranking, st.ranking, "previous ranking kept");
+        assert!(decide(Some(&limited), Some(5), "h2") && !decide(Some(&limited), Some(5), "h3"));
     }
 }

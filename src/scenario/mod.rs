@@ -2,6 +2,7 @@
 //! CLI, sweeps and the controller; and running it.
 
 pub mod cluster;
+pub mod limits;
 pub mod load;
 pub mod manifest;
 pub mod patch;

@@ -3,7 +3,7 @@
 //! not depend on the number of threads.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rayon::prelude::*;
@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use super::expand::Candidate;
 use super::spec::{Figures, Objective};
 use crate::metrics::{gates, Summary};
+use crate::scenario::limits::{LimitObserver, RunLimits};
 use crate::scenario::{resolve, simulate, RunError, ScenarioSpec};
-use crate::sim::{Observer, SimError, SimOptions};
+use crate::sim::{SimError, SimOptions};
 
 /// Worker threads: the given number, else every core; capped by the sweep's `maxParallel`.
 pub fn threads(requested: Option<usize>, max_parallel: Option<i64>) -> usize {
@@ -51,12 +52,21 @@ pub struct RunControl {
     pub visible: bool,
     /// Once set, runs not yet started are skipped (they fail as cancelled).
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Deadline of the batch and request cap of each run (the controller's limits).
+    pub limits: Option<RunLimits>,
+    /// The first limit a run exceeded; the batch stops there.
+    exceeded: Arc<Mutex<Option<String>>>,
 }
 
 impl RunControl {
-    /// Progress bar when `visible`, never cancelled.
+    /// Progress bar when `visible`, never cancelled, no limits.
     pub fn visible(visible: bool) -> Self {
-        Self { visible, cancel: None }
+        Self { visible, ..Self::default() }
+    }
+
+    /// Hidden, stopped by `cancel`, within `limits`.
+    pub fn limited(cancel: Arc<AtomicBool>, limits: Option<RunLimits>) -> Self {
+        Self { cancel: Some(cancel), limits, ..Self::default() }
     }
 
     /// Whether the batch was cancelled.
@@ -64,28 +74,29 @@ impl RunControl {
         self.cancel.as_ref().is_some_and(|c| c.load(Ordering::Relaxed))
     }
 
-    /// Runs `spec`; a cancellation stops it within a few thousand events (or before it starts).
+    /// The limit that stopped the batch, if one did.
+    pub fn exceeded(&self) -> Option<String> {
+        self.exceeded.lock().expect("lock").clone()
+    }
+
+    /// Runs `spec`; a cancellation or an exceeded limit stops it within a few thousand events (or
+    /// before it starts).
     pub fn run(
         &self,
         name: &str,
         spec: &ScenarioSpec,
         trace_text: Option<&Arc<str>>,
     ) -> Result<Summary, RunError> {
-        if self.cancelled() {
+        if self.cancelled() || self.exceeded().is_some() {
             return Err(RunError::Sim(SimError::Cancelled { at_ms: 0.0 }));
         }
         let resolved = resolve(name, spec)?;
-        let mut observer = CancelObserver(self.cancel.as_deref());
-        simulate(&resolved, trace_text.cloned(), &SimOptions::default(), &mut observer).map(|o| o.summary)
-    }
-}
-
-/// Stops a run once its batch's cancellation flag is set.
-struct CancelObserver<'a>(Option<&'a AtomicBool>);
-
-impl Observer for CancelObserver<'_> {
-    fn should_stop(&self) -> bool {
-        self.0.is_some_and(|c| c.load(Ordering::Relaxed))
+        let mut observer = LimitObserver::new(self.cancel.as_deref(), self.limits);
+        let out = simulate(&resolved, trace_text.cloned(), &SimOptions::default(), &mut observer);
+        if let Some(why) = observer.exceeded() {
+            self.exceeded.lock().expect("lock").get_or_insert(format!("{name}: {why}"));
+        }
+        out.map(|o| o.summary)
     }
 }
 

@@ -119,7 +119,7 @@ mod tests {
         let (_, spec) = sweep();
         let cands = expand::expand(&spec).unwrap();
         let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
-        let control = RunControl { visible: false, cancel: Some(flag) };
+        let control = RunControl::limited(flag, None);
         let results = run(&spec, &cands, None, None, 2, &control).unwrap();
         assert_eq!(results.len(), cands.len());
         for r in &results {
