@@ -265,10 +265,10 @@ struct ControllerArgs {
     /// Identity of this replica (default: hostname and process id).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
-    /// Wall-time limit of one simulation, in seconds.
+    /// Wall-time limit of one simulation (or of one sweep run inside the controller), in seconds.
     #[arg(long, default_value_t = 300.0)]
     max_wall_seconds: f64,
-    /// Limit on simulated requests of one simulation.
+    /// Limit on simulated requests of one simulation (of each candidate, in a sweep).
     #[arg(long, default_value_t = 5_000_000)]
     max_requests: u64,
     /// Image of the pods a large sweep fans out to (the controller's own); without it every sweep
