@@ -353,26 +353,8 @@ fn e2e_against_a_real_api_server() {
     assert!(stalled["message"].as_str().unwrap().contains("20000"), "{stalled}");
     assert_eq!(cond_status(&big, "Ready"), "False");
     // The same limits hold for a sweep run inside the controller, and it is not rerun in a loop.
-    let sweep = "apiVersion: twin.blis.dev/v1alpha1
-kind: SimulationSweep
-metadata: {name: big-sweep}
-spec:
-  parameters:
-  - {path: replicas, values: [2, 3]}
-  base:
-    model: {name: meta-llama/Llama-3.1-8B-Instruct}
-    hardware: {gpu: H100-SXM-80GB}
-    workload:
-      durationSeconds: 600
-      arrival: {process: poisson, ratePerSecond: 100}
-      classes:
-      - {name: chat, inputTokens: {distribution: fixed, value: 200}, outputTokens: {distribution: fixed, value: 20}}
-";
-    env.apply("limits", sweep);
-    let get_sweep = || -> Value {
-        serde_json::from_str(&env.ok(&["get", "simulationsweep", "big-sweep", "-n", "limits", "-o", "json"]))
-            .unwrap()
-    };
+    env.apply("limits", &heavy_sweep("big-sweep", &[2, 3], 600));
+    let get_sweep = || env.get_sweep("limits", "big-sweep");
     let big_sweep = wait_until("big sweep Stalled", Duration::from_secs(60), || {
         let o = get_sweep();
         (cond_status(&o, "Stalled") == "True").then_some(o)

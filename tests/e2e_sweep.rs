@@ -34,28 +34,6 @@ subjects:
 - {kind: ServiceAccount, name: blis-sweep-worker, namespace: sweeps}
 "#;
 
-/// Eight candidates of 720k requests each: over ten seconds of work even in a release build, so it
-/// is still running when deleted (and would outlast the wait were it not cancelled).
-const LONG_SWEEP: &str = r#"apiVersion: twin.blis.dev/v1alpha1
-kind: SimulationSweep
-metadata:
-  name: doomed
-spec:
-  parameters:
-  - path: replicas
-    values: [6, 7, 8, 9, 10, 11, 12, 13]
-  base:
-    model: {name: meta-llama/Llama-3.1-8B-Instruct}
-    hardware: {gpu: H100-SXM-80GB}
-    workload:
-      durationSeconds: 7200
-      arrival: {process: poisson, ratePerSecond: 100}
-      classes:
-      - name: chat
-        inputTokens: {distribution: fixed, value: 400}
-        outputTokens: {distribution: fixed, value: 80}
-"#;
-
 fn sweep_yaml(extra: &str) -> String {
     named_sweep_yaml(NAME, extra)
 }
@@ -95,7 +73,7 @@ fn get_sweep(env: &Env) -> Value {
 }
 
 fn get_named(env: &Env, name: &str) -> Value {
-    serde_json::from_str(&env.ok(&["get", "simsweep", name, "-n", NS, "-o", "json"])).unwrap()
+    env.get_sweep(NS, name)
 }
 
 fn names(list: &Value, key: Option<&str>) -> Vec<String> {
@@ -291,7 +269,9 @@ fn sweep_reconciles_into_a_ranking() {
 
     let t = step("deleting a sweep that runs in the controller cancels its run");
     let cancelled_before = metric(&env.metrics(), "blis_controller_simulations_cancelled_total");
-    env.apply(NS, LONG_SWEEP);
+    // Eight candidates of 720k requests each: over ten seconds of work even in a release build, so
+    // it is still running when deleted (and would outlast the wait were it not cancelled).
+    env.apply(NS, &heavy_sweep("doomed", &[6, 7, 8, 9, 10, 11, 12, 13], 7200));
     wait_until("doomed simulating", Duration::from_secs(30), || {
         (metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0).then_some(())
     });

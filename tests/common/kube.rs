@@ -104,6 +104,11 @@ impl Env {
         serde_json::from_str(&self.ok(&["get", "simscen", name, "-n", ns, "-o", "json"])).unwrap()
     }
 
+    /// The SimulationSweep `ns/name` as JSON.
+    pub fn get_sweep(&self, ns: &str, name: &str) -> Value {
+        serde_json::from_str(&self.ok(&["get", "simsweep", name, "-n", ns, "-o", "json"])).unwrap()
+    }
+
     pub fn start_controller(&self) -> Child {
         self.start_controller_with(LEADER_ARGS)
     }
@@ -283,6 +288,28 @@ pub fn is_ready(obj: &Value) -> bool {
 
 pub fn simulations(obj: &Value) -> i64 {
     obj["status"]["simulations"].as_i64().unwrap_or(0)
+}
+
+/// A SimulationSweep over `replicas` of a heavy base (100 requests/s of 400 -> 80 tokens for
+/// `duration_s` seconds): long to simulate, for cancellation and limits.
+pub fn heavy_sweep(name: &str, replicas: &[u32], duration_s: u32) -> String {
+    format!(
+        "apiVersion: twin.blis.dev/v1alpha1
+kind: SimulationSweep
+metadata: {{name: {name}}}
+spec:
+  parameters:
+  - {{path: replicas, values: {replicas:?}}}
+  base:
+    model: {{name: meta-llama/Llama-3.1-8B-Instruct}}
+    hardware: {{gpu: H100-SXM-80GB}}
+    workload:
+      durationSeconds: {duration_s}
+      arrival: {{process: poisson, ratePerSecond: 100}}
+      classes:
+      - {{name: chat, inputTokens: {{distribution: fixed, value: 400}}, outputTokens: {{distribution: fixed, value: 80}}}}
+"
+    )
 }
 
 pub fn scenario(name: &str, replicas: u32, duration_s: u32, rate: f64, extra: &str) -> String {
