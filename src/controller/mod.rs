@@ -34,7 +34,7 @@ use tokio::sync::Semaphore;
 
 use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioStatus, SimulationSweep};
 use crate::error::InvalidInput;
-use crate::scenario::limits::{LimitObserver, RunLimits};
+use crate::scenario::limits::LimitObserver;
 use crate::scenario::{self, RunError};
 use crate::sim::{SimError, SimOptions};
 use metrics::Metrics;
@@ -91,14 +91,8 @@ impl Error {
     }
 }
 
-/// Limits of one simulation.
-#[derive(Debug, Clone, Copy)]
-pub struct Limits {
-    /// Wall time.
-    pub wall: Duration,
-    /// Simulated requests finished.
-    pub max_requests: u64,
-}
+/// Limits of one simulation (and of one in-process sweep).
+pub use crate::scenario::limits::Limits;
 
 /// Controller settings (the flags of `blis controller`).
 #[derive(Debug, Clone)]
@@ -197,6 +191,19 @@ where
     Ok(())
 }
 
+/// `obj` as the API server has it now (the informer cache may lag behind a status just written),
+/// or `None` when it is gone or replaced by a new object of the same name.
+pub(crate) async fn fresh<K>(client: &Client, obj: &K) -> Result<Option<K>, kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
+    Ok(api.get_opt(&obj.name_any()).await?.filter(|o| o.uid() == obj.uid()))
+}
+
 /// Publishes a Kubernetes Event about `obj`; a failure is only logged (Events are best effort).
 pub(crate) async fn publish_event<K: Resource<DynamicType = ()>>(
     recorder: &Recorder,
@@ -263,13 +270,7 @@ async fn reconcile_inner(obj: &Arc<SimulationScenario>, ctx: &Arc<Context>) -> R
         return Ok(Action::requeue(Duration::from_secs(60)));
     }
     // The cache may lag behind a result just written: confirm against the API server.
-    let Some(fresh) = Api::<SimulationScenario>::namespaced(ctx.client.clone(), &ns).get_opt(&name).await?
-    else {
-        return Ok(Action::await_change());
-    };
-    if fresh.uid() != obj.uid() {
-        return Ok(Action::await_change());
-    }
+    let Some(fresh) = fresh(&ctx.client, &**obj).await? else { return Ok(Action::await_change()) };
     if steps::decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) == Decision::UpToDate {
         ctx.metrics.skipped.inc();
         return Ok(Action::await_change());
@@ -329,8 +330,7 @@ async fn run_simulation(
     let limits = ctx.limits;
     let (p2, c2) = (prepared.clone(), cancel.clone());
     let joined = tokio::task::spawn_blocking(move || {
-        let limits = RunLimits::starting_now(limits.wall, limits.max_requests);
-        let mut observer = LimitObserver::new(Some(&c2), Some(limits));
+        let mut observer = LimitObserver::new(Some(&c2), Some(limits.start()));
         let r =
             scenario::simulate(&p2.resolved, p2.trace_text.clone(), &SimOptions::default(), &mut observer);
         (r, observer.exceeded())

@@ -28,7 +28,6 @@ use crate::api::{
     SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus, SweepRankEntry,
 };
 use crate::error::InvalidInput;
-use crate::scenario::limits::RunLimits;
 use crate::sweep::expand::Candidate;
 use crate::sweep::{self, shard, SweepReport};
 
@@ -253,11 +252,8 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         return Ok(Action::requeue(Duration::from_secs(60)));
     }
     // The cache may lag behind a ranking just written: confirm against the API server.
-    let Some(fresh) = Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns).get_opt(&name).await?
-    else {
-        return Ok(Action::await_change());
-    };
-    if fresh.uid() != obj.uid() || decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) {
+    let Some(fresh) = super::fresh(&ctx.client, &*obj).await? else { return Ok(Action::await_change()) };
+    if decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) {
         return Ok(Action::await_change());
     }
     let prev = fresh.status.clone().unwrap_or_default();
@@ -342,9 +338,9 @@ async fn fan_out(
         Some(j) => j,
         None => {
             // The cache may lag behind a ranking just written (whose clean-up removed the Job).
-            let fresh = Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns).get(&name).await?;
-            if decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) {
-                return Ok(Action::await_change());
+            match super::fresh(&ctx.client, obj).await? {
+                Some(f) if !decide(f.status.as_ref(), f.metadata.generation, &prepared.hash) => {}
+                _ => return Ok(Action::await_change()),
             }
             let job = fanout::build_job(obj, shards, &spec_hash, &ctx.fan_out);
             let created = match jobs.create(&PostParams::default(), &job).await {
@@ -445,8 +441,7 @@ async fn run_sweep(
     ctx.metrics.in_flight.inc();
     let started = Instant::now();
     let (spec, candidates, sweep_name) = (obj.spec.clone(), prepared.candidates.clone(), name.clone());
-    let limits = RunLimits::starting_now(ctx.limits.wall, ctx.limits.max_requests);
-    let control = sweep::eval::RunControl::limited(cancel.clone(), Some(limits));
+    let control = sweep::eval::RunControl::limited(cancel.clone(), Some(ctx.limits.start()));
     let batch = control.clone();
     let joined = tokio::task::spawn_blocking(move || {
         let threads = sweep::eval::threads(None, spec.max_parallel);
@@ -465,9 +460,8 @@ async fn run_sweep(
     }
     ctx.metrics.simulations.inc();
     // The run is for the spec it started with; a newer spec has started (or will start) its own.
-    let api = Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns);
-    let current = match api.get_opt(&name).await {
-        Ok(Some(c)) if c.uid() == obj.uid() && inputs_hash(&c.spec) == prepared.hash => c,
+    let current = match super::fresh(&ctx.client, &*obj).await {
+        Ok(Some(c)) if inputs_hash(&c.spec) == prepared.hash => c,
         Ok(_) => return,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the sweep after its run");
@@ -477,11 +471,11 @@ async fn run_sweep(
     let prev = current.status.clone().unwrap_or_default();
     let generation = current.metadata.generation;
     let now = jiff::Timestamp::now();
-    let outcome = match joined {
-        _ if batch.exceeded().is_some() => Err(Error::Limit(batch.exceeded().unwrap_or_default())),
-        Ok(Ok(report)) => Ok(report),
-        Ok(Err(e)) => Err(Error::Invalid(e)),
-        Err(e) => Err(Error::Simulation(format!("sweep thread failed: {e}"))),
+    let outcome = match (batch.exceeded(), joined) {
+        (Some(why), _) => Err(Error::Limit(why)),
+        (None, Ok(Ok(report))) => Ok(report),
+        (None, Ok(Err(e))) => Err(Error::Invalid(e)),
+        (None, Err(e)) => Err(Error::Simulation(format!("sweep thread failed: {e}"))),
     };
     match outcome {
         Ok(report) => {

@@ -8,7 +8,23 @@ use std::time::{Duration, Instant};
 
 use crate::sim::Observer;
 
-/// What a run may use.
+/// What one run (or one batch of runs) may use, as configured (the controller's flags).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall time.
+    pub wall: Duration,
+    /// Simulated requests finished by one run.
+    pub max_requests: u64,
+}
+
+impl Limits {
+    /// These limits for a run (or batch) starting now.
+    pub fn start(self) -> RunLimits {
+        RunLimits { deadline: Instant::now() + self.wall, wall: self.wall, max_requests: self.max_requests }
+    }
+}
+
+/// The limits of a run under way.
 #[derive(Debug, Clone, Copy)]
 pub struct RunLimits {
     /// Stop after this instant (shared by every run of a batch).
@@ -17,13 +33,6 @@ pub struct RunLimits {
     pub wall: Duration,
     /// Stop once one run has finished more simulated requests than this.
     pub max_requests: u64,
-}
-
-impl RunLimits {
-    /// Limits starting now: `wall` of wall time, `max_requests` simulated requests per run.
-    pub fn starting_now(wall: Duration, max_requests: u64) -> Self {
-        Self { deadline: Instant::now() + wall, wall, max_requests }
-    }
 }
 
 /// Stops a run on cancellation or when it exceeds its limits, and says which limit.
@@ -41,10 +50,8 @@ impl<'a> LimitObserver<'a> {
     }
 
     /// The limit that stopped the run (`None` when it was cancelled or not stopped).
-    pub fn exceeded(&self) -> Option<String> {
-        let why = self.why.take();
-        self.why.set(why.clone());
-        why
+    pub fn exceeded(self) -> Option<String> {
+        self.why.into_inner()
     }
 }
 
@@ -77,7 +84,7 @@ mod tests {
     #[test]
     fn stops_on_cancel_deadline_or_requests_and_says_which() {
         let flag = AtomicBool::new(false);
-        let limits = RunLimits::starting_now(Duration::from_secs(3600), 10);
+        let limits = Limits { wall: Duration::from_secs(3600), max_requests: 10 }.start();
         let mut o = LimitObserver::new(Some(&flag), Some(limits));
         o.on_progress(0, 10);
         assert!(!o.should_stop());
