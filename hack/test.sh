@@ -26,7 +26,7 @@ step "format"
 cargo fmt --all -- --check
 
 step "lint"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "helm chart (helm built from Go modules, cached in .cache/helm): lint and template"
 BLIS_HELM=$(hack/helm.sh)
@@ -38,7 +38,7 @@ export BLIS_HELM
 echo "helm lint and template: ok (rendered objects are checked by tests/ship.rs)"
 
 step "unit and integration tests"
-mkdir -p target && cargo test --locked --all-targets 2>&1 | tee target/test.log
+mkdir -p target && cargo test --workspace --locked --all-targets 2>&1 | tee target/test.log
 grep -E "^test result:" target/test.log | awk '{p+=$4; f+=$6} END {printf "tests: %d passed, %d failed\n", p, f}'
 
 step "release build and quickstart"
@@ -73,7 +73,7 @@ if [ -d "$VALIDATION" ]; then
   fi
   echo "determinism: two validation runs gave identical numbers"
   # The shipped coefficients are reproduced by the fit (train-* and extra-* only).
-  ./target/release/blis calibrate "$VALIDATION" --gpu H100-SXM-80GB --check data/profiles/H100-SXM-80GB.yaml > target/calibrate.log
+  ./target/release/blis calibrate "$VALIDATION" --gpu H100-SXM-80GB --check crates/sim/data/profiles/H100-SXM-80GB.yaml > target/calibrate.log
   grep -E "^fit quality" target/calibrate.log
 else
   echo "skipped: $VALIDATION not found"
@@ -92,22 +92,22 @@ if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
 
   step "end-to-end tests (controller under a least-privilege ServiceAccount)"
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
-    cargo test --locked --test e2e -- --nocapture 2>&1 | tee target/e2e.log
+    cargo test --locked --test it e2e::scenarios -- --nocapture 2>&1 | tee target/e2e.log
   grep -E "^E2E-50:|^e2e: all steps passed" target/e2e.log
 
   step "end-to-end test of the Helm chart (helm install; controller under the chart's ServiceAccount)"
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
-    cargo test --locked --test e2e_helm -- --nocapture 2>&1 | tee target/e2e-helm.log
+    cargo test --locked --test it e2e::helm -- --nocapture 2>&1 | tee target/e2e-helm.log
   grep -E "^e2e-helm: all steps passed" target/e2e-helm.log
 
   step "end-to-end test of imports (live llm-d manifests referenced by a scenario)"
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
-    cargo test --locked --test e2e_import -- --nocapture 2>&1 | tee target/e2e-import.log
+    cargo test --locked --test it e2e::import -- --nocapture 2>&1 | tee target/e2e-import.log
   grep -E "^e2e-import: all steps passed" target/e2e-import.log
 
   step "end-to-end test of sweeps"
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
-    cargo test --locked --test e2e_sweep -- --nocapture 2>&1 | tee target/e2e-sweep.log
+    cargo test --locked --test it e2e::sweep -- --nocapture 2>&1 | tee target/e2e-sweep.log
   grep -E "^e2e-sweep: all steps passed" target/e2e-sweep.log
   hack/control-plane.sh down
 fi

@@ -1,0 +1,612 @@
+//! The gateway's endpoint picker: plain policies, or the llm-d plugin pipeline (filters → weighted
+//! scorers → picker per scheduling profile, a profile handler for P/D).
+//!
+//! Signals and their freshness: the router's own in-flight counts, the approximate prefix index and
+//! session affinities are exact (updated at each decision and completion). Replica metrics (queue
+//! length, running batch, KV utilisation) come from a per-replica snapshot re-read when a decision
+//! needs it and the copy is at least `refresh_interval_us` old (a demand-driven scrape; 0 = live).
+//! The precise prefix scorer reads the replicas' real KV cache (KV events are near-live).
+
+pub mod pipeline;
+pub mod prefix;
+
+use std::collections::HashMap;
+
+use rand::Rng;
+
+pub use pipeline::{
+    Decider, Detector, EppConfig, Filter, FlowControl, Handler, Picker, PrefixIndexConfig, Profile, Scorer,
+};
+use prefix::{ApproxIndex, SLOTS};
+
+use super::gateway::LoadSignal;
+use super::pool::{PoolConfig, Replica, Role};
+use super::request::block_hash;
+use crate::rng::SimRng;
+use crate::workload::Request;
+
+/// How the gateway picks replicas.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RouterPolicy {
+    /// Cycle through replicas.
+    RoundRobin,
+    /// Fewest requests in flight (router's own exact count), ties broken at random.
+    LeastRequests,
+    /// The endpoint picker's plugin pipeline.
+    EndpointPicker(Box<EppConfig>),
+}
+
+/// Router settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterConfig {
+    /// The policy.
+    pub policy: RouterPolicy,
+    /// Metric snapshot refresh interval (µs); 0 = live.
+    pub refresh_interval_us: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Snap {
+    at: i64,
+    queue: u32,
+    running: u32,
+    kv: f64,
+}
+
+/// The router's state.
+pub struct Router {
+    cfg: RouterConfig,
+    rng: SimRng,
+    rr_next: u64,
+    snaps: Vec<Snap>,
+    /// Router-owned in-flight requests per replica.
+    pub in_flight: Vec<u32>,
+    /// Router-owned in-flight prompt tokens per replica.
+    pub in_flight_tokens: Vec<u64>,
+    index: Option<ApproxIndex>,
+    slot_of: Vec<Option<u8>>,
+    free_slots: Vec<u8>,
+    lru_used: Vec<u64>,
+    lru_clock: u64,
+    sessions: HashMap<u64, u32>,
+    // Scratch (no per-decision allocation).
+    cand: Vec<u32>,
+    total: Vec<f64>,
+    raw: Vec<f64>,
+    rhash: Vec<u64>,
+    rhash_for: u64,
+    vhash: Vec<u64>,
+    vhash_key: (u64, u32),
+    matched: Box<[u32; SLOTS]>,
+    matched_for: u64,
+}
+
+/// What the endpoint picker decided for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// Replica that serves the request (or its decode part).
+    pub target: u32,
+    /// P/D: replica that runs the prompt pass first.
+    pub prefill: Option<u32>,
+}
+
+const NEVER: i64 = i64::MIN / 2;
+
+impl Router {
+    /// A router for the given policy.
+    pub fn new(cfg: RouterConfig, rng: SimRng) -> Self {
+        let index = match &cfg.policy {
+            RouterPolicy::EndpointPicker(e) => {
+                let needs = e.uses_approx_index()
+                    || matches!(e.handler, Handler::Disagg { decider: Decider::PrefixBased { .. }, .. })
+                        && e.uses_approx_index();
+                needs.then(|| ApproxIndex::new(e.prefix.lru_capacity_per_server))
+            }
+            _ => None,
+        };
+        Self {
+            cfg,
+            rng,
+            rr_next: 0,
+            snaps: Vec::new(),
+            in_flight: Vec::new(),
+            in_flight_tokens: Vec::new(),
+            index,
+            slot_of: Vec::new(),
+            free_slots: (0..SLOTS as u8).rev().collect(),
+            lru_used: Vec::new(),
+            lru_clock: 0,
+            sessions: HashMap::new(),
+            cand: Vec::new(),
+            total: Vec::new(),
+            raw: Vec::new(),
+            rhash: Vec::new(),
+            rhash_for: u64::MAX,
+            vhash: Vec::new(),
+            vhash_key: (u64::MAX, 0),
+            matched: Box::new([0; SLOTS]),
+            matched_for: u64::MAX,
+        }
+    }
+
+    /// The endpoint picker config, if that is the policy.
+    pub fn epp(&self) -> Option<&EppConfig> {
+        match &self.cfg.policy {
+            RouterPolicy::EndpointPicker(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Registers a new replica (index = current count).
+    pub fn add_replica(&mut self) {
+        self.snaps.push(Snap { at: NEVER, queue: 0, running: 0, kv: 0.0 });
+        self.in_flight.push(0);
+        self.in_flight_tokens.push(0);
+        self.lru_used.push(0);
+        let slot = self.free_slots.pop();
+        self.slot_of.push(slot);
+    }
+
+    /// Forgets a replica that has terminated (frees its prefix-index slot).
+    pub fn remove_replica(&mut self, i: u32) {
+        if let Some(s) = self.slot_of[i as usize].take() {
+            if let Some(ix) = &mut self.index {
+                ix.clear_slot(s as usize);
+            }
+            self.free_slots.push(s);
+        }
+    }
+
+    /// Queue length, running batch and KV utilisation of replica `i` as the router sees them at `now`.
+    pub fn metrics(&mut self, i: u32, now: i64, replicas: &[Replica]) -> (u32, u32, f64) {
+        let s = &mut self.snaps[i as usize];
+        if self.cfg.refresh_interval_us == 0 || now - s.at >= self.cfg.refresh_interval_us {
+            let inst = &replicas[i as usize].inst;
+            s.at = now;
+            s.queue = inst.queue_len() as u32;
+            s.running = inst.batch_len() as u32;
+            let total = inst.kv.total().max(1);
+            s.kv = f64::from(inst.kv_used_at(now)) / f64::from(total);
+        }
+        (s.queue, s.running, s.kv)
+    }
+
+    /// Saturation of the pool serving `role`-routable replicas per the detector: for the utilization
+    /// detector the mean over replicas of `max(queue/queueThr, kv/kvThr)`, for the concurrency
+    /// detector in-flight requests over capacity. 1.0 when there is no replica. Saturated when
+    /// `>= 1 + headroom`.
+    pub fn saturation(
+        &mut self,
+        detector: &Detector,
+        now: i64,
+        replicas: &[Replica],
+        pools: &[PoolConfig],
+    ) -> (f64, f64) {
+        let mut sum = 0.0;
+        let mut n = 0u32;
+        let mut inflight = 0u64;
+        for (i, r) in replicas.iter().enumerate() {
+            if !r.routable() || pools[r.pool].role == Role::Prefill {
+                continue;
+            }
+            n += 1;
+            match detector {
+                Detector::Utilization { queue_depth, kv_util, .. } => {
+                    let (q, _, kv) = self.metrics(i as u32, now, replicas);
+                    sum += (f64::from(q) / queue_depth).max(kv / kv_util);
+                }
+                Detector::Concurrency { .. } => inflight += u64::from(self.in_flight[i]),
+            }
+        }
+        if n == 0 {
+            return (1.0, 0.0);
+        }
+        match detector {
+            Detector::Utilization { headroom, .. } => (sum / f64::from(n), *headroom),
+            Detector::Concurrency { max_concurrency, headroom } => {
+                (inflight as f64 / (f64::from(n) * max_concurrency), *headroom)
+            }
+        }
+    }
+
+    /// The value of an admission load `signal` at `now` over the replicas that serve decodes:
+    /// the detector's saturation, or the mean per replica of the waiting queue, KV utilisation or
+    /// router-owned in-flight prompt tokens. With no such replica the pool counts as fully loaded.
+    pub fn load_signal(
+        &mut self,
+        signal: LoadSignal,
+        detector: &Detector,
+        now: i64,
+        replicas: &[Replica],
+        pools: &[PoolConfig],
+    ) -> f64 {
+        if signal == LoadSignal::Saturation {
+            return self.saturation(detector, now, replicas, pools).0;
+        }
+        let (mut sum, mut n) = (0.0, 0u32);
+        for (i, r) in replicas.iter().enumerate() {
+            if !r.routable() || pools[r.pool].role == Role::Prefill {
+                continue;
+            }
+            n += 1;
+            sum += match signal {
+                LoadSignal::QueueDepth => f64::from(self.metrics(i as u32, now, replicas).0),
+                LoadSignal::KvUtilization => self.metrics(i as u32, now, replicas).2,
+                _ => self.in_flight_tokens[i] as f64,
+            };
+        }
+        if n == 0 {
+            f64::INFINITY
+        } else {
+            sum / f64::from(n)
+        }
+    }
+
+    /// Picks where `req` goes at `now`; `None` when no replica can take it.
+    pub fn decide(
+        &mut self,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+        pools: &[PoolConfig],
+    ) -> Option<Decision> {
+        self.matched_for = u64::MAX;
+        let policy = std::mem::replace(&mut self.cfg.policy, RouterPolicy::RoundRobin);
+        let out = self.decide_with(&policy, req, now, replicas, pools);
+        self.cfg.policy = policy;
+        if let Some(d) = out {
+            // Observers: prefix index, session affinity.
+            if self.index.is_some() {
+                let bs = self.epp().map_or(16, |e| e.prefix.block_size_tokens);
+                let max = self.epp().map_or(u32::MAX, |e| e.prefix.max_blocks);
+                self.router_hashes(req, bs, max);
+                // Blocks only this request (or its own later turns) can carry are phantoms.
+                let reusable = req.prompt.body_shared || req.session.is_some_and(|s| !s.last_turn);
+                let n = self.rhash.len();
+                let shared = if reusable { n } else { n.min((req.prompt.prefix_len / bs) as usize) };
+                for t in [Some(d.target), d.prefill].into_iter().flatten() {
+                    if let (Some(slot), Some(ix)) = (self.slot_of[t as usize], self.index.as_mut()) {
+                        ix.record(slot as usize, &self.rhash[..shared], n - shared);
+                    }
+                }
+            }
+            if let Some(s) = req.session {
+                if s.last_turn {
+                    self.sessions.remove(&s.session);
+                } else {
+                    self.sessions.insert(s.session, d.target);
+                }
+            }
+        }
+        out
+    }
+
+    fn decide_with(
+        &mut self,
+        policy: &RouterPolicy,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+        pools: &[PoolConfig],
+    ) -> Option<Decision> {
+        match policy {
+            RouterPolicy::RoundRobin | RouterPolicy::LeastRequests => {
+                self.cand.clear();
+                for (i, r) in replicas.iter().enumerate() {
+                    if r.routable() && pools[r.pool].role != Role::Prefill {
+                        self.cand.push(i as u32);
+                    }
+                }
+                if self.cand.is_empty() {
+                    return None;
+                }
+                let target = if *policy == RouterPolicy::RoundRobin {
+                    let i = self.cand[(self.rr_next % self.cand.len() as u64) as usize];
+                    self.rr_next += 1;
+                    i
+                } else {
+                    let min = self.cand.iter().map(|&i| self.in_flight[i as usize]).min().unwrap_or(0);
+                    let ties = self.cand.iter().filter(|&&i| self.in_flight[i as usize] == min).count();
+                    let pick = if ties == 1 { 0 } else { self.rng.random_range(0..ties) };
+                    *self
+                        .cand
+                        .iter()
+                        .filter(|&&i| self.in_flight[i as usize] == min)
+                        .nth(pick)
+                        .expect("pick < ties")
+                };
+                Some(Decision { target, prefill: None })
+            }
+            RouterPolicy::EndpointPicker(e) => match e.handler {
+                Handler::Single => {
+                    let t = self.run_profile(e, &e.profiles[0], req, now, replicas, pools)?;
+                    Some(Decision { target: t, prefill: None })
+                }
+                Handler::Disagg { decode, prefill, decider } => {
+                    let d = self.run_profile(e, &e.profiles[decode], req, now, replicas, pools)?;
+                    let split = match decider {
+                        Decider::Always => true,
+                        Decider::PrefixBased { non_cached_tokens } => {
+                            let cached = self.cached_tokens_on(e, d, req, now, replicas);
+                            req.input_tokens.saturating_sub(cached) > non_cached_tokens
+                        }
+                    };
+                    let p = if split {
+                        self.run_profile(e, &e.profiles[prefill], req, now, replicas, pools)
+                    } else {
+                        None
+                    };
+                    Some(Decision { target: d, prefill: p.filter(|&p| p != d) })
+                }
+            },
+        }
+    }
+
+    /// Prompt tokens the router believes are cached on replica `d`: from the approximate index when
+    /// the config keeps one, else from the replica's real KV cache.
+    fn cached_tokens_on(
+        &mut self,
+        e: &EppConfig,
+        d: u32,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+    ) -> u32 {
+        if self.index.is_some() {
+            if let Some(slot) = self.slot_of[d as usize] {
+                self.ensure_matched(e, req);
+                return self.matched[slot as usize] * e.prefix.block_size_tokens;
+            }
+            return 0;
+        }
+        let inst = &replicas[d as usize].inst;
+        let bs = inst.config().block_size;
+        self.replica_hashes(req, bs);
+        inst.cached_prefix_blocks_at(&self.vhash, now) * bs
+    }
+
+    fn router_hashes(&mut self, req: &Request, bs: u32, max: u32) {
+        if self.rhash_for == req.id {
+            return;
+        }
+        self.rhash_for = req.id;
+        self.rhash.clear();
+        let n = (req.input_tokens / bs).min(max);
+        let mut h = 0x5eed;
+        for i in 0..n {
+            h = block_hash(h, &req.prompt, i, bs);
+            self.rhash.push(h);
+        }
+    }
+
+    fn replica_hashes(&mut self, req: &Request, bs: u32) {
+        if self.vhash_key == (req.id, bs) {
+            return;
+        }
+        self.vhash_key = (req.id, bs);
+        self.vhash.clear();
+        // Only blocks the replica could serve as hits (at least one token is always computed).
+        let n = req.input_tokens.saturating_sub(1) / bs;
+        let mut h = 0x5eed;
+        for i in 0..n {
+            h = block_hash(h, &req.prompt, i, bs);
+            self.vhash.push(h);
+        }
+    }
+
+    fn ensure_matched(&mut self, e: &EppConfig, req: &Request) {
+        if self.matched_for == req.id {
+            return;
+        }
+        self.matched_for = req.id;
+        self.router_hashes(req, e.prefix.block_size_tokens, e.prefix.max_blocks);
+        let mut mask = 0u128;
+        for s in self.slot_of.iter().flatten() {
+            mask |= 1u128 << s;
+        }
+        self.matched.fill(0);
+        if let Some(ix) = &self.index {
+            ix.match_prefix(&self.rhash, mask, &mut self.matched);
+        }
+    }
+
+    fn run_profile(
+        &mut self,
+        e: &EppConfig,
+        p: &Profile,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+        pools: &[PoolConfig],
+    ) -> Option<u32> {
+        self.cand.clear();
+        for (i, r) in replicas.iter().enumerate() {
+            if r.routable() && p.filters.iter().all(|f| passes(f, &pools[r.pool])) {
+                self.cand.push(i as u32);
+            }
+        }
+        if self.cand.is_empty() {
+            return None;
+        }
+        let n = self.cand.len();
+        self.total.clear();
+        self.total.resize(n, 0.0);
+        for (scorer, w) in &p.scorers {
+            if *w == 0.0 {
+                continue;
+            }
+            self.score(e, scorer, req, now, replicas);
+            for k in 0..n {
+                self.total[k] += w * self.raw[k].clamp(0.0, 1.0);
+            }
+        }
+        let k = match p.picker {
+            Picker::MaxScore => {
+                let max = self.total.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let ties = self.total.iter().filter(|&&x| x >= max - 1e-9).count();
+                let pick = if ties == 1 { 0 } else { self.rng.random_range(0..ties) };
+                self.total.iter().enumerate().filter(|(_, &x)| x >= max - 1e-9).nth(pick).map(|(k, _)| k)?
+            }
+            Picker::Random => self.rng.random_range(0..n),
+            Picker::WeightedRandom => {
+                let sum: f64 = self.total.iter().sum();
+                if sum <= 0.0 {
+                    self.rng.random_range(0..n)
+                } else {
+                    let mut x = self.rng.random::<f64>() * sum;
+                    let mut chosen = n - 1;
+                    for (k, &t) in self.total.iter().enumerate() {
+                        if x < t {
+                            chosen = k;
+                            break;
+                        }
+                        x -= t;
+                    }
+                    chosen
+                }
+            }
+        };
+        let chosen = self.cand[k];
+        if p.scorers.iter().any(|(s, _)| *s == Scorer::NoHitLru) {
+            self.ensure_matched(e, req);
+            let warm = self
+                .cand
+                .iter()
+                .any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0));
+            if !warm {
+                self.lru_clock += 1;
+                self.lru_used[chosen as usize] = self.lru_clock;
+            }
+        }
+        Some(chosen)
+    }
+
+    /// Fills `self.raw` (one value per candidate, in [0, 1]) for one scorer.
+    fn score(&mut self, e: &EppConfig, s: &Scorer, req: &Request, now: i64, replicas: &[Replica]) {
+        let n = self.cand.len();
+        self.raw.clear();
+        match s {
+            Scorer::Queue | Scorer::RunningRequests => {
+                for k in 0..n {
+                    let (q, b, _) = self.metrics(self.cand[k], now, replicas);
+                    self.raw.push(f64::from(if *s == Scorer::Queue { q } else { b }));
+                }
+                invert_min_max(&mut self.raw);
+            }
+            Scorer::KvUtilization => {
+                for k in 0..n {
+                    let (_, _, kv) = self.metrics(self.cand[k], now, replicas);
+                    self.raw.push(1.0 - kv);
+                }
+            }
+            Scorer::LoadAware { threshold } => {
+                for k in 0..n {
+                    let (q, _, _) = self.metrics(self.cand[k], now, replicas);
+                    let q = f64::from(q);
+                    self.raw.push(if q == 0.0 { 0.5 } else { 0.5 * (1.0 - q.min(*threshold) / threshold) });
+                }
+            }
+            Scorer::ActiveRequest { max_busy_score } => {
+                let max = self.cand.iter().map(|&i| self.in_flight[i as usize]).max().unwrap_or(0);
+                for k in 0..n {
+                    let c = self.in_flight[self.cand[k] as usize];
+                    self.raw.push(if c == 0 {
+                        1.0
+                    } else {
+                        f64::from(max - c) / f64::from(max) * max_busy_score
+                    });
+                }
+            }
+            Scorer::TokenLoad { threshold } => {
+                for k in 0..n {
+                    let t = self.in_flight_tokens[self.cand[k] as usize] as f64;
+                    self.raw.push(1.0 - t.min(*threshold) / threshold);
+                }
+            }
+            Scorer::ApproxPrefix => {
+                self.ensure_matched(e, req);
+                let total = self.rhash.len().max(1) as f64;
+                for k in 0..n {
+                    let m = self.slot_of[self.cand[k] as usize].map_or(0, |s| self.matched[s as usize]);
+                    self.raw.push(if self.rhash.is_empty() { 0.0 } else { f64::from(m) / total });
+                }
+            }
+            Scorer::PrecisePrefix => {
+                for k in 0..n {
+                    let inst = &replicas[self.cand[k] as usize].inst;
+                    let bs = inst.config().block_size;
+                    self.replica_hashes(req, bs);
+                    let inst = &replicas[self.cand[k] as usize].inst;
+                    self.raw.push(f64::from(inst.cached_prefix_blocks_at(&self.vhash, now)));
+                }
+                min_max(&mut self.raw);
+            }
+            Scorer::SessionAffinity => {
+                let home = req.session.and_then(|s| self.sessions.get(&s.session).copied());
+                for k in 0..n {
+                    self.raw.push(if home == Some(self.cand[k]) { 1.0 } else { 0.0 });
+                }
+            }
+            Scorer::NoHitLru => {
+                self.ensure_matched(e, req);
+                let warm = self
+                    .cand
+                    .iter()
+                    .any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0));
+                if warm || n == 1 {
+                    self.raw.resize(n, if warm { 0.5 } else { 1.0 });
+                } else {
+                    // Rank: never used first, then least recently used; ties by index.
+                    for k in 0..n {
+                        let mine = (self.lru_used[self.cand[k] as usize], self.cand[k]);
+                        let rank =
+                            self.cand.iter().filter(|&&j| (self.lru_used[j as usize], j) < mine).count();
+                        self.raw.push(1.0 - rank as f64 / (n - 1) as f64);
+                    }
+                }
+            }
+            Scorer::Neutral => self.raw.resize(n, 1.0),
+        }
+    }
+
+    /// Notes that replica `i` finished (or dropped) a request with `input` prompt tokens.
+    pub fn on_done(&mut self, i: u32, input: u32) {
+        self.in_flight[i as usize] -= 1;
+        self.in_flight_tokens[i as usize] -= u64::from(input);
+    }
+
+    /// Notes that replica `i` got a request with `input` prompt tokens.
+    pub fn on_sent(&mut self, i: u32, input: u32) {
+        self.in_flight[i as usize] += 1;
+        self.in_flight_tokens[i as usize] += u64::from(input);
+    }
+}
+
+fn passes(f: &Filter, pool: &PoolConfig) -> bool {
+    match f {
+        Filter::Decode => matches!(pool.role, Role::Decode | Role::Both),
+        Filter::Prefill => pool.role == Role::Prefill,
+        Filter::Label { label, values, allows_no_label } => match pool.labels.get(label) {
+            None => *allows_no_label,
+            Some(v) => values.is_empty() || values.iter().any(|x| x == v),
+        },
+        Filter::Selector(m) => m.iter().all(|(k, v)| pool.labels.get(k) == Some(v)),
+        Filter::Neutral => true,
+    }
+}
+
+/// `(max - x)/(max - min)`; all equal → 1.
+fn invert_min_max(v: &mut [f64]) {
+    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    for x in v.iter_mut() {
+        *x = if hi > lo { (hi - *x) / (hi - lo) } else { 1.0 };
+    }
+}
+
+/// `(x - min)/(max - min)`; all equal → 1.
+fn min_max(v: &mut [f64]) {
+    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
+    for x in v.iter_mut() {
+        *x = if hi > lo { (*x - lo) / (hi - lo) } else { 1.0 };
+    }
+}

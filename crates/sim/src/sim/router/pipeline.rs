@@ -1,0 +1,231 @@
+//! The endpoint picker's plugin pipeline as the simulator runs it: scheduling profiles of filters,
+//! weighted scorers and a picker, the profile handler (single or P/D), the approximate prefix
+//! index's parameters, the saturation detector and flow control. Reading llm-d's own
+//! `EndpointPickerConfig` documents into this shape is the importer's job.
+
+use std::collections::BTreeMap;
+
+/// A scorer of the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Scorer {
+    /// Min-max inverted waiting-queue length.
+    Queue,
+    /// `1 - KV utilisation`.
+    KvUtilization,
+    /// Fraction of the prompt's blocks the router-side approximate index places on the endpoint.
+    ApproxPrefix,
+    /// Consecutive prompt blocks in the endpoint's real KV cache, min-max normalised.
+    PrecisePrefix,
+    /// `0.5` for an empty queue, else `0.5 (1 - min(q, threshold)/threshold)`.
+    LoadAware {
+        /// Queue threshold.
+        threshold: f64,
+    },
+    /// Router-owned in-flight requests: idle 1.0, busy `(max - n)/max * maxBusyScore`.
+    ActiveRequest {
+        /// Score ceiling of busy endpoints.
+        max_busy_score: f64,
+    },
+    /// 1.0 for the endpoint that served the session's previous turn.
+    SessionAffinity,
+    /// Cold requests (no cached prefix anywhere) go to the least recently used endpoint.
+    NoHitLru,
+    /// Min-max inverted running batch size.
+    RunningRequests,
+    /// Router-owned in-flight prompt tokens: `1 - min(tokens, threshold)/threshold`.
+    TokenLoad {
+        /// Token threshold.
+        threshold: f64,
+    },
+    /// Scores every endpoint 1.0 (unmodelled or input-independent plugins).
+    Neutral,
+}
+
+/// A filter of the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    /// Keeps endpoints with role `decode` or `both` (or no role label).
+    Decode,
+    /// Keeps endpoints with role `prefill`.
+    Prefill,
+    /// Keeps endpoints whose `label` is one of `values` (or lacks it, with `allows_no_label`).
+    Label {
+        /// Label key.
+        label: String,
+        /// Accepted values (any value when empty and the label is present).
+        values: Vec<String>,
+        /// Whether endpoints without the label pass.
+        allows_no_label: bool,
+    },
+    /// `matchLabels` selector: all pairs must match.
+    Selector(BTreeMap<String, String>),
+    /// Keeps everyone.
+    Neutral,
+}
+
+/// A picker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Picker {
+    /// Highest total, ties at random.
+    MaxScore,
+    /// Uniformly at random.
+    Random,
+    /// At random with probability proportional to the total.
+    WeightedRandom,
+}
+
+/// One scheduling profile: filters in order, weighted scorers, a picker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Profile {
+    /// Profile name.
+    pub name: String,
+    /// Filters, in order.
+    pub filters: Vec<Filter>,
+    /// Scorers with their weights.
+    pub scorers: Vec<(Scorer, f64)>,
+    /// The picker.
+    pub picker: Picker,
+}
+
+/// When a request is split into a prefill on a prefill endpoint and a decode on a decode endpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decider {
+    /// Always.
+    Always,
+    /// When the prompt tokens not cached on the chosen decode endpoint exceed `non_cached_tokens`.
+    PrefixBased {
+        /// Threshold in tokens (0 = always).
+        non_cached_tokens: u32,
+    },
+}
+
+/// Which profiles run for a request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Handler {
+    /// The only profile.
+    Single,
+    /// Decode profile first, then (if the decider says so) the prefill profile.
+    Disagg {
+        /// Index of the decode profile.
+        decode: usize,
+        /// Index of the prefill profile.
+        prefill: usize,
+        /// The decider.
+        decider: Decider,
+    },
+}
+
+/// The router-side approximate prefix index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PrefixIndexConfig {
+    /// Tokens per hashed block.
+    pub block_size_tokens: u32,
+    /// Blocks remembered per endpoint (LRU).
+    pub lru_capacity_per_server: u32,
+    /// Most leading blocks matched per request.
+    pub max_blocks: u32,
+}
+
+impl Default for PrefixIndexConfig {
+    fn default() -> Self {
+        Self { block_size_tokens: 16, lru_capacity_per_server: 31_250, max_blocks: 131_072 / 16 }
+    }
+}
+
+/// The saturation detector.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Detector {
+    /// Per endpoint `max(queue/queueThr, kv/kvThr)`; saturated when the mean reaches `1 + headroom`.
+    Utilization {
+        /// `queueDepthThreshold` (default 5).
+        queue_depth: f64,
+        /// `kvCacheUtilThreshold` (default 0.8).
+        kv_util: f64,
+        /// `headroom` (default 0).
+        headroom: f64,
+    },
+    /// In-flight requests over `endpoints x maxConcurrency`.
+    Concurrency {
+        /// `maxConcurrency` per endpoint.
+        max_concurrency: f64,
+        /// `headroom`.
+        headroom: f64,
+    },
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector::Utilization { queue_depth: 5.0, kv_util: 0.8, headroom: 0.0 }
+    }
+}
+
+/// Flow control (the `flowControl` feature gate and section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowControl {
+    /// Whether the gate is on (requests queue at the gateway instead of being shed).
+    pub enabled: bool,
+    /// Queue-wait budget (µs); `None` = no expiry.
+    pub ttl_us: Option<i64>,
+    /// Global cap on queued requests (0 = none).
+    pub max_requests: u64,
+    /// Per-priority caps on queued requests; bands not listed get `default_band_max`.
+    pub bands: Vec<(i32, u64)>,
+    /// Cap of unlisted bands.
+    pub default_band_max: u64,
+}
+
+impl Default for FlowControl {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            ttl_us: Some(60_000_000),
+            max_requests: 0,
+            bands: Vec::new(),
+            default_band_max: 5000,
+        }
+    }
+}
+
+/// A parsed `EndpointPickerConfig`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EppConfig {
+    /// Scheduling profiles.
+    pub profiles: Vec<Profile>,
+    /// Profile handler.
+    pub handler: Handler,
+    /// Parameters of the approximate prefix index (when a plugin uses it).
+    pub prefix: PrefixIndexConfig,
+    /// Saturation detector.
+    pub detector: Detector,
+    /// Flow control.
+    pub flow: FlowControl,
+}
+
+impl EppConfig {
+    /// The built-in default (no file): queue 2, kv-cache-utilization 2, prefix-cache 3, max-score.
+    pub fn well_lit_default() -> Self {
+        EppConfig {
+            profiles: vec![Profile {
+                name: "default".into(),
+                filters: vec![],
+                scorers: vec![
+                    (Scorer::Queue, 2.0),
+                    (Scorer::KvUtilization, 2.0),
+                    (Scorer::ApproxPrefix, 3.0),
+                ],
+                picker: Picker::MaxScore,
+            }],
+            handler: Handler::Single,
+            prefix: PrefixIndexConfig::default(),
+            detector: Detector::default(),
+            flow: FlowControl::default(),
+        }
+    }
+
+    /// Whether any profile uses the approximate prefix index (scorers or the decider).
+    pub fn uses_approx_index(&self) -> bool {
+        self.profiles
+            .iter()
+            .any(|p| p.scorers.iter().any(|(s, _)| matches!(s, Scorer::ApproxPrefix | Scorer::NoHitLru)))
+    }
+}

@@ -1,0 +1,35 @@
+//! `blis bench`: simulator speed and memory on the built-in benchmark scenarios.
+
+use std::process::ExitCode;
+
+use super::{failed, print_json, CliError, Output};
+use blis_plan::bench;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Which benchmark: `10k` (10,000 requests, one replica), `1m` (1,000,000 requests), `16r` (16 replicas, prefix-aware endpoint picker, 1,000,000 requests) or `all`.
+    #[arg(long, default_value = "all")]
+    case: String,
+    /// Runs per case; the median is reported.
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+}
+
+pub fn exec(args: Args) -> Result<ExitCode, CliError> {
+    let mut results = Vec::new();
+    for case in bench::cases(&args.case)? {
+        let r = bench::measure(&case, args.repeat.max(1))
+            .map_err(|e| failed(format!("benchmark {}: {e}", case.name)))?;
+        if args.output == Output::Table {
+            println!("{}", r.line());
+        }
+        results.push(r);
+    }
+    if args.output == Output::Json {
+        print_json(&results)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

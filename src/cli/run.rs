@@ -1,0 +1,89 @@
+//! `blis run`: simulate scenarios and print the prediction table or JSON, optionally the HTML page.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use super::scenarios::{load_and_resolve, simulate_all};
+use super::{print_json, write_file, CliError, Output};
+use blis_report::{html, table, ScenarioReport};
+
+pub const HELP: &str = "\
+Simulate every SimulationScenario document (apiVersion twin.blis.dev/v1alpha1) in the given YAML
+files and print the predicted TTFT / ITL / E2E (mean, p50, p90, p99, in ms), throughput, goodput,
+SLO attainment per class, KV-cache figures and cost. With no file, the embedded quickstart runs.
+
+A scenario's spec names:
+  model:     {name: llama-3.1-8b-instruct}  (built-in name or Hugging Face id), or
+             {name: my-model, config: {...}} with the model's Hugging Face config.json inline
+  hardware:  {gpu: H100-SXM-80GB, tensorParallelism: 1}  (built-ins: H100-SXM-80GB, H200-SXM-141GB,
+             A100-SXM-80GB, L40S-48GB, B200-180GB, MI300X-192GB; or an inline `profile`)
+  vllm:      maxNumBatchedTokens (2048), maxNumSeqs (256), gpuMemoryUtilization (0.9), blockSize (16),
+             maxModelLen (model's, capped to KV), enablePrefixCaching (true), enableChunkedPrefill
+             (true), longPrefillTokenThreshold (0), kvBlocks (derived from memory)
+  replicas:  identical vLLM replicas (1); router: {policy: leastRequests | roundRobin}
+  workload:  durationSeconds and/or maxRequests; arrival {process: poisson | gamma (cv) | constant |
+             normalizedExponential, ratePerSecond or stages [{ratePerSecond, durationSeconds}]};
+             classes [{name, weight, inputTokens, outputTokens, prefix {groups, tokens,
+             questionsPerGroup}, session {turns, thinkTimeMs, accumulate}, slo {ttftMs, itlMs, e2eMs,
+             attainment}}]; token lengths {distribution: fixed | uniform | normal | lognormal |
+             exponential | empirical, ...}; or trace {path | csv, prefixTokens, timeScale} to replay
+             a CSV (arrival_time_s, input_tokens, output_tokens[, prefix_group][, class])
+  seed:      master seed (42); every random draw derives from it
+  simulation: {horizonSeconds}  stop early; in-flight requests count as unfinished
+
+Output: a table (default) or JSON (--output json: stable snake_case fields, milliseconds). The same
+file and seed always give byte-identical JSON. Exit status: 0 success, 2 invalid input (one line
+naming the field and the fix), 1 other failure.";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Scenario files (YAML, one or more SimulationScenario documents each). None: the quickstart.
+    files: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+    /// Override every scenario's seed.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Never show a progress bar.
+    #[arg(long)]
+    no_progress: bool,
+    /// Profile file written by `blis calibrate`: its coefficients replace the built-in ones of its GPU.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Also write a self-contained HTML report (latency CDFs, queue / KV / replicas over time, inputs).
+    #[arg(long, value_name = "FILE.html")]
+    report: Option<PathBuf>,
+}
+
+pub fn exec(args: Args) -> Result<ExitCode, CliError> {
+    let (loaded, resolved) =
+        load_and_resolve(&args.files, args.files.is_empty(), args.seed, args.profile.as_deref())?;
+    let interactive = !args.no_progress && std::io::stderr().is_terminal();
+    let outcomes = simulate_all(&loaded, &resolved, interactive)?;
+    let (reports, outputs): (Vec<ScenarioReport>, Vec<_>) =
+        resolved.iter().zip(outcomes).map(|(r, o)| (ScenarioReport::new(r, o.summary), o.output)).unzip();
+    match args.output {
+        Output::Json => print_json(&serde_json::json!({ "scenarios": reports }))?,
+        Output::Table => {
+            for (i, rep) in reports.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", table::render(rep));
+            }
+        }
+    }
+    if let Some(path) = &args.report {
+        let yaml: Vec<String> = loaded.iter().map(|l| l.manifest.to_yaml()).collect();
+        let views: Vec<html::RunView> = reports
+            .iter()
+            .zip(&outputs)
+            .zip(&yaml)
+            .map(|((rep, out), y)| html::RunView::new(rep, out, y))
+            .collect();
+        write_file(path, html::render_run(&views))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

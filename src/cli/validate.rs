@@ -1,0 +1,76 @@
+//! `blis validate`: replay real measured experiments and score the predictions, with the ratchet.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use super::{failed, CliError, Output};
+use blis_import::{experiment, load};
+use blis_plan::calibrate::{self, ratchet};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Experiment YAML files or folders holding them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: Output,
+    /// Profile file written by `blis calibrate` (overrides the built-in coefficients of its GPU).
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Check the medians against a ratchet file (fail if any is worse by more than 0.01 points).
+    #[arg(long)]
+    ratchet: Option<PathBuf>,
+    /// Write the current medians to the ratchet file instead of checking.
+    #[arg(long, requires = "ratchet")]
+    update_ratchet: bool,
+    /// Worker threads (default: the machine's cores, at most 4).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub fn exec(args: Args) -> Result<ExitCode, CliError> {
+    let started = Instant::now();
+    let exps = experiment::load_paths(&args.paths)?;
+    let profile = args.profile.as_deref().map(load::load_calibration).transpose()?;
+    let threads = args.threads.unwrap_or_else(calibrate::default_threads);
+    let report = calibrate::validate_with_profile(&exps, profile.as_ref(), threads)?;
+    let wall = started.elapsed().as_secs_f64();
+    match args.output {
+        Output::Json => {
+            let mut doc = report.to_json();
+            doc["wall_seconds"] = serde_json::json!((wall * 100.0).round() / 100.0);
+            super::print_json(&doc)?;
+        }
+        Output::Table => {
+            print!("{}", report.to_table());
+            println!("\n{} experiments in {wall:.2} s wall", report.rows.len());
+        }
+    }
+    let Some(path) = &args.ratchet else { return Ok(ExitCode::SUCCESS) };
+    let current = ratchet::medians(&report);
+    if args.update_ratchet {
+        std::fs::write(path, ratchet::to_text(&current))
+            .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("ratchet {} updated", path.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| failed(format!("cannot read ratchet {}: {e}", path.display())))?;
+    match ratchet::check(&text, &current) {
+        Ok(lines) => {
+            for l in lines {
+                eprintln!("{l}");
+            }
+            eprintln!("ratchet: no median got worse");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(worse) => {
+            for l in worse {
+                eprintln!("ratchet FAILED: {l}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}

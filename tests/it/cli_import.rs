@@ -1,0 +1,106 @@
+//! `blis run` on folders of real-shaped llm-d manifests (references resolved from the other
+//! documents) and `blis compare` over candidates.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::common;
+
+use common::blis;
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// A copy of an example folder with its scenario changed by `edit`.
+fn variant(example: &str, tag: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
+    let dir = std::env::temp_dir().join(format!("blis-cli-import-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        let text = std::fs::read_to_string(&p).unwrap();
+        let name = p.file_name().unwrap();
+        std::fs::write(dir.join(name), if name == "scenario.yaml" { edit(text) } else { text }).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn every_llm_d_example_folder_runs_from_its_manifests() {
+    for (dir, gpus, pools) in [
+        ("examples/llm-d/inference-scheduling/", 2, 1),
+        ("examples/llm-d/pd-disaggregation/", 4, 2),
+        ("examples/llm-d/wide-ep/", 16, 1),
+    ] {
+        let v: Value =
+            serde_json::from_str(&ok(&blis(&["run", "--no-progress", "--output", "json", dir]))).unwrap();
+        let s = &v["scenarios"][0];
+        assert_eq!(s["cost"]["gpus"], gpus, "{dir}: {s:#}");
+        assert_eq!(s["pools"].as_array().map(Vec::len), Some(pools), "{dir}");
+        assert!(s["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| !w.as_str().unwrap().contains("GPUs per replica")));
+    }
+    // The P/D folder's decider split long prompts between the pools.
+    let v: Value = serde_json::from_str(&ok(&blis(&[
+        "run",
+        "--no-progress",
+        "--output",
+        "json",
+        "examples/llm-d/pd-disaggregation/",
+    ])))
+    .unwrap();
+    assert!(v["scenarios"][0]["disaggregated"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn missing_reference_is_invalid_input() {
+    let dir = variant("examples/llm-d/inference-scheduling", "missing", |s| {
+        s.replace("inferencePoolRef: {name: llama-8b}", "inferencePoolRef: {name: nowhere}")
+    });
+    let o = blis(&["run", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("spec.import.inferencePoolRef.name") && err.contains("nowhere"), "{err}");
+}
+
+#[test]
+fn compare_marks_the_better_candidate_per_column() {
+    let more = variant("examples/llm-d/inference-scheduling", "more", |s| {
+        s.replace("name: inference-scheduling", "name: four-replicas").replace(
+            "    endpointPickerConfigRef:",
+            "    workloadRefs: [{name: llama-8b-decode, patch: {spec: {replicas: 4}}}]\n    endpointPickerConfigRef:",
+        )
+    });
+    let args = ["examples/llm-d/inference-scheduling/", more.to_str().unwrap()];
+    let json: Value =
+        serde_json::from_str(&ok(&blis(&[&["compare", "--output", "json"][..], &args].concat()))).unwrap();
+    let rows = json["candidates"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let cell = |r: usize, col: &str| {
+        rows[r]["cells"].as_array().unwrap().iter().find(|c| c["column"] == col).unwrap().clone()
+    };
+    assert_eq!(
+        (cell(0, "GPUs")["value"].as_f64(), cell(1, "GPUs")["value"].as_f64()),
+        (Some(2.0), Some(4.0))
+    );
+    assert!(cell(0, "$/h")["best"].as_bool().unwrap() && !cell(1, "$/h")["best"].as_bool().unwrap());
+    assert!(cell(1, "TTFT p90 ms")["best"].as_bool().unwrap(), "twice the replicas has the lower TTFT");
+    let table = ok(&blis(&[&["compare"][..], &args].concat()));
+    assert!(
+        table.contains("inference-scheduling") && table.contains("four-replicas") && table.contains('*'),
+        "{table}"
+    );
+    let md = ok(&blis(&[&["compare", "--output", "markdown"][..], &args].concat()));
+    let lines: Vec<&str> = md.lines().collect();
+    assert_eq!(lines.len(), 4, "{md}");
+    assert!(lines[1].starts_with("|---|"), "{md}");
+    let pipes = lines[0].matches('|').count();
+    assert!(lines.iter().all(|l| l.matches('|').count() == pipes) && md.contains("**"), "{md}");
+}

@@ -1,0 +1,159 @@
+//! The llm-d cluster model: endpoint-picker routing, flow control, P/D, autoscaling, conservation.
+
+use crate::common;
+
+use blis_import::manifest::parse_scenarios;
+use common::*;
+
+fn example(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR")))
+        .expect("example exists")
+}
+
+fn assert_conserved(o: &blis_sim::metrics::SimOutput) {
+    assert_eq!(
+        o.generated,
+        o.completed.len() as u64
+            + o.rejected.len() as u64
+            + o.shed.len() as u64
+            + o.timed_out.len() as u64
+            + o.unfinished,
+        "generated = completed + rejected + shed + timed out + unfinished"
+    );
+}
+
+#[test]
+fn prefix_aware_routing_beats_round_robin_on_shared_prefixes() {
+    let epp = resolve(&example("llm-d-inference-scheduling.yaml"));
+    let rr_yaml = example("llm-d-inference-scheduling.yaml").replace(
+        "  router:\n    refreshIntervalMs: 50\n",
+        "  router:\n    refreshIntervalMs: 50\n    policy: roundRobin\n",
+    );
+    // Drop the endpoint picker config for round-robin.
+    let cut = rr_yaml.find("    endpointPickerConfig:").unwrap();
+    let end = rr_yaml.find("  workload:").unwrap();
+    let rr_yaml = format!("{}{}", &rr_yaml[..cut], &rr_yaml[end..]);
+    let rr = resolve(&rr_yaml);
+    let a = run(&epp);
+    let b = run(&rr);
+    assert_conserved(&a.output);
+    let (ha, hb) = (a.summary.kv_cache.prefix_cache_hit_rate, b.summary.kv_cache.prefix_cache_hit_rate);
+    assert!(ha > hb + 0.05, "prefix-aware hit rate {ha} vs round-robin {hb}");
+    let (ta, tb) = (a.summary.overall.ttft_ms.mean, b.summary.overall.ttft_ms.mean);
+    assert!(ta < tb, "prefix-aware TTFT {ta} vs round-robin {tb}");
+}
+
+#[test]
+fn flow_control_protects_the_top_priority_class_and_sheds_best_effort() {
+    let loaded = resolve(&example("llm-d-flow-control.yaml"));
+    let o = run(&loaded);
+    assert_conserved(&o.output);
+    let premium = &o.summary.classes[0];
+    let best = &o.summary.classes[2];
+    assert!(
+        best.stats.requests.shed + best.stats.requests.timed_out > 100,
+        "best-effort must be shed: {best:?}"
+    );
+    assert_eq!(premium.stats.requests.shed + premium.stats.requests.timed_out, 0);
+    // Unloaded: no best-effort spike.
+    let calm = example("llm-d-flow-control.yaml")
+        .replace("{ratePerSecond: 80, durationSeconds: 20}", "{ratePerSecond: 2, durationSeconds: 20}");
+    let u = run(&resolve(&calm));
+    let (p_loaded, p_calm) = (premium.stats.ttft_ms.p90, u.summary.classes[0].stats.ttft_ms.p90);
+    assert!(p_loaded <= 2.0 * p_calm, "premium TTFT p90 {p_loaded} ms under load vs {p_calm} ms unloaded");
+    assert!(p_loaded * 10.0 < best.stats.ttft_ms.p90, "premium must be far ahead of best-effort");
+}
+
+#[test]
+fn pd_beats_aggregated_ttft_for_long_prompts_at_equal_gpus() {
+    let pd_yaml = example("llm-d-pd-disaggregation.yaml");
+    let pd = run(&resolve(&pd_yaml));
+    assert_conserved(&pd.output);
+    assert!(pd.summary.disaggregated > 0);
+    let cut = pd_yaml.find("  pools:").unwrap();
+    let end = pd_yaml.find("  workload:").unwrap();
+    let agg_yaml =
+        format!("{}  replicas: 4\n  router: {{policy: leastRequests}}\n{}", &pd_yaml[..cut], &pd_yaml[end..]);
+    let agg = run(&resolve(&agg_yaml));
+    assert_eq!(agg.summary.cost.gpus, pd.summary.cost.gpus);
+    let (a, b) = (pd.summary.overall.ttft_ms.p90, agg.summary.overall.ttft_ms.p90);
+    let (ma, mb) = (pd.summary.overall.ttft_ms.mean, agg.summary.overall.ttft_ms.mean);
+    assert!(a < b && ma < mb, "P/D TTFT p90 {a} / mean {ma} vs aggregated {b} / {mb}");
+}
+
+#[test]
+fn autoscaling_adds_replicas_after_the_spike_and_removes_them_after_cooldown() {
+    let o = run(&resolve(&example("llm-d-autoscaling.yaml")));
+    assert_conserved(&o.output);
+    let p = &o.summary.pools[0];
+    assert!(p.scale_ups >= 1 && p.replicas_peak > 1, "{p:?}");
+    assert!(p.scale_downs >= 1 && p.replicas_end < p.replicas_peak, "{p:?}");
+    let first_up = o.summary.replica_timeline.iter().find(|x| x.starting > 0).unwrap();
+    assert!(first_up.t_s >= 60.0, "scaled up before the spike at {}", first_up.t_s);
+    assert!(o.summary.cost.gpu_hours > 0.0);
+}
+
+#[test]
+fn every_example_conserves_requests_and_fast_forward_is_exact() {
+    for name in [
+        "llm-d-inference-scheduling.yaml",
+        "llm-d-precise-prefix-cache.yaml",
+        "llm-d-pd-disaggregation.yaml",
+        "llm-d-flow-control.yaml",
+        "llm-d-autoscaling.yaml",
+    ] {
+        let r = resolve(&example(name));
+        let fast = run_checked(&r, true);
+        let slow = run_checked(&r, false);
+        assert_conserved(&fast.output);
+        assert_eq!(fast.output.completed, slow.output.completed, "records differ for {name}");
+        assert_eq!(fast.output.shed, slow.output.shed, "{name}");
+        assert_eq!(fast.output.timeline, slow.output.timeline, "{name}");
+        assert_eq!(fast.summary, slow.summary, "{name}");
+    }
+}
+
+#[test]
+fn unknown_plugin_warns_and_undefined_plugin_ref_errors_naming_both() {
+    let yaml = manifest(&format!(
+        "{LLAMA8B_H100}  replicas: 2
+  router:
+    endpointPickerConfig:
+      plugins: [{{type: queue-scorer}}, {{type: fancy-new-scorer}}]
+      schedulingProfiles:
+      - name: default
+        plugins: [{{pluginRef: queue-scorer}}, {{pluginRef: fancy-new-scorer, weight: 2}}]
+{}",
+        simple_workload(5.0, 50, 200, 50)
+    ));
+    let r = resolve(&yaml);
+    assert!(r.warnings.iter().any(|w| w.contains("fancy-new-scorer")), "{:?}", r.warnings);
+    assert_eq!(run(&r).output.completed.len(), 50);
+
+    let bad = yaml.replace("{pluginRef: fancy-new-scorer, weight: 2}", "{pluginRef: missing-one}");
+    let (mut docs, _) = parse_scenarios(&bad).unwrap();
+    let m = docs.remove(0);
+    let e = blis_import::resolve(&m.metadata.name, &m.spec).err().expect("undefined pluginRef is an error");
+    assert!(e.field.starts_with("spec.router.endpointPickerConfig.schedulingProfiles[0]"), "{e:?}");
+    assert!(e.problem.contains("\"default\"") && e.problem.contains("\"missing-one\""), "{e:?}");
+}
+
+#[test]
+fn fp8_kv_cache_doubles_kv_capacity_and_shortens_decode_steps() {
+    let auto_yaml = example("quickstart.yaml");
+    let fp8_yaml = auto_yaml.replace("    blockSize: 16\n", "    blockSize: 16\n    kvCacheDtype: fp8\n");
+    assert_ne!(auto_yaml, fp8_yaml, "the example sets blockSize under vllm");
+    let (auto, fp8) = (resolve(&auto_yaml), resolve(&fp8_yaml));
+    // Same free memory, half the bytes per block: twice the blocks (up to the floor of each division).
+    let (a, f) = (u64::from(auto.instance.total_blocks), u64::from(fp8.instance.total_blocks));
+    assert!((2 * a..=2 * a + 1).contains(&f), "auto {a} blocks, fp8 {f} blocks");
+    assert_eq!(fp8.pools[0].kv_bytes_per_token * 2.0, auto.pools[0].kv_bytes_per_token);
+    assert_eq!(fp8.instance.kv_block_bytes_per_gpu * 2.0, auto.instance.kv_block_bytes_per_gpu);
+    // Each decode step reads half the KV bytes, so inter-token latency drops on the same requests.
+    let (ra, rf) = (run_checked(&auto, true), run_checked(&fp8, true));
+    assert_conserved(&ra.output);
+    assert_conserved(&rf.output);
+    assert_eq!(ra.output.generated, rf.output.generated, "common random numbers");
+    let (ia, i8) = (ra.summary.overall.itl_ms.mean, rf.summary.overall.itl_ms.mean);
+    assert!(i8 < ia, "ITL mean fp8 {i8} ms vs auto {ia} ms");
+}

@@ -1,0 +1,81 @@
+//! Helpers shared by the integration tests: build scenarios from YAML snippets and run them.
+#![allow(dead_code)]
+
+pub mod helm;
+pub mod kube;
+
+use blis_import::manifest::parse_scenarios;
+use blis_sim::metrics::SimOutput;
+use blis_sim::scenario::{self, Outcome, Resolved};
+use blis_sim::sim::{NoObserver, SimOptions};
+
+/// A scenario manifest around `spec` (YAML, indented by two spaces under `spec:`).
+pub fn manifest(spec: &str) -> String {
+    format!(
+        "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {{name: t}}\nspec:\n{spec}"
+    )
+}
+
+/// Resolves the only scenario in `yaml`.
+pub fn resolve(yaml: &str) -> Resolved {
+    let (mut docs, _) = parse_scenarios(yaml).expect("parses");
+    let m = docs.remove(0);
+    blis_import::resolve(&m.metadata.name, &m.spec).expect("valid scenario")
+}
+
+/// Runs with invariant checks on.
+pub fn run_checked(r: &Resolved, fast_forward: bool) -> Outcome {
+    let opts = SimOptions { decode_fast_forward: fast_forward, check_invariants: true, max_events: None };
+    scenario::simulate(r, None, &opts, &mut NoObserver).expect("simulation succeeds")
+}
+
+/// Runs with default options.
+pub fn run(r: &Resolved) -> Outcome {
+    scenario::simulate(r, None, &SimOptions::default(), &mut NoObserver).expect("simulation succeeds")
+}
+
+/// Asserts the per-request invariants of a run's output.
+pub fn assert_request_invariants(out: &SimOutput) {
+    assert_eq!(
+        out.generated,
+        out.completed.len() as u64 + out.rejected.len() as u64 + out.unfinished,
+        "every generated request is completed, rejected or unfinished"
+    );
+    for r in &out.completed {
+        assert!(r.queue_us >= 0, "scheduled before arrival: {r:?}");
+        assert!(r.ttft_us >= r.queue_us, "first token before scheduling: {r:?}");
+        assert!(r.ttft_us <= r.e2e_us, "TTFT > E2E: {r:?}");
+        assert_eq!(r.itl_sum_us, r.e2e_us - r.ttft_us, "ITLs must sum to E2E - TTFT: {r:?}");
+        assert!(r.cached_tokens <= r.input_tokens);
+    }
+}
+
+/// A single-class workload section.
+pub fn simple_workload(rate: f64, requests: u64, input: u32, output: u32) -> String {
+    format!(
+        "  workload:
+    maxRequests: {requests}
+    arrival: {{process: poisson, ratePerSecond: {rate}}}
+    classes:
+    - name: c
+      inputTokens: {{distribution: normal, mean: {input}, stdDev: {sd_in}, min: 1}}
+      outputTokens: {{distribution: normal, mean: {output}, stdDev: {sd_out}, min: 1}}
+",
+        sd_in = input / 5,
+        sd_out = output / 5
+    )
+}
+
+/// Model/hardware header for an 8B model on one H100.
+pub const LLAMA8B_H100: &str = "  model: {name: llama-3.1-8b-instruct}
+  hardware: {gpu: H100-SXM-80GB}
+";
+
+/// Runs this build's `blis` binary with `args` in the project root.
+pub fn blis(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_blis"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("blis runs")
+}

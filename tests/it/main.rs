@@ -1,0 +1,17 @@
+//! The integration tests: one test binary, so kube, tokio and rustls are linked once. The
+//! end-to-end suites under [`e2e`] run only against the control plane `hack/test.sh` starts (each
+//! skips with a note otherwise, and fails when `BLIS_E2E_REQUIRED` is set).
+
+mod argocd_health;
+mod calibration;
+mod cli;
+mod cli_import;
+mod cluster;
+mod common;
+mod crd_drift;
+mod e2e;
+mod invariants;
+mod optimize;
+mod report;
+mod ship;
+mod sweep_cli;
