@@ -7,9 +7,9 @@ use std::time::Instant;
 use super::{failed, write_file, CliError};
 use blis_import::{experiment, load};
 use blis_plan::calibrate::{self, fit};
+use blis_sim::catalog::calibration::PARAM_NAMES;
 use blis_sim::catalog::gpu;
 use blis_sim::error::InvalidInput;
-use blis_sim::latency::calibrated::PARAM_NAMES;
 
 #[derive(clap::Args)]
 pub struct Args {

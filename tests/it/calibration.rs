@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use blis_plan::calibrate::{self, fit};
 use blis_sim::catalog::gpu;
-use blis_sim::latency::{Calibration, LatencyKind};
+use blis_sim::catalog::Calibration;
+use blis_sim::latency::LatencyKind;
 
 const SHIPPED: &str = include_str!("../../crates/sim/data/profiles/H100-SXM-80GB.yaml");
 

@@ -10,9 +10,10 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use blis_sim::catalog::Calibration;
 use blis_sim::catalog::{gpu, model};
 use blis_sim::error::InvalidInput;
-use blis_sim::latency::{Calibration, LatencyKind};
+use blis_sim::latency::LatencyKind;
 use blis_sim::rng::mix2;
 use blis_sim::scenario::spec::RouterSpec;
 use blis_sim::scenario::spec::{HardwareSpec, ModelSpec, ScenarioSpec, SimulationSpec, VllmSpec};

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use crate::llmd::{self, Objects};
 use crate::manifest::{parse_scenarios, ScenarioManifest, API_VERSION, KIND};
+use blis_sim::catalog::Calibration;
 use blis_sim::error::InvalidInput;
-use blis_sim::latency::Calibration;
 
 /// A scenario read from a file, with the text of its trace when it replays one from a path.
 #[derive(Debug, Clone)]

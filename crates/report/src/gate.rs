@@ -260,8 +260,8 @@ impl GateReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use blis_sim::metrics::slo::Slo;
     use blis_sim::metrics::summary::{Attainment, ClassSummary, Cost, Stats};
+    use blis_sim::workload::Slo;
 
     fn summary(ttft_p90: f64, chat_joint: f64) -> Summary {
         let mut overall = Stats::default();

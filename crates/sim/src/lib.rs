@@ -12,5 +12,6 @@ pub mod latency;
 pub mod metrics;
 pub mod rng;
 pub mod scenario;
+pub mod schema;
 pub mod sim;
 pub mod workload;

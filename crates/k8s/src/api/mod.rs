@@ -89,7 +89,7 @@ pub struct SimulationScenarioStatus {
     /// `kvCache`, `cost`, `sloAttainment`, `sloMet`, `durationS`; figures as in `blis run --output
     /// json`, with camelCase names and the whole-run figures under `overall`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "blis_sim::scenario::spec::any_object")]
+    #[schemars(schema_with = "blis_sim::schema::any_object")]
     pub predictions: Option<serde_json::Value>,
     /// The generation the predictions were made for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +123,7 @@ pub struct NormalizedInputs {
     pub seed: Option<u64>,
     /// Resolved model, GPU, parallelism and vLLM knobs (camelCase of `blis run`'s `inputs`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "blis_sim::scenario::spec::any_object")]
+    #[schemars(schema_with = "blis_sim::schema::any_object")]
     pub resolved: Option<serde_json::Value>,
     /// What was derived or approximated, for the user to check.
     #[serde(default)]

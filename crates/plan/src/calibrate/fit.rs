@@ -26,8 +26,9 @@ use serde_json::json;
 
 use super::score;
 use blis_import::experiment::Experiment;
-use blis_sim::latency::calibrated::{Basis, Calibrated, NUM_BASIS, NUM_PARAMS, PARAM_NAMES};
-use blis_sim::latency::{Calibration, Coefficients, LatencyModel, RequestOverheads, StepBatch};
+use blis_sim::catalog::calibration::{Calibration, Coefficients, NUM_BASIS, NUM_PARAMS, PARAM_NAMES};
+use blis_sim::latency::calibrated::{Basis, Calibrated};
+use blis_sim::latency::{LatencyModel, RequestOverheads, StepBatch};
 use blis_sim::scenario::RunError;
 use blis_sim::sim::SimOptions;
 

@@ -13,7 +13,8 @@ pub use score::{Metrics, Report, Scored};
 
 use blis_import::experiment::Experiment;
 use blis_sim::catalog::gpu;
-use blis_sim::latency::{Calibration, LatencyModel};
+use blis_sim::catalog::Calibration;
+use blis_sim::latency::LatencyModel;
 use blis_sim::metrics::SimOutput;
 use blis_sim::scenario::{self, RunError, ScenarioSpec};
 use blis_sim::sim::{NoObserver, SimOptions};

@@ -19,7 +19,7 @@ pub struct SweepParameter {
     pub path: String,
     /// Values to try.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "any_list")]
+    #[schemars(schema_with = "blis_sim::schema::any_list")]
     pub values: Vec<Value>,
     /// Evenly spaced values `from, from+step, ...` up to `to` (inclusive).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,11 +63,11 @@ pub struct SweepCandidate {
     pub name: String,
     /// JSON merge patch (RFC 7386) applied to the base spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "blis_sim::scenario::spec::any_object")]
+    #[schemars(schema_with = "blis_sim::schema::any_object")]
     pub patch: Option<Value>,
     /// Fields set by dotted path after the patch, e.g. `{replicas: 4}`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(schema_with = "blis_sim::scenario::spec::any_object")]
+    #[schemars(schema_with = "blis_sim::schema::any_object")]
     pub set: BTreeMap<String, Value>,
 }
 
@@ -241,14 +241,6 @@ impl Figures {
             completed: (all.iter().map(|m| m.completed).sum::<u64>() as f64 / n).round() as u64,
         }
     }
-}
-
-/// Schema of a list of free-form values.
-pub fn any_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({
-        "type": "array",
-        "items": {"x-kubernetes-preserve-unknown-fields": true}
-    })
 }
 
 /// Candidate comparison over a base scenario: a grid, random samples or explicit candidates, ranked

@@ -5,8 +5,8 @@ use std::sync::OnceLock;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::calibration::Calibration;
 use crate::error::InvalidInput;
-use crate::latency::calibrated::Calibration;
 
 /// One accelerator type: memory, peak compute and bandwidth, interconnect, price, and the efficiency
 /// factors the roofline model applies to the peaks. All figures are per GPU.

@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{GpuProfile, ModelArch};
-pub use calibrated::{Calibrated, Calibration, Coefficients};
+pub use calibrated::Calibrated;
 pub use roofline::Roofline;
 
 /// Shape of one engine step (one forward pass), in tokens; built by the scheduler.

@@ -4,10 +4,8 @@ pub mod cdf;
 pub mod gates;
 pub mod record;
 pub mod series;
-pub mod slo;
 pub mod summary;
 
 pub use record::{InstanceReport, PoolReport, Rejected, RequestRecord, SimOutput, TimelinePoint};
 pub use series::{PoolSample, Series};
-pub use slo::Slo;
 pub use summary::{summarize, Summary, SummaryContext};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::record::{RequestRecord, SimOutput};
-use super::slo::Slo;
+use crate::workload::Slo;
 
 /// Mean and exact percentiles of one latency metric, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

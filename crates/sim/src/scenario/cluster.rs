@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::resolve::{positive_int, resolve_serving, Serving};
+use super::serving::{positive_int, resolve_serving, Serving};
 use super::spec::{
     AdmissionCurve, AdmissionSignal, AutoscalingSpec, PoolRole, ProbabilisticSpec, RouterPolicyName,
     ScalePolicyName, ScenarioSpec,
@@ -11,8 +11,8 @@ use super::spec::{
 use crate::catalog::model::ModelArch;
 use crate::error::InvalidInput;
 use crate::latency::LatencyKind;
-use crate::sim::gateway::{Curve, GatewayConfig, LoadSignal, Probabilistic, Ramp, TokenBucket};
-use crate::sim::router::{prefix::SLOTS, EppConfig, Handler};
+use crate::sim::gateway::{Curve, GatewayConfig, Probabilistic, Ramp, TokenBucket};
+use crate::sim::router::{prefix::SLOTS, EppConfig, Handler, LoadSignal};
 use crate::sim::{Autoscaling, PdConfig, PoolConfig, Role, RouterConfig, RouterPolicy, ScalePolicy};
 
 /// The cluster parts of a resolved scenario.

@@ -6,6 +6,7 @@ pub mod inputs;
 pub mod limits;
 pub mod patch;
 pub mod resolve;
+pub mod serving;
 pub mod spec;
 
 use std::sync::Arc;

@@ -3,28 +3,18 @@
 
 use std::sync::Arc;
 
-use super::spec::{HardwareSpec, ScenarioSpec, VllmSpec, DEFAULT_SEED};
-use crate::catalog::capacity::kv_capacity;
-use crate::catalog::gpu::{self, GpuProfile};
+use super::serving::{positive_int, resolve_serving};
+use super::spec::{ScenarioSpec, DEFAULT_SEED};
+
+use crate::catalog::gpu::GpuProfile;
 use crate::catalog::model::{self, ModelArch};
 use crate::error::InvalidInput;
-use crate::latency::{self, LatencyKind, LatencyModel};
-use crate::metrics::Slo;
+use crate::latency::{LatencyKind, LatencyModel};
 use crate::sim::gateway::GatewayConfig;
 use crate::sim::router::EppConfig;
 use crate::sim::{ClusterConfig, InstanceConfig, PdConfig, PoolConfig, RouterConfig};
+use crate::workload::Slo;
 use crate::workload::{self, WorkloadSpec};
-
-/// vLLM's default token budget per step when chunked prefill is on.
-pub const DEFAULT_MAX_NUM_BATCHED_TOKENS: u32 = 2048;
-/// vLLM's default cap on running requests.
-pub const DEFAULT_MAX_NUM_SEQS: u32 = 256;
-/// vLLM's default GPU memory fraction.
-pub const DEFAULT_GPU_MEMORY_UTILIZATION: f64 = 0.9;
-/// vLLM's default KV block size.
-pub const DEFAULT_BLOCK_SIZE: u32 = 16;
-/// Block sizes vLLM accepts on GPUs.
-pub const BLOCK_SIZES: [u32; 6] = [1, 8, 16, 32, 64, 128];
 
 /// A validated scenario with every default and derived value filled in.
 #[derive(Clone)]
@@ -91,19 +81,6 @@ impl Resolved {
     /// GPUs in the deployment at start.
     pub fn gpus(&self) -> u32 {
         self.pools.iter().map(|p| p.replicas * p.gpus_per_replica).sum()
-    }
-}
-
-pub(super) fn positive_int(
-    v: Option<i64>,
-    field: &str,
-    default: u32,
-    fix: &str,
-) -> Result<u32, InvalidInput> {
-    match v {
-        None => Ok(default),
-        Some(x) if x >= 1 && x <= i64::from(u32::MAX) => Ok(x as u32),
-        Some(x) => Err(InvalidInput::new(field, format!("must be at least 1 (got {x})"), fix)),
     }
 }
 
@@ -195,249 +172,6 @@ pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<R
         slos,
         horizon_us,
         warnings,
-    })
-}
-
-/// Hardware and vLLM knobs of one pool, resolved.
-#[derive(Clone)]
-pub(super) struct Serving {
-    pub(super) gpu: GpuProfile,
-    pub(super) tp: u32,
-    pub(super) latency_kind: LatencyKind,
-    pub(super) instance: InstanceConfig,
-    pub(super) latency: Arc<dyn LatencyModel>,
-    /// KV bytes one token occupies on each GPU (at the serving's KV cache dtype).
-    pub(super) kv_bytes_per_token: f64,
-}
-
-pub(super) fn resolve_serving(
-    model: &ModelArch,
-    hw: &HardwareSpec,
-    v: &VllmSpec,
-    prefix: &str,
-    latency_model: Option<LatencyKind>,
-    warnings: &mut Vec<String>,
-) -> Result<Serving, InvalidInput> {
-    let f = |x: &str| format!("{prefix}.{x}");
-    // The KV cache dtype sizes every KV byte below: capacity, offload blocks, step-time reads.
-    let model = &model.with_kv_cache_bytes(v.kv_cache_dtype.unwrap_or_default().element_bytes());
-    // Hardware.
-    let gpu = match &hw.profile {
-        Some(p) => {
-            p.validate().map_err(|e| e.under(&f("hardware.profile")))?;
-            p.clone()
-        }
-        None => gpu::builtin(&hw.gpu).ok_or_else(|| {
-            InvalidInput::new(
-                f("hardware.gpu"),
-                format!("unknown GPU {:?}", hw.gpu),
-                format!(
-                    "use a built-in GPU profile ({}) or give one inline under hardware.profile",
-                    gpu::builtin_names().join(", ")
-                ),
-            )
-        })?,
-    };
-    let tp = positive_int(
-        hw.tensor_parallelism,
-        &f("hardware.tensorParallelism"),
-        1,
-        "set the number of GPUs per replica (1, 2, 4 or 8)",
-    )?;
-    if model.heads % tp != 0 {
-        return Err(InvalidInput::new(
-            f("hardware.tensorParallelism"),
-            format!("{tp} does not divide the model's {} attention heads", model.heads),
-            "use a tensor parallelism that divides the number of attention heads (e.g. 1, 2, 4, 8)",
-        ));
-    }
-
-    // vLLM knobs.
-    let block_size = positive_int(
-        v.block_size,
-        &f("vllm.blockSize"),
-        DEFAULT_BLOCK_SIZE,
-        "use one of 1, 8, 16, 32, 64, 128",
-    )?;
-    if !BLOCK_SIZES.contains(&block_size) {
-        return Err(InvalidInput::new(
-            f("vllm.blockSize"),
-            format!("{block_size} is not a block size vLLM supports"),
-            "use one of 1, 8, 16, 32, 64, 128",
-        ));
-    }
-    let util = v.gpu_memory_utilization.unwrap_or(DEFAULT_GPU_MEMORY_UTILIZATION);
-    if !(util > 0.0 && util <= 1.0) {
-        return Err(InvalidInput::new(
-            f("vllm.gpuMemoryUtilization"),
-            format!("must be in (0, 1] (got {util})"),
-            "use a fraction such as 0.9",
-        ));
-    }
-    let max_num_seqs = positive_int(
-        v.max_num_seqs,
-        &f("vllm.maxNumSeqs"),
-        DEFAULT_MAX_NUM_SEQS,
-        "set maxNumSeqs to 1 or more (vLLM's default is 256)",
-    )?;
-    let threshold = match v.long_prefill_token_threshold {
-        None => 0,
-        Some(x) if (0..=i64::from(u32::MAX)).contains(&x) => x as u32,
-        Some(x) => {
-            return Err(InvalidInput::new(
-                f("vllm.longPrefillTokenThreshold"),
-                format!("must be >= 0 (got {x})"),
-                "use 0 to disable the cap, or a positive token count",
-            ))
-        }
-    };
-    let chunked = v.enable_chunked_prefill.unwrap_or(true);
-    let caching = v.enable_prefix_caching.unwrap_or(true);
-
-    // KV capacity: explicit override, or derived from memory (which also checks the model fits).
-    let derived = kv_capacity(model, &gpu, tp, util, block_size);
-    let total_blocks = match v.kv_blocks {
-        Some(b) => {
-            let b = positive_int(
-                Some(b),
-                &f("vllm.kvBlocks"),
-                0,
-                "set kvBlocks to 1 or more, or leave it out to derive it from GPU memory",
-            )?;
-            derived?; // The weights must still fit.
-            b
-        }
-        None => {
-            let cap = derived?;
-            warnings.push(format!(
-                "{prefix}: KV blocks derived from memory: {} blocks of {block_size} tokens per replica ({:.1} GiB weights, {:.1} GiB free for KV)",
-                cap.blocks,
-                cap.weights_gib,
-                cap.blocks as f64 * cap.bytes_per_block / f64::from(1u32 << 30)
-            ));
-            u32::try_from(cap.blocks).unwrap_or(u32::MAX)
-        }
-    };
-    let kv_tokens = u64::from(total_blocks) * u64::from(block_size);
-    let max_model_len = match v.max_model_len {
-        Some(x) => {
-            let m = positive_int(
-                Some(x),
-                &f("vllm.maxModelLen"),
-                0,
-                "set maxModelLen to 1 or more, or leave it out to use the model's context length",
-            )?;
-            if u64::from(m) > kv_tokens {
-                return Err(InvalidInput::new(
-                    f("vllm.maxModelLen"),
-                    format!("{m} tokens do not fit in the replica's KV cache ({kv_tokens} tokens)"),
-                    "lower maxModelLen, raise gpuMemoryUtilization or tensorParallelism, or use a GPU with more memory",
-                ));
-            }
-            m
-        }
-        None => {
-            let native = model.max_position_embeddings.clamp(1, u64::from(u32::MAX));
-            if native > kv_tokens {
-                warnings.push(format!(
-                    "{prefix}: maxModelLen capped from the model's {native} to the KV capacity of {kv_tokens} tokens"
-                ));
-                kv_tokens as u32
-            } else {
-                native as u32
-            }
-        }
-    };
-    let max_num_batched_tokens = match v.max_num_batched_tokens {
-        Some(x) => {
-            let b = positive_int(
-                Some(x),
-                &f("vllm.maxNumBatchedTokens"),
-                0,
-                "set maxNumBatchedTokens to 1 or more (vLLM's default is 2048)",
-            )?;
-            if !chunked && b < max_model_len {
-                return Err(InvalidInput::new(
-                    f("vllm.maxNumBatchedTokens"),
-                    format!(
-                        "{b} is below maxModelLen {max_model_len}, which vLLM requires when chunked prefill is off"
-                    ),
-                    "raise maxNumBatchedTokens to at least maxModelLen, lower maxModelLen, or enable chunked prefill",
-                ));
-            }
-            b
-        }
-        None if chunked => DEFAULT_MAX_NUM_BATCHED_TOKENS,
-        None => max_model_len.max(DEFAULT_MAX_NUM_BATCHED_TOKENS),
-    };
-
-    // CPU KV offload tier: GiB per replica over the replica's bytes per block (all TP shards).
-    let block_bytes = model.kv_bytes_per_token(tp) * f64::from(block_size);
-    let cpu_offload_blocks = match v.cpu_offload_gib {
-        None => 0,
-        Some(g) if g.is_finite() && g >= 0.0 => {
-            let b = (g * f64::from(1u32 << 30) / (block_bytes * f64::from(tp)).max(1.0)).floor();
-            if g > 0.0 {
-                warnings.push(format!("{prefix}: CPU KV offload tier: {b} blocks ({g} GiB)"));
-            }
-            b.min(f64::from(u32::MAX)) as u32
-        }
-        Some(g) => {
-            return Err(InvalidInput::new(
-                f("vllm.cpuOffloadGib"),
-                format!("must be >= 0 (got {g})"),
-                "give the CPU memory for offloaded KV in GiB, or 0 for none",
-            ))
-        }
-    };
-    let latency_kind =
-        match (latency_model, &gpu.calibration) {
-            (Some(LatencyKind::Calibrated), None) => return Err(InvalidInput::new(
-                "spec.latencyModel",
-                format!("GPU profile {} has no calibration", gpu.name),
-                "use latencyModel: roofline, or give the profile coefficients (blis calibrate, --profile)",
-            )),
-            (Some(k), _) => k,
-            (None, Some(_)) => LatencyKind::Calibrated,
-            (None, None) => {
-                warnings.push(format!(
-                "{prefix}: GPU profile {} has no calibration: using the uncalibrated roofline latency model",
-                gpu.name
-            ));
-                LatencyKind::Roofline
-            }
-        };
-    if latency_kind == LatencyKind::Calibrated {
-        if let Some(from) = gpu.calibration.as_ref().and_then(|c| c.transferred_from.as_ref()) {
-            warnings.push(format!(
-                "{prefix}: no measurements on {}: latency coefficients transferred from {from} through datasheet ratios",
-                gpu.name
-            ));
-        }
-        if let Some(c) = &gpu.calibration {
-            c.coefficients.validate().map_err(|e| e.under(&f("hardware.profile.calibration")))?;
-        }
-    }
-    let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, model, &gpu, tp));
-    Ok(Serving {
-        gpu,
-        tp,
-        latency_kind,
-        instance: InstanceConfig {
-            max_num_seqs,
-            max_num_batched_tokens,
-            long_prefill_token_threshold: threshold,
-            chunked_prefill: chunked,
-            max_model_len,
-            block_size,
-            total_blocks,
-            prefix_caching: caching,
-            async_scheduling: v.async_scheduling.unwrap_or(true),
-            cpu_offload_blocks,
-            kv_block_bytes_per_gpu: block_bytes,
-        },
-        latency,
-        kv_bytes_per_token: model.kv_bytes_per_token(tp),
     })
 }
 

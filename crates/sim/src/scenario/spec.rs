@@ -105,18 +105,18 @@ pub struct ImportSpec {
     pub inference_pool_ref: Option<ObjectRef>,
     /// The InferencePool, inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_value")]
+    #[schemars(schema_with = "crate::schema::any_value")]
     pub inference_pool: Option<serde_json::Value>,
     /// Model-server Deployments / LeaderWorkerSets / DisaggregatedSets (`kind` defaults to Deployment).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload_refs: Option<Vec<ObjectRef>>,
     /// Model-server Deployments / LeaderWorkerSets / DisaggregatedSets, inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_list")]
+    #[schemars(schema_with = "crate::schema::any_list")]
     pub workloads: Option<Vec<serde_json::Value>>,
     /// llm-d-modelservice Helm values (decode / prefill roles), inline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_value")]
+    #[schemars(schema_with = "crate::schema::any_value")]
     pub model_service_values: Option<serde_json::Value>,
     /// The ConfigMap key holding the EndpointPickerConfig (`key` may be left out when it has one key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,7 +124,7 @@ pub struct ImportSpec {
     /// InferenceObjectives / InferenceModels, inline; with a pool, those of the namespace (or files)
     /// whose `poolRef` names it are read too.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_list")]
+    #[schemars(schema_with = "crate::schema::any_list")]
     pub objectives: Option<Vec<serde_json::Value>>,
 }
 
@@ -144,7 +144,7 @@ pub struct ObjectRef {
     /// JSON merge patch applied to the object (for a ConfigMap, to the document under `key`) before
     /// it is read: "what is deployed, plus my change".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_value")]
+    #[schemars(schema_with = "crate::schema::any_value")]
     pub patch: Option<serde_json::Value>,
 }
 
@@ -286,7 +286,7 @@ pub struct ModelSpec {
     pub name: String,
     /// Inline Hugging Face `config.json`; when given, it defines the architecture.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_object")]
+    #[schemars(schema_with = "crate::schema::any_object")]
     pub config: Option<serde_json::Value>,
 }
 
@@ -295,21 +295,6 @@ impl ModelSpec {
     pub fn is_unset(&self) -> bool {
         self.name.is_empty() && self.config.is_none()
     }
-}
-
-/// Schema of a list of free-form values (e.g. pasted Kubernetes objects).
-pub fn any_list(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": true}})
-}
-
-/// Schema of a free-form object kept as is (Kubernetes `x-kubernetes-preserve-unknown-fields`).
-pub fn any_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
-}
-
-/// Schema of a free-form value kept as is: an object or a string (e.g. a pasted YAML document).
-pub fn any_value(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"x-kubernetes-preserve-unknown-fields": true})
 }
 
 /// The accelerator of each replica.
@@ -444,7 +429,7 @@ pub struct RouterSpec {
     /// `inference.networking.x-k8s.io/v1alpha1`, `llm-d.ai/v1alpha1` or `llm-d.ai/v1`), inline or as a
     /// YAML string; Helm values with `pluginsCustomConfig` are unwrapped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "any_value")]
+    #[schemars(schema_with = "crate::schema::any_value")]
     pub endpoint_picker_config: Option<serde_json::Value>,
     /// How often replica metrics reach the router, in ms (default 50; 0 = live).
     #[serde(default, skip_serializing_if = "Option::is_none")]

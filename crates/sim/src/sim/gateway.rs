@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 
-use super::router::FlowControl;
+use super::router::{FlowControl, LoadSignal};
 use crate::workload::Request;
 
 /// Token-bucket admission.
@@ -19,20 +19,6 @@ pub struct TokenBucket {
     pub capacity: f64,
     /// Refill rate (tokens per second).
     pub refill_per_s: f64,
-}
-
-/// The load signal probabilistic admission reacts to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LoadSignal {
-    /// The saturation detector's pool saturation (1.0 = at the limit).
-    #[default]
-    Saturation,
-    /// Mean waiting requests per replica, as the router's metric snapshots show them.
-    QueueDepth,
-    /// Mean KV cache utilisation (0..1) per replica, from the same snapshots.
-    KvUtilization,
-    /// Router-owned in-flight prompt tokens per replica (exact, no staleness).
-    InFlightTokens,
 }
 
 /// How the shed probability rises from 0 at `start` to 1 at `full`, on `x = (signal - start) / (full - start)`

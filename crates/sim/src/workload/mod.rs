@@ -48,6 +48,7 @@ mod arrival;
 mod generator;
 mod length;
 mod request;
+mod slo;
 mod spec;
 mod trace;
 
@@ -56,6 +57,7 @@ mod tests;
 
 pub use generator::WorkloadGen;
 pub use request::{PromptLayout, Request, SessionRef};
+pub use slo::Slo;
 pub use spec::{
     validate, ArrivalProcess, ArrivalSpec, ClassSpec, EmpiricalPoint, LengthDist, PrefixSpec, SessionSpec,
     StageSpec, TraceSpec, WorkloadSpec, MAX_CLASSES,

@@ -6,8 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::slo::Slo;
 use crate::error::InvalidInput;
-use crate::metrics::Slo;
 
 /// What requests arrive, when, and how long they are: the traffic a scenario puts on the cluster.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -19,11 +19,24 @@ pub use pipeline::{
 };
 use prefix::{ApproxIndex, SLOTS};
 
-use super::gateway::LoadSignal;
 use super::pool::{PoolConfig, Replica, Role};
 use super::request::block_hash;
 use crate::rng::SimRng;
 use crate::workload::Request;
+
+/// A pool load signal the router reports (what probabilistic admission at the gateway reacts to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadSignal {
+    /// The saturation detector's pool saturation (1.0 = at the limit).
+    #[default]
+    Saturation,
+    /// Mean waiting requests per replica, as the router's metric snapshots show them.
+    QueueDepth,
+    /// Mean KV cache utilisation (0..1) per replica, from the same snapshots.
+    KvUtilization,
+    /// Router-owned in-flight prompt tokens per replica (exact, no staleness).
+    InFlightTokens,
+}
 
 /// How the gateway picks replicas.
 #[derive(Debug, Clone, PartialEq)]

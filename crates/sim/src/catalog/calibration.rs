@@ -1,0 +1,185 @@
+//! A GPU profile's calibration: the fitted coefficients of the calibrated step-time model, where
+//! they came from, and how they carry over to another GPU. Data of the catalog; the model that uses
+//! them is [`crate::latency::calibrated`].
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::GpuProfile;
+use crate::error::InvalidInput;
+
+/// Number of step-time basis terms.
+pub const NUM_BASIS: usize = 11;
+/// Number of fitted parameters: the step-time coefficients plus three per-request overheads.
+pub const NUM_PARAMS: usize = NUM_BASIS + 3;
+
+/// Names of the parameters, in [`Coefficients::to_vec`] order.
+pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
+    "weightRead",
+    "weightRead8bit",
+    "kvTraffic",
+    "prefillCompute",
+    "decodeCompute",
+    "tpAllReduce",
+    "perLayerUs",
+    "perTpLayerUs",
+    "perRequestUs",
+    "perRequestPer100kVocabUs",
+    "perStepUs",
+    "beforeFirstTokenUs",
+    "perOutputTokenUs",
+    "afterLastTokenUs",
+];
+
+/// Fitted coefficients of the calibrated model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Coefficients {
+    /// Multiplier on the weight-read time at peak HBM bandwidth (16-bit weights).
+    pub weight_read: f64,
+    /// Multiplier on the weight-read time at peak HBM bandwidth (8-bit weights).
+    pub weight_read_8bit: f64,
+    /// Multiplier on the KV read/write time at peak HBM bandwidth.
+    pub kv_traffic: f64,
+    /// Multiplier on prefill FLOPs at peak compute.
+    pub prefill_compute: f64,
+    /// Multiplier on decode FLOPs at peak compute.
+    pub decode_compute: f64,
+    /// Multiplier on the ring all-reduce transfer time at peak interconnect bandwidth.
+    pub tp_all_reduce: f64,
+    /// µs per layer of every forward pass.
+    pub per_layer_us: f64,
+    /// Extra µs per layer of every forward pass and per extra tensor-parallel rank (TP - 1).
+    pub per_tp_layer_us: f64,
+    /// µs per request scheduled in the step.
+    pub per_request_us: f64,
+    /// µs per request scheduled in the step and per 100k vocabulary entries (logits, sampling).
+    pub per_request_per_100k_vocab_us: f64,
+    /// µs per step (scheduler loop, inter-step gap).
+    pub per_step_us: f64,
+    /// µs from arrival to the request reaching the engine queue (API server, tokenisation).
+    pub before_first_token_us: f64,
+    /// µs added to every output token's delivery (detokenise, stream).
+    pub per_output_token_us: f64,
+    /// µs added once after the last token (response completion).
+    pub after_last_token_us: f64,
+}
+
+impl Coefficients {
+    /// The parameters as a vector, in [`PARAM_NAMES`] order.
+    pub fn to_vec(&self) -> [f64; NUM_PARAMS] {
+        [
+            self.weight_read,
+            self.weight_read_8bit,
+            self.kv_traffic,
+            self.prefill_compute,
+            self.decode_compute,
+            self.tp_all_reduce,
+            self.per_layer_us,
+            self.per_tp_layer_us,
+            self.per_request_us,
+            self.per_request_per_100k_vocab_us,
+            self.per_step_us,
+            self.before_first_token_us,
+            self.per_output_token_us,
+            self.after_last_token_us,
+        ]
+    }
+
+    /// The inverse of [`Coefficients::to_vec`].
+    pub fn from_vec(v: &[f64; NUM_PARAMS]) -> Self {
+        Coefficients {
+            weight_read: v[0],
+            weight_read_8bit: v[1],
+            kv_traffic: v[2],
+            prefill_compute: v[3],
+            decode_compute: v[4],
+            tp_all_reduce: v[5],
+            per_layer_us: v[6],
+            per_tp_layer_us: v[7],
+            per_request_us: v[8],
+            per_request_per_100k_vocab_us: v[9],
+            per_step_us: v[10],
+            before_first_token_us: v[11],
+            per_output_token_us: v[12],
+            after_last_token_us: v[13],
+        }
+    }
+
+    /// Checks every coefficient is finite and non-negative.
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        for (name, v) in PARAM_NAMES.iter().zip(self.to_vec()) {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(InvalidInput::new(
+                    format!("coefficients.{name}"),
+                    format!("must be a finite number >= 0 (got {v})"),
+                    "re-run `blis calibrate` or fix the profile file",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A neutral starting point (roughly the roofline's efficiencies and typical vLLM overheads), used as
+    /// the fit's initial point and as the prior its regularisation pulls towards.
+    pub fn prior() -> Self {
+        Coefficients {
+            weight_read: 1.25,
+            weight_read_8bit: 1.25,
+            kv_traffic: 1.5,
+            prefill_compute: 2.0,
+            decode_compute: 1.0,
+            tp_all_reduce: 1.0,
+            per_layer_us: 20.0,
+            per_tp_layer_us: 10.0,
+            per_request_us: 10.0,
+            per_request_per_100k_vocab_us: 10.0,
+            per_step_us: 300.0,
+            before_first_token_us: 10_000.0,
+            per_output_token_us: 50.0,
+            after_last_token_us: 500.0,
+        }
+    }
+}
+
+/// A GPU profile's calibration: coefficients, where they came from, and how well they fit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Calibration {
+    /// GPU profile the coefficients were fitted on.
+    pub gpu: String,
+    /// Set when the coefficients were not fitted on this GPU but transferred from the named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transferred_from: Option<String>,
+    /// The coefficients.
+    pub coefficients: Coefficients,
+    /// Provenance: how the coefficients were produced (command, experiments, fit quality).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_object")]
+    pub provenance: Option<serde_json::Value>,
+}
+
+impl Calibration {
+    /// The coefficients of this calibration (fitted on `from`) carried over to `to`. The basis terms are
+    /// normalised by each GPU's own datasheet peaks, so the multipliers carry over once corrected by the
+    /// catalog's achieved-efficiency ratios: bandwidth terms by `hbmEfficiency`, prefill and decode compute
+    /// by `mfuPrefill` / `mfuDecode`, the per-TP-layer latency by `allReduceLatencyUs`. Host-side
+    /// overheads (per step, per request, per token) are kept. Flagged with `transferred_from`.
+    pub fn transferred(&self, from: &GpuProfile, to: &GpuProfile) -> Calibration {
+        let ratio = |a: f64, b: f64| if a > 0.0 && b > 0.0 && (a / b).is_finite() { a / b } else { 1.0 };
+        let mut c = self.coefficients;
+        let bw = ratio(from.hbm_efficiency, to.hbm_efficiency);
+        c.weight_read *= bw;
+        c.weight_read_8bit *= bw;
+        c.kv_traffic *= bw;
+        c.prefill_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
+        c.decode_compute *= ratio(from.mfu_decode, to.mfu_decode);
+        c.per_tp_layer_us *= ratio(to.all_reduce_latency_us, from.all_reduce_latency_us);
+        Calibration {
+            gpu: to.name.clone(),
+            transferred_from: Some(self.gpu.clone()),
+            coefficients: c,
+            provenance: None,
+        }
+    }
+}
