@@ -370,6 +370,7 @@ impl Experiment {
                         time_scale: None,
                         config_map_ref: None,
                     }),
+                    client: None,
                 },
                 Some(Arc::<str>::from(csv)),
             )
@@ -396,10 +397,12 @@ impl Experiment {
                                 .map(|s| StageSpec {
                                     rate_per_second: s.rate_rps,
                                     duration_seconds: s.duration_s,
+                                    requests: None,
                                 })
                                 .collect(),
                         ),
                         cv: None,
+                        between_stages: None,
                     }),
                     classes: vec![class(
                         "shared-prefix",
@@ -409,9 +412,11 @@ impl Experiment {
                             groups: sp.groups.max(1),
                             tokens: system,
                             questions_per_group: Some(sp.prompts_per_group.max(1)),
+                            order: None,
                         }),
                     )],
                     trace: None,
+                    client: None,
                 },
                 None,
             )

@@ -288,6 +288,7 @@ mod tests {
             replica_timeline: vec![],
             disaggregated: 0,
             kv_transfer_ms_mean: 0.0,
+            stages: vec![],
         }
     }
 

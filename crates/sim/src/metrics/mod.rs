@@ -4,6 +4,7 @@ pub mod cdf;
 pub mod gates;
 pub mod record;
 pub mod series;
+pub mod stages;
 pub mod summary;
 
 pub use record::{InstanceReport, PoolReport, Rejected, RequestRecord, SimOutput, TimelinePoint};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::record::{RequestRecord, SimOutput};
-use crate::workload::Slo;
+use crate::workload::{Slo, StageLog};
 
 /// Mean and exact percentiles of one latency metric, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -64,6 +64,9 @@ pub struct Counts {
     pub shed: u64,
     /// Timed out in the flow-control queue.
     pub timed_out: u64,
+    /// Given up by the client at its request timeout (left out of every latency and token figure).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub client_timeouts: u64,
     /// Still queued (gateway or replica), in transfer or running when the run stopped.
     pub unfinished: u64,
     /// Sheds by stable reason.
@@ -72,6 +75,10 @@ pub struct Counts {
     /// Refusals by stable reason.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 /// Rates over the run's duration.
@@ -261,6 +268,9 @@ pub struct Summary {
     pub disaggregated: u64,
     /// Mean KV transfer time (ms) of disaggregated requests.
     pub kv_transfer_ms_mean: f64,
+    /// Per load stage, requests attributed to the stage in which they were sent (empty without stages).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<super::stages::StageSummary>,
 }
 
 /// What the summary needs besides the run's output.
@@ -274,9 +284,13 @@ pub struct SummaryContext<'a> {
     pub gpus: u32,
     /// On-demand $/GPU-hour.
     pub dollars_per_gpu_hour: f64,
+    /// The load stages as the client ran them (empty without stages).
+    pub stages: &'a [StageLog],
+    /// The client's request timeout (µs): completed requests that took longer count as failed.
+    pub client_timeout_us: Option<i64>,
 }
 
-fn is_good(r: &RequestRecord, slo: &Slo) -> (bool, bool, bool) {
+pub(super) fn is_good(r: &RequestRecord, slo: &Slo) -> (bool, bool, bool) {
     let ms = |us: i64| us as f64 / 1000.0;
     let ttft = slo.ttft_ms.is_none_or(|l| ms(r.ttft_us) <= l);
     let itl = slo.itl_ms.is_none_or(|l| r.itl_mean_us().is_none_or(|v| v / 1000.0 <= l));
@@ -284,7 +298,8 @@ fn is_good(r: &RequestRecord, slo: &Slo) -> (bool, bool, bool) {
     (ttft, itl, e2e)
 }
 
-struct Acc {
+/// Accumulates the figures of a set of requests (the run, a class, a stage).
+pub(super) struct Acc {
     ttft: Vec<f64>,
     itl: Vec<f64>,
     e2e: Vec<f64>,
@@ -300,7 +315,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             ttft: Vec::new(),
             itl: Vec::new(),
@@ -317,7 +332,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, r: &RequestRecord, slo: Option<&Slo>) {
+    pub(super) fn add(&mut self, r: &RequestRecord, slo: Option<&Slo>) {
         self.ttft.push(r.ttft_us as f64 / 1000.0);
         self.e2e.push(r.e2e_us as f64 / 1000.0);
         self.queue.push(r.queue_us as f64 / 1000.0);
@@ -337,7 +352,7 @@ impl Acc {
         }
     }
 
-    fn stats(mut self, counts: Counts, duration_s: f64, has_slo: bool) -> Stats {
+    pub(super) fn stats(mut self, counts: Counts, duration_s: f64, has_slo: bool) -> Stats {
         let completed = self.e2e.len() as f64;
         let rate = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
         let mut itl_ms = Dist::of(&mut self.itl);
@@ -375,8 +390,16 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
             ..Counts::default()
         })
         .collect();
+    let timed_out = |r: &RequestRecord| ctx.client_timeout_us.is_some_and(|t| r.e2e_us > t);
+    let mut client_timeouts = vec![0u64; n_classes];
     for r in &out.completed {
         let c = r.class as usize;
+        if timed_out(r) {
+            if let Some(n) = client_timeouts.get_mut(c) {
+                *n += 1;
+            }
+            continue;
+        }
         let slo = slo_of(c);
         overall.add(r, slo);
         if let Some(acc) = per_class.get_mut(c) {
@@ -384,12 +407,17 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
             class_counts[c].completed += 1;
         }
     }
+    let client_timeouts_total: u64 = client_timeouts.iter().sum();
+    for (cc, n) in class_counts.iter_mut().zip(&client_timeouts) {
+        cc.client_timeouts = *n;
+    }
     let mut counts = Counts {
         generated: out.generated,
-        completed: out.completed.len() as u64,
+        completed: out.completed.len() as u64 - client_timeouts_total,
         rejected: out.rejected.len() as u64,
         shed: out.shed.len() as u64,
         timed_out: out.timed_out.len() as u64,
+        client_timeouts: client_timeouts_total,
         unfinished: out.unfinished,
         rejected_by_reason: BTreeMap::new(),
         shed_by_reason: BTreeMap::new(),
@@ -414,7 +442,9 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
         }
     }
     for cc in &mut class_counts {
-        cc.unfinished = cc.generated.saturating_sub(cc.completed + cc.rejected + cc.shed + cc.timed_out);
+        cc.unfinished = cc
+            .generated
+            .saturating_sub(cc.completed + cc.rejected + cc.shed + cc.timed_out + cc.client_timeouts);
     }
 
     let mut slo_generated = 0u64;
@@ -562,6 +592,7 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
         } else {
             0.0
         },
+        stages: super::stages::summarize_stages(out, ctx, any_slo),
     }
 }
 
@@ -612,7 +643,14 @@ mod tests {
         let slos = vec![Some(slo)];
         let s = summarize(
             &out,
-            &SummaryContext { class_names: &names, slos: &slos, gpus: 2, dollars_per_gpu_hour: 3.0 },
+            &SummaryContext {
+                class_names: &names,
+                slos: &slos,
+                gpus: 2,
+                dollars_per_gpu_hour: 3.0,
+                stages: &[],
+                client_timeout_us: None,
+            },
         );
         let c = &s.classes[0];
         assert_eq!(c.attainment.unwrap().joint, 0.25);

@@ -57,6 +57,8 @@ pub fn simulate(
             slos: &resolved.slos,
             gpus: resolved.gpus(),
             dollars_per_gpu_hour: resolved.gpu.dollars_per_gpu_hour,
+            stages: workload.stages(),
+            client_timeout_us: workload.client_timeout_us(),
         },
     );
     Ok(Outcome { output, summary })

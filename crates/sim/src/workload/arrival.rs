@@ -6,9 +6,16 @@
 //! the normalised partial sums of exponential gaps are distributed like sorted uniform points, so the
 //! arrivals are generated as the order statistics of `n` uniforms on the stage, one at a time, each
 //! from the previous (the minimum of the `m` points left above `u` is `u + (1 - u)(1 - V^(1/m))`).
+//! The per-second Poisson process (inference-perf's `poisson`) draws a Poisson count for each
+//! one-second slot and spreads it over the slot with exponential gaps rescaled to fill it, until the
+//! stage's `floor(rate x duration)` requests are out.
+//!
+//! Stages run back to back, or, with `betweenStages.drain`, the stream stops after each stage until
+//! [`ArrivalStream::release`] names the next stage's start (the generator does, once every request of
+//! the stage has finished and the pause has passed).
 
 use rand::Rng;
-use rand_distr::{Distribution, Exp1, Gamma};
+use rand_distr::{Distribution, Exp1, Gamma, Poisson};
 
 use super::spec::{ArrivalProcess, ArrivalSpec};
 use crate::rng::SimRng;
@@ -20,10 +27,10 @@ pub(crate) fn secs_to_us(s: f64) -> i64 {
 
 #[derive(Clone, Debug)]
 struct Stage {
-    start_us: i64,
-    end_us: i64,
+    /// Length of the stage's window (µs).
+    span_us: i64,
     rate: f64,
-    /// Exact arrival count (normalized-exponential only).
+    /// Exact arrival count (normalized-exponential and per-second Poisson).
     count: u64,
 }
 
@@ -34,6 +41,7 @@ enum Kind {
     Gamma(Gamma<f64>, f64),
     Constant,
     NormalizedExponential,
+    PoissonPerSecond,
 }
 
 /// A lazy stream of non-decreasing arrival times (µs) for one arrival process.
@@ -42,14 +50,25 @@ pub(crate) struct ArrivalStream {
     kind: Kind,
     stages: Vec<Stage>,
     idx: usize,
+    /// Start of the current stage (µs).
+    origin_us: i64,
     /// Arrivals must come before this time (the run's horizon).
-    end_us: i64,
+    horizon_us: i64,
     last_us: i64,
     /// Exact (unrounded) offset of the last arrival from the current stage's start, in µs.
     offset_exact: f64,
-    /// Normalized-exponential: arrivals already placed in this stage, and the last uniform point.
+    /// Arrivals already placed in this stage.
     placed: u64,
+    /// Normalized-exponential: the last uniform point.
     u: f64,
+    /// Per-second Poisson: start of the current one-second slot (µs after the stage start) and the
+    /// rest of the slot's arrival offsets, as cumulative fractions of the slot, next last.
+    slot_us: f64,
+    slot_open: bool,
+    slot_left: Vec<f64>,
+    /// Stages wait for [`Self::release`] instead of following each other.
+    gated: bool,
+    waiting: bool,
     done: bool,
     rng: SimRng,
 }
@@ -59,28 +78,32 @@ impl ArrivalStream {
     /// Returns `None` only for a spec that validation rejects.
     pub(crate) fn new(spec: &ArrivalSpec, horizon_s: Option<f64>, rng: SimRng) -> Option<Self> {
         let horizon_us = horizon_s.map(secs_to_us).unwrap_or(i64::MAX);
+        let per_second = spec.process == ArrivalProcess::PoissonPerSecond;
+        let exact = |rate: f64, d: f64, given: Option<i64>| match given {
+            Some(n) => n.max(0) as u64,
+            None if per_second => (rate * d).floor().max(0.0) as u64,
+            None => (rate * d).round().max(0.0) as u64,
+        };
         let mut stages = Vec::new();
         match (&spec.rate_per_second, &spec.stages) {
             (Some(rate), None) => {
-                let count = horizon_s.map(|d| (rate * d).round().max(0.0) as u64).unwrap_or(0);
-                stages.push(Stage { start_us: 0, end_us: horizon_us, rate: *rate, count });
+                let count = horizon_s.map(|d| exact(*rate, d, None)).unwrap_or(u64::MAX);
+                stages.push(Stage { span_us: horizon_us, rate: *rate, count });
             }
             (None, Some(list)) if !list.is_empty() => {
-                let mut start = 0i64;
                 for s in list {
-                    let end = start.saturating_add(secs_to_us(s.duration_seconds).max(1));
-                    let count = (s.rate_per_second * s.duration_seconds).round().max(0.0) as u64;
-                    stages.push(Stage { start_us: start, end_us: end, rate: s.rate_per_second, count });
-                    start = end;
+                    let span_us = secs_to_us(s.duration_seconds).max(1);
+                    let count = exact(s.rate_per_second, s.duration_seconds, s.requests);
+                    stages.push(Stage { span_us, rate: s.rate_per_second, count });
                 }
             }
             _ => return None,
         }
-        let end_us = stages.last().map_or(0, |s| s.end_us).min(horizon_us);
         let kind = match spec.process {
             ArrivalProcess::Poisson => Kind::Poisson,
             ArrivalProcess::Constant => Kind::Constant,
             ArrivalProcess::NormalizedExponential => Kind::NormalizedExponential,
+            ArrivalProcess::PoissonPerSecond => Kind::PoissonPerSecond,
             ArrivalProcess::Gamma => {
                 let cv = spec.cv?;
                 let cv2 = cv * cv;
@@ -91,11 +114,17 @@ impl ArrivalStream {
             kind,
             stages,
             idx: 0,
-            end_us,
+            origin_us: 0,
+            horizon_us,
             last_us: 0,
             offset_exact: 0.0,
             placed: 0,
             u: 0.0,
+            slot_us: 0.0,
+            slot_open: false,
+            slot_left: Vec::new(),
+            gated: spec.between_stages.as_ref().is_some_and(|b| b.drain),
+            waiting: false,
             done: false,
             rng,
         })
@@ -110,66 +139,152 @@ impl ArrivalStream {
                 e * mean_us
             }
             Kind::Gamma(g, cv2) => g.sample(&mut self.rng) * cv2 * mean_us,
-            Kind::Constant | Kind::NormalizedExponential => mean_us,
+            Kind::Constant | Kind::NormalizedExponential | Kind::PoissonPerSecond => mean_us,
         }
     }
 
-    /// The next arrival time, or `None` once the process (or the horizon) is over.
+    /// The next arrival time, or `None` once the process (or the horizon) is over, or while a drained
+    /// stage waits for [`Self::release`].
     pub(crate) fn next_arrival(&mut self) -> Option<i64> {
-        if self.done {
-            return None;
-        }
-        let t = match self.kind {
-            Kind::NormalizedExponential => self.next_normalized(),
-            _ => self.next_renewal(),
-        };
-        match t {
-            Some(t) if t < self.end_us => {
-                self.last_us = t;
-                Some(t)
+        loop {
+            if self.done || self.waiting {
+                return None;
             }
-            _ => {
-                self.done = true;
-                None
+            let t = match self.kind {
+                Kind::NormalizedExponential => self.next_normalized(),
+                Kind::PoissonPerSecond => self.next_per_second(),
+                _ => self.next_renewal(),
+            };
+            match t {
+                Some(t) if t < self.horizon_us => {
+                    self.last_us = t;
+                    return Some(t);
+                }
+                Some(_) => {
+                    self.done = true;
+                    return None;
+                }
+                None if self.idx + 1 >= self.stages.len() => {
+                    self.done = true;
+                    return None;
+                }
+                None if self.gated => {
+                    self.waiting = true;
+                    return None;
+                }
+                None => {
+                    // Back to back: the next stage starts when this one's window ends (or, for a
+                    // per-second process that ran late, at its last arrival).
+                    let end = self.origin_us.saturating_add(self.stages[self.idx].span_us);
+                    let start = match self.kind {
+                        Kind::PoissonPerSecond if self.placed > 0 => end.max(self.last_us),
+                        _ => end,
+                    };
+                    self.begin_stage(start);
+                }
             }
         }
+    }
+
+    fn begin_stage(&mut self, start_us: i64) {
+        self.idx += 1;
+        self.origin_us = start_us;
+        self.offset_exact = 0.0;
+        self.placed = 0;
+        self.u = 0.0;
+        self.slot_us = 0.0;
+        self.slot_open = false;
+        self.slot_left.clear();
+    }
+
+    /// Whether the stream has finished a drained stage and waits for [`Self::release`].
+    pub(crate) fn is_waiting(&self) -> bool {
+        self.waiting
+    }
+
+    /// Starts the next stage at `at_us` after a drained stage (no-op unless waiting).
+    pub(crate) fn release(&mut self, at_us: i64) {
+        if self.waiting {
+            self.waiting = false;
+            self.begin_stage(at_us.max(self.last_us));
+        }
+    }
+
+    /// Index of the stage of the last arrival handed out.
+    pub(crate) fn stage(&self) -> usize {
+        self.idx
+    }
+
+    /// Start time of the current stage (µs).
+    pub(crate) fn stage_start_us(&self) -> i64 {
+        self.origin_us
+    }
+
+    /// The current stage's nominal rate and window length (s), and its exact count when it has one.
+    pub(crate) fn stage_shape(&self) -> (f64, f64, Option<u64>) {
+        let s = &self.stages[self.idx];
+        let exact = matches!(self.kind, Kind::NormalizedExponential | Kind::PoissonPerSecond);
+        (s.rate, s.span_us as f64 / 1e6, exact.then_some(s.count).filter(|&c| c != u64::MAX))
     }
 
     fn next_renewal(&mut self) -> Option<i64> {
-        loop {
-            let stage = self.stages.get(self.idx)?;
-            let (start, end, rate) = (stage.start_us, stage.end_us, stage.rate);
-            let offset = self.offset_exact + self.gap_us(rate);
-            // Gaps are at least 1 µs; rounding the exact offset avoids accumulating rounding drift.
-            let t = start.saturating_add(offset.round() as i64).max(self.last_us.saturating_add(1));
-            if t < end {
-                self.offset_exact = offset;
-                return Some(t);
-            }
-            self.idx += 1;
-            // The next stage's first arrival comes one gap after its start (after every earlier arrival).
-            self.offset_exact = 0.0;
+        let stage = &self.stages[self.idx];
+        let (start, rate) = (self.origin_us, stage.rate);
+        let end = start.saturating_add(stage.span_us);
+        let offset = self.offset_exact + self.gap_us(rate);
+        // Gaps are at least 1 µs; rounding the exact offset avoids accumulating rounding drift.
+        let t = start.saturating_add(offset.round() as i64).max(self.last_us.saturating_add(1));
+        if t < end {
+            self.offset_exact = offset;
+            return Some(t);
         }
+        None
     }
 
     fn next_normalized(&mut self) -> Option<i64> {
-        loop {
-            let stage = self.stages.get(self.idx)?;
-            if self.placed < stage.count {
-                let left = (stage.count - self.placed) as f64;
-                let v = 1.0 - self.rng.random::<f64>(); // in (0, 1]
-                let step = -(v.ln() / left).exp_m1(); // 1 - v^(1/left), in [0, 1)
-                self.u += (1.0 - self.u) * step;
-                self.placed += 1;
-                let span = stage.end_us - stage.start_us;
-                let offset = ((span as f64) * self.u).floor() as i64;
-                let t = stage.start_us + offset.clamp(0, span - 1);
-                return Some(t.max(self.last_us));
-            }
-            self.idx += 1;
-            self.placed = 0;
-            self.u = 0.0;
+        let stage = &self.stages[self.idx];
+        if self.placed >= stage.count {
+            return None;
         }
+        let left = (stage.count - self.placed) as f64;
+        let span = stage.span_us;
+        let v = 1.0 - self.rng.random::<f64>(); // in (0, 1]
+        let step = -(v.ln() / left).exp_m1(); // 1 - v^(1/left), in [0, 1)
+        self.u += (1.0 - self.u) * step;
+        self.placed += 1;
+        let offset = ((span as f64) * self.u).floor() as i64;
+        let t = self.origin_us + offset.clamp(0, span - 1);
+        Some(t.max(self.last_us))
+    }
+
+    fn next_per_second(&mut self) -> Option<i64> {
+        let (count, rate) = (self.stages[self.idx].count, self.stages[self.idx].rate);
+        if self.placed >= count {
+            return None;
+        }
+        while self.slot_left.is_empty() {
+            if self.slot_open {
+                self.slot_us += 1e6;
+            }
+            self.slot_open = true;
+            let n = Poisson::new(rate).map_or(0.0, |p| p.sample(&mut self.rng)) as usize;
+            // An empty second passes without arrivals.
+            let mut sum = 0.0;
+            for _ in 0..n {
+                let g: f64 = Exp1.sample(&mut self.rng);
+                sum += g;
+                self.slot_left.push(sum);
+            }
+            // Cumulative fractions of the slot, stored last-first so the next one pops off the end.
+            self.slot_left.reverse();
+            for c in &mut self.slot_left {
+                *c /= sum;
+            }
+        }
+        let frac = self.slot_left.pop()?;
+        self.placed += 1;
+        let t = self.origin_us.saturating_add((self.slot_us + frac * 1e6).round() as i64);
+        Some(t.max(self.last_us))
     }
 }
 
@@ -180,7 +295,7 @@ mod tests {
     use crate::workload::spec::StageSpec;
 
     fn spec(process: ArrivalProcess, rate: f64, cv: Option<f64>) -> ArrivalSpec {
-        ArrivalSpec { process, rate_per_second: Some(rate), stages: None, cv }
+        ArrivalSpec { process, rate_per_second: Some(rate), stages: None, cv, between_stages: None }
     }
 
     fn take(s: &ArrivalSpec, horizon: Option<f64>, n: usize, seed: u64) -> Vec<i64> {
@@ -249,11 +364,12 @@ mod tests {
             process: ArrivalProcess::NormalizedExponential,
             rate_per_second: None,
             stages: Some(vec![
-                StageSpec { rate_per_second: 5.0, duration_seconds: 600.0 },
-                StageSpec { rate_per_second: 10.0, duration_seconds: 600.0 },
-                StageSpec { rate_per_second: 0.35, duration_seconds: 10.0 },
+                StageSpec { rate_per_second: 5.0, duration_seconds: 600.0, requests: None },
+                StageSpec { rate_per_second: 10.0, duration_seconds: 600.0, requests: None },
+                StageSpec { rate_per_second: 0.35, duration_seconds: 10.0, requests: None },
             ]),
             cv: None,
+            between_stages: None,
         };
         for seed in 0..5 {
             let ts = take(&s, None, usize::MAX, seed);
@@ -276,10 +392,11 @@ mod tests {
             process: ArrivalProcess::Poisson,
             rate_per_second: None,
             stages: Some(vec![
-                StageSpec { rate_per_second: 10.0, duration_seconds: 500.0 },
-                StageSpec { rate_per_second: 40.0, duration_seconds: 500.0 },
+                StageSpec { rate_per_second: 10.0, duration_seconds: 500.0, requests: None },
+                StageSpec { rate_per_second: 40.0, duration_seconds: 500.0, requests: None },
             ]),
             cv: None,
+            between_stages: None,
         };
         let ts = take(&s, None, usize::MAX, 5);
         let first = ts.iter().filter(|&&t| t < 500_000_000).count() as f64;

@@ -4,12 +4,15 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 
+use rand::seq::SliceRandom;
 use rand::Rng;
 
 use super::arrival::{secs_to_us, ArrivalStream};
+use super::client::{Client, Held};
 use super::length::Sampler;
 use super::request::{PromptLayout, Request, SessionRef};
-use super::spec::{validate, ClassSpec, LengthDist, WorkloadSpec};
+use super::spec::{validate, ArrivalSpec, ClassSpec, LengthDist, PromptOrder, WorkloadSpec};
+use super::stage::StageLog;
 use super::trace::TraceSource;
 use crate::error::InvalidInput;
 use crate::rng::{self, fnv1a64, mix2, SimRng};
@@ -44,6 +47,36 @@ struct Prefix {
     groups: u32,
     tokens: u32,
     questions: Option<u32>,
+    /// `order: cycle`: the shuffled (group, question) list, the next position in it, and the stage
+    /// the position counts in (it restarts at every stage).
+    cycle: Option<Cycle>,
+}
+
+struct Cycle {
+    prompts: Vec<(u32, u32)>,
+    pos: usize,
+    stage: Option<usize>,
+}
+
+impl Cycle {
+    /// The prompt set of `groups x questions`, shuffled once from the class's own stream.
+    fn new(groups: u32, questions: u32, rng: &mut SimRng) -> Self {
+        let mut prompts: Vec<(u32, u32)> =
+            (0..groups).flat_map(|g| (0..questions).map(move |q| (g, q))).collect();
+        prompts.shuffle(rng);
+        Self { prompts, pos: 0, stage: None }
+    }
+
+    /// The next prompt of the list for a request sent in `stage` (the list restarts with each stage).
+    fn next(&mut self, stage: Option<usize>) -> (u32, u32) {
+        if stage != self.stage {
+            self.stage = stage;
+            self.pos = 0;
+        }
+        let p = self.prompts[self.pos % self.prompts.len()];
+        self.pos += 1;
+        p
+    }
 }
 
 struct Session {
@@ -77,6 +110,14 @@ impl Class {
                 groups: p.groups.max(1),
                 tokens: p.tokens,
                 questions: p.questions_per_group.filter(|&q| q > 0),
+                cycle: match (p.order.unwrap_or_default(), p.questions_per_group) {
+                    (PromptOrder::Cycle, Some(q)) if q > 0 => Some(Cycle::new(
+                        p.groups.max(1),
+                        q,
+                        &mut rng::stream_indexed(seed, "workload.prompt.order", idx),
+                    )),
+                    _ => None,
+                },
             }),
             session: match &c.session {
                 None => None,
@@ -97,6 +138,17 @@ impl Class {
         })
     }
 
+    /// Question `question` of `group`'s fixed bank: its length and content key.
+    fn bank_question(&self, class: u16, group: u32, question: u32, seed: u64) -> (u32, Option<u64>) {
+        let key = question_key(class, group, question);
+        // The length is a function of the question, so a repeated question repeats exactly.
+        let len = match &self.input {
+            Some(s) => s.sample_count(&mut rng::stream_indexed(seed, "workload.question", key)),
+            None => 1,
+        };
+        (len, Some(key))
+    }
+
     fn output_len(&mut self) -> u32 {
         match &self.output {
             Some(s) => s.sample_count(&mut self.output_rng),
@@ -108,13 +160,7 @@ impl Class {
     fn question(&mut self, class: u16, group: u32, seed: u64) -> (u32, Option<u64>) {
         if let Some(q) = self.prefix.as_ref().and_then(|p| p.questions) {
             let question = self.prefix_rng.random_range(0..q);
-            let key = question_key(class, group, question);
-            // The length is a function of the question, so a repeated question repeats exactly.
-            let len = match &self.input {
-                Some(s) => s.sample_count(&mut rng::stream_indexed(seed, "workload.question", key)),
-                None => 1,
-            };
-            (len, Some(key))
+            self.bank_question(class, group, question, seed)
         } else {
             let len = match &self.input {
                 Some(s) => s.sample_count(&mut self.input_rng),
@@ -129,19 +175,78 @@ impl Class {
 struct Feed {
     stream: ArrivalStream,
     next: Option<i64>,
+    /// Drained stages: the next stage waits for every request of this one.
+    gate: Option<Gate>,
+    /// While a drained stage waits on requests that will time out: the next stage's first arrival
+    /// if all of them do (a completion before then releases the stage earlier).
+    tentative: Option<i64>,
+}
+
+/// Bookkeeping of a feed whose stages drain (`betweenStages.drain`).
+struct Gate {
+    pause_us: i64,
+    /// Requests of the current stage not finished yet.
+    outstanding: u64,
+    last_done_us: i64,
+    last_send_us: i64,
 }
 
 impl Feed {
-    fn new(stream: ArrivalStream) -> Self {
-        let mut f = Self { stream, next: None };
+    fn new(stream: ArrivalStream, spec: &ArrivalSpec) -> Self {
+        let gate = spec.between_stages.as_ref().filter(|b| b.drain).map(|b| Gate {
+            pause_us: secs_to_us(b.pause_seconds()),
+            outstanding: 0,
+            last_done_us: i64::MIN,
+            last_send_us: i64::MIN,
+        });
+        let mut f = Self { stream, next: None, gate, tentative: None };
         f.next = f.stream.next_arrival();
         f
+    }
+
+    /// The next arrival time, tentative ones included.
+    fn peek(&self) -> Option<i64> {
+        self.next.or(self.tentative)
     }
 
     fn take(&mut self) -> Option<i64> {
         let t = self.next?;
         self.next = self.stream.next_arrival();
         Some(t)
+    }
+
+    /// A request of this feed was sent at `t`.
+    fn on_send(&mut self, t: i64, timeout_us: Option<i64>) {
+        if let Some(g) = &mut self.gate {
+            g.outstanding += 1;
+            g.last_send_us = g.last_send_us.max(t);
+        }
+        self.update_tentative(timeout_us);
+    }
+
+    /// A request of this feed finished (or timed out) at `at`: the last one of a drained stage starts
+    /// the pause before the next stage.
+    fn on_done(&mut self, at: i64, timeout_us: Option<i64>) {
+        let Some(g) = &mut self.gate else { return };
+        g.outstanding = g.outstanding.saturating_sub(1);
+        g.last_done_us = g.last_done_us.max(at);
+        if g.outstanding == 0 && self.stream.is_waiting() {
+            self.stream.release(g.last_done_us.saturating_add(g.pause_us));
+            self.next = self.stream.next_arrival();
+        }
+        self.update_tentative(timeout_us);
+    }
+
+    fn update_tentative(&mut self, timeout_us: Option<i64>) {
+        self.tentative = None;
+        let (Some(g), Some(timeout)) = (&self.gate, timeout_us) else { return };
+        if self.next.is_none() && self.stream.is_waiting() && g.outstanding > 0 {
+            // Every outstanding request is done by the last one's deadline at the latest.
+            let end = g.last_send_us.saturating_add(timeout).max(g.last_done_us);
+            let mut s = self.stream.clone();
+            s.release(end.saturating_add(g.pause_us));
+            self.tentative = s.next_arrival();
+        }
     }
 }
 
@@ -211,7 +316,21 @@ pub struct WorkloadGen {
     scheduled: u64,
     body_salt: u64,
     session_salt: u64,
+    /// The client: in-flight bound and timeout.
+    client: Client,
+    /// Whether sent requests are tracked until done (a bounded client or a drained feed needs it).
+    track: bool,
+    /// Which feed's stages are the run's load stages (the shared feed, else the first own feed with
+    /// stages; a trace's stage column otherwise).
+    stage_feed: Option<Source>,
+    /// The load stages as run so far.
+    stages: Vec<StageLog>,
+    /// Scratch for timed-out requests.
+    expired: Vec<(i64, Held)>,
 }
+
+/// Feed index in [`Held::feed`]: the shared feed, then own feeds in order.
+const SHARED_FEED: usize = 0;
 
 impl WorkloadGen {
     /// Validates the spec and sets up the streams; `trace_text` is the CSV content when
@@ -246,6 +365,11 @@ impl WorkloadGen {
             scheduled: 0,
             body_salt: mix2(seed, fnv1a64("workload.body")),
             session_salt: mix2(seed, fnv1a64("workload.session.body")),
+            client: Client::new(spec.client.as_ref()),
+            track: false,
+            stage_feed: None,
+            stages: Vec::new(),
+            expired: Vec::new(),
         };
         let bad_arrival = |field: &str| {
             InvalidInput::new(
@@ -273,6 +397,8 @@ impl WorkloadGen {
             gen.trace = Some(source);
             gen.trace_prefix_tokens = t.prefix_tokens.unwrap_or(0);
             gen.trace_prefix_groups = t.prefix_groups;
+            gen.stage_feed = Some(Source::Trace);
+            gen.track = gen.client.is_bounded();
             return Ok(gen);
         }
         let mut total = 0.0;
@@ -286,7 +412,13 @@ impl WorkloadGen {
                         rng::stream_indexed(seed, "workload.arrival.class", i as u64),
                     )
                     .ok_or_else(|| bad_arrival(&format!("spec.workload.classes[{i}].arrival")))?;
-                    gen.own.push((class, Feed::new(s)));
+                    if a.stages.is_some()
+                        && gen.stage_feed.is_none()
+                        && spec.arrival.as_ref().is_none_or(|s| s.stages.is_none())
+                    {
+                        gen.stage_feed = Some(Source::Own(gen.own.len()));
+                    }
+                    gen.own.push((class, Feed::new(s, a)));
                 }
                 None if c.weight() > 0.0 => {
                     total += c.weight();
@@ -299,8 +431,13 @@ impl WorkloadGen {
             let a = spec.arrival.as_ref().ok_or_else(|| bad_arrival("spec.workload.arrival"))?;
             let s = ArrivalStream::new(a, horizon, rng::stream(seed, "workload.arrival"))
                 .ok_or_else(|| bad_arrival("spec.workload.arrival"))?;
-            gen.shared = Some(Feed::new(s));
+            gen.shared = Some(Feed::new(s, a));
+            if a.stages.is_some() {
+                gen.stage_feed = Some(Source::Shared);
+            }
         }
+        let gated = gen.shared.iter().chain(gen.own.iter().map(|(_, f)| f)).any(|f| f.gate.is_some());
+        gen.track = gen.client.is_bounded() || gated;
         Ok(gen)
     }
 
@@ -323,22 +460,56 @@ impl WorkloadGen {
             }
         };
         consider(self.pending.peek().map(|p| p.at), Source::Pending);
-        consider(self.shared.as_ref().and_then(|f| f.next), Source::Shared);
+        consider(self.shared.as_ref().and_then(Feed::peek), Source::Shared);
         for (i, (_, f)) in self.own.iter().enumerate() {
-            consider(f.next, Source::Own(i));
+            consider(f.peek(), Source::Own(i));
         }
         consider(self.trace.as_ref().and_then(|t| t.peek()).map(|r| r.arrival_us), Source::Trace);
         best
     }
 
-    /// Arrival time of the next request, if any (it can become earlier after [`Self::on_request_done`]).
+    /// When the next request is sent, if any: when it is due, or later while the client's slots are
+    /// all held (it can become earlier after [`Self::on_request_done`]).
     pub fn peek_time(&self) -> Option<i64> {
-        self.next_source().map(|(t, _)| t)
+        self.next_source().and_then(|(t, _)| self.client.send_time(t))
     }
 
-    /// The next request in arrival order; ids are 0, 1, 2, .. in pop order.
+    fn feed_mut(&mut self, feed: usize) -> Option<&mut Feed> {
+        if feed == SHARED_FEED {
+            self.shared.as_mut()
+        } else {
+            self.own.get_mut(feed - 1).map(|(_, f)| f)
+        }
+    }
+
+    /// Requests whose client deadline passed by `t` are given up: their drained stages may end.
+    fn expire_until(&mut self, t: i64) {
+        let mut expired = std::mem::take(&mut self.expired);
+        self.client.expire(t, &mut expired);
+        let timeout = self.client.timeout_us();
+        for (at, h) in expired.drain(..) {
+            if let Some(f) = h.feed.and_then(|f| self.feed_mut(f)) {
+                f.on_done(at, timeout);
+            }
+        }
+        self.expired = expired;
+    }
+
+    /// The next request in send order; ids are 0, 1, 2, .. in pop order.
     pub fn pop(&mut self) -> Option<Request> {
+        let (due, _) = self.next_source()?;
+        let mut t = self.client.send_time(due)?;
+        if self.track {
+            self.expire_until(t);
+            t = self.next_source().and_then(|(d, _)| self.client.send_time(d))?;
+        }
         let (at, source) = self.next_source()?;
+        let stage_shape = |f: &Feed| (f.stream.stage(), f.stream.stage_start_us(), f.stream.stage_shape());
+        let feed_stage = match source {
+            Source::Shared => self.shared.as_ref().map(stage_shape),
+            Source::Own(i) => self.own.get(i).map(|(_, f)| stage_shape(f)),
+            _ => None,
+        };
         let id = self.generated;
         let req = match source {
             Source::Pending => {
@@ -356,13 +527,13 @@ impl WorkloadGen {
                 let u = self.class_rng.random::<f64>() * total;
                 let i = self.shared_classes.partition_point(|&(w, _)| w <= u);
                 let class = self.shared_classes.get(i).or(self.shared_classes.last())?.1;
-                self.open(class, at, id)
+                self.open(class, at, id, feed_stage.map(|s| s.0))
             }
             Source::Own(i) => {
                 let (class, feed) = self.own.get_mut(i)?;
                 let class = *class;
                 feed.take()?;
-                self.open(class, at, id)
+                self.open(class, at, id, feed_stage.map(|s| s.0))
             }
             Source::Trace => {
                 let row = self.trace.as_mut()?.take()?;
@@ -383,6 +554,9 @@ impl WorkloadGen {
                         body_shared: false,
                     },
                 };
+                if let Some(st) = row.stage {
+                    self.log_stage(st as usize, None, row.arrival_us, id, t);
+                }
                 Request {
                     id,
                     arrival_us: row.arrival_us,
@@ -396,25 +570,79 @@ impl WorkloadGen {
         };
         let mut req = req;
         // Follow-ups scheduled for a time already passed (a caller that pops ahead of its clock) keep
-        // the sequence non-decreasing.
-        req.arrival_us = req.arrival_us.max(self.last_arrival_us);
+        // the sequence non-decreasing; a full client sends late.
+        req.arrival_us = t.max(req.arrival_us).max(self.last_arrival_us);
         self.last_arrival_us = req.arrival_us;
+        if let (Some((stage, start, shape)), true) = (feed_stage, self.stage_feed == Some(source)) {
+            self.log_stage(stage, Some(shape), start, id, req.arrival_us);
+        }
+        if let Some(log) = self.stages.last_mut() {
+            log.sent_at(req.arrival_us, req.arrival_us - at);
+        }
+        if self.track {
+            let feed = match source {
+                Source::Shared => Some(SHARED_FEED),
+                Source::Own(i) => Some(i + 1),
+                _ => None,
+            };
+            let timeout = self.client.timeout_us();
+            let gated = feed.filter(|&f| self.feed_mut(f).is_some_and(|f| f.gate.is_some()));
+            self.client.on_send(id, req.arrival_us, gated);
+            if let Some(f) = gated.and_then(|f| self.feed_mut(f)) {
+                f.on_send(req.arrival_us, timeout);
+            }
+        }
         self.generated += 1;
         Some(req)
     }
 
-    /// A new request (or the opening turn of a new session) of `class` arriving at `at`.
-    fn open(&mut self, class: u16, at: i64, id: u64) -> Request {
+    /// Opens a new stage log when request `id`, sent at `t`, is the first of `stage`.
+    fn log_stage(
+        &mut self,
+        stage: usize,
+        shape: Option<(f64, f64, Option<u64>)>,
+        start_us: i64,
+        id: u64,
+        t: i64,
+    ) {
+        let index = u32::try_from(stage).unwrap_or(u32::MAX);
+        if self.stages.last().is_none_or(|l| l.index != index) {
+            self.stages.push(StageLog::open(index, shape, start_us, id, t));
+        }
+    }
+
+    /// The load stages as run so far (empty for a workload without stages).
+    pub fn stages(&self) -> &[StageLog] {
+        &self.stages
+    }
+
+    /// Requests the client gave up on at their deadline.
+    pub fn client_timeouts(&self) -> u64 {
+        self.client.timed_out()
+    }
+
+    /// The client's request timeout (µs), if any.
+    pub fn client_timeout_us(&self) -> Option<i64> {
+        self.client.timeout_us()
+    }
+
+    /// A new request (or the opening turn of a new session) of `class` arriving at `at` in `stage`.
+    fn open(&mut self, class: u16, at: i64, id: u64, stage: Option<usize>) -> Request {
         let seed = self.seed;
         let c = &mut self.classes[usize::from(class)];
-        let (group, prefix_key, prefix_len) = match &c.prefix {
-            Some(p) => {
+        let picked = c.prefix.as_mut().and_then(|p| p.cycle.as_mut()).map(|cy| cy.next(stage));
+        let (group, prefix_key, prefix_len) = match (&c.prefix, picked) {
+            (Some(p), Some((g, _))) => (g, prefix_key(class, g), p.tokens),
+            (Some(p), None) => {
                 let g = c.prefix_rng.random_range(0..p.groups);
                 (g, prefix_key(class, g), p.tokens)
             }
-            None => (0, 0, 0),
+            (None, _) => (0, 0, 0),
         };
-        let (question_len, question) = c.question(class, group, seed);
+        let (question_len, question) = match picked {
+            Some((g, q)) => c.bank_question(class, g, q, seed),
+            None => c.question(class, group, seed),
+        };
         let output_tokens = c.output_len();
         let mut body_key = question.unwrap_or_else(|| mix2(self.body_salt, id));
         let mut body_shared = question.is_some();
@@ -447,6 +675,14 @@ impl WorkloadGen {
     /// Closed-loop sessions: call when a request finishes (completed or not). A completed non-final
     /// turn schedules the next turn at `done_at_us` + think time; a failed turn ends its session.
     pub fn on_request_done(&mut self, req: &Request, done_at_us: i64, completed: bool) {
+        if self.track {
+            if let Some(h) = self.client.on_done(req.id, done_at_us) {
+                let timeout = self.client.timeout_us();
+                if let Some(f) = h.feed.and_then(|f| self.feed_mut(f)) {
+                    f.on_done(done_at_us, timeout);
+                }
+            }
+        }
         let Some(sref) = req.session else { return };
         let Some(live) = self.live.get(&sref.session).copied() else { return };
         if sref.turn != live.awaiting {

@@ -23,6 +23,14 @@
 //! question repeats exactly (same body stream, same length). Otherwise the body stream is unique to
 //! the request.
 //!
+//! # Load stages and the client
+//! Arrival stages run back to back, or with `betweenStages.drain` each waits until every request of
+//! the previous stage has finished, then `pauseSeconds` (inference-perf's stage loop). The generator
+//! logs each stage as run ([`StageLog`]); a request belongs to the stage in which it was sent. A
+//! `client` bounds the requests in flight (a due request waits for a free slot, in order, and its
+//! latencies count from the actual send) and gives up on a request at its deadline. With prefix
+//! `order: cycle` a class replays a fixed shuffled prompt list from its start at every stage.
+//!
 //! # Sessions
 //! Each arrival of a class with `session` opens a session of `turns` turns. Later turns are created
 //! only by [`WorkloadGen::on_request_done`], a think time after the previous turn completes; a turn
@@ -45,11 +53,13 @@
 //! traces without that column).
 
 mod arrival;
+mod client;
 mod generator;
 mod length;
 mod request;
 mod slo;
 mod spec;
+mod stage;
 mod trace;
 
 #[cfg(test)]
@@ -59,6 +69,7 @@ pub use generator::WorkloadGen;
 pub use request::{PromptLayout, Request, SessionRef};
 pub use slo::Slo;
 pub use spec::{
-    validate, ArrivalProcess, ArrivalSpec, ClassSpec, EmpiricalPoint, LengthDist, PrefixSpec, SessionSpec,
-    StageSpec, TraceSpec, WorkloadSpec, MAX_CLASSES,
+    validate, ArrivalProcess, ArrivalSpec, BetweenStagesSpec, ClassSpec, ClientSpec, EmpiricalPoint,
+    LengthDist, PrefixSpec, PromptOrder, SessionSpec, StageSpec, TraceSpec, WorkloadSpec, MAX_CLASSES,
 };
+pub use stage::StageLog;

@@ -28,6 +28,49 @@ pub struct WorkloadSpec {
     /// Replay a recorded trace instead of generating arrivals and lengths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trace: Option<TraceSpec>,
+    /// The load generator itself: how many requests it keeps in flight and when it gives up on one
+    /// (default: unbounded, no timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<ClientSpec>,
+}
+
+/// The client (load generator) as part of the model: benchmark harnesses bound their in-flight requests
+/// and give up on slow ones, which shapes what they measure past saturation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientSpec {
+    /// Most requests in flight at once (inference-perf: `num_workers x worker_max_concurrency`;
+    /// benchmark_serving: `--max-concurrency`). A request due while every slot is taken waits in the
+    /// client, in order, and is sent when a slot frees; its latencies count from the actual send.
+    /// Default: unbounded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_in_flight: Option<i64>,
+    /// Whole-request deadline in seconds from sending (inference-perf `request_timeout`): a request
+    /// not finished by then counts as failed, is left out of every latency and token figure, and frees
+    /// its client slot at the deadline. The server is modelled as finishing it anyway. Default: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<f64>,
+}
+
+/// What separates consecutive load stages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BetweenStagesSpec {
+    /// Wait until every request sent in a stage has finished (completed, failed or timed out) before
+    /// the pause and the next stage, as inference-perf does; otherwise the next stage starts when the
+    /// previous one's duration ends (default true).
+    #[serde(default = "default_true")]
+    pub drain: bool,
+    /// Idle time before each next stage, in seconds (inference-perf `interval`; default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_seconds: Option<f64>,
+}
+
+impl BetweenStagesSpec {
+    /// The pause in force.
+    pub fn pause_seconds(&self) -> f64 {
+        self.pause_seconds.unwrap_or(0.0)
+    }
 }
 
 /// How inter-arrival gaps are drawn.
@@ -41,9 +84,13 @@ pub enum ArrivalProcess {
     Gamma,
     /// Evenly spaced arrivals, one every `1 / ratePerSecond` seconds.
     Constant,
-    /// Exponential gaps rescaled so exactly `round(rate x duration)` requests arrive in each stage
-    /// (the inference-perf load generator's scheme).
+    /// Exponential gaps rescaled so exactly `round(rate x duration)` requests (or the stage's
+    /// `requests`) arrive in each stage (the inference-perf load generator's `constant` scheme).
     NormalizedExponential,
+    /// inference-perf's `poisson` load type: each one-second slot gets a Poisson(rate) count of arrivals
+    /// spread over the slot by exponential gaps rescaled to fill it; a stage sends exactly
+    /// `floor(rate x duration)` requests (or its `requests`), however long that takes.
+    PoissonPerSecond,
 }
 
 /// An arrival process: its kind and either one rate or a list of consecutive load stages.
@@ -62,6 +109,10 @@ pub struct ArrivalSpec {
     /// Coefficient of variation of the gaps; `gamma` only (1 behaves like Poisson).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cv: Option<f64>,
+    /// What separates the stages (default: back to back). With `drain`, a stage starts only after
+    /// every request of the previous one has finished, so stages never overlap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub between_stages: Option<BetweenStagesSpec>,
 }
 
 /// One load stage: a rate held for a duration.
@@ -72,6 +123,10 @@ pub struct StageSpec {
     pub rate_per_second: f64,
     /// How long the stage lasts, in seconds.
     pub duration_seconds: f64,
+    /// Exact number of requests the stage sends (`normalizedExponential` and `poissonPerSecond`
+    /// only; default `round(rate x duration)`, `floor` for `poissonPerSecond`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<i64>,
 }
 
 /// A client class: a kind of traffic with its own lengths, sharing, sessions and SLO.
@@ -118,6 +173,22 @@ pub struct PrefixSpec {
     /// question unique.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub questions_per_group: Option<u32>,
+    /// How a request picks its (group, question): `random` (default, uniformly) or `cycle`: the
+    /// `groups x questionsPerGroup` prompts are shuffled once and sent in that order, starting again
+    /// from the first at every load stage (inference-perf's `shared_prefix` data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<PromptOrder>,
+}
+
+/// How requests pick their prompt from a prefix spec's prompt set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PromptOrder {
+    /// Each request picks a group (and question) uniformly at random.
+    #[default]
+    Random,
+    /// A fixed shuffled prompt list replayed in order, restarting at every load stage.
+    Cycle,
 }
 
 /// Multi-turn sessions (closed loop): the next turn is sent a think time after the previous one completes.
@@ -333,6 +404,9 @@ pub fn validate(spec: &WorkloadSpec) -> V {
             "merge classes",
         ));
     }
+    if let Some(c) = &spec.client {
+        validate_client(c).map_err(|e| e.under("client"))?;
+    }
     let replay = spec.trace.is_some();
     if let Some(t) = &spec.trace {
         validate_trace(t).map_err(|e| e.under("trace"))?;
@@ -397,6 +471,22 @@ pub fn validate(spec: &WorkloadSpec) -> V {
     if let (true, Some(a)) = (shared_users.is_empty(), &spec.arrival) {
         // Unused (every class has its own arrival), but a broken section is still a mistake worth reporting.
         validate_arrival(a, spec.duration_seconds).map_err(|e| e.under("arrival"))?;
+    }
+    Ok(())
+}
+
+fn validate_client(c: &ClientSpec) -> V {
+    if let Some(n) = c.max_in_flight {
+        if n < 1 {
+            return Err(err(
+                "maxInFlight",
+                format!("must be >= 1 (got {n})"),
+                "set the most requests the client keeps in flight, or omit it for no bound",
+            ));
+        }
+    }
+    if let Some(t) = c.timeout_seconds {
+        positive("timeoutSeconds", t, "set the request timeout in seconds, or omit it for none")?;
     }
     Ok(())
 }
@@ -514,6 +604,20 @@ fn validate_class(c: &ClassSpec, replay: bool) -> V {
                 "set the number of distinct questions per group, or omit it for unique questions",
             ));
         }
+        if p.order == Some(PromptOrder::Cycle) && p.questions_per_group.is_none() {
+            return Err(err(
+                "prefix.order",
+                "cycle needs a fixed prompt set, but questionsPerGroup is not set",
+                "set questionsPerGroup (the distinct questions of each group), or use order: random",
+            ));
+        }
+        if p.order == Some(PromptOrder::Cycle) && c.session.is_some() {
+            return Err(err(
+                "prefix.order",
+                "cycle replays single prompts and cannot drive sessions",
+                "remove session, or use order: random",
+            ));
+        }
     }
     if let Some(s) = &c.session {
         validate_dist(&s.turns, 1.0).map_err(|e| e.under("session.turns"))?;
@@ -581,7 +685,45 @@ fn validate_arrival(a: &ArrivalSpec, duration_seconds: Option<f64>) -> V {
                     s.duration_seconds,
                     "set a positive duration",
                 )?;
+                match s.requests {
+                    None => {}
+                    Some(n) if n < 1 => {
+                        return Err(err(
+                            format!("stages[{i}].requests"),
+                            format!("must be >= 1 (got {n})"),
+                            "set the number of requests the stage sends, or omit it",
+                        ))
+                    }
+                    Some(_)
+                        if !matches!(
+                            a.process,
+                            ArrivalProcess::NormalizedExponential | ArrivalProcess::PoissonPerSecond
+                        ) =>
+                    {
+                        return Err(err(
+                            format!("stages[{i}].requests"),
+                            format!(
+                                "is set but process is {:?}, whose stages end with their duration",
+                                a.process
+                            ),
+                            "use process normalizedExponential or poissonPerSecond, or remove requests",
+                        ))
+                    }
+                    Some(_) => {}
+                }
             }
+        }
+    }
+    if let Some(b) = &a.between_stages {
+        if a.stages.is_none() {
+            return Err(err(
+                "betweenStages",
+                "is set but there are no stages",
+                "list arrival stages, or remove betweenStages",
+            ));
+        }
+        if let Some(p) = b.pause_seconds {
+            finite_at_least("betweenStages.pauseSeconds", p, 0.0)?;
         }
     }
     match (a.process, a.cv) {

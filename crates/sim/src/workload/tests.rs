@@ -565,3 +565,123 @@ classes:
         prop_assert!(rs.windows(2).all(|w| w[0].arrival_us <= w[1].arrival_us));
     }
 }
+
+const LADDER: &str = r#"
+arrival:
+  process: poissonPerSecond
+  stages: [{ratePerSecond: 15, durationSeconds: 10}, {ratePerSecond: 3, durationSeconds: 20}, {ratePerSecond: 7.5, durationSeconds: 4}]
+classes:
+- name: shared-prefix
+  inputTokens: {distribution: fixed, value: 12}
+  outputTokens: {distribution: fixed, value: 10}
+  prefix: {groups: 3, tokens: 60, questionsPerGroup: 2, order: cycle}
+"#;
+
+fn stage_sizes(g: &WorkloadGen) -> Vec<u64> {
+    g.stages().iter().map(|s| s.sent).collect()
+}
+
+#[test]
+fn per_second_poisson_sends_floor_rate_times_duration_per_stage() {
+    for seed in 0..5 {
+        let mut g = gen(LADDER, seed);
+        let rs = drain(&mut g);
+        assert_eq!(stage_sizes(&g), vec![150, 60, 30], "floor(rate x duration) per stage");
+        assert_eq!(rs.len(), 240);
+        assert!(rs.windows(2).all(|w| w[0].arrival_us <= w[1].arrival_us));
+        // Back to back: stage 1 starts when stage 0's window (or its late last arrival) ends.
+        let s = g.stages();
+        assert!(s[1].start_us >= 10_000_000 && s[1].first_id == 150, "{:?}", s[1]);
+        assert_eq!(s[1].planned, Some(60));
+    }
+}
+
+#[test]
+fn cycled_prompts_restart_at_every_stage() {
+    let mut g = gen(LADDER, 3);
+    let rs = drain(&mut g);
+    let key = |r: &Request| (r.prompt.prefix_key, r.prompt.body_key);
+    let first: Vec<_> = rs[..6].iter().map(key).collect();
+    assert_eq!(first.iter().collect::<HashSet<_>>().len(), 6, "the 3 x 2 prompts, each once");
+    for s in g.stages() {
+        let at = s.first_id as usize;
+        let again: Vec<_> = rs[at..at + 6].iter().map(key).collect();
+        assert_eq!(again, first, "stage {} replays the list from its start", s.index);
+    }
+    // Within a stage the list wraps around.
+    assert_eq!(key(&rs[6]), first[0]);
+    let other = drain(&mut gen(LADDER, 4));
+    assert_ne!(other[..6].iter().map(key).collect::<Vec<_>>(), first, "the shuffle follows the seed");
+}
+
+#[test]
+fn drained_stages_wait_for_the_last_completion_and_the_pause() {
+    let yaml = LADDER.replace("  stages:", "  betweenStages: {drain: true, pauseSeconds: 30}\n  stages:");
+    let service = 25_000_000; // every request takes 25 s
+    let mut g = gen(&yaml, 1);
+    let rs = run_closed_loop(&mut g, service, |_| false);
+    assert_eq!(rs.len(), 240);
+    let logs = g.stages().to_vec();
+    assert_eq!(stage_sizes(&g), vec![150, 60, 30]);
+    for w in logs.windows(2) {
+        let last_done = w[0].last_send_us + service;
+        assert_eq!(w[1].start_us, last_done + 30_000_000, "next stage = last completion + pause");
+        assert!(w[1].first_send_us >= w[1].start_us);
+    }
+}
+
+#[test]
+fn a_bounded_client_delays_sends_in_order() {
+    let yaml = format!("{LADDER}client: {{maxInFlight: 4}}\n");
+    let service = 2_000_000;
+    let mut g = gen(&yaml, 2);
+    let rs = run_closed_loop(&mut g, service, |_| false);
+    assert_eq!(rs.len(), 240, "nothing is lost, only delayed");
+    // Never more than 4 in flight: request i + 4 leaves no earlier than request i finishes.
+    for w in rs.windows(5) {
+        assert!(w[4].arrival_us >= w[0].arrival_us + service, "{} vs {}", w[4].arrival_us, w[0].arrival_us);
+    }
+    let delayed: u64 = g.stages().iter().map(|s| s.delayed).sum();
+    assert!(delayed > 100, "15/s against 4 slots of 2 s: most requests wait ({delayed})");
+    let unbounded = drain(&mut gen(LADDER, 2));
+    assert_eq!(unbounded.len(), rs.len());
+    assert!(rs.iter().zip(&unbounded).all(|(a, b)| a.arrival_us >= b.arrival_us));
+}
+
+#[test]
+fn timed_out_requests_end_a_drained_stage_at_their_deadline() {
+    let yaml = LADDER.replace("  stages:", "  betweenStages: {drain: true, pauseSeconds: 5}\n  stages:")
+        + "client: {timeoutSeconds: 3}\n";
+    // Requests never finish in time (100 s): each stage ends at its last request's deadline.
+    let mut g = gen(&yaml, 5);
+    let rs = run_closed_loop(&mut g, 100_000_000, |_| false);
+    assert_eq!(rs.len(), 240);
+    let logs = g.stages().to_vec();
+    for w in logs.windows(2) {
+        assert_eq!(w[1].start_us, w[0].last_send_us + 3_000_000 + 5_000_000);
+    }
+    assert!(g.client_timeouts() >= 200, "{}", g.client_timeouts());
+}
+
+#[test]
+fn new_workload_fields_are_checked() {
+    let bad = |extra: &str, field: &str| {
+        let yaml = LADDER.replace("  stages:", &format!("{extra}\n  stages:"));
+        assert_eq!(field_of(&yaml), field, "{extra}");
+    };
+    bad("  betweenStages: {pauseSeconds: -1}", "spec.workload.arrival.betweenStages.pauseSeconds");
+    assert_eq!(
+        field_of(&format!("{LADDER}client: {{maxInFlight: 0}}\n")),
+        "spec.workload.client.maxInFlight"
+    );
+    assert_eq!(
+        field_of(&format!("{LADDER}client: {{timeoutSeconds: 0}}\n")),
+        "spec.workload.client.timeoutSeconds"
+    );
+    let requests = LADDER
+        .replace("poissonPerSecond", "poisson")
+        .replace("durationSeconds: 10}", "durationSeconds: 10, requests: 5}");
+    assert_eq!(field_of(&requests), "spec.workload.arrival.stages[0].requests");
+    let cycle = LADDER.replace(", questionsPerGroup: 2", "");
+    assert_eq!(field_of(&cycle), "spec.workload.classes[0].prefix.order");
+}

@@ -2,8 +2,8 @@
 //!
 //! The header names the columns; recognised ones are one arrival column (`arrival_time_s`,
 //! `arrival_time_ms` or `arrival_time_us`), `input_tokens`, `output_tokens`, and optionally
-//! `prefix_group` (a non-negative integer; empty = none) and `class` (a class name; empty = the first
-//! class). Other columns are ignored. Rows must be sorted by arrival time. Token counts of 0 (e.g.
+//! `prefix_group` (a non-negative integer; empty = none), `class` (a class name; empty = the first
+//! class) and `stage_index` (or `stage`: the load stage the request was sent in, for per-stage results). Other columns are ignored. Rows must be sorted by arrival time. Token counts of 0 (e.g.
 //! a client that counted no output) are replayed as 1: every request has at least one input and one
 //! output token.
 
@@ -48,6 +48,7 @@ struct Columns {
     output: usize,
     prefix_group: Option<usize>,
     class: Option<usize>,
+    stage: Option<usize>,
 }
 
 /// One parsed row.
@@ -60,6 +61,8 @@ pub(crate) struct TraceRow {
     pub(crate) output_tokens: u32,
     pub(crate) prefix_group: Option<u64>,
     pub(crate) class: u16,
+    /// The load stage the recorded request was sent in (column `stage_index` or `stage`).
+    pub(crate) stage: Option<u32>,
 }
 
 fn trace_err(problem: impl Into<String>, fix: impl Into<String>) -> InvalidInput {
@@ -105,6 +108,7 @@ impl Columns {
             output: required("output_tokens")?,
             prefix_group: find("prefix_group"),
             class: find("class"),
+            stage: find("stage_index").or_else(|| find("stage")),
         })
     }
 }
@@ -148,7 +152,12 @@ fn parse_row(
             None => return Err(format!("class {name:?} is not one of the workload's classes {classes:?}")),
         },
     };
+    let stage = match cols.stage.map(field) {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<u32>().map_err(|_| format!("stage {s:?} is not a non-negative integer"))?),
+    };
     Ok(TraceRow {
+        stage,
         raw_arrival,
         arrival_us,
         input_tokens: tokens(field(cols.input), "input_tokens")?,
