@@ -20,7 +20,8 @@ const TP_FIELD: &str = "spec.hardware.tensorParallelism";
 /// summed over its `tp` GPUs).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct KvCapacity {
-    /// KV blocks available to the scheduler (per GPU block count; every GPU holds its shard of each block).
+    /// KV blocks available to the scheduler (every GPU holds its shard of each block, so this is also
+    /// the block count of each GPU).
     pub blocks: u64,
     /// Model weights.
     pub weights_gib: f64,
@@ -59,7 +60,9 @@ fn blocks_at(
     if !(free_gib > 0.0 && bytes_per_block > 0.0) {
         return (None, cap);
     }
-    let blocks = (free_gib * GIB / bytes_per_block).floor();
+    // Every GPU holds its shard of every block, so the replica's free memory holds `free / (tp x the
+    // per-GPU block size)` blocks (vLLM sizes the cache per worker: per-GPU free over per-GPU bytes).
+    let blocks = (free_gib * GIB / (bytes_per_block * f64::from(tp))).floor();
     if blocks < 1.0 {
         return (None, cap);
     }
@@ -137,7 +140,9 @@ mod tests {
         for (m, tp, weights, per_block, blocks) in [
             ("Qwen/Qwen3-14B", 1, 27.51, 2_621_440.0, 15_909.0),
             ("meta-llama/Llama-3.1-8B-Instruct", 1, 14.96, 2_097_152.0, 26_312.0),
-            ("meta-llama/Llama-3.1-70B-Instruct", 4, 131.42, 1_310_720.0, 121_801.0),
+            // vLLM reported 30,251 and 30,425 blocks for this model at TP 4 on H100 (validation runs
+            // train-60/61); summing the four GPUs' memory but not their shards gave 4x as many.
+            ("meta-llama/Llama-3.1-70B-Instruct", 4, 131.42, 1_310_720.0, 30_450.0),
         ] {
             let c = cap(m, "H100", tp).unwrap();
             within(c.weights_gib, weights, 0.005);
