@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::ValueEnum;
 
-use super::scenarios::{load_and_resolve, simulate_all};
+use super::scenarios::{load_and_resolve, simulate_all, Overrides};
 use super::{print_json, CliError};
 use blis_report::gate::{GateReport, ScenarioGates};
 
@@ -40,7 +40,8 @@ pub struct Args {
 }
 
 pub fn exec(args: Args) -> Result<ExitCode, CliError> {
-    let (loaded, resolved) = load_and_resolve(&args.paths, false, args.seed, args.profile.as_deref())?;
+    let over = Overrides { seed: args.seed, profile: args.profile.as_deref(), ..Overrides::default() };
+    let (loaded, resolved) = load_and_resolve(&args.paths, false, &over)?;
     let outcomes = simulate_all(&loaded, &resolved, false)?;
     let scenarios = loaded
         .iter()

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::scenarios::{load_and_resolve, simulate_all};
+use super::scenarios::{load_and_resolve, simulate_all, Overrides};
 use super::{print_json, write_file, CliError, Output};
 use blis_report::{html, table, ScenarioReport};
 
@@ -18,14 +18,17 @@ A scenario's spec names:
              {name: my-model, config: {...}} with the model's Hugging Face config.json inline
   hardware:  {gpu: H100-SXM-80GB, tensorParallelism: 1}  (built-ins: H100-SXM-80GB, H200-SXM-141GB,
              A100-SXM-80GB, L40S-48GB, B200-180GB, MI300X-192GB; or an inline `profile`)
-  vllm:      maxNumBatchedTokens (2048), maxNumSeqs (256), gpuMemoryUtilization (0.9), blockSize (16),
+  vllm:      version (0.23.0: its defaults on the GPU apply), maxNumBatchedTokens and maxNumSeqs
+             (vLLM's: 8192 / 1024 on H100, 2048 / 256 on A100), gpuMemoryUtilization (0.9), blockSize (16),
              maxModelLen (model's, capped to KV), enablePrefixCaching (true), enableChunkedPrefill
              (true), longPrefillTokenThreshold (0), kvBlocks (derived from memory)
   replicas:  identical vLLM replicas (1); router: {policy: leastRequests | roundRobin}
   workload:  durationSeconds and/or maxRequests; arrival {process: poisson | gamma (cv) | constant |
-             normalizedExponential, ratePerSecond or stages [{ratePerSecond, durationSeconds}]};
+             normalizedExponential | poissonPerSecond, ratePerSecond or stages [{ratePerSecond,
+             durationSeconds, requests}], betweenStages {drain, pauseSeconds}}; client {maxInFlight,
+             timeoutSeconds}; profile {inferencePerf | benchmarkServing} (or --workload-profile);
              classes [{name, weight, inputTokens, outputTokens, prefix {groups, tokens,
-             questionsPerGroup}, session {turns, thinkTimeMs, accumulate}, slo {ttftMs, itlMs, e2eMs,
+             questionsPerGroup, order: random | cycle}, session {turns, thinkTimeMs, accumulate}, slo {ttftMs, itlMs, e2eMs,
              attainment}}]; token lengths {distribution: fixed | uniform | normal | lognormal |
              exponential | empirical, ...}; or trace {path | csv, prefixTokens, timeScale} to replay
              a CSV (arrival_time_s, input_tokens, output_tokens[, prefix_group][, class])
@@ -52,14 +55,23 @@ pub struct Args {
     /// Profile file written by `blis calibrate`: its coefficients replace the built-in ones of its GPU.
     #[arg(long)]
     profile: Option<PathBuf>,
-    /// Also write a self-contained HTML report (latency CDFs, queue / KV / replicas over time, inputs).
+    /// Also write a self-contained HTML report (latency CDFs, queue / KV / replicas over time, inputs;
+    /// per-stage plots for staged workloads).
     #[arg(long, value_name = "FILE.html")]
     report: Option<PathBuf>,
+    /// The benchmark's own workload profile (an llm-d-benchmark / inference-perf config, or vLLM
+    /// benchmark_serving parameters or results): it replaces every scenario's workload.
+    #[arg(long, value_name = "FILE")]
+    workload_profile: Option<PathBuf>,
 }
 
 pub fn exec(args: Args) -> Result<ExitCode, CliError> {
-    let (loaded, resolved) =
-        load_and_resolve(&args.files, args.files.is_empty(), args.seed, args.profile.as_deref())?;
+    let over = Overrides {
+        seed: args.seed,
+        profile: args.profile.as_deref(),
+        workload_profile: args.workload_profile.as_deref(),
+    };
+    let (loaded, resolved) = load_and_resolve(&args.files, args.files.is_empty(), &over)?;
     let interactive = !args.no_progress && std::io::stderr().is_terminal();
     let outcomes = simulate_all(&loaded, &resolved, interactive)?;
     let (reports, outputs): (Vec<ScenarioReport>, Vec<_>) =

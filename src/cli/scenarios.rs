@@ -9,24 +9,57 @@ use blis_import::load::{self, LoadedScenario};
 use blis_sim::error::InvalidInput;
 use blis_sim::scenario::{self, Outcome, Resolved};
 use blis_sim::sim::SimOptions;
+use blis_sim::workload::WorkloadSpec;
 
 /// The quickstart scenario, embedded so `blis run` works with no file at all.
 const QUICKSTART: &str = include_str!("../../examples/quickstart.yaml");
 
-/// Reads every scenario of `files` (and the embedded quickstart first, when asked), applies the seed
-/// override and calibration profile, and validates all of them before anything is simulated.
+/// What the command line changes in every scenario it reads.
+#[derive(Default)]
+pub struct Overrides<'a> {
+    /// Seed of every scenario.
+    pub seed: Option<u64>,
+    /// Calibration profile file (`blis calibrate`'s output).
+    pub profile: Option<&'a Path>,
+    /// Workload profile file (inference-perf config or benchmark_serving parameters): it replaces
+    /// every scenario's workload (as `spec.workload.profile`).
+    pub workload_profile: Option<&'a Path>,
+}
+
+/// Reads every scenario of `files` (and the embedded quickstart first, when asked), applies the
+/// command line's overrides, and validates all of them before anything is simulated.
 pub fn load_and_resolve(
     files: &[PathBuf],
     embedded_quickstart: bool,
-    seed: Option<u64>,
-    profile: Option<&Path>,
+    over: &Overrides<'_>,
 ) -> Result<(Vec<LoadedScenario>, Vec<Resolved>), CliError> {
     let mut loaded = Vec::new();
     if embedded_quickstart {
         loaded.extend(load::load_text(Path::new("examples/quickstart.yaml"), QUICKSTART)?.0);
     }
     loaded.extend(load::load_paths(files)?);
-    let profile = profile.map(load::load_calibration).transpose()?;
+    if let Some(path) = over.workload_profile {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            InvalidInput::new(
+                path.display().to_string(),
+                format!("cannot be read: {e}"),
+                "give the workload profile file",
+            )
+        })?;
+        let p = blis_import::profile::from_file_text(&text, &path.display().to_string())?;
+        for l in &mut loaded {
+            l.manifest.spec.workload = WorkloadSpec {
+                duration_seconds: None,
+                max_requests: None,
+                arrival: None,
+                classes: Vec::new(),
+                trace: None,
+                client: None,
+                profile: Some(p.clone()),
+            };
+        }
+    }
+    let (seed, profile) = (over.seed, over.profile.map(load::load_calibration).transpose()?);
     let mut resolved = Vec::with_capacity(loaded.len());
     for l in &loaded {
         let name = &l.manifest.metadata.name;

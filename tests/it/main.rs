@@ -12,6 +12,7 @@ mod crd_drift;
 mod e2e;
 mod invariants;
 mod optimize;
+mod profiles;
 mod report;
 mod ship;
 mod sweep_cli;

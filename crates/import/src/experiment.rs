@@ -86,6 +86,7 @@ pub struct Measured {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[allow(missing_docs)]
 pub struct Knobs {
+    pub version: Option<String>,
     pub max_num_batched_tokens: Option<i64>,
     pub max_num_seqs: Option<i64>,
     pub max_model_len: Option<i64>,
@@ -334,7 +335,7 @@ impl Experiment {
             }
         };
         if v.max_num_batched_tokens.is_none() {
-            derived.push("max_num_batched_tokens 2048 (vLLM default)".into());
+            derived.push("max_num_batched_tokens: the vLLM release's default on this GPU".into());
         }
         if v.cpu_offload == Some(true) {
             derived.push("cpu_offload: 8 GiB CPU KV tier".into());
@@ -371,6 +372,7 @@ impl Experiment {
                         config_map_ref: None,
                     }),
                     client: None,
+                    profile: None,
                 },
                 Some(Arc::<str>::from(csv)),
             )
@@ -417,6 +419,7 @@ impl Experiment {
                     )],
                     trace: None,
                     client: None,
+                    profile: None,
                 },
                 None,
             )
@@ -431,6 +434,7 @@ impl Experiment {
                 profile: Some(profile),
             },
             vllm: VllmSpec {
+                version: v.version.clone(),
                 max_num_batched_tokens: v.max_num_batched_tokens,
                 max_num_seqs: Some(max_num_seqs),
                 gpu_memory_utilization: Some(util),

@@ -8,6 +8,7 @@ pub mod experiment;
 pub mod llmd;
 pub mod load;
 pub mod manifest;
+pub mod profile;
 
 pub use llmd::{apply, Objects};
 
@@ -16,16 +17,30 @@ use std::sync::Arc;
 use blis_sim::error::InvalidInput;
 use blis_sim::scenario::{Outcome, Resolved, RunError, ScenarioSpec};
 
-/// Validates and resolves a scenario spec, reading its endpoint-picker config with [`epp::parse`]:
-/// what every caller above the simulator core uses.
+/// Validates and resolves a scenario spec, expanding its workload profile ([`profile::expand`]) and
+/// reading its endpoint-picker config with [`epp::parse`]: what every caller above the simulator
+/// core uses.
 pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput> {
-    blis_sim::scenario::resolve(name, spec, epp::parse)
+    if spec.workload.profile.is_none() {
+        return blis_sim::scenario::resolve(name, spec, epp::parse);
+    }
+    let mut expanded = spec.clone();
+    let notes = profile::expand(&mut expanded)?;
+    let mut r = blis_sim::scenario::resolve(name, &expanded, epp::parse)?;
+    r.warnings.extend(notes);
+    Ok(r)
 }
 
 /// Resolves and simulates one spec with default options and no observer: what sweeps, the
 /// optimiser and gates do for each candidate. Errors name fields under `spec.`.
 pub fn run_spec(name: &str, spec: &ScenarioSpec, trace_text: Option<Arc<str>>) -> Result<Outcome, RunError> {
-    blis_sim::scenario::run_spec(name, spec, trace_text, epp::parse)
+    let r = resolve(name, spec)?;
+    blis_sim::scenario::simulate(
+        &r,
+        trace_text,
+        &blis_sim::sim::SimOptions::default(),
+        &mut blis_sim::sim::NoObserver,
+    )
 }
 
 /// A path into the shared validation data and manifests beside the project, for tests (which fail

@@ -39,6 +39,54 @@ fn latency_block(out: &mut String, s: &Stats) {
     row(out, "Queue", &s.queue_ms);
 }
 
+/// The per-stage table: every stage's requests, latencies and rates (requests belong to the stage
+/// that sent them; rates are over the stage's window, first send to last response).
+fn stages_block(out: &mut String, s: &blis_sim::metrics::Summary) {
+    if s.stages.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nPer stage (requests attributed to the stage that sent them; rates over first send to last response)"
+    );
+    let _ = writeln!(
+        out,
+        "  {:>5} {:>7} {:>6} {:>6} {:>5} {:>10} {:>10} {:>8} {:>10} {:>10} {:>8} {:>7}",
+        "stage",
+        "rate/s",
+        "sent",
+        "done",
+        "fail",
+        "TTFT mean",
+        "TTFT p90",
+        "ITL",
+        "E2E mean",
+        "out tok/s",
+        "window",
+        "hit"
+    );
+    for st in &s.stages {
+        let c = &st.stats.requests;
+        let failed = c.rejected + c.shed + c.timed_out + c.client_timeouts;
+        let _ = writeln!(
+            out,
+            "  {:>5} {:>7} {:>6} {:>6} {:>5} {:>10} {:>10} {:>8} {:>10} {:>10.0} {:>7.1}s {:>7}",
+            st.stage,
+            st.rate_per_second.map_or("-".to_string(), |r| format!("{r}")),
+            c.generated,
+            c.completed,
+            failed,
+            fmt_ms(st.stats.ttft_ms.mean),
+            fmt_ms(st.stats.ttft_ms.p90),
+            fmt_ms(st.stats.itl_ms.mean),
+            fmt_ms(st.stats.e2e_ms.mean),
+            st.stats.throughput.output_tokens_per_s,
+            st.window_s,
+            pct(st.prefix_cache_hit_rate)
+        );
+    }
+}
+
 /// Renders one scenario's prediction as a text table.
 pub fn render(r: &ScenarioReport) -> String {
     let mut out = String::new();
@@ -53,7 +101,8 @@ pub fn render(r: &ScenarioReport) -> String {
     );
     let _ = writeln!(
         out,
-        "  vLLM: max_num_seqs {}, max_num_batched_tokens {}, block {}, {} KV blocks/replica, max_model_len {}, prefix caching {}, chunked prefill {}",
+        "  vLLM {}: max_num_seqs {}, max_num_batched_tokens {}, block {}, {} KV blocks/replica, max_model_len {}, prefix caching {}, chunked prefill {}",
+        i.vllm_version,
         i.max_num_seqs,
         i.max_num_batched_tokens,
         i.block_size,
@@ -70,6 +119,13 @@ pub fn render(r: &ScenarioReport) -> String {
     );
     for (reason, n) in &c.rejected_by_reason {
         let _ = writeln!(out, "            rejected {n} x {reason}");
+    }
+    if c.client_timeouts > 0 {
+        let _ = writeln!(
+            out,
+            "            {} given up at the client's request timeout (failed, left out of the figures)",
+            c.client_timeouts
+        );
     }
     if c.shed + c.timed_out > 0 {
         let _ =
@@ -196,6 +252,7 @@ pub fn render(r: &ScenarioReport) -> String {
             );
         }
     }
+    stages_block(&mut out, s);
     for w in &r.warnings {
         let _ = writeln!(out, "note: {w}");
     }

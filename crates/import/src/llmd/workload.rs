@@ -139,6 +139,25 @@ pub fn env_of(c: &Value) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The vLLM release of an upstream vLLM image (`vllm/vllm-openai:v0.19.1`), so the twin applies that
+/// release's defaults; other images (llm-d builds, `latest`) name no vLLM release.
+pub fn image_vllm_version(image: &str) -> Option<String> {
+    let (repo, tag) = image.rsplit_once(':')?;
+    let last = repo.rsplit('/').next()?;
+    let release = tag.trim_start_matches('v');
+    (last.starts_with("vllm-openai")
+        && release.starts_with(|c: char| c.is_ascii_digit())
+        && release.contains('.'))
+    .then(|| release.to_string())
+}
+
+fn with_image_version(mut args: VllmArgs, container: &Value) -> VllmArgs {
+    if args.vllm.version.is_none() {
+        args.vllm.version = container.get("image").and_then(Value::as_str).and_then(image_vllm_version);
+    }
+    args
+}
+
 /// The vLLM container of a pod spec and its parsed command line. `where_` names the pod spec.
 fn vllm_container(pod: &Value, where_: &str) -> Result<(Value, VllmArgs), InvalidInput> {
     let containers = pod.get("containers").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -149,7 +168,7 @@ fn vllm_container(pod: &Value, where_: &str) -> Result<(Value, VllmArgs), Invali
         let args: Vec<String> =
             strings(c.get("args")).iter().map(|a| vllm_args::expand_env(a, &env)).collect();
         if let Some(server) = vllm_args::server_args(&command, &args) {
-            return Ok((c.clone(), vllm_args::parse(&server)));
+            return Ok((c.clone(), with_image_version(vllm_args::parse(&server), c)));
         }
     }
     // An image-only vLLM container (the image's entrypoint is `vllm serve`): its args are the server's.
@@ -160,7 +179,7 @@ fn vllm_container(pod: &Value, where_: &str) -> Result<(Value, VllmArgs), Invali
         let env = env_of(c);
         let args: Vec<String> =
             strings(c.get("args")).iter().map(|a| vllm_args::expand_env(a, &env)).collect();
-        return Ok((c.clone(), vllm_args::parse(&args)));
+        return Ok((c.clone(), with_image_version(vllm_args::parse(&args), c)));
     }
     Err(InvalidInput::new(
         format!("{where_}.containers"),
@@ -336,6 +355,18 @@ mod tests {
         assert_eq!((m.replicas, m.tensor_parallel(), m.gpus_per_replica), (8, 2, Some(2)));
         assert_eq!(m.role, Some(PoolRole::Decode));
         assert_eq!(m.args.model.as_deref(), Some("Qwen/Qwen3-32B"));
+        assert_eq!(m.args.vllm.version.as_deref(), Some("0.23.0"), "from the image vllm/vllm-openai:v0.23.0");
+    }
+
+    #[test]
+    fn only_upstream_vllm_images_name_a_release() {
+        assert_eq!(
+            image_vllm_version("docker.io/vllm/vllm-openai:v0.8.5.post1").as_deref(),
+            Some("0.8.5.post1")
+        );
+        assert_eq!(image_vllm_version("vllm/vllm-openai:latest"), None);
+        assert_eq!(image_vllm_version("ghcr.io/llm-d/llm-d:v0.2.0"), None, "llm-d's own release");
+        assert_eq!(image_vllm_version("vllm/vllm-openai"), None);
     }
 
     #[test]

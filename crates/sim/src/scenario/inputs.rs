@@ -18,6 +18,8 @@ pub struct Inputs {
     pub replicas: u32,
     /// Step-time model.
     pub latency_model: String,
+    /// The vLLM release whose defaults filled the knobs left out.
+    pub vllm_version: String,
     /// `--max-num-seqs`.
     pub max_num_seqs: u32,
     /// `--max-num-batched-tokens`.
@@ -34,6 +36,8 @@ pub struct Inputs {
     pub chunked_prefill: bool,
     /// `--long-prefill-token-threshold`.
     pub long_prefill_token_threshold: u32,
+    /// `--async-scheduling`.
+    pub async_scheduling: bool,
 }
 
 impl Inputs {
@@ -46,6 +50,7 @@ impl Inputs {
             tensor_parallelism: r.tensor_parallelism,
             replicas: r.replicas,
             latency_model: r.latency.name().to_string(),
+            vllm_version: r.vllm_version.to_string(),
             max_num_seqs: i.max_num_seqs,
             max_num_batched_tokens: i.max_num_batched_tokens,
             block_size: i.block_size,
@@ -54,6 +59,7 @@ impl Inputs {
             prefix_caching: i.prefix_caching,
             chunked_prefill: i.chunked_prefill,
             long_prefill_token_threshold: i.long_prefill_token_threshold,
+            async_scheduling: i.async_scheduling,
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod patch;
 pub mod resolve;
 pub mod serving;
 pub mod spec;
+pub mod vllm_defaults;
 
 use std::sync::Arc;
 
@@ -62,16 +63,4 @@ pub fn simulate(
         },
     );
     Ok(Outcome { output, summary })
-}
-
-/// Validates and simulates one spec with default options and no observer: what sweeps, the
-/// optimiser and gates do for each candidate. Errors name fields under `spec.`.
-pub fn run_spec(
-    name: &str,
-    spec: &ScenarioSpec,
-    trace_text: Option<Arc<str>>,
-    read_epp: EppReader,
-) -> Result<Outcome, RunError> {
-    let resolved = resolve(name, spec, read_epp)?;
-    simulate(&resolved, trace_text, &SimOptions::default(), &mut sim::NoObserver)
 }

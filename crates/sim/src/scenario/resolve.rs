@@ -33,6 +33,8 @@ pub struct Resolved {
     pub replicas: u32,
     /// Serving knobs per replica.
     pub instance: InstanceConfig,
+    /// The vLLM release whose defaults filled the knobs left out.
+    pub vllm_version: super::vllm_defaults::VllmVersion,
     /// Latency model kind.
     pub latency_kind: LatencyKind,
     /// The step-time model.
@@ -161,6 +163,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<R
         tensor_parallelism: top.tp,
         replicas: cluster.pools.iter().map(|p| p.replicas).sum(),
         instance: top.instance,
+        vllm_version: top.version,
         latency_kind,
         latency: top.latency,
         router: cluster.router,

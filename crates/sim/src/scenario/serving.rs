@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::spec::{HardwareSpec, VllmSpec};
+use super::vllm_defaults::{engine_defaults, VllmVersion, DEFAULT_VERSION};
 use crate::catalog::capacity::kv_capacity;
 use crate::catalog::gpu::{self, GpuProfile};
 use crate::catalog::model::ModelArch;
@@ -12,10 +13,6 @@ use crate::error::InvalidInput;
 use crate::latency::{self, LatencyKind, LatencyModel};
 use crate::sim::InstanceConfig;
 
-/// vLLM's default token budget per step when chunked prefill is on.
-pub const DEFAULT_MAX_NUM_BATCHED_TOKENS: u32 = 2048;
-/// vLLM's default cap on running requests.
-pub const DEFAULT_MAX_NUM_SEQS: u32 = 256;
 /// vLLM's default GPU memory fraction.
 pub const DEFAULT_GPU_MEMORY_UTILIZATION: f64 = 0.9;
 /// vLLM's default KV block size.
@@ -42,6 +39,8 @@ pub(super) struct Serving {
     pub(super) gpu: GpuProfile,
     pub(super) tp: u32,
     pub(super) latency_kind: LatencyKind,
+    /// The vLLM release whose defaults filled the knobs left out.
+    pub(super) version: VllmVersion,
     pub(super) instance: InstanceConfig,
     pub(super) latency: Arc<dyn LatencyModel>,
     /// KV bytes one token occupies on each GPU (at the serving's KV cache dtype).
@@ -90,7 +89,9 @@ pub(super) fn resolve_serving(
         ));
     }
 
-    // vLLM knobs.
+    // vLLM knobs: what is left out gets the release's defaults on this GPU.
+    let version = VllmVersion::parse(v.version.as_deref().unwrap_or(DEFAULT_VERSION), &f("vllm.version"))?;
+    let defaults = engine_defaults(version, &gpu);
     let block_size = positive_int(
         v.block_size,
         &f("vllm.blockSize"),
@@ -115,8 +116,8 @@ pub(super) fn resolve_serving(
     let max_num_seqs = positive_int(
         v.max_num_seqs,
         &f("vllm.maxNumSeqs"),
-        DEFAULT_MAX_NUM_SEQS,
-        "set maxNumSeqs to 1 or more (vLLM's default is 256)",
+        defaults.max_num_seqs,
+        "set maxNumSeqs to 1 or more, or leave it out for vLLM's default",
     )?;
     let threshold = match v.long_prefill_token_threshold {
         None => 0,
@@ -129,8 +130,7 @@ pub(super) fn resolve_serving(
             ))
         }
     };
-    let chunked = v.enable_chunked_prefill.unwrap_or(true);
-    let caching = v.enable_prefix_caching.unwrap_or(true);
+    let caching = v.enable_prefix_caching.unwrap_or(defaults.prefix_caching);
 
     // KV capacity: explicit override, or derived from memory (which also checks the model fits).
     let derived = kv_capacity(model, &gpu, tp, util, block_size);
@@ -186,13 +186,14 @@ pub(super) fn resolve_serving(
             }
         }
     };
+    let chunked = v.enable_chunked_prefill.unwrap_or_else(|| defaults.chunked_prefill(max_model_len));
     let max_num_batched_tokens = match v.max_num_batched_tokens {
         Some(x) => {
             let b = positive_int(
                 Some(x),
                 &f("vllm.maxNumBatchedTokens"),
                 0,
-                "set maxNumBatchedTokens to 1 or more (vLLM's default is 2048)",
+                "set maxNumBatchedTokens to 1 or more, or leave it out for vLLM's default",
             )?;
             if !chunked && b < max_model_len {
                 return Err(InvalidInput::new(
@@ -205,8 +206,8 @@ pub(super) fn resolve_serving(
             }
             b
         }
-        None if chunked => DEFAULT_MAX_NUM_BATCHED_TOKENS,
-        None => max_model_len.max(DEFAULT_MAX_NUM_BATCHED_TOKENS),
+        None if chunked => defaults.max_num_batched_tokens,
+        None => max_model_len.max(defaults.max_num_batched_tokens.max(2048)),
     };
 
     // CPU KV offload tier: GiB per replica over the replica's bytes per block (all TP shards).
@@ -261,6 +262,7 @@ pub(super) fn resolve_serving(
         gpu,
         tp,
         latency_kind,
+        version,
         instance: InstanceConfig {
             max_num_seqs,
             max_num_batched_tokens,
@@ -270,7 +272,7 @@ pub(super) fn resolve_serving(
             block_size,
             total_blocks,
             prefix_caching: caching,
-            async_scheduling: v.async_scheduling.unwrap_or(true),
+            async_scheduling: v.async_scheduling.unwrap_or(defaults.async_scheduling),
             cpu_offload_blocks,
             kv_block_bytes_per_gpu: block_bytes,
         },

@@ -324,11 +324,17 @@ impl HardwareSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VllmSpec {
-    /// `--max-num-batched-tokens`: token budget per engine step (default 2048; with chunked prefill
-    /// off, at least maxModelLen).
+    /// The vLLM release (e.g. `0.19.1`, or an image tag such as `v0.8.5.post1`): the knobs left out
+    /// get the defaults this release picks on the pool's GPU (default: a current release, 0.23.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `--max-num-batched-tokens`: token budget per engine step (default: vLLM's for the release and
+    /// GPU, e.g. 8192 on H100 and 2048 on A100 in current releases; with chunked prefill off, at least
+    /// maxModelLen).
     #[serde(default, alias = "max_num_batched_tokens", skip_serializing_if = "Option::is_none")]
     pub max_num_batched_tokens: Option<i64>,
-    /// `--max-num-seqs`: most requests in a batch (default 256).
+    /// `--max-num-seqs`: most requests in a batch (default: vLLM's for the release and GPU, e.g. 1024
+    /// on H100 and 256 on A100 in current releases).
     #[serde(default, alias = "max_num_seqs", skip_serializing_if = "Option::is_none")]
     pub max_num_seqs: Option<i64>,
     /// `--gpu-memory-utilization`: fraction of GPU memory vLLM may use (default 0.9).
@@ -344,10 +350,10 @@ pub struct VllmSpec {
     /// `--max-model-len`: longest prompt + output (default: the model's context, capped to KV capacity).
     #[serde(default, alias = "max_model_len", skip_serializing_if = "Option::is_none")]
     pub max_model_len: Option<i64>,
-    /// `--enable-prefix-caching` (default true).
+    /// `--enable-prefix-caching` (default true from vLLM 0.8, the V1 engine).
     #[serde(default, alias = "enable_prefix_caching", skip_serializing_if = "Option::is_none")]
     pub enable_prefix_caching: Option<bool>,
-    /// `--enable-chunked-prefill` (default true).
+    /// `--enable-chunked-prefill` (default true from vLLM 0.8; before, only above 32K context).
     #[serde(default, alias = "enable_chunked_prefill", skip_serializing_if = "Option::is_none")]
     pub enable_chunked_prefill: Option<bool>,
     /// `--long-prefill-token-threshold`: cap on one request's prefill chunk (default 0 = none).
@@ -361,8 +367,8 @@ pub struct VllmSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub kv_blocks: Option<i64>,
-    /// `--async-scheduling`: schedule the next batch while the current step runs (default true, as in
-    /// vLLM 0.15); a request queued during a step then joins the batch after next.
+    /// `--async-scheduling`: schedule the next batch while the current step runs (default true from
+    /// vLLM 0.14); a request queued during a step then joins the batch after next.
     #[serde(default, alias = "async_scheduling", skip_serializing_if = "Option::is_none")]
     pub async_scheduling: Option<bool>,
     /// KV cache offload to CPU memory (vLLM OffloadingConnector), in GiB per replica (default 0 = off).

@@ -70,6 +70,7 @@ pub use request::{PromptLayout, Request, SessionRef};
 pub use slo::Slo;
 pub use spec::{
     validate, ArrivalProcess, ArrivalSpec, BetweenStagesSpec, ClassSpec, ClientSpec, EmpiricalPoint,
-    LengthDist, PrefixSpec, PromptOrder, SessionSpec, StageSpec, TraceSpec, WorkloadSpec, MAX_CLASSES,
+    LengthDist, PrefixSpec, PromptOrder, SessionSpec, StageSpec, TraceSpec, WorkloadProfileSpec,
+    WorkloadSpec, MAX_CLASSES,
 };
 pub use stage::StageLog;

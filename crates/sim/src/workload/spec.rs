@@ -23,7 +23,9 @@ pub struct WorkloadSpec {
     /// The shared arrival process; each arrival picks a class (without its own `arrival`) by weight.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub arrival: Option<ArrivalSpec>,
-    /// The client classes: lengths, prefix sharing, sessions, SLO and priority of their requests.
+    /// The client classes: lengths, prefix sharing, sessions, SLO and priority of their requests
+    /// (may come from `profile`).
+    #[serde(default)]
     pub classes: Vec<ClassSpec>,
     /// Replay a recorded trace instead of generating arrivals and lengths.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +34,27 @@ pub struct WorkloadSpec {
     /// (default: unbounded, no timeout).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<ClientSpec>,
+    /// A benchmark harness's own workload profile, which the importer turns into the fields above;
+    /// the fields given next to it are applied on top (classes matched by name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<WorkloadProfileSpec>,
+}
+
+/// A load generator's profile as benchmark users write it (give one of the two).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkloadProfileSpec {
+    /// An llm-d-benchmark / inference-perf config (`load`, `data`, `api`, `server`, ...), inline or as
+    /// a YAML string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_value")]
+    pub inference_perf: Option<serde_json::Value>,
+    /// vLLM `benchmark_serving` random-dataset parameters (`random-input-len`, `random-output-len`,
+    /// `request-rate`, `burstiness`, `num-prompts`, `max-concurrency`, ...), as a mapping, a command
+    /// line, or the result JSON it wrote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_value")]
+    pub benchmark_serving: Option<serde_json::Value>,
 }
 
 /// The client (load generator) as part of the model: benchmark harnesses bound their in-flight requests
@@ -402,6 +425,13 @@ pub fn validate(spec: &WorkloadSpec) -> V {
             "classes",
             format!("{} classes given, at most {MAX_CLASSES} are supported", spec.classes.len()),
             "merge classes",
+        ));
+    }
+    if spec.profile.is_some() {
+        return Err(err(
+            "profile",
+            "was not expanded: workload profiles are read by the importer",
+            "resolve the scenario through blis_import::resolve (the CLI and controller do)",
         ));
     }
     if let Some(c) = &spec.client {
