@@ -1,7 +1,7 @@
 //! Kubernetes API types of BLIS twin (group `twin.blis.dev`, version `v1alpha1`): the
-//! `SimulationScenario` status, `SimulationSweep`, `HardwareProfile`, the CRD YAML, and the mapping
-//! between a [`Summary`] and the status predictions. The scenario spec is [`ScenarioSpec`] itself:
-//! one input format for the CLI and the controller.
+//! `SimulationScenario` status (its typed [`Predictions`]), `SimulationSweep`, `HardwareProfile` and
+//! the CRD YAML. The scenario spec is [`ScenarioSpec`] itself: one input format for the CLI and the
+//! controller.
 
 pub mod conditions;
 
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use blis_plan::sweep::spec::{
     FanOutMode, Objective, SweepCandidate, SweepFanOut, SweepParameter, SweepSearch, SweepSpec,
 };
+use blis_report::predictions::Predictions;
 use blis_sim::catalog::gpu::GpuProfile;
 pub use blis_sim::metrics::gates::GateResult;
 pub use blis_sim::scenario::spec::ScenarioSpec;
@@ -85,12 +86,10 @@ pub struct SimulationScenarioStatus {
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
-    /// The last good prediction (kept while a newer spec is invalid): `overall`, `classes`,
-    /// `kvCache`, `cost`, `sloAttainment`, `sloMet`, `durationS`; figures as in `blis run --output
-    /// json`, with camelCase names and the whole-run figures under `overall`.
+    /// The last good prediction (kept while a newer spec is invalid): whole-run figures under
+    /// `overall`, per class, per pool, KV cache, cost and SLO verdicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "blis_sim::schema::any_object")]
-    pub predictions: Option<serde_json::Value>,
+    pub predictions: Option<Predictions>,
     /// The generation the predictions were made for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted_generation: Option<i64>,
