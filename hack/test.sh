@@ -55,7 +55,7 @@ export BLIS_HELM
 "$BLIS_HELM" template blis charts/blis --namespace blis-system >/dev/null
 "$BLIS_HELM" template blis charts/blis --namespace blis-system --set 'watchNamespaces={a,b}' \
   --set replicaCount=2 --set serviceMonitor.enabled=true --set networkPolicy.enabled=true >/dev/null
-echo "helm lint and template: ok (rendered objects are checked by tests/ship.rs)"
+echo "helm lint and template: ok (rendered objects are checked by tests/it/ship.rs)"
 
 step "unit and integration tests"
 mkdir -p target && cargo test --workspace --locked --all-targets 2>&1 | tee target/test.log
