@@ -2,13 +2,13 @@
 //! sent; latencies are over the stage's successful requests; rates are over the stage's window, from
 //! its first send to its last response (the drain after the last send included).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::record::SimOutput;
 use super::summary::{Acc, Counts, Stats, SummaryContext};
 
 /// One load stage's figures.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StageSummary {
     /// Stage index (0-based, as listed in the workload or the trace's stage column).
     pub stage: u32,

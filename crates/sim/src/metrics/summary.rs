@@ -66,7 +66,7 @@ pub struct Counts {
     /// Timed out in the flow-control queue.
     pub timed_out: u64,
     /// Given up by the client at its request timeout (left out of every latency and token figure).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub client_timeouts: u64,
     /// Still queued (gateway or replica), in transfer or running when the run stopped.
     pub unfinished: u64,
@@ -270,7 +270,7 @@ pub struct Summary {
     /// Mean KV transfer time (ms) of disaggregated requests.
     pub kv_transfer_ms_mean: f64,
     /// Per load stage, requests attributed to the stage in which they were sent (empty without stages).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stages: Vec<super::stages::StageSummary>,
 }
 
