@@ -167,3 +167,35 @@ fn run_page_draws_cdfs_per_class_and_the_pools_over_time() {
     assert!(reps.contains(">2<"), "the replica axis shows 2");
     assert!(page.contains("kind: SimulationScenario"), "the inputs are on the page");
 }
+
+#[test]
+fn a_staged_run_plots_throughput_and_ttft_against_the_stage_rates() {
+    let profile = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/profiles/inference-perf-ladder.yaml"
+    ))
+    .expect("fixture");
+    let indented: String = profile.lines().map(|l| format!("        {l}\n")).collect();
+    let yaml = QUICKSTART.replace(
+        "  workload:\n",
+        &format!("  workload:\n    profile:\n      inferencePerf: |\n{indented}    classes: []\n"),
+    );
+    // Cut the quickstart's own workload fields so that only the profile's apply.
+    let yaml =
+        yaml[..yaml.find("    classes: []").expect("profile placed") + "    classes: []\n".len()].to_string();
+    let r = resolve(&yaml);
+    let o = run(&r);
+    let rep = ScenarioReport::new(&r, o.summary.clone());
+    let page = render_run(&[RunView::new(&rep, &o.output, &yaml)]);
+    let rates = [2.0, 4.0, 8.0];
+    for id in ["s0-stage-throughput", "s0-stage-ttft"] {
+        let svg = svg_by_id(&page, id);
+        let path = svg.split("<path d=\"M").nth(1).expect("a line is drawn");
+        let points = path[..path.find('"').unwrap()].split('L').count();
+        assert_eq!(points, rates.len(), "{id}: one point per stage");
+    }
+    assert_eq!(svg_by_id(&page, "s0-stage-ttft").matches("<path d=\"M").count(), 2, "mean and p90");
+    // A run without stages has no stage plots.
+    let (yaml, rep, o) = candidate(1);
+    assert!(!render_run(&[RunView::new(&rep, &o.output, &yaml)]).contains("stage-ttft"));
+}

@@ -384,6 +384,58 @@ fn cdf_charts(out: &mut String, prefix: &str, v: &RunView) {
     }
 }
 
+/// The plots llm-d publishes for its benchmark ladders: output tokens/s and TTFT (mean, p90) against
+/// each stage's request rate (stages sorted by rate; nothing for a run without rated stages).
+fn stage_charts(out: &mut String, prefix: &str, v: &RunView) {
+    let mut stages: Vec<_> =
+        v.report.summary.stages.iter().filter_map(|st| st.rate_per_second.map(|r| (r, st))).collect();
+    if stages.is_empty() {
+        return;
+    }
+    stages.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.stage.cmp(&b.1.stage)));
+    let points = |f: &dyn Fn(&blis_sim::metrics::stages::StageSummary) -> f64| -> Vec<(f64, f64)> {
+        stages.iter().map(|(r, st)| (*r, f(st))).collect()
+    };
+    let throughput = [Line {
+        label: "output tokens/s".into(),
+        color: PALETTE[0],
+        dashed: false,
+        points: points(&|st| st.stats.throughput.output_tokens_per_s),
+    }];
+    line_chart(
+        out,
+        &format!("{prefix}-stage-throughput"),
+        "Output throughput by stage",
+        "Stage request rate (req/s)",
+        "Output tokens/s",
+        &throughput,
+        false,
+    );
+    let ttft = [
+        Line {
+            label: "TTFT mean".into(),
+            color: PALETTE[1],
+            dashed: false,
+            points: points(&|st| st.stats.ttft_ms.mean),
+        },
+        Line {
+            label: "TTFT p90".into(),
+            color: PALETTE[2],
+            dashed: true,
+            points: points(&|st| st.stats.ttft_ms.p90),
+        },
+    ];
+    line_chart(
+        out,
+        &format!("{prefix}-stage-ttft"),
+        "Time to first token by stage",
+        "Stage request rate (req/s)",
+        "TTFT (ms)",
+        &ttft,
+        false,
+    );
+}
+
 /// Queue depth, KV utilisation and replicas over time, one line per pool.
 fn series_charts(out: &mut String, prefix: &str, v: &RunView) {
     let s = v.series;
@@ -527,6 +579,7 @@ fn run_section(out: &mut String, k: usize, v: &RunView, with_inputs: bool) {
     out.push_str("<div class=\"grid\">");
     cdf_charts(out, &prefix, v);
     series_charts(out, &prefix, v);
+    stage_charts(out, &prefix, v);
     out.push_str("</div>");
     let _ = write!(out, "<h3>Prediction</h3><pre>{}</pre>", esc(&table::render(r)));
     if with_inputs {
