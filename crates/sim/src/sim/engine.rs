@@ -372,7 +372,7 @@ pub fn run(
         };
         if opts.check_invariants {
             if let Some(i) = touched {
-                sim.replicas[i as usize].inst.kv.check_invariants().map_err(SimError::Invariant)?;
+                sim.replicas[i as usize].inst.check_invariants(&sim.slab).map_err(SimError::Invariant)?;
             }
         }
     }
