@@ -12,7 +12,7 @@ use super::Error;
 use crate::api::conditions::{self, Desired, DEGRADED, READY, RECONCILING, SLO_MET, STALLED};
 use crate::api::{HardwareProfile, NormalizedInputs, SimulationScenarioStatus};
 use blis_import::{resolve, Objects};
-use blis_report::predictions;
+use blis_report::predictions::{self, Predictions};
 use blis_sim::catalog::gpu::GpuProfile;
 use blis_sim::error::InvalidInput;
 use blis_sim::metrics::gates::{self, Enforcement};
@@ -312,7 +312,7 @@ pub fn status_succeeded(
     let status = SimulationScenarioStatus {
         observed_generation: generation,
         conditions: conditions::merge(&prev.conditions, &conds, generation, now),
-        predictions: Some(predictions::from_summary(summary)),
+        predictions: Some(Predictions::from(summary)),
         predicted_generation: generation,
         gate_results: results,
         normalized_inputs: Some(NormalizedInputs {
