@@ -15,4 +15,5 @@ mod layering;
 mod optimize;
 mod report;
 mod ship;
+mod streaming;
 mod sweep_cli;

@@ -372,10 +372,11 @@ impl Dist {
     }
 }
 
-/// Counters of a set of requests (the distributions are taken from the records afterwards).
+/// Counters of a set of requests (the distributions are taken from the records afterwards, or from
+/// the streamed sketches).
 #[derive(Clone)]
-struct Acc {
-    completed: u64,
+pub(super) struct Acc {
+    pub(super) completed: u64,
     itl_gap_sum: f64,
     itl_gaps: f64,
     input: u64,
@@ -387,7 +388,7 @@ struct Acc {
 }
 
 impl Acc {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             completed: 0,
             itl_gap_sum: 0.0,
@@ -401,7 +402,7 @@ impl Acc {
         }
     }
 
-    fn add(&mut self, r: &RequestRecord, slo: Option<&Slo>) {
+    pub(super) fn add(&mut self, r: &RequestRecord, slo: Option<&Slo>) {
         self.completed += 1;
         if r.itl_mean_us().is_some() {
             self.itl_gap_sum += r.itl_sum_us as f64 / 1000.0;
@@ -451,11 +452,15 @@ impl Acc {
     }
 }
 
-/// Summarises a run.
+/// Summarises a run (from its records, or from its streamed summary when it kept no records).
 pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let n_classes = ctx.class_names.len();
     let slo_of = |c: usize| ctx.slos.get(c).and_then(|s| s.as_ref()).filter(|s| !s.is_empty());
-    let first_arrival = out.completed.iter().map(|r| r.arrival_us).min().unwrap_or(0).min(0);
+    let first_arrival = match &out.stream {
+        Some(st) => st.first_arrival_us(),
+        None => out.completed.iter().map(|r| r.arrival_us).min(),
+    };
+    let first_arrival = first_arrival.unwrap_or(0).min(0);
     let duration_s = (out.end_us - first_arrival).max(0) as f64 / 1e6;
 
     let mut overall = Acc::new();
@@ -466,6 +471,15 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
             ..Counts::default()
         })
         .collect();
+    if let Some(st) = &out.stream {
+        overall = st.overall().acc.clone();
+        for (c, acc) in per_class.iter_mut().enumerate() {
+            if let Some(cs) = st.class(c) {
+                *acc = cs.acc.clone();
+                class_counts[c].completed = acc.completed;
+            }
+        }
+    }
     for r in &out.completed {
         let c = r.class as usize;
         let slo = slo_of(c);
@@ -477,7 +491,7 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     }
     let mut counts = Counts {
         generated: out.generated,
-        completed: out.completed.len() as u64,
+        completed: out.completed_len(),
         rejected: out.rejected.len() as u64,
         shed: out.shed.len() as u64,
         timed_out: out.timed_out.len() as u64,
@@ -512,7 +526,10 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let mut slo_good = 0u64;
     let mut all_met = true;
     let mut scratch = Scratch::default();
-    let overall_dists = Acc::dists(&out.completed, None, &mut scratch);
+    let overall_dists = match &out.stream {
+        Some(st) => st.overall().dists(),
+        None => Acc::dists(&out.completed, None, &mut scratch),
+    };
     // One class holding every completed request has the whole run's distributions.
     let single = n_classes == 1 && per_class[0].completed == overall.completed;
     let classes: Vec<ClassSummary> = per_class
@@ -538,10 +555,10 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
             ClassSummary {
                 name: ctx.class_names[c].clone(),
                 stats: {
-                    let d = if single {
-                        overall_dists
-                    } else {
-                        Acc::dists(&out.completed, Some(c as u16), &mut scratch)
+                    let d = match &out.stream {
+                        Some(st) => st.class(c).map_or_else(Default::default, |cs| cs.dists()),
+                        None if single => overall_dists,
+                        None => Acc::dists(&out.completed, Some(c as u16), &mut scratch),
                     };
                     acc.stats(&d, cc, duration_s, slo.is_some())
                 },
