@@ -7,7 +7,10 @@ use blis_plan::bench;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Which benchmark: `10k` (10,000 requests, one replica), `1m` (1,000,000 requests), `16r` (16 replicas, prefix-aware endpoint picker, 1,000,000 requests) or `all`.
+    /// Which benchmark: `10k`, `100k` (requests, one replica), `16r100k` (100,000 requests, 16 replicas,
+    /// prefix-aware endpoint picker), `1m` (1,000,000 requests, one replica, streaming summary),
+    /// `1m-exact` (the same, exact summary), `16r` (1,000,000 requests, 16 replicas) or `all` (10k,
+    /// 16r100k and 1m: issue 17's acceptance cases; reference figures in `blis_plan::bench`).
     #[arg(long, default_value = "all")]
     case: String,
     /// Runs per case; the median is reported.
@@ -21,7 +24,7 @@ pub struct Args {
 pub fn exec(args: Args) -> Result<ExitCode, CliError> {
     let mut results = Vec::new();
     for case in bench::cases(&args.case)? {
-        let r = bench::measure(&case, args.repeat.max(1))
+        let r = bench::measure(&case, args.repeat)
             .map_err(|e| failed(format!("benchmark {}: {e}", case.name)))?;
         if args.output == Output::Table {
             println!("{}", r.line());

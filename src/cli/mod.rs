@@ -155,6 +155,25 @@ enum Output {
     Json,
 }
 
+/// `--summary`: how a run summarises its completed requests.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SummaryArg {
+    /// Keep every request's record: exact percentiles.
+    Exact,
+    /// Counters and quantile sketches: memory independent of the number of requests, percentiles
+    /// within 0.5 %.
+    Streaming,
+}
+
+impl From<SummaryArg> for blis_sim::metrics::SummaryMode {
+    fn from(a: SummaryArg) -> Self {
+        match a {
+            SummaryArg::Exact => Self::Exact,
+            SummaryArg::Streaming => Self::Streaming,
+        }
+    }
+}
+
 /// Prints `v` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(|e| failed(format!("cannot encode JSON: {e}")))?;

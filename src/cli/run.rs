@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::scenarios::{load_and_resolve, simulate_all, Overrides};
-use super::{print_json, write_file, CliError, Output};
+use super::{print_json, write_file, CliError, Output, SummaryArg};
 use blis_report::{html, table, ScenarioReport};
 
 pub const HELP: &str = "\
@@ -33,7 +33,9 @@ A scenario's spec names:
              exponential | empirical, ...}; or trace {path | csv, prefixTokens, timeScale} to replay
              a CSV (arrival_time_s, input_tokens, output_tokens[, prefix_group][, class])
   seed:      master seed (42); every random draw derives from it
-  simulation: {horizonSeconds}  stop early; in-flight requests count as unfinished
+  simulation: {horizonSeconds, summary}  stop early (in-flight requests count as unfinished);
+             summary: exact (every request's record, exact percentiles) or streaming (memory
+             independent of the number of requests, percentiles within 0.5 %)
 
 Output: a table (default) or JSON (--output json: stable snake_case fields, milliseconds). The same
 file and seed always give byte-identical JSON. Exit status: 0 success, 2 invalid input (one line
@@ -63,6 +65,9 @@ pub struct Args {
     /// benchmark_serving parameters or results): it replaces every scenario's workload.
     #[arg(long, value_name = "FILE")]
     workload_profile: Option<PathBuf>,
+    /// Override every scenario's `simulation.summary` (default: exact).
+    #[arg(long, value_enum)]
+    summary: Option<SummaryArg>,
 }
 
 pub fn exec(args: Args) -> Result<ExitCode, CliError> {
@@ -71,7 +76,10 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         profile: args.profile.as_deref(),
         workload_profile: args.workload_profile.as_deref(),
     };
-    let (loaded, resolved) = load_and_resolve(&args.files, args.files.is_empty(), &over)?;
+    let (loaded, mut resolved) = load_and_resolve(&args.files, args.files.is_empty(), &over)?;
+    if let Some(s) = args.summary {
+        resolved.iter_mut().for_each(|r| r.summary = s.into());
+    }
     let interactive = !args.no_progress && std::io::stderr().is_terminal();
     let outcomes = simulate_all(&loaded, &resolved, interactive)?;
     let (reports, outputs): (Vec<ScenarioReport>, Vec<_>) =

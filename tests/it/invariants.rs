@@ -201,6 +201,8 @@ proptest! {
         }
         let slow = run_checked(&r, false);
         prop_assert_eq!(&fast.output.completed, &slow.output.completed);
+        prop_assert_eq!(&fast.output.instances, &slow.output.instances);
+        prop_assert_eq!(&fast.output.series, &slow.output.series);
     }
 }
 

@@ -16,4 +16,5 @@ mod optimize;
 mod profiles;
 mod report;
 mod ship;
+mod streaming;
 mod sweep_cli;

@@ -488,20 +488,24 @@ fn class(
 /// of the same pair share their prompt up to the shortest prompt of the trace. Returns the CSV and that
 /// shared length.
 fn rewrite_trace(text: &str, sp: &SharedPrefix, salt: &str) -> Result<(String, u32), String> {
-    let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
+    use std::fmt::Write as _;
+    // Fields are trimmed where read (`Trim::All` would rebuild every record).
+    let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::None).from_reader(text.as_bytes());
     let headers = rd.headers().map_err(|e| e.to_string())?.clone();
-    let col = |n: &str| headers.iter().position(|h| h == n).ok_or_else(|| format!("no column {n}"));
+    let col = |n: &str| headers.iter().position(|h| h.trim() == n).ok_or_else(|| format!("no column {n}"));
     let (ca, ci) = (col("arrival_time_s")?, col("input_tokens")?);
     let pairs = u64::from(sp.groups.max(1)) * u64::from(sp.prompts_per_group.max(1));
     let key = salt.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| mix2(h, u64::from(b)));
     let mut out = String::from("arrival_time_s,input_tokens,output_tokens,prefix_group\n");
     let mut min_input = u32::MAX;
-    for (i, rec) in rd.records().enumerate() {
-        let rec = rec.map_err(|e| e.to_string())?;
-        let input: u32 = rec[ci].parse().map_err(|e| format!("row {i}: input_tokens: {e}"))?;
+    let mut rec = csv::StringRecord::new();
+    let mut i = 0usize;
+    while rd.read_record(&mut rec).map_err(|e| e.to_string())? {
+        let input: u32 = rec[ci].trim().parse().map_err(|e| format!("row {i}: input_tokens: {e}"))?;
         min_input = min_input.min(input.max(1));
         let group = mix2(key, i as u64) % pairs;
-        out.push_str(&format!("{},{},{},{}\n", &rec[ca], input.max(1), sp.output_tokens.max(1), group));
+        let _ = writeln!(out, "{},{},{},{}", rec[ca].trim(), input.max(1), sp.output_tokens.max(1), group);
+        i += 1;
     }
     if min_input == u32::MAX {
         return Err("the trace has no rows".into());

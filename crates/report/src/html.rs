@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use super::json::ScenarioReport;
 use super::table::{self, fmt_ms};
-use blis_sim::metrics::cdf::{class_cdfs, ClassCdf};
+use blis_sim::metrics::cdf::{run_cdfs, ClassCdf};
 use blis_sim::metrics::{Series, SimOutput};
 
 /// One sweep candidate as the report shows it.
@@ -69,7 +69,7 @@ impl<'a> RunView<'a> {
     /// The view of a finished run: its report, raw output and input manifest.
     pub fn new(report: &'a ScenarioReport, output: &'a SimOutput, inputs_yaml: &'a str) -> Self {
         let names: Vec<String> = report.summary.classes.iter().map(|c| c.name.clone()).collect();
-        Self { report, series: &output.series, cdfs: class_cdfs(&output.completed, &names), inputs_yaml }
+        Self { report, series: &output.series, cdfs: run_cdfs(output, &names), inputs_yaml }
     }
 }
 

@@ -25,7 +25,8 @@ pub fn resolve(yaml: &str) -> Resolved {
 
 /// Runs with invariant checks on.
 pub fn run_checked(r: &Resolved, fast_forward: bool) -> Outcome {
-    let opts = SimOptions { decode_fast_forward: fast_forward, check_invariants: true, max_events: None };
+    let opts =
+        SimOptions { decode_fast_forward: fast_forward, check_invariants: true, ..SimOptions::default() };
     scenario::simulate(r, None, &opts, &mut NoObserver).expect("simulation succeeds")
 }
 

@@ -1,7 +1,7 @@
 //! Distribution functions of per-request TTFT and ITL per class, downsampled to a few hundred points
 //! so a report can draw them for runs of any size.
 
-use super::record::RequestRecord;
+use super::record::{RequestRecord, SimOutput};
 use super::summary::percentile;
 
 /// Points of a downsampled distribution function (fractions 0, 1/n, ..., 1).
@@ -30,6 +30,25 @@ pub fn quantile_points(values: &mut [f64], n: usize) -> Vec<(f64, f64)> {
         .map(|k| {
             let q = k as f64 / n as f64;
             (percentile(values, q * 100.0), q)
+        })
+        .collect()
+}
+
+/// TTFT and ITL distribution functions of each class of a run: from its records, or in streaming mode
+/// from its quantile sketches (each point then within the sketch's relative accuracy).
+pub fn run_cdfs(out: &SimOutput, class_names: &[String]) -> Vec<ClassCdf> {
+    let Some(st) = &out.stream else {
+        return class_cdfs(&out.completed, class_names);
+    };
+    class_names
+        .iter()
+        .enumerate()
+        .map(|(c, name)| {
+            let (ttft_ms, itl_ms) = st
+                .class(c)
+                .map(|cs| (cs.quantile_points(0, CDF_POINTS), cs.quantile_points(1, CDF_POINTS)))
+                .unwrap_or_default();
+            ClassCdf { name: name.clone(), ttft_ms, itl_ms }
         })
         .collect()
 }

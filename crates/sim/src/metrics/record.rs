@@ -149,4 +149,13 @@ pub struct SimOutput {
     pub transfer_us: i64,
     /// Queue depth, running batch, KV utilisation and replicas over time, per pool.
     pub series: super::Series,
+    /// Streaming summary mode: completed requests are summarised here instead of kept in `completed`.
+    pub stream: Option<super::StreamSummary>,
+}
+
+impl SimOutput {
+    /// Completed requests (kept as records or streamed).
+    pub fn completed_len(&self) -> u64 {
+        self.stream.as_ref().map_or(self.completed.len() as u64, |s| s.completed())
+    }
 }

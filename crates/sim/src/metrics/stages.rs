@@ -4,8 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::record::SimOutput;
-use super::summary::{Acc, Counts, Stats, SummaryContext};
+use super::record::{RequestRecord, SimOutput};
+use super::summary::{Acc, Counts, Scratch, Stats, SummaryContext};
 
 /// One load stage's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,7 @@ pub(super) fn summarize_stages(
     let slo_of = |c: u16| ctx.slos.get(usize::from(c)).and_then(|s| s.as_ref()).filter(|s| !s.is_empty());
     let n = logs.len();
     let mut accs: Vec<Acc> = (0..n).map(|_| Acc::new()).collect();
+    let mut recs: Vec<Vec<RequestRecord>> = vec![Vec::new(); n];
     let mut counts: Vec<Counts> =
         logs.iter().map(|l| Counts { generated: l.sent, ..Counts::default() }).collect();
     let mut last_end: Vec<i64> = logs.iter().map(|l| l.last_send_us).collect();
@@ -72,6 +73,7 @@ pub(super) fn summarize_stages(
             continue;
         }
         accs[k].add(r, slo_of(r.class));
+        recs[k].push(r.clone());
         counts[k].completed += 1;
         cached[k] += u64::from(r.cached_tokens);
         input[k] += u64::from(r.input_tokens);
@@ -95,6 +97,7 @@ pub(super) fn summarize_stages(
             }
         }
     }
+    let mut scratch = Scratch::default();
     logs.iter()
         .zip(accs)
         .zip(counts)
@@ -122,7 +125,7 @@ pub(super) fn summarize_stages(
                 },
                 prefix_cache_hit_rate: if input[k] > 0 { cached[k] as f64 / input[k] as f64 } else { 0.0 },
                 preemptions: preemptions[k],
-                stats: acc.stats(c, window_s, any_slo),
+                stats: acc.stats(&Acc::dists(&recs[k], None, &mut scratch), c, window_s, any_slo),
             }
         })
         .collect()

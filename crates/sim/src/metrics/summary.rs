@@ -299,12 +299,98 @@ pub(super) fn is_good(r: &RequestRecord, slo: &Slo) -> (bool, bool, bool) {
     (ttft, itl, e2e)
 }
 
-/// Accumulates the figures of a set of requests (the run, a class, a stage).
+/// Which per-request latency a [`Dist`] is taken over.
+#[derive(Clone, Copy)]
+enum Metric {
+    Ttft,
+    E2e,
+    Queue,
+}
+
+impl Metric {
+    fn us(self, r: &RequestRecord) -> i64 {
+        match self {
+            Metric::Ttft => r.ttft_us,
+            Metric::E2e => r.e2e_us,
+            Metric::Queue => r.queue_us,
+        }
+    }
+}
+
+/// Scratch buffers reused for every distribution of a summary (one metric at a time, so the peak
+/// memory is one value per completed request, not eight).
+#[derive(Default)]
+pub(super) struct Scratch {
+    ints: Vec<i64>,
+    floats: Vec<f64>,
+}
+
+impl Scratch {
+    /// The distribution of an integer-µs metric over the records of `class` (all when `None`), in ms.
+    /// Sorting the integers gives the same order as sorting their millisecond values (`x / 1000` is
+    /// monotone), so the mean (summed in sorted order) and percentiles are bit-identical to
+    /// [`Dist::of`] on the converted values.
+    fn int_dist(&mut self, recs: &[RequestRecord], class: Option<u16>, m: Metric) -> Dist {
+        self.ints.clear();
+        self.ints.extend(recs.iter().filter(|r| class.is_none_or(|c| r.class == c)).map(|r| m.us(r)));
+        if self.ints.is_empty() {
+            return Dist::default();
+        }
+        self.ints.sort_unstable();
+        let v = &self.ints;
+        let ms = |i: usize| v[i] as f64 / 1000.0;
+        let mean = v.iter().map(|&x| x as f64 / 1000.0).sum::<f64>() / v.len() as f64;
+        let pct = |p: f64| percentile_by(v.len(), p, ms);
+        Dist { mean, p50: pct(50.0), p90: pct(90.0), p99: pct(99.0) }
+    }
+
+    /// Per-request mean ITL (ms) distribution; `mean` is filled in by the caller (token-weighted).
+    fn itl_dist(&mut self, recs: &[RequestRecord], class: Option<u16>) -> Dist {
+        self.floats.clear();
+        self.floats.extend(
+            recs.iter()
+                .filter(|r| class.is_none_or(|c| r.class == c))
+                .filter_map(|r| r.itl_mean_us().map(|m| m / 1000.0)),
+        );
+        // Unstable sort: elements equal under total_cmp are bit-identical, so the order is the same.
+        if self.floats.is_empty() {
+            return Dist::default();
+        }
+        self.floats.sort_unstable_by(f64::total_cmp);
+        Dist::of_sorted(&self.floats)
+    }
+}
+
+/// [`percentile`] over `n` sorted values read through `at`.
+fn percentile_by(n: usize, p: f64, at: impl Fn(usize) -> f64) -> f64 {
+    if n == 0 {
+        return 0.0;
+    }
+    let rank = p / 100.0 * (n - 1) as f64;
+    let lo = rank.floor() as usize;
+    let hi = rank.ceil() as usize;
+    let frac = rank - lo as f64;
+    at(lo) + (at(hi) - at(lo)) * frac
+}
+
+impl Dist {
+    /// The distribution of values already sorted by `total_cmp`.
+    fn of_sorted(values: &[f64]) -> Self {
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        Self {
+            mean,
+            p50: percentile(values, 50.0),
+            p90: percentile(values, 90.0),
+            p99: percentile(values, 99.0),
+        }
+    }
+}
+
+/// Counters of a set of requests (the distributions are taken from the records afterwards, or from
+/// the streamed sketches).
+#[derive(Clone)]
 pub(super) struct Acc {
-    ttft: Vec<f64>,
-    itl: Vec<f64>,
-    e2e: Vec<f64>,
-    queue: Vec<f64>,
+    pub(super) completed: u64,
     itl_gap_sum: f64,
     itl_gaps: f64,
     input: u64,
@@ -318,10 +404,7 @@ pub(super) struct Acc {
 impl Acc {
     pub(super) fn new() -> Self {
         Self {
-            ttft: Vec::new(),
-            itl: Vec::new(),
-            e2e: Vec::new(),
-            queue: Vec::new(),
+            completed: 0,
             itl_gap_sum: 0.0,
             itl_gaps: 0.0,
             input: 0,
@@ -334,11 +417,8 @@ impl Acc {
     }
 
     pub(super) fn add(&mut self, r: &RequestRecord, slo: Option<&Slo>) {
-        self.ttft.push(r.ttft_us as f64 / 1000.0);
-        self.e2e.push(r.e2e_us as f64 / 1000.0);
-        self.queue.push(r.queue_us as f64 / 1000.0);
-        if let Some(m) = r.itl_mean_us() {
-            self.itl.push(m / 1000.0);
+        self.completed += 1;
+        if r.itl_mean_us().is_some() {
             self.itl_gap_sum += r.itl_sum_us as f64 / 1000.0;
             self.itl_gaps += f64::from(r.output_tokens - 1);
         }
@@ -353,17 +433,27 @@ impl Acc {
         }
     }
 
-    pub(super) fn stats(mut self, counts: Counts, duration_s: f64, has_slo: bool) -> Stats {
-        let completed = self.e2e.len() as f64;
+    /// The latency distributions of the records of `class` (all when `None`).
+    pub(super) fn dists(recs: &[RequestRecord], class: Option<u16>, scratch: &mut Scratch) -> [Dist; 4] {
+        [
+            scratch.int_dist(recs, class, Metric::Ttft),
+            scratch.itl_dist(recs, class),
+            scratch.int_dist(recs, class, Metric::E2e),
+            scratch.int_dist(recs, class, Metric::Queue),
+        ]
+    }
+
+    pub(super) fn stats(&self, dists: &[Dist; 4], counts: Counts, duration_s: f64, has_slo: bool) -> Stats {
+        let completed = self.completed as f64;
         let rate = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
-        let mut itl_ms = Dist::of(&mut self.itl);
+        let [ttft_ms, mut itl_ms, e2e_ms, queue_ms] = *dists;
         itl_ms.mean = if self.itl_gaps > 0.0 { self.itl_gap_sum / self.itl_gaps } else { 0.0 };
         Stats {
             requests: counts,
-            ttft_ms: Dist::of(&mut self.ttft),
+            ttft_ms,
             itl_ms,
-            e2e_ms: Dist::of(&mut self.e2e),
-            queue_ms: Dist::of(&mut self.queue),
+            e2e_ms,
+            queue_ms,
             throughput: Throughput {
                 requests_per_s: rate(completed),
                 input_tokens_per_s: rate(self.input as f64),
@@ -376,11 +466,15 @@ impl Acc {
     }
 }
 
-/// Summarises a run.
+/// Summarises a run (from its records, or from its streamed summary when it kept no records).
 pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let n_classes = ctx.class_names.len();
     let slo_of = |c: usize| ctx.slos.get(c).and_then(|s| s.as_ref()).filter(|s| !s.is_empty());
-    let first_arrival = out.completed.iter().map(|r| r.arrival_us).min().unwrap_or(0).min(0);
+    let first_arrival = match &out.stream {
+        Some(st) => st.first_arrival_us(),
+        None => out.completed.iter().map(|r| r.arrival_us).min(),
+    };
+    let first_arrival = first_arrival.unwrap_or(0).min(0);
     let duration_s = (out.end_us - first_arrival).max(0) as f64 / 1e6;
 
     let mut overall = Acc::new();
@@ -391,16 +485,32 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
             ..Counts::default()
         })
         .collect();
+    if let Some(st) = &out.stream {
+        overall = st.overall().acc.clone();
+        for (c, acc) in per_class.iter_mut().enumerate() {
+            if let Some(cs) = st.class(c) {
+                *acc = cs.acc.clone();
+                class_counts[c].completed = acc.completed;
+            }
+        }
+    }
+    // Requests the client gave up on at its timeout are failures: left out of every figure.
     let timed_out = |r: &RequestRecord| ctx.client_timeout_us.is_some_and(|t| r.e2e_us > t);
     let mut client_timeouts = vec![0u64; n_classes];
-    for r in &out.completed {
-        let c = r.class as usize;
-        if timed_out(r) {
-            if let Some(n) = client_timeouts.get_mut(c) {
+    let kept: Vec<RequestRecord>;
+    let recs: &[RequestRecord] = if ctx.client_timeout_us.is_some() {
+        for r in out.completed.iter().filter(|r| timed_out(r)) {
+            if let Some(n) = client_timeouts.get_mut(r.class as usize) {
                 *n += 1;
             }
-            continue;
         }
+        kept = out.completed.iter().filter(|r| !timed_out(r)).cloned().collect();
+        &kept
+    } else {
+        &out.completed
+    };
+    for r in recs {
+        let c = r.class as usize;
         let slo = slo_of(c);
         overall.add(r, slo);
         if let Some(acc) = per_class.get_mut(c) {
@@ -414,7 +524,7 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     }
     let mut counts = Counts {
         generated: out.generated,
-        completed: out.completed.len() as u64 - client_timeouts_total,
+        completed: out.completed_len() - client_timeouts_total,
         rejected: out.rejected.len() as u64,
         shed: out.shed.len() as u64,
         timed_out: out.timed_out.len() as u64,
@@ -451,6 +561,13 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let mut slo_generated = 0u64;
     let mut slo_good = 0u64;
     let mut all_met = true;
+    let mut scratch = Scratch::default();
+    let overall_dists = match &out.stream {
+        Some(st) => st.overall().dists(),
+        None => Acc::dists(recs, None, &mut scratch),
+    };
+    // One class holding every completed request has the whole run's distributions.
+    let single = n_classes == 1 && per_class[0].completed == overall.completed;
     let classes: Vec<ClassSummary> = per_class
         .into_iter()
         .zip(class_counts)
@@ -473,7 +590,14 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
             }
             ClassSummary {
                 name: ctx.class_names[c].clone(),
-                stats: acc.stats(cc, duration_s, slo.is_some()),
+                stats: {
+                    let d = match &out.stream {
+                        Some(st) => st.class(c).map_or_else(Default::default, |cs| cs.dists()),
+                        None if single => overall_dists,
+                        None => Acc::dists(recs, Some(c as u16), &mut scratch),
+                    };
+                    acc.stats(&d, cc, duration_s, slo.is_some())
+                },
                 slo,
                 attainment,
                 slo_met,
@@ -481,7 +605,7 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
         })
         .collect();
     let any_slo = classes.iter().any(|c| c.slo.is_some());
-    let overall = overall.stats(counts, duration_s, any_slo);
+    let overall = overall.stats(&overall_dists, counts, duration_s, any_slo);
 
     let mut kv = KvSummary::default();
     let (mut block_us, mut cap_us, mut busy, mut batch_us, mut q, mut h) = (0.0, 0.0, 0.0, 0.0, 0u64, 0u64);

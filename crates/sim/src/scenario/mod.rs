@@ -17,7 +17,7 @@ pub use resolve::{resolve, EppReader, Resolved};
 pub use spec::ScenarioSpec;
 
 use crate::error::InvalidInput;
-use crate::metrics::{summarize, SimOutput, Summary, SummaryContext};
+use crate::metrics::{summarize, SimOutput, StreamSummary, Summary, SummaryContext, SummaryMode};
 use crate::sim::{self, Observer, SimError, SimOptions};
 use crate::workload::WorkloadGen;
 
@@ -41,7 +41,8 @@ pub struct Outcome {
 }
 
 /// Simulates a resolved scenario. `trace_text` is the CSV content when the workload replays a trace
-/// from a file (the shell reads it; the core does no I/O).
+/// from a file (the shell reads it; the core does no I/O). The summary is exact or streamed as
+/// `opts.summary` says, else as the scenario says.
 pub fn simulate(
     resolved: &Resolved,
     trace_text: Option<Arc<str>>,
@@ -50,7 +51,9 @@ pub fn simulate(
 ) -> Result<Outcome, RunError> {
     let mut workload = WorkloadGen::new(&resolved.workload, resolved.seed, trace_text)
         .map_err(|e| e.under("spec.workload"))?;
-    let output = sim::run(&resolved.cluster(), &mut workload, opts, observer)?;
+    let stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)
+        .then(|| StreamSummary::new(&resolved.slos));
+    let output = sim::run(&resolved.cluster(), &mut workload, opts, observer, stream)?;
     let summary = summarize(
         &output,
         &SummaryContext {

@@ -10,6 +10,7 @@ use crate::catalog::gpu::GpuProfile;
 use crate::catalog::model::{self, ModelArch};
 use crate::error::InvalidInput;
 use crate::latency::{LatencyKind, LatencyModel};
+use crate::metrics::SummaryMode;
 use crate::sim::gateway::GatewayConfig;
 use crate::sim::router::EppConfig;
 use crate::sim::{ClusterConfig, InstanceConfig, PdConfig, PoolConfig, RouterConfig};
@@ -55,6 +56,8 @@ pub struct Resolved {
     pub slos: Vec<Option<Slo>>,
     /// Horizon (µs).
     pub horizon_us: Option<i64>,
+    /// Exact or streaming summary.
+    pub summary: SummaryMode,
     /// Things that were derived or approximated, for the user to check.
     pub warnings: Vec<String>,
 }
@@ -174,6 +177,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<R
         class_names,
         slos,
         horizon_us,
+        summary: spec.simulation.summary.unwrap_or_default(),
         warnings,
     })
 }

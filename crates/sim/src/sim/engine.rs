@@ -22,7 +22,8 @@ use super::pool::{PoolConfig, Replica, ReplicaState, ScalePolicy};
 use super::request::{LiveRequest, Slab};
 use super::router::{Detector, Router, RouterConfig};
 use crate::metrics::{
-    InstanceReport, PoolReport, PoolSample, Rejected, RequestRecord, Series, SimOutput, TimelinePoint,
+    InstanceReport, PoolReport, PoolSample, Rejected, RequestRecord, Series, SimOutput, StreamSummary,
+    SummaryMode, TimelinePoint,
 };
 use crate::rng::{self, SimRng};
 use crate::workload::{Request, WorkloadGen};
@@ -70,11 +71,14 @@ pub struct SimOptions {
     pub check_invariants: bool,
     /// Stop with an error after this many events (a guard against runaway runs).
     pub max_events: Option<u64>,
+    /// Exact or streaming summary, overriding the scenario's `simulation.summary` (`None`: as the
+    /// scenario says).
+    pub summary: Option<SummaryMode>,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        Self { decode_fast_forward: true, check_invariants: false, max_events: None }
+        Self { decode_fast_forward: true, check_invariants: false, max_events: None, summary: None }
     }
 }
 
@@ -199,12 +203,14 @@ struct Sim<'a> {
     pool_samples: Vec<PoolSample>,
 }
 
-/// Runs the cluster on the workload until it drains (or the horizon), returning every record.
+/// Runs the cluster on the workload until it drains (or the horizon), returning every record, or with
+/// `stream` given, summarising completed requests into it instead of keeping their records.
 pub fn run(
     cfg: &ClusterConfig,
     workload: &mut WorkloadGen,
     opts: &SimOptions,
     obs: &mut dyn Observer,
+    stream: Option<StreamSummary>,
 ) -> Result<SimOutput, SimError> {
     let epp_flow = match &cfg.router.policy {
         super::router::RouterPolicy::EndpointPicker(e) if e.flow.enabled => {
@@ -222,6 +228,7 @@ pub fn run(
         out: SimOutput {
             generated_per_class: vec![0; workload.class_names().len()],
             series: Series::new(cfg.pools.len()),
+            stream,
             ..SimOutput::default()
         },
         done: Vec::new(),
@@ -372,7 +379,7 @@ pub fn run(
         };
         if opts.check_invariants {
             if let Some(i) = touched {
-                sim.replicas[i as usize].inst.kv.check_invariants().map_err(SimError::Invariant)?;
+                sim.replicas[i as usize].inst.check_invariants(&sim.slab).map_err(SimError::Invariant)?;
             }
         }
     }
@@ -599,7 +606,10 @@ impl Sim<'_> {
             return;
         }
         self.finished += 1;
-        self.out.completed.push(record(&r));
+        match &mut self.out.stream {
+            Some(st) => st.add(&record(&r)),
+            None => self.out.completed.push(record(&r)),
+        }
         workload.on_request_done(&r.req, r.last_token_us, true);
         self.slab.recycle(r);
     }
@@ -774,7 +784,7 @@ impl Sim<'_> {
                 }
             })
             .collect();
-        let accounted = out.completed.len() as u64
+        let accounted = out.completed_len()
             + out.rejected.len() as u64
             + out.shed.len() as u64
             + out.timed_out.len() as u64

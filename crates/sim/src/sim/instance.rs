@@ -6,14 +6,20 @@
 //! the waiting queue while slots, budget and blocks last. The step's duration comes from the latency
 //! model; its tokens are produced when it ends.
 //!
-//! Decode fast-forward: when a step is decode-only, nothing can be admitted and nobody finishes for a
-//! while, the next steps are fully determined, so their times are computed in one pass and their
-//! per-request effects applied in bulk when the run ends (or is cut short by an arrival). The result
-//! is identical to stepping one by one (a test checks it).
+//! Decode fast-forward, two parts, both with results identical to stepping one request at a time (a
+//! test checks it):
+//! - steady decoders: the running requests at the front of the batch that decode one token in every
+//!   step are held implicitly (`super::decoders`), so forming and ending a step costs O(1) in their
+//!   number; the replica visits them one by one only when a step cannot be formed that way (not
+//!   enough free KV blocks for their next tokens, or not enough token budget);
+//! - decode runs: when a step is decode-only, nothing can be admitted and nobody finishes for a
+//!   while, the next steps are fully determined, so their times are computed in one pass and their
+//!   effects applied in bulk when the run ends (or is cut short by an arrival).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use super::decoders::SteadyDecoders;
 use super::kv::KvCache;
 use super::offload::CpuTier;
 use super::request::{LiveRequest, Phase, Slab};
@@ -100,10 +106,15 @@ pub struct Instance {
     /// The KV cache.
     pub kv: KvCache,
     waiting: VecDeque<u32>,
+    /// The front of the running batch: requests decoding in lockstep, held implicitly.
+    decoders: SteadyDecoders,
+    /// The rest of the running batch, in batch order (after every steady decoder).
     running: Vec<u32>,
+    /// Batch position of the next admitted request.
+    next_batch_seq: u64,
     latency: Arc<dyn LatencyModel>,
     overheads: RequestOverheads,
-    /// Slots scheduled in the step in flight.
+    /// Slots scheduled in the step in flight, besides the steady decoders.
     sched: Vec<u32>,
     /// Whether a step is in flight.
     busy: bool,
@@ -135,12 +146,15 @@ impl Instance {
         let overheads = latency.request_overheads();
         let cpu = (cfg.cpu_offload_blocks > 0)
             .then(|| CpuTier::new(cfg.cpu_offload_blocks, cfg.kv_block_bytes_per_gpu));
+        let block_size = cfg.block_size;
         Self {
             id,
             kv: KvCache::new(cfg.total_blocks, cfg.block_size, cfg.prefix_caching),
             cfg,
             waiting: VecDeque::new(),
+            decoders: SteadyDecoders::new(block_size),
             running: Vec::new(),
+            next_batch_seq: 0,
             latency,
             overheads,
             sched: Vec::new(),
@@ -168,7 +182,7 @@ impl Instance {
 
     /// Requests in the running batch.
     pub fn batch_len(&self) -> usize {
-        self.running.len()
+        self.decoders.len() as usize + self.running.len()
     }
 
     /// KV blocks in use at `now` as stepping one step at a time would show them, also in the middle
@@ -199,7 +213,7 @@ impl Instance {
 
     /// Whether it holds no request at all.
     pub fn is_idle(&self) -> bool {
-        self.waiting.is_empty() && self.running.is_empty() && !self.busy
+        self.waiting.is_empty() && self.batch_len() == 0 && !self.busy
     }
 
     /// Serving knobs.
@@ -277,9 +291,13 @@ impl Instance {
         }
         let tok = self.overheads.per_output_token_us;
         let post = self.overheads.after_last_token_us;
+        // The steady decoders come first in batch order.
+        self.decoders.end_step(now + tok);
+        while let Some(s) = self.decoders.pop_finished(slab, now + tok + post) {
+            done.push(s);
+        }
         for &s in &self.sched {
             let r = &mut slab[s];
-            r.scheduled = 0;
             if r.phase != Phase::Running || r.computed < r.known_tokens() {
                 continue;
             }
@@ -303,12 +321,33 @@ impl Instance {
             }
             self.running.retain(|s| !slab[*s].is_done());
         }
+        self.promote_decoders(slab);
         self.busy = false;
         self.sched.clear();
-        if !self.running.is_empty() || !self.waiting.is_empty() {
+        if self.batch_len() > 0 || !self.waiting.is_empty() {
             self.start_step(now, slab);
         }
         self.generation += 1;
+    }
+
+    /// With fast-forward on, moves the leading running requests that decode between steps into the
+    /// steady decoders. Not under KV pressure (fewer free blocks than running requests): there a
+    /// step may preempt, so the replica keeps visiting requests one by one instead of moving them in
+    /// and out of the set at every step.
+    fn promote_decoders(&mut self, slab: &mut Slab) {
+        if !self.fast_forward || self.kv.free() < self.batch_len() as u32 {
+            return;
+        }
+        let mut k = 0;
+        while let Some(&s) = self.running.get(k) {
+            let r = &mut slab[s];
+            if !(r.generated >= 1 && r.computed + 1 == r.known_tokens()) {
+                break;
+            }
+            self.decoders.join(s, r);
+            k += 1;
+        }
+        self.running.drain(..k);
     }
 
     /// Forms the next batch at `now` and schedules its end.
@@ -320,11 +359,17 @@ impl Instance {
         self.busy = true;
         self.step_start = now;
         self.step_end = now + dt;
-        self.account(dt, self.kv.used(), self.running.len());
+        self.account(dt, self.kv.used(), self.batch_len());
         self.run_active = false;
         if self.fast_forward && admission_blocked && self.sched.len() == self.running.len() {
             self.plan_run(batch, slab);
         }
+    }
+
+    /// Checks the replica's KV cache and its steady decoders' aggregates (for tests).
+    pub fn check_invariants(&self, slab: &Slab) -> Result<(), String> {
+        self.kv.check_invariants()?;
+        self.decoders.check(slab)
     }
 
     fn account(&mut self, dt: i64, used: u32, batch: usize) {
@@ -343,7 +388,23 @@ impl Instance {
         let mut preempted = false;
         self.sched.clear();
 
-        // Phase 1: running requests in batch order.
+        // Phase 1: running requests in batch order, the steady decoders first. They all decode when
+        // the budget covers them and the free blocks cover their new blocks (then nobody among them
+        // can be preempted); otherwise each is visited as stepping one by one would.
+        let n = self.decoders.len();
+        if n > 0 {
+            if n <= budget && self.decoders.blocks_needed(0) <= self.kv.free() {
+                batch.decode_seqs = n;
+                batch.decode_context = self.decoders.context();
+                budget -= n;
+                self.decoders.schedule(&mut self.kv);
+            } else {
+                let mut members = std::mem::take(&mut self.scratch);
+                self.decoders.take_all(slab, &mut members);
+                self.running.splice(0..0, members.iter().copied());
+                self.scratch = members;
+            }
+        }
         let mut i = 0;
         'running: while i < self.running.len() && budget > 0 {
             let s = self.running[i];
@@ -353,7 +414,6 @@ impl Instance {
                 let before = r.computed;
                 if r.generated >= 1 && before + 1 == r.known_tokens() && before < r.blocks.len() as u32 * bs {
                     r.computed = before + 1;
-                    r.scheduled = 1;
                     batch.decode_seqs += 1;
                     batch.decode_context += u64::from(before);
                     budget -= 1;
@@ -383,7 +443,6 @@ impl Instance {
             let decode = slab[s].is_decoding_before(before);
             self.grow(s, before + chunk, !decode, slab);
             add_to_batch(&mut batch, decode, before, chunk);
-            slab[s].scheduled = chunk;
             budget -= chunk;
             self.sched.push(s);
             i += 1;
@@ -395,11 +454,11 @@ impl Instance {
         // Async scheduling: this batch was scheduled when the step that just ended was launched, so it
         // only sees requests queued by then (when requests were running; an idle engine waits for none).
         let cutoff = match self.prev_step_start {
-            Some(t) if self.cfg.async_scheduling && !self.running.is_empty() => t,
+            Some(t) if self.cfg.async_scheduling && self.batch_len() > 0 => t,
             _ => i64::MAX,
         };
         if !preempted {
-            while (self.running.len() as u32) < self.cfg.max_num_seqs && budget > 0 {
+            while (self.batch_len() as u32) < self.cfg.max_num_seqs && budget > 0 {
                 let Some(&s) = self.waiting.front() else {
                     break;
                 };
@@ -428,9 +487,10 @@ impl Instance {
                     r.computed = 0;
                     r.first_scheduled_us.get_or_insert(now);
                     r.phase = Phase::Running;
+                    r.batch_seq = self.next_batch_seq;
+                    self.next_batch_seq += 1;
                     self.grow(s, known, true, slab);
                     add_to_batch(&mut batch, false, start, 1);
-                    slab[s].scheduled = 1;
                     budget -= 1;
                     self.running.push(s);
                     self.sched.push(s);
@@ -488,13 +548,14 @@ impl Instance {
                     r.cached_tokens = start;
                 }
                 r.phase = Phase::Running;
+                r.batch_seq = self.next_batch_seq;
+                self.next_batch_seq += 1;
                 self.kv.record_query(u64::from(known), u64::from(cached * bs));
                 if let Some(cpu) = self.cpu.as_mut() {
                     self.pending_load_us += cpu.load_us(cpu_hits);
                 }
                 self.grow(s, start + chunk, true, slab);
                 add_to_batch(&mut batch, false, start, chunk);
-                slab[s].scheduled = chunk;
                 budget -= chunk;
                 self.running.push(s);
                 self.sched.push(s);
@@ -516,9 +577,9 @@ impl Instance {
         let bs = self.cfg.block_size;
         let r = &mut slab[s];
         let need = self.kv.blocks_for(u64::from(target)) as usize;
-        while r.blocks.len() < need {
-            let b = self.kv.pop_free().expect("allocation was checked");
-            r.blocks.push(b);
+        if r.blocks.len() < need {
+            let n = need - r.blocks.len();
+            self.kv.pop_free_into(&mut r.blocks, n);
         }
         r.computed = target;
         if register && self.kv.caching() {
@@ -554,7 +615,6 @@ impl Instance {
         let r = &mut slab[s];
         r.registered = 0;
         r.computed = 0;
-        r.scheduled = 0;
         r.preemptions += 1;
         r.phase = Phase::Waiting;
         self.waiting.push_front(s);
@@ -577,13 +637,18 @@ impl Instance {
     /// After a decode-only step with admission blocked, plans the following identical decode steps
     /// up to the first one in which a request finishes or a block allocation could fail.
     fn plan_run(&mut self, first: StepBatch, slab: &Slab) {
-        let n = self.running.len() as u32;
+        let n = self.batch_len() as u32;
         if n == 0 || first.prefill_seqs > 0 {
             return;
         }
         // Steps until the first completion (the step formed now counts as one).
-        let k_max =
-            self.running.iter().map(|&s| slab[s].output_target() - slab[s].generated).min().unwrap_or(1);
+        let k_max = self
+            .running
+            .iter()
+            .map(|&s| slab[s].output_target() - slab[s].generated)
+            .min()
+            .unwrap_or(u32::MAX)
+            .min(self.decoders.steps_to_first_finish());
         if k_max < 2 {
             return;
         }
@@ -607,7 +672,8 @@ impl Instance {
             if t >= self.plan_horizon {
                 break;
             }
-            let need = self.residue[(bs - (j as usize - 1) % bs) % bs];
+            let need =
+                self.residue[(bs - (j as usize - 1) % bs) % bs] + self.decoders.blocks_needed(u64::from(j));
             if need > free {
                 break;
             }
@@ -642,8 +708,9 @@ impl Instance {
         for j in 1..=extra {
             let dt = self.run.ends[j] - self.run.ends[j - 1];
             self.stats.steps += 1;
-            self.account(dt, self.run.used[j], self.running.len());
+            self.account(dt, self.run.used[j], self.batch_len());
         }
+        self.decoders.advance_run(extra as u64, &mut self.kv, last_bulk_end + tok);
         // Which request gets which physical block does not matter: popped blocks are blank, and a
         // request releases its own blocks as a sequence. So each request takes all its blocks at once.
         for idx in 0..self.running.len() {

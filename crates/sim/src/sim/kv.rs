@@ -240,6 +240,40 @@ impl KvCache {
         Some(b)
     }
 
+    /// Pops `n` blocks as [`KvCache::pop_free`] would one by one, appending them to `out`; a run of
+    /// blank entries at the head is taken in one step. Panics if fewer than `n` blocks are free
+    /// (callers check first).
+    pub fn pop_free_into(&mut self, out: &mut Vec<u32>, mut n: usize) {
+        while n > 0 {
+            let s = self.head;
+            assert!(s != NIL, "allocation was checked");
+            let seg = self.segs[s as usize];
+            if seg.block == NIL {
+                // `pop_free` takes the top of the blank stack each time: the top `m`, top first.
+                let m = n.min(seg.count as usize);
+                let from = self.blank.len() - m;
+                out.extend(self.blank[from..].iter().rev());
+                for &b in &self.blank[from..] {
+                    self.blk[b as usize].refcount = 1;
+                }
+                self.blank.truncate(from);
+                self.free -= m as u32;
+                if m == seg.count as usize {
+                    self.remove_seg(s);
+                } else {
+                    let g = &mut self.segs[s as usize];
+                    g.count -= m as u32;
+                    g.stamp += m as u64;
+                }
+                n -= m;
+            } else {
+                let b = self.pop_free().expect("head segment exists");
+                out.push(b);
+                n -= 1;
+            }
+        }
+    }
+
     /// Records that `block` (now full) holds content `hash`, so later prompts can hit it. A hash that is
     /// already cached in another block is left pointing there (first writer wins, as in vLLM).
     pub fn register(&mut self, block: u32, hash: u64) {
@@ -269,13 +303,24 @@ impl KvCache {
     /// shareable content) is evicted before its prefix.
     pub fn release(&mut self, blocks: &[u32]) {
         for &b in blocks.iter().rev() {
-            let r = &mut self.blk[b as usize].refcount;
-            debug_assert!(*r > 0, "release of a free block");
-            *r -= 1;
-            if *r == 0 {
-                self.push_tail(b);
-                self.free += 1;
+            let blk = &mut self.blk[b as usize];
+            debug_assert!(blk.refcount > 0, "release of a free block");
+            blk.refcount -= 1;
+            if blk.refcount != 0 {
+                continue;
             }
+            self.free += 1;
+            if blk.hash == 0 && self.tail != NIL {
+                // Blank block after a blank run: extend the tail segment (what `push_tail` does).
+                let t = &mut self.segs[self.tail as usize];
+                if t.block == NIL && t.stamp + u64::from(t.count) == self.next_stamp {
+                    self.next_stamp += 1;
+                    t.count += 1;
+                    self.blank.push(b);
+                    continue;
+                }
+            }
+            self.push_tail(b);
         }
     }
 
@@ -450,6 +495,48 @@ mod tests {
         kv.register(a, 7);
         kv.release(&[a]);
         assert_eq!(kv.cached_prefix_len(&[7]), 0);
+    }
+
+    /// Pops in bulk and the bulk blank-tail release leave the cache exactly as one at a time does.
+    #[test]
+    fn bulk_pop_and_release_match_one_at_a_time() {
+        let (mut a, mut b) = (KvCache::new(64, 16, true), KvCache::new(64, 16, true));
+        let (mut held_a, mut held_b) = (Vec::new(), Vec::new());
+        let mut x = 7u64;
+        for round in 0..400u64 {
+            x = crate::rng::mix2(x, round);
+            let n = (x % 9) as usize;
+            if x % 3 != 0 && a.free() as usize >= n {
+                let from = held_a.len();
+                a.pop_free_into(&mut held_a, n);
+                for _ in 0..n {
+                    held_b.push(b.pop_free().unwrap());
+                }
+                assert_eq!(held_a[from..], held_b[from..], "bulk pop took other blocks");
+                // Some new blocks get content, as prompt blocks do.
+                if x % 5 == 0 {
+                    if let Some(&blk) = held_a.last() {
+                        a.register(blk, x | 1);
+                        b.register(blk, x | 1);
+                    }
+                }
+            } else if !held_a.is_empty() {
+                let k = held_a.len() - (x as usize % held_a.len()).min(held_a.len());
+                a.release(&held_a[k..]);
+                for &blk in held_b[k..].iter().rev() {
+                    b.blk[blk as usize].refcount -= 1;
+                    if b.blk[blk as usize].refcount == 0 {
+                        b.push_tail(blk);
+                        b.free += 1;
+                    }
+                }
+                held_a.truncate(k);
+                held_b.truncate(k);
+            }
+            a.check_invariants().unwrap();
+            b.check_invariants().unwrap();
+            assert_eq!((a.free(), a.next_stamp, &a.blank), (b.free(), b.next_stamp, &b.blank));
+        }
     }
 
     #[test]

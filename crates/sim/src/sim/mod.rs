@@ -3,6 +3,7 @@
 //! (scheduler + paged KV cache), KV transfers between prefill and decode, autoscaling.
 //! Pure and synchronous: no I/O, no async, no global state.
 
+mod decoders;
 pub mod engine;
 pub mod gateway;
 pub mod instance;

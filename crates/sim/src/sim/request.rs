@@ -37,8 +37,12 @@ pub struct LiveRequest {
     pub computed: u32,
     /// Output tokens sampled so far (kept across preemption: they were already streamed).
     pub generated: u32,
-    /// Tokens scheduled in the step in flight (0 if none).
-    pub scheduled: u32,
+    /// Position in its replica's running batch: admissions are numbered in order, and the batch is
+    /// always sorted by it (new requests join at the back, preemption takes from the back).
+    pub batch_seq: u64,
+    /// As a steady decoder: the decoders' tick its progress fields were last brought up to date at
+    /// (see `sim::decoders`).
+    pub synced_tick: u64,
     /// Prompt tokens (copy of `req.input_tokens`, kept here for the hot loop).
     input_tokens: u32,
     /// Output tokens to produce (copy of `req.output_tokens`, at least 1).
@@ -86,7 +90,8 @@ impl LiveRequest {
             phase: Phase::Waiting,
             computed: 0,
             generated: 0,
-            scheduled: 0,
+            batch_seq: 0,
+            synced_tick: 0,
             blocks: Vec::new(),
             hashes: Vec::new(),
             registered: 0,

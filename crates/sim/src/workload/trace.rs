@@ -33,7 +33,8 @@ impl Read for SharedText {
 fn reader(text: &Arc<str>) -> Reader<SharedText> {
     ReaderBuilder::new()
         .has_headers(true)
-        .trim(Trim::All)
+        // Fields are trimmed where they are read (`Trim::All` rebuilds every record, an allocation per row).
+        .trim(Trim::None)
         .from_reader(SharedText { text: Arc::clone(text), pos: 0 })
 }
 
@@ -71,7 +72,7 @@ fn trace_err(problem: impl Into<String>, fix: impl Into<String>) -> InvalidInput
 
 impl Columns {
     fn from_headers(h: &StringRecord) -> Result<Self, InvalidInput> {
-        let find = |name: &str| h.iter().position(|c| c == name);
+        let find = |name: &str| h.iter().position(|c| c.trim() == name);
         let arrivals: Vec<(usize, &'static str, f64)> =
             [("arrival_time_s", 1e6), ("arrival_time_ms", 1e3), ("arrival_time_us", 1.0)]
                 .into_iter()
@@ -83,7 +84,7 @@ impl Columns {
                 return Err(trace_err(
                     format!(
                         "header has no arrival column (columns: {})",
-                        h.iter().collect::<Vec<_>>().join(",")
+                        h.iter().map(str::trim).collect::<Vec<_>>().join(",")
                     ),
                     "add a column arrival_time_s, arrival_time_ms or arrival_time_us",
                 ))
@@ -132,7 +133,7 @@ fn parse_row(
     classes: &[String],
     time_scale: f64,
 ) -> Result<TraceRow, String> {
-    let field = |i: usize| r.get(i).unwrap_or("");
+    let field = |i: usize| r.get(i).unwrap_or("").trim();
     let text = field(cols.arrival);
     let raw_arrival = match text.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => x,
