@@ -73,7 +73,7 @@ pub(super) fn summarize_stages(
             continue;
         }
         accs[k].add(r, slo_of(r.class));
-        recs[k].push(r.clone());
+        recs[k].push(*r);
         counts[k].completed += 1;
         cached[k] += u64::from(r.cached_tokens);
         input[k] += u64::from(r.input_tokens);
