@@ -69,6 +69,10 @@ fn check_stats(what: &str, exact: &Stats, streamed: &Stats, recs: &[&RequestReco
 
 fn check_scenario(name: &str, r: &Resolved) {
     let exact = simulate(r, SummaryMode::Exact);
+    if !exact.summary.stages.is_empty() {
+        // Staged workloads are summarised exactly only (the next test checks the refusal).
+        return;
+    }
     let streamed = simulate(r, SummaryMode::Streaming);
     assert!(streamed.output.completed.is_empty(), "{name}: streaming keeps no records");
     assert!(exact.output.completed_len() > 0, "{name}: nothing completed");
@@ -136,4 +140,24 @@ fn streaming_summary_keeps_per_class_figures_and_slos_exact() {
     let exact = simulate(&r, SummaryMode::Exact);
     assert!(exact.output.unfinished > 0, "the horizon should cut the run");
     check_scenario("three classes", &r);
+}
+
+#[test]
+fn streaming_refuses_what_it_cannot_summarise_and_exact_mode_runs_it() {
+    let staged = "  workload:
+    arrival:
+      process: poisson
+      stages: [{ratePerSecond: 4, durationSeconds: 2}, {ratePerSecond: 8, durationSeconds: 2}]
+    classes:
+    - {name: c, inputTokens: {distribution: fixed, value: 200}, outputTokens: {distribution: fixed, value: 20}}
+";
+    let timeout = format!("{}    client: {{timeoutSeconds: 30}}\n", simple_workload(5.0, 20, 200, 20));
+    for workload in [staged.to_string(), timeout] {
+        let r = resolve(&manifest(&format!("{LLAMA8B_H100}{workload}")));
+        let opts = SimOptions { summary: Some(SummaryMode::Streaming), ..SimOptions::default() };
+        let err = scenario::simulate(&r, None, &opts, &mut NoObserver).err().expect("streaming is refused");
+        assert!(err.to_string().contains("spec.simulation.summary"), "{err}");
+        let exact = simulate(&r, SummaryMode::Exact);
+        assert!(exact.summary.overall.requests.completed > 0);
+    }
 }

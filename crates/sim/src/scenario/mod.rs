@@ -54,6 +54,15 @@ pub fn simulate(
     let stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)
         .then(|| StreamSummary::new(&resolved.slos));
     let output = sim::run(&resolved.cluster(), &mut workload, opts, observer, stream)?;
+    if output.stream.is_some() && (!workload.stages().is_empty() || workload.client_timeout_us().is_some()) {
+        // Streamed counters are not split by stage nor filtered by the client's timeout (yet).
+        return Err(InvalidInput::new(
+            "spec.simulation.summary",
+            "streaming does not keep per-stage results or apply the client's request timeout",
+            "use the exact summary (the default) for staged workloads or a client with timeoutSeconds",
+        )
+        .into());
+    }
     let summary = summarize(
         &output,
         &SummaryContext {
