@@ -5,9 +5,11 @@
 
 pub mod epp;
 pub mod experiment;
+pub mod folder;
 pub mod llmd;
 pub mod load;
 pub mod manifest;
+pub mod render;
 
 pub use llmd::{apply, Objects};
 

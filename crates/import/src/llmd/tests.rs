@@ -78,10 +78,15 @@ fn patches_and_own_fields_override_what_is_deployed() {
     );
     let s = apply(&spec, &gaie_objects()).unwrap().spec;
     assert_eq!((s.replicas, s.vllm.max_num_seqs), (Some(5), Some(64)));
+    // No GPU anywhere: the guides' reference GPU, with a warning naming the labels read.
     let mut without = spec.clone();
     without.hardware = Default::default();
-    let e = apply(&without, &gaie_objects()).unwrap_err();
-    assert_eq!(e.field, "spec.hardware.gpu");
+    let got = apply(&without, &gaie_objects()).unwrap();
+    assert_eq!(got.spec.hardware.gpu, DEFAULT_GPU);
+    assert!(got
+        .warnings
+        .iter()
+        .any(|w| w.contains("no GPU is named") && w.contains("nvidia.com/gpu.product")));
     let mut missing = spec.clone();
     missing.import.as_mut().unwrap().workload_refs.as_mut().unwrap()[0].name = "nope".into();
     let e = apply(&missing, &gaie_objects()).unwrap_err();

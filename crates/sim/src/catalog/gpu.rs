@@ -26,6 +26,10 @@ pub struct GpuProfile {
     pub hbm_tbps: f64,
     /// Per-GPU, per-direction interconnect bandwidth for tensor-parallel all-reduce, GB/s.
     pub nvlink_gbps: f64,
+    /// Per-GPU scale-out network bandwidth between nodes (RDMA NIC), GB/s; used by expert-parallel
+    /// all-to-all that leaves the node (default 50, a 400 Gb/s NIC per GPU).
+    #[serde(default = "default_scale_out_gbps")]
+    pub scale_out_gbps: f64,
     /// Price of one GPU-hour in dollars (on demand).
     #[serde(default)]
     pub dollars_per_gpu_hour: f64,
@@ -47,6 +51,9 @@ pub struct GpuProfile {
     pub calibration: Option<Calibration>,
 }
 
+fn default_scale_out_gbps() -> f64 {
+    50.0
+}
 fn default_mfu_prefill() -> f64 {
     0.45
 }
@@ -68,6 +75,7 @@ impl GpuProfile {
             ("tflopsBf16", self.tflops_bf16),
             ("hbmTbps", self.hbm_tbps),
             ("nvlinkGbps", self.nvlink_gbps),
+            ("scaleOutGbps", self.scale_out_gbps),
         ];
         for (field, v) in positive {
             if !(v.is_finite() && v > 0.0) {

@@ -26,6 +26,9 @@ pub struct ParamGroups {
     pub experts: f64,
     /// Routed experts per token (0 for dense models).
     pub top_k: f64,
+    /// Engines the routed experts are sharded over (expert parallelism across DP ranks; 1 = each
+    /// engine holds them all).
+    pub expert_shards: f64,
     /// LM head matrix.
     pub lm_head: f64,
     /// Norm weights.
@@ -114,6 +117,10 @@ pub struct ModelArch {
     /// (vLLM `--kv-cache-dtype`); a serving choice, so never read from a config.
     #[serde(skip)]
     pub kv_cache_bytes: Option<f64>,
+    /// Engines (data-parallel ranks) the routed experts are sharded over under expert parallelism:
+    /// each engine holds and reads 1/shards of them. A serving choice, so never read from a config.
+    #[serde(skip)]
+    pub expert_shards: Option<u32>,
 }
 
 /// Keys looked up in `config.json`, first non-zero wins.
@@ -356,6 +363,7 @@ impl ModelArch {
             moe,
             mla,
             kv_cache_bytes: None,
+            expert_shards: None,
         };
         arch.validate()?;
         Ok(arch)
@@ -513,6 +521,7 @@ impl ModelArch {
             experts_active,
             experts,
             top_k,
+            expert_shards: f64::from(self.expert_shards.unwrap_or(1).max(1)),
             lm_head: f64::from(self.vocab) * h,
             norms: (2.0 * layers + 1.0) * h,
         }
@@ -542,7 +551,15 @@ impl ModelArch {
 
     /// Bytes of weights held across all GPUs of one replica.
     pub fn weight_bytes(&self) -> f64 {
-        self.param_count() * self.weight_bytes_per_param
+        let g = self.param_groups();
+        let not_held = g.experts_all * g.experts * (1.0 - 1.0 / g.expert_shards);
+        (self.param_count() - not_held) * self.weight_bytes_per_param
+    }
+
+    /// This model served with its routed experts sharded over `shards` engines (expert parallelism
+    /// across `shards` data-parallel ranks).
+    pub fn with_expert_shards(&self, shards: u32) -> ModelArch {
+        ModelArch { expert_shards: (shards > 1).then_some(shards), ..self.clone() }
     }
 
     /// Bytes of one KV cache element: vLLM's default `kv-cache-dtype auto` keeps the model dtype, so FP8-weight

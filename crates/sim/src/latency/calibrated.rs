@@ -91,14 +91,19 @@ impl Basis {
                 / tp_f
                 / bytes_per_us,
             expert_us: expert_params * wbpp / tp_f / bytes_per_us,
-            experts,
-            ln_expert_miss: if experts > 0.0 { ((experts - top_k).max(0.0) / experts).ln() } else { 0.0 },
+            experts: experts / g.expert_shards,
+            ln_expert_miss: if experts > 0.0 {
+                ((experts - top_k).max(0.0) / experts).ln() * g.expert_shards
+            } else {
+                0.0
+            },
             kv_us_per_token: model.kv_bytes_per_token(tp.max(1)) / bytes_per_us,
             linear_us_per_token: 2.0 * (attn_params + dense_params + shared_params + active_expert_params)
                 / flops_per_us,
             lm_head_us: 2.0 * lm_head_params / flops_per_us,
             attn_us_per_pair: pair_flops / flops_per_us,
-            comm_us_per_token,
+            // Expert-parallel all-to-all rides on the interconnect term too.
+            comm_us_per_token: comm_us_per_token + super::roofline::expert_all_to_all(model, gpu, tp).0,
             layers,
             tp_layers: layers * (tp_f - 1.0),
             eight_bit: model.weight_bytes_per_param <= 1.0,

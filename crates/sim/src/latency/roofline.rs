@@ -68,6 +68,30 @@ impl StepBreakdown {
     }
 }
 
+/// GPUs of one node, for telling NVLink from scale-out traffic.
+pub const GPUS_PER_NODE: f64 = 8.0;
+
+/// Expert-parallel all-to-all of one engine on `tp` GPUs, as (µs per token, µs per step): each MoE
+/// layer dispatches every token's activations to its top-k experts and combines them back, over the
+/// `shards x tp` GPUs of the expert-parallel group; the part leaving an 8-GPU node crosses the
+/// scale-out network. Zero without expert parallelism.
+pub fn expert_all_to_all(model: &ModelArch, gpu: &GpuProfile, tp: u32) -> (f64, f64) {
+    let g = model.param_groups();
+    let group = g.expert_shards * f64::from(tp.max(1));
+    if g.expert_shards <= 1.0 || g.top_k == 0.0 {
+        return (0.0, 0.0);
+    }
+    let (_, moe_layers) = model.layer_split();
+    let moe_layers = f64::from(moe_layers);
+    let remote = (group - 1.0) / group;
+    let off_node = (1.0 - GPUS_PER_NODE / group).max(0.0);
+    let bytes =
+        2.0 * g.top_k * f64::from(model.hidden) * model.activation_bytes * remote / f64::from(tp.max(1));
+    let us_per_byte = (1.0 - off_node) / (gpu.nvlink_gbps * 1e3).max(f64::MIN_POSITIVE)
+        + off_node / (gpu.scale_out_gbps * 1e3).max(f64::MIN_POSITIVE);
+    (moe_layers * bytes * us_per_byte, moe_layers * 2.0 * gpu.all_reduce_latency_us)
+}
+
 impl Roofline {
     /// Precomputes the per-token costs of `model` on `tp` x `gpu`. Degenerate inputs (zeros) give degenerate
     /// but finite-or-clamped times rather than panics; validate the inputs first for meaningful numbers.
@@ -112,7 +136,11 @@ impl Roofline {
         let fixed_weight_bytes =
             (attn_params + dense_mlp_params + always_moe_params + lm_head_params + norms) * wbpp / tp_f;
         let expert_bytes = expert_params * wbpp / tp_f;
-        let ln_expert_miss = if experts > 0.0 { ((experts - top_k).max(0.0) / experts).ln() } else { 0.0 };
+        // Under expert parallelism an engine holds experts / shards of them, which the tokens of all
+        // shards (about shards x its own) reach.
+        let shards = g.expert_shards;
+        let ln_expert_miss =
+            if experts > 0.0 { ((experts - top_k).max(0.0) / experts).ln() * shards } else { 0.0 };
 
         let bytes_per_us = gpu.hbm_tbps * 1e6 * gpu.hbm_efficiency;
 
@@ -129,6 +157,7 @@ impl Roofline {
         } else {
             (0.0, 0.0)
         };
+        let (ep_us_per_token, ep_us_fixed) = expert_all_to_all(model, gpu, tp);
 
         Roofline {
             pf_us_per_token: linear_flops_per_token / pf_rate,
@@ -138,13 +167,13 @@ impl Roofline {
             dc_us_per_pair: attn_flops_per_pair / dc_rate,
             fixed_weight_bytes,
             expert_bytes,
-            experts,
+            experts: experts / shards,
             ln_expert_miss,
             kv_bytes_per_token: model.kv_bytes_per_token(tp.max(1)),
             act_bytes_per_token: layers * h * model.activation_bytes,
             us_per_byte: 1.0 / bytes_per_us,
-            comm_us_per_token,
-            comm_us_fixed,
+            comm_us_per_token: comm_us_per_token + ep_us_per_token,
+            comm_us_fixed: comm_us_fixed + ep_us_fixed,
             step_overhead_us: DEFAULT_STEP_OVERHEAD_US,
         }
     }

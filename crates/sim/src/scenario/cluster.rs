@@ -110,7 +110,6 @@ fn pool_config(
     role: Role,
     labels: BTreeMap<String, String>,
     replicas: u32,
-    dp: u32,
     s: Serving,
     price: Option<f64>,
     autoscaling: Option<Autoscaling>,
@@ -123,7 +122,7 @@ fn pool_config(
         labels,
         replicas,
         kv_bytes_per_token: s.kv_bytes_per_token,
-        gpus_per_replica: s.tp * dp,
+        gpus_per_replica: s.tp,
         dollars_per_gpu_hour: price.unwrap_or(s.gpu.dollars_per_gpu_hour),
         instance: s.instance,
         latency: s.latency,
@@ -161,7 +160,7 @@ pub(super) fn resolve_cluster(
                 .map(|a| autoscaling(a, "spec.autoscaling", model, top.tp, replicas))
                 .transpose()?;
             let s = top.clone();
-            pools.push(pool_config("default".into(), Role::Both, BTreeMap::new(), replicas, 1, s, price, a));
+            pools.push(pool_config("default".into(), Role::Both, BTreeMap::new(), replicas, s, price, a));
         }
         Some(list) => {
             if list.is_empty() {
@@ -189,15 +188,42 @@ pub(super) fn resolve_cluster(
                 }
                 let hw = p.hardware.as_ref().unwrap_or(&spec.hardware);
                 let v = p.vllm.as_ref().unwrap_or(&spec.vllm);
-                let s = resolve_serving(model, hw, v, &at, latency_model, warnings)?;
                 let n = positive_int(p.replicas, &format!("{at}.replicas"), 1, "set replicas to 1 or more")?;
                 let dp =
                     positive_int(p.data_parallelism, &format!("{at}.dataParallelism"), 1, "use 1 or more")?;
+                // Expert parallelism shards the routed experts over the DP ranks of a replica.
+                let ep = p.expert_parallel.unwrap_or(false);
+                let pool_model = match (ep, model.is_moe()) {
+                    (true, true) => model.with_expert_shards(dp),
+                    (true, false) => {
+                        warnings.push(format!(
+                            "{at}: expertParallel on {}, which has no experts; it has no effect",
+                            model.name
+                        ));
+                        model.clone()
+                    }
+                    _ => model.clone(),
+                };
+                let s = resolve_serving(&pool_model, hw, v, &at, latency_model, warnings)?;
                 let a = p
                     .autoscaling
                     .as_ref()
-                    .map(|a| autoscaling(a, &format!("{at}.autoscaling"), model, s.tp, n))
-                    .transpose()?;
+                    .map(|a| autoscaling(a, &format!("{at}.autoscaling"), &pool_model, s.tp, n))
+                    .transpose()?
+                    .map(|mut a| {
+                        // The simulator scales engines; a replica is `dp` of them.
+                        a.min_replicas *= dp;
+                        a.max_replicas *= dp;
+                        a
+                    });
+                if dp > 1 {
+                    warnings.push(format!(
+                        "{at}: {n} replica(s) x DP {dp} = {} engines of TP {} GPUs, each an endpoint of its own; their MoE steps are not synchronised across ranks{}",
+                        n * dp,
+                        s.tp,
+                        if a.is_some() { "; autoscaling adds and removes single engines, not groups of DP ranks" } else { "" }
+                    ));
+                }
                 let role = match p.role.unwrap_or(PoolRole::Both) {
                     PoolRole::Both => Role::Both,
                     PoolRole::Prefill => Role::Prefill,
@@ -207,8 +233,7 @@ pub(super) fn resolve_cluster(
                     p.name.clone(),
                     role,
                     p.labels.clone().unwrap_or_default(),
-                    n,
-                    dp,
+                    n * dp,
                     s,
                     price,
                     a,
@@ -247,10 +272,28 @@ pub(super) fn resolve_cluster(
             ))
         }
         (_, Some(v)) => {
-            let e = read_epp(v, warnings).map_err(|e| e.under("spec.router.endpointPickerConfig"))?;
+            let opts = super::EppReadOptions {
+                allow_unregistered_plugins: r.allow_unregistered_plugins.unwrap_or(false),
+            };
+            let e = read_epp(v, &opts, warnings).map_err(|e| e.under("spec.router.endpointPickerConfig"))?;
             RouterPolicy::EndpointPicker(Box::new(e))
         }
     };
+    let mut policy = policy;
+    if let RouterPolicy::EndpointPicker(e) = &mut policy {
+        // autoTune: the index follows the servers' KV cache (block size and block count).
+        if e.prefix.auto_tune {
+            if let Some(p) = pools.iter().find(|p| p.role != Role::Prefill).or(pools.first()) {
+                let tokens = u64::from(p.instance.total_blocks) * u64::from(p.instance.block_size);
+                let max_tokens = u64::from(e.prefix.max_blocks) * u64::from(e.prefix.block_size_tokens);
+                e.prefix.block_size_tokens = p.instance.block_size;
+                e.prefix.lru_capacity_per_server =
+                    u32::try_from(tokens / u64::from(p.instance.block_size)).unwrap_or(u32::MAX).max(1);
+                e.prefix.max_blocks =
+                    u32::try_from(max_tokens / u64::from(p.instance.block_size)).unwrap_or(u32::MAX).max(1);
+            }
+        }
+    }
     if let RouterPolicy::EndpointPicker(e) = &policy {
         let has_prefill = pools.iter().any(|p| p.role == Role::Prefill);
         match e.handler {
@@ -261,6 +304,14 @@ pub(super) fn resolve_cluster(
                 "the endpoint picker config disaggregates but no pool has role prefill; decode replicas serve whole requests".into(),
             ),
             _ => {}
+        }
+        if let Some(b) = e.precise_block_tokens {
+            for p in pools.iter().filter(|p| p.instance.block_size != b) {
+                warnings.push(format!(
+                    "the precise prefix index hashes blocks of {b} tokens but pool {:?} runs --block-size {}; the real index would match nothing until they agree (the twin scores its real cache anyway)",
+                    p.name, p.instance.block_size
+                ));
+            }
         }
         let most: u32 = pools.iter().map(|p| p.autoscaling.map_or(p.replicas, |a| a.max_replicas)).sum();
         if e.uses_approx_index() && most as usize > SLOTS {

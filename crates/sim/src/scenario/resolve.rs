@@ -84,10 +84,19 @@ impl Resolved {
     }
 }
 
+/// What the spec lets the endpoint-picker reader accept that the real EPP refuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EppReadOptions {
+    /// Plugin types no EPP registers run as neutral plugins (with a warning) instead of being
+    /// refused (`spec.router.allowUnregisteredPlugins`).
+    pub allow_unregistered_plugins: bool,
+}
+
 /// Reads `spec.router.endpointPickerConfig` (llm-d's own document) into the pipeline the simulator
 /// runs, adding what it approximates to the warnings. The importer supplies it, so the core parses
 /// no foreign format.
-pub type EppReader = fn(&serde_json::Value, &mut Vec<String>) -> Result<EppConfig, InvalidInput>;
+pub type EppReader =
+    fn(&serde_json::Value, &EppReadOptions, &mut Vec<String>) -> Result<EppConfig, InvalidInput>;
 
 /// Validates `spec` and derives everything the simulator needs.
 pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<Resolved, InvalidInput> {

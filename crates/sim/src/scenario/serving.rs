@@ -130,6 +130,11 @@ pub(super) fn resolve_serving(
         }
     };
     let chunked = v.enable_chunked_prefill.unwrap_or(true);
+    if v.enforce_eager == Some(true) {
+        warnings.push(format!(
+            "{prefix}: vllm.enforceEager (no CUDA graphs) is not modelled: step times assume CUDA graphs, so decode steps are predicted faster than eager mode runs them"
+        ));
+    }
     let caching = v.enable_prefix_caching.unwrap_or(true);
 
     // KV capacity: explicit override, or derived from memory (which also checks the model fits).

@@ -59,6 +59,20 @@ pub enum Filter {
     },
     /// `matchLabels` selector: all pairs must match.
     Selector(BTreeMap<String, String>),
+    /// `prefix-cache-affinity-filter`: keeps the endpoints whose approximate prefix score reaches
+    /// `threshold` ("sticky"), unless there are none, or the best sticky endpoint's estimated TTFT
+    /// (router in-flight prompt tokens over `peak_prefill_tps`) exceeds the best other one's by more
+    /// than `max_ttft_penalty_ms`; with probability `exploration` it keeps everyone.
+    PrefixAffinity {
+        /// Prefix score at or above which an endpoint is sticky.
+        threshold: f64,
+        /// Probability of skipping the gate.
+        exploration: f64,
+        /// Largest TTFT penalty (ms) accepted to stay sticky; 0 = always stick.
+        max_ttft_penalty_ms: f64,
+        /// Prefill throughput (tokens/s) the TTFT estimate divides in-flight tokens by.
+        peak_prefill_tps: f64,
+    },
     /// Keeps everyone.
     Neutral,
 }
@@ -92,10 +106,15 @@ pub struct Profile {
 pub enum Decider {
     /// Always.
     Always,
-    /// When the prompt tokens not cached on the chosen decode endpoint exceed `non_cached_tokens`.
+    /// Never (the decode endpoint serves whole requests).
+    Never,
+    /// When the prompt has at least `prompt_tokens` tokens and at least `non_cached_tokens` of them
+    /// are not cached on the chosen decode endpoint (`prefix-based-pd-decider`).
     PrefixBased {
-        /// Threshold in tokens (0 = always).
+        /// Least non-cached tokens that trigger the split (> 0; 0 is [`Decider::Never`]).
         non_cached_tokens: u32,
+        /// Least prompt tokens that trigger the split (0 = any).
+        prompt_tokens: u32,
     },
 }
 
@@ -124,11 +143,19 @@ pub struct PrefixIndexConfig {
     pub lru_capacity_per_server: u32,
     /// Most leading blocks matched per request.
     pub max_blocks: u32,
+    /// `autoTune`: block size and per-server capacity follow the model servers' KV cache (their
+    /// `--block-size` and KV block count, as the EPP reads them from metrics); resolved with the pools.
+    pub auto_tune: bool,
 }
 
 impl Default for PrefixIndexConfig {
     fn default() -> Self {
-        Self { block_size_tokens: 16, lru_capacity_per_server: 31_250, max_blocks: 131_072 / 16 }
+        Self {
+            block_size_tokens: 16,
+            lru_capacity_per_server: 31_250,
+            max_blocks: 131_072 / 16,
+            auto_tune: false,
+        }
     }
 }
 
@@ -199,6 +226,9 @@ pub struct EppConfig {
     pub detector: Detector,
     /// Flow control.
     pub flow: FlowControl,
+    /// Block size (tokens) of the precise prefix index, when the config names one: it must equal
+    /// the model servers' `--block-size` for the real index to match anything.
+    pub precise_block_tokens: Option<u32>,
 }
 
 impl EppConfig {
@@ -219,13 +249,15 @@ impl EppConfig {
             prefix: PrefixIndexConfig::default(),
             detector: Detector::default(),
             flow: FlowControl::default(),
+            precise_block_tokens: None,
         }
     }
 
-    /// Whether any profile uses the approximate prefix index (scorers or the decider).
+    /// Whether any profile uses the approximate prefix index (scorers or the affinity filter).
     pub fn uses_approx_index(&self) -> bool {
-        self.profiles
-            .iter()
-            .any(|p| p.scorers.iter().any(|(s, _)| matches!(s, Scorer::ApproxPrefix | Scorer::NoHitLru)))
+        self.profiles.iter().any(|p| {
+            p.scorers.iter().any(|(s, _)| matches!(s, Scorer::ApproxPrefix | Scorer::NoHitLru))
+                || p.filters.iter().any(|f| matches!(f, Filter::PrefixAffinity { .. }))
+        })
     }
 }
