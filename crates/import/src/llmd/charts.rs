@@ -330,7 +330,7 @@ mod tests {
     fn gaie_values_by_version() {
         let v = json!({"inferenceExtension": {"pluginsConfigFile": "plugins-v2.yaml"},
             "inferencePool": {"targetPortNumber": 8000, "modelServers": {"matchLabels": {"llm-d.ai/inferenceServing": "true"}}}});
-        let r = render(&release(ChartKind::Gaie, Some("v0.5.1"), &[v.clone()])).unwrap();
+        let r = render(&release(ChartKind::Gaie, Some("v0.5.1"), std::slice::from_ref(&v))).unwrap();
         assert_eq!(r.objects[0]["apiVersion"], "inference.networking.x-k8s.io/v1alpha2");
         assert_eq!(r.objects[0]["spec"]["selector"], json!({"llm-d.ai/inferenceServing": "true"}));
         assert!(r.objects[1]["data"]["plugins-v2.yaml"].is_string());

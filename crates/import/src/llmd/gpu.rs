@@ -180,9 +180,12 @@ fn by_memory(gib: f64) -> Option<(String, f64)> {
         .min_by(|a, b| (a.1 - gib).abs().total_cmp(&(b.1 - gib).abs()))
 }
 
+/// Label key / value pairs.
+pub type LabelPairs = Vec<(String, String)>;
+
 /// Label pairs that pin a pod: its `nodeSelector`, then each value of the `In` expressions of its
 /// required node affinity. Preferred terms are returned separately.
-pub fn pod_labels(pod: &Value) -> (Vec<(String, String)>, Vec<(String, String)>) {
+pub fn pod_labels(pod: &Value) -> (LabelPairs, LabelPairs) {
     let mut required = Vec::new();
     if let Some(m) = pod.get("nodeSelector").and_then(Value::as_object) {
         for (k, v) in m {

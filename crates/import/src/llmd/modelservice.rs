@@ -28,7 +28,7 @@ pub const NEWEST: Version = (0, 4, 12);
 /// Reads `v0.4.5`, `0.4.5`, `~0.5.0`, `llm-d-modelservice-v0.2.0` as a version.
 pub fn parse_version(v: &str) -> Option<Version> {
     let v = v.trim().trim_start_matches(|c: char| !c.is_ascii_digit());
-    let mut it = v.split(|c: char| c == '.' || c == '-' || c == '+').map(|p| p.parse::<u32>().ok());
+    let mut it = v.split(['.', '-', '+']).map(|p| p.parse::<u32>().ok());
     Some((it.next()??, it.next().flatten().unwrap_or(0), it.next().flatten().unwrap_or(0)))
 }
 
