@@ -22,6 +22,8 @@ pub struct LoadedScenario {
     pub trace_text: Option<Arc<str>>,
     /// What the importers of `spec.import` approximated or ignored.
     pub import_warnings: Vec<String>,
+    /// The manifest each imported input came from (inputs paths).
+    pub import_sources: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads every `SimulationScenario` of `text` (found in `file`), resolving trace paths relative to
@@ -50,6 +52,7 @@ pub fn load_text(file: &Path, text: &str) -> Result<(Vec<LoadedScenario>, Vec<St
             manifest,
             trace_text,
             import_warnings: Vec::new(),
+            import_sources: Default::default(),
         });
     }
     Ok((out, skipped))
@@ -143,6 +146,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
         l.manifest.spec = imported.spec;
         warnings.extend(imported.warnings);
         l.import_warnings = warnings;
+        l.import_sources = imported.sources;
     }
     Ok(out)
 }

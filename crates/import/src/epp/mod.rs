@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use blis_sim::error::InvalidInput;
 use blis_sim::scenario::EppReadOptions;
-use blis_sim::sim::router::EppConfig;
+use blis_sim::sim::router::{EppConfig, PluginNote};
 use catalogue::{Entry, Treatment};
 pub use params::{duration_us, quantity};
 
@@ -241,6 +241,19 @@ pub fn parse(
     let handler = handler::handler(&plugins, &profiles, warnings)?;
     let detector = flow::detector(obj, &plugins)?;
     let flow = flow::flow_control(obj, warnings)?;
+    let notes = plugins
+        .order
+        .iter()
+        .map(|n| {
+            let p = &plugins.by_name[n];
+            let treatment = match p.entry.map(|e| e.treatment) {
+                Some(Treatment::Modelled) => "modelled",
+                Some(Treatment::Inert) => "inert",
+                Some(Treatment::Unmodelled(_)) | None => "not modelled",
+            };
+            PluginNote { name: n.clone(), ty: p.ty.clone(), treatment: treatment.into() }
+        })
+        .collect();
     Ok(EppConfig {
         profiles,
         handler,
@@ -248,6 +261,7 @@ pub fn parse(
         detector,
         flow,
         precise_block_tokens: profiles::precise_block(&plugins),
+        plugins: notes,
     })
 }
 

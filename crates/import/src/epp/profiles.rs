@@ -116,7 +116,16 @@ fn scorer(p: &Plugin, plugins: &Plugins) -> Result<Scorer, InvalidInput> {
             Scorer::ActiveRequest { max_busy_score: num(q, "maxBusyScore").unwrap_or(1.0).clamp(0.0, 1.0) }
         }
         "session-affinity-scorer" => Scorer::SessionAffinity,
-        "no-hit-lru-scorer" => Scorer::NoHitLru,
+        "no-hit-lru-scorer" => {
+            let producer =
+                text(q, "prefixMatchInfoProducerName").or_else(|| text(q, "prefixPluginName")).unwrap_or("");
+            let precise = plugins.by_name.get(producer).is_some_and(|x| {
+                x.ty == "precise-prefix-cache-producer"
+                    || x.ty == "precise-prefix-cache-scorer"
+                    || text(&x.params, "mode") == Some("cache_tracking")
+            });
+            Scorer::NoHitLru { precise }
+        }
         "running-requests-size-scorer" => Scorer::RunningRequests,
         "token-load-scorer" => {
             Scorer::TokenLoad { threshold: num(q, "queueThresholdTokens").unwrap_or(4_194_304.0).max(1.0) }

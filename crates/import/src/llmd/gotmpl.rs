@@ -188,12 +188,11 @@ fn unquote(w: &str) -> String {
     serde_json::from_str::<String>(w).unwrap_or_else(|_| w.trim_matches('"').to_string())
 }
 
+/// The keyword that stopped a parse (`end`, `else ...`) and its line.
+type Stop = Option<(String, usize)>;
+
 /// Parses the tokens from `*pos` until an `end`/`else` (returned) or the end of input.
-fn parse_nodes(
-    toks: &[Tok],
-    pos: &mut usize,
-    ctx: &Ctx,
-) -> Result<(Vec<Node>, Option<(String, usize)>), InvalidInput> {
+fn parse_nodes(toks: &[Tok], pos: &mut usize, ctx: &Ctx) -> Result<(Vec<Node>, Stop), InvalidInput> {
     let mut nodes = Vec::new();
     while *pos < toks.len() {
         let t = &toks[*pos];
@@ -294,6 +293,7 @@ struct Scope<'a> {
     dot: Value,
     vars: Vec<(String, Value)>,
     env: &'a dyn Fn(&str) -> Option<String>,
+    read: &'a dyn Fn(&str) -> Option<String>,
     ctx: &'a Ctx<'a>,
 }
 
@@ -429,6 +429,7 @@ impl Scope<'_> {
             }
             "get" => a.first().and_then(|m| m.get(s(1))).cloned().unwrap_or(Value::String(String::new())),
             "list" => Value::Array(a.clone()),
+            "readFile" => Value::String((self.read)(&s(0)).unwrap_or_default()),
             other => {
                 return Err(self.ctx.err(line, format!("unsupported template function {other:?}")));
             }
@@ -513,12 +514,14 @@ fn printf(fmt: &str, args: &[Value]) -> String {
     out
 }
 
-/// Renders `src` (named `file` in errors) with `.` = `data`, `env` giving environment variables.
+/// Renders `src` (named `file` in errors) with `.` = `data`, `env` giving environment variables and
+/// `read` the files `readFile` names (None: read as empty).
 pub fn render(
     src: &str,
     file: &str,
     data: &Value,
     env: &dyn Fn(&str) -> Option<String>,
+    read: &dyn Fn(&str) -> Option<String>,
 ) -> Result<String, InvalidInput> {
     let ctx = Ctx { file };
     let toks = tokenize(src, &ctx)?;
@@ -527,7 +530,8 @@ pub fn render(
     if let Some((s, line)) = stop {
         return Err(ctx.err(line, format!("{{{{ {s} }}}} without a matching if/with/range")));
     }
-    let mut scope = Scope { dot: data.clone(), vars: vec![("$".to_string(), data.clone())], env, ctx: &ctx };
+    let mut scope =
+        Scope { dot: data.clone(), vars: vec![("$".to_string(), data.clone())], env, read, ctx: &ctx };
     let mut out = String::new();
     scope.render(&nodes, &mut out)?;
     Ok(out)
@@ -552,7 +556,7 @@ mod tests {
             json!({"gateway": {"provider": "istio"}, "inferencePool": {"apiVersion": "v1"}}),
             "",
         );
-        render(src, "helmfile.yaml.gotmpl", &data, &|k| (k == "SET").then(|| "x".to_string()))
+        render(src, "helmfile.yaml.gotmpl", &data, &|k| (k == "SET").then(|| "x".to_string()), &|_| None)
     }
 
     #[test]

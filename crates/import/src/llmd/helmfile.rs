@@ -75,6 +75,7 @@ pub fn read(
     let mut env_values = json!({});
     let mut used_env: Vec<String> = Vec::new();
     let no_env = |_: &str| None;
+    let missing: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
     let mut docs = Vec::new();
     for part in &parts {
         let rendered = if part.contains("{{") {
@@ -84,11 +85,18 @@ pub fn read(
                     used_env.push(name);
                 }
             }
-            gotmpl::render(part, &file, &data, &no_env)?
+            let read_rel = |p: &str| {
+                let r = read(&dir.join(p)).ok();
+                if r.is_none() {
+                    missing.borrow_mut().push(p.to_string());
+                }
+                r
+            };
+            gotmpl::render(part, &file, &data, &no_env, &read_rel)?
         } else {
             part.to_string()
         };
-        let doc = parse_yaml(&rendered, &file)?;
+        let doc = parse_yaml(&dedupe_anchors(&rendered), &file)?;
         if let Some(envs) = doc.get("environments").and_then(Value::as_object) {
             match envs.get(env_name) {
                 None if !envs.is_empty() => {
@@ -122,6 +130,10 @@ pub fn read(
             }
         }
         docs.push(doc);
+    }
+    let missing = missing.into_inner();
+    if !missing.is_empty() {
+        warnings.push(format!("{file}: files {missing:?} read by the template are not there; read as empty"));
     }
     if !used_env.is_empty() {
         warnings.push(format!(
@@ -182,6 +194,44 @@ pub fn read(
         }
     }
     Ok(out)
+}
+
+/// Renames anchors defined twice (`&GKE` ... `&GKE`), which YAML allows (a later definition wins for
+/// the aliases after it) and the YAML reader does not: each redefinition gets a fresh name, and the
+/// aliases after it follow it.
+fn dedupe_anchors(text: &str) -> String {
+    let mut seen: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(['&', '*']) {
+        out.push_str(&rest[..i]);
+        let sigil = &rest[i..i + 1];
+        let after = &rest[i + 1..];
+        let n =
+            after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-')).unwrap_or(after.len());
+        let name = &after[..n];
+        let at_token = i == 0 || rest[..i].ends_with([' ', '\t', '\n', '[', ',']);
+        if name.is_empty() || !at_token {
+            out.push_str(sigil);
+            rest = after;
+            continue;
+        }
+        let k = if sigil == "&" {
+            let c = seen.entry(name.to_string()).or_insert(0);
+            *c += 1;
+            *c
+        } else {
+            seen.get(name).copied().unwrap_or(1)
+        };
+        out.push_str(sigil);
+        out.push_str(name);
+        if k > 1 {
+            out.push_str(&format!("__{k}"));
+        }
+        rest = &after[n..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Splits a multi-document text at `---` lines.
@@ -288,5 +338,10 @@ releases:
             .unwrap_err();
         assert!(e.problem.contains("\"aws\""), "{e}");
         assert!(is_helmfile_name("gke.helmfile.yaml") && !is_helmfile_name("values.yaml"));
+        // A redefined anchor: later aliases follow the later definition.
+        let t = dedupe_anchors("a: &X {v: 1}\nb: &X {v: 2}\nc: *X\nd: '&X'\n");
+        let v: Value = serde_yaml::from_str(&t).unwrap();
+        assert_eq!(v["c"], json!({"v": 2}));
+        assert_eq!(v["d"], json!("&X"));
     }
 }

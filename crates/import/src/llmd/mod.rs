@@ -125,6 +125,9 @@ pub struct Imported {
     pub spec: ScenarioSpec,
     /// What was approximated or ignored, for `normalizedInputs.warnings` and the CLI.
     pub warnings: Vec<String>,
+    /// The manifest each imported input came from, by inputs path (`pools[0].vllm.max_num_seqs`),
+    /// for inputs the scenario's own fields did not override.
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// The referenced object, with the reference's merge patch applied.
@@ -246,6 +249,102 @@ fn model_servers(
     // Decode (or aggregated) servers first: the first one gives the top-level hardware and knobs.
     out.sort_by_key(|m| m.role == Some(PoolRole::Prefill));
     Ok(out)
+}
+
+/// The vLLM knobs as the inputs name them, by their spec (camelCase) names.
+const KNOBS: [(&str, &str, &str); 13] = [
+    ("maxNumSeqs", "max_num_seqs", "--max-num-seqs"),
+    ("maxNumBatchedTokens", "max_num_batched_tokens", "--max-num-batched-tokens"),
+    ("blockSize", "block_size", "--block-size"),
+    ("gpuMemoryUtilization", "gpu_memory_utilization", "--gpu-memory-utilization"),
+    ("kvBlocks", "kv_blocks", "--num-gpu-blocks-override"),
+    ("maxModelLen", "max_model_len", "--max-model-len"),
+    ("enablePrefixCaching", "prefix_caching", "--enable-prefix-caching"),
+    ("enableChunkedPrefill", "chunked_prefill", "--enable-chunked-prefill"),
+    ("longPrefillTokenThreshold", "long_prefill_token_threshold", "--long-prefill-token-threshold"),
+    ("asyncScheduling", "async_scheduling", "--async-scheduling"),
+    ("cpuOffloadGib", "cpu_offload_gib", "--kv-transfer-config / --kv-offloading-size"),
+    ("kvCacheDtype", "kv_cache_dtype", "--kv-cache-dtype"),
+    ("enforceEager", "enforce_eager", "--enforce-eager"),
+];
+
+/// The manifest each imported input came from (inputs paths), leaving out what the scenario's own
+/// fields set.
+fn import_sources(
+    servers: &[ModelServer],
+    scaling: &[Option<Value>],
+    base: &Value,
+    epp_ref: &Option<ObjectRef>,
+    pool: Option<&inference_pool::InferencePool>,
+    spec: &ScenarioSpec,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let own = serde_json::to_value(spec).unwrap_or_default();
+    let pooled = base.get("pools").is_some();
+    for (i, (m, a)) in servers.iter().zip(scaling).enumerate() {
+        let own_top = |f: &str| !pooled && own.pointer(f).is_some();
+        let at = |k: &str| format!("pools[{i}].{k}");
+        if i == 0 && m.args.model.is_some() && own.pointer("/model/name").is_none() {
+            out.insert("model".to_string(), format!("manifest: {} (vllm serve)", m.source));
+        }
+        if !own_top("/replicas") {
+            out.insert(at("replicas"), format!("manifest: {} (replicas)", m.source));
+        }
+        if !own_top("/hardware/tensorParallelism") {
+            let how = if m.args.tensor_parallel.is_some() {
+                "--tensor-parallel-size"
+            } else {
+                "GPUs per pod / DP-local"
+            };
+            out.insert(at("tensor_parallelism"), format!("manifest: {} ({how})", m.source));
+        }
+        if m.args.data_parallel.is_some() {
+            out.insert(at("data_parallelism"), format!("manifest: {} (--data-parallel-size)", m.source));
+        }
+        if let Some(g) = m.gpu.as_ref().filter(|_| !own_top("/hardware/gpu")) {
+            out.insert(at("gpu"), format!("manifest: {} ({})", m.source, g.via));
+        }
+        let vllm = serde_json::to_value(&m.args.vllm).unwrap_or_default();
+        for (camel, key, flag) in KNOBS {
+            if vllm.get(camel).is_some() && !own_top(&format!("/vllm/{camel}")) {
+                out.insert(at(&format!("vllm.{key}")), format!("manifest: {} ({flag})", m.source));
+            }
+        }
+        if a.is_some() {
+            out.insert(at("autoscaling"), format!("manifest: HorizontalPodAutoscaler on {}", m.source));
+        }
+    }
+    if own.pointer("/router/endpointPickerConfig").is_none() {
+        match (epp_ref, pool, base.pointer("/router/endpointPickerConfig").is_some()) {
+            (Some(r), _, _) => {
+                out.insert("router".to_string(), format!("manifest: ConfigMap {}", r.name));
+            }
+            (None, Some(p), true) => {
+                out.insert(
+                    "router".to_string(),
+                    format!(
+                        "manifest: endpoint picker {} of InferencePool {}",
+                        p.endpoint_picker.as_deref().unwrap_or(""),
+                        p.name
+                    ),
+                );
+            }
+            (None, Some(p), false) => {
+                out.insert(
+                    "router".to_string(),
+                    format!("default: the EPP's built-in config (InferencePool {})", p.name),
+                );
+            }
+            _ => {}
+        }
+    }
+    if base.pointer("/router/objectives").is_some() && own.pointer("/router/objectives").is_none() {
+        out.insert(
+            "objectives".to_string(),
+            "manifest: InferenceObjectives / InferenceModels of the pool".to_string(),
+        );
+    }
+    out
 }
 
 /// The one InferencePool among `objects` (an import that names nothing); an error when there are
@@ -480,7 +579,9 @@ fn servers_json(
 /// they describe, and merges the scenario's own fields on top. A spec without `import` is returned
 /// as is.
 pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, InvalidInput> {
-    let Some(imp) = &spec.import else { return Ok(Imported { spec: spec.clone(), warnings: Vec::new() }) };
+    let Some(imp) = &spec.import else {
+        return Ok(Imported { spec: spec.clone(), warnings: Vec::new(), sources: Default::default() });
+    };
     for (field, set) in [
         ("helmfile", imp.helmfile.is_some()),
         ("releases", imp.releases.is_some()),
@@ -576,11 +677,16 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
         }
     }
     let classes: Vec<&str> = spec.workload.classes.iter().map(|c| c.name.as_str()).collect();
-    let mut objectives = Vec::new();
+    let served = base.pointer("/model/name").and_then(Value::as_str).map(str::to_string);
+    let mut objectives: Vec<blis_sim::scenario::spec::ObjectiveSpec> = Vec::new();
+    let mut for_model = Vec::new();
     for (i, o) in found.iter().enumerate() {
         let (obj, _) = objective::import(o).map_err(|e| e.under(&format!("spec.import.objectives[{i}]")))?;
         if classes.contains(&obj.class.as_str()) {
             objectives.push(obj);
+        } else if served.as_deref() == Some(obj.class.as_str()) && obj.criticality.is_some() {
+            // An InferenceModel for the served model: every request names that model.
+            for_model.push(obj);
         } else {
             warnings.push(format!(
                 "objective {:?} matches no workload class; name a class {:?} to give its requests that priority",
@@ -588,9 +694,19 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             ));
         }
     }
+    for obj in for_model {
+        for c in &classes {
+            if !objectives.iter().any(|o| o.class == *c) {
+                objectives
+                    .push(blis_sim::scenario::spec::ObjectiveSpec { class: c.to_string(), ..obj.clone() });
+            }
+        }
+    }
     if !objectives.is_empty() {
         merge_patch(&mut base, &json!({"router": {"objectives": objectives}}));
     }
+    let mut sources =
+        import_sources(&servers, &scaling, &base, &imp.endpoint_picker_config_ref, pool.as_ref(), spec);
 
     // The scenario's own fields win.
     let mut own = serde_json::to_value(spec).unwrap_or_default();
@@ -610,6 +726,12 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     })?;
     if out.hardware.gpu.is_empty() && out.hardware.profile.is_none() {
         out.hardware.gpu = DEFAULT_GPU.to_string();
+        for i in 0..out.pools.as_ref().map_or(1, Vec::len) {
+            sources.insert(
+                format!("pools[{i}].gpu"),
+                format!("default: {DEFAULT_GPU} (no GPU named by the manifests)"),
+            );
+        }
         warnings.push(format!(
             "no GPU is named by the scenario or the model servers' node selection (labels read: {}, {}); simulating {DEFAULT_GPU}, the GPU the llm-d guides are written for: set spec.hardware.gpu to the GPU you run",
             gpu::PRODUCT_KEYS.join(", "),
@@ -629,7 +751,7 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             "set spec.model.name, or import a Deployment running `vllm serve <model>`",
         ));
     }
-    Ok(Imported { spec: out, warnings })
+    Ok(Imported { spec: out, warnings, sources })
 }
 
 #[cfg(test)]

@@ -34,8 +34,10 @@ pub struct Roofline {
     experts: f64,
     /// ln of the chance that one token misses a given expert, ln((N−k)/N); for expected distinct experts.
     ln_expert_miss: f64,
-    /// Per-GPU KV bytes per token (read or written).
+    /// Per-GPU KV bytes per token (read or written), full-attention layers.
     kv_bytes_per_token: f64,
+    /// Per-GPU KV bytes a sequence reads in its sliding-window layers (the window, at most).
+    sliding_bytes_per_seq: f64,
     /// Per-GPU activation bytes per token moved between layers.
     act_bytes_per_token: f64,
     /// µs per byte of achieved memory bandwidth.
@@ -135,7 +137,7 @@ impl Roofline {
         // The embedding lookup is a gather (negligible); the LM head matrix is read in full.
         let fixed_weight_bytes =
             (attn_params + dense_mlp_params + always_moe_params + lm_head_params + norms) * wbpp / tp_f;
-        let expert_bytes = expert_params * wbpp / tp_f;
+        let expert_bytes = expert_params * model.expert_weight_bytes() / tp_f;
         // Under expert parallelism an engine holds experts / shards of them, which the tokens of all
         // shards (about shards x its own) reach.
         let shards = g.expert_shards;
@@ -170,6 +172,7 @@ impl Roofline {
             experts: experts / shards,
             ln_expert_miss,
             kv_bytes_per_token: model.kv_bytes_per_token(tp.max(1)),
+            sliding_bytes_per_seq: model.sliding_kv_bytes_per_seq(tp.max(1)),
             act_bytes_per_token: layers * h * model.activation_bytes,
             us_per_byte: 1.0 / bytes_per_us,
             comm_us_per_token: comm_us_per_token + ep_us_per_token,
@@ -220,8 +223,11 @@ impl Roofline {
         let kv_tokens = prefill_kv_read + decode_context + tokens as f64;
         // An empty step runs no forward pass and reads no weights.
         let weight_bytes = if tokens > 0 { self.weight_bytes_read(tokens) } else { 0.0 };
-        let bytes =
-            weight_bytes + kv_tokens * self.kv_bytes_per_token + tokens as f64 * self.act_bytes_per_token;
+        let sliding = (prefill_seqs + decode_seqs) * self.sliding_bytes_per_seq;
+        let bytes = weight_bytes
+            + kv_tokens * self.kv_bytes_per_token
+            + sliding
+            + tokens as f64 * self.act_bytes_per_token;
         let memory_us = bytes * self.us_per_byte;
 
         let comm_us =

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::serving::{positive_int, resolve_serving, Serving};
 use super::spec::{
     AdmissionCurve, AdmissionSignal, AutoscalingSpec, PoolRole, ProbabilisticSpec, RouterPolicyName,
-    ScalePolicyName, ScenarioSpec,
+    ScalePolicyName, ScenarioSpec, VllmSpec,
 };
 use crate::catalog::model::ModelArch;
 use crate::error::InvalidInput;
@@ -25,6 +25,46 @@ pub struct ClusterParts {
     pub gateway: GatewayConfig,
     /// P/D transfers.
     pub pd: PdConfig,
+    /// How each pool is built (parallelism, GPU, where its knobs came from), for the inputs.
+    pub shapes: Vec<PoolShape>,
+}
+
+/// The shape of one pool's engines, beside its [`PoolConfig`]: what the inputs report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolShape {
+    /// GPU profile name.
+    pub gpu: String,
+    /// GPUs per engine (tensor parallelism).
+    pub tensor_parallelism: u32,
+    /// Engines (data-parallel ranks) per replica.
+    pub data_parallelism: u32,
+    /// Whether the experts are sharded over the ranks (expert parallelism).
+    pub expert_parallel: bool,
+    /// Where each vLLM knob came from: `scenario` (set in the spec), `default` or `derived`.
+    pub knobs: Vec<(&'static str, &'static str)>,
+}
+
+/// Where each vLLM knob of `v` came from (keys as the inputs name them).
+fn knob_sources(v: &VllmSpec) -> Vec<(&'static str, &'static str)> {
+    let s = |set: bool, otherwise: &'static str| if set { "scenario" } else { otherwise };
+    vec![
+        ("max_num_seqs", s(v.max_num_seqs.is_some(), "default")),
+        ("max_num_batched_tokens", s(v.max_num_batched_tokens.is_some(), "default")),
+        ("block_size", s(v.block_size.is_some(), "default")),
+        ("gpu_memory_utilization", s(v.gpu_memory_utilization.is_some(), "default")),
+        ("kv_blocks", s(v.kv_blocks.is_some(), "derived from GPU memory")),
+        (
+            "max_model_len",
+            s(v.max_model_len.is_some(), "derived from the model's context and the KV capacity"),
+        ),
+        ("prefix_caching", s(v.enable_prefix_caching.is_some(), "default")),
+        ("chunked_prefill", s(v.enable_chunked_prefill.is_some(), "default")),
+        ("long_prefill_token_threshold", s(v.long_prefill_token_threshold.is_some(), "default")),
+        ("async_scheduling", s(v.async_scheduling.is_some(), "default")),
+        ("cpu_offload_gib", s(v.cpu_offload_gib.is_some(), "default")),
+        ("kv_cache_dtype", s(v.kv_cache_dtype.is_some(), "default")),
+        ("enforce_eager", s(v.enforce_eager.is_some(), "default")),
+    ]
 }
 
 fn positive(v: Option<f64>, field: &str, default: f64, fix: &str) -> Result<f64, InvalidInput> {
@@ -152,8 +192,16 @@ pub(super) fn resolve_cluster(
         }
     };
     let mut pools = Vec::new();
+    let mut shapes = Vec::new();
     match &spec.pools {
         None => {
+            shapes.push(PoolShape {
+                gpu: top.gpu.name.clone(),
+                tensor_parallelism: top.tp,
+                data_parallelism: 1,
+                expert_parallel: false,
+                knobs: knob_sources(&spec.vllm),
+            });
             let a = spec
                 .autoscaling
                 .as_ref()
@@ -224,6 +272,13 @@ pub(super) fn resolve_cluster(
                         if a.is_some() { "; autoscaling adds and removes single engines, not groups of DP ranks" } else { "" }
                     ));
                 }
+                shapes.push(PoolShape {
+                    gpu: s.gpu.name.clone(),
+                    tensor_parallelism: s.tp,
+                    data_parallelism: dp,
+                    expert_parallel: ep && model.is_moe(),
+                    knobs: knob_sources(v),
+                });
                 let role = match p.role.unwrap_or(PoolRole::Both) {
                     PoolRole::Both => Role::Both,
                     PoolRole::Prefill => Role::Prefill,
@@ -380,6 +435,7 @@ pub(super) fn resolve_cluster(
         router: RouterConfig { policy, refresh_interval_us: (refresh * 1000.0) as i64 },
         gateway,
         pd,
+        shapes,
     })
 }
 

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use rand::Rng;
 
 pub use pipeline::{
-    Decider, Detector, EppConfig, Filter, FlowControl, Handler, Picker, PrefixIndexConfig, Profile, Scorer,
+    Decider, Detector, EppConfig, Filter, FlowControl, Handler, Picker, PluginNote, PrefixIndexConfig,
+    Profile, Scorer,
 };
 use prefix::{ApproxIndex, SLOTS};
 
@@ -490,18 +491,40 @@ impl Router {
             }
         };
         let chosen = self.cand[k];
-        if p.scorers.iter().any(|(s, _)| *s == Scorer::NoHitLru) {
-            self.ensure_matched(e, req);
-            let warm = self
-                .cand
-                .iter()
-                .any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0));
-            if !warm {
+        if let Some(precise) = p.scorers.iter().find_map(|(s, _)| match s {
+            Scorer::NoHitLru { precise } => Some(*precise),
+            _ => None,
+        }) {
+            if !self.any_warm(e, precise, req, now, replicas) {
                 self.lru_clock += 1;
                 self.lru_used[chosen as usize] = self.lru_clock;
             }
         }
         Some(chosen)
+    }
+
+    /// Whether any candidate holds a prefix of the request: per the approximate index, or (`precise`)
+    /// per the candidates' real KV caches.
+    fn any_warm(
+        &mut self,
+        e: &EppConfig,
+        precise: bool,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+    ) -> bool {
+        if precise {
+            let cand = std::mem::take(&mut self.cand);
+            let warm = cand.iter().any(|&i| {
+                let bs = replicas[i as usize].inst.config().block_size;
+                self.replica_hashes(req, bs);
+                replicas[i as usize].inst.cached_prefix_blocks_at(&self.vhash, now) > 0
+            });
+            self.cand = cand;
+            return warm;
+        }
+        self.ensure_matched(e, req);
+        self.cand.iter().any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0))
     }
 
     /// `prefix-cache-affinity-filter` on the candidates: narrows them to the sticky ones (approximate
@@ -618,12 +641,8 @@ impl Router {
                     self.raw.push(if home == Some(self.cand[k]) { 1.0 } else { 0.0 });
                 }
             }
-            Scorer::NoHitLru => {
-                self.ensure_matched(e, req);
-                let warm = self
-                    .cand
-                    .iter()
-                    .any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0));
+            Scorer::NoHitLru { precise } => {
+                let warm = self.any_warm(e, *precise, req, now, replicas);
                 if warm || n == 1 {
                     self.raw.resize(n, if warm { 0.5 } else { 1.0 });
                 } else {

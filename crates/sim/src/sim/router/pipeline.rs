@@ -28,8 +28,13 @@ pub enum Scorer {
     },
     /// 1.0 for the endpoint that served the session's previous turn.
     SessionAffinity,
-    /// Cold requests (no cached prefix anywhere) go to the least recently used endpoint.
-    NoHitLru,
+    /// Cold requests (no cached prefix anywhere) go to the least recently used endpoint; "cached"
+    /// per the approximate index, or per the endpoints' real KV caches with `precise` (when its
+    /// prefix producer is the precise, KV-event one).
+    NoHitLru {
+        /// Whether hits are read from the real KV caches.
+        precise: bool,
+    },
     /// Min-max inverted running batch size.
     RunningRequests,
     /// Router-owned in-flight prompt tokens: `1 - min(tokens, threshold)/threshold`.
@@ -213,6 +218,17 @@ impl Default for FlowControl {
     }
 }
 
+/// One plugin of the config as written, for the inputs: its name, type and what the twin does with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginNote {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin type (the current name when an old one was written).
+    pub ty: String,
+    /// `modelled`, `inert` (no effect on what is simulated) or `not modelled` (neutral).
+    pub treatment: String,
+}
+
 /// A parsed `EndpointPickerConfig`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EppConfig {
@@ -229,6 +245,50 @@ pub struct EppConfig {
     /// Block size (tokens) of the precise prefix index, when the config names one: it must equal
     /// the model servers' `--block-size` for the real index to match anything.
     pub precise_block_tokens: Option<u32>,
+    /// Every plugin of the config, as written.
+    pub plugins: Vec<PluginNote>,
+}
+
+impl Scorer {
+    /// The llm-d plugin this scorer simulates, for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Scorer::Queue => "queue-scorer".into(),
+            Scorer::KvUtilization => "kv-cache-utilization-scorer".into(),
+            Scorer::ApproxPrefix => "prefix-cache-scorer (approximate index)".into(),
+            Scorer::PrecisePrefix => "prefix-cache-scorer (precise, KV events)".into(),
+            Scorer::LoadAware { threshold } => format!("load-aware-scorer (threshold {threshold})"),
+            Scorer::ActiveRequest { max_busy_score } => {
+                format!("active-request-scorer (maxBusyScore {max_busy_score})")
+            }
+            Scorer::SessionAffinity => "session-affinity-scorer".into(),
+            Scorer::NoHitLru { precise: false } => "no-hit-lru-scorer".into(),
+            Scorer::NoHitLru { precise: true } => "no-hit-lru-scorer (precise hits)".into(),
+            Scorer::RunningRequests => "running-requests-size-scorer".into(),
+            Scorer::TokenLoad { threshold } => {
+                format!("token-load-scorer (queueThresholdTokens {threshold})")
+            }
+            Scorer::Neutral => "neutral (not modelled)".into(),
+        }
+    }
+}
+
+impl Filter {
+    /// The llm-d plugin this filter simulates, for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Filter::Decode => "decode-filter".into(),
+            Filter::Prefill => "prefill-filter".into(),
+            Filter::Label { label, values, allows_no_label } => {
+                format!("label-selector-filter ({label} in {values:?}, allowsNoLabel {allows_no_label})")
+            }
+            Filter::Selector(m) => format!("label-selector-filter ({m:?})"),
+            Filter::PrefixAffinity { threshold, max_ttft_penalty_ms, peak_prefill_tps, .. } => format!(
+                "prefix-cache-affinity-filter (affinityThreshold {threshold}, maxTTFTPenaltyMs {max_ttft_penalty_ms}, peakPrefillThroughput {peak_prefill_tps})"
+            ),
+            Filter::Neutral => "neutral (not modelled)".into(),
+        }
+    }
 }
 
 impl EppConfig {
@@ -250,13 +310,19 @@ impl EppConfig {
             detector: Detector::default(),
             flow: FlowControl::default(),
             precise_block_tokens: None,
+            plugins: ["queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer"]
+                .iter()
+                .map(|t| PluginNote { name: t.to_string(), ty: t.to_string(), treatment: "modelled".into() })
+                .collect(),
         }
     }
 
     /// Whether any profile uses the approximate prefix index (scorers or the affinity filter).
     pub fn uses_approx_index(&self) -> bool {
         self.profiles.iter().any(|p| {
-            p.scorers.iter().any(|(s, _)| matches!(s, Scorer::ApproxPrefix | Scorer::NoHitLru))
+            p.scorers
+                .iter()
+                .any(|(s, _)| matches!(s, Scorer::ApproxPrefix | Scorer::NoHitLru { precise: false }))
                 || p.filters.iter().any(|f| matches!(f, Filter::PrefixAffinity { .. }))
         })
     }
