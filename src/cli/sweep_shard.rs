@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::{failed, runtime, CliError};
-use blis_k8s::controller::{fanout, Error};
+use blis_k8s::controller::{worker, Error};
 use blis_plan::sweep::shard::Shard;
 use blis_sim::error::InvalidInput;
 
@@ -34,16 +34,16 @@ pub fn exec(a: Args) -> Result<ExitCode, CliError> {
         .map_err(|e| InvalidInput { field: "--index/--shards".into(), ..e })?;
     let outcome = runtime()?.block_on(async {
         let client = kube::Client::try_default().await.map_err(Error::Api)?;
-        fanout::run_worker(client, &a.namespace, &a.sweep, shard, a.spec_hash.as_deref(), a.threads).await
+        worker::run_worker(client, &a.namespace, &a.sweep, shard, a.spec_hash.as_deref(), a.threads).await
     });
     match outcome {
-        Ok(fanout::WorkerOutcome::Written(cm)) => {
+        Ok(worker::WorkerOutcome::Written(cm)) => {
             eprintln!(
                 "shard {}/{} of {}/{}: results in ConfigMap {cm}",
                 a.index, a.shards, a.namespace, a.sweep
             );
         }
-        Ok(fanout::WorkerOutcome::Stale) => {
+        Ok(worker::WorkerOutcome::Stale) => {
             eprintln!(
                 "sweep {}/{} changed since this Job was made; its new Job runs it",
                 a.namespace, a.sweep

@@ -7,7 +7,8 @@ use std::path::Path;
 
 use blis_import::manifest::parse_scenarios;
 use blis_k8s::api::SimulationScenarioStatus;
-use blis_k8s::controller::steps::{self, Referenced};
+use blis_k8s::controller::scenario::steps::{self, Referenced};
+use blis_k8s::controller::status::status_stalled;
 use blis_k8s::controller::Error;
 use blis_sim::error::InvalidInput;
 use mlua::{Lua, LuaSerdeExt, Table};
@@ -100,7 +101,7 @@ fn degraded_when_a_gate_fails_or_the_scenario_is_stalled() {
     let good = succeeded(&SimulationScenarioStatus::default(), 1, "");
     let err =
         Error::Invalid(InvalidInput::new("spec.replicas", "must be at least 1", "set replicas to 1 or more"));
-    let stalled = steps::status_stalled(&good, Some(2), None, &err, now());
+    let stalled = status_stalled(&good, Some(2), None, &err, now());
     let (st, msg) = health(2, Some(&stalled));
     assert_eq!(st, "Degraded");
     assert!(msg.contains("spec.replicas"), "{msg}");

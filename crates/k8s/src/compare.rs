@@ -20,7 +20,7 @@ pub async fn candidates(client: Client, namespace: &str) -> Result<Vec<Candidate
             let status = s.status.unwrap_or_default();
             Candidate {
                 name: s.metadata.name.unwrap_or_default(),
-                predictions: status.predictions.unwrap_or(serde_json::Value::Null),
+                predictions: status.predictions,
                 slo_met: status_of(&status.conditions, SLO_MET).and_then(|m| match m {
                     "True" => Some(true),
                     "False" => Some(false),

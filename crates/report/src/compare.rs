@@ -1,21 +1,20 @@
 //! `blis compare`: candidates side by side (predictions, gates, cost), the best value of each column
-//! marked. Rows are built from status-shaped `predictions` (camelCase), so candidates simulated
-//! from files and scenarios read from a cluster go through the same code.
+//! marked. Rows are built from the status [`Predictions`], so candidates simulated from files and
+//! scenarios read from a cluster go through the same code.
 
 use std::sync::Arc;
 
-use serde::Serialize;
-use serde_json::Value;
-
+use crate::predictions::Predictions;
 use blis_sim::scenario::{RunError, ScenarioSpec};
+use serde::Serialize;
 
 /// One candidate: its name, its status-shaped predictions and whether its SLOs and gates were met.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     /// Scenario name.
     pub name: String,
-    /// `status.predictions` (or [`crate::predictions::from_summary`] of a run).
-    pub predictions: Value,
+    /// Its predictions (`status.predictions`, or those of a run); `None` when it has none yet.
+    pub predictions: Option<Predictions>,
     /// Every SLO and gate met (`SLOMet`); None when unknown.
     pub slo_met: Option<bool>,
 }
@@ -28,7 +27,7 @@ impl Candidate {
         let met = blis_sim::metrics::gates::evaluate(&gates, &o.summary).iter().all(|g| g.passed);
         Ok(Candidate {
             name: name.to_string(),
-            predictions: crate::predictions::from_summary(&o.summary),
+            predictions: Some(Predictions::from(&o.summary)),
             slo_met: Some(met),
         })
     }
@@ -44,17 +43,20 @@ pub enum Better {
     Higher,
 }
 
-/// The compared columns: label, JSON pointer into `predictions`, direction.
-pub const COLUMNS: [(&str, &str, Better); 9] = [
-    ("TTFT p90 ms", "/overall/ttftMs/p90", Better::Lower),
-    ("ITL p90 ms", "/overall/itlMs/p90", Better::Lower),
-    ("E2E p99 ms", "/overall/e2eMs/p99", Better::Lower),
-    ("req/s", "/overall/throughput/requestsPerS", Better::Higher),
-    ("goodput req/s", "/overall/goodputRps", Better::Higher),
-    ("SLO attained", "/sloAttainment", Better::Higher),
-    ("GPUs", "/cost/gpus", Better::Lower),
-    ("$/h", "/cost/dollarsPerHour", Better::Lower),
-    ("$/1M out tok", "/cost/dollarsPerMillionOutputTokens", Better::Lower),
+/// Reads one figure of a candidate's predictions.
+type Figure = fn(&Predictions) -> Option<f64>;
+
+/// The compared columns: label, the figure, direction.
+pub const COLUMNS: [(&str, Figure, Better); 9] = [
+    ("TTFT p90 ms", |p| Some(p.overall.ttft_ms.p90), Better::Lower),
+    ("ITL p90 ms", |p| Some(p.overall.itl_ms.p90), Better::Lower),
+    ("E2E p99 ms", |p| Some(p.overall.e2e_ms.p99), Better::Lower),
+    ("req/s", |p| Some(p.overall.throughput.requests_per_s), Better::Higher),
+    ("goodput req/s", |p| p.overall.goodput_rps, Better::Higher),
+    ("SLO attained", |p| p.slo_attainment, Better::Higher),
+    ("GPUs", |p| Some(f64::from(p.cost.gpus)), Better::Lower),
+    ("$/h", |p| Some(p.cost.dollars_per_hour), Better::Lower),
+    ("$/1M out tok", |p| p.cost.dollars_per_million_output_tokens, Better::Lower),
 ];
 
 /// One cell: the value (None when the candidate has no such figure) and whether it is the best.
@@ -85,7 +87,7 @@ pub struct Row {
 pub fn rows(candidates: &[Candidate]) -> Vec<Row> {
     let values: Vec<Vec<Option<f64>>> = candidates
         .iter()
-        .map(|c| COLUMNS.iter().map(|(_, p, _)| c.predictions.pointer(p).and_then(Value::as_f64)).collect())
+        .map(|c| COLUMNS.iter().map(|(_, figure, _)| c.predictions.as_ref().and_then(figure)).collect())
         .collect();
     let best: Vec<Option<f64>> = (0..COLUMNS.len())
         .map(|j| {
@@ -196,15 +198,13 @@ pub fn markdown(rows: &[Row]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn cand(name: &str, ttft: f64, rps: f64, dollars: f64, met: bool) -> Candidate {
-        Candidate {
-            name: name.into(),
-            predictions: json!({"overall": {"ttftMs": {"p90": ttft}, "throughput": {"requestsPerS": rps}},
-                "cost": {"dollarsPerHour": dollars}}),
-            slo_met: Some(met),
-        }
+        let mut p = Predictions::default();
+        p.overall.ttft_ms.p90 = ttft;
+        p.overall.throughput.requests_per_s = rps;
+        p.cost.dollars_per_hour = dollars;
+        Candidate { name: name.into(), predictions: Some(p), slo_met: Some(met) }
     }
 
     #[test]
@@ -214,8 +214,11 @@ mod tests {
         assert!(!best(&rows[0], "TTFT p90 ms") && best(&rows[1], "TTFT p90 ms"));
         assert!(best(&rows[0], "req/s") && !best(&rows[1], "req/s"));
         assert!(best(&rows[0], "$/h") && !best(&rows[1], "$/h"));
-        // A figure nobody has is never marked.
-        assert!(rows.iter().all(|r| !best(r, "ITL p90 ms")));
+        // A figure nobody has is never marked, nor is a candidate without predictions.
+        assert!(rows.iter().all(|r| !best(r, "goodput req/s")));
+        let none = Candidate { name: "c".into(), predictions: None, slo_met: None };
+        let with_none = super::rows(&[cand("a", 100.0, 10.0, 7.0, true), none]);
+        assert!(with_none.iter().all(|r| r.cells.iter().all(|c| !c.best)), "{with_none:?}");
         let t = table(&rows);
         let line = |name: &str| t.lines().find(|l| l.starts_with(name)).unwrap().to_string();
         assert!(

@@ -192,7 +192,8 @@ impl Env {
     /// Asserts that the predictions in scenario `obj`'s status are exactly what `blis run --output
     /// json path` prints for it (same seed, same inputs).
     pub fn assert_status_equals_cli(&self, obj: &Value, path: &Path) {
-        use blis_report::predictions::{json_eq, to_report_json};
+        use blis_report::predictions::{camel_keys, Predictions};
+        use blis_sim::metrics::Summary;
         let out =
             Command::new(&self.bin).args(["run", "--no-progress", "--output", "json"]).arg(path).output();
         let out = out.unwrap();
@@ -203,20 +204,19 @@ impl Env {
             String::from_utf8_lossy(&out.stderr)
         );
         let cli: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let cli = &cli["scenarios"][0];
         let st = &obj["status"];
-        let warnings: Vec<String> =
-            serde_json::from_value(st["normalizedInputs"]["warnings"].clone()).unwrap();
-        let rebuilt = to_report_json(
-            obj["metadata"]["name"].as_str().unwrap(),
-            st["normalizedInputs"]["seed"].as_u64(),
-            &st["normalizedInputs"]["resolved"],
-            &warnings,
-            &st["predictions"],
-        );
+        let summary: Summary = serde_json::from_value(cli.clone()).expect("the CLI JSON is a summary");
+        let status: Predictions =
+            serde_json::from_value(st["predictions"].clone()).expect("status.predictions is typed");
+        assert_eq!(status, Predictions::from(&summary), "status predictions != CLI");
+        assert_eq!(st["normalizedInputs"]["seed"], cli["seed"]);
+        assert_eq!(st["normalizedInputs"]["warnings"], cli["warnings"]);
+        let (status_inputs, cli_inputs) =
+            (&st["normalizedInputs"]["resolved"], camel_keys(cli["inputs"].clone()));
         assert!(
-            json_eq(&cli["scenarios"][0], &rebuilt),
-            "status != CLI\nCLI: {:#}\nstatus: {rebuilt:#}",
-            cli["scenarios"][0]
+            json_eq(status_inputs, &cli_inputs),
+            "status inputs != CLI\n{status_inputs:#}\n{cli_inputs:#}"
         );
     }
 
@@ -327,4 +327,18 @@ pub fn ns(env: &Env, name: &str) {
 pub fn step(name: &str) -> Instant {
     eprintln!("\n=== e2e: {name}");
     Instant::now()
+}
+
+/// JSON equality where numbers compare as f64 (the API server may write `150.0` back as `150`).
+pub fn json_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+        }
+        _ => a == b,
+    }
 }

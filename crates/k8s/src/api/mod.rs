@@ -1,7 +1,7 @@
 //! Kubernetes API types of BLIS twin (group `twin.blis.dev`, version `v1alpha1`): the
-//! `SimulationScenario` status, `SimulationSweep`, `HardwareProfile`, the CRD YAML, and the mapping
-//! between a [`Summary`] and the status predictions. The scenario spec is [`ScenarioSpec`] itself:
-//! one input format for the CLI and the controller.
+//! `SimulationScenario` status (its typed [`Predictions`]), `SimulationSweep`, `HardwareProfile` and
+//! the CRD YAML. The scenario spec is [`ScenarioSpec`] itself: one input format for the CLI and the
+//! controller.
 
 pub mod conditions;
 
@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 pub use blis_plan::sweep::spec::{
     FanOutMode, Objective, SweepCandidate, SweepFanOut, SweepParameter, SweepSearch, SweepSpec,
 };
+use blis_report::predictions::Predictions;
 use blis_sim::catalog::gpu::GpuProfile;
 pub use blis_sim::metrics::gates::GateResult;
 pub use blis_sim::scenario::spec::ScenarioSpec;
@@ -22,6 +23,24 @@ pub use blis_sim::scenario::spec::ScenarioSpec;
 pub const GROUP: &str = "twin.blis.dev";
 /// API version.
 pub const VERSION: &str = "v1alpha1";
+
+/// Derefs a custom resource's spec wrapper to the spec it wraps, so code reads the fields directly.
+macro_rules! transparent_spec {
+    ($outer:ty, $inner:ty) => {
+        impl std::ops::Deref for $outer {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+
+        impl std::ops::DerefMut for $outer {
+            fn deref_mut(&mut self) -> &mut $inner {
+                &mut self.0
+            }
+        }
+    };
+}
 
 // The scenario spec itself, so the CLI and the controller read one input format; a transparent
 // wrapper only because the derive that makes the custom resource must sit on a type of this crate.
@@ -60,18 +79,7 @@ pub const VERSION: &str = "v1alpha1";
 #[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct SimulationScenarioSpec(pub ScenarioSpec);
 
-impl std::ops::Deref for SimulationScenarioSpec {
-    type Target = ScenarioSpec;
-    fn deref(&self) -> &ScenarioSpec {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for SimulationScenarioSpec {
-    fn deref_mut(&mut self) -> &mut ScenarioSpec {
-        &mut self.0
-    }
-}
+transparent_spec!(SimulationScenarioSpec, ScenarioSpec);
 
 /// Observed state of a `SimulationScenario`: kstatus-compliant conditions plus the last good
 /// prediction. Written whole by the controller with server-side apply.
@@ -85,12 +93,10 @@ pub struct SimulationScenarioStatus {
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
-    /// The last good prediction (kept while a newer spec is invalid): `overall`, `classes`,
-    /// `kvCache`, `cost`, `sloAttainment`, `sloMet`, `durationS`; figures as in `blis run --output
-    /// json`, with camelCase names and the whole-run figures under `overall`.
+    /// The last good prediction (kept while a newer spec is invalid): whole-run figures under
+    /// `overall`, per class, per pool, KV cache, cost and SLO verdicts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(schema_with = "blis_sim::schema::any_object")]
-    pub predictions: Option<serde_json::Value>,
+    pub predictions: Option<Predictions>,
     /// The generation the predictions were made for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted_generation: Option<i64>,
@@ -167,18 +173,7 @@ pub struct HardwareProfileSpec {
 #[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct SimulationSweepSpec(pub SweepSpec);
 
-impl std::ops::Deref for SimulationSweepSpec {
-    type Target = SweepSpec;
-    fn deref(&self) -> &SweepSpec {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for SimulationSweepSpec {
-    fn deref_mut(&mut self) -> &mut SweepSpec {
-        &mut self.0
-    }
-}
+transparent_spec!(SimulationSweepSpec, SweepSpec);
 
 /// Progress of a fanned-out sweep.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -8,14 +8,13 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{DeleteParams, ListParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Error;
 use crate::api::{FanOutMode, SimulationSweep, SimulationSweepSpec};
-use blis_plan::sweep::shard::{self, Shard, ShardDoc};
+use blis_plan::sweep::shard::ShardDoc;
 use blis_sim::error::InvalidInput;
 
 /// Label on the shard ConfigMaps (and the Job) naming the sweep's uid.
@@ -278,57 +277,6 @@ fn ignore_not_found(r: Result<(), kube::Error>) -> Result<(), kube::Error> {
         Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
         other => other,
     }
-}
-
-/// What `blis sweep-shard` did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WorkerOutcome {
-    /// Wrote the result ConfigMap of this name.
-    Written(String),
-    /// The sweep changed since the Job was made (its replacement runs the new spec).
-    Stale,
-}
-
-/// One shard pod's work: read the sweep, simulate shard `index` of `shards` (refusing a spec other
-/// than `expected_hash`), and write the result ConfigMap by server-side apply.
-pub async fn run_worker(
-    client: Client,
-    ns: &str,
-    sweep: &str,
-    shard: Shard,
-    expected_hash: Option<&str>,
-    threads: Option<usize>,
-) -> Result<WorkerOutcome, Error> {
-    let obj = Api::<SimulationSweep>::namespaced(client.clone(), ns).get(sweep).await?;
-    let hash = shard::spec_hash(&obj.spec);
-    if expected_hash.is_some_and(|h| h != hash) {
-        return Ok(WorkerOutcome::Stale);
-    }
-    let prepared = super::sweep::prepare(&obj.spec).map_err(Error::Invalid)?;
-    let spec = obj.spec.clone();
-    let total = prepared.candidates.len();
-    let results = tokio::task::spawn_blocking(move || {
-        let threads = blis_plan::sweep::eval::threads(threads, spec.max_parallel);
-        let control = blis_plan::sweep::eval::RunControl::default();
-        blis_plan::sweep::run(&spec, &prepared.candidates, Some(shard), None, threads, &control)
-    })
-    .await
-    .map_err(|e| Error::Simulation(format!("shard thread failed: {e}")))?
-    .map_err(Error::Invalid)?;
-    let doc = ShardDoc {
-        sweep: sweep.to_string(),
-        spec_hash: hash,
-        shard: shard.index,
-        shards: shard.count,
-        candidates: total,
-        results,
-    };
-    let cm = shard_config_map(&obj, &doc).map_err(Error::Invalid)?;
-    let name = cm.name_any();
-    Api::<ConfigMap>::namespaced(client, ns)
-        .patch(&name, &PatchParams::apply(WORKER_FIELD_MANAGER).force(), &Patch::Apply(&cm))
-        .await?;
-    Ok(WorkerOutcome::Written(name))
 }
 
 #[cfg(test)]

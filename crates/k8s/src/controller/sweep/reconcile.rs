@@ -1,8 +1,7 @@
-//! Reconciles `SimulationSweep` objects into a ranked status (best candidate, Pareto set, one entry
-//! per candidate). Pure steps ([`prepare`], [`decide`], the `status_*` functions) are separated from
-//! the API calls (status apply, Events). Small sweeps run on a blocking thread under the
-//! controller's semaphore (shared with scenarios); large ones, or those asking for it, fan out to an
-//! Indexed Job ([`super::fanout`]) whose shard results are merged here.
+//! The sweep reconciler's steps that touch the API or the runtime: status and Events, the in-process
+//! run on a blocking thread under the controller's semaphore (shared with scenarios), and the
+//! fanned-out run as an Indexed Job ([`crate::controller::fanout`]) whose shard results are merged
+//! here. Every decision is made by the pure [`super::steps`].
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,20 +13,16 @@ use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::{Api, Client, ResourceExt};
-use serde_json::json;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use super::fanout::{self, FanOutConfig};
-use super::metrics::Metrics;
-use super::runs::{RunGuard, Runs};
-use super::steps::SIMULATOR_VERSION;
-use super::Error;
-use crate::api::conditions::{self, Desired, READY, RECONCILING, STALLED};
-use crate::api::{
-    SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus, SweepRankEntry,
-};
-use blis_plan::sweep::expand::Candidate;
+use super::steps::{decide, inputs_hash, status_ranked, status_running, PreparedSweep};
+use crate::api::{SimulationSweep, SimulationSweepStatus, SweepFanOutStatus};
+use crate::controller::client::{apply_status_of, fresh, publish_event};
+use crate::controller::fanout::{self, FanOutConfig};
+use crate::controller::metrics::Metrics;
+use crate::controller::runs::{RunGuard, Runs};
+use crate::controller::status::status_stalled;
+use crate::controller::{Error, Limits};
 use blis_plan::sweep::{self, shard, SweepReport};
 use blis_sim::error::InvalidInput;
 
@@ -46,164 +41,7 @@ pub struct SweepContext {
     /// When and how sweeps fan out to Indexed Jobs.
     pub fan_out: FanOutConfig,
     /// Limits of an in-process sweep: wall time of the whole sweep, simulated requests per candidate.
-    pub limits: super::Limits,
-}
-
-/// A sweep ready to run.
-#[derive(Debug, Clone)]
-pub struct PreparedSweep {
-    /// The expanded candidates.
-    pub candidates: Vec<Candidate>,
-    /// sha256 of the spec and the simulator version.
-    pub hash: String,
-}
-
-/// Validate and plan: the same checks and expansion as `blis sweep`; traces must be inline.
-pub fn prepare(spec: &SimulationSweepSpec) -> Result<PreparedSweep, InvalidInput> {
-    if let Some(t) = &spec.base.workload.trace {
-        if t.path.is_some() || t.config_map_ref.is_some() {
-            let field = if t.path.is_some() {
-                "spec.base.workload.trace.path"
-            } else {
-                "spec.base.workload.trace.configMapRef"
-            };
-            return Err(InvalidInput::new(
-                field,
-                "is not supported by the sweep controller",
-                "inline the CSV as spec.base.workload.trace.csv",
-            ));
-        }
-    }
-    let candidates = sweep::plan(spec)?;
-    Ok(PreparedSweep { candidates, hash: inputs_hash(spec) })
-}
-
-/// sha256 (hex) of the spec and the simulator version (an upgrade re-runs the sweep).
-pub fn inputs_hash(spec: &SimulationSweepSpec) -> String {
-    let doc = json!({ "simulator": SIMULATOR_VERSION, "spec": spec });
-    let digest = Sha256::digest(serde_json::to_vec(&doc).unwrap_or_default());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
-}
-
-/// Skip when the status already holds the ranking for these inputs and this generation, or says
-/// that these inputs exceed the controller's limits (rerunning would only exceed them again).
-pub fn decide(status: Option<&SimulationSweepStatus>, generation: Option<i64>, hash: &str) -> bool {
-    status.is_some_and(|s| {
-        s.inputs_hash.as_deref() == Some(hash)
-            && s.observed_generation == generation
-            && (conditions::status_of(&s.conditions, READY) == Some("True")
-                || conditions::status_of(&s.conditions, STALLED) == Some("True"))
-    })
-}
-
-/// Status while the sweep of `generation` runs (`reason` `Simulating` in the controller, `FanOut`
-/// in a Job, with its progress): the previous ranking is kept.
-pub fn status_running(
-    prev: &SimulationSweepStatus,
-    generation: Option<i64>,
-    reason: &str,
-    msg: &str,
-    fan_out: Option<SweepFanOutStatus>,
-    now: jiff::Timestamp,
-) -> SimulationSweepStatus {
-    let mut s = prev.clone();
-    s.observed_generation = generation;
-    s.fan_out = fan_out;
-    s.conditions = conditions::merge(
-        &prev.conditions,
-        &[
-            Desired::new(READY, false, reason, msg),
-            Desired::new(RECONCILING, true, reason, msg),
-            Desired::new(STALLED, false, reason, msg),
-        ],
-        generation,
-        now,
-    );
-    s
-}
-
-/// Status for an error that needs the user: Stalled with the error's message, ranking kept. `hash`
-/// marks the inputs that failed when running them again cannot help (an exceeded limit).
-pub fn status_stalled(
-    prev: &SimulationSweepStatus,
-    generation: Option<i64>,
-    hash: Option<&str>,
-    err: &Error,
-    now: jiff::Timestamp,
-) -> SimulationSweepStatus {
-    let (reason, msg) = (err.reason(), err.to_string());
-    let mut s = prev.clone();
-    s.observed_generation = generation;
-    if let Some(h) = hash {
-        s.inputs_hash = Some(h.to_string());
-    }
-    s.conditions = conditions::merge(
-        &prev.conditions,
-        &[
-            Desired::new(READY, false, reason, &msg),
-            Desired::new(RECONCILING, false, reason, &msg),
-            Desired::new(STALLED, true, reason, &msg),
-        ],
-        generation,
-        now,
-    );
-    s
-}
-
-/// Status of a finished sweep: the ranking of `report`, Ready=True.
-pub fn status_ranked(
-    prev: &SimulationSweepStatus,
-    generation: Option<i64>,
-    hash: &str,
-    report: &SweepReport,
-    wall_seconds: f64,
-    now: jiff::Timestamp,
-) -> SimulationSweepStatus {
-    let msg = match &report.best {
-        Some(b) => {
-            format!("best of {} candidates: {b} ({} pass the gates)", report.candidates, report.feasible)
-        }
-        None => format!("none of {} candidates passes the gates", report.candidates),
-    };
-    let ranking = report
-        .ranking
-        .iter()
-        .map(|r| {
-            let f = r.result.figures.as_ref();
-            SweepRankEntry {
-                name: r.result.name.clone(),
-                rank: u32::try_from(r.rank).unwrap_or(u32::MAX),
-                passed: r.result.feasible,
-                objective: r.objective,
-                ttft_p90_ms: f.map(|f| f.ttft_p90_ms),
-                itl_p90_ms: f.map(|f| f.itl_p90_ms),
-                dollars_per_million_tokens: f.and_then(|f| f.dollars_per_million_tokens),
-                gpus: f.map(|f| f.gpus),
-                verdict: r.verdict.clone(),
-            }
-        })
-        .collect();
-    SimulationSweepStatus {
-        observed_generation: generation,
-        conditions: conditions::merge(
-            &prev.conditions,
-            &[
-                Desired::new(READY, true, "Ranked", &msg),
-                Desired::new(RECONCILING, false, "Ranked", &msg),
-                Desired::new(STALLED, false, "Ranked", &msg),
-            ],
-            generation,
-            now,
-        ),
-        best: report.best.clone(),
-        ranking,
-        pareto: report.pareto.clone(),
-        candidates: Some(u32::try_from(report.candidates).unwrap_or(u32::MAX)),
-        inputs_hash: Some(hash.to_string()),
-        wall_time_seconds: Some((wall_seconds * 1000.0).round() / 1000.0),
-        fan_out: None,
-    }
+    pub limits: Limits,
 }
 
 /// Step that touches the API: writes the whole status by server-side apply.
@@ -213,11 +51,11 @@ pub async fn apply_status(
     name: &str,
     status: &SimulationSweepStatus,
 ) -> Result<(), kube::Error> {
-    super::apply_status_of::<SimulationSweep>(client, ns, name, status).await
+    apply_status_of::<SimulationSweep>(client, ns, name, status).await
 }
 
 async fn publish(ctx: &SweepContext, obj: &SimulationSweep, type_: EventType, reason: &str, note: String) {
-    super::publish_event(&ctx.recorder, obj, type_, reason, "Sweep", note).await;
+    publish_event(&ctx.recorder, obj, type_, reason, "Sweep", note).await;
 }
 
 /// Reconciles one sweep: validate + plan, hash, skip, or start its run (here or as a Job).
@@ -228,7 +66,7 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
     let generation = obj.metadata.generation;
     let prev = obj.status.clone().unwrap_or_default();
-    let planned = prepare(&obj.spec).and_then(|p| {
+    let planned = super::steps::prepare(&obj.spec).and_then(|p| {
         let shards = fanout::shards_for(&obj.spec, p.candidates.len(), &ctx.fan_out)?;
         Ok((p, shards))
     });
@@ -252,7 +90,7 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         return Ok(Action::requeue(Duration::from_secs(60)));
     }
     // The cache may lag behind a ranking just written: confirm against the API server.
-    let Some(fresh) = super::fresh(&ctx.client, &*obj).await? else { return Ok(Action::await_change()) };
+    let Some(fresh) = fresh(&ctx.client, &*obj).await? else { return Ok(Action::await_change()) };
     if decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) {
         return Ok(Action::await_change());
     }
@@ -338,7 +176,7 @@ async fn fan_out(
         Some(j) => j,
         None => {
             // The cache may lag behind a ranking just written (whose clean-up removed the Job).
-            match super::fresh(&ctx.client, obj).await? {
+            match fresh(&ctx.client, obj).await? {
                 Some(f) if !decide(f.status.as_ref(), f.metadata.generation, &prepared.hash) => {}
                 _ => return Ok(Action::await_change()),
             }
@@ -460,7 +298,7 @@ async fn run_sweep(
     }
     ctx.metrics.simulations.inc();
     // The run is for the spec it started with; a newer spec has started (or will start) its own.
-    let current = match super::fresh(&ctx.client, &*obj).await {
+    let current = match fresh(&ctx.client, &*obj).await {
         Ok(Some(c)) if inputs_hash(&c.spec) == prepared.hash => c,
         Ok(_) => return,
         Err(e) => {
@@ -509,66 +347,5 @@ pub fn error_policy(obj: Arc<SimulationSweep>, err: &Error, ctx: Arc<SweepContex
     match err.requeue(1) {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use blis_plan::sweep::eval::CandidateResult;
-    use blis_plan::sweep::spec::Figures;
-
-    fn spec(extra: &str) -> SimulationSweepSpec {
-        let yaml = format!(
-            "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationSweep\nmetadata: {{name: s}}\nspec:\n{extra}  parameters:\n  - path: replicas\n    values: [1, 2]\n  base:\n    model: {{name: meta-llama/Llama-3.1-8B-Instruct}}\n    hardware: {{gpu: H100-SXM-80GB}}\n    workload:\n      durationSeconds: 5\n      arrival: {{process: poisson, ratePerSecond: 2}}\n      classes:\n      - name: chat\n        inputTokens: {{distribution: fixed, value: 100}}\n        outputTokens: {{distribution: fixed, value: 10}}\n"
-        );
-        SimulationSweepSpec(sweep::parse_sweep(&yaml).unwrap().1)
-    }
-
-    #[test]
-    fn prepare_plans_hashes_and_names_invalid_fields() {
-        let p = prepare(&spec("")).unwrap();
-        assert_eq!(p.candidates.len(), 2);
-        assert_eq!(p.hash, prepare(&spec("")).unwrap().hash, "deterministic");
-        assert_ne!(p.hash, prepare(&spec("  seed: 3\n")).unwrap().hash);
-        let e = prepare(&spec("  maxCandidates: 1\n")).unwrap_err();
-        assert_eq!(e.field, "spec.maxCandidates");
-    }
-
-    #[test]
-    fn ranked_status_is_ready_and_skips_the_same_inputs() {
-        let s = spec("");
-        let fig = |c: f64| Figures { dollars_per_million_tokens: Some(c), gpus: 1, ..Default::default() };
-        let result = |i: usize, c: f64| CandidateResult {
-            index: i,
-            name: format!("c{i}"),
-            settings: Default::default(),
-            feasible: true,
-            failed: vec![],
-            figures: Some(fig(c)),
-            objective_ci95: None,
-            max_rate: None,
-        };
-        let report = SweepReport::new("s", &s, &[result(0, 2.0), result(1, 1.0)]);
-        let now = jiff::Timestamp::UNIX_EPOCH;
-        let st = status_ranked(&SimulationSweepStatus::default(), Some(3), "h", &report, 1.23456, now);
-        assert_eq!(st.best.as_deref(), Some("c1"));
-        assert_eq!(st.ranking.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["c1", "c0"]);
-        assert_eq!((st.ranking[0].rank, st.ranking[0].gpus), (1, Some(1)));
-        assert_eq!((st.candidates, st.wall_time_seconds), (Some(2), Some(1.235)));
-        assert!(decide(Some(&st), Some(3), "h"));
-        assert!(!decide(Some(&st), Some(4), "h") && !decide(Some(&st), Some(3), "other"));
-        let running = status_running(&st, Some(4), "Simulating", "simulating 2", None, now);
-        assert!(!decide(Some(&running), Some(4), "h"));
-        assert_eq!(running.ranking, st.ranking, "previous ranking kept while running");
-        let err = Error::Invalid(InvalidInput::new("spec.x", "bad", "fix"));
-        let stalled = status_stalled(&st, Some(5), None, &err, now);
-        assert_eq!(conditions::status_of(&stalled.conditions, STALLED), Some("True"));
-        assert!(stalled.conditions.iter().all(|c| c.observed_generation == Some(5)));
-        assert!(!decide(Some(&stalled), Some(5), "h2"), "an invalid spec's fix runs");
-        // Inputs over the limits are not rerun until they change.
-        let limited = status_stalled(&st, Some(5), Some("h2"), &Error::Limit("wall".into()), now);
-        assert_eq!(limited.ranking, st.ranking, "previous ranking kept");
-        assert!(decide(Some(&limited), Some(5), "h2") && !decide(Some(&limited), Some(5), "h3"));
     }
 }

@@ -8,11 +8,10 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::Error;
 use crate::api::conditions::{self, Desired, DEGRADED, READY, RECONCILING, SLO_MET, STALLED};
 use crate::api::{HardwareProfile, NormalizedInputs, SimulationScenarioStatus};
 use blis_import::{resolve, Objects};
-use blis_report::predictions;
+use blis_report::predictions::{self, Predictions};
 use blis_sim::catalog::gpu::GpuProfile;
 use blis_sim::error::InvalidInput;
 use blis_sim::metrics::gates::{self, Enforcement};
@@ -210,37 +209,6 @@ pub fn status_simulating(
     s
 }
 
-/// Status for an error that needs the user (invalid spec, limit): Stalled, previous predictions kept.
-/// `hash` is given when the inputs were valid (a limit was hit), so the same inputs are not retried.
-pub fn status_stalled(
-    prev: &SimulationScenarioStatus,
-    generation: Option<i64>,
-    hash: Option<&str>,
-    err: &Error,
-    now: jiff::Timestamp,
-) -> SimulationScenarioStatus {
-    let reason = err.reason();
-    let msg = err.to_string();
-    let mut s = prev.clone();
-    s.observed_generation = generation;
-    if let Some(h) = hash {
-        s.inputs_hash = Some(h.to_string());
-    }
-    s.conditions = conditions::merge(
-        &prev.conditions,
-        &[
-            Desired::new(READY, false, reason, &msg),
-            Desired::unknown(SLO_MET, reason, "no prediction for the current spec"),
-            Desired::unknown(DEGRADED, reason, "no prediction for the current spec"),
-            Desired::new(RECONCILING, false, reason, &msg),
-            Desired::new(STALLED, true, reason, &msg),
-        ],
-        generation,
-        now,
-    );
-    s
-}
-
 /// The verdict of a finished run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verdict {
@@ -313,7 +281,7 @@ pub fn status_succeeded(
     let status = SimulationScenarioStatus {
         observed_generation: generation,
         conditions: conditions::merge(&prev.conditions, &conds, generation, now),
-        predictions: Some(predictions::from_summary(summary)),
+        predictions: Some(Predictions::from(summary)),
         predicted_generation: generation,
         gate_results: results,
         normalized_inputs: Some(NormalizedInputs {
@@ -332,6 +300,8 @@ pub fn status_succeeded(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::status::status_stalled;
+    use crate::controller::Error;
     use blis_import::manifest::parse_scenarios;
     use blis_sim::sim::{NoObserver, SimOptions};
 

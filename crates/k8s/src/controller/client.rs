@@ -1,0 +1,77 @@
+//! The generic API steps both reconcilers use: a fresh read past the informer cache, a whole-status
+//! server-side apply, best-effort Events, and the check of names before they go into a request.
+
+use kube::api::{Patch, PatchParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::{Api, Client, Resource, ResourceExt};
+
+/// Field manager of the controller's server-side applies.
+pub const FIELD_MANAGER: &str = "blis-controller";
+
+/// Writes the whole status of the `K` object `ns/name` by server-side apply (scenarios and sweeps).
+pub(crate) async fn apply_status_of<K>(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), ns);
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(())
+}
+
+/// `obj` as the API server has it now (the informer cache may lag behind a status just written),
+/// or `None` when it is gone or replaced by a new object of the same name.
+pub(crate) async fn fresh<K>(client: &Client, obj: &K) -> Result<Option<K>, kube::Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api = Api::<K>::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
+    Ok(api.get_opt(&obj.name_any()).await?.filter(|o| o.uid() == obj.uid()))
+}
+
+/// Publishes a Kubernetes Event about `obj`; a failure is only logged (Events are best effort).
+pub(crate) async fn publish_event<K: Resource<DynamicType = ()>>(
+    recorder: &Recorder,
+    obj: &K,
+    type_: EventType,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
+        tracing::warn!(error = %e, "cannot publish event");
+    }
+}
+
+/// Whether `s` may be the name of a cluster object (a DNS subdomain: lower-case alphanumerics, `-`, `.`).
+pub fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_object_names_are_dns_names() {
+        assert!(is_dns_name("my-gpu") && !is_dns_name("H100-SXM-80GB"));
+    }
+}
