@@ -17,7 +17,9 @@ A scenario's spec names:
   model:     {name: llama-3.1-8b-instruct}  (built-in name or Hugging Face id), or
              {name: my-model, config: {...}} with the model's Hugging Face config.json inline
   hardware:  {gpu: H100-SXM-80GB, tensorParallelism: 1}  (built-ins: H100-SXM-80GB, H200-SXM-141GB,
-             A100-SXM-80GB, L40S-48GB, B200-180GB, MI300X-192GB; or an inline `profile`)
+             A100-SXM-80GB, L40S-48GB, B200-180GB, MI300X-192GB, A100-SXM-40GB, H100-PCIe-80GB,
+             H100-NVL-94GB, H200-NVL-141GB, GB200-186GB, L4-24GB, A10G-24GB, A10-24GB, T4-16GB,
+             MI325X-256GB; or an inline `profile`)
   vllm:      version (0.23.0: its defaults on the GPU apply), maxNumBatchedTokens and maxNumSeqs
              (vLLM's: 8192 / 1024 on H100, 2048 / 256 on A100), gpuMemoryUtilization (0.9), blockSize (16),
              maxModelLen (model's, capped to KV), enablePrefixCaching (true), enableChunkedPrefill

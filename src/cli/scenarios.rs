@@ -78,6 +78,7 @@ pub fn load_and_resolve(
             }
         })?;
         r.warnings.extend(l.import_warnings.iter().cloned());
+        r.sources.extend(l.import_sources.iter().map(|(k, v)| (k.clone(), v.clone())));
         resolved.push(r);
     }
     Ok((loaded, resolved))

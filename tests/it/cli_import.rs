@@ -59,6 +59,63 @@ fn every_llm_d_example_folder_runs_from_its_manifests() {
     assert!(v["scenarios"][0]["disaggregated"].as_u64().unwrap() > 0);
 }
 
+/// The plugin types an endpoint-picker config file lists, in order.
+fn plugin_types(path: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(path)).unwrap();
+    text.lines().filter_map(|l| l.trim().strip_prefix("- type:")).map(|t| t.trim().to_string()).collect()
+}
+
+/// The JSON `inputs` of each llm-d example folder show what its manifests say: every plugin of the
+/// EPP config, the objectives' priorities, each pool's GPU and TP / DP / EP, and which manifest
+/// each imported value came from.
+#[test]
+fn inputs_show_the_imported_router_objectives_and_parallelism() {
+    for (dir, pools, objectives) in [
+        (
+            "examples/llm-d/inference-scheduling/",
+            vec![("both", 2, 1, 1, 0)],
+            vec![("chat", 10), ("batch", -10)],
+        ),
+        ("examples/llm-d/pd-disaggregation/", vec![("decode", 2, 1, 1, 0), ("prefill", 2, 1, 1, 0)], vec![]),
+        // One LWS group of 2 pods x 8 GPUs: 16 DP ranks of TP1, experts sharded over all 16.
+        ("examples/llm-d/wide-ep/", vec![("decode", 1, 1, 16, 16)], vec![]),
+    ] {
+        let v: Value =
+            serde_json::from_str(&ok(&blis(&["run", "--no-progress", "--output", "json", dir]))).unwrap();
+        let i = &v["scenarios"][0]["inputs"];
+        let got: Vec<(String, u64, u64, u64, u64)> = i["pools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let n = |k: &str| p[k].as_u64().unwrap();
+                (
+                    p["role"].as_str().unwrap().to_string(),
+                    n("replicas"),
+                    n("tensor_parallelism"),
+                    n("data_parallelism"),
+                    n("expert_parallelism"),
+                )
+            })
+            .collect();
+        let want: Vec<(String, u64, u64, u64, u64)> =
+            pools.iter().map(|&(r, a, b, c, d)| (r.to_string(), a, b, c, d)).collect();
+        assert_eq!(got, want, "{dir}: {i:#}");
+        let types: Vec<&str> =
+            i["router"]["plugins"].as_array().unwrap().iter().map(|p| p["type"].as_str().unwrap()).collect();
+        assert_eq!(types, plugin_types(&format!("{dir}epp-config.yaml")), "{dir}");
+        assert_eq!(i["router"]["policy"], "endpointPicker", "{dir}");
+        for (class, priority) in objectives {
+            let o = i["objectives"].as_array().unwrap().iter().find(|o| o["class"] == class);
+            assert_eq!(o.map(|o| o["priority"].as_i64().unwrap()), Some(priority), "{dir}: {class}");
+        }
+        let src = |k: &str| i["sources"][k].as_str().unwrap_or_default().to_string();
+        for k in ["model", "pools[0].replicas", "pools[0].tensor_parallelism", "router"] {
+            assert!(src(k).starts_with("manifest: "), "{dir}: sources.{k} = {:?}", src(k));
+        }
+    }
+}
+
 #[test]
 fn missing_reference_is_invalid_input() {
     let dir = variant("examples/llm-d/inference-scheduling", "missing", |s| {

@@ -114,7 +114,7 @@ fn every_example_conserves_requests_and_fast_forward_is_exact() {
 }
 
 #[test]
-fn unknown_plugin_warns_and_undefined_plugin_ref_errors_naming_both() {
+fn unregistered_plugin_is_refused_unless_allowed_and_undefined_ref_errors_naming_both() {
     let yaml = manifest(&format!(
         "{LLAMA8B_H100}  replicas: 2
   router:
@@ -126,11 +126,19 @@ fn unknown_plugin_warns_and_undefined_plugin_ref_errors_naming_both() {
 {}",
         simple_workload(5.0, 50, 200, 50)
     ));
-    let r = resolve(&yaml);
+    // The real EPP refuses to start on a type it does not register; so does the twin.
+    let (mut docs, _) = parse_scenarios(&yaml).unwrap();
+    let m = docs.remove(0);
+    let e = blis_import::resolve(&m.metadata.name, &m.spec).err().expect("unregistered type is refused");
+    assert_eq!(e.field, "spec.router.endpointPickerConfig.plugins[1].type");
+    assert!(e.problem.contains("plugin type 'fancy-new-scorer' is not registered"), "{e:?}");
+    // Explicitly allowed, it runs as a neutral scorer with a warning.
+    let allowed = yaml.replace("  router:\n", "  router:\n    allowUnregisteredPlugins: true\n");
+    let r = resolve(&allowed);
     assert!(r.warnings.iter().any(|w| w.contains("fancy-new-scorer")), "{:?}", r.warnings);
     assert_eq!(run(&r).output.completed.len(), 50);
 
-    let bad = yaml.replace("{pluginRef: fancy-new-scorer, weight: 2}", "{pluginRef: missing-one}");
+    let bad = allowed.replace("{pluginRef: fancy-new-scorer, weight: 2}", "{pluginRef: missing-one}");
     let (mut docs, _) = parse_scenarios(&bad).unwrap();
     let m = docs.remove(0);
     let e = blis_import::resolve(&m.metadata.name, &m.spec).err().expect("undefined pluginRef is an error");

@@ -447,6 +447,7 @@ impl Experiment {
                 async_scheduling: None,
                 cpu_offload_gib: (v.cpu_offload == Some(true)).then_some(CPU_OFFLOAD_GIB),
                 kv_cache_dtype: None,
+                enforce_eager: None,
             },
             replicas: None,
             router: RouterSpec::default(),

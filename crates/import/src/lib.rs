@@ -5,10 +5,12 @@
 
 pub mod epp;
 pub mod experiment;
+pub mod folder;
 pub mod llmd;
 pub mod load;
 pub mod manifest;
 pub mod profile;
+pub mod render;
 
 pub use llmd::{apply, Objects};
 

@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::llmd::{self, Objects};
+use crate::folder;
+use crate::llmd;
 use crate::manifest::{parse_scenarios, ScenarioManifest, API_VERSION, KIND};
 use blis_sim::catalog::Calibration;
 use blis_sim::error::InvalidInput;
+use blis_sim::scenario::spec::ImportSpec;
 
 /// A scenario read from a file, with the text of its trace when it replays one from a path.
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub struct LoadedScenario {
     pub trace_text: Option<Arc<str>>,
     /// What the importers of `spec.import` approximated or ignored.
     pub import_warnings: Vec<String>,
+    /// The manifest each imported input came from (inputs paths).
+    pub import_sources: std::collections::BTreeMap<String, String>,
 }
 
 /// Reads every `SimulationScenario` of `text` (found in `file`), resolving trace paths relative to
@@ -48,6 +52,7 @@ pub fn load_text(file: &Path, text: &str) -> Result<(Vec<LoadedScenario>, Vec<St
             manifest,
             trace_text,
             import_warnings: Vec::new(),
+            import_sources: Default::default(),
         });
     }
     Ok((out, skipped))
@@ -68,42 +73,70 @@ fn read(file: &Path) -> Result<String, InvalidInput> {
     })
 }
 
-/// Reads every scenario in `paths` (files, or folders whose `.yaml`/`.yml` files are read in name
-/// order) and applies their `spec.import` against the other documents of the same paths (the
-/// InferencePool, Deployments, ConfigMaps... of a GitOps folder). Fails when the paths hold no
-/// `SimulationScenario`, naming what they hold instead.
+/// Reads every scenario in `paths` (files, or folders read recursively as their README deploys
+/// them: see [`folder`]) and applies their `spec.import` against what the paths deploy (the
+/// InferencePool, model servers, EPP config, autoscalers... of a GitOps folder or an llm-d guide). A
+/// scenario with neither `import` nor `model` imports what the folder deploys. Fails when the paths
+/// hold no `SimulationScenario`, naming what they hold instead.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput> {
+    let deployed = folder::read(paths)?;
     let mut out = Vec::new();
-    let mut skipped = Vec::new();
-    let mut objects = Objects::default();
-    for path in paths {
-        let files = if path.is_dir() { yaml_files(path)? } else { vec![path.clone()] };
-        for f in &files {
-            let text = read(f)?;
-            let (l, s) = load_text(f, &text)?;
-            out.extend(l);
-            if !s.is_empty() {
-                for doc in llmd::parse_documents(&text).map_err(|e| in_file(f, e))? {
-                    if doc.get("kind").and_then(|k| k.as_str()) != Some(KIND) {
-                        objects.push(doc);
-                    }
-                }
-            }
-            skipped.extend(s);
-        }
+    for f in &deployed.scenario_files {
+        out.extend(load_text(f, &read(f)?)?.0);
     }
     if out.is_empty() && !paths.is_empty() {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        let kinds: Vec<String> = deployed.objects.kinds();
         return Err(InvalidInput::new(
             names.join(", "),
             format!(
                 "holds no SimulationScenario (found: {})",
-                if skipped.is_empty() { "nothing".to_string() } else { skipped.join(", ") }
+                if kinds.is_empty() { "nothing".to_string() } else { kinds.join(", ") }
             ),
-            format!("add a document with apiVersion: {} and kind: {}", API_VERSION, KIND),
+            format!(
+                "add a document with apiVersion: {} and kind: {} (with at least a workload)",
+                API_VERSION, KIND
+            ),
         ));
     }
     for l in &mut out {
+        let spec = &mut l.manifest.spec;
+        // Nothing named: import what the folder deploys.
+        if spec.import.is_none() && spec.model.is_unset() {
+            spec.import = Some(ImportSpec::default());
+        }
+        let mut objects = deployed.objects.clone();
+        let mut warnings = deployed.warnings.clone();
+        if let Some(imp) = spec.import.as_mut() {
+            let dir = l.file.parent().unwrap_or(Path::new("."));
+            let mut named = folder::Deployed::default();
+            folder::render_named(
+                dir,
+                imp.releases.as_deref().unwrap_or_default(),
+                imp.helmfile.as_deref(),
+                imp.helmfile_environment.as_deref(),
+                imp.kustomize.as_deref().unwrap_or_default(),
+                &mut named,
+            )
+            .map_err(|e| {
+                in_file(
+                    &l.file,
+                    InvalidInput {
+                        field: format!("{}: spec.import: {}", l.manifest.metadata.name, e.field),
+                        ..e
+                    },
+                )
+            })?;
+            objects.extend(named.objects.into_items());
+            warnings.extend(named.warnings);
+            // The files are read: what they deploy is among the objects now.
+            imp.releases = None;
+            imp.helmfile = None;
+            imp.helmfile_environment = None;
+            imp.kustomize = None;
+        } else {
+            warnings.clear();
+        }
         let imported = llmd::apply(&l.manifest.spec, &objects).map_err(|e| {
             in_file(
                 &l.file,
@@ -111,22 +144,11 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
             )
         })?;
         l.manifest.spec = imported.spec;
-        l.import_warnings = imported.warnings;
+        warnings.extend(imported.warnings);
+        l.import_warnings = warnings;
+        l.import_sources = imported.sources;
     }
     Ok(out)
-}
-
-/// The YAML files directly in `dir`, sorted by name.
-fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>, InvalidInput> {
-    let entries = std::fs::read_dir(dir).map_err(|e| {
-        InvalidInput::new(dir.display().to_string(), format!("cannot be read: {e}"), "give a readable folder")
-    })?;
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")))
-        .collect();
-    files.sort();
-    Ok(files)
 }
 
 fn in_file(file: &Path, mut e: InvalidInput) -> InvalidInput {

@@ -21,6 +21,11 @@ pub struct InferencePool {
     pub selector: BTreeMap<String, String>,
     /// Name of the endpoint-picker Service (`extensionRef` / `endpointPickerRef`).
     pub endpoint_picker: Option<String>,
+    /// Ports of each pod the pool routes to (`targetPorts` / `targetPortNumber`): every `podIP:port`
+    /// is an endpoint of its own (one per data-parallel rank when a pod runs several).
+    pub target_ports: Vec<i64>,
+    /// What the proxy does when the EPP does not answer (`FailOpen` / `FailClose`).
+    pub failure_mode: Option<String>,
 }
 
 impl InferencePool {
@@ -58,16 +63,18 @@ pub fn import(obj: &Value) -> Result<InferencePool, InvalidInput> {
             "give the labels of the model-server pods",
         ));
     }
-    let epp = spec
-        .get("extensionRef")
-        .or_else(|| spec.get("endpointPickerRef"))
-        .and_then(|r| r.get("name"))
-        .and_then(Value::as_str)
-        .map(str::to_string);
+    let epp_ref = spec.get("extensionRef").or_else(|| spec.get("endpointPickerRef"));
+    let epp = epp_ref.and_then(|r| r.get("name")).and_then(Value::as_str).map(str::to_string);
+    let target_ports: Vec<i64> = match spec.get("targetPorts").and_then(Value::as_array) {
+        Some(list) => list.iter().filter_map(|p| p.get("number").and_then(super::workload::int_of)).collect(),
+        None => spec.get("targetPortNumber").and_then(super::workload::int_of).into_iter().collect(),
+    };
     Ok(InferencePool {
         name: obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string(),
         selector,
         endpoint_picker: epp,
+        target_ports,
+        failure_mode: epp_ref.and_then(|r| r.get("failureMode")).and_then(Value::as_str).map(str::to_string),
     })
 }
 
@@ -94,6 +101,8 @@ mod tests {
             "metadata": {"name": "p"}, "spec": {"targetPorts": [{"number": 8000}],
             "selector": {"matchLabels": {"llm-d.ai/model": "Qwen3-32B"}}, "endpointPickerRef": {"name": "epp"}}});
         let b = import(&v1).unwrap();
+        assert_eq!(b.target_ports, [8000]);
+        assert_eq!(a.target_ports, [8000]);
         let labels =
             |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         assert!(b.selects(&labels(&[("llm-d.ai/model", "Qwen3-32B"), ("llm-d.ai/role", "decode")])));

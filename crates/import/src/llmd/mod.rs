@@ -4,9 +4,15 @@
 //! other documents of its files) and the controller (objects fetched from the namespace) both call
 //! [`apply`], so they predict the same for the same objects.
 
+pub mod autoscaling;
+pub mod charts;
+pub mod gotmpl;
+pub mod gpu;
+pub mod helmfile;
 pub mod inference_pool;
 pub mod modelservice;
 pub mod objective;
+pub mod shell;
 pub mod vllm_args;
 pub mod workload;
 
@@ -17,6 +23,10 @@ use blis_sim::error::InvalidInput;
 use blis_sim::scenario::patch::merge_patch;
 use blis_sim::scenario::spec::{ImportSpec, ObjectRef, PoolRole, ScenarioSpec};
 use workload::ModelServer;
+
+/// The GPU simulated when neither the scenario nor the imported model servers name one (the llm-d
+/// guides' READMEs size their deployments for it), with a warning.
+pub const DEFAULT_GPU: &str = "H100-SXM-80GB";
 
 /// Kubernetes objects that references resolve against.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +52,24 @@ impl Objects {
     /// The object of `kind` named `name`.
     pub fn get(&self, kind: &str, name: &str) -> Option<&Value> {
         self.items.iter().find(|o| kind_of(o) == kind && o.pointer("/metadata/name") == Some(&json!(name)))
+    }
+
+    /// The kinds held, each once, in order.
+    pub fn kinds(&self) -> Vec<String> {
+        let mut k: Vec<String> = self.items.iter().map(|o| kind_of(o).to_string()).collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+
+    /// Every object, in the order added.
+    pub fn into_items(self) -> Vec<Value> {
+        self.items
+    }
+
+    /// Every object.
+    pub fn all(&self) -> &[Value] {
+        &self.items
     }
 
     /// The objects of `kind`, sorted by name (as the API lists them).
@@ -97,6 +125,9 @@ pub struct Imported {
     pub spec: ScenarioSpec,
     /// What was approximated or ignored, for `normalizedInputs.warnings` and the CLI.
     pub warnings: Vec<String>,
+    /// The manifest each imported input came from, by inputs path (`pools[0].vllm.max_num_seqs`),
+    /// for inputs the scenario's own fields did not override.
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 /// The referenced object, with the reference's merge patch applied.
@@ -160,6 +191,7 @@ fn model_servers(
     imp: &ImportSpec,
     objects: &Objects,
     pool: Option<&inference_pool::InferencePool>,
+    rendered: &[Value],
     warnings: &mut Vec<String>,
 ) -> Result<Vec<ModelServer>, InvalidInput> {
     let mut out = Vec::new();
@@ -173,9 +205,8 @@ fn model_servers(
         let field = format!("spec.import.workloads[{i}]");
         out.extend(workload::import_all(&inline(w, &field)?).map_err(|e| e.under(&field))?);
     }
-    if let Some(v) = &imp.model_service_values {
-        let field = "spec.import.modelServiceValues";
-        out.extend(modelservice::import(&inline(v, field)?).map_err(|e| e.under(field))?);
+    for obj in rendered.iter().filter(|o| workload::KINDS.contains(&kind_of(o))) {
+        out.extend(workload::import_all(obj).map_err(|e| e.under("spec.import.modelServiceValues"))?);
     }
     match pool {
         Some(p) if out.is_empty() => {
@@ -202,21 +233,250 @@ fn model_servers(
         }
         Some(p) => {
             for m in out.iter().filter(|m| !p.selects(&m.labels)) {
-                warnings
-                    .push(format!("model server {:?} is not selected by InferencePool {:?}", m.name, p.name));
+                warnings.push(format!(
+                    "model server {:?} (labels {:?}) is not selected by InferencePool {:?} (selector {:?}); the real pool would not route to it",
+                    m.name, m.labels, p.name, p.selector
+                ));
             }
         }
         None => {}
+    }
+    let dropped: Vec<String> = out.iter().filter(|m| m.replicas == 0).map(|m| m.name.clone()).collect();
+    if !dropped.is_empty() {
+        warnings.push(format!("model servers {dropped:?} have 0 replicas; left out"));
+        out.retain(|m| m.replicas > 0);
     }
     // Decode (or aggregated) servers first: the first one gives the top-level hardware and knobs.
     out.sort_by_key(|m| m.role == Some(PoolRole::Prefill));
     Ok(out)
 }
 
-/// The spec fields (JSON) the model servers give.
-fn servers_json(servers: &[ModelServer], warnings: &mut Vec<String>) -> Value {
+/// The vLLM knobs as the inputs name them, by their spec (camelCase) names.
+const KNOBS: [(&str, &str, &str); 13] = [
+    ("maxNumSeqs", "max_num_seqs", "--max-num-seqs"),
+    ("maxNumBatchedTokens", "max_num_batched_tokens", "--max-num-batched-tokens"),
+    ("blockSize", "block_size", "--block-size"),
+    ("gpuMemoryUtilization", "gpu_memory_utilization", "--gpu-memory-utilization"),
+    ("kvBlocks", "kv_blocks", "--num-gpu-blocks-override"),
+    ("maxModelLen", "max_model_len", "--max-model-len"),
+    ("enablePrefixCaching", "prefix_caching", "--enable-prefix-caching"),
+    ("enableChunkedPrefill", "chunked_prefill", "--enable-chunked-prefill"),
+    ("longPrefillTokenThreshold", "long_prefill_token_threshold", "--long-prefill-token-threshold"),
+    ("asyncScheduling", "async_scheduling", "--async-scheduling"),
+    ("cpuOffloadGib", "cpu_offload_gib", "--kv-transfer-config / --kv-offloading-size"),
+    ("kvCacheDtype", "kv_cache_dtype", "--kv-cache-dtype"),
+    ("enforceEager", "enforce_eager", "--enforce-eager"),
+];
+
+/// The manifest each imported input came from (inputs paths), leaving out what the scenario's own
+/// fields set.
+fn import_sources(
+    servers: &[ModelServer],
+    scaling: &[Option<Value>],
+    base: &Value,
+    epp_ref: &Option<ObjectRef>,
+    pool: Option<&inference_pool::InferencePool>,
+    spec: &ScenarioSpec,
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let own = serde_json::to_value(spec).unwrap_or_default();
+    let pooled = base.get("pools").is_some();
+    for (i, (m, a)) in servers.iter().zip(scaling).enumerate() {
+        let own_top = |f: &str| !pooled && own.pointer(f).is_some();
+        let at = |k: &str| format!("pools[{i}].{k}");
+        if i == 0 && m.args.model.is_some() && own.pointer("/model/name").is_none() {
+            out.insert("model".to_string(), format!("manifest: {} (vllm serve)", m.source));
+        }
+        if !own_top("/replicas") {
+            out.insert(at("replicas"), format!("manifest: {} (replicas)", m.source));
+        }
+        if !own_top("/hardware/tensorParallelism") {
+            let how = if m.args.tensor_parallel.is_some() {
+                "--tensor-parallel-size"
+            } else {
+                "GPUs per pod / DP-local"
+            };
+            out.insert(at("tensor_parallelism"), format!("manifest: {} ({how})", m.source));
+        }
+        if m.args.data_parallel.is_some() {
+            out.insert(at("data_parallelism"), format!("manifest: {} (--data-parallel-size)", m.source));
+        }
+        if let Some(g) = m.gpu.as_ref().filter(|_| !own_top("/hardware/gpu")) {
+            out.insert(at("gpu"), format!("manifest: {} ({})", m.source, g.via));
+        }
+        let vllm = serde_json::to_value(&m.args.vllm).unwrap_or_default();
+        for (camel, key, flag) in KNOBS {
+            if vllm.get(camel).is_some() && !own_top(&format!("/vllm/{camel}")) {
+                out.insert(at(&format!("vllm.{key}")), format!("manifest: {} ({flag})", m.source));
+            }
+        }
+        if a.is_some() {
+            out.insert(at("autoscaling"), format!("manifest: HorizontalPodAutoscaler on {}", m.source));
+        }
+    }
+    if own.pointer("/router/endpointPickerConfig").is_none() {
+        match (epp_ref, pool, base.pointer("/router/endpointPickerConfig").is_some()) {
+            (Some(r), _, _) => {
+                out.insert("router".to_string(), format!("manifest: ConfigMap {}", r.name));
+            }
+            (None, Some(p), true) => {
+                out.insert(
+                    "router".to_string(),
+                    format!(
+                        "manifest: endpoint picker {} of InferencePool {}",
+                        p.endpoint_picker.as_deref().unwrap_or(""),
+                        p.name
+                    ),
+                );
+            }
+            (None, Some(p), false) => {
+                out.insert(
+                    "router".to_string(),
+                    format!("default: the EPP's built-in config (InferencePool {})", p.name),
+                );
+            }
+            _ => {}
+        }
+    }
+    if base.pointer("/router/objectives").is_some() && own.pointer("/router/objectives").is_none() {
+        out.insert(
+            "objectives".to_string(),
+            "manifest: InferenceObjectives / InferenceModels of the pool".to_string(),
+        );
+    }
+    out
+}
+
+/// The one InferencePool among `objects` (an import that names nothing); an error when there are
+/// several.
+fn discovered_pool(objects: &Objects) -> Result<Option<inference_pool::InferencePool>, InvalidInput> {
+    let pools = objects.of_kind("InferencePool");
+    match pools.as_slice() {
+        [] => Ok(None),
+        [one] => {
+            let name = one.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            inference_pool::import(one).map(Some).map_err(|e| e.under(&format!("InferencePool {name}")))
+        }
+        many => Err(InvalidInput::new(
+            "spec.import.inferencePoolRef",
+            format!(
+                "is not set and the files deploy {} InferencePools ({})",
+                many.len(),
+                many.iter()
+                    .filter_map(|p| p.pointer("/metadata/name").and_then(Value::as_str))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "name the pool to simulate in spec.import.inferencePoolRef",
+        )),
+    }
+}
+
+/// Every vLLM model server among `objects` (an import that names nothing, with no pool); objects
+/// that run no vLLM container (EPPs, gateways, tokenizer services) are not model servers.
+fn discovered_servers(objects: &Objects) -> Result<Vec<ModelServer>, InvalidInput> {
+    let mut out = Vec::new();
+    for kind in workload::KINDS {
+        for obj in objects.of_kind(kind) {
+            match workload::import_all(obj) {
+                Ok(s) => out.extend(s),
+                Err(e) if e.field.ends_with(".containers") => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(InvalidInput::new(
+            "spec.import",
+            "names nothing and the files deploy no InferencePool and no vLLM model server",
+            "add the llm-d manifests (helmfile, chart values, Kustomize sources or objects) beside the scenario, or set spec.model and spec.hardware",
+        ));
+    }
+    out.sort_by_key(|m| m.role == Some(PoolRole::Prefill));
+    Ok(out)
+}
+
+/// The EPP config of a pool: the ConfigMap named as its endpoint picker (the key the chart selected,
+/// or its only key), or the file the EPP Deployment of that name mounts (`-configFile`).
+fn pool_epp_config(
+    objects: &Objects,
+    p: &inference_pool::InferencePool,
+) -> Result<Option<Value>, InvalidInput> {
+    let Some(epp) = p.endpoint_picker.as_deref() else { return Ok(None) };
+    let key_of = |cm: &Value, key: Option<&str>| -> Option<Value> {
+        let data = cm.get("data")?.as_object()?;
+        let key = key
+            .map(str::to_string)
+            .or_else(|| {
+                cm.pointer(&format!(
+                    "/metadata/annotations/{}",
+                    crate::epp::CONFIG_FILE_ANNOTATION.replace('/', "~1")
+                ))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+            })
+            .or_else(|| (data.len() == 1).then(|| data.keys().next().cloned()).flatten())?;
+        data.get(&key).cloned()
+    };
+    if let Some(cm) = objects.get("ConfigMap", epp) {
+        if let Some(v) = key_of(cm, None) {
+            return Ok(Some(v));
+        }
+    }
+    // A raw EPP Deployment: `-configFile /config/<key>` with /config mounted from a ConfigMap.
+    let Some(dep) = objects.get("Deployment", epp) else { return Ok(None) };
+    let pod = dep.pointer("/spec/template/spec").cloned().unwrap_or(Value::Null);
+    for c in pod.get("containers").and_then(Value::as_array).into_iter().flatten() {
+        let args: Vec<String> = c
+            .get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| a.as_str().map(str::to_string))
+            .collect();
+        let path = args.iter().enumerate().find_map(|(i, a)| {
+            let flag = a.trim_start_matches('-');
+            match flag.split_once('=') {
+                Some((f, v)) if f == "configFile" || f == "config-file" => Some(v.to_string()),
+                _ if flag == "configFile" || flag == "config-file" => args.get(i + 1).cloned(),
+                _ => None,
+            }
+        });
+        let Some(path) = path else { continue };
+        let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        for m in c.get("volumeMounts").and_then(Value::as_array).into_iter().flatten() {
+            let mount = m.get("mountPath").and_then(Value::as_str).unwrap_or("").trim_end_matches('/');
+            if mount.trim_start_matches('/') != dir.trim_start_matches('/') {
+                continue;
+            }
+            let vol = m.get("name").and_then(Value::as_str).unwrap_or("");
+            let cm_name = pod
+                .get("volumes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .find(|v| v.get("name").and_then(Value::as_str) == Some(vol))
+                .and_then(|v| v.pointer("/configMap/name"))
+                .and_then(Value::as_str);
+            if let Some(cm) = cm_name.and_then(|n| objects.get("ConfigMap", n)) {
+                return Ok(key_of(cm, Some(file)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The spec fields (JSON) the model servers give, checking their parallelism against their GPUs as
+/// vLLM would (`allow` turns refusals into warnings) and their ranks against the pool's ports.
+fn servers_json(
+    servers: &[ModelServer],
+    scaling: &[Option<Value>],
+    pool: Option<&inference_pool::InferencePool>,
+    allow: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Value, InvalidInput> {
     let mut base = Map::new();
-    let Some(first) = servers.first() else { return Value::Object(base) };
+    let Some(first) = servers.first() else { return Ok(Value::Object(base)) };
     let mut models: Vec<&str> = servers.iter().filter_map(|m| m.args.model.as_deref()).collect();
     models.dedup();
     if let Some(m) = models.first() {
@@ -228,36 +488,72 @@ fn servers_json(servers: &[ModelServer], warnings: &mut Vec<String>) -> Value {
     let hardware = |m: &ModelServer| {
         let mut h = json!({"tensorParallelism": m.tensor_parallel()});
         if let Some(g) = &m.gpu {
-            h["gpu"] = json!(g);
+            h["gpu"] = json!(g.name);
         }
         h
     };
     for m in servers {
         let what = format!("model server {:?}", m.name);
         warnings.extend(m.args.warnings.iter().map(|w| format!("{what}: {w}")));
-        let want = m.tensor_parallel() * m.data_parallel();
-        if let Some(g) = m.gpus_per_replica.filter(|g| *g != want) {
+        warnings.extend(m.check_parallelism(allow)?);
+        if let Some(w) = m.gpu.as_ref().and_then(|g| g.warning.as_ref()) {
+            warnings.push(format!("{what}: {w}"));
+        }
+        if m.simulator {
             warnings.push(format!(
-                "{what} requests {g} GPUs per replica but runs TP {} x DP {}; simulating TP x DP",
-                m.tensor_parallel(),
-                m.data_parallel()
+                "{what} runs llm-d-inference-sim, a simulator of vLLM, not vLLM on GPUs: the twin simulates real vLLM servers of the model and GPU the scenario names"
             ));
+        }
+        if let Some(p) = pool {
+            let ports = p.target_ports.len() as i64;
+            let ranks = m.data_parallel_local();
+            if ranks > 1 && ports < ranks {
+                warnings.push(format!(
+                    "{what} runs {ranks} DP ranks per pod but InferencePool {:?} exposes {ports} port(s) per pod: the EPP reaches the other ranks only through vLLM's own balancing, which the twin approximates by routing to every rank",
+                    p.name
+                ));
+            } else if ports > ranks && ports > 1 {
+                warnings.push(format!(
+                    "InferencePool {:?} routes to {ports} ports per pod but {what} serves {ranks}; the twin routes to the served ranks only",
+                    p.name
+                ));
+            }
         }
     }
     base.insert("hardware".into(), hardware(first));
     base.insert("vllm".into(), serde_json::to_value(&first.args.vllm).unwrap_or_default());
     let aggregated =
         servers.len() == 1 && first.role != Some(PoolRole::Prefill) && first.data_parallel() == 1;
+    // An autoscaled server starts within its bounds.
+    let start = |m: &ModelServer, a: &Option<Value>, warnings: &mut Vec<String>| {
+        let Some(a) = a else { return m.replicas };
+        let (lo, hi) =
+            (a["minReplicas"].as_i64().unwrap_or(1), a["maxReplicas"].as_i64().unwrap_or(i64::MAX));
+        let r = m.replicas.clamp(lo, hi.max(lo));
+        if r != m.replicas {
+            warnings.push(format!(
+                "model server {:?}: {} replicas lie outside its autoscaler's {lo}..{hi}; starts at {r}",
+                m.name, m.replicas
+            ));
+        }
+        r
+    };
     if aggregated {
-        base.insert("replicas".into(), json!(first.replicas));
+        base.insert("replicas".into(), json!(start(first, &scaling[0], warnings)));
+        if let Some(a) = &scaling[0] {
+            base.insert("autoscaling".into(), a.clone());
+        }
     } else {
+        let starts: Vec<i64> = servers.iter().zip(scaling).map(|(m, a)| start(m, a, warnings)).collect();
         let pools: Vec<Value> = servers
             .iter()
-            .map(|m| {
+            .zip(scaling)
+            .zip(starts)
+            .map(|((m, a), replicas)| {
                 let mut p = json!({
                     "name": m.name,
                     "role": m.role.unwrap_or(PoolRole::Both),
-                    "replicas": m.replicas,
+                    "replicas": replicas,
                     "hardware": hardware(m),
                     "vllm": m.args.vllm,
                     "labels": m.labels,
@@ -265,20 +561,46 @@ fn servers_json(servers: &[ModelServer], warnings: &mut Vec<String>) -> Value {
                 if m.data_parallel() > 1 {
                     p["dataParallelism"] = json!(m.data_parallel());
                 }
+                if m.expert_parallel().is_some() {
+                    p["expertParallel"] = json!(true);
+                }
+                if let Some(a) = a {
+                    p["autoscaling"] = a.clone();
+                }
                 p
             })
             .collect();
         base.insert("pools".into(), Value::Array(pools));
     }
-    Value::Object(base)
+    Ok(Value::Object(base))
 }
 
 /// Applies `spec.import`: reads the objects it names (inline or from `objects`), builds the spec
 /// they describe, and merges the scenario's own fields on top. A spec without `import` is returned
 /// as is.
 pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, InvalidInput> {
-    let Some(imp) = &spec.import else { return Ok(Imported { spec: spec.clone(), warnings: Vec::new() }) };
+    let Some(imp) = &spec.import else {
+        return Ok(Imported { spec: spec.clone(), warnings: Vec::new(), sources: Default::default() });
+    };
+    for (field, set) in [
+        ("helmfile", imp.helmfile.is_some()),
+        ("releases", imp.releases.is_some()),
+        ("kustomize", imp.kustomize.is_some()),
+    ] {
+        if set {
+            return Err(InvalidInput::new(
+                format!("spec.import.{field}"),
+                "names files, which only blis run / gate / sweep read",
+                "in a cluster, apply what they render and reference the objects (inferencePoolRef, workloadRefs, endpointPickerConfigRef)",
+            ));
+        }
+    }
     let mut warnings = Vec::new();
+    let named = imp.inference_pool_ref.is_some()
+        || imp.inference_pool.is_some()
+        || imp.workload_refs.as_ref().is_some_and(|w| !w.is_empty())
+        || imp.workloads.as_ref().is_some_and(|w| !w.is_empty())
+        || imp.model_service_values.is_some();
     let pool = match (&imp.inference_pool_ref, &imp.inference_pool) {
         (Some(_), Some(_)) => {
             return Err(InvalidInput::new(
@@ -299,12 +621,44 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             let field = "spec.import.inferencePool";
             Some(inference_pool::import(&inline(v, field)?).map_err(|e| e.under(field))?)
         }
+        (None, None) if !named => discovered_pool(objects)?,
         (None, None) => None,
     };
-    let servers = model_servers(imp, objects, pool.as_ref(), &mut warnings)?;
-    let mut base = servers_json(&servers, &mut warnings);
-    if let Some(r) = &imp.endpoint_picker_config_ref {
-        base["router"] = json!({"endpointPickerConfig": epp_config(objects, r)?});
+    let mut rendered = Vec::new();
+    if let Some(v) = &imp.model_service_values {
+        let field = "spec.import.modelServiceValues";
+        let r = modelservice::render(&inline(v, field)?, "ms", None).map_err(|e| e.under(field))?;
+        warnings.extend(r.warnings);
+        rendered = r.objects;
+    }
+    let servers = if !named && pool.is_none() {
+        discovered_servers(objects)?
+    } else {
+        model_servers(imp, objects, pool.as_ref(), &rendered, &mut warnings)?
+    };
+    let all: Vec<&Value> = objects.all().iter().chain(&rendered).collect();
+    let mut scaling = Vec::new();
+    for m in &servers {
+        let kind = m.source.split(' ').next().unwrap_or("");
+        let object = m.source.split_once(' ').map(|x| x.1).unwrap_or(&m.name);
+        scaling.push(autoscaling::for_target(kind, object, &all, &mut warnings)?);
+    }
+    let allow = imp.allow_parallelism_mismatch.unwrap_or(false);
+    let mut base = servers_json(&servers, &scaling, pool.as_ref(), allow, &mut warnings)?;
+    match (&imp.endpoint_picker_config_ref, &pool) {
+        (Some(r), _) => base["router"] = json!({"endpointPickerConfig": epp_config(objects, r)?}),
+        (None, Some(p)) => match pool_epp_config(objects, p)? {
+            Some(cfg) => base["router"] = json!({"endpointPickerConfig": cfg}),
+            None => {
+                warnings.push(format!(
+                    "no endpoint-picker config found for InferencePool {:?} (EPP {:?}): the EPP's built-in default is simulated (queue 2, kv-cache-utilization 2, prefix-cache 3)",
+                    p.name,
+                    p.endpoint_picker.as_deref().unwrap_or("")
+                ));
+                base["router"] = json!({"policy": "endpointPicker"});
+            }
+        },
+        (None, None) => {}
     }
     // Objectives: inline ones, and those of the pool among the objects.
     let mut found: Vec<Value> = Vec::new();
@@ -323,11 +677,16 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
         }
     }
     let classes: Vec<&str> = spec.workload.classes.iter().map(|c| c.name.as_str()).collect();
-    let mut objectives = Vec::new();
+    let served = base.pointer("/model/name").and_then(Value::as_str).map(str::to_string);
+    let mut objectives: Vec<blis_sim::scenario::spec::ObjectiveSpec> = Vec::new();
+    let mut for_model = Vec::new();
     for (i, o) in found.iter().enumerate() {
         let (obj, _) = objective::import(o).map_err(|e| e.under(&format!("spec.import.objectives[{i}]")))?;
         if classes.contains(&obj.class.as_str()) {
             objectives.push(obj);
+        } else if served.as_deref() == Some(obj.class.as_str()) && obj.criticality.is_some() {
+            // An InferenceModel for the served model: every request names that model.
+            for_model.push(obj);
         } else {
             warnings.push(format!(
                 "objective {:?} matches no workload class; name a class {:?} to give its requests that priority",
@@ -335,9 +694,19 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             ));
         }
     }
+    for obj in for_model {
+        for c in &classes {
+            if !objectives.iter().any(|o| o.class == *c) {
+                objectives
+                    .push(blis_sim::scenario::spec::ObjectiveSpec { class: c.to_string(), ..obj.clone() });
+            }
+        }
+    }
     if !objectives.is_empty() {
         merge_patch(&mut base, &json!({"router": {"objectives": objectives}}));
     }
+    let mut sources =
+        import_sources(&servers, &scaling, &base, &imp.endpoint_picker_config_ref, pool.as_ref(), spec);
 
     // The scenario's own fields win.
     let mut own = serde_json::to_value(spec).unwrap_or_default();
@@ -355,6 +724,20 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             "fix the scenario field or the imported object",
         )
     })?;
+    if out.hardware.gpu.is_empty() && out.hardware.profile.is_none() {
+        out.hardware.gpu = DEFAULT_GPU.to_string();
+        for i in 0..out.pools.as_ref().map_or(1, Vec::len) {
+            sources.insert(
+                format!("pools[{i}].gpu"),
+                format!("default: {DEFAULT_GPU} (no GPU named by the manifests)"),
+            );
+        }
+        warnings.push(format!(
+            "no GPU is named by the scenario or the model servers' node selection (labels read: {}, {}); simulating {DEFAULT_GPU}, the GPU the llm-d guides are written for: set spec.hardware.gpu to the GPU you run",
+            gpu::PRODUCT_KEYS.join(", "),
+            gpu::INSTANCE_KEYS.join(", ")
+        ));
+    }
     let top_gpu = out.hardware.gpu.clone();
     for p in out.pools.iter_mut().flatten() {
         if let Some(h) = p.hardware.as_mut().filter(|h| h.gpu.is_empty()) {
@@ -368,14 +751,7 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             "set spec.model.name, or import a Deployment running `vllm serve <model>`",
         ));
     }
-    if top_gpu.is_empty() {
-        return Err(InvalidInput::new(
-            "spec.hardware.gpu",
-            "is not set and no imported model server's node selector names a GPU product",
-            "set spec.hardware.gpu (e.g. H100-SXM-80GB), or add a nodeSelector nvidia.com/gpu.product",
-        ));
-    }
-    Ok(Imported { spec: out, warnings })
+    Ok(Imported { spec: out, warnings, sources })
 }
 
 #[cfg(test)]

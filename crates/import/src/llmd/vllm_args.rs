@@ -1,8 +1,11 @@
 //! `vllm serve` command lines: the engine arguments that change serving behaviour become scenario
-//! knobs, vLLM's defaults stand for the rest, and anything unknown is reported, never dropped silently.
+//! knobs, vLLM's defaults stand for the rest, and anything not modelled is reported, never dropped
+//! silently. Arguments that do not change serving behaviour (ports, logging, parsers) are accepted
+//! quietly.
 
 use serde_json::Value;
 
+use super::shell::{self, Env, Script};
 use blis_sim::scenario::spec::{KvCacheDtype, VllmSpec};
 
 /// What a vLLM command line says about one replica.
@@ -16,6 +19,12 @@ pub struct VllmArgs {
     pub data_parallel: Option<i64>,
     /// `--data-parallel-size-local`.
     pub data_parallel_local: Option<i64>,
+    /// `--enable-expert-parallel`: MoE experts sharded over the TP x DP GPUs instead of replicated.
+    pub expert_parallel: bool,
+    /// How requests reach the DP ranks: `internal` (vLLM's own balancer behind one port, the
+    /// default), `hybrid` (`--data-parallel-hybrid-lb`: per node) or `external`
+    /// (`--data-parallel-external-lb` / `--data-parallel-multi-port-external-lb`: one port per rank).
+    pub data_parallel_lb: Option<&'static str>,
     /// Engine knobs the simulator models.
     pub vllm: VllmSpec,
     /// Whether `--kv-transfer-config` names a P/D connector (NIXL, LMCache, P2P...).
@@ -35,6 +44,10 @@ enum Flag {
     InertValue,
     /// A switch that does not change serving behaviour.
     InertSwitch,
+    /// Takes a value that changes serving behaviour in a way the simulator does not model (why).
+    UnmodelledValue(&'static str),
+    /// A switch that changes serving behaviour in a way the simulator does not model (why).
+    UnmodelledSwitch(&'static str),
 }
 
 fn int(v: &str) -> Result<i64, String> {
@@ -132,6 +145,15 @@ fn flags() -> &'static [(&'static str, Flag)] {
         ("kv-offloading-size", Value(|a, v| set(&mut a.vllm.cpu_offload_gib, gib(v)))),
         ("kv-offloading-backend", InertValue),
         ("kv-transfer-config", Value(kv_transfer)),
+        ("enforce-eager", Switch(|a, on| a.vllm.enforce_eager = Some(on))),
+        ("enable-expert-parallel", Switch(|a, on| a.expert_parallel = on)),
+        ("data-parallel-hybrid-lb", Switch(|a, on| a.data_parallel_lb = on.then_some("hybrid"))),
+        ("data-parallel-external-lb", Switch(|a, on| a.data_parallel_lb = on.then_some("external"))),
+        (
+            "data-parallel-multi-port-external-lb",
+            Switch(|a, on| a.data_parallel_lb = on.then_some("external")),
+        ),
+        ("kv-cache-memory-bytes", Value(kv_cache_memory_bytes)),
         // Accepted without effect on the simulated serving behaviour.
         ("port", InertValue),
         ("host", InertValue),
@@ -139,10 +161,8 @@ fn flags() -> &'static [(&'static str, Flag)] {
         ("tokenizer", InertValue),
         ("revision", InertValue),
         ("download-dir", InertValue),
-        ("dtype", InertValue),
-        ("quantization", InertValue),
+        ("dtype", Value(dtype)),
         ("trust-remote-code", InertSwitch),
-        ("enforce-eager", InertSwitch),
         ("disable-log-requests", InertSwitch),
         ("enable-log-requests", InertSwitch),
         ("disable-log-stats", InertSwitch),
@@ -152,18 +172,83 @@ fn flags() -> &'static [(&'static str, Flag)] {
         ("api-key", InertValue),
         ("kv-events-config", InertValue),
         ("prefix-caching-hash-algo", InertValue),
-        ("compilation-config", InertValue),
         ("seed", InertValue),
-        ("enable-expert-parallel", InertSwitch),
         ("data-parallel-address", InertValue),
         ("data-parallel-rpc-port", InertValue),
         ("data-parallel-start-rank", InertValue),
-        ("data-parallel-hybrid-lb", InertSwitch),
+        ("data-parallel-rank", InertValue),
+        ("data-parallel-supervisor-port", InertValue),
         ("enable-auto-tool-choice", InertSwitch),
         ("tool-call-parser", InertValue),
         ("reasoning-parser", InertValue),
         ("chat-template", InertValue),
+        ("otlp-traces-endpoint", InertValue),
+        ("collect-detailed-traces", InertValue),
+        ("disable-fastapi-docs", InertSwitch),
+        ("no-enable-log-requests", InertSwitch),
+        // Change serving behaviour; not modelled (each gives a warning saying so).
+        (
+            "quantization",
+            UnmodelledValue("weights are sized from the model's config.json quantization_config"),
+        ),
+        (
+            "compilation-config",
+            UnmodelledValue("step times assume vLLM's default compilation and CUDA graphs"),
+        ),
+        ("speculative-config", UnmodelledValue("speculative decoding is not simulated")),
+        ("hf-overrides", UnmodelledValue("the model's config.json is read as published")),
+        (
+            "all2all-backend",
+            UnmodelledValue("expert all-to-all is timed from link bandwidth, not per backend"),
+        ),
+        ("moe-backend", UnmodelledValue("MoE kernels are timed by the roofline, not per backend")),
+        ("enable-dbo", UnmodelledSwitch("dual-batch overlap of compute and all-to-all is not simulated")),
+        ("dbo-decode-token-threshold", UnmodelledValue("dual-batch overlap is not simulated")),
+        ("dbo-prefill-token-threshold", UnmodelledValue("dual-batch overlap is not simulated")),
+        ("enable-eplb", UnmodelledSwitch("expert load balancing (redundant experts) is not simulated")),
+        ("eplb-config", UnmodelledValue("expert load balancing (redundant experts) is not simulated")),
+        (
+            "max-num-partial-prefills",
+            UnmodelledValue("the scheduler admits partial prefills as vLLM's default"),
+        ),
+        ("scheduling-policy", UnmodelledValue("the engine schedules first come, first served")),
+        ("cpu-offload-gb", UnmodelledValue("weight offload to CPU is not simulated")),
+        ("swap-space", UnmodelledValue("CPU swap space is not simulated (preemption recomputes)")),
+        ("enable-lora", UnmodelledSwitch("LoRA adapters are not simulated")),
+        ("max-loras", UnmodelledValue("LoRA adapters are not simulated")),
+        ("max-lora-rank", UnmodelledValue("LoRA adapters are not simulated")),
+        ("lora-modules", UnmodelledValue("LoRA adapters are not simulated")),
+        ("disable-hybrid-kv-cache-manager", UnmodelledSwitch("the KV cache is one pool of blocks")),
     ]
+}
+
+/// `--dtype`: the model dtype; only a width other than 16 bits would change what is simulated.
+fn dtype(a: &mut VllmArgs, v: &str) -> Result<(), String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "auto" | "bfloat16" | "float16" | "half" | "bf16" | "fp16" => Ok(()),
+        other => {
+            a.warnings.push(format!(
+                "vLLM argument --dtype {other} is not modelled: activations and KV are sized from the model's config.json"
+            ));
+            Ok(())
+        }
+    }
+}
+
+/// `--kv-cache-memory-bytes`: a fixed KV budget per GPU instead of the memory-utilisation share.
+fn kv_cache_memory_bytes(a: &mut VllmArgs, v: &str) -> Result<(), String> {
+    if v.trim().is_empty() {
+        a.warnings.push(
+            "vLLM argument --kv-cache-memory-bytes has an empty value (an unset variable); vLLM sizes the KV \
+             cache from --gpu-memory-utilization, as simulated"
+                .into(),
+        );
+        return Ok(());
+    }
+    a.warnings.push(format!(
+        "vLLM argument --kv-cache-memory-bytes {v} is not modelled: KV blocks are derived from --gpu-memory-utilization"
+    ));
+    Ok(())
 }
 
 /// Stores a parsed value.
@@ -243,7 +328,7 @@ pub fn parse(args: &[String]) -> VllmArgs {
             continue;
         };
         match flag {
-            Flag::Value(_) | Flag::InertValue => {
+            Flag::Value(_) | Flag::InertValue | Flag::UnmodelledValue(_) => {
                 let value = match inline {
                     Some(v) => v,
                     None if i < args.len() => {
@@ -255,10 +340,17 @@ pub fn parse(args: &[String]) -> VllmArgs {
                         continue;
                     }
                 };
-                if let Flag::Value(set) = flag {
-                    if let Err(e) = set(&mut out, &value) {
-                        out.warnings.push(format!("vLLM argument --{canonical} {e}; ignored"));
+                match flag {
+                    Flag::Value(set) => {
+                        if let Err(e) = set(&mut out, &value) {
+                            out.warnings.push(format!("vLLM argument --{canonical} {e}; ignored"));
+                        }
                     }
+                    Flag::UnmodelledValue(why) => out.warnings.push(format!(
+                        "vLLM argument --{canonical} {} is not modelled: {why}",
+                        short(&value)
+                    )),
+                    _ => {}
                 }
             }
             Flag::Switch(set) => {
@@ -269,49 +361,68 @@ pub fn parse(args: &[String]) -> VllmArgs {
                 set(&mut out, on != negated);
             }
             Flag::InertSwitch => {}
-        }
-    }
-    out
-}
-
-/// Expands Kubernetes `$(VAR)` references in container args from the container's literal env values.
-pub fn expand_env(arg: &str, env: &[(String, String)]) -> String {
-    let mut out = arg.to_string();
-    for (k, v) in env {
-        out = out.replace(&format!("$({k})"), v);
-    }
-    out
-}
-
-/// The arguments of the vLLM server in a container's `command` + `args`: after `vllm serve`, after
-/// the OpenAI API server module, or inside a shell command string (`sh -c "vllm serve ..."`).
-/// None when the container does not run vLLM.
-pub fn server_args(command: &[String], args: &[String]) -> Option<Vec<String>> {
-    let all: Vec<String> = command.iter().chain(args).cloned().collect();
-    if let Some(p) = all.iter().position(|t| t == "serve") {
-        if p > 0 && all[p - 1].ends_with("vllm") {
-            return Some(all[p + 1..].to_vec());
-        }
-    }
-    if let Some(p) = all.iter().position(|t| t.starts_with("vllm.entrypoints")) {
-        return Some(all[p + 1..].to_vec());
-    }
-    // A shell script: split the line that starts vLLM.
-    for t in &all {
-        if t.contains("vllm serve") || t.contains("vllm.entrypoints") {
-            let line = t.lines().find(|l| l.contains("vllm serve") || l.contains("vllm.entrypoints"))?;
-            let mut joined = line.to_string();
-            // Continuation lines (`\` at the end) belong to the same command.
-            let mut rest = t.lines().skip_while(|l| !std::ptr::eq(*l, line)).skip(1);
-            while joined.trim_end().ends_with('\\') {
-                joined = joined.trim_end().trim_end_matches('\\').to_string();
-                match rest.next() {
-                    Some(l) => joined.push_str(l),
-                    None => break,
-                }
+            Flag::UnmodelledSwitch(why) => {
+                out.warnings.push(format!("vLLM argument --{canonical} is not modelled: {why}"))
             }
-            let words = shlex::split(&joined)?;
-            return server_args(&words, &[]);
+        }
+    }
+    out
+}
+
+/// A value as shown in a warning: on one line, JSON documents cut short.
+fn short(v: &str) -> String {
+    let one: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one.chars().count() > 60 {
+        format!("{}...", one.chars().take(57).collect::<String>())
+    } else {
+        one
+    }
+}
+
+/// Whether a word names a shell that runs its `-c` script.
+fn is_shell(w: &str) -> bool {
+    matches!(w.rsplit('/').next(), Some("sh" | "bash" | "dash" | "zsh" | "ash"))
+}
+
+/// The vLLM server arguments among `words`: after `vllm serve`, or after the OpenAI API server module.
+fn after_vllm(words: &[String]) -> Option<Vec<String>> {
+    if let Some(p) = words.windows(2).position(|w| w[0].rsplit('/').next() == Some("vllm") && w[1] == "serve")
+    {
+        return Some(words[p + 2..].to_vec());
+    }
+    let p = words.iter().position(|t| t.starts_with("vllm.entrypoints"))?;
+    Some(words[p + 1..].to_vec())
+}
+
+/// Reads the vLLM command line of a container: `command` + `args` with Kubernetes `$(VAR)`
+/// references expanded from `env`, the server found directly (`vllm serve ...`, `python -m
+/// vllm.entrypoints...`) or inside a shell script (`sh -c "..."`, read with [`shell::Script`] and the
+/// variables of `env`). None when the container does not run vLLM.
+pub fn from_container(command: &[String], args: &[String], env: &Env) -> Option<VllmArgs> {
+    let all: Vec<String> = command.iter().chain(args).map(|a| shell::expand_k8s(a, env)).collect();
+    if let Some(server) = after_vllm(&all) {
+        return Some(parse(&server));
+    }
+    // A shell script: the word after `-c` (or any word holding a vLLM command).
+    let script_at = all
+        .iter()
+        .position(|w| is_shell(w))
+        .and_then(|s| all[s + 1..].iter().position(|w| w == "-c").map(|c| s + 1 + c + 1))
+        .filter(|i| *i < all.len());
+    let scripts: Vec<&String> = match script_at {
+        Some(i) => vec![&all[i]],
+        None => all.iter().filter(|w| w.contains("vllm")).collect(),
+    };
+    for text in scripts {
+        let script = Script::read(text, env);
+        if let Some(server) = script.find(|w| after_vllm(w).is_some()).and_then(|w| after_vllm(&w)) {
+            let mut out = parse(&server);
+            let mut notes: Vec<String> =
+                script.warnings.iter().map(|w| format!("launch script: {w}")).collect();
+            notes.dedup();
+            notes.append(&mut out.warnings);
+            out.warnings = notes;
+            return Some(out);
         }
     }
     None
@@ -404,15 +515,43 @@ mod tests {
 
     #[test]
     fn finds_the_server_in_commands() {
-        let got = server_args(&s(&["vllm", "serve"]), &s(&["m", "--block-size", "32"])).unwrap();
-        assert_eq!(got, s(&["m", "--block-size", "32"]));
-        let got =
-            server_args(&s(&["python3", "-m", "vllm.entrypoints.openai.api_server"]), &s(&["--model", "x"]));
-        assert_eq!(got.unwrap(), s(&["--model", "x"]));
+        let none = Env::new();
+        let got = from_container(&s(&["vllm", "serve"]), &s(&["m", "--block-size", "32"]), &none).unwrap();
+        assert_eq!((got.model.as_deref(), got.vllm.block_size), (Some("m"), Some(32)));
+        let got = from_container(
+            &s(&["python3", "-m", "vllm.entrypoints.openai.api_server"]),
+            &s(&["--model", "x"]),
+            &none,
+        );
+        assert_eq!(got.unwrap().model.as_deref(), Some("x"));
         let sh = "set -e\nexec vllm serve org/model \\\n  --max-num-seqs 64 --port 8000\necho done";
-        let got = server_args(&s(&["/bin/sh", "-c"]), &s(&[sh])).unwrap();
-        assert_eq!(got, s(&["org/model", "--max-num-seqs", "64", "--port", "8000"]));
-        assert_eq!(server_args(&s(&["envoy"]), &s(&["--config", "x"])), None);
-        assert_eq!(expand_env("--x=$(A)", &[("A".into(), "1".into())]), "--x=1");
+        let got = from_container(&s(&["/bin/sh", "-c"]), &s(&[sh]), &none).unwrap();
+        assert_eq!((got.model.as_deref(), got.vllm.max_num_seqs), (Some("org/model"), Some(64)));
+        assert!(got.warnings.is_empty(), "{:?}", got.warnings);
+        assert_eq!(from_container(&s(&["envoy"]), &s(&["--config", "x"]), &none), None);
+        // Kubernetes references are expanded before the shell runs.
+        let env: Env = [("N".to_string(), "8".to_string())].into();
+        let got = from_container(&s(&["vllm", "serve"]), &s(&["m", "--max-num-seqs=$(N)"]), &env).unwrap();
+        assert_eq!(got.vllm.max_num_seqs, Some(8));
+    }
+
+    #[test]
+    fn wide_ep_script_gives_dp_ep_and_names_what_is_not_modelled() {
+        let script = "START_RANK=$(( ${LWS_WORKER_INDEX:-0} * DP_SIZE_LOCAL ))\nexec vllm serve m \\\n \
+            --enforce-eager --enable-expert-parallel --data-parallel-hybrid-lb \\\n \
+            --tensor-parallel-size $TP_SIZE --data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL)) \\\n \
+            --data-parallel-size-local $DP_SIZE_LOCAL --data-parallel-start-rank $START_RANK \\\n \
+            --enable-dbo --kv-cache-memory-bytes=${KV_CACHE_MEMORY_BYTES-}";
+        let env: Env = [("LWS_GROUP_SIZE", "2"), ("DP_SIZE_LOCAL", "8"), ("TP_SIZE", "1")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let a = from_container(&s(&["/bin/bash", "-c"]), &s(&[script]), &env).unwrap();
+        assert_eq!((a.tensor_parallel, a.data_parallel, a.data_parallel_local), (Some(1), Some(16), Some(8)));
+        assert!(a.expert_parallel);
+        assert_eq!((a.data_parallel_lb, a.vllm.enforce_eager), (Some("hybrid"), Some(true)));
+        let w = a.warnings.join("\n");
+        assert!(w.contains("--enable-dbo is not modelled") && w.contains("empty value"), "{w}");
+        assert_eq!(a.warnings.len(), 2, "{w}");
     }
 }

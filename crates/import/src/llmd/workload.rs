@@ -1,12 +1,15 @@
 //! vLLM model servers as operators deploy them: a `Deployment` or a `LeaderWorkerSet` (one replica =
-//! one group of pods) whose container runs `vllm serve`, or a `DisaggregatedSet` (LWS roles such as
-//! prefill and decode, repeated in slices). Replicas, parallelism, knobs, GPU count and the GPU
-//! product named by node selectors become one [`ModelServer`] per role.
+//! one group of pods) whose container runs `vllm serve` (directly or from a launch script), or a
+//! `DisaggregatedSet` (LWS roles such as prefill and decode, repeated in slices). Replicas,
+//! parallelism (tensor, data, expert), knobs, GPUs per pod and the GPU product named by node
+//! selectors become one [`ModelServer`] per role.
 
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use super::gpu::{self, GpuPick};
+use super::shell::Env;
 use super::vllm_args::{self, VllmArgs};
 use blis_sim::error::InvalidInput;
 use blis_sim::scenario::spec::PoolRole;
@@ -16,69 +19,112 @@ use blis_sim::scenario::spec::PoolRole;
 pub struct ModelServer {
     /// Object name (becomes the pool name).
     pub name: String,
+    /// What it was read from (`LeaderWorkerSet wide-ep`, `modelservice values decode`), for messages.
+    pub source: String,
     /// `llm-d.ai/role` of its pods, when they carry one.
     pub role: Option<PoolRole>,
     /// Replicas (Deployment pods, LeaderWorkerSet groups).
     pub replicas: i64,
+    /// Pods of one replica (LeaderWorkerSet `size`; 1 for a Deployment).
+    pub pods_per_replica: i64,
     /// Pod labels (what an InferencePool selector matches).
     pub labels: BTreeMap<String, String>,
-    /// GPU product named by node selectors / affinity, as a catalog name.
-    pub gpu: Option<String>,
-    /// GPUs one replica requests (`nvidia.com/gpu` and friends, summed over a group's pods).
-    pub gpus_per_replica: Option<i64>,
+    /// GPU named by node selectors / affinity.
+    pub gpu: Option<GpuPick>,
+    /// GPUs one pod requests (`nvidia.com/gpu` and friends).
+    pub gpus_per_pod: Option<i64>,
     /// The vLLM command line.
     pub args: VllmArgs,
+    /// Whether the container runs llm-d-inference-sim (a simulator, not vLLM on GPUs).
+    pub simulator: bool,
 }
 
 impl ModelServer {
-    /// Tensor parallelism: the flag, else the GPUs per data-parallel rank.
+    /// Data-parallel ranks of one replica (`--data-parallel-size`, default 1).
+    pub fn data_parallel(&self) -> i64 {
+        self.args.data_parallel.unwrap_or(1).max(1)
+    }
+
+    /// Data-parallel ranks in one pod (`--data-parallel-size-local`; vLLM's default is all of them).
+    pub fn data_parallel_local(&self) -> i64 {
+        self.args.data_parallel_local.unwrap_or_else(|| self.data_parallel()).max(1)
+    }
+
+    /// Tensor parallelism: the flag, else the GPUs of a pod over its local DP ranks.
     pub fn tensor_parallel(&self) -> i64 {
-        self.args.tensor_parallel.unwrap_or_else(|| match self.gpus_per_replica {
-            Some(g) if g > 0 => (g / self.data_parallel()).max(1),
+        self.args.tensor_parallel.unwrap_or_else(|| match self.gpus_per_pod {
+            Some(g) if g > 0 => (g / self.data_parallel_local()).max(1),
             _ => 1,
         })
     }
 
-    /// Data-parallel ranks of one replica.
-    pub fn data_parallel(&self) -> i64 {
-        self.args.data_parallel.unwrap_or(1).max(1)
+    /// Expert parallelism: MoE experts sharded over every GPU of the replica (TP x DP) with
+    /// `--enable-expert-parallel`; None without it.
+    pub fn expert_parallel(&self) -> Option<i64> {
+        self.args.expert_parallel.then(|| self.tensor_parallel() * self.data_parallel())
+    }
+
+    /// GPUs one replica requests, over its pods.
+    pub fn gpus_per_replica(&self) -> Option<i64> {
+        self.gpus_per_pod.map(|g| g * self.pods_per_replica)
+    }
+
+    /// Checks that the pods can run the parallelism vLLM is asked for, as vLLM would refuse to start
+    /// (or wait forever for ranks) otherwise; with `allow`, each mismatch is a warning instead.
+    /// Returns the warnings (idle GPUs, allowed mismatches).
+    pub fn check_parallelism(&self, allow: bool) -> Result<Vec<String>, InvalidInput> {
+        let (tp, dp, dpl, pods) =
+            (self.tensor_parallel(), self.data_parallel(), self.data_parallel_local(), self.pods_per_replica);
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        if let Some(g) = self.gpus_per_pod {
+            let need = tp * dpl;
+            if need > g {
+                problems.push(format!(
+                    "TP {tp} x DP-local {dpl} needs {need} GPUs per pod, the container requests {g} (vLLM would not start)"
+                ));
+            } else if need < g {
+                warnings.push(format!(
+                    "{} requests {g} GPUs per pod but TP {tp} x DP-local {dpl} uses {need}; the idle GPUs are not simulated or billed",
+                    self.source
+                ));
+            }
+        }
+        if dpl * pods != dp {
+            problems.push(format!(
+                "vLLM runs DP {dp} ranks but {pods} pod(s) x DP-local {dpl} start {} (vLLM would wait for the missing ranks or fail)",
+                dpl * pods
+            ));
+        }
+        for p in problems {
+            if !allow {
+                return Err(InvalidInput::new(
+                    self.source.clone(),
+                    p,
+                    "make the GPUs per pod equal TP x DP-local and the pods x DP-local equal DP, or set spec.import.allowParallelismMismatch: true to simulate it anyway",
+                ));
+            }
+            warnings.push(format!("{}: {p}; simulated as written (allowParallelismMismatch)", self.source));
+        }
+        Ok(warnings)
     }
 }
 
 /// The kinds of model-server objects the importers read.
 pub const KINDS: [&str; 3] = ["Deployment", "LeaderWorkerSet", "DisaggregatedSet"];
 
-/// Maps a node label value naming a GPU product (`NVIDIA-H100-80GB-HBM3`, `nvidia-h100-80gb`,
-/// `nvidia-a100-80gb`...) to a catalog GPU name.
-pub fn gpu_from_product(product: &str) -> Option<&'static str> {
-    let p = product.to_ascii_uppercase();
-    let table: [(&[&str], &str); 7] = [
-        (&["H200"], "H200-SXM-141GB"),
-        (&["H100"], "H100-SXM-80GB"),
-        (&["B200"], "B200-180GB"),
-        (&["GB200"], "B200-180GB"),
-        (&["A100"], "A100-SXM-80GB"),
-        (&["L40S"], "L40S-48GB"),
-        (&["MI300X"], "MI300X-192GB"),
-    ];
-    table.iter().find(|(keys, _)| keys.iter().all(|k| p.contains(k))).map(|(_, name)| *name)
-}
-
-/// Node label keys that name the GPU product.
-const PRODUCT_KEYS: [&str; 4] =
-    ["nvidia.com/gpu.product", "cloud.google.com/gke-accelerator", "amd.com/gpu.product", "gpu.product"];
-
 /// Resource names that count accelerators.
-const GPU_RESOURCES: [&str; 3] = ["nvidia.com/gpu", "amd.com/gpu", "google.com/tpu"];
+const GPU_RESOURCES: [&str; 6] = [
+    "nvidia.com/gpu",
+    "amd.com/gpu",
+    "google.com/tpu",
+    "habana.ai/gaudi",
+    "gpu.intel.com/i915",
+    "gpu.intel.com/xe",
+];
 
 fn str_map(v: Option<&Value>) -> BTreeMap<String, String> {
-    v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
+    gpu::pairs_of(v).into_iter().collect()
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
@@ -90,30 +136,6 @@ fn strings(v: Option<&Value>) -> Vec<String> {
 /// Reads an integer that may be written as a string (`"4"`).
 pub fn int_of(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-/// The GPU product a pod spec asks for through `nodeSelector` or required node affinity.
-fn gpu_of_pod(pod: &Value) -> Option<String> {
-    let sel = str_map(pod.get("nodeSelector"));
-    for k in PRODUCT_KEYS {
-        if let Some(g) = sel.get(k).and_then(|v| gpu_from_product(v)) {
-            return Some(g.to_string());
-        }
-    }
-    let terms = pod
-        .pointer("/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
-        .and_then(Value::as_array);
-    for t in terms.into_iter().flatten() {
-        for e in t.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-            if PRODUCT_KEYS.contains(&key) {
-                if let Some(g) = strings(e.get("values")).iter().find_map(|v| gpu_from_product(v)) {
-                    return Some(g.to_string());
-                }
-            }
-        }
-    }
-    None
 }
 
 /// Accelerators a container requests (limits if no requests).
@@ -129,8 +151,8 @@ pub fn gpus_of_container(c: &Value) -> Option<i64> {
     None
 }
 
-/// The literal env values of a container, for `$(VAR)` expansion.
-pub fn env_of(c: &Value) -> Vec<(String, String)> {
+/// The literal env values of a container (`valueFrom` entries are not known offline).
+pub fn env_of(c: &Value) -> Env {
     c.get("env")
         .and_then(Value::as_array)
         .into_iter()
@@ -158,28 +180,42 @@ fn with_image_version(mut args: VllmArgs, container: &Value) -> VllmArgs {
     args
 }
 
-/// The vLLM container of a pod spec and its parsed command line. `where_` names the pod spec.
-fn vllm_container(pod: &Value, where_: &str) -> Result<(Value, VllmArgs), InvalidInput> {
+/// Whether a container image is llm-d's inference simulator.
+pub fn is_simulator_image(c: &Value) -> bool {
+    c.get("image").and_then(Value::as_str).is_some_and(|i| i.contains("inference-sim"))
+}
+
+/// The vLLM container of a pod spec and its parsed command line, with `extra` variables (what
+/// LeaderWorkerSet or a chart injects) under the container's own env. `where_` names the pod spec.
+pub fn vllm_container(
+    pod: &Value,
+    extra: &Env,
+    where_: &str,
+) -> Result<(Value, VllmArgs, bool), InvalidInput> {
     let containers = pod.get("containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let env_for = |c: &Value| {
+        let mut env = extra.clone();
+        env.extend(env_of(c));
+        env
+    };
     for c in &containers {
-        let env = env_of(c);
-        let command: Vec<String> =
-            strings(c.get("command")).iter().map(|a| vllm_args::expand_env(a, &env)).collect();
-        let args: Vec<String> =
-            strings(c.get("args")).iter().map(|a| vllm_args::expand_env(a, &env)).collect();
-        if let Some(server) = vllm_args::server_args(&command, &args) {
-            return Ok((c.clone(), with_image_version(vllm_args::parse(&server), c)));
+        let env = env_for(c);
+        if let Some(a) = vllm_args::from_container(&strings(c.get("command")), &strings(c.get("args")), &env)
+        {
+            return Ok((c.clone(), with_image_version(a, c), is_simulator_image(c)));
         }
     }
-    // An image-only vLLM container (the image's entrypoint is `vllm serve`): its args are the server's.
+    // An image-only container whose entrypoint is the server (vLLM, or llm-d's simulator).
     if let Some(c) = containers.iter().find(|c| {
-        c.get("image").and_then(Value::as_str).is_some_and(|i| i.contains("vllm"))
+        c.get("image")
+            .and_then(Value::as_str)
+            .is_some_and(|i| i.contains("vllm") || i.contains("inference-sim"))
             && c.get("command").is_none()
     }) {
-        let env = env_of(c);
+        let env = env_for(c);
         let args: Vec<String> =
-            strings(c.get("args")).iter().map(|a| vllm_args::expand_env(a, &env)).collect();
-        return Ok((c.clone(), with_image_version(vllm_args::parse(&args), c)));
+            strings(c.get("args")).iter().map(|a| super::shell::expand_k8s(a, &env)).collect();
+        return Ok((c.clone(), with_image_version(vllm_args::parse(&args), c), is_simulator_image(c)));
     }
     Err(InvalidInput::new(
         format!("{where_}.containers"),
@@ -265,10 +301,21 @@ pub fn import_all(obj: &Value) -> Result<Vec<ModelServer>, InvalidInput> {
         .collect()
 }
 
+/// The variables LeaderWorkerSet injects into every container of a group (read for the leader, worker
+/// index 0, which stands for every pod of the group).
+pub fn lws_env(name: &str, namespace: &str, size: i64) -> Env {
+    Env::from([
+        ("LWS_GROUP_SIZE".to_string(), size.to_string()),
+        ("LWS_WORKER_INDEX".to_string(), "0".to_string()),
+        ("LWS_LEADER_ADDRESS".to_string(), format!("{name}-0.{name}.{namespace}")),
+    ])
+}
+
 /// Reads a `Deployment` (apps/v1) or a `LeaderWorkerSet` (leaderworkerset.x-k8s.io/v1).
 pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let namespace = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
     let replicas = obj.pointer("/spec/replicas").map(|v| int_of(v).unwrap_or(-1)).unwrap_or(1);
     if replicas < 0 {
         return Err(InvalidInput::new(
@@ -277,13 +324,13 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
             "set replicas to 0 or more",
         ));
     }
-    let (template, pods_per_replica) = match kind {
-        "Deployment" | "StatefulSet" => (obj.pointer("/spec/template"), 1),
+    let (template, pods_per_replica, extra) = match kind {
+        "Deployment" | "StatefulSet" => (obj.pointer("/spec/template"), 1, Env::new()),
         "LeaderWorkerSet" => {
             let lwt = obj.pointer("/spec/leaderWorkerTemplate");
             let size = lwt.and_then(|t| t.get("size")).and_then(int_of).unwrap_or(1).max(1);
             let t = lwt.and_then(|t| t.get("leaderTemplate").or_else(|| t.get("workerTemplate")));
-            (t, size)
+            (t, size, lws_env(&name, namespace, size))
         }
         other => {
             return Err(InvalidInput::new(
@@ -298,21 +345,22 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
         return Err(InvalidInput::new(&where_, "is missing", "give the pod template"));
     };
     let pod = template.get("spec").cloned().unwrap_or(Value::Null);
-    let (container, args) = vllm_container(&pod, &where_)?;
+    let (container, args, simulator) = vllm_container(&pod, &extra, &where_)?;
     let mut labels = str_map(template.pointer("/metadata/labels"));
     if labels.is_empty() {
         labels = str_map(obj.pointer("/metadata/labels"));
     }
-    // In a LeaderWorkerSet every pod of a group holds the same share of the GPUs.
-    let gpus_per_replica = gpus_of_container(&container).map(|g| g * pods_per_replica);
     Ok(ModelServer {
         role: role_of(&labels),
+        source: format!("{kind} {name}"),
         name,
         replicas,
+        pods_per_replica,
         labels,
-        gpu: gpu_of_pod(&pod),
-        gpus_per_replica,
+        gpu: gpu::of_pod(&pod, &where_)?,
+        gpus_per_pod: gpus_of_container(&container),
         args,
+        simulator,
     })
 }
 
@@ -352,7 +400,7 @@ mod tests {
         let d =
             deployment("2026-06-v0.9-optimized-baseline/rendered/modelserver-gpu-vllm-base.yaml", "decode");
         let m = import(&d).unwrap();
-        assert_eq!((m.replicas, m.tensor_parallel(), m.gpus_per_replica), (8, 2, Some(2)));
+        assert_eq!((m.replicas, m.tensor_parallel(), m.gpus_per_replica()), (8, 2, Some(2)));
         assert_eq!(m.role, Some(PoolRole::Decode));
         assert_eq!(m.args.model.as_deref(), Some("Qwen/Qwen3-32B"));
         assert_eq!(m.args.vllm.version.as_deref(), Some("0.23.0"), "from the image vllm/vllm-openai:v0.23.0");
@@ -393,21 +441,75 @@ mod tests {
                 "metadata": {"labels": {"llm-d.ai/role": "decode"}},
                 "spec": {"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-H200"},
                   "containers": [{"name": "vllm", "command": ["/bin/sh", "-c"],
-                    "args": ["vllm serve deepseek-ai/DeepSeek-V2-Lite --data-parallel-size $(DP) --enable-expert-parallel --tensor-parallel-size 1"],
+                    "args": ["vllm serve deepseek-ai/DeepSeek-V2-Lite --data-parallel-size $(DP) --data-parallel-size-local 8 --enable-expert-parallel --tensor-parallel-size 1"],
                     "env": [{"name": "DP", "value": "16"}],
                     "resources": {"limits": {"nvidia.com/gpu": "8"}}}]}}}}
         });
         let m = import(&lws).unwrap();
         assert_eq!(
-            (m.replicas, m.gpus_per_replica, m.data_parallel(), m.tensor_parallel()),
-            (2, Some(16), 16, 1)
+            (m.replicas, m.gpus_per_replica(), m.data_parallel(), m.tensor_parallel(), m.expert_parallel()),
+            (2, Some(16), 16, 1, Some(16))
         );
-        assert_eq!(m.gpu.as_deref(), Some("H200-SXM-141GB"));
-        assert_eq!(gpu_from_product("nvidia-a100-80gb"), Some("A100-SXM-80GB"));
+        assert_eq!(m.gpu.as_ref().map(|g| g.name.as_str()), Some("H200-SXM-141GB"));
+        assert_eq!(m.check_parallelism(false).unwrap(), Vec::<String>::new());
         let mut bad = lws.clone();
         bad["spec"]["leaderWorkerTemplate"]["leaderTemplate"]["spec"]["containers"][0]["args"] =
             serde_json::json!(["envoy"]);
         let e = import(&bad).unwrap_err();
         assert!(e.field.ends_with("containers"), "{e}");
+    }
+
+    /// The wide-EP launch script shape: LWS-injected variables, shell arithmetic, a multi-line quoted
+    /// JSON argument, and a worker template only.
+    #[test]
+    fn lws_launch_script_gives_dp_ep_ranks() {
+        let script = "# comment mentioning vllm serve in prose\nSTART_RANK=$(( ${LWS_WORKER_INDEX:-0} * DP_SIZE_LOCAL ))\n\
+            source ${VENV_PATH}/bin/activate\nexec vllm serve \\\n  deepseek-ai/DeepSeek-V2-Lite \\\n  --port 8200 \\\n  \
+            --enforce-eager \\\n  --enable-expert-parallel \\\n  --tensor-parallel-size $TP_SIZE \\\n  \
+            --max-num-seqs ${MAX_TOKENS} \\\n  --data-parallel-size $((LWS_GROUP_SIZE * DP_SIZE_LOCAL)) \\\n  \
+            --data-parallel-size-local $DP_SIZE_LOCAL \\\n  --data-parallel-address ${LWS_LEADER_ADDRESS} \\\n  \
+            --data-parallel-start-rank $START_RANK \\\n  --kv_transfer_config '{\"kv_connector\":\"NixlConnector\",\n  \
+            \"kv_role\":\"kv_both\"}' \\\n  --kv-cache-memory-bytes=${KV_CACHE_MEMORY_BYTES-}\n";
+        let lws = serde_json::json!({"kind": "LeaderWorkerSet", "metadata": {"name": "wep"},
+            "spec": {"replicas": 1, "leaderWorkerTemplate": {"size": 2, "workerTemplate": {
+                "metadata": {"labels": {"llm-d.ai/role": "decode", "llm-d.ai/guide": "wep"}},
+                "spec": {"containers": [{"name": "vllm", "command": ["/bin/bash", "-c"], "args": [script],
+                    "env": [{"name": "DP_SIZE_LOCAL", "value": "8"}, {"name": "TP_SIZE", "value": "1"},
+                            {"name": "MAX_TOKENS", "value": "256"}],
+                    "resources": {"limits": {"nvidia.com/gpu": "8"}}}]}}}}});
+        let m = import(&lws).unwrap();
+        assert_eq!((m.replicas, m.pods_per_replica, m.gpus_per_replica()), (1, 2, Some(16)));
+        assert_eq!(
+            (m.tensor_parallel(), m.data_parallel(), m.data_parallel_local(), m.expert_parallel()),
+            (1, 16, 8, Some(16))
+        );
+        assert_eq!((m.args.vllm.max_num_seqs, m.args.vllm.enforce_eager), (Some(256), Some(true)));
+        assert!(m.args.pd_connector);
+        assert_eq!(m.args.model.as_deref(), Some("deepseek-ai/DeepSeek-V2-Lite"));
+        let w = m.args.warnings.join("\n");
+        for bad in ["$TP_SIZE", "$((", "\"*\"", "DP_SIZE_LOCAL))"] {
+            assert!(!w.contains(bad), "{w}");
+        }
+        assert!(w.contains("$VENV_PATH") && w.contains("empty value"), "{w}");
+    }
+
+    #[test]
+    fn parallelism_beyond_the_gpus_is_refused_unless_allowed() {
+        let dep = |tp: &str, gpus: i64| {
+            serde_json::json!({"kind": "Deployment", "metadata": {"name": "d"}, "spec": {"replicas": 1,
+                "template": {"spec": {"containers": [{"name": "vllm", "command": ["vllm", "serve"],
+                    "args": ["m", "--tensor-parallel-size", tp], "resources": {"limits": {"nvidia.com/gpu": gpus}}}]}}}})
+        };
+        let m = import(&dep("4", 2)).unwrap();
+        let e = m.check_parallelism(false).unwrap_err();
+        assert_eq!(e.field, "Deployment d");
+        assert!(
+            e.problem.contains("TP 4 x DP-local 1 needs 4 GPUs per pod, the container requests 2"),
+            "{e}"
+        );
+        assert!(e.fix.contains("allowParallelismMismatch"));
+        assert_eq!(m.check_parallelism(true).unwrap().len(), 1);
+        let idle = import(&dep("1", 2)).unwrap().check_parallelism(false).unwrap();
+        assert!(idle[0].contains("idle"), "{idle:?}");
     }
 }

@@ -26,6 +26,10 @@ pub struct GpuProfile {
     pub hbm_tbps: f64,
     /// Per-GPU, per-direction interconnect bandwidth for tensor-parallel all-reduce, GB/s.
     pub nvlink_gbps: f64,
+    /// Per-GPU scale-out network bandwidth between nodes (RDMA NIC), GB/s; used by expert-parallel
+    /// all-to-all that leaves the node (default 50, a 400 Gb/s NIC per GPU).
+    #[serde(default = "default_scale_out_gbps")]
+    pub scale_out_gbps: f64,
     /// Price of one GPU-hour in dollars (on demand).
     #[serde(default)]
     pub dollars_per_gpu_hour: f64,
@@ -47,6 +51,9 @@ pub struct GpuProfile {
     pub calibration: Option<Calibration>,
 }
 
+fn default_scale_out_gbps() -> f64 {
+    50.0
+}
 fn default_mfu_prefill() -> f64 {
     0.45
 }
@@ -68,6 +75,7 @@ impl GpuProfile {
             ("tflopsBf16", self.tflops_bf16),
             ("hbmTbps", self.hbm_tbps),
             ("nvlinkGbps", self.nvlink_gbps),
+            ("scaleOutGbps", self.scale_out_gbps),
         ];
         for (field, v) in positive {
             if !(v.is_finite() && v > 0.0) {
@@ -175,6 +183,17 @@ const ALIASES: &[(&str, &str)] = &[
     ("b200", "B200-180GB"),
     ("b200-sxm", "B200-180GB"),
     ("mi300x", "MI300X-192GB"),
+    ("a100-40gb", "A100-SXM-40GB"),
+    ("a100-sxm4-40gb", "A100-SXM-40GB"),
+    ("h100-pcie", "H100-PCIe-80GB"),
+    ("h100-nvl", "H100-NVL-94GB"),
+    ("h200-nvl", "H200-NVL-141GB"),
+    ("gb200", "GB200-186GB"),
+    ("l4", "L4-24GB"),
+    ("a10g", "A10G-24GB"),
+    ("a10", "A10-24GB"),
+    ("t4", "T4-16GB"),
+    ("mi325x", "MI325X-256GB"),
 ];
 
 /// Looks up a built-in GPU profile by name or short alias, case-insensitively (`H100`, `a100-80gb`, ...).
@@ -197,7 +216,7 @@ mod tests {
     #[test]
     fn builtin_table_parses_and_validates() {
         let parsed: Vec<GpuProfile> = serde_yaml::from_str(GPUS_YAML).expect("data/gpus.yaml parses");
-        assert_eq!(parsed.len(), 6);
+        assert_eq!(parsed.len(), 16);
         for g in &parsed {
             g.validate().unwrap_or_else(|e| panic!("{}: {e}", g.name));
             assert!(g.dollars_per_gpu_hour > 0.0, "{} has a price", g.name);
@@ -210,7 +229,17 @@ mod tests {
                 "A100-SXM-80GB",
                 "L40S-48GB",
                 "B200-180GB",
-                "MI300X-192GB"
+                "MI300X-192GB",
+                "A100-SXM-40GB",
+                "H100-PCIe-80GB",
+                "H100-NVL-94GB",
+                "H200-NVL-141GB",
+                "GB200-186GB",
+                "L4-24GB",
+                "A10G-24GB",
+                "A10-24GB",
+                "T4-16GB",
+                "MI325X-256GB"
             ]
         );
     }

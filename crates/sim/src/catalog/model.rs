@@ -26,6 +26,9 @@ pub struct ParamGroups {
     pub experts: f64,
     /// Routed experts per token (0 for dense models).
     pub top_k: f64,
+    /// Engines the routed experts are sharded over (expert parallelism across DP ranks; 1 = each
+    /// engine holds them all).
+    pub expert_shards: f64,
     /// LM head matrix.
     pub lm_head: f64,
     /// Norm weights.
@@ -101,6 +104,16 @@ pub struct ModelArch {
     pub activation_bytes: f64,
     /// Bytes per weight parameter after quantisation (FP8 = 1, 4-bit = 0.5, else the dtype width).
     pub weight_bytes_per_param: f64,
+    /// Bytes per routed-expert parameter when the experts are quantised apart from the rest (MXFP4
+    /// experts of gpt-oss: 4.25 bits with their scales); absent = `weightBytesPerParam`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_weight_bytes_per_param: Option<f64>,
+    /// Sliding-window attention span in tokens, for the layers that use it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sliding_window: Option<u32>,
+    /// Layers with sliding-window attention (their KV is bounded by the window per sequence).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sliding_layers: u32,
     /// Whether the output projection shares the input embedding matrix.
     #[serde(default)]
     pub tied_embeddings: bool,
@@ -114,6 +127,14 @@ pub struct ModelArch {
     /// (vLLM `--kv-cache-dtype`); a serving choice, so never read from a config.
     #[serde(skip)]
     pub kv_cache_bytes: Option<f64>,
+    /// Engines (data-parallel ranks) the routed experts are sharded over under expert parallelism:
+    /// each engine holds and reads 1/shards of them. A serving choice, so never read from a config.
+    #[serde(skip)]
+    pub expert_shards: Option<u32>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Keys looked up in `config.json`, first non-zero wins.
@@ -173,15 +194,25 @@ fn dtype_bytes(dtype: &str) -> Option<f64> {
     }
 }
 
-/// Quantised weight width in bytes from `quantization_config`, if the config declares one.
-fn quantized_weight_bytes(cfg: &Map<String, Value>) -> Option<f64> {
+/// MXFP4: 4-bit E2M1 values with one 8-bit E8M0 scale per 32, in bytes per parameter.
+pub const MXFP4_BYTES_PER_PARAM: f64 = 4.25 / 8.0;
+
+/// Quantised weight widths in bytes from `quantization_config`, if the config declares one: (every
+/// quantised parameter, the routed experts when only they are quantised).
+fn quantized_weight_bytes(cfg: &Map<String, Value>) -> Option<(Option<f64>, Option<f64>)> {
     let q = cfg.get("quantization_config")?.as_object()?;
-    if let Some(bits) = q.get("bits").and_then(as_count).filter(|&b| b > 0) {
-        return Some(bits as f64 / 8.0);
-    }
     let method = q.get("quant_method").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
+    if method == "mxfp4" {
+        // gpt-oss: the expert MLPs only; attention, router, embeddings and LM head stay 16-bit.
+        return Some((None, Some(MXFP4_BYTES_PER_PARAM)));
+    }
+    if let Some(bits) =
+        ["bits", "w_bit", "weight_bits"].iter().find_map(|k| q.get(*k).and_then(as_count)).filter(|&b| b > 0)
+    {
+        return Some((Some(bits as f64 / 8.0), None));
+    }
     if method.contains("fp8") {
-        return Some(1.0);
+        return Some((Some(1.0), None));
     }
     if let Some(groups) = q.get("config_groups").and_then(Value::as_object) {
         let bits = groups
@@ -189,10 +220,34 @@ fn quantized_weight_bytes(cfg: &Map<String, Value>) -> Option<f64> {
             .filter_map(|g| g.get("weights")?.get("num_bits").and_then(as_count))
             .find(|&b| b > 0);
         if let Some(bits) = bits {
-            return Some(bits as f64 / 8.0);
+            return Some((Some(bits as f64 / 8.0), None));
         }
     }
     None
+}
+
+/// Sliding-window layers and their window: from `layer_types` (gpt-oss, Gemma), from
+/// `use_sliding_window` with `max_window_layers` (Qwen2), or every layer when a window is set
+/// without either (Mistral v0.1). Windows at least as long as the context do not count.
+fn sliding(cfg: &Map<String, Value>, layers: u32, max_pos: u64) -> (Option<u32>, u32) {
+    let Some(w) = cfg.get("sliding_window").and_then(as_count).filter(|&w| w > 0 && w < max_pos) else {
+        return (None, 0);
+    };
+    let n = if let Some(types) = cfg.get("layer_types").and_then(Value::as_array) {
+        types.iter().filter(|t| t.as_str().is_some_and(|t| t.contains("sliding"))).count() as u32
+    } else {
+        match cfg.get("use_sliding_window").and_then(Value::as_bool) {
+            Some(false) => 0,
+            Some(true) => layers.saturating_sub(
+                first_count(cfg, &["max_window_layers"]).unwrap_or(0).min(u64::from(layers)) as u32,
+            ),
+            None => layers,
+        }
+    };
+    if n == 0 {
+        return (None, 0);
+    }
+    (u32::try_from(w).ok(), n.min(layers))
 }
 
 /// Weight width implied by a model name such as `...-w4a16` (4 bits) or `...-FP8-dynamic` (1 byte).
@@ -277,8 +332,9 @@ impl ModelArch {
             .filter_map(|k| c.get(*k).and_then(Value::as_str))
             .find_map(dtype_bytes)
             .unwrap_or(2.0);
+        let (quantized, expert_quantized) = quantized_weight_bytes(c).unwrap_or((None, None));
         let weight_bytes_per_param =
-            quantized_weight_bytes(c).or_else(|| name_weight_bytes(name)).unwrap_or(activation_bytes);
+            quantized.or_else(|| name_weight_bytes(name)).unwrap_or(activation_bytes);
         let tied_embeddings = c.get("tie_word_embeddings").and_then(Value::as_bool).unwrap_or(false);
 
         let experts = first_count(c, KEYS_EXPERTS).unwrap_or(0);
@@ -340,6 +396,7 @@ impl ModelArch {
             None => None,
         };
 
+        let (sliding_window, sliding_layers) = sliding(c, layers, max_pos);
         let arch = ModelArch {
             name: name.to_string(),
             layers,
@@ -352,10 +409,14 @@ impl ModelArch {
             max_position_embeddings: scaled_max_positions(c, max_pos),
             activation_bytes,
             weight_bytes_per_param,
+            expert_weight_bytes_per_param: expert_quantized,
+            sliding_window,
+            sliding_layers,
             tied_embeddings,
             moe,
             mla,
             kv_cache_bytes: None,
+            expert_shards: None,
         };
         arch.validate()?;
         Ok(arch)
@@ -388,9 +449,11 @@ impl ModelArch {
                 "set kvHeads to at most heads",
             ));
         }
-        for (field, v) in
-            [("activationBytes", self.activation_bytes), ("weightBytesPerParam", self.weight_bytes_per_param)]
-        {
+        for (field, v) in [
+            ("activationBytes", self.activation_bytes),
+            ("weightBytesPerParam", self.weight_bytes_per_param),
+            ("expertWeightBytesPerParam", self.expert_weight_bytes()),
+        ] {
             if !(v.is_finite() && v > 0.0 && v <= 8.0) {
                 return Err(InvalidInput::new(
                     field,
@@ -513,6 +576,7 @@ impl ModelArch {
             experts_active,
             experts,
             top_k,
+            expert_shards: f64::from(self.expert_shards.unwrap_or(1).max(1)),
             lm_head: f64::from(self.vocab) * h,
             norms: (2.0 * layers + 1.0) * h,
         }
@@ -542,7 +606,41 @@ impl ModelArch {
 
     /// Bytes of weights held across all GPUs of one replica.
     pub fn weight_bytes(&self) -> f64 {
-        self.param_count() * self.weight_bytes_per_param
+        let g = self.param_groups();
+        if self.expert_weight_bytes_per_param.is_none() && g.expert_shards == 1.0 {
+            return self.param_count() * self.weight_bytes_per_param;
+        }
+        // `experts_all` is one routed expert summed over the MoE layers.
+        let experts = g.experts_all * g.experts;
+        let held = experts / g.expert_shards;
+        (self.param_count() - experts) * self.weight_bytes_per_param + held * self.expert_weight_bytes()
+    }
+
+    /// Bytes per routed-expert parameter.
+    pub fn expert_weight_bytes(&self) -> f64 {
+        self.expert_weight_bytes_per_param.unwrap_or(self.weight_bytes_per_param)
+    }
+
+    /// KV bytes one sequence keeps on each GPU for its sliding-window layers (at most the window).
+    pub fn sliding_kv_bytes_per_seq(&self, tp: u32) -> f64 {
+        match self.sliding_window {
+            Some(w) if self.sliding_layers > 0 => {
+                let kv_heads_per_gpu = (f64::from(self.kv_heads) / f64::from(tp.max(1))).max(1.0);
+                f64::from(self.sliding_layers)
+                    * f64::from(w)
+                    * 2.0
+                    * f64::from(self.head_dim)
+                    * kv_heads_per_gpu
+                    * self.kv_element_bytes()
+            }
+            _ => 0.0,
+        }
+    }
+
+    /// This model served with its routed experts sharded over `shards` engines (expert parallelism
+    /// across `shards` data-parallel ranks).
+    pub fn with_expert_shards(&self, shards: u32) -> ModelArch {
+        ModelArch { expert_shards: (shards > 1).then_some(shards), ..self.clone() }
     }
 
     /// Bytes of one KV cache element: vLLM's default `kv-cache-dtype auto` keeps the model dtype, so FP8-weight
@@ -558,8 +656,10 @@ impl ModelArch {
 
     /// KV cache bytes one token occupies on each GPU at tensor parallelism `tp` (KV heads are split across GPUs,
     /// replicated when fewer than `tp`; an MLA latent is replicated, not split).
+    /// Sliding-window layers are left out: their KV is bounded by the window per sequence
+    /// ([`ModelArch::sliding_kv_bytes_per_seq`]).
     pub fn kv_bytes_per_token(&self, tp: u32) -> f64 {
-        let layers = f64::from(self.layers);
+        let layers = f64::from(self.layers - self.sliding_layers.min(self.layers));
         match &self.mla {
             Some(m) => {
                 layers * (f64::from(m.kv_lora_rank) + f64::from(m.qk_rope_head_dim)) * self.kv_element_bytes()
@@ -576,8 +676,11 @@ impl ModelArch {
 /// part of the name after `/`, lower-cased).
 const BUNDLED: &[(&str, &str)] = &[
     ("codellama/CodeLlama-34b-Instruct-hf", include_str!("../../data/models/codellama-34b-instruct-hf.json")),
+    ("deepseek-ai/DeepSeek-R1-0528", include_str!("../../data/models/deepseek-r1-0528.json")),
     ("deepseek-ai/DeepSeek-V2-Lite", include_str!("../../data/models/deepseek-v2-lite.json")),
     ("glm-5.2-fp8", include_str!("../../data/models/glm-5.2-fp8.json")),
+    ("openai/gpt-oss-120b", include_str!("../../data/models/gpt-oss-120b.json")),
+    ("openai/gpt-oss-20b", include_str!("../../data/models/gpt-oss-20b.json")),
     ("meta-llama/Llama-2-70b-hf", include_str!("../../data/models/llama-2-70b-hf.json")),
     ("meta-llama/Llama-2-7b-hf", include_str!("../../data/models/llama-2-7b-hf.json")),
     ("meta-llama/Llama-3.1-70B-Instruct", include_str!("../../data/models/llama-3.1-70b-instruct.json")),
@@ -598,6 +701,7 @@ const BUNDLED: &[(&str, &str)] = &[
     ("mistralai/Mixtral-8x22B-v0.1", include_str!("../../data/models/mixtral-8x22b-v0.1.json")),
     ("mistralai/Mixtral-8x7B-v0.1", include_str!("../../data/models/mixtral-8x7b-v0.1.json")),
     ("Qwen/Qwen2.5-7B-Instruct", include_str!("../../data/models/qwen2.5-7b-instruct.json")),
+    ("Qwen/Qwen3-0.6B", include_str!("../../data/models/qwen3-0.6b.json")),
     ("Qwen/Qwen3-14B", include_str!("../../data/models/qwen3-14b.json")),
     ("Qwen/Qwen3-30B-A3B", include_str!("../../data/models/qwen3-30b-a3b.json")),
     ("Qwen/Qwen3-32B", include_str!("../../data/models/qwen3-32b.json")),
@@ -624,13 +728,58 @@ fn table() -> &'static [ModelArch] {
     })
 }
 
+/// Quantised-checkpoint suffixes (lower case, longest first) and the weight width they imply.
+const QUANT_SUFFIXES: &[(&str, f64)] = &[
+    ("-quantized.w4a16", 0.5),
+    ("-quantized.w8a8", 1.0),
+    ("-fp8-dynamic", 1.0),
+    ("-fp8-block", 1.0),
+    ("-gptq-int4", 0.5),
+    ("-awq-int4", 0.5),
+    ("-w4a16", 0.5),
+    ("-w8a8", 1.0),
+    ("-nvfp4", 4.5 / 8.0),
+    ("-mxfp4", MXFP4_BYTES_PER_PARAM),
+    ("-fp8", 1.0),
+    ("-awq", 0.5),
+    ("-gptq", 0.5),
+    ("-int4", 0.5),
+    ("-int8", 1.0),
+];
+
 /// Looks up a bundled model by Hugging Face id or file stem, case-insensitively (`Qwen/Qwen3-14B`, `qwen3-14b`).
 pub fn builtin(name: &str) -> Option<ModelArch> {
+    builtin_noting(name).map(|(m, _)| m)
+}
+
+/// [`builtin`], also finding a quantised checkpoint of a bundled model by its name
+/// (`RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic` is Llama-3.3-70B-Instruct with 1-byte weights),
+/// with a note saying so.
+pub fn builtin_noting(name: &str) -> Option<(ModelArch, Option<String>)> {
     let wanted = stem(name);
     if wanted.is_empty() {
         return None;
     }
-    table().iter().find(|m| stem(&m.name) == wanted).cloned()
+    if let Some(m) = table().iter().find(|m| stem(&m.name) == wanted) {
+        return Some((m.clone(), None));
+    }
+    let (suffix, bytes) = QUANT_SUFFIXES.iter().find(|(s, _)| wanted.ends_with(s))?;
+    let base = &wanted[..wanted.len() - suffix.len()];
+    let m = table().iter().find(|m| stem(&m.name) == base)?;
+    let note = format!(
+        "model {name:?} read as {} with {bytes} bytes per weight ({} checkpoint)",
+        m.name,
+        suffix.trim_start_matches('-')
+    );
+    Some((
+        ModelArch {
+            name: name.trim().to_string(),
+            weight_bytes_per_param: *bytes,
+            expert_weight_bytes_per_param: None,
+            ..m.clone()
+        },
+        Some(note),
+    ))
 }
 
 /// Names (Hugging Face ids where known) of the bundled models, for help texts and error messages.
@@ -844,6 +993,37 @@ mod tests {
         let v = serde_json::json!({"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
             "intermediate_size": 128, "vocab_size": 100, "max_position_embeddings": 1024, "num_local_experts": 8});
         assert_eq!(ModelArch::from_hf_config("x", &v).unwrap_err().field, "num_experts_per_tok");
+    }
+
+    /// E.15: the guides' models, quantised checkpoints by name, MXFP4 experts, sliding windows, MLA.
+    #[test]
+    fn guide_models_and_quantisation() {
+        let gb = |m: &ModelArch| m.weight_bytes() / 1e9;
+        let q = builtin("Qwen/Qwen3-0.6B").unwrap();
+        assert!((1.1..1.6).contains(&gb(&q)) && q.tied_embeddings, "{}", gb(&q));
+        assert_eq!(q.kv_bytes_per_token(1), 114_688.0);
+        let (m, note) = builtin_noting("Qwen/Qwen3-30B-A3B-FP8").unwrap();
+        assert_eq!((m.name.as_str(), m.weight_bytes_per_param), ("Qwen/Qwen3-30B-A3B-FP8", 1.0));
+        assert!((29.0..33.0).contains(&gb(&m)) && note.unwrap().contains("Qwen/Qwen3-30B-A3B"), "{}", gb(&m));
+        let l = builtin("RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic").unwrap();
+        assert!((69.0..74.0).contains(&gb(&l)), "{}", gb(&l));
+        let oss = builtin("openai/gpt-oss-120b").unwrap();
+        assert_eq!(
+            (oss.weight_bytes_per_param, oss.expert_weight_bytes_per_param),
+            (2.0, Some(MXFP4_BYTES_PER_PARAM))
+        );
+        assert!((60.0..70.0).contains(&gb(&oss)), "MXFP4 experts, 16-bit attention: {}", gb(&oss));
+        assert_eq!((oss.sliding_window, oss.sliding_layers), (Some(128), 18));
+        // Only the 18 full-attention layers hold KV per token; the sliding ones a window per sequence.
+        assert_eq!(oss.kv_bytes_per_token(1), 18.0 * 2.0 * 8.0 * 64.0 * 2.0);
+        assert_eq!(oss.sliding_kv_bytes_per_seq(1), 18.0 * 128.0 * 2.0 * 8.0 * 64.0 * 2.0);
+        let r1 = builtin("deepseek-ai/DeepSeek-R1-0528").unwrap();
+        assert_eq!(r1.kv_bytes_per_token(8), 70_272.0, "MLA latent, replicated over TP");
+        assert!((640.0..720.0).contains(&gb(&r1)), "{}", gb(&r1));
+        // Expert parallelism over 16 ranks: each holds a sixteenth of the routed experts.
+        let ep = r1.with_expert_shards(16);
+        assert!(gb(&ep) < gb(&r1) / 10.0 && gb(&ep) > 30.0, "{}", gb(&ep));
+        assert!(builtin("Qwen/Qwen3-0.6B-FP9").is_none());
     }
 
     #[test]

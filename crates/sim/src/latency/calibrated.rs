@@ -36,6 +36,8 @@ pub struct Basis {
     ln_expert_miss: f64,
     /// µs per KV token read or written, per GPU.
     kv_us_per_token: f64,
+    /// µs to read one sequence's sliding-window KV, per GPU (0 without sliding layers).
+    sliding_us_per_seq: f64,
     /// µs of linear-layer compute per token (without the LM head).
     linear_us_per_token: f64,
     /// µs of LM-head compute per sequence producing a token.
@@ -90,15 +92,21 @@ impl Basis {
             fixed_weight_us: (attn_params + dense_params + shared_params + lm_head_params + norms) * wbpp
                 / tp_f
                 / bytes_per_us,
-            expert_us: expert_params * wbpp / tp_f / bytes_per_us,
-            experts,
-            ln_expert_miss: if experts > 0.0 { ((experts - top_k).max(0.0) / experts).ln() } else { 0.0 },
+            expert_us: expert_params * model.expert_weight_bytes() / tp_f / bytes_per_us,
+            experts: experts / g.expert_shards,
+            ln_expert_miss: if experts > 0.0 {
+                ((experts - top_k).max(0.0) / experts).ln() * g.expert_shards
+            } else {
+                0.0
+            },
             kv_us_per_token: model.kv_bytes_per_token(tp.max(1)) / bytes_per_us,
+            sliding_us_per_seq: model.sliding_kv_bytes_per_seq(tp.max(1)) / bytes_per_us,
             linear_us_per_token: 2.0 * (attn_params + dense_params + shared_params + active_expert_params)
                 / flops_per_us,
             lm_head_us: 2.0 * lm_head_params / flops_per_us,
             attn_us_per_pair: pair_flops / flops_per_us,
-            comm_us_per_token,
+            // Expert-parallel all-to-all rides on the interconnect term too.
+            comm_us_per_token: comm_us_per_token + super::roofline::expert_all_to_all(model, gpu, tp).0,
             layers,
             tp_layers: layers * (tp_f - 1.0),
             eight_bit: model.weight_bytes_per_param <= 1.0,
@@ -134,7 +142,7 @@ impl Basis {
         [
             w16,
             w8,
-            (pf_kv + dc_ctx + t) * self.kv_us_per_token,
+            (pf_kv + dc_ctx + t) * self.kv_us_per_token + seqs * self.sliding_us_per_seq,
             pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us + pairs * self.attn_us_per_pair,
             dc_seqs * (self.linear_us_per_token + self.lm_head_us)
                 + (dc_ctx + dc_seqs) * self.attn_us_per_pair,

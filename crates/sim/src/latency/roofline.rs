@@ -34,8 +34,10 @@ pub struct Roofline {
     experts: f64,
     /// ln of the chance that one token misses a given expert, ln((N−k)/N); for expected distinct experts.
     ln_expert_miss: f64,
-    /// Per-GPU KV bytes per token (read or written).
+    /// Per-GPU KV bytes per token (read or written), full-attention layers.
     kv_bytes_per_token: f64,
+    /// Per-GPU KV bytes a sequence reads in its sliding-window layers (the window, at most).
+    sliding_bytes_per_seq: f64,
     /// Per-GPU activation bytes per token moved between layers.
     act_bytes_per_token: f64,
     /// µs per byte of achieved memory bandwidth.
@@ -66,6 +68,30 @@ impl StepBreakdown {
     pub fn total_us(&self) -> f64 {
         self.compute_us.max(self.memory_us) + self.comm_us + self.overhead_us
     }
+}
+
+/// GPUs of one node, for telling NVLink from scale-out traffic.
+pub const GPUS_PER_NODE: f64 = 8.0;
+
+/// Expert-parallel all-to-all of one engine on `tp` GPUs, as (µs per token, µs per step): each MoE
+/// layer dispatches every token's activations to its top-k experts and combines them back, over the
+/// `shards x tp` GPUs of the expert-parallel group; the part leaving an 8-GPU node crosses the
+/// scale-out network. Zero without expert parallelism.
+pub fn expert_all_to_all(model: &ModelArch, gpu: &GpuProfile, tp: u32) -> (f64, f64) {
+    let g = model.param_groups();
+    let group = g.expert_shards * f64::from(tp.max(1));
+    if g.expert_shards <= 1.0 || g.top_k == 0.0 {
+        return (0.0, 0.0);
+    }
+    let (_, moe_layers) = model.layer_split();
+    let moe_layers = f64::from(moe_layers);
+    let remote = (group - 1.0) / group;
+    let off_node = (1.0 - GPUS_PER_NODE / group).max(0.0);
+    let bytes =
+        2.0 * g.top_k * f64::from(model.hidden) * model.activation_bytes * remote / f64::from(tp.max(1));
+    let us_per_byte = (1.0 - off_node) / (gpu.nvlink_gbps * 1e3).max(f64::MIN_POSITIVE)
+        + off_node / (gpu.scale_out_gbps * 1e3).max(f64::MIN_POSITIVE);
+    (moe_layers * bytes * us_per_byte, moe_layers * 2.0 * gpu.all_reduce_latency_us)
 }
 
 impl Roofline {
@@ -111,8 +137,12 @@ impl Roofline {
         // The embedding lookup is a gather (negligible); the LM head matrix is read in full.
         let fixed_weight_bytes =
             (attn_params + dense_mlp_params + always_moe_params + lm_head_params + norms) * wbpp / tp_f;
-        let expert_bytes = expert_params * wbpp / tp_f;
-        let ln_expert_miss = if experts > 0.0 { ((experts - top_k).max(0.0) / experts).ln() } else { 0.0 };
+        let expert_bytes = expert_params * model.expert_weight_bytes() / tp_f;
+        // Under expert parallelism an engine holds experts / shards of them, which the tokens of all
+        // shards (about shards x its own) reach.
+        let shards = g.expert_shards;
+        let ln_expert_miss =
+            if experts > 0.0 { ((experts - top_k).max(0.0) / experts).ln() * shards } else { 0.0 };
 
         let bytes_per_us = gpu.hbm_tbps * 1e6 * gpu.hbm_efficiency;
 
@@ -129,6 +159,7 @@ impl Roofline {
         } else {
             (0.0, 0.0)
         };
+        let (ep_us_per_token, ep_us_fixed) = expert_all_to_all(model, gpu, tp);
 
         Roofline {
             pf_us_per_token: linear_flops_per_token / pf_rate,
@@ -138,13 +169,14 @@ impl Roofline {
             dc_us_per_pair: attn_flops_per_pair / dc_rate,
             fixed_weight_bytes,
             expert_bytes,
-            experts,
+            experts: experts / shards,
             ln_expert_miss,
             kv_bytes_per_token: model.kv_bytes_per_token(tp.max(1)),
+            sliding_bytes_per_seq: model.sliding_kv_bytes_per_seq(tp.max(1)),
             act_bytes_per_token: layers * h * model.activation_bytes,
             us_per_byte: 1.0 / bytes_per_us,
-            comm_us_per_token,
-            comm_us_fixed,
+            comm_us_per_token: comm_us_per_token + ep_us_per_token,
+            comm_us_fixed: comm_us_fixed + ep_us_fixed,
             step_overhead_us: DEFAULT_STEP_OVERHEAD_US,
         }
     }
@@ -191,8 +223,11 @@ impl Roofline {
         let kv_tokens = prefill_kv_read + decode_context + tokens as f64;
         // An empty step runs no forward pass and reads no weights.
         let weight_bytes = if tokens > 0 { self.weight_bytes_read(tokens) } else { 0.0 };
-        let bytes =
-            weight_bytes + kv_tokens * self.kv_bytes_per_token + tokens as f64 * self.act_bytes_per_token;
+        let sliding = (prefill_seqs + decode_seqs) * self.sliding_bytes_per_seq;
+        let bytes = weight_bytes
+            + kv_tokens * self.kv_bytes_per_token
+            + sliding
+            + tokens as f64 * self.act_bytes_per_token;
         let memory_us = bytes * self.us_per_byte;
 
         let comm_us =

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use super::serving::{positive_int, resolve_serving, Serving};
 use super::spec::{
     AdmissionCurve, AdmissionSignal, AutoscalingSpec, PoolRole, ProbabilisticSpec, RouterPolicyName,
-    ScalePolicyName, ScenarioSpec,
+    ScalePolicyName, ScenarioSpec, VllmSpec,
 };
 use crate::catalog::model::ModelArch;
 use crate::error::InvalidInput;
@@ -25,6 +25,46 @@ pub struct ClusterParts {
     pub gateway: GatewayConfig,
     /// P/D transfers.
     pub pd: PdConfig,
+    /// How each pool is built (parallelism, GPU, where its knobs came from), for the inputs.
+    pub shapes: Vec<PoolShape>,
+}
+
+/// The shape of one pool's engines, beside its [`PoolConfig`]: what the inputs report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolShape {
+    /// GPU profile name.
+    pub gpu: String,
+    /// GPUs per engine (tensor parallelism).
+    pub tensor_parallelism: u32,
+    /// Engines (data-parallel ranks) per replica.
+    pub data_parallelism: u32,
+    /// Whether the experts are sharded over the ranks (expert parallelism).
+    pub expert_parallel: bool,
+    /// Where each vLLM knob came from: `scenario` (set in the spec), `default` or `derived`.
+    pub knobs: Vec<(&'static str, &'static str)>,
+}
+
+/// Where each vLLM knob of `v` came from (keys as the inputs name them).
+fn knob_sources(v: &VllmSpec) -> Vec<(&'static str, &'static str)> {
+    let s = |set: bool, otherwise: &'static str| if set { "scenario" } else { otherwise };
+    vec![
+        ("max_num_seqs", s(v.max_num_seqs.is_some(), "default")),
+        ("max_num_batched_tokens", s(v.max_num_batched_tokens.is_some(), "default")),
+        ("block_size", s(v.block_size.is_some(), "default")),
+        ("gpu_memory_utilization", s(v.gpu_memory_utilization.is_some(), "default")),
+        ("kv_blocks", s(v.kv_blocks.is_some(), "derived from GPU memory")),
+        (
+            "max_model_len",
+            s(v.max_model_len.is_some(), "derived from the model's context and the KV capacity"),
+        ),
+        ("prefix_caching", s(v.enable_prefix_caching.is_some(), "default")),
+        ("chunked_prefill", s(v.enable_chunked_prefill.is_some(), "default")),
+        ("long_prefill_token_threshold", s(v.long_prefill_token_threshold.is_some(), "default")),
+        ("async_scheduling", s(v.async_scheduling.is_some(), "default")),
+        ("cpu_offload_gib", s(v.cpu_offload_gib.is_some(), "default")),
+        ("kv_cache_dtype", s(v.kv_cache_dtype.is_some(), "default")),
+        ("enforce_eager", s(v.enforce_eager.is_some(), "default")),
+    ]
 }
 
 fn positive(v: Option<f64>, field: &str, default: f64, fix: &str) -> Result<f64, InvalidInput> {
@@ -110,7 +150,6 @@ fn pool_config(
     role: Role,
     labels: BTreeMap<String, String>,
     replicas: u32,
-    dp: u32,
     s: Serving,
     price: Option<f64>,
     autoscaling: Option<Autoscaling>,
@@ -123,7 +162,7 @@ fn pool_config(
         labels,
         replicas,
         kv_bytes_per_token: s.kv_bytes_per_token,
-        gpus_per_replica: s.tp * dp,
+        gpus_per_replica: s.tp,
         dollars_per_gpu_hour: price.unwrap_or(s.gpu.dollars_per_gpu_hour),
         instance: s.instance,
         latency: s.latency,
@@ -153,15 +192,23 @@ pub(super) fn resolve_cluster(
         }
     };
     let mut pools = Vec::new();
+    let mut shapes = Vec::new();
     match &spec.pools {
         None => {
+            shapes.push(PoolShape {
+                gpu: top.gpu.name.clone(),
+                tensor_parallelism: top.tp,
+                data_parallelism: 1,
+                expert_parallel: false,
+                knobs: knob_sources(&spec.vllm),
+            });
             let a = spec
                 .autoscaling
                 .as_ref()
                 .map(|a| autoscaling(a, "spec.autoscaling", model, top.tp, replicas))
                 .transpose()?;
             let s = top.clone();
-            pools.push(pool_config("default".into(), Role::Both, BTreeMap::new(), replicas, 1, s, price, a));
+            pools.push(pool_config("default".into(), Role::Both, BTreeMap::new(), replicas, s, price, a));
         }
         Some(list) => {
             if list.is_empty() {
@@ -189,15 +236,49 @@ pub(super) fn resolve_cluster(
                 }
                 let hw = p.hardware.as_ref().unwrap_or(&spec.hardware);
                 let v = p.vllm.as_ref().unwrap_or(&spec.vllm);
-                let s = resolve_serving(model, hw, v, &at, latency_model, warnings)?;
                 let n = positive_int(p.replicas, &format!("{at}.replicas"), 1, "set replicas to 1 or more")?;
                 let dp =
                     positive_int(p.data_parallelism, &format!("{at}.dataParallelism"), 1, "use 1 or more")?;
+                // Expert parallelism shards the routed experts over the DP ranks of a replica.
+                let ep = p.expert_parallel.unwrap_or(false);
+                let pool_model = match (ep, model.is_moe()) {
+                    (true, true) => model.with_expert_shards(dp),
+                    (true, false) => {
+                        warnings.push(format!(
+                            "{at}: expertParallel on {}, which has no experts; it has no effect",
+                            model.name
+                        ));
+                        model.clone()
+                    }
+                    _ => model.clone(),
+                };
+                let s = resolve_serving(&pool_model, hw, v, &at, latency_model, warnings)?;
                 let a = p
                     .autoscaling
                     .as_ref()
-                    .map(|a| autoscaling(a, &format!("{at}.autoscaling"), model, s.tp, n))
-                    .transpose()?;
+                    .map(|a| autoscaling(a, &format!("{at}.autoscaling"), &pool_model, s.tp, n))
+                    .transpose()?
+                    .map(|mut a| {
+                        // The simulator scales engines; a replica is `dp` of them.
+                        a.min_replicas *= dp;
+                        a.max_replicas *= dp;
+                        a
+                    });
+                if dp > 1 {
+                    warnings.push(format!(
+                        "{at}: {n} replica(s) x DP {dp} = {} engines of TP {} GPUs, each an endpoint of its own; their MoE steps are not synchronised across ranks{}",
+                        n * dp,
+                        s.tp,
+                        if a.is_some() { "; autoscaling adds and removes single engines, not groups of DP ranks" } else { "" }
+                    ));
+                }
+                shapes.push(PoolShape {
+                    gpu: s.gpu.name.clone(),
+                    tensor_parallelism: s.tp,
+                    data_parallelism: dp,
+                    expert_parallel: ep && model.is_moe(),
+                    knobs: knob_sources(v),
+                });
                 let role = match p.role.unwrap_or(PoolRole::Both) {
                     PoolRole::Both => Role::Both,
                     PoolRole::Prefill => Role::Prefill,
@@ -207,8 +288,7 @@ pub(super) fn resolve_cluster(
                     p.name.clone(),
                     role,
                     p.labels.clone().unwrap_or_default(),
-                    n,
-                    dp,
+                    n * dp,
                     s,
                     price,
                     a,
@@ -247,10 +327,28 @@ pub(super) fn resolve_cluster(
             ))
         }
         (_, Some(v)) => {
-            let e = read_epp(v, warnings).map_err(|e| e.under("spec.router.endpointPickerConfig"))?;
+            let opts = super::EppReadOptions {
+                allow_unregistered_plugins: r.allow_unregistered_plugins.unwrap_or(false),
+            };
+            let e = read_epp(v, &opts, warnings).map_err(|e| e.under("spec.router.endpointPickerConfig"))?;
             RouterPolicy::EndpointPicker(Box::new(e))
         }
     };
+    let mut policy = policy;
+    if let RouterPolicy::EndpointPicker(e) = &mut policy {
+        // autoTune: the index follows the servers' KV cache (block size and block count).
+        if e.prefix.auto_tune {
+            if let Some(p) = pools.iter().find(|p| p.role != Role::Prefill).or(pools.first()) {
+                let tokens = u64::from(p.instance.total_blocks) * u64::from(p.instance.block_size);
+                let max_tokens = u64::from(e.prefix.max_blocks) * u64::from(e.prefix.block_size_tokens);
+                e.prefix.block_size_tokens = p.instance.block_size;
+                e.prefix.lru_capacity_per_server =
+                    u32::try_from(tokens / u64::from(p.instance.block_size)).unwrap_or(u32::MAX).max(1);
+                e.prefix.max_blocks =
+                    u32::try_from(max_tokens / u64::from(p.instance.block_size)).unwrap_or(u32::MAX).max(1);
+            }
+        }
+    }
     if let RouterPolicy::EndpointPicker(e) = &policy {
         let has_prefill = pools.iter().any(|p| p.role == Role::Prefill);
         match e.handler {
@@ -261,6 +359,14 @@ pub(super) fn resolve_cluster(
                 "the endpoint picker config disaggregates but no pool has role prefill; decode replicas serve whole requests".into(),
             ),
             _ => {}
+        }
+        if let Some(b) = e.precise_block_tokens {
+            for p in pools.iter().filter(|p| p.instance.block_size != b) {
+                warnings.push(format!(
+                    "the precise prefix index hashes blocks of {b} tokens but pool {:?} runs --block-size {}; the real index would match nothing until they agree (the twin scores its real cache anyway)",
+                    p.name, p.instance.block_size
+                ));
+            }
         }
         let most: u32 = pools.iter().map(|p| p.autoscaling.map_or(p.replicas, |a| a.max_replicas)).sum();
         if e.uses_approx_index() && most as usize > SLOTS {
@@ -329,6 +435,7 @@ pub(super) fn resolve_cluster(
         router: RouterConfig { policy, refresh_interval_us: (refresh * 1000.0) as i64 },
         gateway,
         pd,
+        shapes,
     })
 }
 

@@ -13,7 +13,7 @@ pub mod vllm_defaults;
 use std::sync::Arc;
 
 pub use inputs::Inputs;
-pub use resolve::{resolve, EppReader, Resolved};
+pub use resolve::{resolve, EppReadOptions, EppReader, Resolved};
 pub use spec::ScenarioSpec;
 
 use crate::error::InvalidInput;

@@ -60,6 +60,11 @@ pub struct Resolved {
     pub summary: SummaryMode,
     /// Things that were derived or approximated, for the user to check.
     pub warnings: Vec<String>,
+    /// How each pool is built (GPU, parallelism, where its knobs came from), in pool order.
+    pub shapes: Vec<super::cluster::PoolShape>,
+    /// Where the inputs came from, by inputs path (`pools[0].vllm.max_num_seqs`): `scenario`,
+    /// `default`, `derived ...`, or (filled in by the importers) the manifest that gave it.
+    pub sources: std::collections::BTreeMap<String, String>,
 }
 
 impl Resolved {
@@ -89,10 +94,19 @@ impl Resolved {
     }
 }
 
+/// What the spec lets the endpoint-picker reader accept that the real EPP refuses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EppReadOptions {
+    /// Plugin types no EPP registers run as neutral plugins (with a warning) instead of being
+    /// refused (`spec.router.allowUnregisteredPlugins`).
+    pub allow_unregistered_plugins: bool,
+}
+
 /// Reads `spec.router.endpointPickerConfig` (llm-d's own document) into the pipeline the simulator
 /// runs, adding what it approximates to the warnings. The importer supplies it, so the core parses
 /// no foreign format.
-pub type EppReader = fn(&serde_json::Value, &mut Vec<String>) -> Result<EppConfig, InvalidInput>;
+pub type EppReader =
+    fn(&serde_json::Value, &EppReadOptions, &mut Vec<String>) -> Result<EppConfig, InvalidInput>;
 
 /// Validates `spec` and derives everything the simulator needs.
 pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<Resolved, InvalidInput> {
@@ -103,19 +117,33 @@ pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<R
         Some(cfg) => {
             ModelArch::from_hf_config(&spec.model.name, cfg).map_err(|e| e.under("spec.model.config"))?
         }
-        None => model::builtin(&spec.model.name).ok_or_else(|| {
-            InvalidInput::new(
-                "spec.model.name",
-                format!("unknown model {:?}", spec.model.name),
-                format!(
+        None => model::builtin_noting(&spec.model.name)
+            .map(|(m, note)| {
+                warnings.extend(note);
+                m
+            })
+            .ok_or_else(|| {
+                InvalidInput::new(
+                    "spec.model.name",
+                    format!("unknown model {:?}", spec.model.name),
+                    format!(
                     "use a built-in model ({}) or give its Hugging Face config.json under spec.model.config",
                     model::builtin_names().join(", ")
                 ),
-            )
-        })?,
+                )
+            })?,
     };
 
-    let top = resolve_serving(&model, &spec.hardware, &spec.vllm, "spec", spec.latency_model, &mut warnings)?;
+    // The top-level serving describes the first pool's engines; with expert parallelism they hold
+    // a share of the experts (the whole model may not fit one engine).
+    let top_model = match spec.pools.as_ref().and_then(|p| p.first()) {
+        Some(p) if p.expert_parallel == Some(true) && model.is_moe() => {
+            model.with_expert_shards(p.data_parallelism.unwrap_or(1).clamp(1, i64::from(u32::MAX)) as u32)
+        }
+        _ => model.clone(),
+    };
+    let top =
+        resolve_serving(&top_model, &spec.hardware, &spec.vllm, "spec", spec.latency_model, &mut warnings)?;
     let latency_kind = top.latency_kind;
     let replicas = positive_int(spec.replicas, "spec.replicas", 1, "set replicas to 1 or more")?;
 
@@ -158,6 +186,7 @@ pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<R
     )?;
     cluster.gateway.class_priority = super::cluster::class_priorities(spec)?;
 
+    let sources = input_sources(spec, &cluster.shapes);
     Ok(Resolved {
         name: name.to_string(),
         seed: spec.seed.unwrap_or(DEFAULT_SEED),
@@ -179,7 +208,44 @@ pub fn resolve(name: &str, spec: &ScenarioSpec, read_epp: EppReader) -> Result<R
         horizon_us,
         summary: spec.simulation.summary.unwrap_or_default(),
         warnings,
+        shapes: cluster.shapes,
+        sources,
     })
+}
+
+/// Where each reported input came from: set in the spec (`scenario`), a default, or derived.
+fn input_sources(
+    spec: &ScenarioSpec,
+    shapes: &[super::cluster::PoolShape],
+) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let said = |set: bool| if set { "scenario" } else { "default" }.to_string();
+    out.insert("model".to_string(), said(!spec.model.is_unset()));
+    for (i, shape) in shapes.iter().enumerate() {
+        for (k, v) in &shape.knobs {
+            out.insert(format!("pools[{i}].vllm.{k}"), v.to_string());
+        }
+        let pool = spec.pools.as_ref().and_then(|p| p.get(i));
+        let hw = pool.and_then(|p| p.hardware.as_ref()).unwrap_or(&spec.hardware);
+        let replicas = pool.map_or(spec.replicas.is_some(), |p| p.replicas.is_some());
+        out.insert(format!("pools[{i}].replicas"), said(replicas));
+        out.insert(format!("pools[{i}].gpu"), said(!hw.gpu.is_empty() || hw.profile.is_some()));
+        out.insert(format!("pools[{i}].tensor_parallelism"), said(hw.tensor_parallelism.is_some()));
+        out.insert(
+            format!("pools[{i}].data_parallelism"),
+            said(pool.is_some_and(|p| p.data_parallelism.is_some())),
+        );
+        let scaled = pool.map_or(spec.autoscaling.is_some(), |p| p.autoscaling.is_some());
+        if scaled {
+            out.insert(format!("pools[{i}].autoscaling"), "scenario".to_string());
+        }
+    }
+    let routed = spec.router.endpoint_picker_config.is_some() || spec.router.policy.is_some();
+    out.insert("router".to_string(), said(routed));
+    if spec.router.objectives.is_some() {
+        out.insert("objectives".to_string(), "scenario".to_string());
+    }
+    out
 }
 
 fn validate_slo(s: &Slo) -> Result<(), InvalidInput> {

@@ -69,8 +69,9 @@ pub(super) fn resolve_serving(
                 f("hardware.gpu"),
                 format!("unknown GPU {:?}", hw.gpu),
                 format!(
-                    "use a built-in GPU profile ({}) or give one inline under hardware.profile",
-                    gpu::builtin_names().join(", ")
+                    "use a built-in GPU profile ({}); or describe {:?} in a HardwareProfile of that name (kubectl apply; its spec.gpu gives memoryGib, tflopsBf16, hbmTbps, nvlinkGbps, dollarsPerGpuHour) or inline under hardware.profile",
+                    gpu::builtin_names().join(", "),
+                    hw.gpu
                 ),
             )
         })?,
@@ -130,6 +131,11 @@ pub(super) fn resolve_serving(
             ))
         }
     };
+    if v.enforce_eager == Some(true) {
+        warnings.push(format!(
+            "{prefix}: vllm.enforceEager (no CUDA graphs) is not modelled: step times assume CUDA graphs, so decode steps are predicted faster than eager mode runs them"
+        ));
+    }
     let caching = v.enable_prefix_caching.unwrap_or(defaults.prefix_caching);
 
     // KV capacity: explicit override, or derived from memory (which also checks the model fits).
@@ -146,7 +152,19 @@ pub(super) fn resolve_serving(
             b
         }
         None => {
-            let cap = derived?;
+            let mut cap = derived?;
+            // Sliding-window layers keep up to a window of KV per running sequence, beside the blocks.
+            let window_bytes = f64::from(max_num_seqs) * model.sliding_kv_bytes_per_seq(tp);
+            if window_bytes > 0.0 {
+                let reserved = (window_bytes / cap.bytes_per_block).ceil() as u64;
+                cap.blocks = cap.blocks.saturating_sub(reserved).max(1);
+                warnings.push(format!(
+                    "{prefix}: {} sliding-window layers keep up to {} tokens of KV per sequence: {:.1} GiB per GPU reserved for {max_num_seqs} sequences",
+                    model.sliding_layers,
+                    model.sliding_window.unwrap_or(0),
+                    window_bytes / f64::from(1u32 << 30)
+                ));
+            }
             warnings.push(format!(
                 "{prefix}: KV blocks derived from memory: {} blocks of {block_size} tokens per replica ({:.1} GiB weights, {:.1} GiB free for KV)",
                 cap.blocks,

@@ -127,6 +127,47 @@ pub struct ImportSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::any_list")]
     pub objectives: Option<Vec<serde_json::Value>>,
+    /// Simulate model servers whose GPUs per pod do not match their parallelism (TP x DP-local) or
+    /// whose pods cannot start every DP rank, instead of refusing them as vLLM would (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_parallelism_mismatch: Option<bool>,
+    /// A helmfile (`helmfile.yaml` or `helmfile.yaml.gotmpl`), relative to the scenario file: the llm-d
+    /// chart releases it installs are rendered into the objects imported (CLI only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helmfile: Option<String>,
+    /// The helmfile environment (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helmfile_environment: Option<String>,
+    /// Helm releases as `helm install NAME CHART --version V -f VALUES...` gives them; values files
+    /// relative to the scenario file (CLI only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub releases: Option<Vec<ReleaseRef>>,
+    /// Kustomize sources (folders with a kustomization.yaml) relative to the scenario file, rendered
+    /// with `kubectl kustomize` (CLI only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kustomize: Option<Vec<String>>,
+}
+
+/// A Helm release of an llm-d chart (or of a chart folder beside the scenario, rendered with `helm
+/// template`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseRef {
+    /// Release name (names the InferencePool and the EPP the chart creates).
+    pub name: String,
+    /// Chart: `llm-d-modelservice`, GAIE `inferencepool` / `standalone`, `llm-d-router-standalone`,
+    /// `workload-variant-autoscaler` (any registry prefix), or a local chart folder.
+    pub chart: String,
+    /// Chart version (default: the newest whose behaviour the importer knows, with a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Values files in `-f` order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    /// `--set` entries (dotted paths).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "crate::schema::any_object")]
+    pub set: Option<serde_json::Value>,
 }
 
 /// A reference to an object in the scenario's namespace, with an optional change on top.
@@ -168,9 +209,14 @@ pub struct PoolSpec {
     /// vLLM knobs of this pool (default: the top-level `vllm`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vllm: Option<VllmSpec>,
-    /// Data-parallel ranks per replica (GPUs per replica = TP x DP; default 1).
+    /// Data-parallel ranks per replica (default 1). Each rank is an engine of TP GPUs and an
+    /// endpoint of its own (GPUs per replica = TP x DP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_parallelism: Option<i64>,
+    /// `--enable-expert-parallel`: the MoE experts are sharded over all TP x DP GPUs of a replica
+    /// (each rank holds 1/DP of them) and tokens reach their experts by all-to-all (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expert_parallel: Option<bool>,
     /// Extra pod labels (for `label-selector-filter`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<std::collections::BTreeMap<String, String>>,
@@ -379,6 +425,10 @@ pub struct VllmSpec {
     /// holds twice the tokens in the same memory and halves the KV bytes each step reads.
     #[serde(default, alias = "kv_cache_dtype", skip_serializing_if = "Option::is_none")]
     pub kv_cache_dtype: Option<KvCacheDtype>,
+    /// `--enforce-eager`: run without CUDA graphs. Recorded so the inputs show it; step times assume
+    /// CUDA graphs, and a warning says so when this is true.
+    #[serde(default, alias = "enforce_eager", skip_serializing_if = "Option::is_none")]
+    pub enforce_eager: Option<bool>,
 }
 
 /// vLLM's `--kv-cache-dtype` choices.
@@ -450,6 +500,10 @@ pub struct RouterSpec {
     /// Interval between flow-control dispatch attempts while requests are queued, in ms (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dispatch_interval_ms: Option<f64>,
+    /// Run endpoint-picker plugin types that no EPP registers as neutral plugins (with a warning)
+    /// instead of refusing the config as the real EPP does (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_unregistered_plugins: Option<bool>,
 }
 
 /// An InferenceObjective: the priority of one class's requests.

@@ -136,6 +136,7 @@ pub fn prepare(name: &str, spec: &ScenarioSpec, refs: &Referenced) -> Result<Pre
     }
     let mut resolved = resolve(name, &spec)?;
     resolved.warnings.extend(imported.warnings);
+    resolved.sources.extend(imported.sources);
     let hash = inputs_hash(&spec, trace_text.as_deref(), profile.as_ref());
     Ok(Prepared { resolved, trace_text, hash, spec })
 }

@@ -15,7 +15,8 @@ use std::collections::HashMap;
 use rand::Rng;
 
 pub use pipeline::{
-    Decider, Detector, EppConfig, Filter, FlowControl, Handler, Picker, PrefixIndexConfig, Profile, Scorer,
+    Decider, Detector, EppConfig, Filter, FlowControl, Handler, Picker, PluginNote, PrefixIndexConfig,
+    Profile, Scorer,
 };
 use prefix::{ApproxIndex, SLOTS};
 
@@ -339,9 +340,12 @@ impl Router {
                     let d = self.run_profile(e, &e.profiles[decode], req, now, replicas, pools)?;
                     let split = match decider {
                         Decider::Always => true,
-                        Decider::PrefixBased { non_cached_tokens } => {
-                            let cached = self.cached_tokens_on(e, d, req, now, replicas);
-                            req.input_tokens.saturating_sub(cached) > non_cached_tokens
+                        Decider::Never => false,
+                        Decider::PrefixBased { non_cached_tokens, prompt_tokens } => {
+                            req.input_tokens >= prompt_tokens.max(non_cached_tokens) && {
+                                let cached = self.cached_tokens_on(e, d, req, now, replicas);
+                                req.input_tokens.saturating_sub(cached) >= non_cached_tokens
+                            }
                         }
                     };
                     let p = if split {
@@ -438,6 +442,13 @@ impl Router {
                 self.cand.push(i as u32);
             }
         }
+        for f in &p.filters {
+            if let Filter::PrefixAffinity { threshold, exploration, max_ttft_penalty_ms, peak_prefill_tps } =
+                *f
+            {
+                self.affinity_gate(e, req, threshold, exploration, max_ttft_penalty_ms, peak_prefill_tps);
+            }
+        }
         if self.cand.is_empty() {
             return None;
         }
@@ -480,18 +491,88 @@ impl Router {
             }
         };
         let chosen = self.cand[k];
-        if p.scorers.iter().any(|(s, _)| *s == Scorer::NoHitLru) {
-            self.ensure_matched(e, req);
-            let warm = self
-                .cand
-                .iter()
-                .any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0));
-            if !warm {
+        if let Some(precise) = p.scorers.iter().find_map(|(s, _)| match s {
+            Scorer::NoHitLru { precise } => Some(*precise),
+            _ => None,
+        }) {
+            if !self.any_warm(e, precise, req, now, replicas) {
                 self.lru_clock += 1;
                 self.lru_used[chosen as usize] = self.lru_clock;
             }
         }
         Some(chosen)
+    }
+
+    /// Whether any candidate holds a prefix of the request: per the approximate index, or (`precise`)
+    /// per the candidates' real KV caches.
+    fn any_warm(
+        &mut self,
+        e: &EppConfig,
+        precise: bool,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+    ) -> bool {
+        if precise {
+            let cand = std::mem::take(&mut self.cand);
+            let warm = cand.iter().any(|&i| {
+                let bs = replicas[i as usize].inst.config().block_size;
+                self.replica_hashes(req, bs);
+                replicas[i as usize].inst.cached_prefix_blocks_at(&self.vhash, now) > 0
+            });
+            self.cand = cand;
+            return warm;
+        }
+        self.ensure_matched(e, req);
+        self.cand.iter().any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0))
+    }
+
+    /// `prefix-cache-affinity-filter` on the candidates: narrows them to the sticky ones (approximate
+    /// prefix score >= `threshold`) unless none is sticky, or the best sticky endpoint's estimated TTFT
+    /// (in-flight prompt tokens / `peak_tps`) is worse than the best other one's by more than `max_penalty_ms`.
+    fn affinity_gate(
+        &mut self,
+        e: &EppConfig,
+        req: &Request,
+        threshold: f64,
+        exploration: f64,
+        max_penalty_ms: f64,
+        peak_tps: f64,
+    ) {
+        if self.cand.len() <= 1 || threshold <= 0.0 {
+            return;
+        }
+        if exploration > 0.0 && self.rng.random::<f64>() < exploration {
+            return;
+        }
+        self.ensure_matched(e, req);
+        let total = self.rhash.len() as f64;
+        let score = |r: &Router, i: u32| {
+            let m = r.slot_of[i as usize].map_or(0, |s| r.matched[s as usize]);
+            if total > 0.0 {
+                f64::from(m) / total
+            } else {
+                0.0
+            }
+        };
+        let ttft = |r: &Router, i: u32| r.in_flight_tokens[i as usize] as f64 / peak_tps.max(1e-9) * 1000.0;
+        let (mut best_sticky, mut best_other, mut sticky) = (f64::INFINITY, f64::INFINITY, 0usize);
+        for &i in &self.cand {
+            if score(self, i) >= threshold {
+                sticky += 1;
+                best_sticky = best_sticky.min(ttft(self, i));
+            } else {
+                best_other = best_other.min(ttft(self, i));
+            }
+        }
+        if sticky == 0 {
+            return;
+        }
+        if max_penalty_ms > 0.0 && best_other.is_finite() && best_sticky - best_other > max_penalty_ms {
+            return;
+        }
+        let keep: Vec<u32> = self.cand.iter().copied().filter(|&i| score(self, i) >= threshold).collect();
+        self.cand = keep;
     }
 
     /// Fills `self.raw` (one value per candidate, in [0, 1]) for one scorer.
@@ -560,12 +641,8 @@ impl Router {
                     self.raw.push(if home == Some(self.cand[k]) { 1.0 } else { 0.0 });
                 }
             }
-            Scorer::NoHitLru => {
-                self.ensure_matched(e, req);
-                let warm = self
-                    .cand
-                    .iter()
-                    .any(|&i| self.slot_of[i as usize].is_some_and(|s| self.matched[s as usize] > 0));
+            Scorer::NoHitLru { precise } => {
+                let warm = self.any_warm(e, *precise, req, now, replicas);
                 if warm || n == 1 {
                     self.raw.resize(n, if warm { 0.5 } else { 1.0 });
                 } else {
@@ -604,7 +681,8 @@ fn passes(f: &Filter, pool: &PoolConfig) -> bool {
             Some(v) => values.is_empty() || values.iter().any(|x| x == v),
         },
         Filter::Selector(m) => m.iter().all(|(k, v)| pool.labels.get(k) == Some(v)),
-        Filter::Neutral => true,
+        // Needs the router's state: applied after the per-pool filters.
+        Filter::PrefixAffinity { .. } | Filter::Neutral => true,
     }
 }
 

@@ -28,8 +28,13 @@ pub enum Scorer {
     },
     /// 1.0 for the endpoint that served the session's previous turn.
     SessionAffinity,
-    /// Cold requests (no cached prefix anywhere) go to the least recently used endpoint.
-    NoHitLru,
+    /// Cold requests (no cached prefix anywhere) go to the least recently used endpoint; "cached"
+    /// per the approximate index, or per the endpoints' real KV caches with `precise` (when its
+    /// prefix producer is the precise, KV-event one).
+    NoHitLru {
+        /// Whether hits are read from the real KV caches.
+        precise: bool,
+    },
     /// Min-max inverted running batch size.
     RunningRequests,
     /// Router-owned in-flight prompt tokens: `1 - min(tokens, threshold)/threshold`.
@@ -59,6 +64,20 @@ pub enum Filter {
     },
     /// `matchLabels` selector: all pairs must match.
     Selector(BTreeMap<String, String>),
+    /// `prefix-cache-affinity-filter`: keeps the endpoints whose approximate prefix score reaches
+    /// `threshold` ("sticky"), unless there are none, or the best sticky endpoint's estimated TTFT
+    /// (router in-flight prompt tokens over `peak_prefill_tps`) exceeds the best other one's by more
+    /// than `max_ttft_penalty_ms`; with probability `exploration` it keeps everyone.
+    PrefixAffinity {
+        /// Prefix score at or above which an endpoint is sticky.
+        threshold: f64,
+        /// Probability of skipping the gate.
+        exploration: f64,
+        /// Largest TTFT penalty (ms) accepted to stay sticky; 0 = always stick.
+        max_ttft_penalty_ms: f64,
+        /// Prefill throughput (tokens/s) the TTFT estimate divides in-flight tokens by.
+        peak_prefill_tps: f64,
+    },
     /// Keeps everyone.
     Neutral,
 }
@@ -92,10 +111,15 @@ pub struct Profile {
 pub enum Decider {
     /// Always.
     Always,
-    /// When the prompt tokens not cached on the chosen decode endpoint exceed `non_cached_tokens`.
+    /// Never (the decode endpoint serves whole requests).
+    Never,
+    /// When the prompt has at least `prompt_tokens` tokens and at least `non_cached_tokens` of them
+    /// are not cached on the chosen decode endpoint (`prefix-based-pd-decider`).
     PrefixBased {
-        /// Threshold in tokens (0 = always).
+        /// Least non-cached tokens that trigger the split (> 0; 0 is [`Decider::Never`]).
         non_cached_tokens: u32,
+        /// Least prompt tokens that trigger the split (0 = any).
+        prompt_tokens: u32,
     },
 }
 
@@ -124,11 +148,19 @@ pub struct PrefixIndexConfig {
     pub lru_capacity_per_server: u32,
     /// Most leading blocks matched per request.
     pub max_blocks: u32,
+    /// `autoTune`: block size and per-server capacity follow the model servers' KV cache (their
+    /// `--block-size` and KV block count, as the EPP reads them from metrics); resolved with the pools.
+    pub auto_tune: bool,
 }
 
 impl Default for PrefixIndexConfig {
     fn default() -> Self {
-        Self { block_size_tokens: 16, lru_capacity_per_server: 31_250, max_blocks: 131_072 / 16 }
+        Self {
+            block_size_tokens: 16,
+            lru_capacity_per_server: 31_250,
+            max_blocks: 131_072 / 16,
+            auto_tune: false,
+        }
     }
 }
 
@@ -186,6 +218,17 @@ impl Default for FlowControl {
     }
 }
 
+/// One plugin of the config as written, for the inputs: its name, type and what the twin does with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginNote {
+    /// Plugin name.
+    pub name: String,
+    /// Plugin type (the current name when an old one was written).
+    pub ty: String,
+    /// `modelled`, `inert` (no effect on what is simulated) or `not modelled` (neutral).
+    pub treatment: String,
+}
+
 /// A parsed `EndpointPickerConfig`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EppConfig {
@@ -199,6 +242,53 @@ pub struct EppConfig {
     pub detector: Detector,
     /// Flow control.
     pub flow: FlowControl,
+    /// Block size (tokens) of the precise prefix index, when the config names one: it must equal
+    /// the model servers' `--block-size` for the real index to match anything.
+    pub precise_block_tokens: Option<u32>,
+    /// Every plugin of the config, as written.
+    pub plugins: Vec<PluginNote>,
+}
+
+impl Scorer {
+    /// The llm-d plugin this scorer simulates, for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Scorer::Queue => "queue-scorer".into(),
+            Scorer::KvUtilization => "kv-cache-utilization-scorer".into(),
+            Scorer::ApproxPrefix => "prefix-cache-scorer (approximate index)".into(),
+            Scorer::PrecisePrefix => "prefix-cache-scorer (precise, KV events)".into(),
+            Scorer::LoadAware { threshold } => format!("load-aware-scorer (threshold {threshold})"),
+            Scorer::ActiveRequest { max_busy_score } => {
+                format!("active-request-scorer (maxBusyScore {max_busy_score})")
+            }
+            Scorer::SessionAffinity => "session-affinity-scorer".into(),
+            Scorer::NoHitLru { precise: false } => "no-hit-lru-scorer".into(),
+            Scorer::NoHitLru { precise: true } => "no-hit-lru-scorer (precise hits)".into(),
+            Scorer::RunningRequests => "running-requests-size-scorer".into(),
+            Scorer::TokenLoad { threshold } => {
+                format!("token-load-scorer (queueThresholdTokens {threshold})")
+            }
+            Scorer::Neutral => "neutral (not modelled)".into(),
+        }
+    }
+}
+
+impl Filter {
+    /// The llm-d plugin this filter simulates, for reports.
+    pub fn label(&self) -> String {
+        match self {
+            Filter::Decode => "decode-filter".into(),
+            Filter::Prefill => "prefill-filter".into(),
+            Filter::Label { label, values, allows_no_label } => {
+                format!("label-selector-filter ({label} in {values:?}, allowsNoLabel {allows_no_label})")
+            }
+            Filter::Selector(m) => format!("label-selector-filter ({m:?})"),
+            Filter::PrefixAffinity { threshold, max_ttft_penalty_ms, peak_prefill_tps, .. } => format!(
+                "prefix-cache-affinity-filter (affinityThreshold {threshold}, maxTTFTPenaltyMs {max_ttft_penalty_ms}, peakPrefillThroughput {peak_prefill_tps})"
+            ),
+            Filter::Neutral => "neutral (not modelled)".into(),
+        }
+    }
 }
 
 impl EppConfig {
@@ -219,13 +309,21 @@ impl EppConfig {
             prefix: PrefixIndexConfig::default(),
             detector: Detector::default(),
             flow: FlowControl::default(),
+            precise_block_tokens: None,
+            plugins: ["queue-scorer", "kv-cache-utilization-scorer", "prefix-cache-scorer"]
+                .iter()
+                .map(|t| PluginNote { name: t.to_string(), ty: t.to_string(), treatment: "modelled".into() })
+                .collect(),
         }
     }
 
-    /// Whether any profile uses the approximate prefix index (scorers or the decider).
+    /// Whether any profile uses the approximate prefix index (scorers or the affinity filter).
     pub fn uses_approx_index(&self) -> bool {
-        self.profiles
-            .iter()
-            .any(|p| p.scorers.iter().any(|(s, _)| matches!(s, Scorer::ApproxPrefix | Scorer::NoHitLru)))
+        self.profiles.iter().any(|p| {
+            p.scorers
+                .iter()
+                .any(|(s, _)| matches!(s, Scorer::ApproxPrefix | Scorer::NoHitLru { precise: false }))
+                || p.filters.iter().any(|f| matches!(f, Filter::PrefixAffinity { .. }))
+        })
     }
 }

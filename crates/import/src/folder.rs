@@ -1,0 +1,517 @@
+//! What a folder of llm-d manifests deploys, read the way its README deploys it: every YAML file
+//! under it (recursively); the helmfile's releases (`helmfile apply`), or the values files of the
+//! llm-d charts recognised by their shape (`helm install -f base -f guide`); Kustomize sources
+//! (`kubectl apply -k`, rendered with `kubectl kustomize`); local charts named by a release (`helm
+//! template`); and plain Kubernetes objects. Files a helmfile or a kustomization uses are read
+//! through them only. A Helm template that is not part of a chart or helmfile is skipped with a
+//! warning saying how to render it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::llmd::charts::{self, ChartKind, Release};
+use crate::llmd::helmfile::{self, ValuesSource};
+use crate::llmd::{parse_documents, Objects};
+use crate::render;
+use blis_sim::error::InvalidInput;
+use blis_sim::scenario::spec::ReleaseRef;
+
+/// Kustomization file names.
+const KUSTOMIZATION: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// What the paths deploy.
+#[derive(Debug, Default)]
+pub struct Deployed {
+    /// Files holding SimulationScenario documents (read by the caller).
+    pub scenario_files: Vec<PathBuf>,
+    /// The objects deployed (plain, rendered from releases and Kustomize).
+    pub objects: Objects,
+    /// How the folder was read and what was left out.
+    pub warnings: Vec<String>,
+}
+
+/// Reads a file, naming it on failure.
+pub fn read_file(p: &Path) -> Result<String, InvalidInput> {
+    std::fs::read_to_string(p).map_err(|e| {
+        InvalidInput::new(p.display().to_string(), format!("cannot be read: {e}"), "give a readable file")
+    })
+}
+
+fn in_file(file: &Path, mut e: InvalidInput) -> InvalidInput {
+    if !e.field.starts_with(&file.display().to_string()) {
+        e.field = format!("{}: {}", file.display(), e.field);
+    }
+    e
+}
+
+/// Whether a YAML file is a Helm (Go) template.
+pub fn is_template(text: &str) -> bool {
+    text.contains("{{") && text.contains("}}")
+}
+
+/// The error for a template given where rendered YAML is needed.
+pub fn template_error(file: &Path) -> InvalidInput {
+    InvalidInput::new(
+        file.display().to_string(),
+        "is a Helm template (it contains {{ }}) that needs rendering",
+        "render it first (helm template RELEASE CHART -f values.yaml > rendered.yaml) and pass the output, or import the chart's values file in spec.import.releases",
+    )
+}
+
+/// The YAML files under `dir`, recursively, in path order (hidden folders skipped).
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), InvalidInput> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        InvalidInput::new(dir.display().to_string(), format!("cannot be read: {e}"), "give a readable folder")
+    })?;
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if name.starts_with('.') {
+            continue;
+        }
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if is_yaml_name(name) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn is_yaml_name(name: &str) -> bool {
+    [".yaml", ".yml", ".yaml.gotmpl", ".yml.gotmpl"].iter().any(|s| name.ends_with(s))
+        || name == "Kustomization"
+}
+
+/// The local paths a kustomization uses (resources, bases, components, patch and generator files).
+fn kustomization_refs(dir: &Path, k: &Value) -> (Vec<PathBuf>, Vec<String>) {
+    let mut local = Vec::new();
+    let mut remote = Vec::new();
+    let mut add = |s: &str| {
+        if s.contains("://") || s.starts_with("github.com/") || s.starts_with("git@") {
+            remote.push(s.to_string());
+        } else {
+            local.push(dir.join(s));
+        }
+    };
+    for key in ["resources", "bases", "components", "patchesStrategicMerge", "crds", "configurations"] {
+        for v in k.get(key).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(s) = v.as_str() {
+                add(s);
+            }
+        }
+    }
+    for key in ["patches", "patchesJson6902", "replacements"] {
+        for v in k.get(key).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(s) = v.get("path").and_then(Value::as_str) {
+                add(s);
+            }
+        }
+    }
+    for key in ["configMapGenerator", "secretGenerator"] {
+        for g in k.get(key).and_then(Value::as_array).into_iter().flatten() {
+            for f in ["files", "envs"] {
+                for v in g.get(f).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(s) = v.as_str() {
+                        add(s.rsplit('=').next().unwrap_or(s));
+                    }
+                }
+            }
+        }
+    }
+    (local, remote)
+}
+
+/// Clean `a/b/../c` to `a/c` without touching the file system.
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// A file name's stem for a release name (`optimized-baseline.values.yaml` -> `optimized-baseline`,
+/// `gaie-x/values.yaml` -> `gaie-x`).
+fn release_name(p: &Path) -> String {
+    let stem = p.file_name().and_then(|n| n.to_str()).unwrap_or("values");
+    let stem = stem
+        .trim_end_matches(".yaml")
+        .trim_end_matches(".yml")
+        .trim_end_matches(".values")
+        .trim_end_matches("-values");
+    if stem == "values" || stem.is_empty() {
+        p.parent().and_then(|d| d.file_name()).and_then(|n| n.to_str()).unwrap_or("release").to_string()
+    } else {
+        stem.to_string()
+    }
+}
+
+/// Renders one release: natively for the llm-d charts, with `helm template` for a local chart.
+fn render_release(
+    name: &str,
+    chart: &str,
+    version: Option<String>,
+    values: Vec<ValuesSource>,
+    set: Vec<(String, Value)>,
+    base: &Path,
+    out: &mut Deployed,
+) -> Result<(), InvalidInput> {
+    let local = base.join(chart);
+    let is_path = chart.starts_with('.') || chart.starts_with('/') || charts::kind_of_chart(chart).is_none();
+    if is_path && local.join("Chart.yaml").is_file() {
+        let mut files = Vec::new();
+        let tmp = std::env::temp_dir().join(format!("blis-values-{}-{name}", std::process::id()));
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                ValuesSource::File(p) => files.push(p.clone()),
+                ValuesSource::Inline(doc) => {
+                    let p = tmp.with_extension(format!("{i}.yaml"));
+                    std::fs::write(&p, serde_yaml::to_string(doc).unwrap_or_default()).map_err(|e| {
+                        InvalidInput::new(
+                            p.display().to_string(),
+                            e.to_string(),
+                            "give a writable temp folder",
+                        )
+                    })?;
+                    files.push(p);
+                }
+            }
+        }
+        let set: Vec<(String, String)> = set
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect();
+        let text = render::helm_template(name, &local, "default", &files, &set)?;
+        out.objects.extend(parse_documents(&text).map_err(|e| in_file(&local, e))?);
+        out.warnings
+            .push(format!("release {name}: rendered the local chart {} with helm template", local.display()));
+        return Ok(());
+    }
+    let Some(kind) = charts::kind_of_chart(chart) else {
+        out.warnings.push(format!(
+            "release {name} of chart {chart:?} is not an llm-d chart the twin reads; left out"
+        ));
+        return Ok(());
+    };
+    let mut docs = Vec::new();
+    let mut sources = Vec::new();
+    for v in values {
+        match v {
+            ValuesSource::File(p) => {
+                let text = read_file(&p)?;
+                if is_template(&text) {
+                    return Err(template_error(&p));
+                }
+                let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
+                    InvalidInput::new(
+                        p.display().to_string(),
+                        format!("is not valid YAML: {e}"),
+                        "fix the values file",
+                    )
+                })?;
+                sources.push(p.display().to_string());
+                docs.push(doc);
+            }
+            ValuesSource::Inline(doc) => docs.push(doc),
+        }
+    }
+    let mut merged = charts::merge_values(&docs);
+    for (k, v) in set {
+        charts::set_path(&mut merged, &k, v);
+    }
+    let r = Release { name: name.to_string(), kind, version, values: merged, sources };
+    let rendered = charts::render(&r)?;
+    out.warnings.extend(rendered.warnings);
+    out.objects.extend(rendered.objects);
+    Ok(())
+}
+
+/// Renders a scenario's own `import.releases`, `import.helmfile` and `import.kustomize` (paths
+/// relative to `dir`) into `out`.
+pub fn render_named(
+    dir: &Path,
+    releases: &[ReleaseRef],
+    helmfile_path: Option<&str>,
+    environment: Option<&str>,
+    kustomize: &[String],
+    out: &mut Deployed,
+) -> Result<(), InvalidInput> {
+    for r in releases {
+        let values = r.values.iter().map(|v| ValuesSource::File(dir.join(v))).collect();
+        let set = r
+            .set
+            .as_ref()
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        render_release(&r.name, &r.chart, r.version.clone(), values, set, dir, out)?;
+    }
+    if let Some(h) = helmfile_path {
+        read_helmfile(&dir.join(h), environment, out)?;
+    }
+    for k in kustomize {
+        let p = dir.join(k);
+        let text = render::kustomize(&p)?;
+        out.objects.extend(parse_documents(&text).map_err(|e| in_file(&p, e))?);
+    }
+    Ok(())
+}
+
+/// Renders the releases of a helmfile; returns the values files it used.
+fn read_helmfile(
+    path: &Path,
+    environment: Option<&str>,
+    out: &mut Deployed,
+) -> Result<Vec<PathBuf>, InvalidInput> {
+    let text = read_file(path)?;
+    let mut warnings = Vec::new();
+    let releases = helmfile::read(path, &text, environment, &read_file, &mut warnings)?;
+    out.warnings.extend(warnings);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut used = Vec::new();
+    for r in releases {
+        used.extend(r.values.iter().filter_map(|v| match v {
+            ValuesSource::File(p) => Some(normalize(p)),
+            ValuesSource::Inline(_) => None,
+        }));
+        render_release(&r.name, &r.chart, r.version, r.values, r.set, dir, out)
+            .map_err(|e| in_file(path, e))?;
+    }
+    Ok(used)
+}
+
+/// Reads what `paths` (files or folders) deploy.
+pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
+    let mut out = Deployed::default();
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut files)?;
+        } else {
+            let text = read_file(p)?;
+            if is_template(&text)
+                && !helmfile::is_helmfile_name(p.file_name().and_then(|n| n.to_str()).unwrap_or(""))
+            {
+                return Err(template_error(p));
+            }
+            files.push(p.clone());
+        }
+    }
+    let files: Vec<PathBuf> = files.iter().map(|f| normalize(f)).collect();
+    let mut consumed: BTreeSet<PathBuf> = BTreeSet::new();
+
+    // Local charts: their files are read only through `helm template`.
+    let chart_dirs: Vec<PathBuf> = files
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n == "Chart.yaml"))
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect();
+    for f in &files {
+        if chart_dirs.iter().any(|d| f.starts_with(d)) {
+            consumed.insert(f.clone());
+        }
+    }
+
+    // Kustomize: roots are kustomizations no other kustomization uses.
+    let mut kust: Vec<(PathBuf, Value)> = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| KUSTOMIZATION.contains(&n)))
+    {
+        let k: Value = serde_yaml::from_str(&read_file(f)?).map_err(|e| {
+            InvalidInput::new(
+                f.display().to_string(),
+                format!("is not valid YAML: {e}"),
+                "fix the kustomization",
+            )
+        })?;
+        consumed.insert(f.clone());
+        kust.push((f.parent().unwrap_or(Path::new(".")).to_path_buf(), k));
+    }
+    let mut used_dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for (dir, k) in &kust {
+        let (local, _) = kustomization_refs(dir, k);
+        for p in local {
+            let p = normalize(&p);
+            if files.contains(&p) {
+                consumed.insert(p);
+            } else {
+                used_dirs.insert(p);
+            }
+        }
+    }
+    for (dir, k) in &kust {
+        let component = k.get("kind").and_then(Value::as_str) == Some("Component");
+        if component || used_dirs.contains(dir) {
+            continue;
+        }
+        let (_, remote) = kustomization_refs(dir, k);
+        if let Some(r) = remote.first() {
+            return Err(InvalidInput::new(
+                dir.join("kustomization.yaml").display().to_string(),
+                format!("uses the remote resource {r}, which cannot be fetched offline"),
+                format!("render it where the network is reachable (kubectl kustomize {} > rendered.yaml) and import the output", dir.display()),
+            ));
+        }
+        let text = render::kustomize(dir)?;
+        out.objects.extend(parse_documents(&text).map_err(|e| in_file(dir, e))?);
+        out.warnings.push(format!("rendered the kustomization {} with kubectl kustomize", dir.display()));
+    }
+
+    // Helmfiles: the default one; alternatives are named, not read.
+    let helmfiles: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| {
+            !consumed.contains(*f)
+                && helmfile::is_helmfile_name(f.file_name().and_then(|n| n.to_str()).unwrap_or(""))
+        })
+        .collect();
+    let primary: Vec<&PathBuf> = helmfiles
+        .iter()
+        .copied()
+        .filter(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("helmfile.")))
+        .collect();
+    for h in &helmfiles {
+        consumed.insert((*h).clone());
+        if !primary.is_empty() && !primary.contains(h) {
+            out.warnings.push(format!(
+                "{} is an alternative helmfile; not read (name it in spec.import.helmfile to use it)",
+                h.display()
+            ));
+        }
+    }
+    let chosen: Vec<&PathBuf> = if primary.is_empty() { helmfiles.clone() } else { primary };
+    for h in chosen {
+        for used in read_helmfile(h, None, &mut out)? {
+            consumed.insert(used);
+        }
+    }
+
+    // The rest: scenarios, objects, chart values by shape, templates.
+    let mut loose: Vec<(PathBuf, ChartKind, Value)> = Vec::new();
+    for f in files.iter().filter(|f| !consumed.contains(*f)) {
+        let text = read_file(f)?;
+        if is_template(&text) {
+            out.warnings.push(format!(
+                "{} is a Helm template (it contains {{{{ }}}}); it was skipped: render it with helm template, or import the chart's values",
+                f.display()
+            ));
+            continue;
+        }
+        let docs = parse_documents(&text).map_err(|e| in_file(f, e))?;
+        let mut scenario = false;
+        for doc in docs {
+            match doc.get("kind").and_then(Value::as_str) {
+                Some(crate::manifest::KIND) => scenario = true,
+                Some(_) => out.objects.push(doc),
+                None => match charts::kind_of_values(&doc) {
+                    Some(k) => loose.push((f.clone(), k, doc)),
+                    None => out.warnings.push(format!(
+                        "{} holds no Kubernetes object or llm-d chart values; not read",
+                        f.display()
+                    )),
+                },
+            }
+        }
+        if scenario {
+            out.scenario_files.push(f.clone());
+        }
+    }
+    render_loose_values(loose, &mut out)?;
+    Ok(out)
+}
+
+/// Values files no helmfile names, grouped into releases: all router (or GAIE) values as one release
+/// merged base-first (`recipes/` and `base.values.yaml` first, as the guides' `helm install -f base
+/// -f guide` does), and one release per modelservice or WVA values file.
+fn render_loose_values(
+    loose: Vec<(PathBuf, ChartKind, Value)>,
+    out: &mut Deployed,
+) -> Result<(), InvalidInput> {
+    let is_base = |p: &Path| {
+        p.components().any(|c| c.as_os_str() == "recipes")
+            || p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("base."))
+    };
+    for kind in [ChartKind::Router, ChartKind::Gaie] {
+        let mut group: Vec<&(PathBuf, ChartKind, Value)> =
+            loose.iter().filter(|(_, k, _)| *k == kind).collect();
+        if group.is_empty() {
+            continue;
+        }
+        group.sort_by_key(|(p, _, _)| (!is_base(p), p.clone()));
+        let name = group.iter().rev().map(|(p, _, _)| release_name(p)).next().unwrap_or_default();
+        let values: Vec<ValuesSource> = group.iter().map(|(p, _, _)| ValuesSource::File(p.clone())).collect();
+        out.warnings.push(format!(
+            "values files {:?} read as one {} release {name:?}, merged in that order",
+            group.iter().map(|(p, _, _)| p.display().to_string()).collect::<Vec<_>>(),
+            if kind == ChartKind::Router { "llm-d-router" } else { "GAIE inferencepool" }
+        ));
+        let chart = if kind == ChartKind::Router { "llm-d-router" } else { "inferencepool" };
+        render_release(&name, chart, None, values, Vec::new(), Path::new("."), out)?;
+    }
+    for kind in [ChartKind::ModelService, ChartKind::Wva] {
+        let group: Vec<&(PathBuf, ChartKind, Value)> = loose.iter().filter(|(_, k, _)| *k == kind).collect();
+        // Several modelservice values in one folder are variants (TPU, XPU...): `values.yaml` is the default.
+        let mut chosen: Vec<&(PathBuf, ChartKind, Value)> = Vec::new();
+        for g in &group {
+            let dir = g.0.parent();
+            let siblings: Vec<&&(PathBuf, ChartKind, Value)> =
+                group.iter().filter(|x| x.0.parent() == dir).collect();
+            let default = siblings.iter().find(|x| x.0.file_name().is_some_and(|n| n == "values.yaml"));
+            if siblings.len() == 1 || default.is_some_and(|d| d.0 == g.0) {
+                chosen.push(g);
+            } else {
+                out.warnings.push(format!(
+                    "{} is a variant of the values beside it; not read (name it in spec.import.releases to use it)",
+                    g.0.display()
+                ));
+            }
+        }
+        for (p, _, _) in chosen {
+            let chart = if kind == ChartKind::ModelService {
+                "llm-d-modelservice"
+            } else {
+                "workload-variant-autoscaler"
+            };
+            render_release(
+                &release_name(p),
+                chart,
+                None,
+                vec![ValuesSource::File(p.clone())],
+                Vec::new(),
+                Path::new("."),
+                out,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_paths() {
+        assert_eq!(release_name(Path::new("a/router/optimized-baseline.values.yaml")), "optimized-baseline");
+        assert_eq!(release_name(Path::new("a/gaie-x/values.yaml")), "gaie-x");
+        assert_eq!(normalize(Path::new("a/b/../c/./d.yaml")), PathBuf::from("a/c/d.yaml"));
+        assert!(is_template("x: {{ .Values.x }}") && !is_template("x: '{'"));
+        let (local, remote) = kustomization_refs(
+            Path::new("k"),
+            &serde_json::json!({"resources": ["../base", "github.com/x/y?ref=v1"], "patches": [{"path": "p.yaml"}]}),
+        );
+        assert_eq!(local, vec![PathBuf::from("k/../base"), PathBuf::from("k/p.yaml")]);
+        assert_eq!(remote, vec!["github.com/x/y?ref=v1".to_string()]);
+    }
+}
