@@ -38,9 +38,9 @@ for bad in error throw fetch; do
 done
 echo "self-test: a console error, an uncaught exception and a network request are each caught"
 
-# The run page (two scenarios, one autoscaling) and the sweep sample written by tests/report.rs.
+# The run page (two scenarios, one autoscaling) and the sweep sample written by tests/it/report.rs.
 "$BIN" run --no-progress --report target/report-run.html \
   examples/quickstart.yaml examples/llm-d-autoscaling.yaml >/dev/null
-cargo test --locked -q --test report >/dev/null
+cargo test --locked -q --test it report:: >/dev/null
 check target/report-run.html target/report-run.png
 check target/report-sample-sweep.html target/report-sample-sweep.png 4

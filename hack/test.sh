@@ -10,10 +10,20 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "toolchain"
+step "toolchain (pinned in rust-toolchain.toml)"
 if ! command -v cargo >/dev/null 2>&1; then
   echo "cargo not found: install Rust (rustup) first" >&2
   exit 1
+fi
+pinned=$(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml)
+if ! rustup toolchain list | grep -q "^$pinned-"; then
+  # An offline machine cannot download it: use an installed stable of the same version if there is one.
+  host=$(rustc +stable -vV 2>/dev/null | sed -n 's/^host: //p')
+  if [[ -n "$host" && "$(rustc +stable --version 2>/dev/null)" == "rustc $pinned "* ]]; then
+    ln -s "$(rustc +stable --print sysroot)" "$(rustup show home)/toolchains/$pinned-$host"
+  else
+    rustup toolchain install "$pinned" --profile minimal --component rustfmt,clippy
+  fi
 fi
 cargo --version
 for c in rustfmt clippy; do
@@ -28,6 +38,16 @@ cargo fmt --all -- --check
 step "lint"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+step "layering: no crate below the CLI and the controller links kube or tokio"
+for c in blis-sim blis-import blis-plan blis-report; do
+  bad=$(cargo tree --locked -p "$c" -e normal --prefix none | grep -E '^(kube|kube-[a-z]+|k8s-openapi|tokio) ' | sort -u || true)
+  if [[ -n "$bad" ]]; then
+    echo "$c depends on $(echo "$bad" | tr '\n' ' '): the layering is broken (see ARCHITECTURE.md)" >&2
+    exit 1
+  fi
+done
+echo "blis-sim, blis-import, blis-plan, blis-report: no kube, no tokio"
+
 step "helm chart (helm built from Go modules, cached in .cache/helm): lint and template"
 BLIS_HELM=$(hack/helm.sh)
 export BLIS_HELM
@@ -35,7 +55,7 @@ export BLIS_HELM
 "$BLIS_HELM" template blis charts/blis --namespace blis-system >/dev/null
 "$BLIS_HELM" template blis charts/blis --namespace blis-system --set 'watchNamespaces={a,b}' \
   --set replicaCount=2 --set serviceMonitor.enabled=true --set networkPolicy.enabled=true >/dev/null
-echo "helm lint and template: ok (rendered objects are checked by tests/ship.rs)"
+echo "helm lint and template: ok (rendered objects are checked by tests/it/ship.rs)"
 
 step "unit and integration tests"
 mkdir -p target && cargo test --workspace --locked --all-targets 2>&1 | tee target/test.log

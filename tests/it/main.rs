@@ -11,6 +11,7 @@ mod common;
 mod crd_drift;
 mod e2e;
 mod invariants;
+mod layering;
 mod optimize;
 mod report;
 mod ship;

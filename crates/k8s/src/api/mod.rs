@@ -24,6 +24,24 @@ pub const GROUP: &str = "twin.blis.dev";
 /// API version.
 pub const VERSION: &str = "v1alpha1";
 
+/// Derefs a custom resource's spec wrapper to the spec it wraps, so code reads the fields directly.
+macro_rules! transparent_spec {
+    ($outer:ty, $inner:ty) => {
+        impl std::ops::Deref for $outer {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+
+        impl std::ops::DerefMut for $outer {
+            fn deref_mut(&mut self) -> &mut $inner {
+                &mut self.0
+            }
+        }
+    };
+}
+
 // The scenario spec itself, so the CLI and the controller read one input format; a transparent
 // wrapper only because the derive that makes the custom resource must sit on a type of this crate.
 // The doc comment is the CRD's description of `spec`.
@@ -61,18 +79,7 @@ pub const VERSION: &str = "v1alpha1";
 #[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct SimulationScenarioSpec(pub ScenarioSpec);
 
-impl std::ops::Deref for SimulationScenarioSpec {
-    type Target = ScenarioSpec;
-    fn deref(&self) -> &ScenarioSpec {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for SimulationScenarioSpec {
-    fn deref_mut(&mut self) -> &mut ScenarioSpec {
-        &mut self.0
-    }
-}
+transparent_spec!(SimulationScenarioSpec, ScenarioSpec);
 
 /// Observed state of a `SimulationScenario`: kstatus-compliant conditions plus the last good
 /// prediction. Written whole by the controller with server-side apply.
@@ -166,18 +173,7 @@ pub struct HardwareProfileSpec {
 #[allow(clippy::duplicated_attributes)] // several `printcolumn(...)` attributes are intended
 pub struct SimulationSweepSpec(pub SweepSpec);
 
-impl std::ops::Deref for SimulationSweepSpec {
-    type Target = SweepSpec;
-    fn deref(&self) -> &SweepSpec {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for SimulationSweepSpec {
-    fn deref_mut(&mut self) -> &mut SweepSpec {
-        &mut self.0
-    }
-}
+transparent_spec!(SimulationSweepSpec, SweepSpec);
 
 /// Progress of a fanned-out sweep.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

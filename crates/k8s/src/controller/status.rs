@@ -68,7 +68,7 @@ pub fn status_stalled<S: ControllerStatus>(
     let (reason, msg) = (err.reason(), err.to_string());
     let none = "no prediction for the current spec";
     let desired: Vec<Desired> = std::iter::once(Desired::new(READY, false, reason, &msg))
-        .chain(S::RESULT_CONDITIONS.iter().map(|t| Desired::unknown(*t, reason, none)))
+        .chain(S::RESULT_CONDITIONS.iter().map(|t| Desired::unknown(t, reason, none)))
         .chain([Desired::new(RECONCILING, false, reason, &msg), Desired::new(STALLED, true, reason, &msg)])
         .collect();
     let mut s = prev.clone();
