@@ -10,27 +10,26 @@ use super::watched::{shorten, Watched};
 /// Field manager of the controller's server-side applies.
 pub const FIELD_MANAGER: &str = "blis-controller";
 
-/// Writes the whole status of the `K` object `ns/name` by server-side apply (scenarios and sweeps).
-pub(crate) async fn apply_status_of<K>(
+/// Writes the whole status of the `K` object `ns/name` by server-side apply (scenarios and sweeps)
+/// and returns the status as the API server stored it (what a later read gives back), when it parses.
+pub(crate) async fn apply_status_of<K, S>(
     client: &Client,
     ns: &str,
     name: &str,
-    status: &impl serde::Serialize,
-) -> Result<(), kube::Error>
+    status: &S,
+) -> Result<Option<S>, kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    S: serde::Serialize + serde::de::DeserializeOwned,
 {
-    let api = Api::<K>::namespaced(client.clone(), ns);
+    let api = Api::<Watched<K>>::namespaced(client.clone(), ns);
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    Ok(())
+    let stored = api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(stored.status())
 }
 
 /// `obj` as the API server has it now (the informer cache may lag behind a status just written),

@@ -86,8 +86,9 @@ pub async fn apply_status(
     status: &SimulationScenarioStatus,
 ) -> Result<(), kube::Error> {
     let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
-    apply_status_of::<SimulationScenario>(&ctx.client, &ns, &name, status).await?;
-    ctx.written.record(&obj.uid().unwrap_or_default(), status);
+    // The digest is of the status as stored: the server's encoding and merge are what a later read sees.
+    let stored = apply_status_of::<SimulationScenario, _>(&ctx.client, &ns, &name, status).await?;
+    ctx.written.record(&obj.uid().unwrap_or_default(), stored.as_ref().unwrap_or(status));
     Ok(())
 }
 
