@@ -33,6 +33,10 @@ pub struct Args {
     /// Limit on simulated requests of one simulation (of each candidate, in a sweep).
     #[arg(long, default_value_t = 5_000_000)]
     max_requests: u64,
+    /// Limit on the estimated memory of one simulation, in MiB, checked before it starts; with
+    /// --max-concurrent it bounds the controller's memory (the chart matches its memory limit).
+    #[arg(long, default_value_t = 384)]
+    max_memory_mib: u64,
     /// Image of the pods a large sweep fans out to (the controller's own); without it every sweep
     /// runs inside the controller.
     #[arg(long)]
@@ -73,7 +77,11 @@ pub fn exec(a: Args) -> Result<ExitCode, CliError> {
         leader_election: a.leader_election,
         leader_election_namespace: a.leader_election_namespace,
         identity,
-        limits: Limits { wall: Duration::from_secs_f64(a.max_wall_seconds), max_requests: a.max_requests },
+        limits: Limits {
+            wall: Duration::from_secs_f64(a.max_wall_seconds),
+            max_requests: a.max_requests,
+            max_memory_mib: a.max_memory_mib,
+        },
         fan_out: FanOutConfig {
             image: a.sweep_image,
             service_account: a.sweep_service_account,

@@ -121,6 +121,28 @@ fn bad_input_exits_2_naming_the_field_and_fix() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Sizes that would exhaust the machine's memory are refused before the run allocates anything,
+/// with exit 2 and the field and the limit named.
+#[test]
+fn hostile_sizes_exit_2_naming_the_field_and_the_limit() {
+    let base =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.yaml")).unwrap();
+    let profile = "gpu: huge\n    profile: {name: huge, memoryGib: 1e12, tflopsBf16: 989, hbmTbps: 3.35, nvlinkGbps: 450, dollarsPerGpuHour: 2}";
+    let cases = [
+        ("replicas", base.replace("replicas: 1", "replicas: 100000000"), "spec.replicas", "10000"),
+        ("memory", base.replace("gpu: H100-SXM-80GB", profile), "spec.hardware", "200000000"),
+        ("rate", base.replace("ratePerSecond: 12", "ratePerSecond: 1e12"), "ratePerSecond", "20000000"),
+    ];
+    for (name, text, field, limit) in cases {
+        let p = temp_file(&format!("hostile-{name}.yaml"), &text);
+        let o = blis(&["run", p.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: expected exit 2, stderr: {err}");
+        let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("{name}: {err}"));
+        assert!(line.contains(field) && line.contains(limit), "{name}: {line}");
+    }
+}
+
 #[test]
 fn run_help_explains_the_scenario_format() {
     let o = blis(&["run", "--help"]);

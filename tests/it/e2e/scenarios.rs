@@ -212,6 +212,92 @@ fn e2e_against_a_real_api_server() {
     });
     eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
+    let t = step("hostile input: refused by the schema, or Stalled once while others reconcile");
+    ns(&env, "hostile");
+    for (text, expect) in [
+        (scenario("huge", 100_000_000, 10, 1.0, ""), "spec.replicas"),
+        (
+            scenario("prio", 1, 10, 1.0, "")
+                .replace("      slo: {ttftMs", "      priority: 3000000000\n      slo: {ttftMs"),
+            "priority",
+        ),
+    ] {
+        let o = env.kubectl(&["apply", "-n", "hostile", "-f", "-"], Some(&text));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(expect), "expected a refusal naming {expect}: {err}");
+    }
+    const SENTINEL: &str = "e2e-sentinel-DB_PASSWORD";
+    env.apply(
+        "hostile",
+        &serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "private"},
+            "data": {"t.csv": format!("{SENTINEL},API_KEY=e2e-sentinel-key\n0,1\n")}})
+        .to_string(),
+    );
+    let deep = format!("{}1{}", "{\"a\": ".repeat(140), "}".repeat(140));
+    let trace = |name: &str, trace: &str| {
+        format!("apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata:\n  name: {name}\nspec:\n  model: {{name: meta-llama/Llama-3.1-8B-Instruct}}\n  hardware: {{gpu: H100-SXM-80GB}}\n  workload:\n    classes: [{{name: all}}]\n    trace: {trace}\n")
+    };
+    let sims_before = metric(&env.metrics(), "blis_controller_simulations_total");
+    let applied = Instant::now();
+    let hostile = [
+        scenario("flood", 1, 60, 1e12, ""),
+        scenario("deep", 1, 10, 1.0, "").replace(
+            "model: {name: meta-llama/Llama-3.1-8B-Instruct}",
+            &format!("model: {{name: meta-llama/Llama-3.1-8B-Instruct, config: {deep}}}"),
+        ),
+        trace("badtrace", r#"{csv: "arrival_time_s,input_tokens,output_tokens\n0,10,5\n1,ten,5\n"}"#),
+        trace("leak", "{configMapRef: {name: private, key: t.csv}}"),
+        scenario("fine", 1, 10, 2.0, ""),
+    ]
+    .map(|y| format!("---\n{y}"))
+    .concat();
+    env.apply("hostile", &hostile);
+    let stalled = |name: &str| {
+        wait_until(&format!("{name} Stalled"), Duration::from_secs(30), || {
+            let o = env.get("hostile", name);
+            (cond_status(&o, "Stalled") == "True").then_some(o)
+        })
+    };
+    let flood = stalled("flood");
+    let flood_s = applied.elapsed().as_secs_f64();
+    let c = cond(&flood, "Stalled").unwrap();
+    assert_eq!(c["reason"], "SimulationLimitExceeded", "{c}");
+    assert!(c["message"].as_str().unwrap().contains("ratePerSecond"), "{c}");
+    let deep = stalled("deep");
+    let c = cond(&deep, "Stalled").unwrap();
+    assert!(c["message"].as_str().unwrap().contains("spec.model.config"), "{c}");
+    env.ok(&["wait", "-n", "hostile", "--for=condition=Ready", "simscen/fine", "--timeout=60s"]);
+    let bad = stalled("badtrace");
+    assert!(cond(&bad, "Stalled").unwrap()["message"].as_str().unwrap().contains("row 2"), "{bad}");
+    let leak = stalled("leak");
+    // Stalled once: neither rerun nor rewritten.
+    std::thread::sleep(Duration::from_secs(4));
+    for (name, was) in [("flood", &flood), ("deep", &deep), ("badtrace", &bad), ("leak", &leak)] {
+        let now = env.get("hostile", name);
+        assert_eq!(
+            now["metadata"]["resourceVersion"], was["metadata"]["resourceVersion"],
+            "{name} looped: {now}"
+        );
+    }
+    // fine, badtrace and leak ran once each; flood and deep never started.
+    let sims = metric(&env.metrics(), "blis_controller_simulations_total") - sims_before;
+    assert!(sims <= 3.0, "{sims} simulations for 3 runnable scenarios");
+    let events = env.ok(&["get", "events.events.k8s.io", "-n", "hostile", "-o", "json"]);
+    let everything = format!("{events}{}", env.ok(&["get", "simscen", "-n", "hostile", "-o", "json"]));
+    assert!(!everything.contains("e2e-sentinel"), "a private ConfigMap's content leaked: {everything}");
+    eprintln!("ok: flood Stalled {flood_s:.2}s after the apply");
+
+    let t2 = step("a status written by someone else is repaired");
+    let fine = env.get("hostile", "fine");
+    let fake = r#"{"status":{"conditions":[{"type":"Ready","status":"False","reason":"Fake","message":"fake","lastTransitionTime":"2020-01-01T00:00:00Z"}]}}"#;
+    env.ok(&["patch", "-n", "hostile", "simscen/fine", "--subresource=status", "--type=merge", "-p", fake]);
+    let repaired = wait_until("fine repaired", Duration::from_secs(60), || {
+        let o = env.get("hostile", "fine");
+        (is_ready(&o) && cond(&o, "Stalled").is_some()).then_some(o)
+    });
+    assert_eq!(repaired["status"]["predictions"], fine["status"]["predictions"]);
+    eprintln!("ok in {:.1}s (hostile step {:.1}s)", t2.elapsed().as_secs_f64(), t.elapsed().as_secs_f64());
+
     let t = step("controller killed mid-simulation: the restarted one finishes");
     ns(&env, "restart");
     env.apply("restart", &scenario("long", 8, 3600, 100.0, ""));
@@ -300,7 +386,8 @@ fn e2e_against_a_real_api_server() {
     let t = step("deleting a scenario cancels its running simulation");
     ns(&env, "cancel");
     let cancelled_before = metric(&env.metrics(), "blis_controller_simulations_cancelled_total");
-    env.apply("cancel", &scenario("doomed", 8, 3600, 400.0, ""));
+    // Under the default memory budget of one run (--max-memory-mib 384): about 1.1 million requests.
+    env.apply("cancel", &scenario("doomed", 8, 3600, 300.0, ""));
     wait_until("doomed simulating", Duration::from_secs(30), || {
         (metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0).then_some(())
     });

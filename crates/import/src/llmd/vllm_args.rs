@@ -51,19 +51,18 @@ enum Flag {
 }
 
 fn int(v: &str) -> Result<i64, String> {
-    v.trim().parse().map_err(|_| format!("{v:?} is not an integer"))
+    v.trim().parse().map_err(|_| "is not an integer".to_string())
 }
 
 fn float(v: &str) -> Result<f64, String> {
-    v.trim().parse().map_err(|_| format!("{v:?} is not a number"))
+    v.trim().parse().map_err(|_| "is not a number".to_string())
 }
 
 /// Reads a `--kv-cache-dtype` choice.
 fn kv_cache_dtype(v: &str) -> Result<KvCacheDtype, String> {
     serde_json::from_value(Value::String(v.trim().to_ascii_lowercase())).map_err(|_| {
-        format!(
-            "{v:?} is not a KV cache dtype vLLM knows (auto, bfloat16, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, fp8_ds_mla)"
-        )
+        "is not a KV cache dtype vLLM knows (auto, bfloat16, fp8, fp8_e4m3, fp8_e5m2, fp8_inc, fp8_ds_mla)"
+            .to_string()
     })
 }
 
@@ -77,7 +76,7 @@ fn gib(v: &str) -> Result<f64, String> {
         "" | "g" | "gb" | "gib" => Ok(x),
         "m" | "mb" | "mib" => Ok(x / 1024.0),
         "t" | "tb" | "tib" => Ok(x * 1024.0),
-        _ => Err(format!("{v:?} is not a size")),
+        _ => Err("is not a size".to_string()),
     }
 }
 
@@ -290,6 +289,11 @@ fn lookup(name: &str) -> Option<(&'static str, Flag, bool)> {
     None
 }
 
+/// A flag name as shown in a warning: at most 60 characters of letters, digits, `-` and `_`.
+fn shorten_flag(name: &str) -> String {
+    name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').take(60).collect()
+}
+
 /// Reads the arguments after `vllm serve` (or of `python -m vllm.entrypoints.openai.api_server`).
 pub fn parse(args: &[String]) -> VllmArgs {
     let mut out = VllmArgs::default();
@@ -302,7 +306,10 @@ pub fn parse(args: &[String]) -> VllmArgs {
             if out.model.is_none() && !arg.is_empty() {
                 out.model = Some(arg.to_string());
             } else if !arg.is_empty() {
-                out.warnings.push(format!("vLLM argument {arg:?} is not understood; ignored"));
+                // Values are never echoed: they may be filled from env or Secrets (tokens, URLs
+                // with passwords) the reader of the warning may not see.
+                out.warnings
+                    .push("a positional vLLM argument (after the model) is not understood; ignored".into());
             }
             continue;
         };
@@ -319,12 +326,12 @@ pub fn parse(args: &[String]) -> VllmArgs {
         };
         let Some((canonical, flag, negated)) = lookup(name) else {
             // Unknown: take a following non-flag token as its value so it is not read as the model.
-            let mut shown = arg.to_string();
+            // Only the flag's name is shown, never its value.
             if inline.is_none() && i < args.len() && !args[i].starts_with('-') {
-                shown = format!("{arg} {}", args[i]);
                 i += 1;
             }
-            out.warnings.push(format!("vLLM argument {shown:?} is not modelled; ignored"));
+            let shown = shorten_flag(name);
+            out.warnings.push(format!("vLLM argument --{shown} is not modelled; ignored"));
             continue;
         };
         match flag {
@@ -346,10 +353,10 @@ pub fn parse(args: &[String]) -> VllmArgs {
                             out.warnings.push(format!("vLLM argument --{canonical} {e}; ignored"));
                         }
                     }
-                    Flag::UnmodelledValue(why) => out.warnings.push(format!(
-                        "vLLM argument --{canonical} {} is not modelled: {why}",
-                        short(&value)
-                    )),
+                    // Only the flag's name is shown: its value may come from env or a Secret.
+                    Flag::UnmodelledValue(why) => {
+                        out.warnings.push(format!("vLLM argument --{canonical} is not modelled: {why}"))
+                    }
                     _ => {}
                 }
             }
@@ -367,16 +374,6 @@ pub fn parse(args: &[String]) -> VllmArgs {
         }
     }
     out
-}
-
-/// A value as shown in a warning: on one line, JSON documents cut short.
-fn short(v: &str) -> String {
-    let one: String = v.split_whitespace().collect::<Vec<_>>().join(" ");
-    if one.chars().count() > 60 {
-        format!("{}...", one.chars().take(57).collect::<String>())
-    } else {
-        one
-    }
 }
 
 /// Whether a word names a shell that runs its `-c` script.
@@ -437,6 +434,29 @@ mod tests {
     }
 
     #[test]
+    fn warnings_never_echo_argument_values() {
+        // Values filled from env or Secrets: tokens, URLs with passwords.
+        let a = parse(&s(&[
+            "meta-llama/Llama-3.1-8B-Instruct",
+            "https://user:hunter2@example.com",
+            "--hf-token",
+            "hf_SENTINEL",
+            "--api-key=SENTINEL2",
+            "--max-num-seqs",
+            "SENTINEL3",
+            "--swap-space",
+            "SENTINEL4GiB",
+        ]));
+        assert_eq!(a.model.as_deref(), Some("meta-llama/Llama-3.1-8B-Instruct"));
+        assert!(a.warnings.len() >= 4, "{:?}", a.warnings);
+        let all = a.warnings.join("\n");
+        assert!(all.contains("--hf-token") && all.contains("--max-num-seqs"), "{all}");
+        for secret in ["hunter2", "SENTINEL"] {
+            assert!(!all.contains(secret), "echoed {secret}: {all}");
+        }
+    }
+
+    #[test]
     fn behavioural_flags_become_knobs() {
         let a = parse(&s(&[
             "Qwen/Qwen3-32B",
@@ -490,7 +510,7 @@ mod tests {
         assert_eq!((a.model.as_deref(), a.vllm.max_num_seqs), (Some("m"), Some(1024)));
         assert!(a.pd_connector);
         let w = a.warnings.join("\n");
-        assert!(w.contains("--enable-lora") && w.contains("--max-loras 2"), "{w}");
+        assert!(w.contains("--enable-lora") && w.contains("--max-loras") && !w.contains('2'), "{w}");
         assert_eq!(a.warnings.len(), 2, "{w}");
         assert_eq!(a.vllm.kv_cache_dtype, Some(KvCacheDtype::Fp8));
         let e5 = parse(&s(&["--kv-cache-dtype=fp8_e5m2"]));
@@ -498,7 +518,7 @@ mod tests {
         let odd = parse(&s(&["--kv-cache-dtype", "int3"]));
         assert_eq!(odd.vllm.kv_cache_dtype, None);
         assert!(
-            odd.warnings[0].contains("int3") && odd.warnings[0].contains("fp8_e4m3"),
+            odd.warnings[0].contains("--kv-cache-dtype") && odd.warnings[0].contains("fp8_e4m3"),
             "{:?}",
             odd.warnings
         );

@@ -5,42 +5,42 @@ use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource, ResourceExt};
 
+use super::watched::{shorten, Watched};
+
 /// Field manager of the controller's server-side applies.
 pub const FIELD_MANAGER: &str = "blis-controller";
 
-/// Writes the whole status of the `K` object `ns/name` by server-side apply (scenarios and sweeps).
-pub(crate) async fn apply_status_of<K>(
+/// Writes the whole status of the `K` object `ns/name` by server-side apply (scenarios and sweeps)
+/// and returns the status as the API server stored it (what a later read gives back), when it parses.
+pub(crate) async fn apply_status_of<K, S>(
     client: &Client,
     ns: &str,
     name: &str,
-    status: &impl serde::Serialize,
-) -> Result<(), kube::Error>
+    status: &S,
+) -> Result<Option<S>, kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    S: serde::Serialize + serde::de::DeserializeOwned,
 {
-    let api = Api::<K>::namespaced(client.clone(), ns);
+    let api = Api::<Watched<K>>::namespaced(client.clone(), ns);
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
-    Ok(())
+    let stored =
+        api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch)).await?;
+    Ok(stored.status())
 }
 
 /// `obj` as the API server has it now (the informer cache may lag behind a status just written),
-/// or `None` when it is gone or replaced by a new object of the same name.
-pub(crate) async fn fresh<K>(client: &Client, obj: &K) -> Result<Option<K>, kube::Error>
+/// or `None` when it is gone or replaced by a new object of the same name. Read as [`Watched`], so
+/// no object the API server accepted fails to decode.
+pub(crate) async fn fresh<K>(client: &Client, obj: &impl Resource) -> Result<Option<Watched<K>>, kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
 {
-    let api = Api::<K>::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
+    let api = Api::<Watched<K>>::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
     Ok(api.get_opt(&obj.name_any()).await?.filter(|o| o.uid() == obj.uid()))
 }
 
@@ -53,6 +53,8 @@ pub(crate) async fn publish_event<K: Resource<DynamicType = ()>>(
     action: &str,
     note: String,
 ) {
+    // The API server refuses notes over 1 kB.
+    let note = shorten(&note, 900);
     let ev = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
     if let Err(e) = recorder.publish(&ev, &obj.object_ref(&())).await {
         tracing::warn!(error = %e, "cannot publish event");

@@ -15,7 +15,8 @@ pub enum Error {
     /// The run hit a limit (wall time or simulated requests): waits for a change.
     #[error("simulation limit exceeded: {0}")]
     Limit(String),
-    /// The simulator failed (an internal invariant): retried slowly.
+    /// The simulator failed (an internal invariant) on these inputs: rerunning them cannot help, so
+    /// it waits for a change.
     #[error("simulation failed: {0}")]
     Simulation(String),
     /// The API server failed or was unreachable: retried with backoff.
@@ -37,8 +38,7 @@ impl Error {
     /// When to try again after `attempts` consecutive failures; `None`: only when the object changes.
     pub fn requeue(&self, attempts: u32) -> Option<Duration> {
         match self {
-            Error::Invalid(_) | Error::Limit(_) => None,
-            Error::Simulation(_) => Some(Duration::from_secs(300)),
+            Error::Invalid(_) | Error::Limit(_) | Error::Simulation(_) => None,
             Error::Api(_) => Some(
                 Duration::from_millis(500 * 2u64.saturating_pow(attempts.min(9)))
                     .min(Duration::from_secs(120)),
@@ -48,7 +48,7 @@ impl Error {
 
     /// Whether the user must change something (the object is Stalled).
     pub fn is_stalled(&self) -> bool {
-        matches!(self, Error::Invalid(_) | Error::Limit(_))
+        !matches!(self, Error::Api(_))
     }
 }
 
@@ -69,6 +69,7 @@ mod tests {
         assert!(api.requeue(1).unwrap() < api.requeue(4).unwrap());
         assert_eq!(api.requeue(50), Some(Duration::from_secs(120)));
         assert!(!api.is_stalled());
-        assert_eq!(Error::Simulation("x".into()).requeue(1), Some(Duration::from_secs(300)));
+        let sim = Error::Simulation("clock moved back".into());
+        assert_eq!((sim.requeue(1), sim.is_stalled(), sim.reason()), (None, true, "SimulationFailed"));
     }
 }

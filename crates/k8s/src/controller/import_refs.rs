@@ -115,7 +115,11 @@ pub async fn fetch(client: &Client, ns: &str, spec: &ScenarioSpec) -> Result<Obj
 
 /// Whether a change of the object `kind`/`name` may change the scenario's imported inputs.
 pub fn concerns(spec: &ScenarioSpec, kind: &str, name: &str) -> bool {
-    let Some(imp) = &spec.import else { return false };
+    spec.import.as_ref().is_some_and(|imp| concerns_import(imp, kind, name))
+}
+
+/// Whether a change of the object `kind`/`name` may change what the import `imp` reads.
+pub fn concerns_import(imp: &ImportSpec, kind: &str, name: &str) -> bool {
     let named = |r: &Option<blis_sim::scenario::spec::ObjectRef>| r.as_ref().is_some_and(|r| r.name == name);
     match kind {
         "InferencePool" => named(&imp.inference_pool_ref),

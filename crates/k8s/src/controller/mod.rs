@@ -15,11 +15,13 @@ pub mod import_refs;
 pub mod leader;
 pub mod metrics;
 pub mod options;
+pub mod ref_index;
 pub mod runs;
 pub mod scenario;
 pub mod server;
 pub mod status;
 pub mod sweep;
+pub mod watched;
 pub mod wiring;
 pub mod worker;
 

@@ -1,8 +1,15 @@
 //! What every failure path writes, for scenarios and sweeps alike: Stalled with the error's reason
 //! and message, the previous result kept, and (when rerunning the same inputs cannot help) the
-//! inputs hash, so the same inputs are not run again.
+//! inputs hash, so the same inputs are not run again; and the record of what this controller
+//! wrote, so that a status written by anyone else is rewritten.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::Error;
 use crate::api::conditions::{self, Desired, DEGRADED, READY, RECONCILING, SLO_MET, STALLED};
@@ -16,8 +23,8 @@ pub trait ControllerStatus: Clone {
     fn conditions(&self) -> &[Condition];
     /// Sets the conditions and the generation they were computed for.
     fn set_conditions(&mut self, conditions: Vec<Condition>, generation: Option<i64>);
-    /// Records the inputs this status is about.
-    fn set_inputs_hash(&mut self, hash: &str);
+    /// Records the inputs this status is about (`None`: inputs that could not be read).
+    fn set_inputs_hash(&mut self, hash: Option<&str>);
 }
 
 impl ControllerStatus for SimulationScenarioStatus {
@@ -29,8 +36,8 @@ impl ControllerStatus for SimulationScenarioStatus {
         self.conditions = conditions;
         self.observed_generation = generation;
     }
-    fn set_inputs_hash(&mut self, hash: &str) {
-        self.inputs_hash = Some(hash.to_string());
+    fn set_inputs_hash(&mut self, hash: Option<&str>) {
+        self.inputs_hash = hash.map(str::to_string);
     }
 }
 
@@ -43,14 +50,14 @@ impl ControllerStatus for SimulationSweepStatus {
         self.conditions = conditions;
         self.observed_generation = generation;
     }
-    fn set_inputs_hash(&mut self, hash: &str) {
-        self.inputs_hash = Some(hash.to_string());
+    fn set_inputs_hash(&mut self, hash: Option<&str>) {
+        self.inputs_hash = hash.map(str::to_string);
     }
 }
 
 /// Status for an error that needs the user (invalid spec, limit): Stalled with the error's reason
-/// and message, the previous result kept. `hash` marks the inputs that failed when running them
-/// again cannot help, so the same inputs are not retried.
+/// and message, the previous result kept. `hash` marks the inputs that failed, so the same inputs
+/// are not retried; `None` (inputs that could not be read) clears it, so a fix runs again.
 pub fn status_stalled<S: ControllerStatus>(
     prev: &S,
     generation: Option<i64>,
@@ -65,9 +72,75 @@ pub fn status_stalled<S: ControllerStatus>(
         .chain([Desired::new(RECONCILING, false, reason, &msg), Desired::new(STALLED, true, reason, &msg)])
         .collect();
     let mut s = prev.clone();
-    if let Some(h) = hash {
-        s.set_inputs_hash(h);
-    }
+    s.set_inputs_hash(hash);
     s.set_conditions(conditions::merge(prev.conditions(), &desired, generation, now), generation);
     s
+}
+
+/// The digest of the status this controller last wrote, per object uid: a status another client
+/// wrote (a fake condition, a fake figure) does not match it and is rewritten. After a restart the
+/// first status seen is adopted (it cannot be told apart from the previous replica's).
+#[derive(Default)]
+pub struct Written(Mutex<HashMap<String, [u8; 32]>>);
+
+impl Written {
+    /// Records `status` as written by this controller for `uid`.
+    pub fn record<S: Serialize + DeserializeOwned>(&self, uid: &str, status: &S) {
+        self.0.lock().expect("lock").insert(uid.to_string(), digest(status));
+    }
+
+    /// Whether `status` is the one this controller last wrote for `uid` (adopted when none is known).
+    pub fn is_ours<S: Serialize + DeserializeOwned>(&self, uid: &str, status: &S) -> bool {
+        let d = digest(status);
+        *self.0.lock().expect("lock").entry(uid.to_string()).or_insert(d) == d
+    }
+
+    /// Keeps only the uids for which `live` holds.
+    pub fn retain(&self, live: impl Fn(&str) -> bool) {
+        self.0.lock().expect("lock").retain(|uid, _| live(uid));
+    }
+}
+
+/// sha256 of `status` as the API server gives it back: re-read through its type, timestamps at
+/// the second (what `metav1.Time` keeps).
+fn digest<S: Serialize + DeserializeOwned>(status: &S) -> [u8; 32] {
+    let mut v = serde_json::to_value(status).unwrap_or_default();
+    if let Ok(typed) = serde_json::from_value::<S>(v.clone()) {
+        v = serde_json::to_value(typed).unwrap_or_default();
+    }
+    if let Some(conds) = v.get_mut("conditions").and_then(|c| c.as_array_mut()) {
+        for c in conds {
+            if let Some(t) = c.get_mut("lastTransitionTime") {
+                let cut: String = t.as_str().unwrap_or("").chars().take(19).collect();
+                *t = cut.into();
+            }
+        }
+    }
+    Sha256::digest(serde_json::to_vec(&v).unwrap_or_default()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::SimulationScenarioStatus;
+
+    #[test]
+    fn another_writers_status_is_not_ours_and_our_own_survives_the_round_trip() {
+        let w = Written::default();
+        let now: jiff::Timestamp = "2026-01-01T00:00:00.123456Z".parse().unwrap();
+        let err = Error::Limit("wall".into());
+        let ours = status_stalled(&SimulationScenarioStatus::default(), Some(2), Some("h"), &err, now);
+        w.record("u", &ours);
+        // What the API server gives back: whole seconds, numbers re-read.
+        let back: SimulationScenarioStatus =
+            serde_json::from_str(&serde_json::to_string(&ours).unwrap().replace(".123456", "")).unwrap();
+        assert!(w.is_ours("u", &back));
+        let mut fake = back.clone();
+        fake.conditions[0].status = "True".into();
+        assert!(!w.is_ours("u", &fake));
+        assert!(w.is_ours("other", &fake), "an unknown object's status is adopted");
+        assert!(!w.is_ours("other", &back));
+        w.retain(|uid| uid == "u");
+        assert!(w.is_ours("other", &back), "forgotten, then adopted again");
+    }
 }

@@ -1,12 +1,17 @@
 //! Process wiring of `blis controller`: the CRD check, leader election, one scenario and one sweep
 //! controller per watched scope (with the watches that map referenced objects to scenarios), the
 //! HTTP server, and shutdown on a signal or on loss of leadership.
+//!
+//! The controller's own kinds are watched as [`Watched`] objects (raw spec and status), so one
+//! object the API server accepted but the controller cannot parse is that object's `Stalled`
+//! status, not a failed list for everyone. Watches restart quickly after an outage (their shared
+//! backoff is short and resets soon), and a reconcile asked for an object the cache does not hold
+//! yet (one created while a watch relisted) is asked again once the cache has it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -14,7 +19,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::DynamicObject;
-use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::controller::{self, Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -23,13 +28,31 @@ use tokio::sync::Semaphore;
 
 use super::client::FIELD_MANAGER;
 use super::metrics::Metrics;
+use super::ref_index::RefIndex;
 use super::runs::Runs;
-use super::scenario::{self, steps};
-use super::{fanout, import_refs, leader, server, sweep, Options};
+use super::status::Written;
+use super::watched::Watched;
+use super::{fanout, import_refs, leader, scenario, server, sweep, Options};
 use crate::api::{HardwareProfile, SimulationScenario, SimulationSweep};
+
+/// How long a stopping controller waits for its reconciles and watches before it exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// Runs the controller until a signal (or loss of leadership).
 pub async fn run(opts: Options) -> anyhow::Result<()> {
+    // A signal stops the process at every stage, also while the API server cannot be reached.
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("signal received; stopping");
+        let _ = signal_tx.send(true);
+    });
+    let signalled = move || {
+        let mut rx = signal_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
     let client = Client::try_default().await?;
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
@@ -64,8 +87,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     ready.store(true, Ordering::Relaxed);
     if let Some(l) = &lock {
         tracing::info!(identity = opts.identity, "waiting for leadership");
-        l.acquire().await;
-        tracing::info!(identity = opts.identity, "leading");
+        tokio::select! {
+            _ = l.acquire() => tracing::info!(identity = opts.identity, "leading"),
+            _ = signalled() => {
+                server.abort();
+                return Ok(());
+            }
+        }
     }
     metrics.leader.set(1);
 
@@ -76,7 +104,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let semaphore = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
     let mut contexts = Vec::with_capacity(scopes.len());
     for scope in &scopes {
-        let controller = scope_controller(&client, scope.as_deref()).await;
+        let refs = Arc::new(RefIndex::default());
+        let (again_tx, again_rx) = tokio::sync::mpsc::channel::<()>(1);
+        let controller = scope_controller(&client, scope.as_deref(), &refs)
+            .await
+            .reconcile_all_on(tokio_stream_of(again_rx));
         contexts.push({
             let ctx = Arc::new(scenario::Context {
                 client: client.clone(),
@@ -87,8 +119,10 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 limits: opts.limits,
                 store: controller.store(),
                 failures: Mutex::new(HashMap::new()),
+                refs,
+                written: Written::default(),
             });
-            (controller, ctx)
+            (controller, ctx, again_tx)
         });
     }
 
@@ -108,7 +142,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
             };
             tokio::select! {
                 _ = hold => tracing::error!("lost leadership; stopping"),
-                _ = shutdown_signal() => tracing::info!("signal received; stopping"),
+                _ = signalled() => {}
             }
             let _ = stop_tx.send(());
         });
@@ -129,7 +163,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let sweeps = futures::future::join_all(scopes.iter().map(|scope| {
         let any = watcher::Config::default().any_semantic();
         let shard_results = watcher::Config::default().labels(fanout::SWEEP_UID_LABEL).any_semantic();
-        Controller::new(scoped::<SimulationSweep>(&client, scope.as_deref()), any.clone())
+        Controller::new(scoped::<Watched<SimulationSweep>>(&client, scope.as_deref()), any.clone())
+            .trigger_backoff(QuickBackoff::default())
             .owns(scoped::<Job>(&client, scope.as_deref()), any)
             .owns(scoped::<ConfigMap>(&client, scope.as_deref()), shard_results)
             .with_config(ControllerConfig::default().concurrency(4).debounce(Duration::from_millis(200)))
@@ -141,20 +176,36 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 }
             })
     }));
-    let scenarios = futures::future::join_all(contexts.into_iter().map(|(controller, ctx)| {
+    let scenarios = futures::future::join_all(contexts.into_iter().map(|(controller, ctx, again)| {
+        let store = controller.store();
         Controller::run(
             controller.graceful_shutdown_on(shutdown.clone()),
             scenario::reconcile,
             scenario::error_policy,
             ctx,
         )
-        .for_each(|r| async move {
-            if let Err(e) = r {
-                tracing::debug!(error = %e, "controller event");
+        .for_each(move |r| {
+            match r {
+                // Asked for before the cache holds it (created during a relist): ask again then.
+                Err(controller::Error::ObjectNotFound(key)) => {
+                    tokio::spawn(when_cached(store.clone(), key.erase(), again.clone()));
+                }
+                Err(e) => tracing::debug!(error = %e, "controller event"),
+                Ok(_) => {}
             }
+            futures::future::ready(())
         })
     }));
-    futures::future::join(scenarios, sweeps).await;
+    let both = futures::future::join(scenarios, sweeps);
+    let deadline = async {
+        shutdown.clone().await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+        tracing::warn!("reconciles or watches still running {SHUTDOWN_GRACE:?} after the stop; exiting");
+    };
+    tokio::select! {
+        _ = both => {}
+        _ = deadline => {}
+    }
     server.abort();
     if opts.leader_election && !lost.load(Ordering::Relaxed) {
         leader::LeaderLock::new(
@@ -186,43 +237,30 @@ where
 
 /// The scenario controller of one scope: scenarios, the ConfigMaps and Deployments they reference
 /// (same scope), the InferencePools, LeaderWorkerSets and DisaggregatedSets they reference when
-/// those CRDs are served,
-/// and the cluster-scoped HardwareProfiles.
-async fn scope_controller(client: &Client, namespace: Option<&str>) -> Controller<SimulationScenario> {
+/// those CRDs are served, and the cluster-scoped HardwareProfiles; `refs` maps a change of a
+/// referenced object to the scenarios it concerns.
+async fn scope_controller(
+    client: &Client,
+    namespace: Option<&str>,
+    refs: &Arc<RefIndex>,
+) -> Controller<Watched<SimulationScenario>> {
     let any = watcher::Config::default().any_semantic();
-    let controller = Controller::new(scoped::<SimulationScenario>(client, namespace), any.clone());
+    let controller = Controller::new(scoped::<Watched<SimulationScenario>>(client, namespace), any.clone())
+        .trigger_backoff(QuickBackoff::default());
     let store = controller.store();
     let (s1, s2, s3) = (store.clone(), store.clone(), store.clone());
+    let (r1, r2, r3) = (refs.clone(), refs.clone(), refs.clone());
     let mut controller = controller
         .watches(scoped::<ConfigMap>(client, namespace), any.clone(), move |cm: ConfigMap| {
-            let (ns, name) = (cm.namespace(), cm.name_any());
-            s1.state()
-                .into_iter()
-                .filter(|s| {
-                    s.namespace() == ns
-                        && (steps::config_map_ref(&s.spec).is_some_and(|(n, _)| n == name)
-                            || import_refs::concerns(&s.spec, "ConfigMap", &name))
-                })
-                .map(|s| ObjectRef::from_obj(&*s))
-                .collect::<Vec<_>>()
+            r1.config_map(&s1, cm.namespace(), &cm.name_any())
         })
-        .watches(Api::<HardwareProfile>::all(client.clone()), any.clone(), move |hp| {
-            let name = hp.name_any();
-            // An imported model server may name the GPU, so importing scenarios are checked too
-            // (their inputs hash skips the run when the profile is not theirs).
-            s2.state()
-                .into_iter()
-                .filter(|s| {
-                    s.spec.import.is_some()
-                        || steps::profile_gpus(&s.spec)
-                            .into_iter()
-                            .any(|g| steps::hardware_profile_names(g).contains(&name))
-                })
-                .map(|s| ObjectRef::from_obj(&*s))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            Api::<Watched<HardwareProfile>>::all(client.clone()),
+            any.clone(),
+            move |hp: Watched<HardwareProfile>| r2.hardware_profile(&s2, &hp.name_any()),
+        )
         .watches(scoped::<Deployment>(client, namespace), any.clone(), move |d: Deployment| {
-            concerned(&s3, d.namespace(), "Deployment", &d.name_any())
+            r3.imported(&s3, d.namespace(), "Deployment", &d.name_any())
         });
     // The custom kinds (pools, multi-host model servers, objectives) are watched only when their
     // CRDs are installed.
@@ -236,27 +274,72 @@ async fn scope_controller(client: &Client, namespace: Option<&str>) -> Controlle
             tracing::info!(kind = c.2, api_version = ar.api_version, "not served; not watched");
             continue;
         }
-        let (s, kind) = (store.clone(), c.2);
+        let (s, r, kind) = (store.clone(), refs.clone(), c.2);
         controller = controller.watches_with(api, ar, any.clone(), move |o: DynamicObject| {
-            concerned(&s, o.namespace(), kind, &o.name_any())
+            r.imported(&s, o.namespace(), kind, &o.name_any())
         });
     }
     controller.with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(200)))
 }
 
-/// The scenarios of namespace `ns` whose imported inputs the object `kind`/`name` may change.
-fn concerned(
-    store: &Store<SimulationScenario>,
-    ns: Option<String>,
-    kind: &str,
-    name: &str,
-) -> Vec<ObjectRef<SimulationScenario>> {
-    store
-        .state()
-        .into_iter()
-        .filter(|s| s.namespace() == ns && import_refs::concerns(&s.spec, kind, name))
-        .map(|s| ObjectRef::from_obj(&*s))
-        .collect()
+/// Waits (up to two minutes) until `store` holds `key`, then asks for a reconcile of everything
+/// cached (the scheduler merges repeated asks; scenarios already up to date are skipped).
+async fn when_cached(
+    store: Store<Watched<SimulationScenario>>,
+    key: ObjectRef<kube::core::DynamicObject>,
+    again: tokio::sync::mpsc::Sender<()>,
+) {
+    let key = ObjectRef::<Watched<SimulationScenario>>::new(&key.name)
+        .within(key.namespace.as_deref().unwrap_or(""));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) {
+        if store.get(&key).is_some() {
+            // A full channel already holds an ask that will find this object too.
+            let _ = again.try_send(());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The stream of the values received on `rx`.
+fn tokio_stream_of<T: Send + 'static>(
+    rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
+}
+
+/// The backoff of a controller's watches (shared by all of them): 250 ms doubling to at most 5 s,
+/// back to the start after 10 s without a failure, so a short API-server outage costs seconds,
+/// not minutes.
+struct QuickBackoff {
+    next: Duration,
+    last: Option<Instant>,
+}
+
+impl Default for QuickBackoff {
+    fn default() -> Self {
+        Self { next: Duration::from_millis(250), last: None }
+    }
+}
+
+impl Iterator for QuickBackoff {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        if self.last.is_some_and(|t| t.elapsed() > Duration::from_secs(10)) {
+            self.next = Duration::from_millis(250);
+        }
+        self.last = Some(Instant::now());
+        let d = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        Some(d)
+    }
+}
+
+impl kube::runtime::utils::Backoff for QuickBackoff {
+    fn reset(&mut self) {
+        self.next = Duration::from_millis(250);
+    }
 }
 
 async fn shutdown_signal() {

@@ -260,12 +260,14 @@ pub struct SweepSpec {
     pub candidates: Vec<SweepCandidate>,
     /// Draw this many random combinations instead of the full grid (needed by `random` parameters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
     pub samples: Option<u32>,
     /// What to minimise among candidates that pass the gates (default `dollarsPerMillionTokens`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub objective: Option<Objective>,
     /// Refuse sweeps that expand to more candidates than this (default 10000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100000))]
     pub max_candidates: Option<u32>,
     /// Runs per candidate with seeds `seed, seed+1, ...`; figures are means, with a 95% confidence
     /// interval of the objective when more than one (default 1).

@@ -16,6 +16,7 @@ pub struct GpuProfile {
     /// Profile name, e.g. `H100-SXM-80GB`.
     pub name: String,
     /// Device memory in GiB.
+    #[schemars(range(min = 0.0, max = 4096.0))]
     pub memory_gib: f64,
     /// Dense BF16 (and FP16) tensor peak, TFLOPS.
     pub tflops_bf16: f64,

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::budget::Budget;
 use crate::sim::Observer;
 
 /// What one run (or one batch of runs) may use, as configured (the controller's flags).
@@ -15,9 +16,21 @@ pub struct Limits {
     pub wall: Duration,
     /// Simulated requests finished by one run.
     pub max_requests: u64,
+    /// Estimated memory of one run (see [`Budget`]), MiB.
+    pub max_memory_mib: u64,
 }
 
 impl Limits {
+    /// The budget a run is checked against before it starts: these requests and memory, the
+    /// default bounds on replicas and KV blocks.
+    pub fn budget(&self) -> Budget {
+        Budget {
+            max_requests: self.max_requests,
+            max_memory_bytes: self.max_memory_mib as f64 * 1024.0 * 1024.0,
+            ..Budget::default()
+        }
+    }
+
     /// These limits for a run (or batch) starting now.
     pub fn start(self) -> RunLimits {
         RunLimits { deadline: Instant::now() + self.wall, wall: self.wall, max_requests: self.max_requests }
@@ -84,7 +97,7 @@ mod tests {
     #[test]
     fn stops_on_cancel_deadline_or_requests_and_says_which() {
         let flag = AtomicBool::new(false);
-        let limits = Limits { wall: Duration::from_secs(3600), max_requests: 10 }.start();
+        let limits = Limits { wall: Duration::from_secs(3600), max_requests: 10, max_memory_mib: 64 }.start();
         let mut o = LimitObserver::new(Some(&flag), Some(limits));
         o.on_progress(0, 10);
         assert!(!o.should_stop());

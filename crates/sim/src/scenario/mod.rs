@@ -1,6 +1,7 @@
 //! The Scenario: one typed, validated description of deployment + workload + SLOs, shared by the
 //! CLI, sweeps and the controller; and running it.
 
+pub mod budget;
 pub mod cluster;
 pub mod inputs;
 pub mod limits;
@@ -49,6 +50,8 @@ pub fn simulate(
     opts: &SimOptions,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, RunError> {
+    // Checked before anything is allocated: one manifest cannot exhaust the machine's memory.
+    budget::Budget::default().check(&budget::estimate(resolved, trace_text.as_deref()))?;
     let mut workload = WorkloadGen::new(&resolved.workload, resolved.seed, trace_text)
         .map_err(|e| e.under("spec.workload"))?;
     let stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)

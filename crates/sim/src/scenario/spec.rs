@@ -61,7 +61,7 @@ pub struct ScenarioSpec {
     pub vllm: VllmSpec,
     /// Number of identical vLLM replicas (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub replicas: Option<i64>,
     /// How requests are spread over replicas.
     #[serde(default)]
@@ -201,7 +201,7 @@ pub struct PoolSpec {
     pub role: Option<PoolRole>,
     /// Replicas at start (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub replicas: Option<i64>,
     /// Hardware of this pool (default: the top-level `hardware`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -256,7 +256,7 @@ pub struct AutoscalingSpec {
     pub min_replicas: Option<i64>,
     /// Most replicas (default 10, the WVA chart's HPA default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = 10000))]
     pub max_replicas: Option<i64>,
     /// `saturation` (default) or `hpa`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

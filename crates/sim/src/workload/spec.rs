@@ -181,6 +181,7 @@ pub struct ClassSpec {
     pub slo: Option<Slo>,
     /// Integer priority (larger is more important), used by admission and scheduling policies.
     #[serde(default)]
+    #[schemars(range(min = -1000000, max = 1000000))]
     pub priority: i32,
 }
 
@@ -189,6 +190,7 @@ pub struct ClassSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PrefixSpec {
     /// Number of distinct system prompts; each request picks one uniformly.
+    #[schemars(range(min = 1, max = 1000000))]
     pub groups: u32,
     /// Length of each system prompt in tokens.
     pub tokens: u32,
@@ -344,6 +346,7 @@ pub struct TraceSpec {
     pub path: Option<String>,
     /// The CSV text inline; give this or `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1000000))]
     pub csv: Option<String>,
     /// A key of a ConfigMap in the scenario's namespace holding the CSV (controller only); give this,
     /// `path` or `csv`.

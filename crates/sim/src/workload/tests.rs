@@ -452,7 +452,7 @@ fn trace_errors_name_field_and_row() {
     let yaml = "trace: {csv: \"arrival_time_s,input_tokens,output_tokens,class\\n0,1,1,a\\n1,1,1,nope\\n\"}\nclasses: [{name: a}]\n";
     let e = WorkloadGen::new(&spec(yaml), 1, None).err().unwrap();
     assert_eq!(e.field, "spec.workload.trace");
-    assert!(e.problem.contains("row 2") && e.problem.contains("nope"), "{}", e.problem);
+    assert!(e.problem.contains("row 2") && e.problem.contains("class"), "{}", e.problem);
 }
 
 #[test]

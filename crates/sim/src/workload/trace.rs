@@ -3,9 +3,13 @@
 //! The header names the columns; recognised ones are one arrival column (`arrival_time_s`,
 //! `arrival_time_ms` or `arrival_time_us`), `input_tokens`, `output_tokens`, and optionally
 //! `prefix_group` (a non-negative integer; empty = none), `class` (a class name; empty = the first
-//! class) and `stage_index` (or `stage`: the load stage the request was sent in, for per-stage results). Other columns are ignored. Rows must be sorted by arrival time. Token counts of 0 (e.g.
+//! class) and `stage_index` (or `stage`: the load stage the request was sent in, for per-stage
+//! results). Other columns are ignored. Rows must be sorted by arrival time. Token counts of 0 (e.g.
 //! a client that counted no output) are replayed as 1: every request has at least one input and one
 //! output token.
+//!
+//! Errors name the row, the line and the column, never a cell's content: the trace may come from a
+//! ConfigMap that the reader of the error (a scenario's author, its status, its Events) may not read.
 
 use std::io::{self, Read};
 use std::sync::Arc;
@@ -82,12 +86,11 @@ impl Columns {
             [one] => *one,
             [] => {
                 return Err(trace_err(
-                    format!(
-                        "header has no arrival column (columns: {})",
-                        h.iter().map(str::trim).collect::<Vec<_>>().join(",")
-                    ),
+                    // The header is not echoed: a trace may come from a ConfigMap the reader of
+                    // the error may not see.
+                    format!("header has no arrival column (it has {} columns)", h.len()),
                     "add a column arrival_time_s, arrival_time_ms or arrival_time_us",
-                ))
+                ));
             }
             _ => {
                 return Err(trace_err(
@@ -120,10 +123,10 @@ fn tokens(field: &str, col: &str) -> Result<u32, String> {
     } else {
         match field.parse::<f64>() {
             Ok(x) if x.is_finite() && x >= 0.0 && x.fract() == 0.0 => x as u64,
-            _ => return Err(format!("{col} {field:?} is not a non-negative whole number")),
+            _ => return Err(format!("{col} is not a non-negative whole number")),
         }
     };
-    let v = u32::try_from(v).map_err(|_| format!("{col} {v} is too large"))?;
+    let v = u32::try_from(v).map_err(|_| format!("{col} is over {}", u32::MAX))?;
     Ok(v.max(1))
 }
 
@@ -137,25 +140,25 @@ fn parse_row(
     let text = field(cols.arrival);
     let raw_arrival = match text.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => x,
-        _ => return Err(format!("{} {text:?} is not a non-negative number", cols.arrival_name)),
+        _ => return Err(format!("{} is not a non-negative number", cols.arrival_name)),
     };
     let arrival_us = (raw_arrival * cols.us_per_unit * time_scale).round() as i64;
     let prefix_group = match cols.prefix_group.map(field) {
         None | Some("") => None,
         Some(g) => {
-            Some(g.parse::<u64>().map_err(|_| format!("prefix_group {g:?} is not a non-negative integer"))?)
+            Some(g.parse::<u64>().map_err(|_| "prefix_group is not a non-negative integer".to_string())?)
         }
     };
     let class = match cols.class.map(field) {
         None | Some("") => 0,
         Some(name) => match classes.iter().position(|c| c == name) {
             Some(i) => u16::try_from(i).map_err(|_| "too many classes".to_string())?,
-            None => return Err(format!("class {name:?} is not one of the workload's classes {classes:?}")),
+            None => return Err(format!("class is not one of the workload's classes {classes:?}")),
         },
     };
     let stage = match cols.stage.map(field) {
         None | Some("") => None,
-        Some(s) => Some(s.parse::<u32>().map_err(|_| format!("stage {s:?} is not a non-negative integer"))?),
+        Some(s) => Some(s.parse::<u32>().map_err(|_| "stage is not a non-negative integer".to_string())?),
     };
     Ok(TraceRow {
         stage,
@@ -222,8 +225,8 @@ impl TraceSource {
                 if row.raw_arrival < p {
                     return Err(trace_err(
                         format!(
-                            "row {row_no} (line {line}): {} {} is before the previous row's {p}",
-                            cols.arrival_name, row.raw_arrival
+                            "row {row_no} (line {line}): {} is before the previous row's",
+                            cols.arrival_name
                         ),
                         "sort the trace rows by arrival time",
                     ));
@@ -314,7 +317,7 @@ mod tests {
         let e = source("arrival_time_s,input_tokens,output_tokens\n0,10,5\n2,10,5\n1,10,5\n").err().unwrap();
         assert!(e.problem.contains("row 3") && e.problem.contains("before"), "{}", e.problem);
         let e = source("arrival_time_s,input_tokens,output_tokens,class\n0,10,5,zzz\n").err().unwrap();
-        assert!(e.problem.contains("row 1") && e.problem.contains("zzz"), "{}", e.problem);
+        assert!(e.problem.contains("row 1") && e.problem.contains("class"), "{}", e.problem);
         let e = source("arrival_time_s,input_tokens,output_tokens\n0,10\n").err().unwrap();
         assert!(e.problem.contains("row 1"), "{}", e.problem);
         let e = source("arrival_time_s,input_tokens,output_tokens,prefix_group\n0,10,5,3\n").err().unwrap();
@@ -323,6 +326,26 @@ mod tests {
         assert!(e.problem.contains("arrival column"), "{}", e.problem);
         let e = source("arrival_time_s,input_tokens,output_tokens\n").err().unwrap();
         assert!(e.problem.contains("no rows"), "{}", e.problem);
+    }
+
+    #[test]
+    fn errors_never_echo_the_trace_content() {
+        const SECRET: &str = "DB_PASSWORD=hunter2";
+        for text in [
+            format!("{SECRET},API_KEY=x\n0,1\n"),
+            format!("arrival_time_s,input_tokens,output_tokens\n{SECRET},10,5\n"),
+            format!("arrival_time_s,input_tokens,output_tokens\n0,{SECRET},5\n"),
+            format!("arrival_time_s,input_tokens,output_tokens,class\n0,10,5,{SECRET}\n"),
+            format!("arrival_time_s,input_tokens,output_tokens,prefix_group\n0,10,5,{SECRET}\n"),
+            format!("arrival_time_s,input_tokens,output_tokens\n0,10,5,{SECRET}\n"),
+            "arrival_time_s,input_tokens,output_tokens\n0,99999999999,5\n".to_string(),
+        ] {
+            let e = source(&text).err().unwrap();
+            let shown = e.to_string();
+            assert!(e.problem.contains("row") || e.problem.contains("header"), "{shown}");
+            assert!(!shown.contains("hunter2") && !shown.contains("API_KEY"), "echoed: {shown}");
+            assert!(!shown.contains("99999999999"), "echoed: {shown}");
+        }
     }
 
     #[test]

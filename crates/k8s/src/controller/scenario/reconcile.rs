@@ -11,17 +11,23 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::Semaphore;
 
 use super::steps::{self, Decision, Prepared, Referenced};
-use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioStatus};
+use crate::api::conditions::SLO_MET;
+use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioSpec, SimulationScenarioStatus};
 use crate::controller::client::{apply_status_of, fresh, is_dns_name, publish_event};
 use crate::controller::metrics::Metrics;
+use crate::controller::ref_index::RefIndex;
 use crate::controller::runs::{RunGuard, Runs};
-use crate::controller::status::status_stalled;
+use crate::controller::status::{status_stalled, Written};
+use crate::controller::watched::{shorten, Watched};
 use crate::controller::{import_refs, Error, Limits};
+use blis_sim::error::InvalidInput;
+use blis_sim::scenario::budget;
 use blis_sim::scenario::limits::LimitObserver;
+use blis_sim::scenario::ScenarioSpec;
 use blis_sim::scenario::{self, RunError};
 use blis_sim::sim::{SimError, SimOptions};
 
@@ -33,12 +39,17 @@ pub struct Context {
     pub(crate) runs: Runs,
     pub(crate) semaphore: Arc<Semaphore>,
     pub(crate) limits: Limits,
-    pub(crate) store: Store<SimulationScenario>,
+    pub(crate) store: Store<Watched<SimulationScenario>>,
     pub(crate) failures: Mutex<HashMap<String, u32>>,
+    /// What each scenario references, for the watches of referenced kinds (filled by reconciles).
+    pub(crate) refs: Arc<RefIndex>,
+    /// Digest of the status this controller last wrote, per uid: another writer's status is rewritten.
+    pub(crate) written: Written,
 }
 
-/// Step that touches the API: the objects a scenario references.
-pub async fn fetch(client: &Client, obj: &SimulationScenario) -> Result<Referenced, kube::Error> {
+/// Step that touches the API: the objects a scenario references. A referenced HardwareProfile that
+/// does not parse is an input error naming it.
+pub async fn fetch(client: &Client, obj: &SimulationScenario) -> Result<Referenced, Error> {
     let ns = obj.namespace().unwrap_or_default();
     let mut refs =
         Referenced { objects: import_refs::fetch(client, &ns, &obj.spec).await?, ..Default::default() };
@@ -46,14 +57,19 @@ pub async fn fetch(client: &Client, obj: &SimulationScenario) -> Result<Referenc
     let effective =
         blis_import::apply(&obj.spec, &refs.objects).map(|i| i.spec).unwrap_or(obj.spec.0.clone());
     if let Some((name, _)) = steps::config_map_ref(&effective) {
-        refs.trace_config_map = Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt(name).await?;
+        if is_dns_name(name) {
+            refs.trace_config_map = Api::<ConfigMap>::namespaced(client.clone(), &ns).get_opt(name).await?;
+        }
     }
-    let api = Api::<HardwareProfile>::all(client.clone());
+    let api = Api::<Watched<HardwareProfile>>::all(client.clone());
     for gpu in steps::profile_gpus(&effective) {
         for name in steps::hardware_profile_names(gpu) {
             if is_dns_name(&name) {
                 if let Some(hp) = api.get_opt(&name).await? {
-                    refs.hardware_profiles.insert(gpu.to_string(), hp);
+                    let spec =
+                        hp.spec().map_err(|e| Error::Invalid(e.under(&format!("HardwareProfile {name}"))))?;
+                    refs.hardware_profiles
+                        .insert(gpu.to_string(), HardwareProfile { metadata: hp.metadata, spec });
                     break;
                 }
             }
@@ -62,27 +78,39 @@ pub async fn fetch(client: &Client, obj: &SimulationScenario) -> Result<Referenc
     Ok(refs)
 }
 
-/// Step that touches the API: writes the whole status by server-side apply.
+/// Step that touches the API: writes the whole status by server-side apply and remembers it as
+/// this controller's.
 pub async fn apply_status(
-    client: &Client,
-    ns: &str,
-    name: &str,
+    ctx: &Context,
+    obj: &impl Resource,
     status: &SimulationScenarioStatus,
 ) -> Result<(), kube::Error> {
-    apply_status_of::<SimulationScenario>(client, ns, name, status).await
+    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+    // The digest is of the status as stored: the server's encoding and merge are what a later read sees.
+    let stored = apply_status_of::<SimulationScenario, _>(&ctx.client, &ns, &name, status).await?;
+    ctx.written.record(&obj.uid().unwrap_or_default(), stored.as_ref().unwrap_or(status));
+    Ok(())
 }
 
-async fn publish(ctx: &Context, obj: &SimulationScenario, type_: EventType, reason: &str, note: String) {
+async fn publish(
+    ctx: &Context,
+    obj: &impl Resource<DynamicType = ()>,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     publish_event(&ctx.recorder, obj, type_, reason, "Simulate", note).await;
 }
 
-fn latest(ctx: &Context, obj: &SimulationScenario) -> Arc<SimulationScenario> {
-    ctx.store.get(&ObjectRef::from_obj(obj)).unwrap_or_else(|| Arc::new(obj.clone()))
+/// The status of `obj` in the cache now (a run's result is written over the newest one).
+fn latest(ctx: &Context, obj: &SimulationScenario) -> SimulationScenarioStatus {
+    let key = ObjectRef::new(&obj.name_any()).within(&obj.namespace().unwrap_or_default());
+    ctx.store.get(&key).and_then(|w| w.status()).or_else(|| obj.status.clone()).unwrap_or_default()
 }
 
-/// Reconciles one scenario: fetch, validate + build, hash, skip or (re)start its simulation.
+/// Reconciles one scenario: parse, fetch, validate + build, hash, skip or (re)start its simulation.
 #[tracing::instrument(skip(obj, ctx), fields(ns = obj.namespace().unwrap_or_default(), name = obj.name_any()))]
-pub async fn reconcile(obj: Arc<SimulationScenario>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(obj: Arc<Watched<SimulationScenario>>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     ctx.metrics.reconciles.inc();
     let result = reconcile_inner(&obj, &ctx).await;
@@ -93,29 +121,74 @@ pub async fn reconcile(obj: Arc<SimulationScenario>, ctx: Arc<Context>) -> Resul
     result
 }
 
-async fn reconcile_inner(obj: &Arc<SimulationScenario>, ctx: &Arc<Context>) -> Result<Action, Error> {
-    let ns = obj.namespace().unwrap_or_default();
-    let name = obj.name_any();
-    let uid = obj.uid().unwrap_or_default();
-    let generation = obj.metadata.generation;
-    let prev = obj.status.clone().unwrap_or_default();
-    let refs = fetch(&ctx.client, obj).await?;
-    let prepared = match steps::prepare(&name, &obj.spec, &refs) {
-        Ok(p) => p,
+/// Writes Stalled for an input error found before a run (the object's own spec or what it
+/// references) and warns with an Event, once: an unchanged status is not written again.
+async fn stall_invalid(
+    ctx: &Context,
+    obj: &Watched<SimulationScenario>,
+    prev: &SimulationScenarioStatus,
+    e: InvalidInput,
+) -> Result<Action, Error> {
+    ctx.runs.cancel(&obj.uid().unwrap_or_default());
+    let err = Error::Invalid(e);
+    ctx.metrics.error(err.reason());
+    // The inputs could not be read, so no inputs hash describes this status.
+    let status = status_stalled(prev, obj.metadata.generation, None, &err, jiff::Timestamp::now());
+    if &status != prev || !ctx.written.is_ours(&obj.uid().unwrap_or_default(), prev) {
+        apply_status(ctx, obj, &status).await?;
+        publish(ctx, obj, EventType::Warning, "InvalidInput", err.to_string()).await;
+    }
+    tracing::info!(reason = err.reason(), error = %err, "invalid input");
+    Ok(Action::await_change())
+}
+
+async fn reconcile_inner(
+    watched: &Arc<Watched<SimulationScenario>>,
+    ctx: &Arc<Context>,
+) -> Result<Action, Error> {
+    let uid = watched.uid().unwrap_or_default();
+    let generation = watched.metadata.generation;
+    let status: Option<SimulationScenarioStatus> = watched.status();
+    let prev = status.clone().unwrap_or_default();
+    let spec = match watched.spec::<ScenarioSpec>().and_then(|s| steps::check_names(&s).map(|()| s)) {
+        Ok(s) => s,
         Err(e) => {
-            ctx.runs.cancel(&uid);
-            let err = Error::Invalid(e);
-            ctx.metrics.error(err.reason());
-            let status = status_stalled(&prev, generation, None, &err, jiff::Timestamp::now());
-            if status != prev {
-                apply_status(&ctx.client, &ns, &name, &status).await?;
-                publish(ctx, obj, EventType::Warning, "InvalidInput", err.to_string()).await;
-            }
-            tracing::info!(reason = err.reason(), error = %err, "invalid input");
-            return Ok(Action::await_change());
+            ctx.refs.forget(&ObjectRef::from_obj(&**watched));
+            return stall_invalid(ctx, watched, &prev, e).await;
         }
     };
-    if steps::decide(obj.status.as_ref(), generation, &prepared.hash) == Decision::UpToDate {
+    ctx.refs.record(watched, &spec);
+    let name = watched.name_any();
+    let obj = Arc::new(SimulationScenario {
+        metadata: watched.metadata.clone(),
+        spec: SimulationScenarioSpec(spec),
+        status,
+    });
+    let refs = match fetch(&ctx.client, &obj).await {
+        Ok(r) => r,
+        Err(Error::Invalid(e)) => return stall_invalid(ctx, watched, &prev, e).await,
+        Err(e) => return Err(e),
+    };
+    let prepared = match steps::prepare(&name, &obj.spec, &refs) {
+        Ok(p) => p,
+        Err(e) => return stall_invalid(ctx, watched, &prev, e).await,
+    };
+    // Over the budget: refused before anything is allocated, once for these inputs.
+    let estimate = budget::estimate(&prepared.resolved, prepared.trace_text.as_deref());
+    if let Err(e) = ctx.limits.budget().check(&estimate) {
+        let err = Error::Limit(e.to_string());
+        let status = status_stalled(&prev, generation, Some(&prepared.hash), &err, jiff::Timestamp::now());
+        ctx.runs.cancel(&uid);
+        if status != prev || !ctx.written.is_ours(&uid, &prev) {
+            apply_status(ctx, &*obj, &status).await?;
+            ctx.metrics.error(err.reason());
+            publish(ctx, &*obj, EventType::Warning, err.reason(), err.to_string()).await;
+        }
+        return Ok(Action::await_change());
+    }
+    if steps::decide(obj.status.as_ref(), generation, &prepared.hash) == Decision::UpToDate
+        && (ctx.runs.running(&uid, &prepared.hash) || ctx.written.is_ours(&uid, &prev))
+    {
         ctx.metrics.skipped.inc();
         return Ok(Action::await_change());
     }
@@ -123,26 +196,32 @@ async fn reconcile_inner(obj: &Arc<SimulationScenario>, ctx: &Arc<Context>) -> R
         return Ok(Action::requeue(Duration::from_secs(60)));
     }
     // The cache may lag behind a result just written: confirm against the API server.
-    let Some(fresh) = fresh(&ctx.client, &**obj).await? else { return Ok(Action::await_change()) };
-    if steps::decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) == Decision::UpToDate {
-        ctx.metrics.skipped.inc();
+    let Some(fresh) = fresh::<SimulationScenario>(&ctx.client, &**watched).await? else {
         return Ok(Action::await_change());
+    };
+    let fresh_status: Option<SimulationScenarioStatus> = fresh.status();
+    let prev = fresh_status.clone().unwrap_or_default();
+    if steps::decide(fresh_status.as_ref(), fresh.metadata.generation, &prepared.hash) == Decision::UpToDate {
+        if ctx.written.is_ours(&uid, &prev) {
+            ctx.metrics.skipped.inc();
+            return Ok(Action::await_change());
+        }
+        // Up to date by its own word, but not what this controller wrote: simulate again.
+        tracing::warn!(name, "status not written by this controller; rewriting it");
+        ctx.metrics.error("StatusRepaired");
     }
-    let prev = fresh.status.clone().unwrap_or_default();
     let cancel = ctx.runs.start(&uid, &prepared.hash);
     // Simulating is written before the run starts, so it cannot overwrite the run's result.
     let status = steps::status_simulating(&prev, generation, jiff::Timestamp::now());
-    if status != prev {
-        if let Err(e) = apply_status(&ctx.client, &ns, &name, &status).await {
-            ctx.runs.cancel(&uid);
-            return Err(e.into());
-        }
+    if let Err(e) = apply_status(ctx, &*obj, &status).await {
+        ctx.runs.cancel(&uid);
+        return Err(e.into());
     }
     let (ctx2, obj2) = (ctx.clone(), obj.clone());
     tokio::spawn(async move { run_simulation(ctx2, obj2, prepared, cancel).await });
     publish(
         ctx,
-        obj,
+        &*obj,
         EventType::Normal,
         "SimulationStarted",
         format!("simulating generation {}", generation.unwrap_or(0)),
@@ -170,7 +249,8 @@ async fn run_simulation(
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                let gone = ctx.store.get(&ObjectRef::from_obj(&*obj)).is_none_or(|o| o.uid() != obj.uid());
+                let key = ObjectRef::new(&obj.name_any()).within(&obj.namespace().unwrap_or_default());
+                let gone = ctx.store.get(&key).is_none_or(|o| o.uid() != obj.uid());
                 if gone {
                     cancel.store(true, Ordering::Relaxed);
                     return;
@@ -212,61 +292,65 @@ async fn run_simulation(
     if !ctx.runs.is_current(&uid, &cancel) {
         return; // superseded or deleted meanwhile
     }
-    let current = latest(&ctx, &obj);
-    let prev = current.status.clone().unwrap_or_default();
+    let prev = latest(&ctx, &obj);
     let generation = obj.metadata.generation;
-    let (ns, name) = (obj.namespace().unwrap_or_default(), obj.name_any());
+    let name = obj.name_any();
     let now = jiff::Timestamp::now();
-    match outcome {
+    let err = match outcome {
         Ok(o) => {
             let (status, verdict) =
                 steps::status_succeeded(&prev, generation, &prepared, &o.summary, wall, now);
-            if let Err(e) = apply_status(&ctx.client, &ns, &name, &status).await {
-                ctx.metrics.error("ApiError");
-                tracing::warn!(error = %e, "cannot write status; the next reconcile re-simulates");
-                return;
-            }
-            tracing::info!(name, wall, slo_met = verdict.slo_met, "simulation succeeded");
-            let msg = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
-            publish(
-                &ctx,
-                &obj,
-                EventType::Normal,
-                "SimulationSucceeded",
-                format!("{msg} (wall {wall:.2} s)"),
-            )
-            .await;
-            if !verdict.slo_met {
-                let m = status.conditions.iter().find(|c| c.type_ == "SLOMet").map(|c| c.message.clone());
-                publish(&ctx, &obj, EventType::Warning, "SLOViolated", m.unwrap_or_default()).await;
+            match apply_status(&ctx, &*obj, &status).await {
+                Ok(()) => {
+                    tracing::info!(name, wall, slo_met = verdict.slo_met, "simulation succeeded");
+                    let msg = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
+                    let note = format!("{msg} (wall {wall:.2} s)");
+                    publish(&ctx, &*obj, EventType::Normal, "SimulationSucceeded", note).await;
+                    if !verdict.slo_met {
+                        let m = status.conditions.iter().find(|c| c.type_ == SLO_MET).map(|c| c.message.clone());
+                        publish(&ctx, &*obj, EventType::Warning, "SLOViolated", m.unwrap_or_default()).await;
+                    }
+                    return;
+                }
+                // The API server refuses the prediction itself (too large to store): say so.
+                Err(kube::Error::Api(e)) if [413, 422].contains(&e.code) => Error::Limit(format!(
+                    "the prediction cannot be stored in the status ({}); use fewer classes or pools, or shorter names",
+                    shorten(&e.message, 200)
+                )),
+                Err(e) => {
+                    ctx.metrics.error("ApiError");
+                    tracing::warn!(name, error = %e, "cannot write status; the next reconcile re-simulates");
+                    return;
+                }
             }
         }
-        Err(err) => {
-            ctx.metrics.error(err.reason());
-            tracing::warn!(name, reason = err.reason(), error = %err, "simulation did not produce a prediction");
-            if err.is_stalled() {
-                let hash = matches!(err, Error::Limit(_)).then_some(prepared.hash.as_str());
-                let status = status_stalled(&prev, generation, hash, &err, now);
-                if apply_status(&ctx.client, &ns, &name, &status).await.is_err() {
+        Err(err) => err,
+    };
+    ctx.metrics.error(err.reason());
+    tracing::warn!(name, reason = err.reason(), error = %err, "simulation did not produce a prediction");
+    // Every outcome records its inputs hash: the same inputs are not run again.
+    let mut status = status_stalled(&prev, generation, Some(prepared.hash.as_str()), &err, now);
+    if let Err(e) = apply_status(&ctx, &*obj, &status).await {
+        ctx.metrics.error("ApiError");
+        tracing::warn!(name, error = %e, "cannot write the Stalled status");
+        if let kube::Error::Api(ae) = &e {
+            if [413, 422].contains(&ae.code) {
+                // Even the old predictions do not fit any more: drop them.
+                status.predictions = None;
+                status.normalized_inputs = None;
+                status.gate_results.clear();
+                if apply_status(&ctx, &*obj, &status).await.is_err() {
                     ctx.metrics.error("ApiError");
                 }
-                publish(
-                    &ctx,
-                    &obj,
-                    EventType::Warning,
-                    if matches!(err, Error::Invalid(_)) { "InvalidInput" } else { err.reason() },
-                    err.to_string(),
-                )
-                .await;
-            } else {
-                publish(&ctx, &obj, EventType::Warning, err.reason(), err.to_string()).await;
             }
         }
     }
+    let reason = if matches!(err, Error::Invalid(_)) { "InvalidInput" } else { err.reason() };
+    publish(&ctx, &*obj, EventType::Warning, reason, err.to_string()).await;
 }
 
 /// Requeue rule on reconcile errors: per-object exponential backoff for transient ones.
-pub fn error_policy(obj: Arc<SimulationScenario>, err: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(obj: Arc<Watched<SimulationScenario>>, err: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.error(err.reason());
     let attempts = {
         let mut f = ctx.failures.lock().expect("lock");

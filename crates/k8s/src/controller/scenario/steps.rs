@@ -165,24 +165,51 @@ pub enum Decision {
     Simulate,
 }
 
-/// Skip when the last prediction was for exactly these inputs and this generation, and nothing is
-/// pending or stalled.
+/// Skip when the status already tells the outcome (a prediction, or why there is none) of exactly
+/// these inputs and this generation, and no run is pending: every outcome of a run records its
+/// inputs hash, so no outcome is simulated twice.
 pub fn decide(status: Option<&SimulationScenarioStatus>, generation: Option<i64>, hash: &str) -> Decision {
     match status {
         Some(s)
             if s.inputs_hash.as_deref() == Some(hash)
                 && s.observed_generation == generation
                 && conditions::status_of(&s.conditions, RECONCILING) != Some("True")
-                && conditions::status_of(&s.conditions, READY).is_some()
-                && !s
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == STALLED && c.status == "True" && c.reason == "InvalidSpec") =>
+                && conditions::status_of(&s.conditions, READY).is_some() =>
         {
             Decision::UpToDate
         }
         _ => Decision::Simulate,
     }
+}
+
+/// Checks every object name the spec references before it goes into a request (a name with `/`
+/// would address another resource, and be refused forever).
+pub fn check_names(spec: &ScenarioSpec) -> Result<(), InvalidInput> {
+    let mut names: Vec<(String, &str)> = Vec::new();
+    if let Some((cm, _)) = config_map_ref(spec) {
+        names.push(("spec.workload.trace.configMapRef.name".into(), cm));
+    }
+    if let Some(imp) = &spec.import {
+        if let Some(r) = &imp.inference_pool_ref {
+            names.push(("spec.import.inferencePoolRef.name".into(), &r.name));
+        }
+        if let Some(r) = &imp.endpoint_picker_config_ref {
+            names.push(("spec.import.endpointPickerConfigRef.name".into(), &r.name));
+        }
+        for (i, r) in imp.workload_refs.iter().flatten().enumerate() {
+            names.push((format!("spec.import.workloadRefs[{i}].name"), &r.name));
+        }
+    }
+    for (field, name) in names {
+        if !crate::controller::client::is_dns_name(name) {
+            return Err(InvalidInput::new(
+                field,
+                format!("{:?} is not an object name", crate::controller::watched::shorten(name, 80)),
+                "give the name of an object in the scenario's namespace (lower-case letters, digits, '-', '.')",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Status while a simulation for `generation` runs: previous predictions kept.

@@ -12,16 +12,17 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use tokio::sync::Semaphore;
 
 use super::steps::{decide, inputs_hash, status_ranked, status_running, PreparedSweep};
-use crate::api::{SimulationSweep, SimulationSweepStatus, SweepFanOutStatus};
+use crate::api::{SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus};
 use crate::controller::client::{apply_status_of, fresh, publish_event};
 use crate::controller::fanout::{self, FanOutConfig};
 use crate::controller::metrics::Metrics;
 use crate::controller::runs::{RunGuard, Runs};
 use crate::controller::status::status_stalled;
+use crate::controller::watched::Watched;
 use crate::controller::{Error, Limits};
 use blis_plan::sweep::{self, shard, SweepReport};
 use blis_sim::error::InvalidInput;
@@ -51,21 +52,40 @@ pub async fn apply_status(
     name: &str,
     status: &SimulationSweepStatus,
 ) -> Result<(), kube::Error> {
-    apply_status_of::<SimulationSweep>(client, ns, name, status).await
+    apply_status_of::<SimulationSweep, _>(client, ns, name, status).await.map(drop)
 }
 
-async fn publish(ctx: &SweepContext, obj: &SimulationSweep, type_: EventType, reason: &str, note: String) {
+async fn publish(
+    ctx: &SweepContext,
+    obj: &impl Resource<DynamicType = ()>,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
     publish_event(&ctx.recorder, obj, type_, reason, "Sweep", note).await;
 }
 
-/// Reconciles one sweep: validate + plan, hash, skip, or start its run (here or as a Job).
-#[tracing::instrument(skip(obj, ctx), fields(ns = obj.namespace().unwrap_or_default(), name = obj.name_any()))]
-pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Result<Action, Error> {
+/// Reconciles one sweep: parse, validate + plan, hash, skip, or start its run (here or as a Job).
+#[tracing::instrument(skip(watched, ctx), fields(ns = watched.namespace().unwrap_or_default(), name = watched.name_any()))]
+pub async fn reconcile(
+    watched: Arc<Watched<SimulationSweep>>,
+    ctx: Arc<SweepContext>,
+) -> Result<Action, Error> {
     ctx.metrics.reconciles.inc();
     let (ns, name, uid) =
-        (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
-    let generation = obj.metadata.generation;
-    let prev = obj.status.clone().unwrap_or_default();
+        (watched.namespace().unwrap_or_default(), watched.name_any(), watched.uid().unwrap_or_default());
+    let generation = watched.metadata.generation;
+    let status: Option<SimulationSweepStatus> = watched.status();
+    let prev = status.clone().unwrap_or_default();
+    let spec = match watched.spec::<SimulationSweepSpec>() {
+        Ok(s) => s,
+        Err(e) => {
+            ctx.runs.cancel(&uid);
+            stall(&ctx, &*watched, &prev, Error::Invalid(e)).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let obj = Arc::new(SimulationSweep { metadata: watched.metadata.clone(), spec, status });
     let planned = super::steps::prepare(&obj.spec).and_then(|p| {
         let shards = fanout::shards_for(&obj.spec, p.candidates.len(), &ctx.fan_out)?;
         Ok((p, shards))
@@ -74,7 +94,7 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         Ok(p) => p,
         Err(e) => {
             ctx.runs.cancel(&uid);
-            stall(&ctx, &obj, &prev, Error::Invalid(e)).await?;
+            stall(&ctx, &*obj, &prev, Error::Invalid(e)).await?;
             return Ok(Action::await_change());
         }
     };
@@ -90,11 +110,14 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
         return Ok(Action::requeue(Duration::from_secs(60)));
     }
     // The cache may lag behind a ranking just written: confirm against the API server.
-    let Some(fresh) = fresh(&ctx.client, &*obj).await? else { return Ok(Action::await_change()) };
-    if decide(fresh.status.as_ref(), fresh.metadata.generation, &prepared.hash) {
+    let Some(fresh) = fresh::<SimulationSweep>(&ctx.client, &*obj).await? else {
+        return Ok(Action::await_change());
+    };
+    let fresh_status: Option<SimulationSweepStatus> = fresh.status();
+    if decide(fresh_status.as_ref(), fresh.metadata.generation, &prepared.hash) {
         return Ok(Action::await_change());
     }
-    let prev = fresh.status.clone().unwrap_or_default();
+    let prev = fresh_status.unwrap_or_default();
     // A Job of an earlier fanned-out spec is no longer needed.
     fanout::clean_up(&ctx.client, &ns, &name, &uid).await?;
     let cancel = ctx.runs.start(&uid, &prepared.hash);
@@ -109,19 +132,19 @@ pub async fn reconcile(obj: Arc<SimulationSweep>, ctx: Arc<SweepContext>) -> Res
     }
     let (ctx2, obj2) = (ctx.clone(), obj.clone());
     tokio::spawn(async move { run_sweep(ctx2, obj2, prepared, cancel).await });
-    publish(&ctx, &obj, EventType::Normal, "SweepStarted", msg).await;
+    publish(&ctx, &*obj, EventType::Normal, "SweepStarted", msg).await;
     Ok(Action::requeue(Duration::from_secs(60)))
 }
 
 /// Writes a Stalled status for `err` (keeping the ranking) and warns with an Event, once.
 async fn stall(
     ctx: &SweepContext,
-    obj: &SimulationSweep,
+    obj: &impl Resource<DynamicType = ()>,
     prev: &SimulationSweepStatus,
     err: Error,
 ) -> Result<(), Error> {
     ctx.metrics.error(err.reason());
-    let status = status_stalled(prev, obj.metadata.generation, None, &err, jiff::Timestamp::now());
+    let status = status_stalled(prev, obj.meta().generation, None, &err, jiff::Timestamp::now());
     if &status != prev {
         apply_status(&ctx.client, &obj.namespace().unwrap_or_default(), &obj.name_any(), &status).await?;
         let reason = if matches!(err, Error::Invalid(_)) { "InvalidInput" } else { err.reason() };
@@ -176,8 +199,8 @@ async fn fan_out(
         Some(j) => j,
         None => {
             // The cache may lag behind a ranking just written (whose clean-up removed the Job).
-            match fresh(&ctx.client, obj).await? {
-                Some(f) if !decide(f.status.as_ref(), f.metadata.generation, &prepared.hash) => {}
+            match fresh::<SimulationSweep>(&ctx.client, obj).await? {
+                Some(f) if !decide(f.status().as_ref(), f.metadata.generation, &prepared.hash) => {}
                 _ => return Ok(Action::await_change()),
             }
             let job = fanout::build_job(obj, shards, &spec_hash, &ctx.fan_out);
@@ -259,7 +282,7 @@ async fn run_sweep(
     // Deletion watchdog: cancel when the sweep is gone (or replaced by a new one of the same name).
     let watchdog = {
         let (api, name, uid, cancel) = (
-            Api::<SimulationSweep>::namespaced(ctx.client.clone(), &ns),
+            Api::<Watched<SimulationSweep>>::namespaced(ctx.client.clone(), &ns),
             name.clone(),
             obj.uid(),
             cancel.clone(),
@@ -298,15 +321,15 @@ async fn run_sweep(
     }
     ctx.metrics.simulations.inc();
     // The run is for the spec it started with; a newer spec has started (or will start) its own.
-    let current = match fresh(&ctx.client, &*obj).await {
-        Ok(Some(c)) if inputs_hash(&c.spec) == prepared.hash => c,
+    let current = match fresh::<SimulationSweep>(&ctx.client, &*obj).await {
+        Ok(Some(c)) if c.spec::<SimulationSweepSpec>().is_ok_and(|s| inputs_hash(&s) == prepared.hash) => c,
         Ok(_) => return,
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the sweep after its run");
             return;
         }
     };
-    let prev = current.status.clone().unwrap_or_default();
+    let prev: SimulationSweepStatus = current.status().unwrap_or_default();
     let generation = current.metadata.generation;
     let now = jiff::Timestamp::now();
     let outcome = match (batch.exceeded(), joined) {
@@ -330,8 +353,8 @@ async fn run_sweep(
         }
         Err(err) => {
             ctx.metrics.error(err.reason());
-            let hash = matches!(err, Error::Limit(_)).then_some(prepared.hash.as_str());
-            let status = status_stalled(&prev, generation, hash, &err, now);
+            // Every outcome records its inputs hash: the same inputs are not run again.
+            let status = status_stalled(&prev, generation, Some(prepared.hash.as_str()), &err, now);
             if apply_status(&ctx.client, &ns, &name, &status).await.is_err() {
                 ctx.metrics.error("ApiError");
             }
@@ -341,7 +364,7 @@ async fn run_sweep(
 }
 
 /// Requeue rule on reconcile errors (API errors back off; invalid specs wait for a change).
-pub fn error_policy(obj: Arc<SimulationSweep>, err: &Error, ctx: Arc<SweepContext>) -> Action {
+pub fn error_policy(obj: Arc<Watched<SimulationSweep>>, err: &Error, ctx: Arc<SweepContext>) -> Action {
     ctx.metrics.error(err.reason());
     tracing::warn!(name = obj.name_any(), reason = err.reason(), error = %err, "sweep reconcile failed");
     match err.requeue(1) {
