@@ -78,7 +78,8 @@ fn inputs_show_the_imported_router_objectives_and_parallelism() {
         ),
         ("examples/llm-d/pd-disaggregation/", vec![("decode", 2, 1, 1, 0), ("prefill", 2, 1, 1, 0)], vec![]),
         // One LWS group of 2 pods x 8 GPUs: 16 DP ranks of TP1, experts sharded over all 16.
-        ("examples/llm-d/wide-ep/", vec![("decode", 1, 1, 16, 16)], vec![]),
+        // No InferenceObjective / InferenceModel among its manifests: chat keeps priority 0.
+        ("examples/llm-d/wide-ep/", vec![("decode", 1, 1, 16, 16)], vec![("chat", 0)]),
     ] {
         let v: Value =
             serde_json::from_str(&ok(&blis(&["run", "--no-progress", "--output", "json", dir]))).unwrap();
@@ -110,6 +111,8 @@ fn inputs_show_the_imported_router_objectives_and_parallelism() {
             assert_eq!(o.map(|o| o["priority"].as_i64().unwrap()), Some(priority), "{dir}: {class}");
         }
         let src = |k: &str| i["sources"][k].as_str().unwrap_or_default().to_string();
+        let said = if dir.contains("inference-scheduling") { "manifest: " } else { "default: priority 0" };
+        assert!(src("objectives").starts_with(said), "{dir}: sources.objectives = {:?}", src("objectives"));
         for k in ["model", "pools[0].replicas", "pools[0].tensor_parallelism", "router"] {
             assert!(src(k).starts_with("manifest: "), "{dir}: sources.{k} = {:?}", src(k));
         }

@@ -6,7 +6,7 @@
 //! through them only. A Helm template that is not part of a chart or helmfile is skipped with a
 //! warning saying how to render it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -243,6 +243,7 @@ pub fn render_named(
     releases: &[ReleaseRef],
     helmfile_path: Option<&str>,
     environment: Option<&str>,
+    env: &BTreeMap<String, String>,
     kustomize: &[String],
     out: &mut Deployed,
 ) -> Result<(), InvalidInput> {
@@ -257,7 +258,7 @@ pub fn render_named(
         render_release(&r.name, &r.chart, r.version.clone(), values, set, dir, out)?;
     }
     if let Some(h) = helmfile_path {
-        read_helmfile(&dir.join(h), environment, out)?;
+        read_helmfile(&dir.join(h), environment, env, out)?;
     }
     for k in kustomize {
         let p = dir.join(k);
@@ -271,11 +272,12 @@ pub fn render_named(
 fn read_helmfile(
     path: &Path,
     environment: Option<&str>,
+    env: &BTreeMap<String, String>,
     out: &mut Deployed,
 ) -> Result<Vec<PathBuf>, InvalidInput> {
     let text = read_file(path)?;
     let mut warnings = Vec::new();
-    let releases = helmfile::read(path, &text, environment, &read_file, &mut warnings)?;
+    let releases = helmfile::read(path, &text, environment, env, &read_file, &mut warnings)?;
     out.warnings.extend(warnings);
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut used = Vec::new();
@@ -392,13 +394,50 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
     }
     let chosen: Vec<&PathBuf> = if primary.is_empty() { helmfiles.clone() } else { primary };
     for h in chosen {
-        for used in read_helmfile(h, None, &mut out)? {
+        for used in read_helmfile(h, None, &BTreeMap::new(), &mut out)? {
             consumed.insert(used);
+        }
+        // Files the helmfile names only in branches its default environment does not take (a
+        // variant chosen by `env "X"` or `.Environment.Name`) are alternatives, not extra releases.
+        let text = read_file(h)?;
+        let dir = h.parent().unwrap_or(Path::new("."));
+        let alternatives: Vec<&PathBuf> = files
+            .iter()
+            .filter(|f| !consumed.contains(*f))
+            .filter(|f| f.strip_prefix(dir).ok().and_then(|r| r.to_str()).is_some_and(|r| text.contains(r)))
+            .collect();
+        for f in alternatives {
+            consumed.insert(f.clone());
+            out.warnings.push(format!(
+                "{} is named by {} in a branch its default environment does not take; not read (choose it with spec.import.helmfile plus helmfileEnvironment or helmfileEnv)",
+                f.display(),
+                h.display()
+            ));
+        }
+        // `helmfile apply` deploys what the helmfile names: other files in its sub-folders (chart
+        // examples, rendered samples) are not part of the deployment. Files beside it (an
+        // HTTPRoute the README applies) and scenarios are still read.
+        let extra: Vec<PathBuf> = files
+            .iter()
+            .filter(|f| !consumed.contains(*f) && f.starts_with(dir) && f.parent() != Some(dir))
+            .filter(|f| !read_file(f).is_ok_and(|t| t.contains(crate::manifest::KIND)))
+            .cloned()
+            .collect();
+        for f in extra {
+            out.warnings.push(format!(
+                "{} is not deployed by {} (it names neither the file nor its folder); not read (pass it as a file to include it)",
+                f.display(),
+                h.display()
+            ));
+            consumed.insert(f);
         }
     }
 
     // The rest: scenarios, objects, chart values by shape, templates.
     let mut loose: Vec<(PathBuf, ChartKind, Value)> = Vec::new();
+    // Which file defined each plain object: a later file's object of the same kind and name
+    // replaces it, as `kubectl apply` of the folder would; that is said, not done in silence.
+    let mut defined: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
     for f in files.iter().filter(|f| !consumed.contains(*f)) {
         let text = read_file(f)?;
         if is_template(&text) {
@@ -413,7 +452,19 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
         for doc in docs {
             match doc.get("kind").and_then(Value::as_str) {
                 Some(crate::manifest::KIND) => scenario = true,
-                Some(_) => out.objects.push(doc),
+                Some(kind) => {
+                    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                    if let Some(first) = defined.insert((kind.to_string(), name.clone()), f.clone()) {
+                        if first != *f {
+                            out.warnings.push(format!(
+                                "{kind} {name} is defined in {} and again in {}; the later file's replaces it, as kubectl apply of the folder would (pass only the file you deploy to use the other)",
+                                first.display(),
+                                f.display()
+                            ));
+                        }
+                    }
+                    out.objects.push(doc)
+                }
                 None => match charts::kind_of_values(&doc) {
                     Some(k) => loose.push((f.clone(), k, doc)),
                     None => out.warnings.push(format!(

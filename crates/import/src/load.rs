@@ -115,6 +115,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
                 imp.releases.as_deref().unwrap_or_default(),
                 imp.helmfile.as_deref(),
                 imp.helmfile_environment.as_deref(),
+                &imp.helmfile_env.clone().unwrap_or_default(),
                 imp.kustomize.as_deref().unwrap_or_default(),
                 &mut named,
             )
@@ -133,6 +134,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
             imp.releases = None;
             imp.helmfile = None;
             imp.helmfile_environment = None;
+            imp.helmfile_env = None;
             imp.kustomize = None;
         } else {
             warnings.clear();

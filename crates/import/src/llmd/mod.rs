@@ -344,6 +344,11 @@ fn import_sources(
             "objectives".to_string(),
             "manifest: InferenceObjectives / InferenceModels of the pool".to_string(),
         );
+    } else if let (Some(p), None) = (pool, own.pointer("/router/objectives")) {
+        out.insert(
+            "objectives".to_string(),
+            format!("default: priority 0 (no InferenceObjective or InferenceModel names InferencePool {})", p.name),
+        );
     }
     out
 }
