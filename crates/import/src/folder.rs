@@ -437,7 +437,12 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
     let mut loose: Vec<(PathBuf, ChartKind, Value)> = Vec::new();
     // Which file defined each plain object: a later file's object of the same kind and name
     // replaces it, as `kubectl apply` of the folder would; that is said, not done in silence.
-    let mut defined: BTreeMap<(String, String), PathBuf> = BTreeMap::new();
+    let mut defined: BTreeMap<(String, String), (PathBuf, Value)> = BTreeMap::new();
+    for o in out.objects.all() {
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        defined.insert((kind, name), (PathBuf::from("the rendered releases and kustomizations"), o.clone()));
+    }
     for f in files.iter().filter(|f| !consumed.contains(*f)) {
         let text = read_file(f)?;
         if is_template(&text) {
@@ -454,8 +459,10 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
                 Some(crate::manifest::KIND) => scenario = true,
                 Some(kind) => {
                     let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-                    if let Some(first) = defined.insert((kind.to_string(), name.clone()), f.clone()) {
-                        if first != *f {
+                    let key = (kind.to_string(), name.clone());
+                    // An identical copy (a committed rendering of the same sources) changes nothing.
+                    if let Some((first, before)) = defined.insert(key, (f.clone(), doc.clone())) {
+                        if first != *f && before != doc {
                             out.warnings.push(format!(
                                 "{kind} {name} is defined in {} and again in {}; the later file's replaces it, as kubectl apply of the folder would (pass only the file you deploy to use the other)",
                                 first.display(),

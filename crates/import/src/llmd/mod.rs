@@ -292,12 +292,14 @@ fn import_sources(
             out.insert(at("replicas"), format!("manifest: {} (replicas)", m.source));
         }
         if !own_top("/hardware/tensorParallelism") {
-            let how = if m.args.tensor_parallel.is_some() {
-                "--tensor-parallel-size"
+            let said = if m.args.tensor_parallel.is_some() {
+                format!("manifest: {} (--tensor-parallel-size)", m.source)
+            } else if m.gpus_per_pod.is_some_and(|g| g > 0) {
+                format!("manifest: {} (GPUs per pod / DP-local)", m.source)
             } else {
-                "GPUs per pod / DP-local"
+                "default: 1 (the pod requests no GPU)".to_string()
             };
-            out.insert(at("tensor_parallelism"), format!("manifest: {} ({how})", m.source));
+            out.insert(at("tensor_parallelism"), said);
         }
         if m.args.data_parallel.is_some() {
             out.insert(at("data_parallelism"), format!("manifest: {} (--data-parallel-size)", m.source));
@@ -651,6 +653,15 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     }
     let allow = imp.allow_parallelism_mismatch.unwrap_or(false);
     let mut base = servers_json(&servers, &scaling, pool.as_ref(), allow, &mut warnings)?;
+    if spec.vllm.version.is_none() {
+        for m in servers.iter().filter(|m| !m.simulator && m.args.vllm.version.is_none()) {
+            warnings.push(format!(
+                "model server {:?}: its image names no vLLM release (only vllm/vllm-openai:vX tags do); vLLM {}'s defaults are simulated: set spec.vllm.version to the release the image bundles",
+                m.name,
+                blis_sim::scenario::vllm_defaults::DEFAULT_VERSION
+            ));
+        }
+    }
     match (&imp.endpoint_picker_config_ref, &pool) {
         (Some(r), _) => base["router"] = json!({"endpointPickerConfig": epp_config(objects, r)?}),
         (None, Some(p)) => match pool_epp_config(objects, p)? {
@@ -673,6 +684,17 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     }
     if let Some(p) = &pool {
         for kind in ["InferenceObjective", "InferenceModel"] {
+            // An objective for a pool that is not deployed applies to nothing: say so.
+            for o in objects.of_kind(kind) {
+                let to = o.pointer("/spec/poolRef/name").and_then(Value::as_str).unwrap_or("");
+                if to != p.name && objects.get("InferencePool", to).is_none() {
+                    warnings.push(format!(
+                        "{kind} {} names poolRef {to:?}, which is not deployed (the pool simulated is {:?}); it applies to no request",
+                        o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
+                        p.name
+                    ));
+                }
+            }
             found.extend(
                 objects
                     .of_kind(kind)
