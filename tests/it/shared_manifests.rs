@@ -367,6 +367,25 @@ fn v0_5_precise_prefix_cache_aware() {
             ("no GPU is named", 1),
         ],
     );
+    // The other variant, chosen as `DISAGGREGATED_TOKENIZATION=true helmfile apply` would: the same
+    // release (one pool), and the notes of the default reading are gone.
+    add_scenario(
+        &dir,
+        "  import: {helmfile: helmfile.yaml.gotmpl, helmfileEnv: {DISAGGREGATED_TOKENIZATION: \"true\"}}\n",
+    );
+    let (inputs, warnings) = run(&dir);
+    assert_eq!(inputs["pools"].as_array().map(Vec::len), Some(1), "{inputs:#}");
+    assert_eq!(inputs["router"]["profiles"][0]["scorers"][0]["scorer"], "prefix-cache-scorer (precise, KV events)");
+    assert_warnings(
+        folder,
+        &warnings,
+        &[
+            ("KV blocks derived from memory", 1),
+            ("environment variables [\"RELEASE_NAME_POSTFIX\"] are read as unset", 1),
+            ("chart-templates/gaie-inferencepool-v1.3.0/inferencepool.yaml is not deployed by", 1),
+            ("no GPU is named", 1),
+        ],
+    );
 }
 
 /// llm-d-router v0.9 flow control: the folder holds the router and objectives but no model server

@@ -126,7 +126,7 @@ fn kustomization_refs(dir: &Path, k: &Value) -> (Vec<PathBuf>, Vec<String>) {
 }
 
 /// Clean `a/b/../c` to `a/c` without touching the file system.
-fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
@@ -558,6 +558,44 @@ fn render_loose_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GAIE values whose EPP config names `scorer` (a marker of the variant).
+    fn gaie_values(scorer: &str) -> String {
+        format!(
+            "inferenceExtension:\n  pluginsConfigFile: c.yaml\n  pluginsCustomConfig:\n    c.yaml: |\n      apiVersion: llm-d.ai/v1alpha1\n      kind: EndpointPickerConfig\n      plugins:\n      - type: {scorer}\n      - type: max-score-picker\n      schedulingProfiles:\n      - name: default\n        plugins:\n        - pluginRef: {scorer}\n        - pluginRef: max-score-picker\ninferencePool:\n  modelServers:\n    matchLabels: {{app: x}}\n"
+        )
+    }
+
+    /// A helmfile choosing between two GAIE values variants by `env "VARIANT"`: the folder reads
+    /// the default branch and names the other; `spec.import.helmfileEnv` chooses the other.
+    #[test]
+    fn helmfile_variants_by_environment_variable() {
+        let dir = std::env::temp_dir().join(format!("blis-folder-variants-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (p, text) in [
+            ("a/values.yaml", gaie_values("queue-scorer")),
+            ("b/values.yaml", gaie_values("no-hit-lru-scorer")),
+            (
+                "helmfile.yaml.gotmpl",
+                "releases:\n  - name: gaie-x\n    chart: oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool\n    version: v1.3.0\n    values:\n    {{- if eq (env \"VARIANT\") \"b\" }}\n      - b/values.yaml\n    {{- else }}\n      - a/values.yaml\n    {{- end }}\n".to_string(),
+            ),
+        ] {
+            std::fs::create_dir_all(dir.join(p).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(p), text).unwrap();
+        }
+        let text = |d: &Deployed| serde_json::to_string(d.objects.all()).unwrap();
+        let d = read(std::slice::from_ref(&dir)).unwrap();
+        assert!(!text(&d).contains("no-hit-lru-scorer"), "{}", text(&d));
+        let note = d.warnings.iter().find(|w| w.contains("b/values.yaml is named by")).expect("variant named");
+        assert!(note.contains("helmfileEnv"), "{note}");
+        assert_eq!(d.objects.all().iter().filter(|o| o["kind"] == "InferencePool").count(), 1);
+        let mut named = Deployed::default();
+        let env = BTreeMap::from([("VARIANT".to_string(), "b".to_string())]);
+        render_named(&dir, &[], Some("helmfile.yaml.gotmpl"), None, &env, &[], &mut named).unwrap();
+        assert!(text(&named).contains("no-hit-lru-scorer"), "{}", text(&named));
+        assert!(!named.warnings.iter().any(|w| w.contains("VARIANT")), "{:?}", named.warnings);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn names_and_paths() {

@@ -128,6 +128,14 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
                     },
                 )
             })?;
+            // A helmfile the scenario names is read with its choices: the notes of the folder's
+            // default reading of it no longer apply.
+            if let Some(h) = &imp.helmfile {
+                let shown = folder::normalize(&dir.join(h)).display().to_string();
+                warnings.retain(|w| {
+                    !(w.contains(&shown) && (w.contains("environment variables") || w.contains(" is named by ")))
+                });
+            }
             objects.extend(named.objects.into_items());
             warnings.extend(named.warnings);
             // The files are read: what they deploy is among the objects now.
