@@ -125,6 +125,20 @@ fn kustomization_refs(dir: &Path, k: &Value) -> (Vec<PathBuf>, Vec<String>) {
     (local, remote)
 }
 
+/// An object without the annotation naming its file (to compare two definitions).
+fn without_file(o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(a) = o.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        a.remove(crate::llmd::FILE_ANNOTATION);
+        if a.is_empty() {
+            if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("annotations");
+            }
+        }
+    }
+    o
+}
+
 /// Clean `a/b/../c` to `a/c` without touching the file system.
 pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -192,7 +206,10 @@ fn render_release(
             .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
             .collect();
         let text = render::helm_template(name, &local, "default", &files, &set)?;
-        out.objects.extend(parse_documents(&text).map_err(|e| in_file(&local, e))?);
+        let mut docs = parse_documents(&text).map_err(|e| in_file(&local, e))?;
+        let from = format!("release {name} of the chart {}", local.display());
+        docs.iter_mut().for_each(|d| crate::llmd::set_file(d, &from));
+        out.objects.extend(docs);
         out.warnings
             .push(format!("release {name}: rendered the local chart {} with helm template", local.display()));
         return Ok(());
@@ -229,10 +246,13 @@ fn render_release(
     for (k, v) in set {
         charts::set_path(&mut merged, &k, v);
     }
+    let from = format!("release {name} ({})", if sources.is_empty() { "inline values".to_string() } else { sources.join(", ") });
     let r = Release { name: name.to_string(), kind, version, values: merged, sources };
     let rendered = charts::render(&r)?;
     out.warnings.extend(rendered.warnings);
-    out.objects.extend(rendered.objects);
+    let mut docs = rendered.objects;
+    docs.iter_mut().for_each(|d| crate::llmd::set_file(d, &from));
+    out.objects.extend(docs);
     Ok(())
 }
 
@@ -366,7 +386,9 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
             ));
         }
         let text = render::kustomize(dir)?;
-        out.objects.extend(parse_documents(&text).map_err(|e| in_file(dir, e))?);
+        let mut docs = parse_documents(&text).map_err(|e| in_file(dir, e))?;
+        docs.iter_mut().for_each(|d| crate::llmd::set_file(d, &format!("the kustomization {}", dir.display())));
+        out.objects.extend(docs);
         out.warnings.push(format!("rendered the kustomization {} with kubectl kustomize", dir.display()));
     }
 
@@ -441,7 +463,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
     for o in out.objects.all() {
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
         let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        defined.insert((kind, name), (PathBuf::from("the rendered releases and kustomizations"), o.clone()));
+        defined.insert((kind, name), (PathBuf::from("the rendered releases and kustomizations"), without_file(o)));
     }
     for f in files.iter().filter(|f| !consumed.contains(*f)) {
         let text = read_file(f)?;
@@ -470,6 +492,8 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
                             ));
                         }
                     }
+                    let mut doc = doc;
+                    crate::llmd::set_file(&mut doc, &f.display().to_string());
                     out.objects.push(doc)
                 }
                 None => match charts::kind_of_values(&doc) {

@@ -153,12 +153,40 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
                 InvalidInput { field: format!("{}: {}", l.manifest.metadata.name, e.field), ..e },
             )
         })?;
+        check_imported_epp(&imported, &objects)?;
         l.manifest.spec = imported.spec;
         warnings.extend(imported.warnings);
         l.import_warnings = warnings;
         l.import_sources = imported.sources;
     }
     Ok(out)
+}
+
+/// Reads the endpoint-picker config the import found as the simulator will, so a refusal (an
+/// unregistered plugin type...) names the file that holds it rather than the scenario.
+fn check_imported_epp(imported: &llmd::Imported, objects: &llmd::Objects) -> Result<(), InvalidInput> {
+    let Some(cfg) = imported.spec.router.endpoint_picker_config.as_ref() else { return Ok(()) };
+    let Some(src) = imported.sources.get("router").and_then(|s| s.strip_prefix("manifest: ")) else {
+        return Ok(());
+    };
+    let name = src
+        .strip_prefix("endpoint picker ")
+        .map(|r| r.split(" of InferencePool").next().unwrap_or(r))
+        .or_else(|| src.strip_prefix("ConfigMap "))
+        .unwrap_or(src);
+    let origin = objects
+        .get("ConfigMap", name)
+        .or_else(|| objects.get("Deployment", name))
+        .and_then(llmd::file_of)
+        .map(|f| format!("{f}: {src}"))
+        .unwrap_or_else(|| src.to_string());
+    let opts = blis_sim::scenario::EppReadOptions {
+        allow_unregistered_plugins: imported.spec.router.allow_unregistered_plugins.unwrap_or(false),
+    };
+    crate::epp::parse(cfg, &opts, &mut Vec::new()).map(|_| ()).map_err(|e| {
+        let at = e.field.strip_prefix("spec.router.endpointPickerConfig").unwrap_or(&e.field);
+        InvalidInput { field: format!("{origin}: {}", at.trim_start_matches('.')), ..e }
+    })
 }
 
 fn in_file(file: &Path, mut e: InvalidInput) -> InvalidInput {

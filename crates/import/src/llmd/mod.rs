@@ -28,6 +28,25 @@ use workload::ModelServer;
 /// guides' READMEs size their deployments for it), with a warning.
 pub const DEFAULT_GPU: &str = "H100-SXM-80GB";
 
+/// Annotation the folder reader puts on every object: the file (or the values files / kustomization)
+/// it came from, so a refusal can name it.
+pub const FILE_ANNOTATION: &str = "blis.dev/file";
+
+/// The file an object came from (see [`FILE_ANNOTATION`]).
+pub fn file_of(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/annotations").and_then(|a| a.get(FILE_ANNOTATION)).and_then(Value::as_str)
+}
+
+/// Records the file an object came from.
+pub fn set_file(obj: &mut Value, file: &str) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(a) = ann.as_object_mut() {
+            a.entry(FILE_ANNOTATION).or_insert_with(|| json!(file));
+        }
+    }
+}
+
 /// Kubernetes objects that references resolve against.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Objects {
@@ -214,9 +233,10 @@ fn model_servers(
             for kind in workload::KINDS {
                 for obj in objects.of_kind(kind) {
                     if workload::template_labels(obj).iter().any(|l| p.selects(l)) {
-                        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-                        let field = format!("spec.import.inferencePoolRef: {kind} {name}");
-                        let servers = workload::import_all(obj).map_err(|e| e.under(&field))?;
+                        let servers = workload::import_all(obj).map_err(|mut e| {
+                            e.field = format!("spec.import.inferencePoolRef selects {}", e.field);
+                            e
+                        })?;
                         out.extend(servers.into_iter().filter(|m| p.selects(&m.labels)));
                     }
                 }
