@@ -222,13 +222,37 @@ fn bad_manifests_are_one_line_naming_the_field_the_file_and_the_fix() {
     let good = folder_objects("queue-scorer", 2, "NVIDIA-H100-80GB-HBM3");
     let cases: [(&str, String, &str, &[&str]); 4] = [
         // The EPP refuses an unregistered plugin type; the CLI names the ConfigMap's file.
-        ("typo", folder_objects("queue-scorrer", 2, "NVIDIA-H100-80GB-HBM3"), "objects.yaml", &["plugins[0].type", "'queue-scorrer' is not registered", "did you mean 'queue-scorer'"]),
+        (
+            "typo",
+            folder_objects("queue-scorrer", 2, "NVIDIA-H100-80GB-HBM3"),
+            "objects.yaml",
+            &["plugins[0].type", "'queue-scorrer' is not registered", "did you mean 'queue-scorer'"],
+        ),
         // vLLM would not start TP 4 on a pod with 2 GPUs.
-        ("tp", folder_objects("queue-scorer", 4, "NVIDIA-H100-80GB-HBM3"), "objects.yaml", &["Deployment m in", "needs 4 GPUs per pod, the container requests 2", "allowParallelismMismatch"]),
+        (
+            "tp",
+            folder_objects("queue-scorer", 4, "NVIDIA-H100-80GB-HBM3"),
+            "objects.yaml",
+            &[
+                "Deployment m in",
+                "needs 4 GPUs per pod, the container requests 2",
+                "allowParallelismMismatch",
+            ],
+        ),
         // A GPU label value no profile matches.
-        ("gpu", folder_objects("queue-scorer", 2, "NVIDIA-Foo-9000"), "objects.yaml", &["nvidia.com/gpu.product", "\"NVIDIA-Foo-9000\"", "HardwareProfile"]),
+        (
+            "gpu",
+            folder_objects("queue-scorer", 2, "NVIDIA-Foo-9000"),
+            "objects.yaml",
+            &["nvidia.com/gpu.product", "\"NVIDIA-Foo-9000\"", "HardwareProfile"],
+        ),
         // A Helm template given as a file to read.
-        ("template", good.replace("name: m}", "name: {{ .Values.name }}}"), "objects.yaml", &["is a Helm template", "helm template"]),
+        (
+            "template",
+            good.replace("name: m}", "name: {{ .Values.name }}}"),
+            "objects.yaml",
+            &["is a Helm template", "helm template"],
+        ),
     ];
     for (tag, objects, file, words) in cases {
         let dir = base.join(tag);
@@ -236,7 +260,12 @@ fn bad_manifests_are_one_line_naming_the_field_the_file_and_the_fix() {
         std::fs::write(dir.join(file), objects).unwrap();
         std::fs::write(dir.join("scenario.yaml"), workload).unwrap();
         let target = if tag == "template" { dir.join(file) } else { dir.clone() };
-        let o = blis(&["run", "--no-progress", target.to_str().unwrap(), dir.join("scenario.yaml").to_str().unwrap()]);
+        let o = blis(&[
+            "run",
+            "--no-progress",
+            target.to_str().unwrap(),
+            dir.join("scenario.yaml").to_str().unwrap(),
+        ]);
         let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
         assert_eq!(o.status.code(), Some(2), "{tag}: {err}");
         assert_eq!(err.lines().count(), 1, "{tag}: {err}");

@@ -72,7 +72,8 @@ fn strip_derived(inputs: &mut Value, context: u64) {
         let kv = v["kv_blocks"].as_u64().unwrap();
         assert!(kv > 0, "pool {i}: {v}");
         let len = v["max_model_len"].as_u64().unwrap();
-        let derived = sources[format!("pools[{i}].vllm.max_model_len")].as_str().unwrap().starts_with("derived");
+        let derived =
+            sources[format!("pools[{i}].vllm.max_model_len")].as_str().unwrap().starts_with("derived");
         if derived {
             assert_eq!(len, context.min(kv * v["block_size"].as_u64().unwrap()), "pool {i}: {v}");
             v["max_model_len"] = Value::Null;
@@ -129,7 +130,8 @@ fn scorers(list: &[(&str, f64)]) -> Value {
     list.iter().map(|(s, w)| json!({"scorer": s, "weight": w})).collect()
 }
 
-const DEFAULT_DETECTOR: &str = "utilization-detector (queueDepthThreshold 5, kvCacheUtilThreshold 0.8, headroom 0)";
+const DEFAULT_DETECTOR: &str =
+    "utilization-detector (queueDepthThreshold 5, kvCacheUtilThreshold 0.8, headroom 0)";
 const ASSUMED_H100: &str = "default: H100-SXM-80GB (no GPU named by the manifests)";
 
 /// Where each input of pool `i` came from: `server` is the manifest that runs it; `set` the values
@@ -157,7 +159,8 @@ fn pool_sources(out: &mut Value, i: usize, server: &str, gpu: &str, set: &[(&str
     m.insert("vllm.kv_blocks".into(), json!("derived from GPU memory"));
     m.insert("vllm.max_model_len".into(), json!("derived from the model's context and the KV capacity"));
     for (k, how) in set {
-        let v = if how.starts_with("default") { how.to_string() } else { format!("manifest: {server} ({how})") };
+        let v =
+            if how.starts_with("default") { how.to_string() } else { format!("manifest: {server} ({how})") };
         m.insert(k.to_string(), json!(v));
     }
     for (k, v) in m {
@@ -169,7 +172,10 @@ fn pool_sources(out: &mut Value, i: usize, server: &str, gpu: &str, set: &[(&str
 /// exactly that many warnings: nothing unexplained, nothing the manifests set left unsaid.
 fn assert_warnings(folder: &str, got: &[String], expected: &[(&str, usize)]) {
     for w in got {
-        assert!(expected.iter().any(|(p, _)| w.contains(p)), "{folder}: unexpected warning: {w}\nall: {got:#?}");
+        assert!(
+            expected.iter().any(|(p, _)| w.contains(p)),
+            "{folder}: unexpected warning: {w}\nall: {got:#?}"
+        );
     }
     for (p, n) in expected {
         let hits = got.iter().filter(|w| w.contains(p)).count();
@@ -210,13 +216,33 @@ fn gaie_v0_5_1_raw_inference_scheduling() {
         "policy": "endpointPicker", "prefix_index": null,
         "profiles": [{"filters": ["neutral (not modelled)"], "name": "default", "picker": "random-picker", "scorers": []}],
         "refresh_interval_ms": 50.0, "saturation_detector": DEFAULT_DETECTOR});
-    let pools = vec![pool("default", "both", 3, 1, "H100-SXM-80GB", json!({"llm-d.ai/role": "both"}), vllm(16, None))];
-    let want = top("meta-llama/Llama-3.1-8B-Instruct", pools, json!([{"class": "chat", "priority": 10}]), router, "0.23.0");
+    let pools = vec![pool(
+        "default",
+        "both",
+        3,
+        1,
+        "H100-SXM-80GB",
+        json!({"llm-d.ai/role": "both"}),
+        vllm(16, None),
+    )];
+    let want = top(
+        "meta-llama/Llama-3.1-8B-Instruct",
+        pools,
+        json!([{"class": "chat", "priority": 10}]),
+        router,
+        "0.23.0",
+    );
     let mut sources = json!({
         "model": format!("manifest: {server} (vllm serve)"),
         "objectives": "manifest: InferenceObjectives / InferenceModels of the pool",
         "router": "manifest: endpoint picker vllm-llama3-8b-instruct-epp of InferencePool vllm-llama3-8b-instruct"});
-    pool_sources(&mut sources, 0, server, ASSUMED_H100, &[("tensor_parallelism", "default: 1 (the pod requests no GPU)")]);
+    pool_sources(
+        &mut sources,
+        0,
+        server,
+        ASSUMED_H100,
+        &[("tensor_parallelism", "default: 1 (the pod requests no GPU)")],
+    );
     assert_inputs(folder, inputs, 131_072, want, sources);
     assert_warnings(
         folder,
@@ -257,12 +283,26 @@ fn v0_2_pd_disaggregation() {
     );
     add_scenario(&dir, "  hardware: {gpu: H200-SXM-141GB}\n");
     let (inputs, warnings) = run(&dir);
-    let labels = |role: &str| {
-        json!({"llm-d.ai/inferenceServing": "true", "llm-d.ai/model": "ms-pd-llm-d-modelservice", "llm-d.ai/role": role})
-    };
+    let labels = |role: &str| json!({"llm-d.ai/inferenceServing": "true", "llm-d.ai/model": "ms-pd-llm-d-modelservice", "llm-d.ai/role": role});
     let pools = vec![
-        pool("ms-pd-llm-d-modelservice-decode", "decode", 1, 4, "H200-SXM-141GB", labels("decode"), vllm(128, Some(32000))),
-        pool("ms-pd-llm-d-modelservice-prefill", "prefill", 4, 1, "H200-SXM-141GB", labels("prefill"), vllm(128, Some(32000))),
+        pool(
+            "ms-pd-llm-d-modelservice-decode",
+            "decode",
+            1,
+            4,
+            "H200-SXM-141GB",
+            labels("decode"),
+            vllm(128, Some(32000)),
+        ),
+        pool(
+            "ms-pd-llm-d-modelservice-prefill",
+            "prefill",
+            4,
+            1,
+            "H200-SXM-141GB",
+            labels("prefill"),
+            vllm(128, Some(32000)),
+        ),
     ];
     let router = json!({"decider": "always", "flow_control": "off",
         "handler": "disagg (decode \"decode\", prefill \"prefill\")",
@@ -287,13 +327,18 @@ fn v0_2_pd_disaggregation() {
         router,
         "0.23.0",
     );
-    let (decode, prefill) = ("Deployment ms-pd-llm-d-modelservice-decode", "Deployment ms-pd-llm-d-modelservice-prefill");
+    let (decode, prefill) =
+        ("Deployment ms-pd-llm-d-modelservice-decode", "Deployment ms-pd-llm-d-modelservice-prefill");
     let mut sources = json!({
         "model": format!("manifest: {decode} (vllm serve)"),
         "objectives": "manifest: InferenceObjectives / InferenceModels of the pool",
         "router": "manifest: endpoint picker gaie-pd-epp of InferencePool gaie-pd"});
     let read = |tp: &'static str| {
-        [("tensor_parallelism", tp), ("vllm.block_size", "--block-size"), ("vllm.max_model_len", "--max-model-len")]
+        [
+            ("tensor_parallelism", tp),
+            ("vllm.block_size", "--block-size"),
+            ("vllm.max_model_len", "--max-model-len"),
+        ]
     };
     pool_sources(&mut sources, 0, decode, "scenario", &read("--tensor-parallel-size"));
     pool_sources(&mut sources, 1, prefill, "scenario", &read("GPUs per pod / DP-local"));
@@ -338,7 +383,15 @@ fn v0_5_precise_prefix_cache_aware() {
         "profiles": [{"filters": [], "name": "default", "picker": "max-score-picker", "scorers": scorers(&[
             ("prefix-cache-scorer (precise, KV events)", 3.0), ("kv-cache-utilization-scorer", 2.0), ("queue-scorer", 2.0)])}],
         "refresh_interval_ms": 50.0, "saturation_detector": DEFAULT_DETECTOR});
-    let pools = vec![pool("default", "both", 8, 2, "H100-SXM-80GB", json!({"llm-d.ai/role": "both"}), vllm(64, None))];
+    let pools = vec![pool(
+        "default",
+        "both",
+        8,
+        2,
+        "H100-SXM-80GB",
+        json!({"llm-d.ai/role": "both"}),
+        vllm(64, None),
+    )];
     let want = top("Qwen/Qwen3-32B", pools, json!([{"class": "chat", "priority": 0}]), router, "0.14.1");
     let mut sources = json!({
         "model": format!("manifest: {server} (vllm serve)"),
@@ -375,7 +428,10 @@ fn v0_5_precise_prefix_cache_aware() {
     );
     let (inputs, warnings) = run(&dir);
     assert_eq!(inputs["pools"].as_array().map(Vec::len), Some(1), "{inputs:#}");
-    assert_eq!(inputs["router"]["profiles"][0]["scorers"][0]["scorer"], "prefix-cache-scorer (precise, KV events)");
+    assert_eq!(
+        inputs["router"]["profiles"][0]["scorers"][0]["scorer"],
+        "prefix-cache-scorer (precise, KV events)"
+    );
     assert_warnings(
         folder,
         &warnings,
@@ -399,8 +455,13 @@ fn v0_9_flow_control() {
     let dir = copy_of(folder, "flow");
     add_scenario(&dir, "");
     let err = refused(&dir);
-    assert!(err.contains("InferencePool \"flow-control\" selects no Deployment") && err.contains("llm-d.ai/guide"), "{err}");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm-d/flow-control-model-server.yaml");
+    assert!(
+        err.contains("InferencePool \"flow-control\" selects no Deployment")
+            && err.contains("llm-d.ai/guide"),
+        "{err}"
+    );
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm-d/flow-control-model-server.yaml");
     std::fs::copy(fixture, dir.join("model-server.yaml")).unwrap();
     let (inputs, warnings) = run(&dir);
     let server = "Deployment flow-control-decode";
@@ -420,7 +481,15 @@ fn v0_9_flow_control() {
         "profiles": [{"filters": [], "name": "default", "picker": "max-score-picker", "scorers": scorers(&[
             ("queue-scorer", 2.0), ("kv-cache-utilization-scorer", 2.0), ("prefix-cache-scorer (approximate index)", 3.0)])}],
         "refresh_interval_ms": 50.0, "saturation_detector": "concurrency-detector (maxConcurrency 132, headroom 0)"});
-    let pools = vec![pool("default", "both", 8, 2, "H100-SXM-80GB", json!({"llm-d.ai/role": "both"}), vllm(16, None))];
+    let pools = vec![pool(
+        "default",
+        "both",
+        8,
+        2,
+        "H100-SXM-80GB",
+        json!({"llm-d.ai/role": "both"}),
+        vllm(16, None),
+    )];
     let want = top("Qwen/Qwen3-32B", pools, json!([{"class": "chat", "priority": 0}]), router, "0.23.0");
     let mut sources = json!({
         "model": format!("manifest: {server} (vllm serve)"),
@@ -467,7 +536,15 @@ fn v0_9_optimized_baseline() {
         "profiles": [{"filters": [], "name": "default", "picker": "max-score-picker", "scorers": scorers(&[
             ("queue-scorer", 2.0), ("kv-cache-utilization-scorer", 2.0), ("prefix-cache-scorer (approximate index)", 3.0), ("no-hit-lru-scorer", 2.0)])}],
         "refresh_interval_ms": 50.0, "saturation_detector": DEFAULT_DETECTOR});
-    let pools = vec![pool("default", "both", 8, 2, "H100-SXM-80GB", json!({"llm-d.ai/role": "both"}), vllm(16, None))];
+    let pools = vec![pool(
+        "default",
+        "both",
+        8,
+        2,
+        "H100-SXM-80GB",
+        json!({"llm-d.ai/role": "both"}),
+        vllm(16, None),
+    )];
     let want = top("Qwen/Qwen3-32B", pools, json!([{"class": "chat", "priority": 0}]), router, "0.23.0");
     let mut sources = json!({
         "model": format!("manifest: {server} (vllm serve)"),
@@ -533,7 +610,8 @@ fn latest_pd_disaggregation() {
         ],
         "refresh_interval_ms": 50.0, "saturation_detector": DEFAULT_DETECTOR});
     let want = top("openai/gpt-oss-120b", pools, json!([{"class": "chat", "priority": 0}]), router, "0.23.0");
-    let (decode, prefill) = ("LeaderWorkerSet pd-disagg-vllm-decode", "LeaderWorkerSet pd-disagg-vllm-prefill");
+    let (decode, prefill) =
+        ("LeaderWorkerSet pd-disagg-vllm-decode", "LeaderWorkerSet pd-disagg-vllm-prefill");
     let mut sources = json!({
         "model": format!("manifest: {decode} (vllm serve)"),
         "objectives": "default: priority 0 (no InferenceObjective or InferenceModel names InferencePool pd-disaggregation)",

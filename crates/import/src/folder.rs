@@ -246,7 +246,10 @@ fn render_release(
     for (k, v) in set {
         charts::set_path(&mut merged, &k, v);
     }
-    let from = format!("release {name} ({})", if sources.is_empty() { "inline values".to_string() } else { sources.join(", ") });
+    let from = format!(
+        "release {name} ({})",
+        if sources.is_empty() { "inline values".to_string() } else { sources.join(", ") }
+    );
     let r = Release { name: name.to_string(), kind, version, values: merged, sources };
     let rendered = charts::render(&r)?;
     out.warnings.extend(rendered.warnings);
@@ -387,7 +390,8 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
         }
         let text = render::kustomize(dir)?;
         let mut docs = parse_documents(&text).map_err(|e| in_file(dir, e))?;
-        docs.iter_mut().for_each(|d| crate::llmd::set_file(d, &format!("the kustomization {}", dir.display())));
+        docs.iter_mut()
+            .for_each(|d| crate::llmd::set_file(d, &format!("the kustomization {}", dir.display())));
         out.objects.extend(docs);
         out.warnings.push(format!("rendered the kustomization {} with kubectl kustomize", dir.display()));
     }
@@ -463,7 +467,10 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
     for o in out.objects.all() {
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
         let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-        defined.insert((kind, name), (PathBuf::from("the rendered releases and kustomizations"), without_file(o)));
+        defined.insert(
+            (kind, name),
+            (PathBuf::from("the rendered releases and kustomizations"), without_file(o)),
+        );
     }
     for f in files.iter().filter(|f| !consumed.contains(*f)) {
         let text = read_file(f)?;
@@ -480,11 +487,23 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
             match doc.get("kind").and_then(Value::as_str) {
                 Some(crate::manifest::KIND) => scenario = true,
                 Some(kind) => {
-                    let name = doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                    let name =
+                        doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
                     let key = (kind.to_string(), name.clone());
                     // An identical copy (a committed rendering of the same sources) changes nothing.
                     if let Some((first, before)) = defined.insert(key, (f.clone(), doc.clone())) {
-                        if first != *f && before != doc {
+                        // Only kinds the import reads: two HTTPRoute variants change no prediction.
+                        let read = crate::llmd::workload::KINDS.contains(&kind)
+                            || [
+                                "InferencePool",
+                                "ConfigMap",
+                                "InferenceObjective",
+                                "InferenceModel",
+                                "HorizontalPodAutoscaler",
+                                "VariantAutoscaling",
+                            ]
+                            .contains(&kind);
+                        if read && first != *f && before != doc {
                             out.warnings.push(format!(
                                 "{kind} {name} is defined in {} and again in {}; the later file's replaces it, as kubectl apply of the folder would (pass only the file you deploy to use the other)",
                                 first.display(),
@@ -610,7 +629,8 @@ mod tests {
         let text = |d: &Deployed| serde_json::to_string(d.objects.all()).unwrap();
         let d = read(std::slice::from_ref(&dir)).unwrap();
         assert!(!text(&d).contains("no-hit-lru-scorer"), "{}", text(&d));
-        let note = d.warnings.iter().find(|w| w.contains("b/values.yaml is named by")).expect("variant named");
+        let note =
+            d.warnings.iter().find(|w| w.contains("b/values.yaml is named by")).expect("variant named");
         assert!(note.contains("helmfileEnv"), "{note}");
         assert_eq!(d.objects.all().iter().filter(|o| o["kind"] == "InferencePool").count(), 1);
         let mut named = Deployed::default();

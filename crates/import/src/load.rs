@@ -133,7 +133,8 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
             if let Some(h) = &imp.helmfile {
                 let shown = folder::normalize(&dir.join(h)).display().to_string();
                 warnings.retain(|w| {
-                    !(w.contains(&shown) && (w.contains("environment variables") || w.contains(" is named by ")))
+                    !(w.contains(&shown)
+                        && (w.contains("environment variables") || w.contains(" is named by ")))
                 });
             }
             objects.extend(named.objects.into_items());

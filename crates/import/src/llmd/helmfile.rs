@@ -292,7 +292,8 @@ mod tests {
     fn plain_helmfile_releases() {
         let text = "releases:\n- name: gaie-x\n  chart: oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool\n  version: v0.5.1\n  values: [gaie-x/values.yaml]\n- name: off\n  chart: c\n  installed: false\n- name: ms-x\n  chart: llm-d-modelservice/llm-d-modelservice\n  version: v0.2.0\n  values: [ms-x/values.yaml, {decode: {replicas: 3}}]\n  set: [{name: a.b, value: 1}]\n";
         let mut w = Vec::new();
-        let r = read(Path::new("/f/helmfile.yaml"), text, None, &BTreeMap::new(), &reader(&[]), &mut w).unwrap();
+        let r =
+            read(Path::new("/f/helmfile.yaml"), text, None, &BTreeMap::new(), &reader(&[]), &mut w).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].name.as_str(), r[0].version.as_deref()), ("gaie-x", Some("v0.5.1")));
         assert_eq!(r[0].values, vec![ValuesSource::File(PathBuf::from("/f/gaie-x/values.yaml"))]);
@@ -328,22 +329,39 @@ releases:
         let files: &'static [(&str, &str)] =
             &[("env/istio.yaml", "provider: {name: istio}"), ("env/gke.yaml", "provider: {name: gke}")];
         let mut w = Vec::new();
-        let r = read(Path::new("/g/helmfile.yaml.gotmpl"), text, None, &BTreeMap::new(), &reader(files), &mut w).unwrap();
+        let r =
+            read(Path::new("/g/helmfile.yaml.gotmpl"), text, None, &BTreeMap::new(), &reader(files), &mut w)
+                .unwrap();
         assert_eq!(r[0].name, "ms-x");
         assert_eq!(r[0].values[0], ValuesSource::File(PathBuf::from("/g/ms/values.yaml")));
         assert_eq!(r[0].values[1], ValuesSource::Inline(json!({"provider": "istio"})));
         assert_eq!(r[0].set[0], ("routing.inferencePool.name".to_string(), json!("gaie-x")));
         assert!(w.iter().any(|x| x.contains("RELEASE_NAME_POSTFIX")), "{w:?}");
-        let gke =
-            read(Path::new("/g/helmfile.yaml.gotmpl"), text, Some("gke"), &BTreeMap::new(), &reader(files), &mut w).unwrap();
+        let gke = read(
+            Path::new("/g/helmfile.yaml.gotmpl"),
+            text,
+            Some("gke"),
+            &BTreeMap::new(),
+            &reader(files),
+            &mut w,
+        )
+        .unwrap();
         assert_eq!(gke[0].values[0], ValuesSource::File(PathBuf::from("/g/ms/values_gke.yaml")));
-        let e = read(Path::new("/g/helmfile.yaml.gotmpl"), text, Some("aws"), &BTreeMap::new(), &reader(files), &mut w)
-            .unwrap_err();
+        let e = read(
+            Path::new("/g/helmfile.yaml.gotmpl"),
+            text,
+            Some("aws"),
+            &BTreeMap::new(),
+            &reader(files),
+            &mut w,
+        )
+        .unwrap_err();
         assert!(e.problem.contains("\"aws\""), "{e}");
         // Environment variables given (spec.import.helmfileEnv) replace the template's defaults.
         let mut w2 = Vec::new();
         let env = BTreeMap::from([("RELEASE_NAME_POSTFIX".to_string(), "y".to_string())]);
-        let y = read(Path::new("/g/helmfile.yaml.gotmpl"), text, None, &env, &reader(files), &mut w2).unwrap();
+        let y =
+            read(Path::new("/g/helmfile.yaml.gotmpl"), text, None, &env, &reader(files), &mut w2).unwrap();
         assert_eq!(y[0].name, "ms-y");
         assert!(!w2.iter().any(|x| x.contains("RELEASE_NAME_POSTFIX")), "{w2:?}");
         assert!(is_helmfile_name("gke.helmfile.yaml") && !is_helmfile_name("values.yaml"));

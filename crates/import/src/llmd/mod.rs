@@ -369,7 +369,10 @@ fn import_sources(
     } else if let (Some(p), None) = (pool, own.pointer("/router/objectives")) {
         out.insert(
             "objectives".to_string(),
-            format!("default: priority 0 (no InferenceObjective or InferenceModel names InferencePool {})", p.name),
+            format!(
+                "default: priority 0 (no InferenceObjective or InferenceModel names InferencePool {})",
+                p.name
+            ),
         );
     }
     out

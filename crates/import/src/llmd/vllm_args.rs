@@ -370,7 +370,8 @@ pub fn parse(args: &[String]) -> VllmArgs {
             Flag::InertSwitch => {}
             // `--no-X` (or `--X=false`) keeps vLLM's default, which is what is simulated.
             Flag::UnmodelledSwitch(why) => {
-                let on = !matches!(inline.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("false" | "0"));
+                let on =
+                    !matches!(inline.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("false" | "0"));
                 if on != negated {
                     out.warnings.push(format!("vLLM argument --{canonical} is not modelled: {why}"))
                 }

@@ -1028,7 +1028,15 @@ mod tests {
         // The v0.2 modelservice P/D example's model: OPT's `ffn_dim` read as the MLP size.
         let opt = builtin("facebook/opt-125m").unwrap();
         assert_eq!(
-            (opt.layers, opt.hidden, opt.heads, opt.kv_heads, opt.intermediate, opt.vocab, opt.max_position_embeddings),
+            (
+                opt.layers,
+                opt.hidden,
+                opt.heads,
+                opt.kv_heads,
+                opt.intermediate,
+                opt.vocab,
+                opt.max_position_embeddings
+            ),
             (12, 768, 12, 12, 3072, 50272, 2048)
         );
         // 125 M parameters; the gated-MLP count gives about 0.15 G (2-byte weights: 0.25-0.32 GB).
