@@ -6,6 +6,9 @@
 #   hack/control-plane.sh up      build if needed, generate certificates, start etcd and kube-apiserver
 #                                 (RBAC on), wait until /readyz, write an admin kubeconfig; prints `export` lines
 #   hack/control-plane.sh down    stop the processes started by `up`
+#   hack/control-plane.sh restart-apiserver | kill-apiserver | start-apiserver
+#                                 fault injection for the e2e tests: a graceful restart (SIGTERM, then
+#                                 start), a SIGKILL (no shutdown at all), a start after a kill
 #
 # State lives in $BLIS_CP_DIR (default .cache/cp): pids, logs, PKI, kubeconfig. Everything binds 127.0.0.1.
 # kube-apiserver, etcd and kubectl are built with the wrapper-module technique: k8s.io/kubernetes lists its
@@ -201,6 +204,14 @@ case "${1:-up}" in
   up) up ;;
   down) down ;;
   restart-apiserver) stop_one kube-apiserver; start_apiserver ;;
+  kill-apiserver)
+    if alive kube-apiserver; then
+      pid=$(cat "$CP_DIR/kube-apiserver.pid")
+      kill -9 "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$CP_DIR/kube-apiserver.pid" ;;
+  start-apiserver) start_apiserver ;;
   clean) down; rm -rf "$CP_DIR" ;;
-  *) echo "usage: $0 build|up|down|restart-apiserver|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|restart-apiserver|kill-apiserver|start-apiserver|clean" >&2; exit 2 ;;
 esac

@@ -21,6 +21,7 @@ pub mod scenario;
 pub mod server;
 pub mod status;
 pub mod sweep;
+pub mod triggers;
 pub mod watched;
 pub mod wiring;
 pub mod worker;

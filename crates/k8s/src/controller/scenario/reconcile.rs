@@ -300,7 +300,7 @@ async fn run_simulation(
         Ok(o) => {
             let (status, verdict) =
                 steps::status_succeeded(&prev, generation, &prepared, &o.summary, wall, now);
-            match apply_status(&ctx, &*obj, &status).await {
+            match apply_result(&ctx, &obj, &status, &cancel).await {
                 Ok(()) => {
                     tracing::info!(name, wall, slo_met = verdict.slo_met, "simulation succeeded");
                     let msg = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
@@ -330,7 +330,7 @@ async fn run_simulation(
     tracing::warn!(name, reason = err.reason(), error = %err, "simulation did not produce a prediction");
     // Every outcome records its inputs hash: the same inputs are not run again.
     let mut status = status_stalled(&prev, generation, Some(prepared.hash.as_str()), &err, now);
-    if let Err(e) = apply_status(&ctx, &*obj, &status).await {
+    if let Err(e) = apply_result(&ctx, &obj, &status, &cancel).await {
         ctx.metrics.error("ApiError");
         tracing::warn!(name, error = %e, "cannot write the Stalled status");
         if let kube::Error::Api(ae) = &e {
@@ -347,6 +347,44 @@ async fn run_simulation(
     }
     let reason = if matches!(err, Error::Invalid(_)) { "InvalidInput" } else { err.reason() };
     publish(&ctx, &*obj, EventType::Warning, reason, err.to_string()).await;
+}
+
+/// How long a finished run keeps trying to write its result while the API server cannot be
+/// reached (an outage must not cost the run, nor run it again).
+const RESULT_WRITE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Writes a finished run's status, retrying (short backoff) while the API server is unreachable or
+/// failing and the run is still the current one; a refusal (gone, conflict, too large) is returned.
+async fn apply_result(
+    ctx: &Context,
+    obj: &SimulationScenario,
+    status: &SimulationScenarioStatus,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(), kube::Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let start = Instant::now();
+    let mut backoff = crate::controller::triggers::QuickBackoff::default();
+    loop {
+        match apply_status(ctx, obj, status).await {
+            Err(e) if transient(&e) && start.elapsed() < RESULT_WRITE_PATIENCE => {
+                tracing::info!(name = obj.name_any(), error = %e, "cannot write the result yet; retrying");
+                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(1))).await;
+                if !ctx.runs.is_current(&uid, cancel) {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a failed request may succeed when repeated unchanged: the API server was unreachable,
+/// unavailable or overloaded (not a refusal of the request).
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429,
+        _ => true,
+    }
 }
 
 /// Requeue rule on reconcile errors: per-object exponential backoff for transient ones.
