@@ -134,7 +134,7 @@ impl Env {
             .args(args)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}"), "--max-wall-seconds", "120"])
             .env("KUBECONFIG", &self.controller_kubeconfig)
-            .env("RUST_LOG", "info,kube=warn")
+            .env("RUST_LOG", std::env::var("BLIS_E2E_RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
