@@ -1,7 +1,8 @@
 //! End-to-end fault tests of the scenario controller against a real kube-apiserver + etcd (harness:
 //! `tests/common/kube.rs`; the harness owns the processes it stops and restarts): scenarios created
 //! at a steady rate through a graceful and a SIGKILL restart of kube-apiserver (with etcd's history
-//! compacted meanwhile, so every watch relists), then 500 scenarios
+//! compacted meanwhile, so every watch relists), a queue of runs in one namespace beside one run in
+//! another (fair permits), then 500 scenarios
 //! with a kill -9 of the controller in the middle. Each step prints its recovery time.
 
 use std::collections::BTreeMap;
@@ -85,6 +86,34 @@ fn e2e_faults() {
         figures.push((fault, outage, recovery));
         eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
     }
+
+    let t = step("a namespace with a queue of long runs does not hold back another namespace's run");
+    ns(&env, "busy");
+    ns(&env, "quiet");
+    // About 0.7 s each at --max-concurrent 2: the queue takes about 10 s to drain.
+    let busy: String =
+        (0..30).map(|i| format!("---\n{}", scenario(&format!("b{i:02}"), 4, 1200, 120.0, ""))).collect();
+    env.apply("busy", &busy);
+    wait_until("busy runs queued", Duration::from_secs(30), || {
+        let running = metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 2.0;
+        (running
+            && kube.list("busy").iter().filter(|o| cond_status(o, "Reconciling") == "True").count() >= 20)
+            .then_some(())
+    });
+    let applied = Instant::now();
+    env.apply("quiet", &scenario("q", 4, 1200, 120.0, ""));
+    let (waited, busy_left) = wait_until("quiet Ready", Duration::from_secs(60), || {
+        let q = kube.list("quiet");
+        let left = kube.list("busy").iter().filter(|o| !is_ready(o)).count();
+        q.first().is_some_and(is_ready).then(|| (applied.elapsed(), left))
+    });
+    eprintln!(
+        "E2E-FAIR: the quiet namespace's run Ready {:.1}s after its apply, with {busy_left} of 30 busy runs still queued or running",
+        waited.as_secs_f64()
+    );
+    assert!(busy_left >= 10, "the quiet run waited for the busy queue ({busy_left} left)");
+    kube.wait_all_ready("busy", 30, Instant::now() + Duration::from_secs(120), "busy");
+    eprintln!("ok in {:.1}s", t.elapsed().as_secs_f64());
 
     let t = step("500 scenarios, the controller killed (SIGKILL) in the middle");
     ns(&env, "fleet");

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod error;
+pub mod fair;
 pub mod fanout;
 pub mod import_refs;
 pub mod leader;

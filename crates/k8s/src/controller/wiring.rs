@@ -22,9 +22,9 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::Semaphore;
 
 use super::client::FIELD_MANAGER;
+use super::fair::FairPermits;
 use super::metrics::Metrics;
 use super::ref_index::RefIndex;
 use super::runs::Runs;
@@ -99,7 +99,8 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         client.clone(),
         Reporter { controller: FIELD_MANAGER.into(), instance: Some(opts.identity.clone()) },
     );
-    let semaphore = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
+    // Simulations run at most --max-concurrent at once, granted round-robin across namespaces.
+    let permits = FairPermits::new(opts.max_concurrent);
     let mut contexts = Vec::with_capacity(scopes.len());
     for scope in &scopes {
         let refs = Arc::new(RefIndex::default());
@@ -110,7 +111,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 recorder: recorder.clone(),
                 metrics: metrics.clone(),
                 runs: Runs::default(),
-                semaphore: semaphore.clone(),
+                permits: permits.clone(),
                 limits: opts.limits,
                 store: controller.store(),
                 failures: Mutex::new(HashMap::new()),
@@ -145,12 +146,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let shutdown = futures::FutureExt::shared(async move {
         let _ = stop_rx.await;
     });
-    // Sweeps: one controller per scope, sharing the metrics and the semaphore with scenarios.
+    // Sweeps: one controller per scope, sharing the metrics and the permits with scenarios.
     let sweep_ctx = Arc::new(sweep::SweepContext {
         client: client.clone(),
         recorder: recorder.clone(),
         metrics: metrics.clone(),
-        semaphore: semaphore.clone(),
+        permits: permits.clone(),
         runs: Runs::default(),
         fan_out: opts.fan_out.clone(),
         limits: opts.limits,

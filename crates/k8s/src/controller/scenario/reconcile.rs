@@ -12,12 +12,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::Semaphore;
 
 use super::steps::{self, Decision, Prepared, Referenced};
 use crate::api::conditions::SLO_MET;
 use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioSpec, SimulationScenarioStatus};
 use crate::controller::client::{apply_status_of, fresh, is_dns_name, publish_event};
+use crate::controller::fair::FairPermits;
 use crate::controller::metrics::Metrics;
 use crate::controller::ref_index::RefIndex;
 use crate::controller::runs::{RunGuard, Runs};
@@ -37,7 +37,7 @@ pub struct Context {
     pub(crate) recorder: Recorder,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) runs: Runs,
-    pub(crate) semaphore: Arc<Semaphore>,
+    pub(crate) permits: Arc<FairPermits>,
     pub(crate) limits: Limits,
     pub(crate) store: Store<Watched<SimulationScenario>>,
     pub(crate) failures: Mutex<HashMap<String, u32>>,
@@ -239,7 +239,7 @@ async fn run_simulation(
     let uid = obj.uid().unwrap_or_default();
     // Registered until the result is written, so a reconcile on a lagging cache does not rerun it.
     let _registered = RunGuard::new(&ctx.runs, &uid, &cancel);
-    let Ok(_permit) = ctx.semaphore.clone().acquire_owned().await else { return };
+    let _permit = ctx.permits.acquire(&obj.namespace().unwrap_or_default()).await;
     if cancel.load(Ordering::Relaxed) {
         return;
     }
