@@ -152,8 +152,11 @@ fn e2e_faults() {
     std::thread::sleep(Duration::from_secs(2));
     let sims_after = metric(&env.metrics(), "blis_controller_simulations_total");
     let recorded = kube.simulations_recorded("fleet");
+    let stored: usize =
+        ["outage-term", "outage-kill", "busy", "quiet", "fleet"].iter().map(|n| kube.list(n).len()).sum();
+    let peak_mib = vm_hwm_kb(controller.id()) as f64 / 1024.0;
     eprintln!(
-        "E2E-500-KILL: killed after {sims_at_kill} simulations; all 500 Ready {:.1}s after the restart; simulations {} before + {} after the kill (metrics), {recorded} recorded in status",
+        "E2E-500-KILL: killed after {sims_at_kill} simulations; all 500 Ready {:.1}s after the restart; simulations {} before + {} after the kill (metrics), {recorded} recorded in status; the restarted controller's peak RSS {peak_mib:.1} MiB with {stored} scenarios stored",
         fleet_recovery.as_secs_f64(),
         sims_at_kill,
         sims_after,
