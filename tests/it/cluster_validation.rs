@@ -90,9 +90,9 @@ fn lmbench_files_match_the_derived_summary() {
         assert_eq!(f.n, Some(r[4].parse().unwrap()));
         close(f.ttft_mean_ms.unwrap() / 1e3, r[8], "ttft mean");
         // The derived file takes the nearest rank; both sides here interpolate linearly (the
-        let p90: f64 = r[10].parse().unwrap();
         // twin's convention), which differs by less than one order-statistic gap: small once a
         // file has a few hundred requests (the censored files have 55-160).
+        let p90: f64 = r[10].parse().unwrap();
         if f.n.unwrap() >= 200 {
             assert!((f.ttft_p90_ms.unwrap() / 1e3 - p90).abs() <= 0.03 * p90, "{} ttft p90", r[14]);
         }
