@@ -157,6 +157,7 @@ pub fn load_paths(
 ) -> Result<Vec<ClusterExperiment>, InvalidInput> {
     let mut out = Vec::new();
     for p in paths {
+        let p = &absolute(p);
         let found = sources_in(p);
         if found.is_empty() {
             return Err(InvalidInput::new(
