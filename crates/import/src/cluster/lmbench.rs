@@ -177,12 +177,56 @@ fn deployment_for(folder: &Path, exp: &str, stack: &str) -> Option<PathBuf> {
     }
 }
 
+/// The environment variables the containers of the YAML files in `dir` set (name → value).
+fn container_env(dir: &Path) -> BTreeMap<String, String> {
+    fn walk(v: &Value, out: &mut BTreeMap<String, String>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(env) = m.get("env").and_then(Value::as_array) {
+                    for e in env {
+                        if let (Some(n), Some(val)) =
+                            (e.get("name").and_then(Value::as_str), e.get("value").and_then(Value::as_str))
+                        {
+                            out.insert(n.to_string(), val.to_string());
+                        }
+                    }
+                }
+                m.values().for_each(|x| walk(x, out));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeMap::new();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for f in files.iter().filter(|f| f.extension().is_some_and(|x| x == "yaml" || x == "yml")) {
+        let Ok(text) = std::fs::read_to_string(f) else { continue };
+        for doc in crate::llmd::parse_documents(&text).unwrap_or_default() {
+            walk(&doc, &mut out);
+        }
+    }
+    out
+}
+
+/// LMCache's local CPU tier (`LMCACHE_LOCAL_CPU=True`, `LMCACHE_MAX_LOCAL_CPU_SIZE` GB) as the
+/// twin's CPU KV offload size, if the deployment sets it.
+fn lmcache_cpu_gb(dir: &Path) -> Option<f64> {
+    let env = container_env(dir);
+    let on = env.get("LMCACHE_LOCAL_CPU").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+    on.then(|| env.get("LMCACHE_MAX_LOCAL_CPU_SIZE")?.parse::<f64>().ok()).flatten().filter(|g| *g > 0.0)
+}
+
 /// The replica count a stack folder's name states (`...-2replicas`).
 pub(crate) fn replicas_in_name(stack: &str) -> Option<i64> {
     let i = stack.find("replicas")?;
     let digits: String = stack[..i].chars().rev().take_while(char::is_ascii_digit).collect();
     digits.chars().rev().collect::<String>().parse().ok()
 }
+
+/// One file of a stack: its QPS, its name and what it holds.
+type QpsFile = (f64, String, FileData);
 
 /// Converts an LMBench experiment folder.
 pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
@@ -195,7 +239,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
     })?;
     let exp = exp_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // (stack folder, scenario) → (qps, file, data)
-    let mut groups: BTreeMap<(String, String), Vec<(f64, String, FileData)>> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Vec<QpsFile>> = BTreeMap::new();
     for (stack, path) in csv_files(&exp_dir) {
         let fname = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let Some((scenario, qps)) = scenario_and_qps(&fname) else {
@@ -234,6 +278,12 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             patch["replicas"] = json!(r);
             notes.push(format!(
                 "replicas {r}, as the stack's name says (the Deployment's own count may differ)"
+            ));
+        }
+        if let Some(gb) = deployment.first().and_then(|d| lmcache_cpu_gb(d)) {
+            patch["vllm"] = json!({"cpuOffloadGib": gb});
+            notes.push(format!(
+                "LMCache's local CPU tier (LMCACHE_MAX_LOCAL_CPU_SIZE {gb} GB) simulated as vllm.cpuOffloadGib {gb}; the LMCacheConnectorV1 connector is not modelled beyond that"
             ));
         }
         if stack.starts_with("llm-d") {

@@ -203,7 +203,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             .find(|p| {
                 let d = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
                 if pd {
-                    stack.split('-').last().is_some_and(|s| d.starts_with(s))
+                    stack.split('-').next_back().is_some_and(|s| d.starts_with(s))
                 } else {
                     d.contains("baseline")
                 }
