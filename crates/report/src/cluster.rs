@@ -5,15 +5,11 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use blis_plan::cluster::score::METRICS;
-use blis_plan::cluster::{ClusterReport, FiguresOut, StackResult};
+use blis_plan::cluster::score::{values, METRICS};
+use blis_plan::cluster::{ClusterReport, StackResult};
 
 /// Column headings of the metrics, in [`METRICS`] order.
 const HEADINGS: [&str; 4] = ["TTFT mean ms", "TTFT p90 ms", "output tok/s", "ITL mean ms"];
-
-fn values(f: &FiguresOut) -> [Option<f64>; 4] {
-    [f.ttft_mean_ms, f.ttft_p90_ms, f.output_tokens_per_s, f.itl_mean_ms]
-}
 
 fn num(v: Option<f64>) -> String {
     match v {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{ClusterExperiment, Figures, Point, Run, Stack};
 use crate::folder::read_file;
 use blis_sim::error::InvalidInput;
-use blis_sim::workload::{WorkloadProfileSpec, WorkloadSpec};
+use blis_sim::workload::WorkloadProfileSpec;
 
 /// The README with the per-rate table, if `folder` is a guide's benchmark folder.
 pub fn table_file(folder: &Path) -> Option<PathBuf> {
@@ -256,21 +256,12 @@ pub fn convert(folder: &Path, deployment: Option<&Path>) -> Result<ClusterExperi
             "give the profile the table was measured with",
         )
     })?;
-    let workload = WorkloadSpec {
-        duration_seconds: None,
-        max_requests: None,
-        arrival: None,
-        classes: Vec::new(),
-        trace: None,
-        client: None,
-        profile: Some(WorkloadProfileSpec { inference_perf: Some(profile_doc), benchmark_serving: None }),
-    };
+    let workload = super::profile_workload(WorkloadProfileSpec {
+        inference_perf: Some(profile_doc),
+        benchmark_serving: None,
+    });
     let mut notes = vec![
-        format!(
-            "workload: {} (placeholders filled: {})",
-            profile_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
-            filled.join(", ")
-        ),
+        format!("workload: {} (placeholders filled: {})", super::file_name(&profile_path), filled.join(", ")),
         "the README's summary row averages the stages (not inference-perf's summary): not scored".to_string(),
     ];
     if !text.contains("ITL") {

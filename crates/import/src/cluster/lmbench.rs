@@ -30,11 +30,7 @@ pub const CENSORED_FRACTION: f64 = 0.9;
 
 /// `data/openshift/<exp>` holding per-stack folders of LMBench CSVs, if `folder` has one.
 pub fn data_dir(folder: &Path) -> Option<PathBuf> {
-    let base = folder.join("data").join("openshift");
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(&base).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    dirs.sort();
-    dirs.into_iter().find(|d| !csv_files(d).is_empty())
+    super::entries(&folder.join("data").join("openshift")).into_iter().find(|d| !csv_files(d).is_empty())
 }
 
 /// The LMBench CSVs under a stack folder of `exp`, by stack folder.
@@ -169,7 +165,7 @@ fn deployment_for(folder: &Path, exp: &str, stack: &str) -> Option<PathBuf> {
         .filter(|p| p.is_dir())
         .collect();
     dirs.sort();
-    let name = |p: &PathBuf| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = |p: &PathBuf| super::file_name(p);
     if stack.starts_with("llm-d") {
         dirs.into_iter().find(|d| name(d).contains("llm-d"))
     } else {
@@ -237,11 +233,11 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             "give an LMBench experiment folder",
         )
     })?;
-    let exp = exp_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let exp = super::file_name(&exp_dir);
     // (stack folder, scenario) → (qps, file, data)
     let mut groups: BTreeMap<(String, String), Vec<QpsFile>> = BTreeMap::new();
     for (stack, path) in csv_files(&exp_dir) {
-        let fname = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let fname = super::file_name(&path);
         let Some((scenario, qps)) = scenario_and_qps(&fname) else {
             return Err(InvalidInput::new(
                 path.display().to_string(),

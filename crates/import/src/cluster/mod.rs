@@ -41,7 +41,7 @@ pub struct Point {
 }
 
 /// The figures a cluster benchmark reports for one stage or run (latencies in ms).
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Figures {
     /// Mean time to first token.
     pub ttft_mean_ms: Option<f64>,
@@ -265,6 +265,32 @@ fn from_value(doc: Value, field: &str) -> Result<ScenarioSpec, InvalidInput> {
             "fix the stack's spec patch",
         )
     })
+}
+
+/// A workload that is a benchmark profile and nothing else.
+pub(crate) fn profile_workload(profile: blis_sim::workload::WorkloadProfileSpec) -> WorkloadSpec {
+    WorkloadSpec {
+        duration_seconds: None,
+        max_requests: None,
+        arrival: None,
+        classes: Vec::new(),
+        trace: None,
+        client: None,
+        profile: Some(profile),
+    }
+}
+
+/// The entries of a folder, sorted by path (none when it cannot be read).
+pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).into_iter().flatten().filter_map(|e| e.ok().map(|e| e.path())).collect();
+    v.sort();
+    v
+}
+
+/// The last component of a path, as text.
+pub(crate) fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// The path with `..` and links resolved (the manifest readers resolve Kustomize and chart paths

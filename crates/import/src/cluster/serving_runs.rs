@@ -16,18 +16,14 @@ use serde_json::{json, Value};
 use super::{ClusterExperiment, Figures, Point, Run, Stack};
 use crate::folder::read_file;
 use blis_sim::error::InvalidInput;
-use blis_sim::workload::{WorkloadProfileSpec, WorkloadSpec};
+use blis_sim::workload::WorkloadProfileSpec;
 
 /// The node-selector placeholder of the P/D manifests, filled by the harness with the GPU product.
 pub const GPU_PLACEHOLDER: &str = "$LLMDBENCH_GPU_MODEL";
 
 /// `data/openshift/<exp>` holding `<GPU>/<stack>/benchmark_*.json`, if `folder` has one.
 pub fn data_dir(folder: &Path) -> Option<PathBuf> {
-    let base = folder.join("data").join("openshift");
-    let mut dirs: Vec<PathBuf> =
-        std::fs::read_dir(&base).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    dirs.sort();
-    dirs.into_iter().find(|d| {
+    super::entries(&folder.join("data").join("openshift")).into_iter().find(|d| {
         !result_files(d).is_empty()
             && folder.join("yamls").join(d.file_name().unwrap_or_default()).join("cmds.txt").is_file()
     })
@@ -36,7 +32,7 @@ pub fn data_dir(folder: &Path) -> Option<PathBuf> {
 /// `(gpu, stack, file)` of every result JSON.
 fn result_files(exp: &Path) -> Vec<(String, String, PathBuf)> {
     let mut out = Vec::new();
-    let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = super::file_name;
     for g in std::fs::read_dir(exp).into_iter().flatten().filter_map(|e| e.ok()) {
         for s in std::fs::read_dir(g.path()).into_iter().flatten().filter_map(|e| e.ok()) {
             for f in std::fs::read_dir(s.path()).into_iter().flatten().filter_map(|e| e.ok()) {
@@ -106,7 +102,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             "give a benchmark_serving experiment folder",
         )
     })?;
-    let exp = exp_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let exp = super::file_name(&exp_dir);
     let yamls = folder.join("yamls").join(&exp);
     let cmds_path = yamls.join("cmds.txt");
     let commands = parse_commands(&read_file(&cmds_path)?);
@@ -177,15 +173,10 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             "num_prompts": prompts,
             "ignore_eos": true,
         });
-        let workload = WorkloadSpec {
-            duration_seconds: None,
-            max_requests: None,
-            arrival: None,
-            classes: Vec::new(),
-            trace: None,
-            client: None,
-            profile: Some(WorkloadProfileSpec { inference_perf: None, benchmark_serving: Some(profile) }),
-        };
+        let workload = super::profile_workload(WorkloadProfileSpec {
+            inference_perf: None,
+            benchmark_serving: Some(profile),
+        });
         let measured = Figures {
             ttft_mean_ms: Some(ttft / k),
             ttft_p90_ms: None,
@@ -201,7 +192,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_dir())
             .find(|p| {
-                let d = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let d = super::file_name(&p);
                 if pd {
                     stack.split('-').next_back().is_some_and(|s| d.starts_with(s))
                 } else {

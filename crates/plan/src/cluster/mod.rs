@@ -25,40 +25,13 @@ pub struct PointResult {
     /// The run's stage, when the point is one.
     pub stage: Option<u32>,
     /// Measured.
-    pub measured: FiguresOut,
+    pub measured: Figures,
     /// Predicted (`None` when the run failed).
-    pub predicted: Option<FiguresOut>,
+    pub predicted: Option<Figures>,
     /// APE % per metric ([`score::METRICS`] order; `None` = not measured or not scored).
     pub ape: [Option<f64>; 4],
     /// Why the point is not scored.
     pub unscored: Option<String>,
-}
-
-/// Figures as reported (ms, tok/s).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct FiguresOut {
-    /// TTFT mean (ms).
-    pub ttft_mean_ms: Option<f64>,
-    /// TTFT p90 (ms).
-    pub ttft_p90_ms: Option<f64>,
-    /// Output tokens per second.
-    pub output_tokens_per_s: Option<f64>,
-    /// ITL mean (ms).
-    pub itl_mean_ms: Option<f64>,
-    /// Requests.
-    pub n: Option<u64>,
-}
-
-impl From<Figures> for FiguresOut {
-    fn from(f: Figures) -> Self {
-        Self {
-            ttft_mean_ms: f.ttft_mean_ms,
-            ttft_p90_ms: f.ttft_p90_ms,
-            output_tokens_per_s: f.output_tokens_per_s,
-            itl_mean_ms: f.itl_mean_ms,
-            n: f.n,
-        }
-    }
 }
 
 /// One stack's result.
@@ -213,8 +186,8 @@ pub fn validate(exps: &[ClusterExperiment], threads: usize) -> ClusterReport {
                         label: p.label.clone(),
                         rate: p.rate,
                         stage: p.stage,
-                        measured: p.measured.into(),
-                        predicted: predicted.map(Into::into),
+                        measured: p.measured,
+                        predicted,
                         ape,
                         unscored: p.unscored.clone(),
                     });
