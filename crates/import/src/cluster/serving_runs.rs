@@ -192,7 +192,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.is_dir())
             .find(|p| {
-                let d = super::file_name(&p);
+                let d = super::file_name(p);
                 if pd {
                     stack.split('-').next_back().is_some_and(|s| d.starts_with(s))
                 } else {
