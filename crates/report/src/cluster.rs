@@ -42,7 +42,7 @@ fn stack_table(s: &StackResult, out: &mut String) {
     for &k in &shown {
         let _ = write!(head, " | {:^26}", HEADINGS[k]);
     }
-    let _ = writeln!(out, "{head}");
+    let _ = writeln!(out, "{}", head.trim_end());
     let mut sub = format!("  {:<16} {:>6}", "", "");
     for _ in &shown {
         let _ = write!(sub, " | {:>8} {:>8} {:>8}", "meas", "pred", "APE");
