@@ -99,6 +99,23 @@ else
   echo "skipped: $VALIDATION not found"
 fi
 
+step "cluster validation against llm-d cluster benchmarks (ratchet: no median APE may get worse)"
+if [ -d ../shared/validation/cluster ]; then
+  start=$(date +%s.%N)
+  ./target/release/blis validate validation/cluster --ratchet data/cluster-ratchet.json --output json > target/cluster-validate-1.json
+  end=$(date +%s.%N)
+  awk -v s="$start" -v e="$end" 'BEGIN {printf "cluster validation wall time: %.2f s (target < 60 s)\n", e - s}'
+  ./target/release/blis validate validation/cluster --output table | grep -E "^==|knee|median APE|worst|NOT SCORED|stacks"
+  ./target/release/blis validate validation/cluster --output json > target/cluster-validate-2.json
+  if ! cmp -s target/cluster-validate-1.json target/cluster-validate-2.json; then
+    echo "cluster validate is not deterministic: target/cluster-validate-1.json and -2.json differ" >&2
+    exit 1
+  fi
+  echo "determinism: two cluster validation runs gave identical bytes"
+else
+  echo "skipped: ../shared/validation/cluster not found"
+fi
+
 if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
   step "control plane (kube-apiserver + etcd from Go modules, cached in .cache/k8s)"
   export BLIS_CP_DIR="$PWD/.cache/cp"

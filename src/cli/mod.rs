@@ -26,6 +26,7 @@ mod scenarios;
 mod sweep;
 mod sweep_shard;
 mod validate;
+mod validate_cluster;
 
 use std::fmt;
 use std::path::Path;

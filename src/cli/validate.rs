@@ -4,13 +4,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use super::validate_cluster::ClusterArgs;
 use super::{failed, CliError, Output};
 use blis_import::{experiment, load};
 use blis_plan::calibrate::{self, ratchet};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Experiment YAML files or folders holding them.
+    /// Experiment YAML files or folders holding them: single-replica experiments, or cluster
+    /// experiments (kind: ClusterExperiment files, folders of validation/cluster/, or their parent).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Output format.
@@ -28,10 +30,25 @@ pub struct Args {
     /// Worker threads (default: the machine's cores, at most 4).
     #[arg(long)]
     threads: Option<usize>,
+    /// Manifests folder of a cluster benchmark folder that holds none (an llm-d guide's results).
+    #[arg(long)]
+    deployment: Option<PathBuf>,
 }
 
 pub fn exec(args: Args) -> Result<ExitCode, CliError> {
     let started = Instant::now();
+    if blis_import::cluster::any_cluster(&args.paths) {
+        return super::validate_cluster::exec(
+            &args.paths,
+            &ClusterArgs {
+                output: args.output,
+                ratchet: args.ratchet.as_deref(),
+                update_ratchet: args.update_ratchet,
+                threads: args.threads.unwrap_or_else(calibrate::default_threads),
+                deployment: args.deployment.as_deref(),
+            },
+        );
+    }
     let exps = experiment::load_paths(&args.paths)?;
     let profile = args.profile.as_deref().map(load::load_calibration).transpose()?;
     let threads = args.threads.unwrap_or_else(calibrate::default_threads);
@@ -49,16 +66,31 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         }
     }
     let Some(path) = &args.ratchet else { return Ok(ExitCode::SUCCESS) };
-    let current = ratchet::medians(&report);
-    if args.update_ratchet {
-        std::fs::write(path, ratchet::to_text(&current))
+    apply_ratchet(
+        path,
+        &ratchet::medians(&report),
+        args.update_ratchet,
+        &ratchet::to_text(&ratchet::medians(&report)),
+    )
+}
+
+/// Writes the current medians to the ratchet file (`update`), or checks them against it: exit 1
+/// when any got worse.
+pub(super) fn apply_ratchet(
+    path: &std::path::Path,
+    current: &std::collections::BTreeMap<String, f64>,
+    update: bool,
+    text_to_write: &str,
+) -> Result<ExitCode, CliError> {
+    if update {
+        std::fs::write(path, text_to_write)
             .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
         eprintln!("ratchet {} updated", path.display());
         return Ok(ExitCode::SUCCESS);
     }
     let text = std::fs::read_to_string(path)
         .map_err(|e| failed(format!("cannot read ratchet {}: {e}", path.display())))?;
-    match ratchet::check(&text, &current) {
+    match ratchet::check(&text, current) {
         Ok(lines) => {
             for l in lines {
                 eprintln!("{l}");

@@ -7,6 +7,7 @@ mod calibration;
 mod cli;
 mod cli_import;
 mod cluster;
+mod cluster_validation;
 mod common;
 mod crd_drift;
 mod e2e;

@@ -3,6 +3,7 @@
 //! endpoint-picker configs ([`epp`]), and the shared validation experiments ([`experiment`]).
 //! The core then sees only typed scenario specs ([`resolve`] hands it the parsed router pipeline).
 
+pub mod cluster;
 pub mod epp;
 pub mod experiment;
 pub mod folder;

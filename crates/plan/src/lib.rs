@@ -5,5 +5,6 @@
 
 pub mod bench;
 pub mod calibrate;
+pub mod cluster;
 pub mod optimize;
 pub mod sweep;

@@ -2,6 +2,7 @@
 //! gate verdicts of `blis gate`, the side-by-side comparison of `blis compare`, and the self-contained
 //! HTML report.
 
+pub mod cluster;
 pub mod compare;
 pub mod gate;
 pub mod html;

@@ -30,8 +30,16 @@ pub fn medians(r: &Report) -> BTreeMap<String, f64> {
 
 /// The ratchet file's text (JSON).
 pub fn to_text(m: &BTreeMap<String, f64>) -> String {
+    to_text_with(
+        "median APE % reached by `blis validate ../shared/validation/experiments`; hack/test.sh fails if any gets worse. Update with --update-ratchet when accuracy improves.",
+        m,
+    )
+}
+
+/// A ratchet file's text (JSON) with its own comment (what produced the medians).
+pub fn to_text_with(comment: &str, m: &BTreeMap<String, f64>) -> String {
     let doc = serde_json::json!({
-        "comment": "median APE % reached by `blis validate ../shared/validation/experiments`; hack/test.sh fails if any gets worse. Update with --update-ratchet when accuracy improves.",
+        "comment": comment,
         "epsilon": EPSILON,
         "medians": m,
     });

@@ -1,0 +1,268 @@
+//! The `kind: ClusterExperiment` file: a cluster benchmark written down for `blis validate`.
+//!
+//! ```yaml
+//! kind: ClusterExperiment
+//! name: my-benchmark
+//! stacks:
+//! - name: llm-d
+//!   deployment: [manifests/]          # scenario files or manifest files / folders, relative to this file
+//!   spec: {router: {policy: roundRobin}}   # optional merge patch on the deployment's scenario
+//!   notes: [what the deployment could not say]
+//!   runs:
+//!   - label: ladder
+//!     workload: {profile: {inferencePerf: {...}}}   # a scenario workload; trace.path relative to this file
+//!     measured:
+//!     - {stage: 1, rate: 3, ttft_mean_ms: 133, ttft_p90_ms: 162, output_tokens_per_s: 1777, n: 60}
+//! ```
+//!
+//! Or, for a published folder converted as it is: `from: {folder: PATH, deployment: PATH}`
+//! (`deployment` only where the folder holds none).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{ClusterExperiment, Figures, Point, Run, Stack};
+use crate::folder::read_file;
+use blis_sim::error::InvalidInput;
+use blis_sim::workload::WorkloadSpec;
+
+/// The `kind` value.
+pub const KIND: &str = "ClusterExperiment";
+
+/// Whether a YAML text is a cluster-experiment file.
+pub fn is_cluster_experiment(text: &str) -> bool {
+    serde_yaml::from_str::<Value>(text).ok().and_then(|v| v.get("kind").cloned()) == Some(Value::from(KIND))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDoc {
+    kind: String,
+    name: Option<String>,
+    #[serde(default)]
+    from: Option<FromDoc>,
+    #[serde(default)]
+    notes: Vec<String>,
+    #[serde(default)]
+    stacks: Vec<StackDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FromDoc {
+    folder: PathBuf,
+    #[serde(default)]
+    deployment: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackDoc {
+    name: String,
+    deployment: Vec<PathBuf>,
+    #[serde(default)]
+    spec: Option<Value>,
+    #[serde(default)]
+    notes: Vec<String>,
+    runs: Vec<RunDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunDoc {
+    label: Option<String>,
+    workload: WorkloadSpec,
+    measured: Vec<PointDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PointDoc {
+    rate: f64,
+    #[serde(default)]
+    stage: Option<u32>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    ttft_mean_ms: Option<f64>,
+    #[serde(default)]
+    ttft_p90_ms: Option<f64>,
+    #[serde(default)]
+    output_tokens_per_s: Option<f64>,
+    #[serde(default)]
+    itl_mean_ms: Option<f64>,
+    #[serde(default)]
+    n: Option<u64>,
+    #[serde(default)]
+    unscored: Option<String>,
+}
+
+/// Reads a cluster-experiment file; `deployment` (the command line's) overrides a `from` entry's.
+pub fn load_file(path: &Path, deployment: Option<&Path>) -> Result<Vec<ClusterExperiment>, InvalidInput> {
+    let text = read_file(path)?;
+    parse(&text, path, deployment)
+}
+
+/// Parses a cluster-experiment file's text (`path` names it in errors and anchors relative paths).
+pub fn parse(
+    text: &str,
+    path: &Path,
+    deployment: Option<&Path>,
+) -> Result<Vec<ClusterExperiment>, InvalidInput> {
+    let file = path.display().to_string();
+    let doc: FileDoc = serde_yaml::from_str(text).map_err(|e| {
+        InvalidInput::new(
+            file.clone(),
+            format!("is not a valid cluster experiment: {e}"),
+            "see docs/validation.md for the ClusterExperiment fields",
+        )
+    })?;
+    if doc.kind != KIND {
+        return Err(InvalidInput::new(
+            format!("{file}: kind"),
+            format!("is {:?}", doc.kind),
+            "use kind: ClusterExperiment",
+        ));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Some(from) = doc.from {
+        if !doc.stacks.is_empty() {
+            return Err(InvalidInput::new(
+                format!("{file}: from"),
+                "is given together with stacks",
+                "give either from (a published folder to convert) or stacks",
+            ));
+        }
+        let folder = super::absolute(&dir.join(&from.folder));
+        let Some(kind) = super::kind_of(&folder) else {
+            return Err(InvalidInput::new(
+                format!("{file}: from.folder"),
+                format!(
+                    "{} is not a published cluster benchmark folder (or does not exist)",
+                    folder.display()
+                ),
+                "name a folder of validation/cluster/ (the path is relative to this file)",
+            ));
+        };
+        let dep = deployment
+            .map(Path::to_path_buf)
+            .or_else(|| from.deployment.map(|d| super::absolute(&dir.join(d))));
+        let mut exps = super::convert(&folder, kind, dep.as_deref())?;
+        for e in &mut exps {
+            e.source = path.to_path_buf();
+            e.notes.extend(doc.notes.iter().cloned());
+        }
+        return Ok(exps);
+    }
+    let name = doc
+        .name
+        .ok_or_else(|| InvalidInput::new(format!("{file}: name"), "is missing", "name the experiment"))?;
+    if doc.stacks.is_empty() {
+        return Err(InvalidInput::new(
+            format!("{file}: stacks"),
+            "is empty",
+            "give at least one stack (deployment, runs with measured figures), or from: {folder: ...}",
+        ));
+    }
+    let mut stacks = Vec::new();
+    for (i, s) in doc.stacks.into_iter().enumerate() {
+        let at = format!("{file}: stacks[{i}]");
+        if s.deployment.is_empty() {
+            return Err(InvalidInput::new(
+                format!("{at}.deployment"),
+                "is empty",
+                "name the scenario file or the manifests the stack deploys",
+            ));
+        }
+        let deployment: Vec<PathBuf> = s.deployment.iter().map(|d| super::absolute(&dir.join(d))).collect();
+        for d in &deployment {
+            if !d.exists() {
+                return Err(super::missing_deployment(
+                    path,
+                    d,
+                    "fix the path (relative to the experiment file)",
+                ));
+            }
+        }
+        let mut runs = Vec::new();
+        for (j, r) in s.runs.into_iter().enumerate() {
+            runs.push(run(r, dir, &format!("{at}.runs[{j}]"))?);
+        }
+        if runs.is_empty() {
+            return Err(InvalidInput::new(
+                format!("{at}.runs"),
+                "is empty",
+                "give at least one run with measured figures",
+            ));
+        }
+        stacks.push(Stack {
+            name: s.name,
+            deployment,
+            patch: s.spec.unwrap_or(Value::Null),
+            runs,
+            notes: s.notes,
+            unrunnable: None,
+            substitutions: Vec::new(),
+        });
+    }
+    Ok(vec![ClusterExperiment { name, source: path.to_path_buf(), stacks, notes: doc.notes }])
+}
+
+fn run(r: RunDoc, dir: &Path, at: &str) -> Result<Run, InvalidInput> {
+    let trace_text = match r.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
+        Some(p) => Some(Arc::from(
+            read_file(&dir.join(p)).map_err(|e| e.under(&format!("{at}.workload.trace.path")))?,
+        )),
+        None => None,
+    };
+    let mut points = Vec::new();
+    for (k, p) in r.measured.into_iter().enumerate() {
+        let f = format!("{at}.measured[{k}]");
+        if !(p.rate.is_finite() && p.rate > 0.0) {
+            return Err(InvalidInput::new(
+                format!("{f}.rate"),
+                "must be a positive number",
+                "give the nominal request rate (req/s)",
+            ));
+        }
+        let figures = Figures {
+            ttft_mean_ms: p.ttft_mean_ms,
+            ttft_p90_ms: p.ttft_p90_ms,
+            output_tokens_per_s: p.output_tokens_per_s,
+            itl_mean_ms: p.itl_mean_ms,
+            n: p.n,
+        };
+        for (name, v) in [
+            ("ttft_mean_ms", figures.ttft_mean_ms),
+            ("ttft_p90_ms", figures.ttft_p90_ms),
+            ("output_tokens_per_s", figures.output_tokens_per_s),
+            ("itl_mean_ms", figures.itl_mean_ms),
+        ] {
+            if v.is_some_and(|x| !(x.is_finite() && x > 0.0)) {
+                return Err(InvalidInput::new(
+                    format!("{f}.{name}"),
+                    "must be a positive number",
+                    "give the measured value or leave it out",
+                ));
+            }
+        }
+        if figures.ttft_mean_ms.is_none() {
+            return Err(InvalidInput::new(
+                format!("{f}.ttft_mean_ms"),
+                "is missing",
+                "give the measured TTFT mean: the knee and the scores need it",
+            ));
+        }
+        points.push(Point {
+            label: p.label.unwrap_or_else(|| format!("rate {}", p.rate)),
+            rate: p.rate,
+            stage: p.stage,
+            measured: figures,
+            unscored: p.unscored,
+        });
+    }
+    Ok(Run { label: r.label.unwrap_or_else(|| "run".into()), workload: r.workload, trace_text, points })
+}

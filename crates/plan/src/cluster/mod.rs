@@ -1,0 +1,235 @@
+//! `blis validate` on cluster experiments: every run of every stack simulated (in parallel, results
+//! in input order so the report is reproducible byte for byte), its predicted figures set beside
+//! the measured ones, and each stack scored ([`score`]).
+
+pub mod score;
+
+use std::collections::BTreeMap;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use blis_import::cluster::{self, ClusterExperiment, Figures, Run, Stack};
+use blis_sim::metrics::summary::percentile;
+use blis_sim::scenario::Outcome;
+use blis_sim::sim::{NoObserver, SimOptions};
+use score::{ScoredPoint, Scores};
+
+/// One measured point beside its prediction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PointResult {
+    /// What the point is.
+    pub label: String,
+    /// Nominal rate (req/s).
+    pub rate: f64,
+    /// The run's stage, when the point is one.
+    pub stage: Option<u32>,
+    /// Measured.
+    pub measured: Figures,
+    /// Predicted (`None` when the run failed).
+    pub predicted: Option<Figures>,
+    /// APE % per metric ([`score::METRICS`] order; `None` = not measured or not scored).
+    pub ape: [Option<f64>; 4],
+    /// Why the point is not scored.
+    pub unscored: Option<String>,
+}
+
+/// One stack's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StackResult {
+    /// Experiment name.
+    pub experiment: String,
+    /// Stack name.
+    pub stack: String,
+    /// Why the stack is not scored at all (it could not be simulated).
+    pub not_scored: Option<String>,
+    /// What the conversion and the import approximated or could not represent.
+    pub notes: Vec<String>,
+    /// Points in input order.
+    pub points: Vec<PointResult>,
+    /// The scores.
+    pub scores: Scores,
+}
+
+/// Every stack's result.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClusterReport {
+    /// Stacks in input order.
+    pub stacks: Vec<StackResult>,
+}
+
+/// What one run gave: the outcome, or why it could not run; plus the import's warnings.
+type RunResult = (Result<Outcome, String>, Vec<String>);
+
+fn simulate(stack: &Stack, run: &Run) -> RunResult {
+    let (spec, warnings) = match cluster::scenario_for(stack, run) {
+        Ok(x) => x,
+        Err(e) => return (Err(e.to_string()), Vec::new()),
+    };
+    let name = format!("{} {}", stack.name, run.label);
+    let resolved = match blis_import::resolve(&name, &spec) {
+        Ok(r) => r,
+        Err(e) => return (Err(e.to_string()), warnings),
+    };
+    let mut all = warnings;
+    all.extend(resolved.warnings.iter().cloned());
+    let out = blis_sim::scenario::simulate(
+        &resolved,
+        run.trace_text.clone(),
+        &SimOptions::default(),
+        &mut NoObserver,
+    )
+    .map_err(|e| e.to_string());
+    (out, all)
+}
+
+/// The predicted figures of a whole run, as the measuring client defines them: TTFT over the
+/// completed requests, output tok/s over the first arrival .. last completion, ITL as the mean of
+/// per-request means for a replayed trace (LMBench) and over all gaps otherwise (benchmark_serving).
+fn whole_run(o: &Outcome, per_request_itl: bool) -> Figures {
+    let done = &o.output.completed;
+    if done.is_empty() {
+        return Figures::default();
+    }
+    let mut ttft: Vec<f64> = done.iter().map(|r| r.ttft_us as f64 / 1e3).collect();
+    let mean = ttft.iter().sum::<f64>() / ttft.len() as f64;
+    ttft.sort_by(f64::total_cmp);
+    let first = done.iter().map(|r| r.arrival_us).min().unwrap_or(0);
+    let last = done.iter().map(|r| r.arrival_us + r.e2e_us).max().unwrap_or(0);
+    let tokens: f64 = done.iter().map(|r| f64::from(r.output_tokens)).sum();
+    let itl = if per_request_itl {
+        let v: Vec<f64> = done.iter().filter_map(|r| r.itl_mean_us()).collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64 / 1e3)
+    } else {
+        Some(o.summary.overall.itl_ms.mean)
+    };
+    Figures {
+        ttft_mean_ms: Some(mean),
+        ttft_p90_ms: Some(percentile(&ttft, 90.0)),
+        output_tokens_per_s: (last > first).then(|| tokens / ((last - first) as f64 / 1e6)),
+        itl_mean_ms: itl,
+        n: Some(done.len() as u64),
+    }
+}
+
+/// The predicted figures of one stage of a run.
+fn stage_figures(o: &Outcome, stage: u32) -> Option<Figures> {
+    let s = o.summary.stages.iter().find(|s| s.stage == stage)?;
+    Some(Figures {
+        ttft_mean_ms: Some(s.stats.ttft_ms.mean),
+        ttft_p90_ms: Some(s.stats.ttft_ms.p90),
+        output_tokens_per_s: Some(s.stats.throughput.output_tokens_per_s),
+        itl_mean_ms: Some(s.stats.itl_ms.mean),
+        n: Some(s.stats.requests.completed),
+    })
+}
+
+/// Simulates and scores every stack of `exps` on `threads` worker threads.
+pub fn validate(exps: &[ClusterExperiment], threads: usize) -> ClusterReport {
+    let jobs: Vec<(usize, usize, usize)> = exps
+        .iter()
+        .enumerate()
+        .flat_map(|(e, x)| {
+            x.stacks
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.unrunnable.is_none())
+                .flat_map(move |(s, st)| (0..st.runs.len()).map(move |r| (e, s, r)))
+        })
+        .collect();
+    let run = |&(e, s, r): &(usize, usize, usize)| {
+        let st = &exps[e].stacks[s];
+        simulate(st, &st.runs[r])
+    };
+    let results: Vec<RunResult> = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
+        Ok(pool) => pool.install(|| jobs.par_iter().map(run).collect()),
+        Err(_) => jobs.iter().map(run).collect(),
+    };
+    let mut by_job: BTreeMap<(usize, usize, usize), RunResult> = jobs.into_iter().zip(results).collect();
+    let mut stacks = Vec::new();
+    for (e, x) in exps.iter().enumerate() {
+        for (s, st) in x.stacks.iter().enumerate() {
+            let mut notes: Vec<String> = x.notes.iter().chain(&st.notes).cloned().collect();
+            let mut not_scored = st.unrunnable.clone();
+            let mut points = Vec::new();
+            for (r, run) in st.runs.iter().enumerate() {
+                let (outcome, warnings) =
+                    by_job.remove(&(e, s, r)).unwrap_or((Err(String::new()), Vec::new()));
+                for w in warnings {
+                    if !notes.contains(&w) {
+                        notes.push(w);
+                    }
+                }
+                let outcome = match outcome {
+                    Ok(o) => Some(o),
+                    Err(msg) => {
+                        if not_scored.is_none() && !msg.is_empty() {
+                            not_scored = Some(format!("{}: {msg}", run.label));
+                        }
+                        None
+                    }
+                };
+                for p in &run.points {
+                    let predicted = outcome.as_ref().and_then(|o| match p.stage {
+                        Some(k) => stage_figures(o, k),
+                        None => Some(whole_run(o, run.trace_text.is_some())),
+                    });
+                    let m = score::values(&p.measured);
+                    let ape = match (&predicted, &p.unscored) {
+                        (Some(pr), None) => {
+                            let v = score::values(pr);
+                            [0, 1, 2, 3].map(|k| score::ape(v[k], m[k]))
+                        }
+                        _ => [None; 4],
+                    };
+                    points.push(PointResult {
+                        label: p.label.clone(),
+                        rate: p.rate,
+                        stage: p.stage,
+                        measured: p.measured,
+                        predicted,
+                        ape,
+                        unscored: p.unscored.clone(),
+                    });
+                }
+            }
+            let scored: Vec<&PointResult> =
+                points.iter().filter(|p| p.unscored.is_none() && p.predicted.is_some()).collect();
+            let scores = if not_scored.is_some() {
+                Scores::default()
+            } else {
+                let sp: Vec<ScoredPoint> =
+                    scored.iter().map(|p| ScoredPoint { rate: p.rate, ape: p.ape }).collect();
+                let knees: Vec<(f64, f64, f64)> = scored
+                    .iter()
+                    .filter_map(|p| {
+                        Some((p.rate, p.measured.ttft_mean_ms?, p.predicted.as_ref()?.ttft_mean_ms?))
+                    })
+                    .collect();
+                score::score(&sp, &knees)
+            };
+            stacks.push(StackResult {
+                experiment: x.name.clone(),
+                stack: st.name.clone(),
+                not_scored,
+                notes,
+                points,
+                scores,
+            });
+        }
+    }
+    ClusterReport { stacks }
+}
+
+/// The medians a cluster ratchet tracks: `<experiment>/<stack>.<below|above>.<metric>` → median APE %.
+pub fn ratchet_medians(r: &ClusterReport) -> BTreeMap<String, f64> {
+    let mut m = BTreeMap::new();
+    for s in &r.stacks {
+        for (side, map) in [("below", &s.scores.median_below), ("above", &s.scores.median_above)] {
+            for (k, v) in map {
+                m.insert(format!("{}/{}.{side}.{k}", s.experiment, s.stack), (v * 1e4).round() / 1e4);
+            }
+        }
+    }
+    m
+}

@@ -1,0 +1,267 @@
+//! `blis validate` on the llm-d cluster benchmarks of `../shared/validation/cluster/`: the converters
+//! against the published files (stacks, stages, files, measured figures), the scores, determinism,
+//! and the errors for a missing deployment, a malformed table and a foreign CSV column.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use blis_import::cluster::{self, guide_table, lmbench, SourceKind};
+
+fn shared(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/validation/cluster").join(rel);
+    assert!(p.exists(), "{} is missing: these tests need the shared validation data", p.display());
+    p
+}
+
+fn guide() -> PathBuf {
+    shared("llmd-guide-optimized-baseline-qwen3-32b")
+}
+
+fn manifests() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/llm-d-manifests/2026-06-v0.9-optimized-baseline");
+    assert!(p.is_dir(), "{} is missing", p.display());
+    p
+}
+
+fn blis(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_blis"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("blis runs")
+}
+
+#[test]
+fn the_folders_are_told_apart() {
+    assert_eq!(cluster::kind_of(&guide()), Some(SourceKind::GuideTable));
+    assert_eq!(cluster::kind_of(&shared("llmd-benchmark-2025-exp-2")), Some(SourceKind::Lmbench));
+    assert_eq!(cluster::kind_of(&shared("llmd-benchmark-2025-exp-7")), Some(SourceKind::ServingRuns));
+    assert_eq!(cluster::sources_in(&shared("")).len(), 3, "the parent holds all three");
+    let single = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/validation/experiments");
+    assert!(!cluster::any_cluster(&[single]), "single-replica experiments stay single-replica");
+}
+
+#[test]
+fn the_guide_table_gives_sixteen_stages_per_stack_with_the_readme_figures() {
+    let exp = guide_table::convert(&guide(), Some(&manifests())).unwrap();
+    let names: Vec<&str> = exp.stacks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["k8s", "llm-d"]);
+    for s in &exp.stacks {
+        assert_eq!(s.runs.len(), 1, "one ladder per stack");
+        let pts = &s.runs[0].points;
+        assert_eq!(pts.len(), 16);
+        let stages: Vec<u32> = pts.iter().map(|p| p.stage.unwrap()).collect();
+        assert_eq!(stages, (1..=16).collect::<Vec<u32>>(), "the warm-up (stage 0) is not in the table");
+        assert!(s.runs[0].workload.profile.as_ref().unwrap().inference_perf.is_some());
+    }
+    let rr = &exp.stacks[0].runs[0].points;
+    assert_eq!(rr[3].rate, 20.0);
+    assert_eq!(rr[3].measured.ttft_mean_ms, Some(18103.0));
+    assert_eq!(rr[3].measured.ttft_p90_ms, Some(35344.0));
+    assert_eq!(rr[3].measured.output_tokens_per_s, Some(6205.0));
+    let llmd = &exp.stacks[1].runs[0].points;
+    assert_eq!(llmd[15].rate, 60.0);
+    assert_eq!(llmd[15].measured.ttft_mean_ms, Some(154.0));
+    assert_eq!(llmd[15].measured.output_tokens_per_s, Some(17064.0));
+    assert_eq!(exp.stacks[0].patch["router"]["policy"], "roundRobin", "the Service stack round-robins");
+    assert!(exp.stacks[1].patch.is_null(), "the llm-d stack keeps the imported endpoint picker");
+}
+
+#[test]
+fn lmbench_files_match_the_derived_summary() {
+    let folder = shared("llmd-benchmark-2025-exp-2");
+    let exp = lmbench::convert(&folder).unwrap();
+    assert_eq!(exp.stacks.len(), 4, "2 deployments x 2 scenarios");
+    let files: usize = exp.stacks.iter().map(|s| s.runs.len()).sum();
+    let derived = std::fs::read_to_string(folder.join("DERIVED-per-file-summary.csv")).unwrap();
+    let rows: Vec<Vec<&str>> = derived.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(files, rows.len(), "one run per CSV file");
+    let mut censored = 0;
+    for r in &rows {
+        let stack = exp.stacks.iter().find(|s| s.name == format!("{} {}", r[1], r[2])).unwrap();
+        let run = stack.runs.iter().find(|x| x.label == r[14]).unwrap_or_else(|| panic!("{}", r[14]));
+        let p = &run.points[0];
+        let f = p.measured;
+        let close = |got: f64, want: &str, what: &str| {
+            let w: f64 = want.parse().unwrap();
+            assert!((got - w).abs() <= 0.0051 * w.abs().max(1e-3), "{} {what}: {got} vs {w}", r[14]);
+        };
+        assert_eq!(f.n, Some(r[4].parse().unwrap()));
+        close(f.ttft_mean_ms.unwrap() / 1e3, r[8], "ttft mean");
+        // The derived file takes the nearest rank; both sides here interpolate linearly (the
+        // twin's convention), which differs by less than one order-statistic gap: small once a
+        // file has a few hundred requests (the censored files have 55-160).
+        let p90: f64 = r[10].parse().unwrap();
+        if f.n.unwrap() >= 200 {
+            assert!((f.ttft_p90_ms.unwrap() / 1e3 - p90).abs() <= 0.03 * p90, "{} ttft p90", r[14]);
+        }
+        close(f.itl_mean_ms.unwrap() / 1e3, r[11], "itl mean");
+        close(f.output_tokens_per_s.unwrap(), r[13], "output tok/s");
+        assert!((p.rate - r[3].parse::<f64>().unwrap()).abs() < 1e-9);
+        if p.unscored.is_some() {
+            censored += 1;
+            assert!(
+                r[1].starts_with("llm-d") && r[2] == "sharegpt",
+                "only llm-d's sharegpt files are censored"
+            );
+            assert!(p.rate >= 2.0, "{}: the report scores llm-d sharegpt up to 1.5 QPS", r[14]);
+        }
+        let trace = run.trace_text.as_ref().unwrap();
+        assert_eq!(trace.lines().count() as u64, f.n.unwrap() + 1, "every logged request replayed");
+    }
+    assert_eq!(censored, 17, "llm-d sharegpt 2 .. 10 QPS");
+}
+
+#[test]
+fn benchmark_serving_runs_are_grouped_by_gpu_and_stack() {
+    let exp = cluster::serving_runs::convert(&shared("llmd-benchmark-2025-exp-7")).unwrap();
+    let names: Vec<&str> = exp.stacks.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "A100 llm-d-1p1d",
+            "A100 llm-d-2p1d",
+            "A100 vllm-2replicas",
+            "A100 vllm-3replicas",
+            "H100 llm-d-1p1d",
+            "H100 llm-d-2p1d",
+            "H100 vllm-2replicas",
+            "H100 vllm-3replicas"
+        ]
+    );
+    let h = exp.stacks.iter().find(|s| s.name == "H100 llm-d-1p1d").unwrap();
+    let p = &h.runs[0].points[0];
+    assert_eq!(p.rate, 3.6);
+    // Means over the three result files (report section 5.2: TTFT 252 ms, ITL 17.9 ms).
+    assert!((p.measured.ttft_mean_ms.unwrap() - 252.0).abs() < 1.0, "{:?}", p.measured);
+    assert!((p.measured.itl_mean_ms.unwrap() - 17.9).abs() < 0.1);
+    let bs = h.runs[0].workload.profile.as_ref().unwrap().benchmark_serving.as_ref().unwrap();
+    assert_eq!(bs["random_input_len"], 8000.0);
+    assert_eq!(bs["burstiness"], 100.0);
+    assert_eq!(bs["num_prompts"], 200.0);
+    let three = exp.stacks.iter().find(|s| s.name == "A100 vllm-3replicas").unwrap();
+    assert_eq!(three.patch["replicas"], 3);
+}
+
+#[test]
+fn validate_prints_every_stack_and_is_reproducible_byte_for_byte() {
+    let a = blis(&["validate", "validation/cluster", "--output", "json"]);
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    let b = blis(&["validate", "validation/cluster", "--output", "json", "--threads", "1"]);
+    assert_eq!(a.stdout, b.stdout, "same bytes whatever the thread count");
+    let doc: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let stacks = doc["stacks"].as_array().unwrap();
+    assert_eq!(stacks.len(), 2 + 4 + 8);
+    let rr = stacks.iter().find(|s| s["stack"] == "k8s").unwrap();
+    assert!(rr["not_scored"].is_null(), "{}", rr["not_scored"]);
+    assert_eq!(rr["scores"]["knee_measured"], 20.0);
+    for s in stacks {
+        let unscored = s["not_scored"].as_str();
+        let predicted = s["points"].as_array().unwrap().iter().all(|p| !p["predicted"].is_null());
+        assert!(unscored.is_some() || predicted, "{}: scored but a point has no prediction", s["stack"]);
+    }
+    let t = blis(&["validate", "validation/cluster/llmd-benchmark-2025-exp-7.yaml"]);
+    let text = String::from_utf8_lossy(&t.stdout);
+    assert!(text.contains("== llmd-benchmark-2025-exp-7 / H100 vllm-2replicas"), "{text}");
+    assert!(text.contains("knee (TTFT mean > 5x the lowest rate's)"));
+}
+
+#[test]
+fn the_ratchet_passes_on_the_recorded_medians_and_fails_when_one_is_worse() {
+    let ok = blis(&[
+        "validate",
+        "validation/cluster/llmd-benchmark-2025-exp-2.yaml",
+        "--ratchet",
+        "data/cluster-ratchet.json",
+    ]);
+    // Medians of stacks not validated here are "missing": only exp-2's run, so use a copy of its keys.
+    let dir = std::env::temp_dir().join(format!("blis-cluster-ratchet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("r.json");
+    let f = file.to_str().unwrap();
+    let w = blis(&[
+        "validate",
+        "validation/cluster/llmd-benchmark-2025-exp-2.yaml",
+        "--ratchet",
+        f,
+        "--update-ratchet",
+    ]);
+    assert!(w.status.success());
+    let again = blis(&["validate", "validation/cluster/llmd-benchmark-2025-exp-2.yaml", "--ratchet", f]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let text = std::fs::read_to_string(&file).unwrap();
+    let key = "llmd-benchmark-2025-exp-2/vllm-70b-2replicas sharegpt.below.ttft_mean";
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = doc["medians"][key].as_f64().unwrap();
+    doc["medians"][key] = serde_json::json!(v - 1.0);
+    std::fs::write(&file, serde_json::to_string(&doc).unwrap()).unwrap();
+    let worse = blis(&["validate", "validation/cluster/llmd-benchmark-2025-exp-2.yaml", "--ratchet", f]);
+    assert_eq!(worse.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&worse.stderr).contains(key));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(ok.status.code(), Some(1), "the full ratchet names stacks this run does not have");
+}
+
+#[test]
+fn a_guide_folder_without_a_deployment_names_the_flag() {
+    let out = blis(&["validate", guide().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("deployment") && err.contains("--deployment"), "{err}");
+    let e = guide_table::convert(&guide(), Some(Path::new("/nonexistent/manifests"))).unwrap_err();
+    assert!(e.field.ends_with(": deployment") && e.problem.contains("/nonexistent/manifests"), "{e}");
+}
+
+#[test]
+fn malformed_tables_and_foreign_columns_name_the_file_and_field() {
+    let e = guide_table::parse_table("# no table\n", "R.md").unwrap_err();
+    assert_eq!(e.field, "R.md");
+    let bad = "| Rate | k8s Output | k8s TTFT mean |\n| --- | --- | --- |\n| 3 | 1,797 | fast |\n";
+    let e = guide_table::parse_table(bad, "R.md").unwrap_err();
+    assert_eq!(e.field, "R.md: line 3, column \"k8s TTFT mean\"");
+    let e =
+        guide_table::parse_table("| Rate | k8s Latency |\n| --- | --- |\n| 3 | 1 |\n", "R.md").unwrap_err();
+    assert_eq!(e.field, "R.md: table column \"k8s Latency\"");
+    let ok = guide_table::parse_table(bad.replace("fast", "0.415").as_str(), "R.md").unwrap();
+    assert_eq!(ok.stacks[0].1[0].ttft_mean_ms, Some(415.0));
+    assert_eq!(ok.stacks[0].1[0].output_tokens_per_s, Some(1797.0));
+    let e = lmbench::read_csv("prompt_tokens,gen,ttft\n", "x.csv").unwrap_err();
+    assert_eq!(e.field, "x.csv: column \"gen\"");
+}
+
+#[test]
+fn a_cluster_experiment_file_is_read_checked_and_scored() {
+    let dir = std::env::temp_dir().join(format!("blis-cluster-format-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trace = "arrival_time_s,input_tokens,output_tokens\n0,100,10\n0.5,100,10\n1.0,100,10\n";
+    std::fs::write(dir.join("t.csv"), trace).unwrap();
+    let deployment = shared("llmd-benchmark-2025-exp-2/yamls/exp-2/baseline-vllm");
+    let doc = format!(
+        "kind: ClusterExperiment\nname: tiny\nstacks:\n- name: svc\n  deployment: [{}]\n  spec: {{router: {{policy: roundRobin}}}}\n  runs:\n  - workload: {{classes: [{{name: t}}], trace: {{path: t.csv}}}}\n    measured:\n    - {{rate: 2, ttft_mean_ms: 50, output_tokens_per_s: 20}}\n",
+        deployment.display()
+    );
+    let file = dir.join("e.yaml");
+    std::fs::write(&file, &doc).unwrap();
+    let exps = cluster::load_paths(std::slice::from_ref(&file), None).unwrap();
+    assert_eq!((exps.len(), exps[0].stacks.len()), (1, 1));
+    assert!(exps[0].stacks[0].runs[0].trace_text.is_some(), "the trace is read beside the file");
+    let r = blis_plan::cluster::validate(&exps, 1);
+    let s = &r.stacks[0];
+    assert!(s.not_scored.is_none(), "{:?}", s.not_scored);
+    let p = &s.points[0];
+    assert_eq!(p.predicted.unwrap().n, Some(3));
+    assert!(
+        p.ape[0].is_some() && p.ape[2].is_some() && p.ape[1].is_none(),
+        "only measured figures are scored"
+    );
+    let bad = doc.replace("ttft_mean_ms: 50", "ttft_mean_ms: -5");
+    std::fs::write(&file, bad).unwrap();
+    let e = cluster::load_paths(std::slice::from_ref(&file), None).unwrap_err();
+    assert!(e.field.ends_with("stacks[0].runs[0].measured[0].ttft_mean_ms"), "{e}");
+    let gone = doc.replace("baseline-vllm", "no-such-folder");
+    std::fs::write(&file, gone).unwrap();
+    let e = cluster::load_paths(std::slice::from_ref(&file), None).unwrap_err();
+    assert!(e.field.ends_with("e.yaml: deployment") && e.problem.contains("no-such-folder"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
