@@ -61,8 +61,8 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
             super::print_json(&doc)?;
         }
         Output::Table => {
-            print!("{}", report.to_table());
-            println!("\n{} experiments in {wall:.2} s wall", report.rows.len());
+            out!("{}", report.to_table());
+            outln!("\n{} experiments in {wall:.2} s wall", report.rows.len());
         }
     }
     let Some(path) = &args.ratchet else { return Ok(ExitCode::SUCCESS) };

@@ -34,7 +34,7 @@ pub fn exec(paths: &[PathBuf], args: &ClusterArgs<'_>) -> Result<ExitCode, CliEr
     let wall = started.elapsed().as_secs_f64();
     match args.output {
         Output::Json => super::print_json(&blis_report::cluster::to_json(&report))?,
-        Output::Table => print!("{}", blis_report::cluster::to_table(&report)),
+        Output::Table => out!("{}", blis_report::cluster::to_table(&report)),
     }
     eprintln!("{} cluster stacks in {wall:.2} s wall", report.stacks.len());
     let Some(path) = args.ratchet else { return Ok(ExitCode::SUCCESS) };

@@ -139,15 +139,22 @@ fn without_file(o: &Value) -> Value {
     o
 }
 
-/// Clean `a/b/../c` to `a/c` without touching the file system.
+/// Clean `a/b/../c` to `a/c` without touching the file system. A `..` with nothing left to
+/// cancel (`../shared/x`, `a/../../b`) is kept, so relative paths that climb out still resolve.
 pub(crate) fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
-            std::path::Component::ParentDir => {
-                out.pop();
+            Component::ParentDir => {
+                let cancels = matches!(out.components().next_back(), Some(Component::Normal(_)));
+                if cancels {
+                    out.pop();
+                } else if !matches!(out.components().next_back(), Some(Component::RootDir)) {
+                    out.push("..");
+                }
             }
-            std::path::Component::CurDir => {}
+            Component::CurDir => {}
             other => out.push(other.as_os_str()),
         }
     }
@@ -646,6 +653,9 @@ mod tests {
         assert_eq!(release_name(Path::new("a/router/optimized-baseline.values.yaml")), "optimized-baseline");
         assert_eq!(release_name(Path::new("a/gaie-x/values.yaml")), "gaie-x");
         assert_eq!(normalize(Path::new("a/b/../c/./d.yaml")), PathBuf::from("a/c/d.yaml"));
+        assert_eq!(normalize(Path::new("../shared/x.yaml")), PathBuf::from("../shared/x.yaml"));
+        assert_eq!(normalize(Path::new("a/../../b")), PathBuf::from("../b"));
+        assert_eq!(normalize(Path::new("/../a")), PathBuf::from("/a"));
         assert!(is_template("x: {{ .Values.x }}") && !is_template("x: '{'"));
         let (local, remote) = kustomization_refs(
             Path::new("k"),
