@@ -201,7 +201,8 @@ fn gateway_request_path_cost_is_paid_by_cache_hits_in_ttft_only() {
     assert!((0.8..1.2).contains(&rel), "hits pay the gateway cost in TTFT: shift {shift} vs {expected} µs");
     assert!(itl_diff / f64::from(hits) < 0.02, "the gateway cost is not between tokens: {itl_diff}");
     assert_eq!(Inputs::of(&with).router.gateway_us_per_prompt_token, Some(per_token));
-    let rr = yaml.replace("    refreshIntervalMs: 50\n", "    refreshIntervalMs: 50\n    policy: roundRobin\n");
+    let rr =
+        yaml.replace("    refreshIntervalMs: 50\n", "    refreshIntervalMs: 50\n    policy: roundRobin\n");
     let cut = rr.find("    endpointPickerConfig:").unwrap();
     let end = rr.find("  workload:").unwrap();
     let rr = resolve(&format!("{}{}", &rr[..cut], &rr[end..]));

@@ -267,7 +267,11 @@ impl EppConfig {
     /// µs the gateway path spends on a request of `prompt_tokens` before a model server receives it.
     pub fn gateway_us(&self, prompt_tokens: u32) -> i64 {
         let us = self.gateway_us_per_prompt_token * f64::from(prompt_tokens);
-        if us.is_finite() { us.round().max(0.0) as i64 } else { 0 }
+        if us.is_finite() {
+            us.round().max(0.0) as i64
+        } else {
+            0
+        }
     }
 }
 
