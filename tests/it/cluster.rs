@@ -10,6 +10,15 @@ fn example(name: &str) -> String {
         .expect("example exists")
 }
 
+/// `r` without the endpoint picker's per-prompt-token request-path cost, so a comparison with a plain
+/// Service isolates what the routing decisions themselves do.
+fn without_gateway_cost(mut r: blis_sim::scenario::Resolved) -> blis_sim::scenario::Resolved {
+    if let blis_sim::sim::router::RouterPolicy::EndpointPicker(e) = &mut r.router.policy {
+        e.gateway_us_per_prompt_token = 0.0;
+    }
+    r
+}
+
 fn assert_conserved(o: &blis_sim::metrics::SimOutput) {
     assert_eq!(
         o.generated,
@@ -24,7 +33,7 @@ fn assert_conserved(o: &blis_sim::metrics::SimOutput) {
 
 #[test]
 fn prefix_aware_routing_beats_round_robin_on_shared_prefixes() {
-    let epp = resolve(&example("llm-d-inference-scheduling.yaml"));
+    let epp = without_gateway_cost(resolve(&example("llm-d-inference-scheduling.yaml")));
     let rr_yaml = example("llm-d-inference-scheduling.yaml").replace(
         "  router:\n    refreshIntervalMs: 50\n",
         "  router:\n    refreshIntervalMs: 50\n    policy: roundRobin\n",
@@ -67,7 +76,7 @@ fn flow_control_protects_the_top_priority_class_and_sheds_best_effort() {
 #[test]
 fn pd_beats_aggregated_ttft_for_long_prompts_at_equal_gpus() {
     let pd_yaml = example("llm-d-pd-disaggregation.yaml");
-    let pd = run(&resolve(&pd_yaml));
+    let pd = run(&without_gateway_cost(resolve(&pd_yaml)));
     assert_conserved(&pd.output);
     assert!(pd.summary.disaggregated > 0);
     let cut = pd_yaml.find("  pools:").unwrap();
