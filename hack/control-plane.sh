@@ -6,6 +6,11 @@
 #   hack/control-plane.sh up      build if needed, generate certificates, start etcd and kube-apiserver
 #                                 (RBAC on), wait until /readyz, write an admin kubeconfig; prints `export` lines
 #   hack/control-plane.sh down    stop the processes started by `up`
+#   hack/control-plane.sh restart-apiserver | stop-apiserver | kill-apiserver | start-apiserver | compact-etcd
+#                                 fault injection for the e2e tests: a graceful restart (SIGTERM, then
+#                                 start), a graceful stop, a SIGKILL (no shutdown at all), a start; a
+#                                 compaction of etcd's history (as the API server's periodic one does), so
+#                                 a watch resumed from before it must list again (410 Gone)
 #
 # State lives in $BLIS_CP_DIR (default .cache/cp): pids, logs, PKI, kubeconfig. Everything binds 127.0.0.1.
 # kube-apiserver, etcd and kubectl are built with the wrapper-module technique: k8s.io/kubernetes lists its
@@ -183,10 +188,19 @@ up() {
   echo "export BLIS_E2E_CP=$ROOT/hack/control-plane.sh"
 }
 
+# SIGTERM, then SIGKILL if still running after ${2:-5} s (as a kubelet ends a pod's grace period): a
+# kube-apiserver shutting down keeps serving its open watches for tens of seconds after it stopped
+# listening, so without the kill a restart would leave two servers, the old one holding the watches.
 stop_one() {
   if alive "$1"; then
-    kill "$(cat "$CP_DIR/$1.pid")" 2>/dev/null || true
-    for _ in $(seq 1 50); do alive "$1" || break; sleep 0.1; done
+    local pid
+    pid=$(cat "$CP_DIR/$1.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 $((${2:-5} * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
   fi
   rm -f "$CP_DIR/$1.pid"
 }
@@ -200,7 +214,23 @@ case "${1:-up}" in
   build) build ;;
   up) up ;;
   down) down ;;
-  restart-apiserver) stop_one kube-apiserver; start_apiserver ;;
+  restart-apiserver) stop_one kube-apiserver 10; start_apiserver ;;
+  kill-apiserver)
+    if alive kube-apiserver; then
+      pid=$(cat "$CP_DIR/kube-apiserver.pid")
+      kill -9 "$pid"
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    fi
+    rm -f "$CP_DIR/kube-apiserver.pid" ;;
+  stop-apiserver) stop_one kube-apiserver 10 ;;
+  start-apiserver) start_apiserver ;;
+  compact-etcd)
+    # A write moves the revision past everything a client saw; then compact up to it.
+    rev=$(curl -sf -X POST "http://127.0.0.1:$ETCD_PORT/v3/kv/put" -d '{"key":"L2JsaXMtZTJlL2NvbXBhY3Q=","value":"eA=="}' \
+      | sed -n 's/.*"revision":"\([0-9]*\)".*/\1/p')
+    [[ -n "$rev" ]] || { log "etcd did not answer"; exit 1; }
+    curl -sf -X POST "http://127.0.0.1:$ETCD_PORT/v3/kv/compaction" -d "{\"revision\":\"$rev\",\"physical\":true}" >/dev/null
+    log "etcd compacted at revision $rev" ;;
   clean) down; rm -rf "$CP_DIR" ;;
-  *) echo "usage: $0 build|up|down|restart-apiserver|clean" >&2; exit 2 ;;
+  *) echo "usage: $0 build|up|down|restart-apiserver|stop-apiserver|kill-apiserver|start-apiserver|compact-etcd|clean" >&2; exit 2 ;;
 esac

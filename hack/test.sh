@@ -115,6 +115,11 @@ if [[ -z "${BLIS_SKIP_E2E:-}" ]]; then
     cargo test --locked --test it e2e::scenarios -- --nocapture 2>&1 | tee target/e2e.log
   grep -E "^E2E-50:|^e2e: all steps passed" target/e2e.log
 
+  step "end-to-end fault tests (kube-apiserver restarts under load; 500 scenarios with the controller SIGKILLed)"
+  BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
+    cargo test --locked --test it e2e::faults -- --nocapture 2>&1 | tee target/e2e-faults.log
+  grep -E "^recovery:|^e2e-faults: all steps passed" target/e2e-faults.log
+
   step "end-to-end test of the Helm chart (helm install; controller under the chart's ServiceAccount)"
   BLIS_E2E_REQUIRED=1 BLIS_E2E_BIN="$PWD/target/release/blis" \
     cargo test --locked --test it e2e::helm -- --nocapture 2>&1 | tee target/e2e-helm.log

@@ -27,7 +27,7 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         let r = bench::measure(&case, args.repeat)
             .map_err(|e| failed(format!("benchmark {}: {e}", case.name)))?;
         if args.output == Output::Table {
-            println!("{}", r.line());
+            outln!("{}", r.line());
         }
         results.push(r);
     }

@@ -67,9 +67,12 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let result = fit::fit(&fit_set, &gpu.name, &opts)?;
     for it in &result.iterations {
-        println!(
+        outln!(
             "iteration {:>2}: loss {:.5}  median APE on fit set: e2e mean {:.2} %, ttft mean {:.2} %",
-            it.iteration, it.loss, it.median_e2e_ape, it.median_ttft_ape
+            it.iteration,
+            it.loss,
+            it.median_e2e_ape,
+            it.median_ttft_ape
         );
     }
     // Fit quality at the final point.
@@ -78,16 +81,16 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         Ok(r) => {
             let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.2}"));
             let m = &r.all.median;
-            println!(
+            outln!(
                 "fit quality (median APE % over {} experiments): e2e mean {} p90 {} p99 {}, ttft mean {} p90 {} p99 {}, itl mean {}",
                 r.all.count, f(m[0]), f(m[1]), f(m[2]), f(m[3]), f(m[4]), f(m[5]), f(m[6])
             );
         }
         Err(e) => eprintln!("warning: could not score the fit: {e}"),
     }
-    println!("coefficients:");
+    outln!("coefficients:");
     for (name, v) in PARAM_NAMES.iter().zip(cal.coefficients.to_vec()) {
-        println!("  {name:<26} {v}");
+        outln!("  {name:<26} {v}");
     }
     eprintln!("fit took {:.1} s", started.elapsed().as_secs_f64());
     let text = serde_yaml::to_string(&cal).map_err(|e| failed(format!("cannot encode the profile: {e}")))?;

@@ -51,8 +51,8 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
     };
     let rows = compare::rows(&candidates);
     match args.output {
-        CompareOutput::Table => print!("{}", compare::table(&rows)),
-        CompareOutput::Markdown => print!("{}", compare::markdown(&rows)),
+        CompareOutput::Table => out!("{}", compare::table(&rows)),
+        CompareOutput::Markdown => out!("{}", compare::markdown(&rows)),
         CompareOutput::Json => print_json(&serde_json::json!({ "candidates": rows }))?,
     }
     Ok(ExitCode::SUCCESS)

@@ -58,9 +58,9 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         .collect();
     let report = GateReport::new(scenarios);
     match args.output {
-        GateOutput::Text => print!("{}", report.to_text()),
+        GateOutput::Text => out!("{}", report.to_text()),
         GateOutput::Json => print_json(&report)?,
-        GateOutput::Junit => print!("{}", report.to_junit()),
+        GateOutput::Junit => out!("{}", report.to_junit()),
     }
     Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

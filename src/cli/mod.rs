@@ -2,6 +2,18 @@
 //! prints, and returns `Result<ExitCode, CliError>`; [`CliError::exit_code`] is the one mapping of
 //! failures to exit statuses.
 
+/// `print!` for command output: a reader that went away (`blis run | head`) ends the process
+/// quietly, as Unix tools do, instead of a panic.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!($($t)*)) };
+}
+
+/// `println!` for command output, with [`out!`]'s handling of a closed pipe.
+macro_rules! outln {
+    () => { $crate::cli::write_stdout(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::cli::write_stdout(format_args!("{}\n", format_args!($($t)*))) };
+}
+
 mod bench;
 mod calibrate;
 mod compare;
@@ -78,7 +90,7 @@ pub fn execute(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Calibrate(a) => calibrate::exec(a),
         Command::Optimize(a) => optimize::exec(a),
         Command::Crd => {
-            print!(
+            out!(
                 "{}",
                 blis_k8s::api::crds_yaml().map_err(|e| failed(format!("cannot encode the CRDs: {e}")))?
             );
@@ -177,8 +189,21 @@ impl From<SummaryArg> for blis_sim::metrics::SummaryMode {
 /// Prints `v` as pretty JSON on stdout.
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), CliError> {
     let s = serde_json::to_string_pretty(v).map_err(|e| failed(format!("cannot encode JSON: {e}")))?;
-    println!("{s}");
+    outln!("{s}");
     Ok(())
+}
+
+/// Writes command output to stdout. A closed pipe exits 0 (the reader has what it wanted); any
+/// other write error exits 1 with the cause, since output the user asked for was lost.
+pub(crate) fn write_stdout(args: fmt::Arguments) {
+    use std::io::Write;
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to stdout: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// Writes `text` to `path` and says so on stderr.

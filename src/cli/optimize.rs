@@ -113,7 +113,7 @@ pub fn exec(a: Args) -> Result<ExitCode, CliError> {
     }
     match a.output {
         Output::Json => print_json(&r)?,
-        Output::Table => print!("{}", emit::table(&r)),
+        Output::Table => out!("{}", emit::table(&r)),
     }
     Ok(ExitCode::SUCCESS)
 }

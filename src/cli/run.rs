@@ -91,9 +91,9 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         Output::Table => {
             for (i, rep) in reports.iter().enumerate() {
                 if i > 0 {
-                    println!();
+                    outln!();
                 }
-                print!("{}", table::render(rep));
+                out!("{}", table::render(rep));
             }
         }
     }

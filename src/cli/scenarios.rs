@@ -70,7 +70,13 @@ pub fn load_and_resolve(
         if let Some(p) = &profile {
             blis_plan::calibrate::apply_profile(&mut spec, p);
         }
-        let mut r = blis_import::resolve(name, &spec).map_err(|e| {
+        let mut r = blis_import::resolve(name, &spec).map_err(|mut e| {
+            // A GPU the importer assumed (the manifests name none) is the likeliest wrong input.
+            if let Some(gpu) = l.import_sources.iter().filter(|(k, _)| k.ends_with("gpu")).find_map(|(_, v)| v.strip_prefix("default: ")) {
+                if e.problem.contains("fit") {
+                    e.fix = format!("{}; the GPU was assumed, not read from the manifests: {gpu}; set spec.hardware.gpu to the GPU deployed", e.fix);
+                }
+            }
             if name.is_empty() {
                 e
             } else {

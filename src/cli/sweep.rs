@@ -103,7 +103,7 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
     }
     match args.output {
         Output::Json => print_json(&report)?,
-        Output::Table => print!("{}", blis_report::sweep::render(&report, Some(args.top))),
+        Output::Table => out!("{}", blis_report::sweep::render(&report, Some(args.top))),
     }
     Ok(ExitCode::SUCCESS)
 }

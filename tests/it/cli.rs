@@ -231,3 +231,24 @@ fn gate_exits_2_on_malformed_input() {
     assert_eq!(blis(&["gate"]).status.code(), Some(2), "a path is required");
     assert_eq!(blis(&["gate", "--output", "xml", "examples/quickstart.yaml"]).status.code(), Some(2));
 }
+
+/// A reader that closes the pipe early (`blis run ... | head -1`) ends `blis` quietly with
+/// status 0, not with a panic about a broken pipe.
+#[test]
+fn a_closed_stdout_pipe_ends_quietly() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_blis"))
+        .args(["run", "--output", "json", "examples/quickstart.yaml"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn blis");
+    // Close the read end before blis writes anything.
+    drop(child.stdout.take());
+    let status = child.wait().expect("wait for blis");
+    let mut err = String::new();
+    child.stderr.take().expect("stderr").read_to_string(&mut err).expect("read stderr");
+    assert!(!err.contains("panicked"), "stderr: {err}");
+    assert!(status.success(), "status {status:?}, stderr: {err}");
+}

@@ -78,7 +78,8 @@ fn inputs_show_the_imported_router_objectives_and_parallelism() {
         ),
         ("examples/llm-d/pd-disaggregation/", vec![("decode", 2, 1, 1, 0), ("prefill", 2, 1, 1, 0)], vec![]),
         // One LWS group of 2 pods x 8 GPUs: 16 DP ranks of TP1, experts sharded over all 16.
-        ("examples/llm-d/wide-ep/", vec![("decode", 1, 1, 16, 16)], vec![]),
+        // No InferenceObjective / InferenceModel among its manifests: chat keeps priority 0.
+        ("examples/llm-d/wide-ep/", vec![("decode", 1, 1, 16, 16)], vec![("chat", 0)]),
     ] {
         let v: Value =
             serde_json::from_str(&ok(&blis(&["run", "--no-progress", "--output", "json", dir]))).unwrap();
@@ -110,6 +111,8 @@ fn inputs_show_the_imported_router_objectives_and_parallelism() {
             assert_eq!(o.map(|o| o["priority"].as_i64().unwrap()), Some(priority), "{dir}: {class}");
         }
         let src = |k: &str| i["sources"][k].as_str().unwrap_or_default().to_string();
+        let said = if dir.contains("inference-scheduling") { "manifest: " } else { "default: priority 0" };
+        assert!(src("objectives").starts_with(said), "{dir}: sources.objectives = {:?}", src("objectives"));
         for k in ["model", "pools[0].replicas", "pools[0].tensor_parallelism", "router"] {
             assert!(src(k).starts_with("manifest: "), "{dir}: sources.{k} = {:?}", src(k));
         }
@@ -160,4 +163,123 @@ fn compare_marks_the_better_candidate_per_column() {
     assert!(lines[1].starts_with("|---|"), "{md}");
     let pipes = lines[0].matches('|').count();
     assert!(lines.iter().all(|l| l.matches('|').count() == pipes) && md.contains("**"), "{md}");
+}
+
+/// A pool, its model server and its EPP config, with a plugin type, TP argument and node selector
+/// put in.
+fn folder_objects(scorer: &str, tp: u32, gpu_product: &str) -> String {
+    format!(
+        r#"apiVersion: inference.networking.k8s.io/v1
+kind: InferencePool
+metadata: {{name: p}}
+spec:
+  targetPorts: [{{number: 8000}}]
+  selector: {{matchLabels: {{app: m}}}}
+  endpointPickerRef: {{name: p-epp}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: m}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: m}}}}
+  template:
+    metadata: {{labels: {{app: m}}}}
+    spec:
+      nodeSelector: {{nvidia.com/gpu.product: {gpu_product}}}
+      containers:
+      - name: vllm
+        image: vllm/vllm-openai:v0.23.0
+        command: [vllm, serve]
+        args: [Qwen/Qwen3-32B, --tensor-parallel-size={tp}]
+        resources: {{limits: {{nvidia.com/gpu: 2}}}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: p-epp}}
+data:
+  config.yaml: |
+    apiVersion: llm-d.ai/v1alpha1
+    kind: EndpointPickerConfig
+    plugins:
+    - type: {scorer}
+    - type: max-score-picker
+    schedulingProfiles:
+    - name: default
+      plugins:
+      - pluginRef: {scorer}
+      - pluginRef: max-score-picker
+"#
+    )
+}
+
+/// Bad input in a folder of manifests is refused as the real system would refuse it (exit 2), in
+/// one line naming the field, the file that holds it and the fix.
+#[test]
+fn bad_manifests_are_one_line_naming_the_field_the_file_and_the_fix() {
+    let workload = "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {name: w}\nspec:\n  workload:\n    maxRequests: 10\n    arrival: {process: poisson, ratePerSecond: 2}\n    classes: [{name: chat, inputTokens: {distribution: fixed, value: 50}, outputTokens: {distribution: fixed, value: 5}}]\n";
+    let base = std::env::temp_dir().join(format!("blis-bad-manifests-{}", std::process::id()));
+    let good = folder_objects("queue-scorer", 2, "NVIDIA-H100-80GB-HBM3");
+    let cases: [(&str, String, &str, &[&str]); 4] = [
+        // The EPP refuses an unregistered plugin type; the CLI names the ConfigMap's file.
+        (
+            "typo",
+            folder_objects("queue-scorrer", 2, "NVIDIA-H100-80GB-HBM3"),
+            "objects.yaml",
+            &["plugins[0].type", "'queue-scorrer' is not registered", "did you mean 'queue-scorer'"],
+        ),
+        // vLLM would not start TP 4 on a pod with 2 GPUs.
+        (
+            "tp",
+            folder_objects("queue-scorer", 4, "NVIDIA-H100-80GB-HBM3"),
+            "objects.yaml",
+            &[
+                "Deployment m in",
+                "needs 4 GPUs per pod, the container requests 2",
+                "allowParallelismMismatch",
+            ],
+        ),
+        // A GPU label value no profile matches.
+        (
+            "gpu",
+            folder_objects("queue-scorer", 2, "NVIDIA-Foo-9000"),
+            "objects.yaml",
+            &["nvidia.com/gpu.product", "\"NVIDIA-Foo-9000\"", "HardwareProfile"],
+        ),
+        // A Helm template given as a file to read.
+        (
+            "template",
+            good.replace("name: m}", "name: {{ .Values.name }}}"),
+            "objects.yaml",
+            &["is a Helm template", "helm template"],
+        ),
+    ];
+    for (tag, objects, file, words) in cases {
+        let dir = base.join(tag);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(file), objects).unwrap();
+        std::fs::write(dir.join("scenario.yaml"), workload).unwrap();
+        let target = if tag == "template" { dir.join(file) } else { dir.clone() };
+        let o = blis(&[
+            "run",
+            "--no-progress",
+            target.to_str().unwrap(),
+            dir.join("scenario.yaml").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr).trim().to_string();
+        assert_eq!(o.status.code(), Some(2), "{tag}: {err}");
+        assert_eq!(err.lines().count(), 1, "{tag}: {err}");
+        assert!(err.contains(&dir.join(file).display().to_string()), "{tag}: names the file: {err}");
+        assert!(err.contains("; fix: "), "{tag}: {err}");
+        for w in words {
+            assert!(err.contains(w), "{tag}: {w:?} in {err}");
+        }
+    }
+    // The same folder without the faults runs.
+    let dir = base.join("good");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("objects.yaml"), good).unwrap();
+    std::fs::write(dir.join("scenario.yaml"), workload).unwrap();
+    ok(&blis(&["run", "--no-progress", dir.to_str().unwrap()]));
+    std::fs::remove_dir_all(&base).unwrap();
 }

@@ -15,6 +15,7 @@ mod layering;
 mod optimize;
 mod profiles;
 mod report;
+mod shared_manifests;
 mod ship;
 mod streaming;
 mod sweep_cli;

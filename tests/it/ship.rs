@@ -380,3 +380,27 @@ fn dockerfile_runs_the_binary_the_chart_expects() {
         "appVersion != crate version"
     );
 }
+
+#[test]
+fn chart_memory_limit_follows_the_admission_limits() {
+    let limit = |d: &[Value]| container(d)["resources"]["limits"]["memory"].as_str().unwrap().to_string();
+    let values: Value =
+        serde_yaml::from_str(&std::fs::read_to_string(root().join("charts/blis/values.yaml")).unwrap())
+            .unwrap();
+    let c = &values["controller"];
+    let (per_run, runs, base) = (
+        c["maxMemoryMib"].as_u64().unwrap(),
+        c["maxConcurrent"].as_u64().unwrap(),
+        c["baseMemoryMib"].as_u64().unwrap(),
+    );
+    let d = render(&[]);
+    assert_eq!(limit(&d), format!("{}Mi", per_run * runs + base));
+    assert!(args(&d).contains(&format!("--max-memory-mib={per_run}")), "{:?}", args(&d));
+    assert_eq!(container(&d)["resources"]["limits"]["cpu"], "2");
+    // More runs at once, or a larger budget per run: a larger limit.
+    let d = render(&["controller.maxConcurrent=4", "controller.maxMemoryMib=512"]);
+    assert_eq!(limit(&d), format!("{}Mi", 4 * 512 + base));
+    assert!(args(&d).contains(&"--max-memory-mib=512".to_string()));
+    // An explicit limit is kept as given.
+    assert_eq!(limit(&render(&["resources.limits.memory=3Gi"])), "3Gi");
+}

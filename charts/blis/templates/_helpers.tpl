@@ -86,3 +86,13 @@ their shard ConfigMaps; Events). Never Secrets, never wildcards.
 {{- define "blis.sweepWorkerNamespaces" -}}
 {{- concat (list .Release.Namespace) .Values.watchNamespaces .Values.sweepFanOut.namespaces | uniq | join "," -}}
 {{- end -}}
+
+{{/* The memory limit: resources.limits.memory when set, else the admission limits' worst case: every
+permitted simulation at its budget (maxMemoryMib x maxConcurrent) plus the controller's base. */}}
+{{- define "blis.memoryLimit" -}}
+{{- if .Values.resources.limits.memory -}}
+{{- .Values.resources.limits.memory -}}
+{{- else -}}
+{{- add (mul (int .Values.controller.maxMemoryMib) (int .Values.controller.maxConcurrent)) (int .Values.controller.baseMemoryMib) -}}Mi
+{{- end -}}
+{{- end -}}

@@ -6,7 +6,7 @@
 //! through them only. A Helm template that is not part of a chart or helmfile is skipped with a
 //! warning saying how to render it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -125,8 +125,22 @@ fn kustomization_refs(dir: &Path, k: &Value) -> (Vec<PathBuf>, Vec<String>) {
     (local, remote)
 }
 
+/// An object without the annotation naming its file (to compare two definitions).
+fn without_file(o: &Value) -> Value {
+    let mut o = o.clone();
+    if let Some(a) = o.pointer_mut("/metadata/annotations").and_then(Value::as_object_mut) {
+        a.remove(crate::llmd::FILE_ANNOTATION);
+        if a.is_empty() {
+            if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.remove("annotations");
+            }
+        }
+    }
+    o
+}
+
 /// Clean `a/b/../c` to `a/c` without touching the file system.
-fn normalize(p: &Path) -> PathBuf {
+pub(crate) fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for c in p.components() {
         match c {
@@ -192,7 +206,10 @@ fn render_release(
             .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
             .collect();
         let text = render::helm_template(name, &local, "default", &files, &set)?;
-        out.objects.extend(parse_documents(&text).map_err(|e| in_file(&local, e))?);
+        let mut docs = parse_documents(&text).map_err(|e| in_file(&local, e))?;
+        let from = format!("release {name} of the chart {}", local.display());
+        docs.iter_mut().for_each(|d| crate::llmd::set_file(d, &from));
+        out.objects.extend(docs);
         out.warnings
             .push(format!("release {name}: rendered the local chart {} with helm template", local.display()));
         return Ok(());
@@ -229,10 +246,16 @@ fn render_release(
     for (k, v) in set {
         charts::set_path(&mut merged, &k, v);
     }
+    let from = format!(
+        "release {name} ({})",
+        if sources.is_empty() { "inline values".to_string() } else { sources.join(", ") }
+    );
     let r = Release { name: name.to_string(), kind, version, values: merged, sources };
     let rendered = charts::render(&r)?;
     out.warnings.extend(rendered.warnings);
-    out.objects.extend(rendered.objects);
+    let mut docs = rendered.objects;
+    docs.iter_mut().for_each(|d| crate::llmd::set_file(d, &from));
+    out.objects.extend(docs);
     Ok(())
 }
 
@@ -243,6 +266,7 @@ pub fn render_named(
     releases: &[ReleaseRef],
     helmfile_path: Option<&str>,
     environment: Option<&str>,
+    env: &BTreeMap<String, String>,
     kustomize: &[String],
     out: &mut Deployed,
 ) -> Result<(), InvalidInput> {
@@ -257,7 +281,7 @@ pub fn render_named(
         render_release(&r.name, &r.chart, r.version.clone(), values, set, dir, out)?;
     }
     if let Some(h) = helmfile_path {
-        read_helmfile(&dir.join(h), environment, out)?;
+        read_helmfile(&dir.join(h), environment, env, out)?;
     }
     for k in kustomize {
         let p = dir.join(k);
@@ -271,11 +295,12 @@ pub fn render_named(
 fn read_helmfile(
     path: &Path,
     environment: Option<&str>,
+    env: &BTreeMap<String, String>,
     out: &mut Deployed,
 ) -> Result<Vec<PathBuf>, InvalidInput> {
     let text = read_file(path)?;
     let mut warnings = Vec::new();
-    let releases = helmfile::read(path, &text, environment, &read_file, &mut warnings)?;
+    let releases = helmfile::read(path, &text, environment, env, &read_file, &mut warnings)?;
     out.warnings.extend(warnings);
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut used = Vec::new();
@@ -364,7 +389,10 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
             ));
         }
         let text = render::kustomize(dir)?;
-        out.objects.extend(parse_documents(&text).map_err(|e| in_file(dir, e))?);
+        let mut docs = parse_documents(&text).map_err(|e| in_file(dir, e))?;
+        docs.iter_mut()
+            .for_each(|d| crate::llmd::set_file(d, &format!("the kustomization {}", dir.display())));
+        out.objects.extend(docs);
         out.warnings.push(format!("rendered the kustomization {} with kubectl kustomize", dir.display()));
     }
 
@@ -392,13 +420,58 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
     }
     let chosen: Vec<&PathBuf> = if primary.is_empty() { helmfiles.clone() } else { primary };
     for h in chosen {
-        for used in read_helmfile(h, None, &mut out)? {
+        for used in read_helmfile(h, None, &BTreeMap::new(), &mut out)? {
             consumed.insert(used);
+        }
+        // Files the helmfile names only in branches its default environment does not take (a
+        // variant chosen by `env "X"` or `.Environment.Name`) are alternatives, not extra releases.
+        let text = read_file(h)?;
+        let dir = h.parent().unwrap_or(Path::new("."));
+        let alternatives: Vec<&PathBuf> = files
+            .iter()
+            .filter(|f| !consumed.contains(*f))
+            .filter(|f| f.strip_prefix(dir).ok().and_then(|r| r.to_str()).is_some_and(|r| text.contains(r)))
+            .collect();
+        for f in alternatives {
+            consumed.insert(f.clone());
+            out.warnings.push(format!(
+                "{} is named by {} in a branch its default environment does not take; not read (choose it with spec.import.helmfile plus helmfileEnvironment or helmfileEnv)",
+                f.display(),
+                h.display()
+            ));
+        }
+        // `helmfile apply` deploys what the helmfile names: other files in its sub-folders (chart
+        // examples, rendered samples) are not part of the deployment. Files beside it (an
+        // HTTPRoute the README applies) and scenarios are still read.
+        let extra: Vec<PathBuf> = files
+            .iter()
+            .filter(|f| !consumed.contains(*f) && f.starts_with(dir) && f.parent() != Some(dir))
+            .filter(|f| !read_file(f).is_ok_and(|t| t.contains(crate::manifest::KIND)))
+            .cloned()
+            .collect();
+        for f in extra {
+            out.warnings.push(format!(
+                "{} is not deployed by {} (it names neither the file nor its folder); not read (pass it as a file to include it)",
+                f.display(),
+                h.display()
+            ));
+            consumed.insert(f);
         }
     }
 
     // The rest: scenarios, objects, chart values by shape, templates.
     let mut loose: Vec<(PathBuf, ChartKind, Value)> = Vec::new();
+    // Which file defined each plain object: a later file's object of the same kind and name
+    // replaces it, as `kubectl apply` of the folder would; that is said, not done in silence.
+    let mut defined: BTreeMap<(String, String), (PathBuf, Value)> = BTreeMap::new();
+    for o in out.objects.all() {
+        let kind = o.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        defined.insert(
+            (kind, name),
+            (PathBuf::from("the rendered releases and kustomizations"), without_file(o)),
+        );
+    }
     for f in files.iter().filter(|f| !consumed.contains(*f)) {
         let text = read_file(f)?;
         if is_template(&text) {
@@ -413,7 +486,35 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
         for doc in docs {
             match doc.get("kind").and_then(Value::as_str) {
                 Some(crate::manifest::KIND) => scenario = true,
-                Some(_) => out.objects.push(doc),
+                Some(kind) => {
+                    let name =
+                        doc.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+                    let key = (kind.to_string(), name.clone());
+                    // An identical copy (a committed rendering of the same sources) changes nothing.
+                    if let Some((first, before)) = defined.insert(key, (f.clone(), doc.clone())) {
+                        // Only kinds the import reads: two HTTPRoute variants change no prediction.
+                        let read = crate::llmd::workload::KINDS.contains(&kind)
+                            || [
+                                "InferencePool",
+                                "ConfigMap",
+                                "InferenceObjective",
+                                "InferenceModel",
+                                "HorizontalPodAutoscaler",
+                                "VariantAutoscaling",
+                            ]
+                            .contains(&kind);
+                        if read && first != *f && before != doc {
+                            out.warnings.push(format!(
+                                "{kind} {name} is defined in {} and again in {}; the later file's replaces it, as kubectl apply of the folder would (pass only the file you deploy to use the other)",
+                                first.display(),
+                                f.display()
+                            ));
+                        }
+                    }
+                    let mut doc = doc;
+                    crate::llmd::set_file(&mut doc, &f.display().to_string());
+                    out.objects.push(doc)
+                }
                 None => match charts::kind_of_values(&doc) {
                     Some(k) => loose.push((f.clone(), k, doc)),
                     None => out.warnings.push(format!(
@@ -500,6 +601,45 @@ fn render_loose_values(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// GAIE values whose EPP config names `scorer` (a marker of the variant).
+    fn gaie_values(scorer: &str) -> String {
+        format!(
+            "inferenceExtension:\n  pluginsConfigFile: c.yaml\n  pluginsCustomConfig:\n    c.yaml: |\n      apiVersion: llm-d.ai/v1alpha1\n      kind: EndpointPickerConfig\n      plugins:\n      - type: {scorer}\n      - type: max-score-picker\n      schedulingProfiles:\n      - name: default\n        plugins:\n        - pluginRef: {scorer}\n        - pluginRef: max-score-picker\ninferencePool:\n  modelServers:\n    matchLabels: {{app: x}}\n"
+        )
+    }
+
+    /// A helmfile choosing between two GAIE values variants by `env "VARIANT"`: the folder reads
+    /// the default branch and names the other; `spec.import.helmfileEnv` chooses the other.
+    #[test]
+    fn helmfile_variants_by_environment_variable() {
+        let dir = std::env::temp_dir().join(format!("blis-folder-variants-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (p, text) in [
+            ("a/values.yaml", gaie_values("queue-scorer")),
+            ("b/values.yaml", gaie_values("no-hit-lru-scorer")),
+            (
+                "helmfile.yaml.gotmpl",
+                "releases:\n  - name: gaie-x\n    chart: oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool\n    version: v1.3.0\n    values:\n    {{- if eq (env \"VARIANT\") \"b\" }}\n      - b/values.yaml\n    {{- else }}\n      - a/values.yaml\n    {{- end }}\n".to_string(),
+            ),
+        ] {
+            std::fs::create_dir_all(dir.join(p).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(p), text).unwrap();
+        }
+        let text = |d: &Deployed| serde_json::to_string(d.objects.all()).unwrap();
+        let d = read(std::slice::from_ref(&dir)).unwrap();
+        assert!(!text(&d).contains("no-hit-lru-scorer"), "{}", text(&d));
+        let note =
+            d.warnings.iter().find(|w| w.contains("b/values.yaml is named by")).expect("variant named");
+        assert!(note.contains("helmfileEnv"), "{note}");
+        assert_eq!(d.objects.all().iter().filter(|o| o["kind"] == "InferencePool").count(), 1);
+        let mut named = Deployed::default();
+        let env = BTreeMap::from([("VARIANT".to_string(), "b".to_string())]);
+        render_named(&dir, &[], Some("helmfile.yaml.gotmpl"), None, &env, &[], &mut named).unwrap();
+        assert!(text(&named).contains("no-hit-lru-scorer"), "{}", text(&named));
+        assert!(!named.warnings.iter().any(|w| w.contains("VARIANT")), "{:?}", named.warnings);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn names_and_paths() {

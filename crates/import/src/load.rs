@@ -115,6 +115,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
                 imp.releases.as_deref().unwrap_or_default(),
                 imp.helmfile.as_deref(),
                 imp.helmfile_environment.as_deref(),
+                &imp.helmfile_env.clone().unwrap_or_default(),
                 imp.kustomize.as_deref().unwrap_or_default(),
                 &mut named,
             )
@@ -127,12 +128,22 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
                     },
                 )
             })?;
+            // A helmfile the scenario names is read with its choices: the notes of the folder's
+            // default reading of it no longer apply.
+            if let Some(h) = &imp.helmfile {
+                let shown = folder::normalize(&dir.join(h)).display().to_string();
+                warnings.retain(|w| {
+                    !(w.contains(&shown)
+                        && (w.contains("environment variables") || w.contains(" is named by ")))
+                });
+            }
             objects.extend(named.objects.into_items());
             warnings.extend(named.warnings);
             // The files are read: what they deploy is among the objects now.
             imp.releases = None;
             imp.helmfile = None;
             imp.helmfile_environment = None;
+            imp.helmfile_env = None;
             imp.kustomize = None;
         } else {
             warnings.clear();
@@ -143,12 +154,40 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
                 InvalidInput { field: format!("{}: {}", l.manifest.metadata.name, e.field), ..e },
             )
         })?;
+        check_imported_epp(&imported, &objects)?;
         l.manifest.spec = imported.spec;
         warnings.extend(imported.warnings);
         l.import_warnings = warnings;
         l.import_sources = imported.sources;
     }
     Ok(out)
+}
+
+/// Reads the endpoint-picker config the import found as the simulator will, so a refusal (an
+/// unregistered plugin type...) names the file that holds it rather than the scenario.
+fn check_imported_epp(imported: &llmd::Imported, objects: &llmd::Objects) -> Result<(), InvalidInput> {
+    let Some(cfg) = imported.spec.router.endpoint_picker_config.as_ref() else { return Ok(()) };
+    let Some(src) = imported.sources.get("router").and_then(|s| s.strip_prefix("manifest: ")) else {
+        return Ok(());
+    };
+    let name = src
+        .strip_prefix("endpoint picker ")
+        .map(|r| r.split(" of InferencePool").next().unwrap_or(r))
+        .or_else(|| src.strip_prefix("ConfigMap "))
+        .unwrap_or(src);
+    let origin = objects
+        .get("ConfigMap", name)
+        .or_else(|| objects.get("Deployment", name))
+        .and_then(llmd::file_of)
+        .map(|f| format!("{f}: {src}"))
+        .unwrap_or_else(|| src.to_string());
+    let opts = blis_sim::scenario::EppReadOptions {
+        allow_unregistered_plugins: imported.spec.router.allow_unregistered_plugins.unwrap_or(false),
+    };
+    crate::epp::parse(cfg, &opts, &mut Vec::new()).map(|_| ()).map_err(|e| {
+        let at = e.field.strip_prefix("spec.router.endpointPickerConfig").unwrap_or(&e.field);
+        InvalidInput { field: format!("{origin}: {}", at.trim_start_matches('.')), ..e }
+    })
 }
 
 fn in_file(file: &Path, mut e: InvalidInput) -> InvalidInput {

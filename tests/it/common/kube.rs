@@ -134,7 +134,7 @@ impl Env {
             .args(args)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}"), "--max-wall-seconds", "120"])
             .env("KUBECONFIG", &self.controller_kubeconfig)
-            .env("RUST_LOG", "info,kube=warn")
+            .env("RUST_LOG", std::env::var("BLIS_E2E_RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -349,4 +349,16 @@ pub fn json_eq(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// Peak resident memory of process `pid` in KiB (`VmHWM`), 0 when unknown.
+pub fn vm_hwm_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }

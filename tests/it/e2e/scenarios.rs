@@ -461,15 +461,3 @@ fn e2e_against_a_real_api_server() {
 
     eprintln!("\ne2e: all steps passed in {:.1}s", t_all.elapsed().as_secs_f64());
 }
-
-/// The value of an unlabelled sample of the OpenMetrics text `m` (0 when absent).
-fn vm_hwm_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}

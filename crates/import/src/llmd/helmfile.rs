@@ -4,6 +4,7 @@
 //! (so the template's defaults apply and the result does not depend on the shell), and named in a
 //! warning.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -64,6 +65,7 @@ pub fn read(
     path: &Path,
     text: &str,
     environment: Option<&str>,
+    env: &BTreeMap<String, String>,
     read: &dyn Fn(&Path) -> Result<String, InvalidInput>,
     warnings: &mut Vec<String>,
 ) -> Result<Vec<HelmfileRelease>, InvalidInput> {
@@ -74,7 +76,7 @@ pub fn read(
     // Environments come first (their values feed the templates of the later parts).
     let mut env_values = json!({});
     let mut used_env: Vec<String> = Vec::new();
-    let no_env = |_: &str| None;
+    let lookup = |k: &str| env.get(k).cloned();
     let missing: std::cell::RefCell<Vec<String>> = std::cell::RefCell::new(Vec::new());
     let mut docs = Vec::new();
     for part in &parts {
@@ -92,7 +94,7 @@ pub fn read(
                 }
                 r
             };
-            gotmpl::render(part, &file, &data, &no_env, &read_rel)?
+            gotmpl::render(part, &file, &data, &lookup, &read_rel)?
         } else {
             part.to_string()
         };
@@ -135,9 +137,10 @@ pub fn read(
     if !missing.is_empty() {
         warnings.push(format!("{file}: files {missing:?} read by the template are not there; read as empty"));
     }
+    used_env.retain(|k| !env.contains_key(k));
     if !used_env.is_empty() {
         warnings.push(format!(
-            "{file}: environment variables {used_env:?} are read as unset (the template's defaults apply)"
+            "{file}: environment variables {used_env:?} are read as unset (the template's defaults apply; set them in spec.import.helmfileEnv)"
         ));
     }
     let mut out = Vec::new();
@@ -289,7 +292,8 @@ mod tests {
     fn plain_helmfile_releases() {
         let text = "releases:\n- name: gaie-x\n  chart: oci://registry.k8s.io/gateway-api-inference-extension/charts/inferencepool\n  version: v0.5.1\n  values: [gaie-x/values.yaml]\n- name: off\n  chart: c\n  installed: false\n- name: ms-x\n  chart: llm-d-modelservice/llm-d-modelservice\n  version: v0.2.0\n  values: [ms-x/values.yaml, {decode: {replicas: 3}}]\n  set: [{name: a.b, value: 1}]\n";
         let mut w = Vec::new();
-        let r = read(Path::new("/f/helmfile.yaml"), text, None, &reader(&[]), &mut w).unwrap();
+        let r =
+            read(Path::new("/f/helmfile.yaml"), text, None, &BTreeMap::new(), &reader(&[]), &mut w).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!((r[0].name.as_str(), r[0].version.as_deref()), ("gaie-x", Some("v0.5.1")));
         assert_eq!(r[0].values, vec![ValuesSource::File(PathBuf::from("/f/gaie-x/values.yaml"))]);
@@ -325,18 +329,41 @@ releases:
         let files: &'static [(&str, &str)] =
             &[("env/istio.yaml", "provider: {name: istio}"), ("env/gke.yaml", "provider: {name: gke}")];
         let mut w = Vec::new();
-        let r = read(Path::new("/g/helmfile.yaml.gotmpl"), text, None, &reader(files), &mut w).unwrap();
+        let r =
+            read(Path::new("/g/helmfile.yaml.gotmpl"), text, None, &BTreeMap::new(), &reader(files), &mut w)
+                .unwrap();
         assert_eq!(r[0].name, "ms-x");
         assert_eq!(r[0].values[0], ValuesSource::File(PathBuf::from("/g/ms/values.yaml")));
         assert_eq!(r[0].values[1], ValuesSource::Inline(json!({"provider": "istio"})));
         assert_eq!(r[0].set[0], ("routing.inferencePool.name".to_string(), json!("gaie-x")));
         assert!(w.iter().any(|x| x.contains("RELEASE_NAME_POSTFIX")), "{w:?}");
-        let gke =
-            read(Path::new("/g/helmfile.yaml.gotmpl"), text, Some("gke"), &reader(files), &mut w).unwrap();
+        let gke = read(
+            Path::new("/g/helmfile.yaml.gotmpl"),
+            text,
+            Some("gke"),
+            &BTreeMap::new(),
+            &reader(files),
+            &mut w,
+        )
+        .unwrap();
         assert_eq!(gke[0].values[0], ValuesSource::File(PathBuf::from("/g/ms/values_gke.yaml")));
-        let e = read(Path::new("/g/helmfile.yaml.gotmpl"), text, Some("aws"), &reader(files), &mut w)
-            .unwrap_err();
+        let e = read(
+            Path::new("/g/helmfile.yaml.gotmpl"),
+            text,
+            Some("aws"),
+            &BTreeMap::new(),
+            &reader(files),
+            &mut w,
+        )
+        .unwrap_err();
         assert!(e.problem.contains("\"aws\""), "{e}");
+        // Environment variables given (spec.import.helmfileEnv) replace the template's defaults.
+        let mut w2 = Vec::new();
+        let env = BTreeMap::from([("RELEASE_NAME_POSTFIX".to_string(), "y".to_string())]);
+        let y =
+            read(Path::new("/g/helmfile.yaml.gotmpl"), text, None, &env, &reader(files), &mut w2).unwrap();
+        assert_eq!(y[0].name, "ms-y");
+        assert!(!w2.iter().any(|x| x.contains("RELEASE_NAME_POSTFIX")), "{w2:?}");
         assert!(is_helmfile_name("gke.helmfile.yaml") && !is_helmfile_name("values.yaml"));
         // A redefined anchor: later aliases follow the later definition.
         let t = dedupe_anchors("a: &X {v: 1}\nb: &X {v: 2}\nc: *X\nd: '&X'\n");

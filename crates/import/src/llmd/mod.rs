@@ -28,6 +28,25 @@ use workload::ModelServer;
 /// guides' READMEs size their deployments for it), with a warning.
 pub const DEFAULT_GPU: &str = "H100-SXM-80GB";
 
+/// Annotation the folder reader puts on every object: the file (or the values files / kustomization)
+/// it came from, so a refusal can name it.
+pub const FILE_ANNOTATION: &str = "blis.dev/file";
+
+/// The file an object came from (see [`FILE_ANNOTATION`]).
+pub fn file_of(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/annotations").and_then(|a| a.get(FILE_ANNOTATION)).and_then(Value::as_str)
+}
+
+/// Records the file an object came from.
+pub fn set_file(obj: &mut Value, file: &str) {
+    if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+        if let Some(a) = ann.as_object_mut() {
+            a.entry(FILE_ANNOTATION).or_insert_with(|| json!(file));
+        }
+    }
+}
+
 /// Kubernetes objects that references resolve against.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Objects {
@@ -214,9 +233,10 @@ fn model_servers(
             for kind in workload::KINDS {
                 for obj in objects.of_kind(kind) {
                     if workload::template_labels(obj).iter().any(|l| p.selects(l)) {
-                        let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-                        let field = format!("spec.import.inferencePoolRef: {kind} {name}");
-                        let servers = workload::import_all(obj).map_err(|e| e.under(&field))?;
+                        let servers = workload::import_all(obj).map_err(|mut e| {
+                            e.field = format!("spec.import.inferencePoolRef selects {}", e.field);
+                            e
+                        })?;
                         out.extend(servers.into_iter().filter(|m| p.selects(&m.labels)));
                     }
                 }
@@ -292,12 +312,14 @@ fn import_sources(
             out.insert(at("replicas"), format!("manifest: {} (replicas)", m.source));
         }
         if !own_top("/hardware/tensorParallelism") {
-            let how = if m.args.tensor_parallel.is_some() {
-                "--tensor-parallel-size"
+            let said = if m.args.tensor_parallel.is_some() {
+                format!("manifest: {} (--tensor-parallel-size)", m.source)
+            } else if m.gpus_per_pod.is_some_and(|g| g > 0) {
+                format!("manifest: {} (GPUs per pod / DP-local)", m.source)
             } else {
-                "GPUs per pod / DP-local"
+                "default: 1 (the pod requests no GPU)".to_string()
             };
-            out.insert(at("tensor_parallelism"), format!("manifest: {} ({how})", m.source));
+            out.insert(at("tensor_parallelism"), said);
         }
         if m.args.data_parallel.is_some() {
             out.insert(at("data_parallelism"), format!("manifest: {} (--data-parallel-size)", m.source));
@@ -343,6 +365,14 @@ fn import_sources(
         out.insert(
             "objectives".to_string(),
             "manifest: InferenceObjectives / InferenceModels of the pool".to_string(),
+        );
+    } else if let (Some(p), None) = (pool, own.pointer("/router/objectives")) {
+        out.insert(
+            "objectives".to_string(),
+            format!(
+                "default: priority 0 (no InferenceObjective or InferenceModel names InferencePool {})",
+                p.name
+            ),
         );
     }
     out
@@ -646,6 +676,15 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     }
     let allow = imp.allow_parallelism_mismatch.unwrap_or(false);
     let mut base = servers_json(&servers, &scaling, pool.as_ref(), allow, &mut warnings)?;
+    if spec.vllm.version.is_none() {
+        for m in servers.iter().filter(|m| !m.simulator && m.args.vllm.version.is_none()) {
+            warnings.push(format!(
+                "model server {:?}: its image names no vLLM release (only vllm/vllm-openai:vX tags do); vLLM {}'s defaults are simulated: set spec.vllm.version to the release the image bundles",
+                m.name,
+                blis_sim::scenario::vllm_defaults::DEFAULT_VERSION
+            ));
+        }
+    }
     match (&imp.endpoint_picker_config_ref, &pool) {
         (Some(r), _) => base["router"] = json!({"endpointPickerConfig": epp_config(objects, r)?}),
         (None, Some(p)) => match pool_epp_config(objects, p)? {
@@ -668,6 +707,17 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     }
     if let Some(p) = &pool {
         for kind in ["InferenceObjective", "InferenceModel"] {
+            // An objective for a pool that is not deployed applies to nothing: say so.
+            for o in objects.of_kind(kind) {
+                let to = o.pointer("/spec/poolRef/name").and_then(Value::as_str).unwrap_or("");
+                if to != p.name && objects.get("InferencePool", to).is_none() {
+                    warnings.push(format!(
+                        "{kind} {} names poolRef {to:?}, which is not deployed (the pool simulated is {:?}); it applies to no request",
+                        o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or(""),
+                        p.name
+                    ));
+                }
+            }
             found.extend(
                 objects
                     .of_kind(kind)

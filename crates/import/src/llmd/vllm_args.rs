@@ -368,8 +368,13 @@ pub fn parse(args: &[String]) -> VllmArgs {
                 set(&mut out, on != negated);
             }
             Flag::InertSwitch => {}
+            // `--no-X` (or `--X=false`) keeps vLLM's default, which is what is simulated.
             Flag::UnmodelledSwitch(why) => {
-                out.warnings.push(format!("vLLM argument --{canonical} is not modelled: {why}"))
+                let on =
+                    !matches!(inline.as_deref().map(str::to_ascii_lowercase).as_deref(), Some("false" | "0"));
+                if on != negated {
+                    out.warnings.push(format!("vLLM argument --{canonical} is not modelled: {why}"))
+                }
             }
         }
     }
@@ -512,6 +517,11 @@ mod tests {
         let w = a.warnings.join("\n");
         assert!(w.contains("--enable-lora") && w.contains("--max-loras") && !w.contains('2'), "{w}");
         assert_eq!(a.warnings.len(), 2, "{w}");
+        // The `--no-` form of an unmodelled switch keeps vLLM's default: nothing to report.
+        let keep = parse(&s(&["m", "--no-disable-hybrid-kv-cache-manager", "--enable-lora=false"]));
+        assert!(keep.warnings.is_empty(), "{:?}", keep.warnings);
+        let off = parse(&s(&["m", "--disable-hybrid-kv-cache-manager"]));
+        assert_eq!(off.warnings.len(), 1, "{:?}", off.warnings);
         assert_eq!(a.vllm.kv_cache_dtype, Some(KvCacheDtype::Fp8));
         let e5 = parse(&s(&["--kv-cache-dtype=fp8_e5m2"]));
         assert_eq!((e5.vllm.kv_cache_dtype, e5.warnings.len()), (Some(KvCacheDtype::Fp8E5m2), 0));

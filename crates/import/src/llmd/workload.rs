@@ -21,6 +21,8 @@ pub struct ModelServer {
     pub name: String,
     /// What it was read from (`LeaderWorkerSet wide-ep`, `modelservice values decode`), for messages.
     pub source: String,
+    /// The file (or release) the object came from, when read from files: named in refusals.
+    pub file: Option<String>,
     /// `llm-d.ai/role` of its pods, when they carry one.
     pub role: Option<PoolRole>,
     /// Replicas (Deployment pods, LeaderWorkerSet groups).
@@ -98,8 +100,12 @@ impl ModelServer {
         }
         for p in problems {
             if !allow {
+                let field = match &self.file {
+                    Some(f) => format!("{} in {f}", self.source),
+                    None => self.source.clone(),
+                };
                 return Err(InvalidInput::new(
-                    self.source.clone(),
+                    field,
                     p,
                     "make the GPUs per pod equal TP x DP-local and the pods x DP-local equal DP, or set spec.import.allowParallelismMismatch: true to simulate it anyway",
                 ));
@@ -340,7 +346,11 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
             ))
         }
     };
-    let where_ = format!("{kind} {name}: spec.template.spec");
+    let file = super::file_of(obj).map(str::to_string);
+    let where_ = match &file {
+        Some(f) => format!("{kind} {name} in {f}: spec.template.spec"),
+        None => format!("{kind} {name}: spec.template.spec"),
+    };
     let Some(template) = template else {
         return Err(InvalidInput::new(&where_, "is missing", "give the pod template"));
     };
@@ -353,6 +363,7 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
     Ok(ModelServer {
         role: role_of(&labels),
         source: format!("{kind} {name}"),
+        file,
         name,
         replicas,
         pods_per_replica,

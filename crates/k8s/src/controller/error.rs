@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use blis_sim::error::InvalidInput;
 
+/// Longest wait before a reconcile that failed on the API server is tried again: short, so an
+/// object that failed through an outage is retried soon after the server returns.
+pub const MAX_API_BACKOFF: Duration = Duration::from_secs(30);
+
 /// Why a reconcile or a simulation did not produce a prediction. Each variant has a stable reason
 /// (for conditions, Events and metrics) and its own requeue rule.
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +43,9 @@ impl Error {
     pub fn requeue(&self, attempts: u32) -> Option<Duration> {
         match self {
             Error::Invalid(_) | Error::Limit(_) | Error::Simulation(_) => None,
-            Error::Api(_) => Some(
-                Duration::from_millis(500 * 2u64.saturating_pow(attempts.min(9)))
-                    .min(Duration::from_secs(120)),
-            ),
+            Error::Api(_) => {
+                Some(Duration::from_millis(500 * 2u64.saturating_pow(attempts.min(9))).min(MAX_API_BACKOFF))
+            }
         }
     }
 
@@ -67,7 +70,7 @@ mod tests {
         let api = Error::Api(kube::Error::LinesCodecMaxLineLengthExceeded);
         assert_eq!(api.reason(), "ApiError");
         assert!(api.requeue(1).unwrap() < api.requeue(4).unwrap());
-        assert_eq!(api.requeue(50), Some(Duration::from_secs(120)));
+        assert_eq!(api.requeue(50), Some(MAX_API_BACKOFF));
         assert!(!api.is_stalled());
         let sim = Error::Simulation("clock moved back".into());
         assert_eq!((sim.requeue(1), sim.is_stalled(), sim.reason()), (None, true, "SimulationFailed"));

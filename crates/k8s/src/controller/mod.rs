@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod error;
+pub mod fair;
 pub mod fanout;
 pub mod import_refs;
 pub mod leader;
@@ -21,6 +22,7 @@ pub mod scenario;
 pub mod server;
 pub mod status;
 pub mod sweep;
+pub mod triggers;
 pub mod watched;
 pub mod wiring;
 pub mod worker;

@@ -4,14 +4,13 @@
 //!
 //! The controller's own kinds are watched as [`Watched`] objects (raw spec and status), so one
 //! object the API server accepted but the controller cannot parse is that object's `Stalled`
-//! status, not a failed list for everyone. Watches restart quickly after an outage (their shared
-//! backoff is short and resets soon), and a reconcile asked for an object the cache does not hold
-//! yet (one created while a watch relisted) is asked again once the cache has it.
+//! status, not a failed list for everyone. Each watch recovers on its own after an outage, and a
+//! relist reconciles every object from the complete cache ([`triggers`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -19,20 +18,19 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::DynamicObject;
-use kube::runtime::controller::{self, Config as ControllerConfig, Controller};
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::Semaphore;
 
 use super::client::FIELD_MANAGER;
+use super::fair::FairPermits;
 use super::metrics::Metrics;
 use super::ref_index::RefIndex;
 use super::runs::Runs;
 use super::status::Written;
 use super::watched::Watched;
-use super::{fanout, import_refs, leader, scenario, server, sweep, Options};
+use super::{fanout, import_refs, leader, scenario, server, sweep, triggers, Options};
 use crate::api::{HardwareProfile, SimulationScenario, SimulationSweep};
 
 /// How long a stopping controller waits for its reconciles and watches before it exits anyway.
@@ -101,28 +99,26 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         client.clone(),
         Reporter { controller: FIELD_MANAGER.into(), instance: Some(opts.identity.clone()) },
     );
-    let semaphore = Arc::new(Semaphore::new(opts.max_concurrent.max(1)));
+    // Simulations run at most --max-concurrent at once, granted round-robin across namespaces.
+    let permits = FairPermits::new(opts.max_concurrent);
     let mut contexts = Vec::with_capacity(scopes.len());
     for scope in &scopes {
         let refs = Arc::new(RefIndex::default());
-        let (again_tx, again_rx) = tokio::sync::mpsc::channel::<()>(1);
-        let controller = scope_controller(&client, scope.as_deref(), &refs)
-            .await
-            .reconcile_all_on(tokio_stream_of(again_rx));
+        let controller = scope_controller(&client, scope.as_deref(), &refs).await;
         contexts.push({
             let ctx = Arc::new(scenario::Context {
                 client: client.clone(),
                 recorder: recorder.clone(),
                 metrics: metrics.clone(),
                 runs: Runs::default(),
-                semaphore: semaphore.clone(),
+                permits: permits.clone(),
                 limits: opts.limits,
                 store: controller.store(),
                 failures: Mutex::new(HashMap::new()),
                 refs,
                 written: Written::default(),
             });
-            (controller, ctx, again_tx)
+            (controller, ctx)
         });
     }
 
@@ -150,12 +146,12 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let shutdown = futures::FutureExt::shared(async move {
         let _ = stop_rx.await;
     });
-    // Sweeps: one controller per scope, sharing the metrics and the semaphore with scenarios.
+    // Sweeps: one controller per scope, sharing the metrics and the permits with scenarios.
     let sweep_ctx = Arc::new(sweep::SweepContext {
         client: client.clone(),
         recorder: recorder.clone(),
         metrics: metrics.clone(),
-        semaphore: semaphore.clone(),
+        permits: permits.clone(),
         runs: Runs::default(),
         fan_out: opts.fan_out.clone(),
         limits: opts.limits,
@@ -163,10 +159,11 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let sweeps = futures::future::join_all(scopes.iter().map(|scope| {
         let any = watcher::Config::default().any_semantic();
         let shard_results = watcher::Config::default().labels(fanout::SWEEP_UID_LABEL).any_semantic();
-        Controller::new(scoped::<Watched<SimulationSweep>>(&client, scope.as_deref()), any.clone())
-            .trigger_backoff(QuickBackoff::default())
-            .owns(scoped::<Job>(&client, scope.as_deref()), any)
-            .owns(scoped::<ConfigMap>(&client, scope.as_deref()), shard_results)
+        let (store, writer) = reflector::store();
+        let sweeps = scoped::<Watched<SimulationSweep>>(&client, scope.as_deref());
+        Controller::for_stream(triggers::cached(sweeps, any.clone(), writer), store)
+            .owns_stream(triggers::touched(scoped::<Job>(&client, scope.as_deref()), any))
+            .owns_stream(triggers::touched(scoped::<ConfigMap>(&client, scope.as_deref()), shard_results))
             .with_config(ControllerConfig::default().concurrency(4).debounce(Duration::from_millis(200)))
             .graceful_shutdown_on(shutdown.clone())
             .run(sweep::reconcile, sweep::error_policy, sweep_ctx.clone())
@@ -176,24 +173,17 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
                 }
             })
     }));
-    let scenarios = futures::future::join_all(contexts.into_iter().map(|(controller, ctx, again)| {
-        let store = controller.store();
+    let scenarios = futures::future::join_all(contexts.into_iter().map(|(controller, ctx)| {
         Controller::run(
             controller.graceful_shutdown_on(shutdown.clone()),
             scenario::reconcile,
             scenario::error_policy,
             ctx,
         )
-        .for_each(move |r| {
-            match r {
-                // Asked for before the cache holds it (created during a relist): ask again then.
-                Err(controller::Error::ObjectNotFound(key)) => {
-                    tokio::spawn(when_cached(store.clone(), key.erase(), again.clone()));
-                }
-                Err(e) => tracing::debug!(error = %e, "controller event"),
-                Ok(_) => {}
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "controller event");
             }
-            futures::future::ready(())
         })
     }));
     let both = futures::future::join(scenarios, sweeps);
@@ -245,23 +235,24 @@ async fn scope_controller(
     refs: &Arc<RefIndex>,
 ) -> Controller<Watched<SimulationScenario>> {
     let any = watcher::Config::default().any_semantic();
-    let controller = Controller::new(scoped::<Watched<SimulationScenario>>(client, namespace), any.clone())
-        .trigger_backoff(QuickBackoff::default());
-    let store = controller.store();
+    let (store, writer) = reflector::store();
+    let scenarios = scoped::<Watched<SimulationScenario>>(client, namespace);
+    let controller = Controller::for_stream(triggers::cached(scenarios, any.clone(), writer), store.clone());
     let (s1, s2, s3) = (store.clone(), store.clone(), store.clone());
     let (r1, r2, r3) = (refs.clone(), refs.clone(), refs.clone());
+    let profiles = Api::<Watched<HardwareProfile>>::all(client.clone());
     let mut controller = controller
-        .watches(scoped::<ConfigMap>(client, namespace), any.clone(), move |cm: ConfigMap| {
-            r1.config_map(&s1, cm.namespace(), &cm.name_any())
-        })
-        .watches(
-            Api::<Watched<HardwareProfile>>::all(client.clone()),
-            any.clone(),
-            move |hp: Watched<HardwareProfile>| r2.hardware_profile(&s2, &hp.name_any()),
+        .watches_stream(
+            triggers::touched(scoped::<ConfigMap>(client, namespace), any.clone()),
+            move |cm: ConfigMap| r1.config_map(&s1, cm.namespace(), &cm.name_any()),
         )
-        .watches(scoped::<Deployment>(client, namespace), any.clone(), move |d: Deployment| {
-            r3.imported(&s3, d.namespace(), "Deployment", &d.name_any())
-        });
+        .watches_stream(triggers::touched(profiles, any.clone()), move |hp: Watched<HardwareProfile>| {
+            r2.hardware_profile(&s2, &hp.name_any())
+        })
+        .watches_stream(
+            triggers::touched(scoped::<Deployment>(client, namespace), any.clone()),
+            move |d: Deployment| r3.imported(&s3, d.namespace(), "Deployment", &d.name_any()),
+        );
     // The custom kinds (pools, multi-host model servers, objectives) are watched only when their
     // CRDs are installed.
     for c in import_refs::CUSTOM {
@@ -275,71 +266,14 @@ async fn scope_controller(
             continue;
         }
         let (s, r, kind) = (store.clone(), refs.clone(), c.2);
-        controller = controller.watches_with(api, ar, any.clone(), move |o: DynamicObject| {
-            r.imported(&s, o.namespace(), kind, &o.name_any())
-        });
+        let touched = triggers::touched_dynamic(api, any.clone(), kind);
+        controller = controller.watches_stream_with(
+            touched,
+            move |o: DynamicObject| r.imported(&s, o.namespace(), kind, &o.name_any()),
+            ar,
+        );
     }
     controller.with_config(ControllerConfig::default().concurrency(16).debounce(Duration::from_millis(200)))
-}
-
-/// Waits (up to two minutes) until `store` holds `key`, then asks for a reconcile of everything
-/// cached (the scheduler merges repeated asks; scenarios already up to date are skipped).
-async fn when_cached(
-    store: Store<Watched<SimulationScenario>>,
-    key: ObjectRef<kube::core::DynamicObject>,
-    again: tokio::sync::mpsc::Sender<()>,
-) {
-    let key = ObjectRef::<Watched<SimulationScenario>>::new(&key.name)
-        .within(key.namespace.as_deref().unwrap_or(""));
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(120) {
-        if store.get(&key).is_some() {
-            // A full channel already holds an ask that will find this object too.
-            let _ = again.try_send(());
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// The stream of the values received on `rx`.
-fn tokio_stream_of<T: Send + 'static>(
-    rx: tokio::sync::mpsc::Receiver<T>,
-) -> impl futures::Stream<Item = T> + Send {
-    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
-}
-
-/// The backoff of a controller's watches (shared by all of them): 250 ms doubling to at most 5 s,
-/// back to the start after 10 s without a failure, so a short API-server outage costs seconds,
-/// not minutes.
-struct QuickBackoff {
-    next: Duration,
-    last: Option<Instant>,
-}
-
-impl Default for QuickBackoff {
-    fn default() -> Self {
-        Self { next: Duration::from_millis(250), last: None }
-    }
-}
-
-impl Iterator for QuickBackoff {
-    type Item = Duration;
-    fn next(&mut self) -> Option<Duration> {
-        if self.last.is_some_and(|t| t.elapsed() > Duration::from_secs(10)) {
-            self.next = Duration::from_millis(250);
-        }
-        self.last = Some(Instant::now());
-        let d = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(5));
-        Some(d)
-    }
-}
-
-impl kube::runtime::utils::Backoff for QuickBackoff {
-    fn reset(&mut self) {
-        self.next = Duration::from_millis(250);
-    }
 }
 
 async fn shutdown_signal() {

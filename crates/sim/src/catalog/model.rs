@@ -142,7 +142,7 @@ const KEYS_LAYERS: &[&str] = &["num_hidden_layers", "n_layer", "num_layers"];
 const KEYS_HIDDEN: &[&str] = &["hidden_size", "n_embd", "d_model"];
 const KEYS_HEADS: &[&str] = &["num_attention_heads", "n_head"];
 const KEYS_KV_HEADS: &[&str] = &["num_key_value_heads", "num_kv_heads", "multi_query_group_num"];
-const KEYS_INTERMEDIATE: &[&str] = &["intermediate_size", "ffn_hidden_size"];
+const KEYS_INTERMEDIATE: &[&str] = &["intermediate_size", "ffn_hidden_size", "ffn_dim"];
 const KEYS_VOCAB: &[&str] = &["vocab_size", "padded_vocab_size"];
 const KEYS_MAX_POS: &[&str] =
     &["max_position_embeddings", "n_positions", "max_sequence_length", "seq_length"];
@@ -700,6 +700,7 @@ const BUNDLED: &[(&str, &str)] = &[
     ),
     ("mistralai/Mixtral-8x22B-v0.1", include_str!("../../data/models/mixtral-8x22b-v0.1.json")),
     ("mistralai/Mixtral-8x7B-v0.1", include_str!("../../data/models/mixtral-8x7b-v0.1.json")),
+    ("facebook/opt-125m", include_str!("../../data/models/opt-125m.json")),
     ("Qwen/Qwen2.5-7B-Instruct", include_str!("../../data/models/qwen2.5-7b-instruct.json")),
     ("Qwen/Qwen3-0.6B", include_str!("../../data/models/qwen3-0.6b.json")),
     ("Qwen/Qwen3-14B", include_str!("../../data/models/qwen3-14b.json")),
@@ -1024,6 +1025,22 @@ mod tests {
         let ep = r1.with_expert_shards(16);
         assert!(gb(&ep) < gb(&r1) / 10.0 && gb(&ep) > 30.0, "{}", gb(&ep));
         assert!(builtin("Qwen/Qwen3-0.6B-FP9").is_none());
+        // The v0.2 modelservice P/D example's model: OPT's `ffn_dim` read as the MLP size.
+        let opt = builtin("facebook/opt-125m").unwrap();
+        assert_eq!(
+            (
+                opt.layers,
+                opt.hidden,
+                opt.heads,
+                opt.kv_heads,
+                opt.intermediate,
+                opt.vocab,
+                opt.max_position_embeddings
+            ),
+            (12, 768, 12, 12, 3072, 50272, 2048)
+        );
+        // 125 M parameters; the gated-MLP count gives about 0.15 G (2-byte weights: 0.25-0.32 GB).
+        assert!((0.24..0.33).contains(&gb(&opt)), "{}", gb(&opt));
     }
 
     #[test]

@@ -138,6 +138,11 @@ pub struct ImportSpec {
     /// The helmfile environment (default `default`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helmfile_environment: Option<String>,
+    /// Environment variables the helmfile template reads (`env "X"`), as `X=... helmfile apply`
+    /// sets them; unset ones take the template's defaults. Chooses between variants such as the
+    /// precise-prefix guide's `DISAGGREGATED_TOKENIZATION: "true"` (CLI only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub helmfile_env: Option<std::collections::BTreeMap<String, String>>,
     /// Helm releases as `helm install NAME CHART --version V -f VALUES...` gives them; values files
     /// relative to the scenario file (CLI only).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -12,12 +12,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::Semaphore;
 
 use super::steps::{self, Decision, Prepared, Referenced};
 use crate::api::conditions::SLO_MET;
 use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioSpec, SimulationScenarioStatus};
 use crate::controller::client::{apply_status_of, fresh, is_dns_name, publish_event};
+use crate::controller::fair::FairPermits;
 use crate::controller::metrics::Metrics;
 use crate::controller::ref_index::RefIndex;
 use crate::controller::runs::{RunGuard, Runs};
@@ -37,7 +37,7 @@ pub struct Context {
     pub(crate) recorder: Recorder,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) runs: Runs,
-    pub(crate) semaphore: Arc<Semaphore>,
+    pub(crate) permits: Arc<FairPermits>,
     pub(crate) limits: Limits,
     pub(crate) store: Store<Watched<SimulationScenario>>,
     pub(crate) failures: Mutex<HashMap<String, u32>>,
@@ -239,7 +239,7 @@ async fn run_simulation(
     let uid = obj.uid().unwrap_or_default();
     // Registered until the result is written, so a reconcile on a lagging cache does not rerun it.
     let _registered = RunGuard::new(&ctx.runs, &uid, &cancel);
-    let Ok(_permit) = ctx.semaphore.clone().acquire_owned().await else { return };
+    let _permit = ctx.permits.acquire(&obj.namespace().unwrap_or_default()).await;
     if cancel.load(Ordering::Relaxed) {
         return;
     }
@@ -300,7 +300,7 @@ async fn run_simulation(
         Ok(o) => {
             let (status, verdict) =
                 steps::status_succeeded(&prev, generation, &prepared, &o.summary, wall, now);
-            match apply_status(&ctx, &*obj, &status).await {
+            match apply_result(&ctx, &obj, &status, &cancel).await {
                 Ok(()) => {
                     tracing::info!(name, wall, slo_met = verdict.slo_met, "simulation succeeded");
                     let msg = status.conditions.first().map(|c| c.message.clone()).unwrap_or_default();
@@ -330,7 +330,7 @@ async fn run_simulation(
     tracing::warn!(name, reason = err.reason(), error = %err, "simulation did not produce a prediction");
     // Every outcome records its inputs hash: the same inputs are not run again.
     let mut status = status_stalled(&prev, generation, Some(prepared.hash.as_str()), &err, now);
-    if let Err(e) = apply_status(&ctx, &*obj, &status).await {
+    if let Err(e) = apply_result(&ctx, &obj, &status, &cancel).await {
         ctx.metrics.error("ApiError");
         tracing::warn!(name, error = %e, "cannot write the Stalled status");
         if let kube::Error::Api(ae) = &e {
@@ -347,6 +347,44 @@ async fn run_simulation(
     }
     let reason = if matches!(err, Error::Invalid(_)) { "InvalidInput" } else { err.reason() };
     publish(&ctx, &*obj, EventType::Warning, reason, err.to_string()).await;
+}
+
+/// How long a finished run keeps trying to write its result while the API server cannot be
+/// reached (an outage must not cost the run, nor run it again).
+const RESULT_WRITE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Writes a finished run's status, retrying (short backoff) while the API server is unreachable or
+/// failing and the run is still the current one; a refusal (gone, conflict, too large) is returned.
+async fn apply_result(
+    ctx: &Context,
+    obj: &SimulationScenario,
+    status: &SimulationScenarioStatus,
+    cancel: &Arc<AtomicBool>,
+) -> Result<(), kube::Error> {
+    let uid = obj.uid().unwrap_or_default();
+    let start = Instant::now();
+    let mut backoff = crate::controller::triggers::QuickBackoff::default();
+    loop {
+        match apply_status(ctx, obj, status).await {
+            Err(e) if transient(&e) && start.elapsed() < RESULT_WRITE_PATIENCE => {
+                tracing::info!(name = obj.name_any(), error = %e, "cannot write the result yet; retrying");
+                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(1))).await;
+                if !ctx.runs.is_current(&uid, cancel) {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a failed request may succeed when repeated unchanged: the API server was unreachable,
+/// unavailable or overloaded (not a refusal of the request).
+fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429,
+        _ => true,
+    }
 }
 
 /// Requeue rule on reconcile errors: per-object exponential backoff for transient ones.

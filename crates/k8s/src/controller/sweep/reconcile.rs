@@ -1,5 +1,5 @@
 //! The sweep reconciler's steps that touch the API or the runtime: status and Events, the in-process
-//! run on a blocking thread under the controller's semaphore (shared with scenarios), and the
+//! run on a blocking thread under the controller's fair permits (shared with scenarios), and the
 //! fanned-out run as an Indexed Job ([`crate::controller::fanout`]) whose shard results are merged
 //! here. Every decision is made by the pure [`super::steps`].
 
@@ -13,11 +13,11 @@ use kube::api::PostParams;
 use kube::runtime::controller::Action;
 use kube::runtime::events::{EventType, Recorder};
 use kube::{Api, Client, Resource, ResourceExt};
-use tokio::sync::Semaphore;
 
 use super::steps::{decide, inputs_hash, status_ranked, status_running, PreparedSweep};
 use crate::api::{SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus};
 use crate::controller::client::{apply_status_of, fresh, publish_event};
+use crate::controller::fair::FairPermits;
 use crate::controller::fanout::{self, FanOutConfig};
 use crate::controller::metrics::Metrics;
 use crate::controller::runs::{RunGuard, Runs};
@@ -36,7 +36,7 @@ pub struct SweepContext {
     /// Controller metrics (shared with the scenario reconciler).
     pub metrics: Arc<Metrics>,
     /// Concurrency limit (shared with the scenario reconciler).
-    pub semaphore: Arc<Semaphore>,
+    pub permits: Arc<FairPermits>,
     /// The run in flight, per sweep uid.
     pub runs: Runs,
     /// When and how sweeps fan out to Indexed Jobs.
@@ -276,9 +276,7 @@ async fn run_sweep(
         (obj.namespace().unwrap_or_default(), obj.name_any(), obj.uid().unwrap_or_default());
     // Registered until the result is written, so a reconcile on a lagging cache does not rerun it.
     let _registered = RunGuard::new(&ctx.runs, &uid, &cancel);
-    let Ok(_permit) = ctx.semaphore.clone().acquire_owned().await else {
-        return;
-    };
+    let _permit = ctx.permits.acquire(&ns).await;
     // Deletion watchdog: cancel when the sweep is gone (or replaced by a new one of the same name).
     let watchdog = {
         let (api, name, uid, cancel) = (
