@@ -10,6 +10,15 @@ fn example(name: &str) -> String {
         .expect("example exists")
 }
 
+/// `r` without the endpoint picker's per-prompt-token request-path cost, so a comparison with a plain
+/// Service isolates what the routing decisions themselves do.
+fn without_gateway_cost(mut r: blis_sim::scenario::Resolved) -> blis_sim::scenario::Resolved {
+    if let blis_sim::sim::router::RouterPolicy::EndpointPicker(e) = &mut r.router.policy {
+        e.gateway_us_per_prompt_token = 0.0;
+    }
+    r
+}
+
 fn assert_conserved(o: &blis_sim::metrics::SimOutput) {
     assert_eq!(
         o.generated,
@@ -24,7 +33,7 @@ fn assert_conserved(o: &blis_sim::metrics::SimOutput) {
 
 #[test]
 fn prefix_aware_routing_beats_round_robin_on_shared_prefixes() {
-    let epp = resolve(&example("llm-d-inference-scheduling.yaml"));
+    let epp = without_gateway_cost(resolve(&example("llm-d-inference-scheduling.yaml")));
     let rr_yaml = example("llm-d-inference-scheduling.yaml").replace(
         "  router:\n    refreshIntervalMs: 50\n",
         "  router:\n    refreshIntervalMs: 50\n    policy: roundRobin\n",
@@ -67,7 +76,7 @@ fn flow_control_protects_the_top_priority_class_and_sheds_best_effort() {
 #[test]
 fn pd_beats_aggregated_ttft_for_long_prompts_at_equal_gpus() {
     let pd_yaml = example("llm-d-pd-disaggregation.yaml");
-    let pd = run(&resolve(&pd_yaml));
+    let pd = run(&without_gateway_cost(resolve(&pd_yaml)));
     assert_conserved(&pd.output);
     assert!(pd.summary.disaggregated > 0);
     let cut = pd_yaml.find("  pools:").unwrap();
@@ -164,4 +173,47 @@ fn fp8_kv_cache_doubles_kv_capacity_and_shortens_decode_steps() {
     assert_eq!(ra.output.generated, rf.output.generated, "common random numbers");
     let (ia, i8) = (ra.summary.overall.itl_ms.mean, rf.summary.overall.itl_ms.mean);
     assert!(i8 < ia, "ITL mean fp8 {i8} ms vs auto {ia} ms");
+}
+
+/// The endpoint picker's request path costs time per prompt token before a model server sees the
+/// request: prefix-cache hits pay it too, it shows in TTFT and never between tokens, it is in the
+/// resolved inputs of an endpoint-picker stack and absent from a round-robin Service's, and runs repeat.
+#[test]
+fn gateway_request_path_cost_is_paid_by_cache_hits_in_ttft_only() {
+    use blis_sim::scenario::inputs::Inputs;
+    use blis_sim::sim::router::RouterPolicy;
+    let yaml = example("llm-d-inference-scheduling.yaml")
+        .replace("    durationSeconds: 30\n", "    maxRequests: 120\n")
+        .replace("ratePerSecond: 40", "ratePerSecond: 4");
+    let with = resolve(&yaml);
+    let mut without = with.clone();
+    let per_token = match &mut without.router.policy {
+        RouterPolicy::EndpointPicker(e) => std::mem::replace(&mut e.gateway_us_per_prompt_token, 0.0),
+        other => panic!("the example routes with the endpoint picker, got {other:?}"),
+    };
+    assert!(per_token > 0.0);
+    let (a, b) = (run(&with), run(&without));
+    let again = run(&with);
+    assert_eq!(a.summary.overall.ttft_ms.mean, again.summary.overall.ttft_ms.mean, "deterministic");
+    let by_id: std::collections::HashMap<u64, &blis_sim::metrics::record::RequestRecord> =
+        b.output.completed.iter().map(|r| (r.id, r)).collect();
+    let (mut shift, mut expected, mut itl_diff, mut hits) = (0.0, 0.0, 0.0, 0);
+    for r in a.output.completed.iter().filter(|r| r.cached_tokens > 0) {
+        let o = by_id[&r.id];
+        shift += (r.ttft_us - o.ttft_us) as f64;
+        expected += per_token * f64::from(r.input_tokens);
+        itl_diff += (r.itl_sum_us - o.itl_sum_us).abs() as f64 / o.itl_sum_us.max(1) as f64;
+        hits += 1;
+    }
+    assert!(hits > 50, "the shared prefixes give cache hits: {hits}");
+    let rel = shift / expected;
+    assert!((0.8..1.2).contains(&rel), "hits pay the gateway cost in TTFT: shift {shift} vs {expected} µs");
+    assert!(itl_diff / f64::from(hits) < 0.02, "the gateway cost is not between tokens: {itl_diff}");
+    assert_eq!(Inputs::of(&with).router.gateway_us_per_prompt_token, Some(per_token));
+    let rr =
+        yaml.replace("    refreshIntervalMs: 50\n", "    refreshIntervalMs: 50\n    policy: roundRobin\n");
+    let cut = rr.find("    endpointPickerConfig:").unwrap();
+    let end = rr.find("  workload:").unwrap();
+    let rr = resolve(&format!("{}{}", &rr[..cut], &rr[end..]));
+    assert_eq!(Inputs::of(&rr).router.gateway_us_per_prompt_token, None);
 }

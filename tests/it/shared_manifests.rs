@@ -11,6 +11,9 @@ use serde_json::{json, Value};
 use crate::common::blis;
 
 /// The shared folder, copied (so scenario files can be added beside it) under a fresh temp folder.
+/// The gateway request-path cost every endpoint-picker stack carries in its inputs.
+const GATEWAY: f64 = blis_sim::sim::router::GATEWAY_US_PER_PROMPT_TOKEN;
+
 fn copy_of(folder: &str, tag: &str) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/llm-d-manifests").join(folder);
     assert!(src.is_dir(), "{} is missing: the shared manifests are needed", src.display());
@@ -203,7 +206,7 @@ fn gaie_v0_5_1_raw_inference_scheduling() {
     add_scenario(&dir, "");
     let (inputs, warnings) = run(&dir);
     let server = "Deployment vllm-llama3-8b-instruct";
-    let router = json!({"decider": null, "flow_control": "off", "handler": "single",
+    let router = json!({"decider": null, "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY, "handler": "single",
         "plugins": plugins(&[
             ("low-queue-filter", "low-queue-filter", "not modelled"),
             ("lora-affinity-filter", "lora-affinity-filter", "not modelled"),
@@ -304,7 +307,7 @@ fn v0_2_pd_disaggregation() {
             vllm(128, Some(32000)),
         ),
     ];
-    let router = json!({"decider": "always", "flow_control": "off",
+    let router = json!({"decider": "always", "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY,
         "handler": "disagg (decode \"decode\", prefill \"prefill\")",
         "plugins": plugins(&[
             ("prefill-header-handler", "prefill-header-handler", "inert"),
@@ -371,7 +374,7 @@ fn v0_5_precise_prefix_cache_aware() {
     add_scenario(&dir, "");
     let (inputs, warnings) = run(&dir);
     let server = "Deployment ms-kv-events-llm-d-modelservice-decode";
-    let router = json!({"decider": null, "flow_control": "off", "handler": "single",
+    let router = json!({"decider": null, "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY, "handler": "single",
         "plugins": plugins(&[
             ("single-profile-handler", "single-profile-handler", "modelled"),
             ("precise-prefix-cache-scorer", "precise-prefix-cache-scorer", "modelled"),
@@ -467,6 +470,7 @@ fn v0_9_flow_control() {
     let server = "Deployment flow-control-decode";
     let router = json!({"decider": null,
         "flow_control": "on: queue TTL 60000 ms, max 1000 requests queued, bands [(100, 500), (0, 200), (-10, 50)] (priority, max requests), others 5000",
+        "gateway_us_per_prompt_token": GATEWAY,
         "handler": "single",
         "plugins": plugins(&[
             ("queue-scorer", "queue-scorer", "modelled"),
@@ -524,7 +528,7 @@ fn v0_9_optimized_baseline() {
     add_scenario(&dir, "");
     let (inputs, warnings) = run(&dir);
     let server = "Deployment optimized-baseline-nvidia-gpu-vllm-decode";
-    let router = json!({"decider": null, "flow_control": "off", "handler": "single",
+    let router = json!({"decider": null, "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY, "handler": "single",
         "plugins": plugins(&[
             ("queue-scorer", "queue-scorer", "modelled"),
             ("kv-cache-utilization-scorer", "kv-cache-utilization-scorer", "modelled"),
@@ -585,7 +589,7 @@ fn latest_pd_disaggregation() {
         pool("pd-disagg-vllm-decode", "decode", 2, 4, "H100-SXM-80GB", labels("decode"), vllm(128, None)),
         pool("pd-disagg-vllm-prefill", "prefill", 8, 1, "H100-SXM-80GB", labels("prefill"), vllm(128, None)),
     ];
-    let router = json!({"decider": "always", "flow_control": "off",
+    let router = json!({"decider": "always", "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY,
         "handler": "disagg (decode \"decode\", prefill \"prefill\")",
         "plugins": plugins(&[
             ("always-disagg-pd-decider", "always-disagg-pd-decider", "modelled"),

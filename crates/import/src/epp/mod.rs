@@ -262,6 +262,7 @@ pub fn parse(
         flow,
         precise_block_tokens: profiles::precise_block(&plugins),
         plugins: notes,
+        gateway_us_per_prompt_token: blis_sim::sim::router::GATEWAY_US_PER_PROMPT_TOKEN,
     })
 }
 

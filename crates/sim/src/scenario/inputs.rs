@@ -146,6 +146,10 @@ pub struct RouterInputs {
     pub saturation_detector: String,
     /// Flow control.
     pub flow_control: String,
+    /// µs per prompt token the endpoint picker's request path adds before a model server sees the
+    /// request (absent for a plain Service, which never reads the body).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gateway_us_per_prompt_token: Option<f64>,
 }
 
 /// One plugin as written.
@@ -203,6 +207,7 @@ fn router_inputs(r: &Resolved) -> RouterInputs {
         prefix_index: None,
         saturation_detector: detector(&Detector::default()),
         flow_control: "off".into(),
+        gateway_us_per_prompt_token: None,
     };
     let e: &EppConfig = match &r.router.policy {
         RouterPolicy::RoundRobin => return plain("roundRobin"),
@@ -280,6 +285,7 @@ fn router_inputs(r: &Resolved) -> RouterInputs {
         } else {
             "off".into()
         },
+        gateway_us_per_prompt_token: Some(e.gateway_us_per_prompt_token),
     }
 }
 

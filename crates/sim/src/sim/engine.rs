@@ -555,7 +555,11 @@ impl Sim<'_> {
         let pre = self.cfg.pools[self.replicas[first as usize].pool]
             .latency
             .request_overheads()
-            .before_first_token_us;
+            .before_first_token_us
+            + match &self.cfg.router.policy {
+                super::router::RouterPolicy::EndpointPicker(e) => e.gateway_us(req.input_tokens),
+                _ => 0,
+            };
         self.router.on_sent(d.target, req.input_tokens);
         self.replicas[d.target as usize].routed += 1;
         let mut live = if let Some(p) = d.prefill {

@@ -16,7 +16,7 @@ use rand::Rng;
 
 pub use pipeline::{
     Decider, Detector, EppConfig, Filter, FlowControl, Handler, Picker, PluginNote, PrefixIndexConfig,
-    Profile, Scorer,
+    Profile, Scorer, GATEWAY_US_PER_PROMPT_TOKEN,
 };
 use prefix::{ApproxIndex, SLOTS};
 
