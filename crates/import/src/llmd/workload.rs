@@ -116,8 +116,9 @@ impl ModelServer {
     }
 }
 
-/// The kinds of model-server objects the importers read.
-pub const KINDS: [&str; 3] = ["Deployment", "LeaderWorkerSet", "DisaggregatedSet"];
+/// The kinds of model-server objects the importers read. A bare `Pod` is one replica (early llm-d
+/// P/D examples ran their decode server as a Pod).
+pub const KINDS: [&str; 4] = ["Deployment", "LeaderWorkerSet", "DisaggregatedSet", "Pod"];
 
 /// Resource names that count accelerators.
 const GPU_RESOURCES: [&str; 6] = [
@@ -250,6 +251,7 @@ pub fn template_labels(obj: &Value) -> Vec<BTreeMap<String, String>> {
     match obj.get("kind").and_then(Value::as_str) {
         Some("DisaggregatedSet") => roles(obj).iter().filter_map(|r| r.get("spec").and_then(lws)).collect(),
         Some("LeaderWorkerSet") => obj.get("spec").and_then(lws).into_iter().collect(),
+        Some("Pod") => obj.pointer("/metadata/labels").map(|l| str_map(Some(l))).into_iter().collect(),
         _ => obj.pointer("/spec/template/metadata/labels").map(|l| str_map(Some(l))).into_iter().collect(),
     }
 }
@@ -317,7 +319,7 @@ pub fn lws_env(name: &str, namespace: &str, size: i64) -> Env {
     ])
 }
 
-/// Reads a `Deployment` (apps/v1) or a `LeaderWorkerSet` (leaderworkerset.x-k8s.io/v1).
+/// Reads a `Deployment` (apps/v1), a `LeaderWorkerSet` (leaderworkerset.x-k8s.io/v1) or a bare `Pod`.
 pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
@@ -332,6 +334,8 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
     }
     let (template, pods_per_replica, extra) = match kind {
         "Deployment" | "StatefulSet" => (obj.pointer("/spec/template"), 1, Env::new()),
+        // A Pod is its own template: metadata and spec at the top.
+        "Pod" => (Some(obj), 1, Env::new()),
         "LeaderWorkerSet" => {
             let lwt = obj.pointer("/spec/leaderWorkerTemplate");
             let size = lwt.and_then(|t| t.get("size")).and_then(int_of).unwrap_or(1).max(1);
@@ -342,14 +346,15 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
             return Err(InvalidInput::new(
                 format!("{other} {name}: kind"),
                 "is not a model server kind",
-                "reference a Deployment or a LeaderWorkerSet",
+                "reference a Deployment, a LeaderWorkerSet or a Pod",
             ))
         }
     };
     let file = super::file_of(obj).map(str::to_string);
+    let pod_spec = if kind == "Pod" { "spec" } else { "spec.template.spec" };
     let where_ = match &file {
-        Some(f) => format!("{kind} {name} in {f}: spec.template.spec"),
-        None => format!("{kind} {name}: spec.template.spec"),
+        Some(f) => format!("{kind} {name} in {f}: {pod_spec}"),
+        None => format!("{kind} {name}: {pod_spec}"),
     };
     let Some(template) = template else {
         return Err(InvalidInput::new(&where_, "is missing", "give the pod template"));
@@ -522,5 +527,21 @@ mod tests {
         assert_eq!(m.check_parallelism(true).unwrap().len(), 1);
         let idle = import(&dep("1", 2)).unwrap().check_parallelism(false).unwrap();
         assert!(idle[0].contains("idle"), "{idle:?}");
+    }
+
+    #[test]
+    fn a_bare_pod_is_one_replica_with_its_own_labels() {
+        let pod = serde_json::json!({"kind": "Pod", "metadata": {"name": "dec", "labels": {"app": "m", "llm-d.ai/role": "decode"}},
+            "spec": {"containers": [{"name": "vllm", "command": ["vllm", "serve"], "args": ["m", "--tensor-parallel-size", "1"],
+                "resources": {"limits": {"nvidia.com/gpu": 1}}}]}});
+        let m = import(&pod).unwrap();
+        assert_eq!((m.replicas, m.pods_per_replica, m.gpus_per_pod), (1, 1, Some(1)));
+        assert_eq!(m.labels.get("app").map(String::as_str), Some("m"));
+        assert_eq!(template_labels(&pod), vec![m.labels.clone()]);
+        let e = import(
+            &serde_json::json!({"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}),
+        )
+        .unwrap_err();
+        assert!(e.field.starts_with("Pod p: spec"), "{e}");
     }
 }
