@@ -265,3 +265,20 @@ fn a_cluster_experiment_file_is_read_checked_and_scored() {
     assert!(e.field.ends_with("e.yaml: deployment") && e.problem.contains("no-such-folder"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The project's exp-7 file names the vLLM release the folder does not record: every converted
+/// stack simulates it, and the import no longer says a default release applies.
+#[test]
+fn a_from_spec_patch_reaches_every_converted_stack() {
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/cluster/llmd-benchmark-2025-exp-7.yaml");
+    let exps = cluster::format::load_file(&file, None).unwrap();
+    let stacks: Vec<_> = exps.iter().flat_map(|e| &e.stacks).collect();
+    assert_eq!(stacks.len(), 8);
+    for s in stacks {
+        assert_eq!(s.patch["vllm"]["version"], "0.8.5", "{}", s.name);
+        let (spec, warnings) = cluster::scenario_for(s, &s.runs[0]).unwrap();
+        assert_eq!(spec.vllm.version.as_deref(), Some("0.8.5"), "{}", s.name);
+        assert!(!warnings.iter().any(|w| w.contains("names no vLLM release")), "{}: {warnings:?}", s.name);
+    }
+}

@@ -15,8 +15,9 @@
 //!     - {stage: 1, rate: 3, ttft_mean_ms: 133, ttft_p90_ms: 162, output_tokens_per_s: 1777, n: 60}
 //! ```
 //!
-//! Or, for a published folder converted as it is: `from: {folder: PATH, deployment: PATH}`
-//! (`deployment` only where the folder holds none).
+//! Or, for a published folder converted as it is: `from: {folder: PATH, deployment: PATH, spec: PATCH}`
+//! (`deployment` only where the folder holds none; `spec` patches every stack with what the folder
+//! does not record).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +57,10 @@ struct FromDoc {
     folder: PathBuf,
     #[serde(default)]
     deployment: Option<PathBuf>,
+    /// A merge patch for every converted stack: what the folder does not record (e.g. the vLLM
+    /// release behind an image tagged `latest`).
+    #[serde(default)]
+    spec: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +159,14 @@ pub fn parse(
         for e in &mut exps {
             e.source = path.to_path_buf();
             e.notes.extend(doc.notes.iter().cloned());
+            if let Some(patch) = &from.spec {
+                for s in &mut e.stacks {
+                    if s.patch.is_null() {
+                        s.patch = Value::Object(Default::default());
+                    }
+                    blis_sim::scenario::patch::merge_patch(&mut s.patch, patch);
+                }
+            }
         }
         return Ok(exps);
     }

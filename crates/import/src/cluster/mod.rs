@@ -215,6 +215,10 @@ pub fn scenario_for(stack: &Stack, run: &Run) -> Result<(ScenarioSpec, Vec<Strin
     }
     let mut spec = from_value(serde_json::json!({ "workload": workload }), &field)?;
     spec.import = Some(ImportSpec::default());
+    // The import reads the release the patch names, so it does not warn that a default applies.
+    if let Some(v) = stack.patch.pointer("/vllm/version").and_then(Value::as_str) {
+        spec.vllm.version = Some(v.to_string());
+    }
     let imported = crate::llmd::apply(&spec, &deployed.objects).map_err(under)?;
     // The patch goes on what the import gives, so its nulls remove imported fields (a Service
     // stack drops the endpoint picker's config).
