@@ -3,7 +3,6 @@
 //! and the errors for a missing deployment, a malformed table and a foreign CSV column.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use blis_import::cluster::{self, guide_table, lmbench, SourceKind};
 
@@ -24,13 +23,7 @@ fn manifests() -> PathBuf {
     p
 }
 
-fn blis(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_blis"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("blis runs")
-}
+use crate::common::blis;
 
 #[test]
 fn the_folders_are_told_apart() {

@@ -2,7 +2,6 @@
 //! scenario reproducing the reported numbers (through the library and through `blis run`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use blis_import::manifest::parse_scenarios;
 use blis_import::run_spec;
@@ -84,13 +83,7 @@ fn an_unreachable_constraint_leaves_no_feasible_winner() {
     assert!(emit::table(&r).contains("NO candidate met the constraints"));
 }
 
-fn blis(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_blis"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("blis runs")
-}
+use crate::common::blis;
 
 #[test]
 fn cli_writes_a_scenario_that_blis_run_reproduces() {
