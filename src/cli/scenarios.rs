@@ -48,15 +48,7 @@ pub fn load_and_resolve(
         })?;
         let p = blis_import::profile::from_file_text(&text, &path.display().to_string())?;
         for l in &mut loaded {
-            l.manifest.spec.workload = WorkloadSpec {
-                duration_seconds: None,
-                max_requests: None,
-                arrival: None,
-                classes: Vec::new(),
-                trace: None,
-                client: None,
-                profile: Some(p.clone()),
-            };
+            l.manifest.spec.workload = WorkloadSpec::of_profile(p.clone());
         }
     }
     let (seed, profile) = (over.seed, over.profile.map(load::load_calibration).transpose()?);

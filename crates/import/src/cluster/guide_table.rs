@@ -256,7 +256,7 @@ pub fn convert(folder: &Path, deployment: Option<&Path>) -> Result<ClusterExperi
             "give the profile the table was measured with",
         )
     })?;
-    let workload = super::profile_workload(WorkloadProfileSpec {
+    let workload = blis_sim::workload::WorkloadSpec::of_profile(WorkloadProfileSpec {
         inference_perf: Some(profile_doc),
         benchmark_serving: None,
     });

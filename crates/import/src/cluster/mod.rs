@@ -271,19 +271,6 @@ fn from_value(doc: Value, field: &str) -> Result<ScenarioSpec, InvalidInput> {
     })
 }
 
-/// A workload that is a benchmark profile and nothing else.
-pub(crate) fn profile_workload(profile: blis_sim::workload::WorkloadProfileSpec) -> WorkloadSpec {
-    WorkloadSpec {
-        duration_seconds: None,
-        max_requests: None,
-        arrival: None,
-        classes: Vec::new(),
-        trace: None,
-        client: None,
-        profile: Some(profile),
-    }
-}
-
 /// The entries of a folder, sorted by path (none when it cannot be read).
 pub(crate) fn entries(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> =

@@ -173,7 +173,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             "num_prompts": prompts,
             "ignore_eos": true,
         });
-        let workload = super::profile_workload(WorkloadProfileSpec {
+        let workload = blis_sim::workload::WorkloadSpec::of_profile(WorkloadProfileSpec {
             inference_perf: None,
             benchmark_serving: Some(profile),
         });

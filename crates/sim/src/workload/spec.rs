@@ -40,6 +40,22 @@ pub struct WorkloadSpec {
     pub profile: Option<WorkloadProfileSpec>,
 }
 
+impl WorkloadSpec {
+    /// A workload that is a benchmark profile and nothing else (what a profile file given on its own
+    /// describes).
+    pub fn of_profile(profile: WorkloadProfileSpec) -> Self {
+        Self {
+            duration_seconds: None,
+            max_requests: None,
+            arrival: None,
+            classes: Vec::new(),
+            trace: None,
+            client: None,
+            profile: Some(profile),
+        }
+    }
+}
+
 /// A load generator's profile as benchmark users write it (give one of the two).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
