@@ -32,6 +32,30 @@ pub struct Env {
     pub metrics_port: u16,
 }
 
+/// When a step fails, the end of each controller log of the run goes with the failure (CI keeps
+/// only the test's output).
+impl Drop for Env {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let Ok(dir) = std::fs::read_dir(&self.dir) else { return };
+        let mut logs: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("controller-")))
+            .collect();
+        logs.sort();
+        for log in logs {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("--- last lines of {} ---", log.display());
+            for l in &lines[lines.len().saturating_sub(60)..] {
+                eprintln!("{l}");
+            }
+        }
+    }
+}
+
 impl Env {
     /// The environment, or `None` (test skipped) when no control plane was started and none is required.
     /// `metrics_port` must differ between test files (each starts its own controller).

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// One run: the hash of the inputs it simulates and its cancellation flag.
 struct Run {
@@ -95,6 +96,29 @@ impl Drop for RunGuard<'_> {
     }
 }
 
+/// Sets `cancel` once `gone` (polled every `period`) says the run's object is gone or replaced: the
+/// backstop for a delete the watch never delivered (one made while the watch was down). Deletes
+/// seen by the watch cancel at once through [`Runs::cancel`]. Abort the task when the run ends.
+pub fn cancel_when_gone<F, Fut>(
+    period: Duration,
+    cancel: Arc<AtomicBool>,
+    gone: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            if gone().await {
+                cancel.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +147,22 @@ mod tests {
         assert!(runs.running("u", "h"));
         drop(guard);
         assert!(!runs.running("u", "h"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_backstop_cancels_once_the_object_is_gone() {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let polls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let p = polls.clone();
+        let task = cancel_when_gone(Duration::from_secs(1), cancel.clone(), move || {
+            let n = p.fetch_add(1, Ordering::Relaxed) + 1;
+            async move { n >= 3 }
+        });
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert!(!cancel.load(Ordering::Relaxed), "present at the first two polls");
+        task.await.unwrap();
+        assert!(cancel.load(Ordering::Relaxed));
+        assert_eq!(polls.load(Ordering::Relaxed), 3);
     }
 
     #[test]

@@ -21,11 +21,13 @@ use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 /// The objects of `api`, cached in `writer`'s store: each added or changed object, and after every
-/// complete (re)list every cached object. Errors are retried after [`QuickBackoff`] and logged.
+/// complete (re)list every cached object. A deleted object is passed to `on_delete` (to cancel its
+/// run at once). Errors are retried after [`QuickBackoff`] and logged.
 pub fn cached<K>(
     api: Api<K>,
     wc: watcher::Config,
     writer: Writer<K>,
+    on_delete: impl Fn(&K) + Send + 'static,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -38,13 +40,14 @@ where
         }
         e
     });
-    cache_events(events, writer)
+    cache_events(events, writer, on_delete)
 }
 
 /// [`cached`] over any stream of watch events (the unit of what it does, testable without a server).
 pub fn cache_events<K, S>(
     events: S,
     writer: Writer<K>,
+    on_delete: impl Fn(&K) + Send + 'static,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send
 where
     K: Resource + Clone + Send + Sync + 'static,
@@ -59,6 +62,10 @@ where
                 Ok(watcher::Event::Apply(o)) => vec![o],
                 // The store holds the complete list only now.
                 Ok(watcher::Event::InitDone) => reader.state().iter().map(|o| (**o).clone()).collect(),
+                Ok(watcher::Event::Delete(o)) => {
+                    on_delete(&o);
+                    Vec::new()
+                }
                 Ok(_) | Err(_) => Vec::new(),
             };
             stream::iter(objects.into_iter().map(Ok))
@@ -171,7 +178,7 @@ mod tests {
             Ok(InitDone),
         ];
         let mut seen = Vec::new();
-        let mut out = std::pin::pin!(cache_events(stream::iter(events), writer));
+        let mut out = std::pin::pin!(cache_events(stream::iter(events), writer, |_| {}));
         while let Some(o) = out.next().await {
             let o = o.unwrap();
             // Every trigger finds its object, in the version it was triggered for, in the cache.
@@ -196,10 +203,30 @@ mod tests {
             Ok(InitApply(cm("a", "1"))),
             Ok(InitDone),
         ];
-        let out: Vec<_> = cache_events(stream::iter(events), writer).collect().await;
+        let out: Vec<_> = cache_events(stream::iter(events), writer, |_| {}).collect().await;
         assert_eq!(out.len(), 3);
         assert!(reader.get(&ObjectRef::new("gone").within("n")).is_none());
         assert_eq!(reader.state().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_delete_event_reaches_on_delete_and_triggers_nothing() {
+        use watcher::Event::*;
+        let (reader, writer) = reflector::store::<ConfigMap>();
+        let deleted = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let d = deleted.clone();
+        let events = vec![
+            Ok(Init),
+            Ok(InitApply(cm("a", "1"))),
+            Ok(InitApply(cm("b", "1"))),
+            Ok(InitDone),
+            Ok(Delete(cm("b", "2"))),
+        ];
+        let on_delete = move |o: &ConfigMap| d.lock().unwrap().push(o.metadata.name.clone().unwrap());
+        let out: Vec<_> = cache_events(stream::iter(events), writer, on_delete).collect().await;
+        assert_eq!(out.len(), 2, "only the list triggers");
+        assert_eq!(*deleted.lock().unwrap(), ["b"]);
+        assert!(reader.get(&ObjectRef::new("b").within("n")).is_none());
     }
 
     #[test]

@@ -104,13 +104,14 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     let mut contexts = Vec::with_capacity(scopes.len());
     for scope in &scopes {
         let refs = Arc::new(RefIndex::default());
-        let controller = scope_controller(&client, scope.as_deref(), &refs).await;
+        let runs = Arc::new(Runs::default());
+        let controller = scope_controller(&client, scope.as_deref(), &refs, &runs).await;
         contexts.push({
             let ctx = Arc::new(scenario::Context {
                 client: client.clone(),
                 recorder: recorder.clone(),
                 metrics: metrics.clone(),
-                runs: Runs::default(),
+                runs,
                 permits: permits.clone(),
                 limits: opts.limits,
                 store: controller.store(),
@@ -147,12 +148,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let _ = stop_rx.await;
     });
     // Sweeps: one controller per scope, sharing the metrics and the permits with scenarios.
+    let sweep_runs = Arc::new(Runs::default());
     let sweep_ctx = Arc::new(sweep::SweepContext {
         client: client.clone(),
         recorder: recorder.clone(),
         metrics: metrics.clone(),
         permits: permits.clone(),
-        runs: Runs::default(),
+        runs: sweep_runs.clone(),
         fan_out: opts.fan_out.clone(),
         limits: opts.limits,
     });
@@ -161,7 +163,9 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
         let shard_results = watcher::Config::default().labels(fanout::SWEEP_UID_LABEL).any_semantic();
         let (store, writer) = reflector::store();
         let sweeps = scoped::<Watched<SimulationSweep>>(&client, scope.as_deref());
-        Controller::for_stream(triggers::cached(sweeps, any.clone(), writer), store)
+        let runs = sweep_runs.clone();
+        let on_delete = move |o: &Watched<SimulationSweep>| runs.cancel(&o.uid().unwrap_or_default());
+        Controller::for_stream(triggers::cached(sweeps, any.clone(), writer, on_delete), store)
             .owns_stream(triggers::touched(scoped::<Job>(&client, scope.as_deref()), any))
             .owns_stream(triggers::touched(scoped::<ConfigMap>(&client, scope.as_deref()), shard_results))
             .with_config(ControllerConfig::default().concurrency(4).debounce(Duration::from_millis(200)))
@@ -233,11 +237,15 @@ async fn scope_controller(
     client: &Client,
     namespace: Option<&str>,
     refs: &Arc<RefIndex>,
+    runs: &Arc<Runs>,
 ) -> Controller<Watched<SimulationScenario>> {
     let any = watcher::Config::default().any_semantic();
     let (store, writer) = reflector::store();
     let scenarios = scoped::<Watched<SimulationScenario>>(client, namespace);
-    let controller = Controller::for_stream(triggers::cached(scenarios, any.clone(), writer), store.clone());
+    let runs = runs.clone();
+    let on_delete = move |o: &Watched<SimulationScenario>| runs.cancel(&o.uid().unwrap_or_default());
+    let controller =
+        Controller::for_stream(triggers::cached(scenarios, any.clone(), writer, on_delete), store.clone());
     let (s1, s2, s3) = (store.clone(), store.clone(), store.clone());
     let (r1, r2, r3) = (refs.clone(), refs.clone(), refs.clone());
     let profiles = Api::<Watched<HardwareProfile>>::all(client.clone());

@@ -20,7 +20,7 @@ use crate::controller::client::{apply_status_of, fresh, is_dns_name, publish_eve
 use crate::controller::fair::FairPermits;
 use crate::controller::metrics::Metrics;
 use crate::controller::ref_index::RefIndex;
-use crate::controller::runs::{RunGuard, Runs};
+use crate::controller::runs::{cancel_when_gone, RunGuard, Runs};
 use crate::controller::status::{status_stalled, Written};
 use crate::controller::watched::{shorten, Watched};
 use crate::controller::{import_refs, Error, Limits};
@@ -36,7 +36,7 @@ pub struct Context {
     pub(crate) client: Client,
     pub(crate) recorder: Recorder,
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) runs: Runs,
+    pub(crate) runs: Arc<Runs>,
     pub(crate) permits: Arc<FairPermits>,
     pub(crate) limits: Limits,
     pub(crate) store: Store<Watched<SimulationScenario>>,
@@ -243,19 +243,16 @@ async fn run_simulation(
     if cancel.load(Ordering::Relaxed) {
         return;
     }
-    // Deletion watchdog: cancel when the object is gone (or replaced by a new one of the same name).
+    // Backstop for a delete the watch missed: cancel when the object is gone (or replaced).
     let watchdog = {
-        let (ctx, obj, cancel) = (ctx.clone(), obj.clone(), cancel.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let key = ObjectRef::new(&obj.name_any()).within(&obj.namespace().unwrap_or_default());
-                let gone = ctx.store.get(&key).is_none_or(|o| o.uid() != obj.uid());
-                if gone {
-                    cancel.store(true, Ordering::Relaxed);
-                    return;
-                }
-            }
+        let (store, key, uid) = (
+            ctx.store.clone(),
+            ObjectRef::new(&obj.name_any()).within(&obj.namespace().unwrap_or_default()),
+            obj.uid(),
+        );
+        cancel_when_gone(Duration::from_millis(500), cancel.clone(), move || {
+            let gone = store.get(&key).is_none_or(|o| o.uid() != uid);
+            async move { gone }
         })
     };
     ctx.metrics.in_flight.inc();

@@ -3,7 +3,7 @@
 //! fanned-out run as an Indexed Job ([`crate::controller::fanout`]) whose shard results are merged
 //! here. Every decision is made by the pure [`super::steps`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use crate::controller::client::{apply_status_of, fresh, publish_event};
 use crate::controller::fair::FairPermits;
 use crate::controller::fanout::{self, FanOutConfig};
 use crate::controller::metrics::Metrics;
-use crate::controller::runs::{RunGuard, Runs};
+use crate::controller::runs::{cancel_when_gone, RunGuard, Runs};
 use crate::controller::status::status_stalled;
 use crate::controller::watched::Watched;
 use crate::controller::{Error, Limits};
@@ -38,7 +38,7 @@ pub struct SweepContext {
     /// Concurrency limit (shared with the scenario reconciler).
     pub permits: Arc<FairPermits>,
     /// The run in flight, per sweep uid.
-    pub runs: Runs,
+    pub runs: Arc<Runs>,
     /// When and how sweeps fan out to Indexed Jobs.
     pub fan_out: FanOutConfig,
     /// Limits of an in-process sweep: wall time of the whole sweep, simulated requests per candidate.
@@ -277,24 +277,13 @@ async fn run_sweep(
     // Registered until the result is written, so a reconcile on a lagging cache does not rerun it.
     let _registered = RunGuard::new(&ctx.runs, &uid, &cancel);
     let _permit = ctx.permits.acquire(&ns).await;
-    // Deletion watchdog: cancel when the sweep is gone (or replaced by a new one of the same name).
+    // Backstop for a delete the watch missed: cancel when the sweep is gone (or replaced).
     let watchdog = {
-        let (api, name, uid, cancel) = (
-            Api::<Watched<SimulationSweep>>::namespaced(ctx.client.clone(), &ns),
-            name.clone(),
-            obj.uid(),
-            cancel.clone(),
-        );
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                if let Ok(found) = api.get_opt(&name).await {
-                    if found.is_none_or(|o| o.uid() != uid) {
-                        cancel.store(true, Ordering::Relaxed);
-                        return;
-                    }
-                }
-            }
+        let api = Api::<Watched<SimulationSweep>>::namespaced(ctx.client.clone(), &ns);
+        let (name, uid) = (name.clone(), obj.uid());
+        cancel_when_gone(Duration::from_secs(2), cancel.clone(), move || {
+            let (api, name, uid) = (api.clone(), name.clone(), uid.clone());
+            async move { api.get_opt(&name).await.is_ok_and(|found| found.is_none_or(|o| o.uid() != uid)) }
         })
     };
     ctx.metrics.in_flight.inc();
