@@ -61,6 +61,32 @@ spec:
 }
 
 #[test]
+fn a100_profile_is_the_h100_transfer_except_its_refitted_coefficients() {
+    let shipped = gpu::shipped_calibrations();
+    assert_eq!(shipped.len(), 2, "every shipped profile parses");
+    let h100 = shipped.iter().find(|c| c.gpu == "H100-SXM-80GB").expect("H100 profile");
+    let a100 = gpu::builtin("A100").unwrap().calibration.expect("A100 profile");
+    assert_eq!(a100.transferred_from.as_deref(), Some("H100-SXM-80GB"));
+    let prov = a100.provenance.as_ref().expect("provenance");
+    let refitted: Vec<&str> =
+        prov["refitted"].as_object().expect("refitted map").keys().map(String::as_str).collect();
+    assert!(!refitted.is_empty());
+    let transfer = h100.transferred(&gpu::builtin("H100").unwrap(), &gpu::builtin("A100").unwrap());
+    let names = blis_sim::catalog::calibration::PARAM_NAMES;
+    for ((name, got), want) in
+        names.iter().zip(a100.coefficients.to_vec()).zip(transfer.coefficients.to_vec())
+    {
+        if refitted.contains(name) {
+            continue;
+        }
+        assert!((got - want).abs() <= 1e-5 * want.abs().max(1.0), "{name}: {got} vs the transfer's {want}");
+    }
+    // A refined transfer is not a source for other GPUs: the A100-40GB still transfers from the H100.
+    let a40 = gpu::builtin("a100-40gb").unwrap().calibration.unwrap();
+    assert_eq!(a40.coefficients.per_layer_us, h100.coefficients.per_layer_us);
+}
+
+#[test]
 fn reduced_fit_is_deterministic_and_improves_its_loss() {
     let Some(dir) = validation_dir() else {
         eprintln!("skipped: no validation folder");

@@ -127,7 +127,10 @@ impl GpuProfile {
 const GPUS_YAML: &str = include_str!("../../data/gpus.yaml");
 
 /// Calibrations shipped with the catalog (produced by `blis calibrate`), compiled in.
-const CALIBRATIONS: &[&str] = &[include_str!("../../data/profiles/H100-SXM-80GB.yaml")];
+const CALIBRATIONS: &[&str] = &[
+    include_str!("../../data/profiles/H100-SXM-80GB.yaml"),
+    include_str!("../../data/profiles/A100-SXM-80GB.yaml"),
+];
 
 /// The shipped calibrations (a parse failure is a build defect, checked by a test).
 pub fn shipped_calibrations() -> Vec<Calibration> {
@@ -135,14 +138,17 @@ pub fn shipped_calibrations() -> Vec<Calibration> {
 }
 
 /// Attaches calibrations: each profile gets its own if one was shipped, else the one of the nearest
-/// calibrated GPU (by memory bandwidth and compute peak, on a log scale), flagged as transferred.
+/// GPU calibrated on its own measurements (by memory bandwidth and compute peak, on a log scale), flagged
+/// as transferred. A shipped calibration that is itself a refined transfer is only used for its own GPU.
 pub fn attach_calibrations(table: &mut [GpuProfile], shipped: &[Calibration]) {
-    let fitted: Vec<(GpuProfile, Calibration)> = table
+    let own: Vec<(GpuProfile, Calibration)> = table
         .iter()
         .filter_map(|g| shipped.iter().find(|c| c.gpu == g.name).map(|c| (g.clone(), c.clone())))
         .collect();
+    let fitted: Vec<&(GpuProfile, Calibration)> =
+        own.iter().filter(|(_, c)| c.transferred_from.is_none()).collect();
     for g in table.iter_mut() {
-        if let Some((_, c)) = fitted.iter().find(|(f, _)| f.name == g.name) {
+        if let Some((_, c)) = own.iter().find(|(f, _)| f.name == g.name) {
             g.calibration = Some(c.clone());
             continue;
         }
