@@ -217,3 +217,40 @@ fn gateway_request_path_cost_is_paid_by_cache_hits_in_ttft_only() {
     let rr = resolve(&format!("{}{}", &rr[..cut], &rr[end..]));
     assert_eq!(Inputs::of(&rr).router.gateway_us_per_prompt_token, None);
 }
+
+/// A plain Service's random spread: every request goes somewhere, each replica gets about its share but
+/// not the exact round-robin count, the draw repeats for a seed and changes with it.
+#[test]
+fn random_routing_spreads_requests_unevenly_and_repeats_per_seed() {
+    let yaml = example("llm-d-inference-scheduling.yaml")
+        .replace("    durationSeconds: 30\n", "    maxRequests: 400\n")
+        .replace("ratePerSecond: 40", "ratePerSecond: 8");
+    let plain = |policy: &str, seed: &str| {
+        let y = yaml.replace(
+            "    refreshIntervalMs: 50\n",
+            &format!("    refreshIntervalMs: 50\n    policy: {policy}\n"),
+        );
+        let cut = y.find("    endpointPickerConfig:").unwrap();
+        let end = y.find("  workload:").unwrap();
+        let y = format!("{}{}", &y[..cut], &y[end..]);
+        let y = if seed.is_empty() { y } else { y.replace("  seed: 42\n", &format!("  seed: {seed}\n")) };
+        run(&resolve(&y))
+    };
+    let counts = |o: &blis_sim::scenario::Outcome| -> Vec<u64> {
+        o.summary.routing.iter().map(|r| r.routed).collect()
+    };
+    let (rnd, rr) = (plain("random", ""), plain("roundRobin", ""));
+    assert_conserved(&rnd.output);
+    let (c, r) = (counts(&rnd), counts(&rr));
+    assert!(c.len() >= 2, "{c:?}");
+    let (total, n) = (c.iter().sum::<u64>(), c.len() as u64);
+    assert_eq!(total, r.iter().sum::<u64>());
+    assert!(r.iter().all(|&x| x.abs_diff(total / n) <= 1), "round robin is exact: {r:?}");
+    assert!(c.iter().any(|&x| x.abs_diff(total / n) > 1), "random is not round robin: {c:?}");
+    assert!(
+        c.iter().all(|&x| x.abs_diff(total / n) < total / n / 3),
+        "each replica gets about its share: {c:?}"
+    );
+    assert_eq!(c, counts(&plain("random", "")), "the same seed repeats");
+    assert_ne!(c, counts(&plain("random", "7")), "another seed draws differently");
+}

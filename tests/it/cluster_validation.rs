@@ -57,7 +57,10 @@ fn the_guide_table_gives_sixteen_stages_per_stack_with_the_readme_figures() {
     assert_eq!(llmd[15].rate, 60.0);
     assert_eq!(llmd[15].measured.ttft_mean_ms, Some(154.0));
     assert_eq!(llmd[15].measured.output_tokens_per_s, Some(17064.0));
-    assert_eq!(exp.stacks[0].patch["router"]["policy"], "roundRobin", "the Service stack round-robins");
+    assert_eq!(
+        exp.stacks[0].patch["router"]["policy"], "roundRobin",
+        "the guide says its Service stack round-robins"
+    );
     assert!(exp.stacks[1].patch.is_null(), "the llm-d stack keeps the imported endpoint picker");
 }
 
@@ -135,6 +138,8 @@ fn benchmark_serving_runs_are_grouped_by_gpu_and_stack() {
     assert_eq!(bs["num_prompts"], 200.0);
     let three = exp.stacks.iter().find(|s| s.name == "A100 vllm-3replicas").unwrap();
     assert_eq!(three.patch["replicas"], 3);
+    // benchmark_serving opens a connection per request, so kube-proxy's per-connection pick is per request.
+    assert_eq!(three.patch["router"]["policy"], "random");
 }
 
 #[test]

@@ -265,7 +265,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             Some(d) => (vec![d], None),
             None => (Vec::new(), Some(format!("no deployment for {stack} in yamls/{exp}/"))),
         };
-        let mut patch = super::service_patch();
+        let mut patch = super::service_patch(super::ServiceSpread::RoundRobin);
         notes.push(
             "a Kubernetes Service in front of the replicas (the yamls hold no endpoint picker): round-robin"
                 .into(),

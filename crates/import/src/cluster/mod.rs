@@ -231,11 +231,25 @@ pub fn scenario_for(stack: &Stack, run: &Run) -> Result<(ScenarioSpec, Vec<Strin
     Ok((from_value(doc, &field)?, warnings))
 }
 
-/// The spec patch of a stack that reaches the pods through a plain Kubernetes Service: round-robin,
-/// no endpoint picker, no objectives or flow control.
-pub fn service_patch() -> Value {
+/// How a plain Kubernetes Service spreads requests over the pods, as the benchmark's client sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceSpread {
+    /// Round robin (what a guide states its Service stack did).
+    RoundRobin,
+    /// kube-proxy picks a backend at random per connection; a client that opens a connection per
+    /// request (vLLM's benchmark_serving) sees a random pick per request.
+    RandomPerRequest,
+}
+
+/// The spec patch of a stack that reaches the pods through a plain Kubernetes Service: `spread`, no
+/// endpoint picker, no objectives or flow control.
+pub fn service_patch(spread: ServiceSpread) -> Value {
+    let policy = match spread {
+        ServiceSpread::RoundRobin => "roundRobin",
+        ServiceSpread::RandomPerRequest => "random",
+    };
     serde_json::json!({"router": {
-        "policy": "roundRobin",
+        "policy": policy,
         "endpointPickerConfig": null,
         "objectives": null,
         "admission": null,

@@ -199,7 +199,8 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                     d.contains("baseline")
                 }
             });
-        let mut patch = if pd { Value::Null } else { super::service_patch() };
+        let mut patch =
+            if pd { Value::Null } else { super::service_patch(super::ServiceSpread::RandomPerRequest) };
         if let Some(r) = super::lmbench::replicas_in_name(&stack) {
             patch["replicas"] = json!(r);
             notes.push(format!("replicas {r}, as the stack's name says"));
@@ -208,7 +209,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             notes.push("P/D over NIXL (kv_connector NixlConnector, cuda_ipc on one node): the twin's KV transfer model stands in for it".into());
             notes.push("EPP llm-d-inference-scheduler 0.0.1 with PD_ENABLED, PD_PROMPT_LEN_THRESHOLD=10 from environment variables, no scorer variables".into());
         } else {
-            notes.push("a Kubernetes Service in front of the replicas: round-robin".into());
+            notes.push("a Kubernetes Service in front of the replicas: kube-proxy picks a replica per connection and benchmark_serving opens one per request, so a random replica per request".into());
         }
         let label = gpu_label(&gpu);
         if gpu == "A100" {

@@ -315,11 +315,15 @@ pub(super) fn resolve_cluster(
     let policy = match (r.policy, &r.endpoint_picker_config) {
         (Some(RouterPolicyName::RoundRobin), None) => RouterPolicy::RoundRobin,
         (Some(RouterPolicyName::LeastRequests), None) => RouterPolicy::LeastRequests,
+        (Some(RouterPolicyName::Random), None) => RouterPolicy::Random,
         (None, None) => RouterPolicy::LeastRequests,
         (Some(RouterPolicyName::EndpointPicker), None) => {
             RouterPolicy::EndpointPicker(Box::new(EppConfig::well_lit_default()))
         }
-        (Some(RouterPolicyName::RoundRobin | RouterPolicyName::LeastRequests), Some(_)) => {
+        (
+            Some(RouterPolicyName::RoundRobin | RouterPolicyName::LeastRequests | RouterPolicyName::Random),
+            Some(_),
+        ) => {
             return Err(InvalidInput::new(
                 "spec.router.policy",
                 "a plain policy cannot be combined with endpointPickerConfig",

@@ -212,6 +212,7 @@ fn router_inputs(r: &Resolved) -> RouterInputs {
     let e: &EppConfig = match &r.router.policy {
         RouterPolicy::RoundRobin => return plain("roundRobin"),
         RouterPolicy::LeastRequests => return plain("leastRequests"),
+        RouterPolicy::Random => return plain("random"),
         RouterPolicy::EndpointPicker(e) => e,
     };
     let name = |i: usize| e.profiles.get(i).map(|p| p.name.clone()).unwrap_or_default();

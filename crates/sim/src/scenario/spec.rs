@@ -482,7 +482,8 @@ impl KvCacheDtype {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RouterSpec {
-    /// `leastRequests` (default without an endpoint picker config), `roundRobin`, or `endpointPicker`
+    /// `leastRequests` (default without an endpoint picker config), `roundRobin`, `random` (a plain
+    /// Kubernetes Service: kube-proxy picks a backend per connection), or `endpointPicker`
     /// (the llm-d plugin pipeline; implied by `endpointPickerConfig`, and with no config it runs the
     /// built-in default: queue 2, kv-cache-utilization 2, prefix-cache 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -630,6 +631,9 @@ pub enum RouterPolicyName {
     LeastRequests,
     /// Cycle through replicas.
     RoundRobin,
+    /// A replica drawn uniformly at random per request, as kube-proxy picks one per connection for
+    /// clients that open a connection per request.
+    Random,
     /// The llm-d endpoint picker pipeline.
     EndpointPicker,
 }

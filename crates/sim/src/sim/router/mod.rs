@@ -46,6 +46,9 @@ pub enum RouterPolicy {
     RoundRobin,
     /// Fewest requests in flight (router's own exact count), ties broken at random.
     LeastRequests,
+    /// A routable replica drawn uniformly per request (a Kubernetes Service's kube-proxy, one connection
+    /// per request), from the router's seeded stream.
+    Random,
     /// The endpoint picker's plugin pipeline.
     EndpointPicker(Box<EppConfig>),
 }
@@ -304,7 +307,7 @@ impl Router {
         pools: &[PoolConfig],
     ) -> Option<Decision> {
         match policy {
-            RouterPolicy::RoundRobin | RouterPolicy::LeastRequests => {
+            RouterPolicy::RoundRobin | RouterPolicy::LeastRequests | RouterPolicy::Random => {
                 self.cand.clear();
                 for (i, r) in replicas.iter().enumerate() {
                     if r.routable() && pools[r.pool].role != Role::Prefill {
@@ -318,6 +321,8 @@ impl Router {
                     let i = self.cand[(self.rr_next % self.cand.len() as u64) as usize];
                     self.rr_next += 1;
                     i
+                } else if *policy == RouterPolicy::Random {
+                    self.cand[self.rng.random_range(0..self.cand.len())]
                 } else {
                     let min = self.cand.iter().map(|&i| self.in_flight[i as usize]).min().unwrap_or(0);
                     let ties = self.cand.iter().filter(|&&i| self.in_flight[i as usize] == min).count();
