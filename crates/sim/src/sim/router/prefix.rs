@@ -103,28 +103,32 @@ impl ApproxIndex {
         }
     }
 
-    /// For each slot in `slots`, the number of leading `hashes` recorded for it, written to
-    /// `matched[slot]`.
-    pub fn match_prefix(&self, hashes: &[u64], slots: u128, matched: &mut [u32; SLOTS]) {
+    /// For each slot in `slots`, the number of leading blocks of an `n`-block prompt recorded for it,
+    /// written to `matched[slot]`. `hash_at(i)` gives block `i`'s hash; it is asked for blocks in
+    /// order, and only while some slot still matches.
+    pub fn match_prefix(
+        &self,
+        n: u32,
+        mut hash_at: impl FnMut(u32) -> u64,
+        slots: u128,
+        matched: &mut [u32; SLOTS],
+    ) {
         let mut cur = slots;
-        let mut n = 0u32;
-        for &h in hashes {
-            if cur == 0 {
-                break;
-            }
-            let m = self.owners.get(&h).copied().unwrap_or(0) & cur;
+        let mut i = 0u32;
+        while i < n && cur != 0 {
+            let m = self.owners.get(&hash_at(i)).copied().unwrap_or(0) & cur;
             let mut dropped = cur & !m;
             while dropped != 0 {
                 let s = dropped.trailing_zeros() as usize;
-                matched[s] = n;
+                matched[s] = i;
                 dropped &= dropped - 1;
             }
             cur = m;
-            n += 1;
+            i += 1;
         }
         while cur != 0 {
             let s = cur.trailing_zeros() as usize;
-            matched[s] = n;
+            matched[s] = i;
             cur &= cur - 1;
         }
     }
@@ -140,10 +144,10 @@ mod tests {
         ix.record(0, &[1, 2, 3], 0);
         ix.record(1, &[1, 5], 0);
         let mut m = [0u32; SLOTS];
-        ix.match_prefix(&[1, 2, 3, 4], 0b111, &mut m);
+        ix.match_prefix(4, |i| [1, 2, 3, 4][i as usize], 0b111, &mut m);
         assert_eq!(&m[..3], &[3, 1, 0]);
         ix.record(0, &[9], 0); // evicts 1 from slot 0
-        ix.match_prefix(&[1, 2, 3], 0b1, &mut m);
+        ix.match_prefix(3, |i| [1, 2, 3][i as usize], 0b1, &mut m);
         assert_eq!(m[0], 0);
         ix.clear_slot(1);
         // Phantoms take capacity in insertion order, like recorded blocks nobody touches again.
@@ -151,12 +155,12 @@ mod tests {
         ix.record(0, &[1], 2);
         ix.record(0, &[1], 0); // touch 1: the phantoms are now the oldest
         ix.record(0, &[7], 1); // two over capacity: both old phantoms go, 1 stays
-        ix.match_prefix(&[1], 0b1, &mut m);
+        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m);
         assert_eq!(m[0], 1);
         ix.record(0, &[8], 0); // over again: the oldest is 1
-        ix.match_prefix(&[1], 0b1, &mut m);
+        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m);
         assert_eq!(m[0], 0);
-        ix.match_prefix(&[1, 5], 0b10, &mut m);
+        ix.match_prefix(2, |i| [1, 5][i as usize], 0b10, &mut m);
         assert_eq!(m[1], 0);
     }
 }
