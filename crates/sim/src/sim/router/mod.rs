@@ -428,7 +428,9 @@ impl Router {
         let (chains, rhash, n) = (&mut self.chains, &mut self.rhash, self.rhash_n);
         if let Some(ix) = &self.index {
             let hash_at = |i: u32| {
-                chains.extend(&req.prompt, bs, rhash, i + 1, n);
+                if rhash.len() <= i as usize {
+                    chains.extend(&req.prompt, bs, rhash, i + 1, n);
+                }
                 rhash[i as usize]
             };
             ix.match_prefix(n, hash_at, mask, &mut self.matched);
