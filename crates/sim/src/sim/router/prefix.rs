@@ -250,7 +250,7 @@ mod tests {
                 match m[0] {
                     Err(n) if n > excess => m[0] = Err(n - excess),
                     _ => {
-                        m.remove(0);
+                        let _ = m.remove(0);
                     }
                 }
             }
