@@ -215,7 +215,7 @@ impl LatencyModel for Calibrated {
 fn floor_i64(x: f64) -> i64 {
     let t = x as i64;
     if (t as f64) > x {
-        t - 1
+        t.saturating_sub(1)
     } else {
         t
     }
