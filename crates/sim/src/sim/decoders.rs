@@ -15,8 +15,7 @@
 //!
 //! Blocks for members are popped from the KV free queue when their step is formed (so free and used
 //! counts, evictions and every prefix lookup are exactly as when visiting each request), and handed
-//! to the members from a pool when they are brought up to date: which request holds which blank
-//! block cannot change any result.
+//! to the members from a pool when they are brought up to date; they are blank, so both are counts.
 //!
 //! Inter-token latencies telescope (their sum is the last token time minus the first), so a member
 //! brought up to date after `d` steps adds `last - its previous last token time` to its ITL sum.
@@ -42,8 +41,8 @@ pub(super) struct SteadyDecoders {
     need: Vec<u32>,
     /// (finish tick, batch position, slot) of every member.
     finish: BinaryHeap<Reverse<(u64, u64, u32)>>,
-    /// Blocks popped for members and not yet handed to them.
-    pool: Vec<u32>,
+    /// Blocks popped for members and not yet handed to them (blank, counted).
+    pool: u64,
     /// Time of the latest token every member got (µs).
     last_token_us: i64,
     /// Whether the members are in the step in flight.
@@ -62,7 +61,7 @@ impl SteadyDecoders {
             ctx_base: 0,
             need: vec![0; block_size.max(1) as usize],
             finish: BinaryHeap::new(),
-            pool: Vec::new(),
+            pool: 0,
             last_token_us: 0,
             in_step: false,
             scratch: Vec::new(),
@@ -117,8 +116,9 @@ impl SteadyDecoders {
     /// step needs. The caller checked that enough blocks are free.
     pub(super) fn schedule(&mut self, kv: &mut KvCache) {
         debug_assert!(!self.in_step);
-        let need = self.blocks_needed(0) as usize;
-        kv.pop_free_into(&mut self.pool, need);
+        let need = self.blocks_needed(0);
+        kv.pop_anon(need);
+        self.pool += u64::from(need);
         self.in_step = !self.is_empty();
     }
 
@@ -129,8 +129,9 @@ impl SteadyDecoders {
         if !self.in_step {
             return;
         }
-        let need: u64 = (1..=extra).map(|j| u64::from(self.blocks_needed(j))).sum();
-        kv.pop_free_into(&mut self.pool, need as usize);
+        let need: u32 = (1..=extra).map(|j| self.blocks_needed(j)).sum();
+        kv.pop_anon(need);
+        self.pool += u64::from(need);
         self.tick += extra;
         self.last_token_us = token_us;
     }
@@ -172,7 +173,7 @@ impl SteadyDecoders {
             out.push(slot);
         }
         self.scratch = members;
-        debug_assert!(self.len == 0 && self.pool.is_empty() && self.ctx_base == 0);
+        debug_assert!(self.len == 0 && self.pool == 0 && self.ctx_base == 0);
     }
 
     /// Brings member `slot` up to date (its latest token at `last_token_us` if it got any since it
@@ -193,10 +194,9 @@ impl SteadyDecoders {
             r.last_token_us = last_token_us;
             r.synced_tick = self.tick;
         }
-        let blocks = u64::from(r.computed).div_ceil(bs) as usize;
-        let take = blocks - r.blocks.len();
-        let from = self.pool.len() - take;
-        r.blocks.extend(self.pool.drain(from..));
+        let take = u64::from(r.computed).div_ceil(bs) - u64::from(r.held_blocks());
+        self.pool -= take;
+        r.anon += take as u32;
     }
 
     /// Checks the aggregates against the members' own state (for tests): member count, context,
@@ -216,7 +216,7 @@ impl SteadyDecoders {
             ctx += u64::from(r.computed) + steps;
             need[self.key(r.synced_tick, r.computed)] += 1;
             let computed = u64::from(r.computed) + steps + u64::from(self.in_step);
-            pool += computed.div_ceil(self.block_size) - r.blocks.len() as u64;
+            pool += computed.div_ceil(self.block_size) - u64::from(r.held_blocks());
         }
         if ctx != self.context() {
             return Err(format!("steady decoders' context {} but members hold {ctx}", self.context()));
@@ -224,8 +224,8 @@ impl SteadyDecoders {
         if need != self.need {
             return Err("steady decoders' block-need counts disagree with their members".into());
         }
-        if pool != self.pool.len() as u64 {
-            return Err(format!("{} pooled blocks but members are owed {pool}", self.pool.len()));
+        if pool != self.pool {
+            return Err(format!("{} pooled blocks but members are owed {pool}", self.pool));
         }
         Ok(())
     }

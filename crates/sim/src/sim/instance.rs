@@ -22,7 +22,7 @@ use std::sync::Arc;
 use super::decoders::SteadyDecoders;
 use super::kv::KvCache;
 use super::offload::CpuTier;
-use super::request::{LiveRequest, Phase, Slab};
+use super::request::{LiveRequest, Phase, PrefixChains, Slab};
 use crate::latency::{LatencyModel, RequestOverheads, StepBatch};
 
 /// Serving knobs of a replica, as resolved from the scenario.
@@ -132,6 +132,8 @@ pub struct Instance {
     plan_horizon: i64,
     scratch: Vec<u32>,
     residue: Vec<u32>,
+    /// System-prompt hash chains of the requests seen.
+    chains: PrefixChains,
     /// Statistics.
     pub stats: InstanceStats,
     /// CPU KV offload tier, if configured.
@@ -169,6 +171,7 @@ impl Instance {
             plan_horizon: i64::MAX,
             scratch: Vec::new(),
             residue: Vec::new(),
+            chains: PrefixChains::default(),
             stats: InstanceStats::default(),
             cpu,
             pending_load_us: 0.0,
@@ -412,7 +415,7 @@ impl Instance {
             {
                 let r = &mut slab[s];
                 let before = r.computed;
-                if r.generated >= 1 && before + 1 == r.known_tokens() && before < r.blocks.len() as u32 * bs {
+                if r.generated >= 1 && before + 1 == r.known_tokens() && before < r.held_blocks() * bs {
                     r.computed = before + 1;
                     batch.decode_seqs += 1;
                     batch.decode_context += u64::from(before);
@@ -429,7 +432,7 @@ impl Instance {
                 chunk = chunk.min(self.cfg.long_prefill_token_threshold);
             }
             loop {
-                let need = self.kv.blocks_for(u64::from(before + chunk)) as u32 - slab[s].blocks.len() as u32;
+                let need = self.kv.blocks_for(u64::from(before + chunk)) as u32 - slab[s].held_blocks();
                 if need <= self.kv.free() {
                     break;
                 }
@@ -483,6 +486,7 @@ impl Instance {
                     let r = &mut slab[s];
                     r.remote_kv = false;
                     r.blocks.clear();
+                    r.anon = 0;
                     r.registered = 0;
                     r.computed = 0;
                     r.first_scheduled_us.get_or_insert(now);
@@ -500,7 +504,7 @@ impl Instance {
                     // Walk the prompt's blocks until the first miss, hashing only what is looked up.
                     let r = &mut slab[s];
                     while cached < max_hit_blocks {
-                        r.ensure_hashes(cached + 1, bs);
+                        r.ensure_hashes(cached + 1, bs, &mut self.chains);
                         match self.kv.lookup(r.hashes[cached as usize]) {
                             Some(b) => self.scratch.push(b),
                             None => break,
@@ -513,7 +517,7 @@ impl Instance {
                 if let Some(cpu) = self.cpu.as_ref().filter(|_| self.kv.caching()) {
                     let r = &mut slab[s];
                     while cached + cpu_hits < max_hit_blocks {
-                        r.ensure_hashes(cached + cpu_hits + 1, bs);
+                        r.ensure_hashes(cached + cpu_hits + 1, bs, &mut self.chains);
                         if !cpu.contains(r.hashes[(cached + cpu_hits) as usize]) {
                             break;
                         }
@@ -541,6 +545,7 @@ impl Instance {
                 }
                 r.blocks.clear();
                 r.blocks.extend_from_slice(&self.scratch);
+                r.anon = 0;
                 r.registered = cached;
                 r.computed = start;
                 if r.first_scheduled_us.is_none() {
@@ -576,10 +581,11 @@ impl Instance {
     fn grow(&mut self, s: u32, target: u32, register: bool, slab: &mut Slab) {
         let bs = self.cfg.block_size;
         let r = &mut slab[s];
-        let need = self.kv.blocks_for(u64::from(target)) as usize;
-        if r.blocks.len() < need {
-            let n = need - r.blocks.len();
-            self.kv.pop_free_into(&mut r.blocks, n);
+        let need = self.kv.blocks_for(u64::from(target)) as u32;
+        let held = r.held_blocks();
+        if held < need {
+            self.kv.pop_anon(need - held);
+            r.anon += need - held;
         }
         r.computed = target;
         if register && self.kv.caching() {
@@ -598,7 +604,12 @@ impl Instance {
         if full <= r.registered {
             return;
         }
-        r.ensure_hashes(full, self.cfg.block_size);
+        r.ensure_hashes(full, self.cfg.block_size, &mut self.chains);
+        // Blocks that get content get an id.
+        while (r.blocks.len() as u32) < full {
+            r.blocks.push(self.kv.mint());
+            r.anon -= 1;
+        }
         for j in r.registered..full {
             self.kv.register(r.blocks[j as usize], r.hashes[j as usize]);
             if let Some(cpu) = self.cpu.as_mut() {
@@ -630,8 +641,9 @@ impl Instance {
             let full = r.computed / bs;
             self.register_leading(r, full);
         }
-        self.kv.release(&r.blocks);
+        self.kv.release(&r.blocks, r.anon);
         r.blocks.clear();
+        r.anon = 0;
     }
 
     /// After a decode-only step with admission blocked, plans the following identical decode steps
@@ -711,8 +723,7 @@ impl Instance {
             self.account(dt, self.run.used[j], self.batch_len());
         }
         self.decoders.advance_run(extra as u64, &mut self.kv, last_bulk_end + tok);
-        // Which request gets which physical block does not matter: popped blocks are blank, and a
-        // request releases its own blocks as a sequence. So each request takes all its blocks at once.
+        // Each request takes all its blocks at once (blank, counted).
         for idx in 0..self.running.len() {
             let s = self.running[idx];
             let target = slab[s].computed + extra as u32;

@@ -5,12 +5,15 @@
 //! again, so a later request with the same prefix can claim it back (a prefix-cache hit). This is the
 //! behaviour of vLLM's `FreeKVCacheBlockQueue` + `BlockPool`.
 //!
-//! Representation: free blocks without content ("blank") are interchangeable, so the queue stores a
-//! run of consecutive blank entries as one segment with a count, and the blank blocks themselves on a
-//! stack (recently freed first, so allocation touches memory that is still in cache). A free block
-//! with content is a segment of its own, so it can be claimed back from the middle in O(1). Which
-//! blank block an allocation gets cannot change any result; the order of blank and cached entries,
-//! which decides what gets evicted, is kept exactly.
+//! Representation: blocks without content ("blank") are interchangeable, so they are counted, not
+//! named. The free queue stores a run of consecutive blank entries as one segment with a count, and a
+//! free block with content as a segment of its own (so it can be claimed back from the middle in
+//! O(1)). A request holds its leading blocks by id (those with content, or shared) and the blank
+//! blocks after them as a count ("anonymous" blocks: one owner, no content); an anonymous block gets
+//! an id from the spare ids only when it gets content ([`KvCache::mint`]). So allocating and
+//! releasing a blank run costs O(1), not O(blocks). Which physical block holds blank tokens cannot
+//! change any result; the order of blank and cached entries, which decides what gets evicted, is kept
+//! exactly.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -84,8 +87,10 @@ pub struct KvCache {
     free_segs: Vec<u32>,
     head: u32,
     tail: u32,
-    /// Blank free blocks, most recently freed on top.
-    blank: Vec<u32>,
+    /// Ids of no block in use or cached: one per blank free block and per anonymous block in use.
+    spare: Vec<u32>,
+    /// Anonymous blocks in use (blank, one owner, no id).
+    anon_used: u32,
     free: u32,
     index: HashIndex,
     next_stamp: u64,
@@ -105,7 +110,8 @@ impl KvCache {
             free_segs: Vec::new(),
             head: NIL,
             tail: NIL,
-            blank: (0..total_blocks).rev().collect(),
+            spare: (0..total_blocks).rev().collect(),
+            anon_used: 0,
             free: total_blocks,
             index: HashIndex::default(),
             next_stamp: u64::from(total_blocks),
@@ -208,70 +214,48 @@ impl KvCache {
         self.blk[b].refcount += 1;
     }
 
-    /// Pops the least recently freed block for new content, dropping any cached content it held.
-    /// Returns `None` when no block is free.
-    pub fn pop_free(&mut self) -> Option<u32> {
-        let s = self.head;
-        if s == NIL {
-            return None;
-        }
-        self.free -= 1;
-        let seg = self.segs[s as usize];
-        let b = if seg.block == NIL {
-            let b = self.blank.pop().expect("blank segments count blank blocks");
-            if seg.count == 1 {
-                self.remove_seg(s);
-            } else {
-                let g = &mut self.segs[s as usize];
-                g.count -= 1;
-                g.stamp += 1;
-            }
-            b
-        } else {
-            self.remove_seg(s);
-            let b = seg.block;
-            // The index entry goes stale (lazy deletion): lookups check the block still holds it.
-            self.blk[b as usize].hash = 0;
-            self.blk[b as usize].seg = NIL;
-            self.stats.evictions += 1;
-            b
-        };
-        self.blk[b as usize].refcount = 1;
-        Some(b)
-    }
-
-    /// Pops `n` blocks as [`KvCache::pop_free`] would one by one, appending them to `out`; a run of
-    /// blank entries at the head is taken in one step. Panics if fewer than `n` blocks are free
-    /// (callers check first).
-    pub fn pop_free_into(&mut self, out: &mut Vec<u32>, mut n: usize) {
+    /// Pops `n` entries off the head of the free queue (least recently freed first) as anonymous
+    /// blocks of one request: a blank run costs O(1); a cached block popped loses its content (an
+    /// eviction) and its id becomes spare. Panics if fewer than `n` blocks are free (callers check).
+    pub fn pop_anon(&mut self, n: u32) {
+        assert!(n <= self.free, "allocation was checked");
+        self.free -= n;
+        self.anon_used += n;
+        let mut n = n;
         while n > 0 {
             let s = self.head;
-            assert!(s != NIL, "allocation was checked");
-            let seg = self.segs[s as usize];
+            let seg = &mut self.segs[s as usize];
             if seg.block == NIL {
-                // `pop_free` takes the top of the blank stack each time: the top `m`, top first.
-                let m = n.min(seg.count as usize);
-                let from = self.blank.len() - m;
-                out.extend(self.blank[from..].iter().rev());
-                for &b in &self.blank[from..] {
-                    self.blk[b as usize].refcount = 1;
-                }
-                self.blank.truncate(from);
-                self.free -= m as u32;
-                if m == seg.count as usize {
+                let m = n.min(seg.count);
+                if m == seg.count {
                     self.remove_seg(s);
                 } else {
-                    let g = &mut self.segs[s as usize];
-                    g.count -= m as u32;
-                    g.stamp += m as u64;
+                    seg.count -= m;
+                    seg.stamp += u64::from(m);
                 }
                 n -= m;
             } else {
-                let b = self.pop_free().expect("head segment exists");
-                out.push(b);
+                let b = seg.block;
+                self.remove_seg(s);
+                // The index entry goes stale (lazy deletion): lookups check the block still holds it.
+                let blk = &mut self.blk[b as usize];
+                blk.hash = 0;
+                blk.seg = NIL;
+                self.stats.evictions += 1;
+                self.spare.push(b);
                 n -= 1;
             }
         }
+    }
+
+    /// Gives one anonymous block in use an id (held by one request, no content yet), so that content
+    /// can be registered in it.
+    pub fn mint(&mut self) -> u32 {
+        debug_assert!(self.anon_used > 0, "mint without an anonymous block");
+        self.anon_used -= 1;
+        let b = self.spare.pop().expect("every anonymous block has a spare id");
+        self.blk[b as usize].refcount = 1;
+        b
     }
 
     /// Records that `block` (now full) holds content `hash`, so later prompts can hit it. A hash that is
@@ -299,9 +283,16 @@ impl KvCache {
         }
     }
 
-    /// Drops one reference on each block, last block first, so that the tail of a sequence (the least
-    /// shareable content) is evicted before its prefix.
-    pub fn release(&mut self, blocks: &[u32]) {
+    /// Releases one request's blocks, last block first (so that the tail of a sequence, the least
+    /// shareable content, is evicted before its prefix): first its `anon` anonymous blocks (they
+    /// follow `blocks`), then one reference on each of `blocks`.
+    pub fn release(&mut self, blocks: &[u32], anon: u32) {
+        if anon > 0 {
+            debug_assert!(anon <= self.anon_used, "release of more anonymous blocks than in use");
+            self.anon_used -= anon;
+            self.free += anon;
+            self.push_blanks(anon);
+        }
         for &b in blocks.iter().rev() {
             let blk = &mut self.blk[b as usize];
             debug_assert!(blk.refcount > 0, "release of a free block");
@@ -310,18 +301,31 @@ impl KvCache {
                 continue;
             }
             self.free += 1;
-            if blk.hash == 0 && self.tail != NIL {
-                // Blank block after a blank run: extend the tail segment (what `push_tail` does).
-                let t = &mut self.segs[self.tail as usize];
-                if t.block == NIL && t.stamp + u64::from(t.count) == self.next_stamp {
-                    self.next_stamp += 1;
-                    t.count += 1;
-                    self.blank.push(b);
-                    continue;
-                }
+            if blk.hash == 0 {
+                self.spare.push(b);
+                self.push_blanks(1);
+            } else {
+                let stamp = self.next_stamp;
+                self.next_stamp += 1;
+                blk.stamp = stamp;
+                let s = self.append_seg(Seg { prev: NIL, next: NIL, block: b, count: 1, stamp });
+                self.blk[b as usize].seg = s;
             }
-            self.push_tail(b);
         }
+    }
+
+    /// Appends `n` blank entries to the free queue's tail (extending a blank tail segment).
+    fn push_blanks(&mut self, n: u32) {
+        let stamp = self.next_stamp;
+        self.next_stamp += u64::from(n);
+        if self.tail != NIL {
+            let t = &mut self.segs[self.tail as usize];
+            if t.block == NIL && t.stamp + u64::from(t.count) == stamp {
+                t.count += n;
+                return;
+            }
+        }
+        self.append_seg(Seg { prev: NIL, next: NIL, block: NIL, count: n, stamp });
     }
 
     /// Records a prefix-cache query of `query` tokens of which `hit` were cached.
@@ -355,26 +359,6 @@ impl KvCache {
         self.free_segs.push(s);
     }
 
-    fn push_tail(&mut self, b: u32) {
-        let stamp = self.next_stamp;
-        self.next_stamp += 1;
-        if self.blk[b as usize].hash == 0 {
-            self.blank.push(b);
-            if self.tail != NIL {
-                let t = &mut self.segs[self.tail as usize];
-                if t.block == NIL && t.stamp + u64::from(t.count) == stamp {
-                    t.count += 1;
-                    return;
-                }
-            }
-            self.append_seg(Seg { prev: NIL, next: NIL, block: NIL, count: 1, stamp });
-        } else {
-            self.blk[b as usize].stamp = stamp;
-            let s = self.append_seg(Seg { prev: NIL, next: NIL, block: b, count: 1, stamp });
-            self.blk[b as usize].seg = s;
-        }
-    }
-
     fn append_seg(&mut self, mut seg: Seg) -> u32 {
         seg.prev = self.tail;
         let s = self.new_seg(seg);
@@ -387,8 +371,8 @@ impl KvCache {
         s
     }
 
-    /// Checks the internal invariants (free queue length = free count, blank stack = blank entries,
-    /// refcounts consistent, stamps increasing, every hashed block indexed). For tests.
+    /// Checks the internal invariants (free queue length = free count, a spare id per blank entry and
+    /// anonymous block in use, refcounts consistent, stamps increasing, every hashed block indexed). For tests.
     pub fn check_invariants(&self) -> Result<(), String> {
         let (mut n, mut blanks) = (0u64, 0u64);
         let mut s = self.head;
@@ -429,17 +413,21 @@ impl KvCache {
         if n != u64::from(self.free) {
             return Err(format!("free queue holds {n} blocks but free count is {}", self.free));
         }
-        if blanks != self.blank.len() as u64 {
-            return Err(format!("{blanks} blank entries but {} blank blocks", self.blank.len()));
+        if blanks + u64::from(self.anon_used) != self.spare.len() as u64 {
+            return Err(format!(
+                "{blanks} blank entries and {} anonymous blocks in use but {} spare ids",
+                self.anon_used,
+                self.spare.len()
+            ));
         }
         if let Some(b) =
-            self.blank.iter().find(|&&b| self.blk[b as usize].refcount != 0 || self.blk[b as usize].hash != 0)
+            self.spare.iter().find(|&&b| self.blk[b as usize].refcount != 0 || self.blk[b as usize].hash != 0)
         {
-            return Err(format!("block {b} is on the blank stack but in use or holding content"));
+            return Err(format!("block {b} is spare but in use or holding content"));
         }
-        let zero = self.blk.iter().filter(|b| b.refcount == 0).count() as u32;
-        if zero != self.free {
-            return Err(format!("{zero} blocks have refcount 0 but free count is {}", self.free));
+        let zero = self.blk.iter().filter(|b| b.refcount == 0).count() as u64;
+        if zero != self.spare.len() as u64 + u64::from(self.free) - blanks {
+            return Err(format!("{zero} blocks have refcount 0 but spare ids and cached free blocks differ"));
         }
         for (b, h) in self.blk.iter().map(|x| x.hash).enumerate() {
             if h != 0 && self.index.get(&h) != Some(&(b as u32)) {
@@ -452,17 +440,41 @@ impl KvCache {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{HashMap, HashSet, VecDeque};
+
     use super::*;
+
+    /// One block with an id, as a prompt block about to get content.
+    fn pop_one(kv: &mut KvCache) -> u32 {
+        kv.pop_anon(1);
+        kv.mint()
+    }
+
+    /// The free queue head to tail: `None` for a blank entry, the content hash otherwise.
+    fn queue(kv: &KvCache) -> Vec<Option<u64>> {
+        let mut out = Vec::new();
+        let mut s = kv.head;
+        while s != NIL {
+            let g = &kv.segs[s as usize];
+            if g.block == NIL {
+                out.extend(std::iter::repeat_n(None, g.count as usize));
+            } else {
+                out.push(Some(kv.blk[g.block as usize].hash));
+            }
+            s = g.next;
+        }
+        out
+    }
 
     #[test]
     fn pop_claim_release_keep_counts() {
         let mut kv = KvCache::new(4, 16, true);
-        let a = kv.pop_free().unwrap();
-        let b = kv.pop_free().unwrap();
+        let a = pop_one(&mut kv);
+        let b = pop_one(&mut kv);
         assert_eq!(kv.free(), 2);
         kv.register(a, 11);
         kv.register(b, 13);
-        kv.release(&[a, b]);
+        kv.release(&[a, b], 0);
         assert_eq!(kv.free(), 4);
         kv.check_invariants().unwrap();
         // Content survives release and can be claimed back.
@@ -476,13 +488,12 @@ mod tests {
     #[test]
     fn lru_evicts_oldest_freed_first_and_tail_of_sequence_first() {
         let mut kv = KvCache::new(3, 16, true);
-        let blocks: Vec<u32> = (0..3).map(|_| kv.pop_free().unwrap()).collect();
+        let blocks: Vec<u32> = (0..3).map(|_| pop_one(&mut kv)).collect();
         for (i, &b) in blocks.iter().enumerate() {
             kv.register(b, 101 + 2 * i as u64);
         }
-        kv.release(&blocks); // released in reverse: last block is the oldest free
-        let popped = kv.pop_free().unwrap();
-        assert_eq!(popped, blocks[2]);
+        kv.release(&blocks, 0); // released in reverse: last block is the oldest free
+        kv.pop_anon(1);
         assert_eq!(kv.cached_prefix_len(&[101, 103, 105]), 2);
         assert_eq!(kv.stats.evictions, 1);
         kv.check_invariants().unwrap();
@@ -491,64 +502,95 @@ mod tests {
     #[test]
     fn caching_off_never_hits() {
         let mut kv = KvCache::new(2, 16, false);
-        let a = kv.pop_free().unwrap();
+        let a = pop_one(&mut kv);
         kv.register(a, 7);
-        kv.release(&[a]);
+        kv.release(&[a], 0);
         assert_eq!(kv.cached_prefix_len(&[7]), 0);
     }
 
-    /// Pops in bulk and the bulk blank-tail release leave the cache exactly as one at a time does.
+    /// Anonymous blocks counted instead of named leave the free queue exactly as a model that keeps
+    /// every entry does: same order of blank and cached entries, same evictions, same hits, under
+    /// random allocation, content, sharing and release.
     #[test]
-    fn bulk_pop_and_release_match_one_at_a_time() {
-        let (mut a, mut b) = (KvCache::new(64, 16, true), KvCache::new(64, 16, true));
-        let (mut held_a, mut held_b) = (Vec::new(), Vec::new());
-        let mut x = 7u64;
-        for round in 0..400u64 {
+    fn counted_blank_blocks_match_an_entry_by_entry_model() {
+        let mut kv = KvCache::new(64, 16, true);
+        // Model: the free queue entry by entry, references per cached hash, hashes cached.
+        let mut model: VecDeque<Option<u64>> = (0..64).map(|_| None).collect();
+        let mut refs: HashMap<u64, u32> = HashMap::new();
+        let mut cached: HashSet<u64> = HashSet::new();
+        let mut evictions = 0u64;
+        let mut held: Vec<(Vec<u32>, Vec<u64>, u32)> = Vec::new();
+        let (mut x, mut next_hash) = (7u64, 1u64);
+        for round in 0..2000u64 {
             x = crate::rng::mix2(x, round);
-            let n = (x % 9) as usize;
-            if x % 3 != 0 && a.free() as usize >= n {
-                let from = held_a.len();
-                a.pop_free_into(&mut held_a, n);
+            let n = (x % 9) as u32;
+            if x % 3 != 0 && kv.free() >= n + 1 {
+                let (mut ids, mut hashes) = (Vec::new(), Vec::new());
+                // Sometimes claim back a cached block first (a prefix hit).
+                let pick = cached.iter().min_by_key(|&&h| crate::rng::mix2(h, x)).copied();
+                if let Some(h) = pick.filter(|_| x % 4 == 0) {
+                    let b = kv.lookup(h).expect("model and cache agree on what is cached");
+                    kv.claim(b);
+                    let r = refs.entry(h).or_insert(0);
+                    if *r == 0 {
+                        let at = model.iter().position(|&e| e == Some(h)).expect("free cached block queued");
+                        model.remove(at);
+                    }
+                    *r += 1;
+                    ids.push(b);
+                    hashes.push(h);
+                }
+                kv.pop_anon(n);
                 for _ in 0..n {
-                    held_b.push(b.pop_free().unwrap());
-                }
-                assert_eq!(held_a[from..], held_b[from..], "bulk pop took other blocks");
-                // Some new blocks get content, as prompt blocks do.
-                if x % 5 == 0 {
-                    if let Some(&blk) = held_a.last() {
-                        a.register(blk, x | 1);
-                        b.register(blk, x | 1);
+                    if let Some(Some(h)) = model.pop_front() {
+                        cached.remove(&h);
+                        refs.remove(&h);
+                        evictions += 1;
                     }
                 }
-            } else if !held_a.is_empty() {
-                let k = held_a.len() - (x as usize % held_a.len()).min(held_a.len());
-                a.release(&held_a[k..]);
-                for &blk in held_b[k..].iter().rev() {
-                    b.blk[blk as usize].refcount -= 1;
-                    if b.blk[blk as usize].refcount == 0 {
-                        b.push_tail(blk);
-                        b.free += 1;
+                // Some of the new blocks get content, as prompt blocks do.
+                let with_content = (x >> 8) as u32 % (n + 1);
+                for _ in 0..with_content {
+                    let b = kv.mint();
+                    next_hash += 2;
+                    kv.register(b, next_hash);
+                    refs.insert(next_hash, 1);
+                    cached.insert(next_hash);
+                    ids.push(b);
+                    hashes.push(next_hash);
+                }
+                held.push((ids, hashes, n - with_content));
+            } else if !held.is_empty() {
+                let (ids, hashes, anon) = held.swap_remove(x as usize % held.len());
+                kv.release(&ids, anon);
+                model.extend(std::iter::repeat_n(None, anon as usize));
+                for &h in hashes.iter().rev() {
+                    let r = refs.get_mut(&h).expect("held content is referenced");
+                    *r -= 1;
+                    if *r == 0 {
+                        model.push_back(Some(h));
                     }
                 }
-                held_a.truncate(k);
-                held_b.truncate(k);
             }
-            a.check_invariants().unwrap();
-            b.check_invariants().unwrap();
-            assert_eq!((a.free(), a.next_stamp, &a.blank), (b.free(), b.next_stamp, &b.blank));
+            kv.check_invariants().unwrap();
+            assert_eq!(queue(&kv), Vec::from(model.clone()), "round {round}");
+            assert_eq!((kv.free() as usize, kv.stats.evictions), (model.len(), evictions));
+            for &h in &cached {
+                assert!(kv.lookup(h).is_some(), "hash {h} should be cached");
+            }
         }
     }
 
     #[test]
     fn duplicate_content_keeps_first_block() {
         let mut kv = KvCache::new(2, 16, true);
-        let a = kv.pop_free().unwrap();
-        let b = kv.pop_free().unwrap();
+        let a = pop_one(&mut kv);
+        let b = pop_one(&mut kv);
         kv.register(a, 9);
         kv.register(b, 9);
         assert_eq!(kv.lookup(9), Some(a));
-        kv.release(&[b]);
-        kv.release(&[a]);
+        kv.release(&[b], 0);
+        kv.release(&[a], 0);
         kv.check_invariants().unwrap();
     }
 }

@@ -1,5 +1,9 @@
 //! A request's life inside a replica: progress, KV blocks, token timestamps.
 
+use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
+
+use super::kv::PrehashedKey;
 use crate::rng::mix2;
 use crate::workload::{PromptLayout, Request};
 
@@ -17,6 +21,49 @@ pub fn block_hash(prev: u64, layout: &PromptLayout, index: u32, block_size: u32)
         mix2(mix2(layout.prefix_key, plen), mix2(layout.body_key, u64::from(index)))
     };
     mix2(prev, content) | 1
+}
+
+/// Block hashes of shared system prompts, computed once per (prompt, block size): every request of
+/// a prefix group starts with the same chain (a block wholly inside the system prompt hashes the
+/// same whatever follows it), so its leading hashes are copied instead of recomputed.
+#[derive(Debug, Default)]
+pub struct PrefixChains {
+    chains: HashMap<(u64, u32), Vec<u64>, BuildHasherDefault<PrehashedKey>>,
+}
+
+/// Most chains kept (prompts with their own prefix per request would otherwise grow the memo).
+const MAX_CHAINS: usize = 4096;
+
+impl PrefixChains {
+    /// Extends `hashes`, the leading block hashes of a sequence laid out as `layout`, to at least its
+    /// first `n`; when it reaches into the system prompt it takes the prompt's whole chain, up to
+    /// `limit` hashes at most.
+    pub fn extend(&mut self, layout: &PromptLayout, bs: u32, hashes: &mut Vec<u64>, n: u32, limit: u32) {
+        let have = hashes.len() as u32;
+        if have >= n {
+            return;
+        }
+        let shared = (layout.prefix_len / bs).min(limit.max(n));
+        if have < shared {
+            let key = (layout.prefix_key, bs);
+            if self.chains.len() >= MAX_CHAINS && !self.chains.contains_key(&key) {
+                self.chains.clear();
+            }
+            let chain = self.chains.entry(key).or_default();
+            extend_chain(chain, layout, bs, shared);
+            hashes.extend_from_slice(&chain[have as usize..shared as usize]);
+        }
+        extend_chain(hashes, layout, bs, n);
+    }
+}
+
+/// Extends `hashes` (a chain's leading block hashes) to its first `n` by hashing.
+fn extend_chain(hashes: &mut Vec<u64>, layout: &PromptLayout, bs: u32, n: u32) {
+    while (hashes.len() as u32) < n {
+        let i = hashes.len() as u32;
+        let prev = hashes.last().copied().unwrap_or(0x5eed);
+        hashes.push(block_hash(prev, layout, i, bs));
+    }
 }
 
 /// Where a live request stands.
@@ -51,8 +98,10 @@ pub struct LiveRequest {
     pub phase: Phase,
     /// P/D: its prompt's KV was computed on a prefill replica and transferred here.
     pub remote_kv: bool,
-    /// Physical KV blocks held, in sequence order.
+    /// KV blocks held by id, in sequence order: the leading ones (with content, or shared).
     pub blocks: Vec<u32>,
+    /// Blank KV blocks held after `blocks`, counted (see `sim::kv`).
+    pub anon: u32,
     /// When its latest token reached the client (µs).
     pub last_token_us: i64,
     /// Sum of its inter-token gaps (µs).
@@ -93,6 +142,7 @@ impl LiveRequest {
             batch_seq: 0,
             synced_tick: 0,
             blocks: Vec::new(),
+            anon: 0,
             hashes: Vec::new(),
             registered: 0,
             enqueue_us: now,
@@ -105,6 +155,11 @@ impl LiveRequest {
             remote_kv: false,
             pd_decode: None,
         }
+    }
+
+    /// KV blocks held: by id and counted.
+    pub fn held_blocks(&self) -> u32 {
+        self.blocks.len() as u32 + self.anon
     }
 
     /// Tokens known so far: the prompt plus the output sampled so far.
@@ -128,11 +183,9 @@ impl LiveRequest {
     }
 
     /// Makes sure the hashes of the first `n` full blocks are computed.
-    pub fn ensure_hashes(&mut self, n: u32, block_size: u32) {
-        while (self.hashes.len() as u32) < n {
-            let i = self.hashes.len() as u32;
-            let prev = self.hashes.last().copied().unwrap_or(0x5eed);
-            self.hashes.push(block_hash(prev, &self.req.prompt, i, block_size));
+    pub fn ensure_hashes(&mut self, n: u32, block_size: u32, chains: &mut PrefixChains) {
+        if (self.hashes.len() as u32) < n {
+            chains.extend(&self.req.prompt, block_size, &mut self.hashes, n, self.input_tokens / block_size);
         }
     }
 }

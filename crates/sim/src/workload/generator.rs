@@ -1,5 +1,6 @@
 //! The lazy request generator: merges arrival streams, follow-up session turns and trace rows in time order.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
@@ -327,6 +328,8 @@ pub struct WorkloadGen {
     stages: Vec<StageLog>,
     /// Scratch for timed-out requests.
     expired: Vec<(i64, Held)>,
+    /// [`WorkloadGen::peek_time`] as last computed; cleared by everything that changes the state.
+    peeked: Cell<Option<Option<i64>>>,
 }
 
 /// Feed index in [`Held::feed`]: the shared feed, then own feeds in order.
@@ -370,6 +373,7 @@ impl WorkloadGen {
             stage_feed: None,
             stages: Vec::new(),
             expired: Vec::new(),
+            peeked: Cell::new(None),
         };
         let bad_arrival = |field: &str| {
             InvalidInput::new(
@@ -471,7 +475,12 @@ impl WorkloadGen {
     /// When the next request is sent, if any: when it is due, or later while the client's slots are
     /// all held (it can become earlier after [`Self::on_request_done`]).
     pub fn peek_time(&self) -> Option<i64> {
-        self.next_source().and_then(|(t, _)| self.client.send_time(t))
+        if let Some(t) = self.peeked.get() {
+            return t;
+        }
+        let t = self.next_source().and_then(|(t, _)| self.client.send_time(t));
+        self.peeked.set(Some(t));
+        t
     }
 
     fn feed_mut(&mut self, feed: usize) -> Option<&mut Feed> {
@@ -497,6 +506,7 @@ impl WorkloadGen {
 
     /// The next request in send order; ids are 0, 1, 2, .. in pop order.
     pub fn pop(&mut self) -> Option<Request> {
+        self.peeked.set(None);
         let (due, _) = self.next_source()?;
         let mut t = self.client.send_time(due)?;
         if self.track {
@@ -675,6 +685,7 @@ impl WorkloadGen {
     /// Closed-loop sessions: call when a request finishes (completed or not). A completed non-final
     /// turn schedules the next turn at `done_at_us` + think time; a failed turn ends its session.
     pub fn on_request_done(&mut self, req: &Request, done_at_us: i64, completed: bool) {
+        self.peeked.set(None);
         if self.track {
             if let Some(h) = self.client.on_done(req.id, done_at_us) {
                 let timeout = self.client.timeout_us();

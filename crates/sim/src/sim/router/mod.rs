@@ -21,7 +21,7 @@ pub use pipeline::{
 use prefix::{ApproxIndex, SLOTS};
 
 use super::pool::{PoolConfig, Replica, Role};
-use super::request::block_hash;
+use super::request::PrefixChains;
 use crate::rng::SimRng;
 use crate::workload::Request;
 
@@ -90,8 +90,12 @@ pub struct Router {
     cand: Vec<u32>,
     total: Vec<f64>,
     raw: Vec<f64>,
+    /// The router's block hashes of the request being routed, computed as far as needed.
     rhash: Vec<u64>,
+    /// Prompt blocks the router hashes for that request (`rhash` grows towards it).
+    rhash_n: u32,
     rhash_for: u64,
+    chains: PrefixChains,
     vhash: Vec<u64>,
     vhash_key: (u64, u32),
     matched: Box<[u32; SLOTS]>,
@@ -138,7 +142,9 @@ impl Router {
             total: Vec::new(),
             raw: Vec::new(),
             rhash: Vec::new(),
+            rhash_n: 0,
             rhash_for: u64::MAX,
+            chains: PrefixChains::default(),
             vhash: Vec::new(),
             vhash_key: (u64::MAX, 0),
             matched: Box::new([0; SLOTS]),
@@ -279,8 +285,10 @@ impl Router {
                 self.router_hashes(req, bs, max);
                 // Blocks only this request (or its own later turns) can carry are phantoms.
                 let reusable = req.prompt.body_shared || req.session.is_some_and(|s| !s.last_turn);
-                let n = self.rhash.len();
-                let shared = if reusable { n } else { n.min((req.prompt.prefix_len / bs) as usize) };
+                let n = self.rhash_n;
+                let shared = if reusable { n } else { n.min(req.prompt.prefix_len / bs) };
+                self.chains.extend(&req.prompt, bs, &mut self.rhash, shared, n);
+                let (n, shared) = (n as usize, shared as usize);
                 for t in [Some(d.target), d.prefill].into_iter().flatten() {
                     if let (Some(slot), Some(ix)) = (self.slot_of[t as usize], self.index.as_mut()) {
                         ix.record(slot as usize, &self.rhash[..shared], n - shared);
@@ -387,18 +395,14 @@ impl Router {
         inst.cached_prefix_blocks_at(&self.vhash, now) * bs
     }
 
+    /// Starts the router's hashes of `req` (none computed yet, `rhash_n` of them to come).
     fn router_hashes(&mut self, req: &Request, bs: u32, max: u32) {
         if self.rhash_for == req.id {
             return;
         }
         self.rhash_for = req.id;
         self.rhash.clear();
-        let n = (req.input_tokens / bs).min(max);
-        let mut h = 0x5eed;
-        for i in 0..n {
-            h = block_hash(h, &req.prompt, i, bs);
-            self.rhash.push(h);
-        }
+        self.rhash_n = (req.input_tokens / bs).min(max);
     }
 
     fn replica_hashes(&mut self, req: &Request, bs: u32) {
@@ -409,26 +413,32 @@ impl Router {
         self.vhash.clear();
         // Only blocks the replica could serve as hits (at least one token is always computed).
         let n = req.input_tokens.saturating_sub(1) / bs;
-        let mut h = 0x5eed;
-        for i in 0..n {
-            h = block_hash(h, &req.prompt, i, bs);
-            self.vhash.push(h);
-        }
+        self.chains.extend(&req.prompt, bs, &mut self.vhash, n, n);
     }
 
+    /// Matches the request against the approximate index, hashing its blocks only as far as some
+    /// endpoint still matches.
     fn ensure_matched(&mut self, e: &EppConfig, req: &Request) {
         if self.matched_for == req.id {
             return;
         }
         self.matched_for = req.id;
-        self.router_hashes(req, e.prefix.block_size_tokens, e.prefix.max_blocks);
+        let bs = e.prefix.block_size_tokens;
+        self.router_hashes(req, bs, e.prefix.max_blocks);
         let mut mask = 0u128;
         for s in self.slot_of.iter().flatten() {
             mask |= 1u128 << s;
         }
         self.matched.fill(0);
+        let (chains, rhash, n) = (&mut self.chains, &mut self.rhash, self.rhash_n);
         if let Some(ix) = &self.index {
-            ix.match_prefix(&self.rhash, mask, &mut self.matched);
+            let hash_at = |i: u32| {
+                if rhash.len() <= i as usize {
+                    chains.extend(&req.prompt, bs, rhash, i + 1, n);
+                }
+                rhash[i as usize]
+            };
+            ix.match_prefix(n, hash_at, mask, &mut self.matched);
         }
     }
 
@@ -551,7 +561,7 @@ impl Router {
             return;
         }
         self.ensure_matched(e, req);
-        let total = self.rhash.len() as f64;
+        let total = f64::from(self.rhash_n);
         let score = |r: &Router, i: u32| {
             let m = r.slot_of[i as usize].map_or(0, |s| r.matched[s as usize]);
             if total > 0.0 {
@@ -624,10 +634,10 @@ impl Router {
             }
             Scorer::ApproxPrefix => {
                 self.ensure_matched(e, req);
-                let total = self.rhash.len().max(1) as f64;
+                let total = f64::from(self.rhash_n.max(1));
                 for k in 0..n {
                     let m = self.slot_of[self.cand[k] as usize].map_or(0, |s| self.matched[s as usize]);
-                    self.raw.push(if self.rhash.is_empty() { 0.0 } else { f64::from(m) / total });
+                    self.raw.push(if self.rhash_n == 0 { 0.0 } else { f64::from(m) / total });
                 }
             }
             Scorer::PrecisePrefix => {

@@ -4,7 +4,7 @@
 //! bounded LRU per slot (`lruCapacityPerServer` blocks). Matching a prompt against every endpoint
 //! costs one map lookup per prompt block, however many endpoints there are.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use crate::sim::kv::PrehashedKey;
@@ -14,16 +14,71 @@ pub const SLOTS: usize = 128;
 
 type Map<V> = HashMap<u64, V, BuildHasherDefault<PrehashedKey>>;
 
+/// Sentinel for "none" in an LRU list.
+const NIL: u32 = u32::MAX;
+
+/// An entry of a slot's LRU list: one block (`hash != 0`), or a batch of `count` phantom blocks
+/// (`hash == 0`).
+#[derive(Clone, Copy)]
+struct Node {
+    prev: u32,
+    next: u32,
+    hash: u64,
+    count: usize,
+}
+
+/// One slot's blocks from least to most recently recorded, as a doubly linked list (a touch moves
+/// a block to the back in O(1)).
 #[derive(Default)]
 struct Lru {
-    /// Hash → stamp of its latest touch.
-    stamp: Map<u64>,
-    /// Touches in order (stale entries skipped lazily). `(0, n)` is a batch of `n` phantom blocks.
-    order: VecDeque<(u64, u64)>,
-    clock: u64,
+    /// Hash → its node.
+    at: Map<u32>,
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    head: Option<u32>,
+    tail: Option<u32>,
     /// Blocks held that no other request can match (unique content): they only take capacity, and
     /// since nothing touches them again they leave in insertion order.
     phantoms: usize,
+}
+
+impl Lru {
+    fn push_back(&mut self, hash: u64, count: usize) -> u32 {
+        let node = Node { prev: NIL, next: NIL, hash, count };
+        let i = if let Some(i) = self.free.pop() {
+            self.nodes[i as usize] = node;
+            i
+        } else {
+            self.nodes.push(node);
+            (self.nodes.len() - 1) as u32
+        };
+        self.link_back(i);
+        i
+    }
+
+    fn link_back(&mut self, i: u32) {
+        self.nodes[i as usize].prev = self.tail.unwrap_or(NIL);
+        self.nodes[i as usize].next = NIL;
+        match self.tail {
+            Some(t) => self.nodes[t as usize].next = i,
+            None => self.head = Some(i),
+        }
+        self.tail = Some(i);
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Node { prev, next, .. } = self.nodes[i as usize];
+        if prev == NIL {
+            self.head = (next != NIL).then_some(next);
+        } else {
+            self.nodes[prev as usize].next = next;
+        }
+        if next == NIL {
+            self.tail = (prev != NIL).then_some(prev);
+        } else {
+            self.nodes[next as usize].prev = prev;
+        }
+    }
 }
 
 /// The index.
@@ -50,42 +105,43 @@ impl ApproxIndex {
         let bit = 1u128 << slot;
         let lru = &mut self.lru[slot];
         for &h in hashes {
-            lru.clock += 1;
-            let c = lru.clock;
-            if lru.stamp.insert(h, c).is_none() {
+            if let Some(&i) = lru.at.get(&h) {
+                if lru.tail != Some(i) {
+                    lru.unlink(i);
+                    lru.link_back(i);
+                }
+            } else {
+                let i = lru.push_back(h, 1);
+                lru.at.insert(h, i);
                 *self.owners.entry(h).or_insert(0) |= bit;
             }
-            lru.order.push_back((h, c));
         }
         if phantoms > 0 {
             lru.phantoms += phantoms;
-            lru.order.push_back((0, phantoms as u64));
+            lru.push_back(0, phantoms);
         }
-        while lru.stamp.len() + lru.phantoms > self.capacity {
-            let (h, c) = lru.order.pop_front().expect("order covers every entry");
-            if h == 0 {
-                let excess = (lru.stamp.len() + lru.phantoms - self.capacity) as u64;
-                if c > excess {
-                    lru.phantoms -= excess as usize;
-                    lru.order.push_front((0, c - excess));
-                } else {
-                    lru.phantoms -= c as usize;
+        while lru.at.len() + lru.phantoms > self.capacity {
+            let i = lru.head.expect("the list holds every entry");
+            let node = lru.nodes[i as usize];
+            if node.hash == 0 {
+                let excess = lru.at.len() + lru.phantoms - self.capacity;
+                if node.count > excess {
+                    lru.phantoms -= excess;
+                    lru.nodes[i as usize].count -= excess;
+                    continue;
                 }
-                continue;
-            }
-            if lru.stamp.get(&h) == Some(&c) {
-                lru.stamp.remove(&h);
-                if let Some(m) = self.owners.get_mut(&h) {
+                lru.phantoms -= node.count;
+            } else {
+                lru.at.remove(&node.hash);
+                if let Some(m) = self.owners.get_mut(&node.hash) {
                     *m &= !bit;
                     if *m == 0 {
-                        self.owners.remove(&h);
+                        self.owners.remove(&node.hash);
                     }
                 }
             }
-        }
-        if lru.order.len() > 4 * self.capacity.max(1024) {
-            let stamp = &lru.stamp;
-            lru.order.retain(|(h, c)| *h == 0 || stamp.get(h) == Some(c));
+            lru.unlink(i);
+            lru.free.push(i);
         }
     }
 
@@ -93,7 +149,7 @@ impl ApproxIndex {
     pub fn clear_slot(&mut self, slot: usize) {
         let bit = 1u128 << slot;
         let lru = std::mem::take(&mut self.lru[slot]);
-        for h in lru.stamp.keys() {
+        for h in lru.at.keys() {
             if let Some(m) = self.owners.get_mut(h) {
                 *m &= !bit;
                 if *m == 0 {
@@ -103,28 +159,32 @@ impl ApproxIndex {
         }
     }
 
-    /// For each slot in `slots`, the number of leading `hashes` recorded for it, written to
-    /// `matched[slot]`.
-    pub fn match_prefix(&self, hashes: &[u64], slots: u128, matched: &mut [u32; SLOTS]) {
+    /// For each slot in `slots`, the number of leading blocks of an `n`-block prompt recorded for it,
+    /// written to `matched[slot]`. `hash_at(i)` gives block `i`'s hash; it is asked for blocks in
+    /// order, and only while some slot still matches.
+    pub fn match_prefix(
+        &self,
+        n: u32,
+        mut hash_at: impl FnMut(u32) -> u64,
+        slots: u128,
+        matched: &mut [u32; SLOTS],
+    ) {
         let mut cur = slots;
-        let mut n = 0u32;
-        for &h in hashes {
-            if cur == 0 {
-                break;
-            }
-            let m = self.owners.get(&h).copied().unwrap_or(0) & cur;
+        let mut i = 0u32;
+        while i < n && cur != 0 {
+            let m = self.owners.get(&hash_at(i)).copied().unwrap_or(0) & cur;
             let mut dropped = cur & !m;
             while dropped != 0 {
                 let s = dropped.trailing_zeros() as usize;
-                matched[s] = n;
+                matched[s] = i;
                 dropped &= dropped - 1;
             }
             cur = m;
-            n += 1;
+            i += 1;
         }
         while cur != 0 {
             let s = cur.trailing_zeros() as usize;
-            matched[s] = n;
+            matched[s] = i;
             cur &= cur - 1;
         }
     }
@@ -140,10 +200,10 @@ mod tests {
         ix.record(0, &[1, 2, 3], 0);
         ix.record(1, &[1, 5], 0);
         let mut m = [0u32; SLOTS];
-        ix.match_prefix(&[1, 2, 3, 4], 0b111, &mut m);
+        ix.match_prefix(4, |i| [1, 2, 3, 4][i as usize], 0b111, &mut m);
         assert_eq!(&m[..3], &[3, 1, 0]);
         ix.record(0, &[9], 0); // evicts 1 from slot 0
-        ix.match_prefix(&[1, 2, 3], 0b1, &mut m);
+        ix.match_prefix(3, |i| [1, 2, 3][i as usize], 0b1, &mut m);
         assert_eq!(m[0], 0);
         ix.clear_slot(1);
         // Phantoms take capacity in insertion order, like recorded blocks nobody touches again.
@@ -151,12 +211,56 @@ mod tests {
         ix.record(0, &[1], 2);
         ix.record(0, &[1], 0); // touch 1: the phantoms are now the oldest
         ix.record(0, &[7], 1); // two over capacity: both old phantoms go, 1 stays
-        ix.match_prefix(&[1], 0b1, &mut m);
+        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m);
         assert_eq!(m[0], 1);
         ix.record(0, &[8], 0); // over again: the oldest is 1
-        ix.match_prefix(&[1], 0b1, &mut m);
+        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m);
         assert_eq!(m[0], 0);
-        ix.match_prefix(&[1, 5], 0b10, &mut m);
+        ix.match_prefix(2, |i| [1, 5][i as usize], 0b10, &mut m);
         assert_eq!(m[1], 0);
+    }
+
+    /// Random records against a list kept in LRU order entry by entry: every slot holds exactly the
+    /// blocks the list says, phantoms included in the capacity.
+    #[test]
+    fn linked_lru_matches_a_plain_list() {
+        let cap = 12usize;
+        let mut ix = ApproxIndex::new(cap as u32);
+        // Per slot: entries from least to most recent; `Err(n)` is a batch of n phantoms.
+        let mut model: Vec<Vec<Result<u64, usize>>> = vec![Vec::new(); 3];
+        let mut x = 3u64;
+        for round in 0..3000u64 {
+            x = crate::rng::mix2(x, round);
+            let slot = (x % 3) as usize;
+            let hashes: Vec<u64> = (0..(x >> 8) % 6).map(|k| 1 + (crate::rng::mix2(x, k) % 20)).collect();
+            let phantoms = ((x >> 16) % 5) as usize * usize::from(x % 7 < 3);
+            ix.record(slot, &hashes, phantoms);
+            let m = &mut model[slot];
+            for &h in &hashes {
+                m.retain(|e| *e != Ok(h));
+                m.push(Ok(h));
+            }
+            if phantoms > 0 {
+                m.push(Err(phantoms));
+            }
+            let size =
+                |m: &Vec<Result<u64, usize>>| m.iter().map(|e| e.map_or_else(|n| n, |_| 1)).sum::<usize>();
+            while size(m) > cap {
+                let excess = size(m) - cap;
+                match m[0] {
+                    Err(n) if n > excess => m[0] = Err(n - excess),
+                    _ => {
+                        let _ = m.remove(0);
+                    }
+                }
+            }
+            for h in 1..=20u64 {
+                let mut got = [0u32; SLOTS];
+                ix.match_prefix(1, |_| h, 0b111, &mut got);
+                for (s, held) in model.iter().enumerate() {
+                    assert_eq!(got[s] == 1, held.contains(&Ok(h)), "round {round}: slot {s}, block {h}");
+                }
+            }
+        }
     }
 }
