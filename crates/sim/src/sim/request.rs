@@ -53,6 +53,8 @@ pub struct LiveRequest {
     pub remote_kv: bool,
     /// Physical KV blocks held, in sequence order.
     pub blocks: Vec<u32>,
+    /// Blocks held for the sliding-window layers while running (see `InstanceConfig::window_blocks`).
+    pub window: Vec<u32>,
     /// When its latest token reached the client (µs).
     pub last_token_us: i64,
     /// Sum of its inter-token gaps (µs).
@@ -93,6 +95,7 @@ impl LiveRequest {
             batch_seq: 0,
             synced_tick: 0,
             blocks: Vec::new(),
+            window: Vec::new(),
             hashes: Vec::new(),
             registered: 0,
             enqueue_us: now,
