@@ -270,21 +270,15 @@ fn gaie_v0_5_1_raw_inference_scheduling() {
 
 /// llm-d v0.2 P/D (helmfile apply): GAIE + modelservice releases; the chart's own example and
 /// template under sub-folders are not deployed by the helmfile and are named as left out. The
-/// manifests name no GPU and 70B FP8 at TP1 does not fit an assumed H100 with 32000 tokens: refused,
-/// saying the GPU was assumed. On the H200 the README validated it on, every field is read.
+/// manifests name no GPU; the README names the one it was validated on (H200), which is simulated
+/// with a warning, and the image llm-d:v0.2.0 brings vLLM 0.10.0. Without the README, 70B FP8 at TP1
+/// does not fit an assumed H100 with 32000 tokens: refused, saying the GPU was assumed.
 #[test]
 fn v0_2_pd_disaggregation() {
     let folder = "2025-07-v0.2-pd-disaggregation";
     let dir = copy_of(folder, "pd02");
+    // No manifest names a GPU; the README's "validated on an 8xH200 cluster" does: imported as is.
     add_scenario(&dir, "");
-    let err = refused(&dir);
-    assert!(
-        err.contains("spec.pools[1].vllm.maxModelLen")
-            && err.contains("H100-SXM-80GB")
-            && err.contains("set spec.hardware.gpu"),
-        "{err}"
-    );
-    add_scenario(&dir, "  hardware: {gpu: H200-SXM-141GB}\n");
     let (inputs, warnings) = run(&dir);
     let labels = |role: &str| json!({"llm-d.ai/inferenceServing": "true", "llm-d.ai/model": "ms-pd-llm-d-modelservice", "llm-d.ai/role": role});
     let pools = vec![
@@ -328,7 +322,7 @@ fn v0_2_pd_disaggregation() {
         pools,
         json!([{"class": "chat", "priority": 10}]),
         router,
-        "0.23.0",
+        "0.10.0",
     );
     let (decode, prefill) =
         ("Deployment ms-pd-llm-d-modelservice-decode", "Deployment ms-pd-llm-d-modelservice-prefill");
@@ -343,8 +337,9 @@ fn v0_2_pd_disaggregation() {
             ("vllm.max_model_len", "--max-model-len"),
         ]
     };
-    pool_sources(&mut sources, 0, decode, "scenario", &read("--tensor-parallel-size"));
-    pool_sources(&mut sources, 1, prefill, "scenario", &read("GPUs per pod / DP-local"));
+    let readme = format!("README: {} names \"8xH200\"", dir.join("README.md").display());
+    pool_sources(&mut sources, 0, decode, &readme, &read("--tensor-parallel-size"));
+    pool_sources(&mut sources, 1, prefill, &readme, &read("GPUs per pod / DP-local"));
     assert_inputs(folder, inputs, 131_072, want, sources);
     assert_warnings(
         folder,
@@ -358,9 +353,17 @@ fn v0_2_pd_disaggregation() {
             ("chart-templates/gaie-inferencepool-v0.5.1/inferencepool.yaml is not deployed by", 1),
             ("modelservice-example/output-pd.yaml is not deployed by", 1),
             ("modelservice-example/values-pd.yaml is not deployed by", 1),
-            ("ms-pd-llm-d-modelservice-decode\": its image names no vLLM release", 1),
-            ("ms-pd-llm-d-modelservice-prefill\": its image names no vLLM release", 1),
+            ("image ghcr.io/llm-d/llm-d:v0.2.0 bundles vLLM 0.10.0 (llm-d/llm-d: Dockerfile.ubi", 2),
+            ("README.md names one GPU, \"8xH200\": simulating H200-SXM-141GB", 1),
         ],
+    );
+    std::fs::remove_file(dir.join("README.md")).unwrap();
+    let err = refused(&dir);
+    assert!(
+        err.contains("spec.pools[1].vllm.maxModelLen")
+            && err.contains("H100-SXM-80GB")
+            && err.contains("set spec.hardware.gpu"),
+        "{err}"
     );
 }
 

@@ -27,8 +27,12 @@ pub struct VllmArgs {
     pub data_parallel_lb: Option<&'static str>,
     /// Engine knobs the simulator models.
     pub vllm: VllmSpec,
-    /// Whether `--kv-transfer-config` names a P/D connector (NIXL, LMCache, P2P...).
+    /// Whether `--kv-transfer-config` names a P/D connector (NIXL, P2P NCCL, Mooncake, or LMCache in a
+    /// producer / consumer role).
     pub pd_connector: bool,
+    /// `--kv-transfer-config` names `LMCacheConnectorV1` in role `kv_both`: KV offloading / sharing,
+    /// whose size and backends come from the container's `LMCACHE_*` env (see `workload::lmcache`).
+    pub lmcache: bool,
     /// Arguments not understood or not modelled, in words.
     pub warnings: Vec<String>,
 }
@@ -98,9 +102,15 @@ fn kv_transfer(a: &mut VllmArgs, v: &str) -> Result<(), String> {
                 ),
             }
         }
-        "NixlConnector" | "P2pNcclConnector" | "LMCacheConnectorV1" | "MooncakeConnector" => {
+        "NixlConnector" | "P2pNcclConnector" | "MooncakeConnector" => {
             a.pd_connector = true;
         }
+        // LMCache alone offloads and shares KV; it only transfers prefill KV to decode when the
+        // engine is given a producer or consumer role (LMCache's disaggregated prefill).
+        "LMCacheConnectorV1" => match cfg.get("kv_role").and_then(Value::as_str) {
+            Some("kv_producer" | "kv_consumer") => a.pd_connector = true,
+            _ => a.lmcache = true,
+        },
         "MultiConnector" => {
             let parts = extra.and_then(|e| e.get("connectors")).and_then(Value::as_array);
             for c in parts.into_iter().flatten() {
@@ -538,6 +548,14 @@ mod tests {
                 "kv_connector_extra_config":{"cpu_bytes_to_use":21474836480}}"#,
         ]));
         assert_eq!(off.vllm.cpu_offload_gib, Some(20.0));
+        // LMCache alone is KV offloading / sharing; with a producer or consumer role it is P/D.
+        let lm = |role: &str| {
+            parse(&s(&["--kv-transfer-config", &format!(r#"{{"kv_connector":"LMCacheConnectorV1","kv_role":"{role}"}}"#)]))
+        };
+        let (both, producer, consumer) = (lm("kv_both"), lm("kv_producer"), lm("kv_consumer"));
+        assert_eq!((both.lmcache, both.pd_connector), (true, false));
+        assert_eq!((producer.lmcache, producer.pd_connector), (false, true));
+        assert_eq!((consumer.lmcache, consumer.pd_connector), (false, true));
         let bad = parse(&s(&["--max-num-seqs", "many"]));
         assert_eq!(bad.vllm.max_num_seqs, None);
         assert!(bad.warnings[0].contains("not an integer"));
