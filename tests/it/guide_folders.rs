@@ -131,7 +131,7 @@ fn llm_d_release_images_bring_their_vllm_release() {
     }
     // A development build names no release: the current default, with the warning saying so.
     let gpu = "      nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}\n";
-    let dir = folder("image-dev", &[("objects.yaml", deployment(gpu, "ghcr.io/llm-d/llm-d-cuda-dev:sha-1483316", "", ""))], "");
+    let dir = folder("image-dev", &[("objects.yaml", deployment(gpu, "ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21", "", ""))], "");
     let (s, w) = run(&dir);
     assert_eq!(s["inputs"]["vllm_version"], "0.23.0");
     assert!(has(&w, &["names no vLLM release the twin knows", "spec.vllm.version"]), "{w:#?}");

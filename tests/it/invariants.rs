@@ -276,7 +276,7 @@ fn sliding_window_blocks_bound_how_many_sequences_run_at_once() {
         assert_eq!(i.used_blocks_at_end, 0, "KV blocks leaked");
         assert!(i.peak_used_blocks <= i.total_blocks);
     }
-    let batch = o.summary.batch_size_mean;
+    let batch = o.summary.kv_cache.batch_size_mean;
     assert!(batch > 4.0 && batch <= 12.0, "mean batch {batch}: at most 12 sequences fit in 200 blocks");
 }
 

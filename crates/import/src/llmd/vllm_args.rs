@@ -93,9 +93,14 @@ fn kv_transfer(a: &mut VllmArgs, v: &str) -> Result<(), String> {
     match connector {
         "OffloadingConnector" => {
             let bytes = extra.and_then(|e| e.get("cpu_bytes_to_use")).and_then(Value::as_f64);
-            match bytes {
-                Some(b) => a.vllm.cpu_offload_gib = Some(b / 1073741824.0),
-                None => a.warnings.push(
+            let blocks = extra.and_then(|e| e.get("num_cpu_blocks")).and_then(Value::as_f64);
+            match (bytes, blocks) {
+                (Some(b), _) => a.vllm.cpu_offload_gib = Some(b / 1073741824.0),
+                (None, Some(n)) => a.warnings.push(format!(
+                    "--kv-transfer-config OffloadingConnector sizes its CPU tier as num_cpu_blocks {n}, which is \
+                     not read; CPU offload is not simulated: give its size in spec.vllm.cpuOffloadGib"
+                )),
+                (None, None) => a.warnings.push(
                     "--kv-transfer-config OffloadingConnector without cpu_bytes_to_use: CPU offload size \
                      unknown, offload not modelled"
                         .into(),
@@ -556,6 +561,13 @@ mod tests {
         assert_eq!((both.lmcache, both.pd_connector), (true, false));
         assert_eq!((producer.lmcache, producer.pd_connector), (false, true));
         assert_eq!((consumer.lmcache, consumer.pd_connector), (false, true));
+        // The CPU tier in blocks is named in the warning, not silently dropped.
+        let nb = parse(&s(&[
+            "--kv-transfer-config",
+            r#"{"kv_connector":"OffloadingConnector","kv_connector_extra_config":{"num_cpu_blocks":41000}}"#,
+        ]));
+        assert_eq!(nb.vllm.cpu_offload_gib, None);
+        assert!(nb.warnings[0].contains("num_cpu_blocks 41000") && nb.warnings[0].contains("cpuOffloadGib"));
         let bad = parse(&s(&["--max-num-seqs", "many"]));
         assert_eq!(bad.vllm.max_num_seqs, None);
         assert!(bad.warnings[0].contains("not an integer"));
