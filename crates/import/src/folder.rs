@@ -34,7 +34,10 @@ pub struct Deployed {
 
 /// The README nearest a scenario file (its folder, then each parent up to the folder the run was given)
 /// and the catalogued GPUs its text names; `None` without a README in reach.
-pub fn readme_gpus(scenario_file: &Path, roots: &[PathBuf]) -> Option<(PathBuf, Vec<(String, &'static str)>)> {
+pub fn readme_gpus(
+    scenario_file: &Path,
+    roots: &[PathBuf],
+) -> Option<(PathBuf, Vec<(String, &'static str)>)> {
     let roots: Vec<PathBuf> = roots.iter().filter(|r| r.is_dir()).map(|r| normalize(r)).collect();
     let mut dir = normalize(scenario_file.parent()?);
     loop {

@@ -107,8 +107,8 @@ pub fn product(value: &str) -> Option<(&'static str, Option<&'static str>)> {
 
 /// GPU model words a README names in prose ("validated on 8xH200"), as `product` reads them.
 const PROSE_MODELS: [&str; 19] = [
-    "H100", "H200", "H20", "H800", "B200", "B300", "GB200", "GB300", "A100", "A10G", "A10", "L40S", "L40", "L4",
-    "T4", "V100", "MI300X", "MI325X", "MI355X",
+    "H100", "H200", "H20", "H800", "B200", "B300", "GB200", "GB300", "A100", "A10G", "A10", "L40S", "L40",
+    "L4", "T4", "V100", "MI300X", "MI325X", "MI355X",
 ];
 
 /// The distinct catalogued GPUs a text names (a README's "validated on an 8xH200 cluster"): each word

@@ -555,7 +555,10 @@ mod tests {
         assert_eq!(off.vllm.cpu_offload_gib, Some(20.0));
         // LMCache alone is KV offloading / sharing; with a producer or consumer role it is P/D.
         let lm = |role: &str| {
-            parse(&s(&["--kv-transfer-config", &format!(r#"{{"kv_connector":"LMCacheConnectorV1","kv_role":"{role}"}}"#)]))
+            parse(&s(&[
+                "--kv-transfer-config",
+                &format!(r#"{{"kv_connector":"LMCacheConnectorV1","kv_role":"{role}"}}"#),
+            ]))
         };
         let (both, producer, consumer) = (lm("kv_both"), lm("kv_producer"), lm("kv_consumer"));
         assert_eq!((both.lmcache, both.pd_connector), (true, false));

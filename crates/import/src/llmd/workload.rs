@@ -237,7 +237,8 @@ const LMCACHE_DEFAULT_CPU_GB: f64 = 5.0;
 /// (LMCache's `LMCACHE_LOCAL_CPU`, on by default), simulated as the CPU KV offload tier; disk and remote
 /// backends (shared across replicas) are not modelled and say so.
 fn lmcache(args: &mut VllmArgs, env: &Env) {
-    let on = |k: &str| env.get(k).map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+    let on =
+        |k: &str| env.get(k).map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
     if on("LMCACHE_LOCAL_CPU") == Some(false) {
         args.warnings.push(
             "--kv-transfer-config LMCacheConnectorV1 with LMCACHE_LOCAL_CPU off: its backends (disk / remote) are not modelled; no KV offload is simulated".into(),

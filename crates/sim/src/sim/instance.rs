@@ -376,8 +376,13 @@ impl Instance {
         self.decoders.check(slab)?;
         // Sliding-window blocks: a window's worth per running sequence, none while waiting.
         let w = self.cfg.window_blocks as usize;
-        if let Some(s) = self.running.iter().copied().chain(self.decoders.slots()).find(|&s| slab[s].window.len() != w) {
-            return Err(format!("running request in slot {s} holds {} window blocks, not {w}", slab[s].window.len()));
+        if let Some(s) =
+            self.running.iter().copied().chain(self.decoders.slots()).find(|&s| slab[s].window.len() != w)
+        {
+            return Err(format!(
+                "running request in slot {s} holds {} window blocks, not {w}",
+                slab[s].window.len()
+            ));
         }
         if let Some(&s) = self.waiting.iter().find(|&&s| !slab[s].window.is_empty()) {
             return Err(format!("waiting request in slot {s} holds {} window blocks", slab[s].window.len()));
@@ -543,7 +548,8 @@ impl Instance {
                 if !self.cfg.chunked_prefill && chunk < pending {
                     break;
                 }
-                let new_blocks = self.kv.blocks_for(u64::from(start + chunk)) as u32 - cached + self.cfg.window_blocks;
+                let new_blocks =
+                    self.kv.blocks_for(u64::from(start + chunk)) as u32 - cached + self.cfg.window_blocks;
                 if new_blocks + self.kv.free_among(&self.scratch) > self.kv.free() {
                     break;
                 }
