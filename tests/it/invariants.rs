@@ -236,3 +236,94 @@ fn cpu_offload_tier_serves_prefixes_the_gpu_evicted() {
     };
     assert!(ttft(&b) < ttft(&a), "CPU hits must shorten prefills: {} vs {}", ttft(&b), ttft(&a));
 }
+
+/// gpt-oss-20b on one H100: 12 of its 24 layers use a 128-token sliding window.
+const GPT_OSS_20B_H100: &str = "  model: {name: openai/gpt-oss-20b}
+  hardware: {gpu: H100-SXM-80GB, tensorParallelism: 1}
+";
+
+#[test]
+fn sliding_window_kv_is_taken_per_running_sequence_not_reserved_for_max_num_seqs() {
+    let resolved = |seqs: u32| {
+        resolve(&manifest(&format!(
+            "{GPT_OSS_20B_H100}  vllm: {{maxNumSeqs: {seqs}}}\n{}",
+            simple_workload(5.0, 10, 100, 10)
+        )))
+    };
+    let (few, many) = (resolved(8), resolved(1024));
+    // A window's worth of blocks per running sequence: ceil(128 / 16) + 1 blocks of the sliding layers,
+    // which hold as many layers as the full-attention ones (one pool block each).
+    assert_eq!(few.instance.window_blocks, 9);
+    // The pool is the same whatever maxNumSeqs allows: nothing is set aside up front.
+    assert_eq!(few.instance.total_blocks, many.instance.total_blocks);
+    // A model without sliding layers holds no window blocks.
+    let dense = resolve(&manifest(&format!("{LLAMA8B_H100}{}", simple_workload(5.0, 10, 100, 10))));
+    assert_eq!(dense.instance.window_blocks, 0);
+}
+
+#[test]
+fn sliding_window_blocks_bound_how_many_sequences_run_at_once() {
+    // 200 blocks of 16 tokens, prompts of 100 tokens (7 blocks) + 9 window blocks each: at most 12
+    // sequences fit at once (12 x 16 = 192, before their outputs grow).
+    let r = resolve(&manifest(&format!(
+        "{GPT_OSS_20B_H100}  vllm: {{kvBlocks: 200, maxNumSeqs: 256}}\n{}",
+        simple_workload(200.0, 300, 100, 50)
+    )));
+    let o = run_checked(&r, true);
+    assert_request_invariants(&o.output);
+    assert_eq!(o.output.completed.len(), 300);
+    for i in &o.output.instances {
+        assert_eq!(i.used_blocks_at_end, 0, "KV blocks leaked");
+        assert!(i.peak_used_blocks <= i.total_blocks);
+    }
+    let batch = o.summary.kv_cache.batch_size_mean;
+    assert!(batch > 4.0 && batch <= 12.0, "mean batch {batch}: at most 12 sequences fit in 200 blocks");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x51d),
+        .. ProptestConfig::default()
+    })]
+
+    /// With sliding-window layers every running sequence holds exactly its window blocks (checked at
+    /// every event), none leak when the run drains, the pool is never exceeded, and fast-forward
+    /// changes nothing.
+    #[test]
+    fn sliding_window_kv_never_leaks(
+        rate in 1.0f64..80.0,
+        input in 1u32..1200,
+        output in 1u32..300,
+        seqs in 1u32..64,
+        kv in 160u32..1500,
+        groups in 0u32..3,
+        block in prop::sample::select(vec![16u32, 32]),
+        seed in 0u64..1000,
+    ) {
+        let prefix = if groups > 0 { format!("      prefix: {{groups: {groups}, tokens: 100}}\n") } else { String::new() };
+        let yaml = manifest(&format!(
+            "  seed: {seed}
+{GPT_OSS_20B_H100}  vllm: {{maxNumSeqs: {seqs}, blockSize: {block}, maxModelLen: 2048, kvBlocks: {kv}}}
+  workload:
+    maxRequests: 120
+    arrival: {{process: poisson, ratePerSecond: {rate}}}
+    classes:
+    - name: c
+      inputTokens: {{distribution: uniform, min: 1, max: {input}}}
+      outputTokens: {{distribution: uniform, min: 1, max: {output}}}
+{prefix}"
+        ));
+        let r = resolve(&yaml);
+        prop_assert!(r.instance.window_blocks > 0);
+        let fast = run_checked(&r, true);
+        assert_request_invariants(&fast.output);
+        for i in &fast.output.instances {
+            prop_assert_eq!(i.used_blocks_at_end, 0);
+            prop_assert!(i.peak_used_blocks <= i.total_blocks);
+        }
+        let slow = run_checked(&r, false);
+        prop_assert_eq!(&fast.output.completed, &slow.output.completed);
+        prop_assert_eq!(&fast.output.instances, &slow.output.instances);
+    }
+}

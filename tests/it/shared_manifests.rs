@@ -64,9 +64,10 @@ fn refused(dir: &Path) -> String {
 }
 
 /// Replaces what is derived from GPU memory (KV blocks; maxModelLen when no flag set it) by null
-/// after checking it: blocks > 0, a derived maxModelLen = min(model context, KV capacity), the
-/// top-level copy equal to pool 0's, and the prefix index sized by pool 0's blocks.
-fn strip_derived(inputs: &mut Value, context: u64) {
+/// after checking it: blocks > 0, a derived maxModelLen = min(model context, KV capacity beside the
+/// `window` sliding-window blocks a running sequence holds), the top-level copy equal to pool 0's,
+/// and the prefix index sized by pool 0's blocks.
+fn strip_derived(inputs: &mut Value, context: u64, window: u64) {
     let sources = inputs["sources"].clone();
     let pools = inputs["pools"].as_array_mut().unwrap();
     let mut first = None;
@@ -78,7 +79,7 @@ fn strip_derived(inputs: &mut Value, context: u64) {
         let derived =
             sources[format!("pools[{i}].vllm.max_model_len")].as_str().unwrap().starts_with("derived");
         if derived {
-            assert_eq!(len, context.min(kv * v["block_size"].as_u64().unwrap()), "pool {i}: {v}");
+            assert_eq!(len, context.min((kv - window) * v["block_size"].as_u64().unwrap()), "pool {i}: {v}");
             v["max_model_len"] = Value::Null;
         }
         v["kv_blocks"] = Value::Null;
@@ -186,8 +187,8 @@ fn assert_warnings(folder: &str, got: &[String], expected: &[(&str, usize)]) {
     }
 }
 
-fn assert_inputs(folder: &str, mut got: Value, context: u64, mut want: Value, sources: Value) {
-    strip_derived(&mut got, context);
+fn assert_inputs(folder: &str, mut got: Value, context: (u64, u64), mut want: Value, sources: Value) {
+    strip_derived(&mut got, context.0, context.1);
     want["sources"] = sources;
     for k in want.as_object().unwrap().keys() {
         assert_eq!(got[k], want[k], "{folder}: inputs.{k}");
@@ -246,7 +247,7 @@ fn gaie_v0_5_1_raw_inference_scheduling() {
         ASSUMED_H100,
         &[("tensor_parallelism", "default: 1 (the pod requests no GPU)")],
     );
-    assert_inputs(folder, inputs, 131_072, want, sources);
+    assert_inputs(folder, inputs, (131_072, 0), want, sources);
     assert_warnings(
         folder,
         &warnings,
@@ -270,23 +271,23 @@ fn gaie_v0_5_1_raw_inference_scheduling() {
 
 /// llm-d v0.2 P/D (helmfile apply): GAIE + modelservice releases; the chart's own example and
 /// template under sub-folders are not deployed by the helmfile and are named as left out. The
-/// manifests name no GPU and 70B FP8 at TP1 does not fit an assumed H100 with 32000 tokens: refused,
-/// saying the GPU was assumed. On the H200 the README validated it on, every field is read.
+/// manifests name no GPU; the README names the one it was validated on (H200), which is simulated
+/// with a warning, and the image llm-d:v0.2.0 brings vLLM 0.10.0. Without the README, 70B FP8 at TP1
+/// does not fit an assumed H100 with 32000 tokens: refused, saying the GPU was assumed.
 #[test]
 fn v0_2_pd_disaggregation() {
     let folder = "2025-07-v0.2-pd-disaggregation";
     let dir = copy_of(folder, "pd02");
+    // No manifest names a GPU; the README's "validated on an 8xH200 cluster" does: imported as is.
     add_scenario(&dir, "");
-    let err = refused(&dir);
-    assert!(
-        err.contains("spec.pools[1].vllm.maxModelLen")
-            && err.contains("H100-SXM-80GB")
-            && err.contains("set spec.hardware.gpu"),
-        "{err}"
-    );
-    add_scenario(&dir, "  hardware: {gpu: H200-SXM-141GB}\n");
     let (inputs, warnings) = run(&dir);
     let labels = |role: &str| json!({"llm-d.ai/inferenceServing": "true", "llm-d.ai/model": "ms-pd-llm-d-modelservice", "llm-d.ai/role": role});
+    // vLLM 0.10.0 (the image's release) schedules synchronously.
+    let vllm = |block, len| {
+        let mut v = vllm(block, len);
+        v["async_scheduling"] = json!(false);
+        v
+    };
     let pools = vec![
         pool(
             "ms-pd-llm-d-modelservice-decode",
@@ -328,7 +329,7 @@ fn v0_2_pd_disaggregation() {
         pools,
         json!([{"class": "chat", "priority": 10}]),
         router,
-        "0.23.0",
+        "0.10.0",
     );
     let (decode, prefill) =
         ("Deployment ms-pd-llm-d-modelservice-decode", "Deployment ms-pd-llm-d-modelservice-prefill");
@@ -343,9 +344,10 @@ fn v0_2_pd_disaggregation() {
             ("vllm.max_model_len", "--max-model-len"),
         ]
     };
-    pool_sources(&mut sources, 0, decode, "scenario", &read("--tensor-parallel-size"));
-    pool_sources(&mut sources, 1, prefill, "scenario", &read("GPUs per pod / DP-local"));
-    assert_inputs(folder, inputs, 131_072, want, sources);
+    let readme = format!("README: {} names \"8xH200\"", dir.join("README.md").display());
+    pool_sources(&mut sources, 0, decode, &readme, &read("--tensor-parallel-size"));
+    pool_sources(&mut sources, 1, prefill, &readme, &read("GPUs per pod / DP-local"));
+    assert_inputs(folder, inputs, (131_072, 0), want, sources);
     assert_warnings(
         folder,
         &warnings,
@@ -358,9 +360,17 @@ fn v0_2_pd_disaggregation() {
             ("chart-templates/gaie-inferencepool-v0.5.1/inferencepool.yaml is not deployed by", 1),
             ("modelservice-example/output-pd.yaml is not deployed by", 1),
             ("modelservice-example/values-pd.yaml is not deployed by", 1),
-            ("ms-pd-llm-d-modelservice-decode\": its image names no vLLM release", 1),
-            ("ms-pd-llm-d-modelservice-prefill\": its image names no vLLM release", 1),
+            ("image ghcr.io/llm-d/llm-d:v0.2.0 bundles vLLM 0.10.0 (llm-d/llm-d: Dockerfile.ubi", 2),
+            ("README.md names one GPU, \"8xH200\": simulating H200-SXM-141GB", 1),
         ],
+    );
+    std::fs::remove_file(dir.join("README.md")).unwrap();
+    let err = refused(&dir);
+    assert!(
+        err.contains("spec.pools[1].vllm.maxModelLen")
+            && err.contains("H100-SXM-80GB")
+            && err.contains("set spec.hardware.gpu"),
+        "{err}"
     );
 }
 
@@ -411,7 +421,7 @@ fn v0_5_precise_prefix_cache_aware() {
             ("vllm.gpu_memory_utilization", "--gpu-memory-utilization"),
         ],
     );
-    assert_inputs(folder, inputs, 40_960, want, sources);
+    assert_inputs(folder, inputs, (40_960, 0), want, sources);
     assert_warnings(
         folder,
         &warnings,
@@ -500,7 +510,7 @@ fn v0_9_flow_control() {
         "objectives": "default: priority 0 (no InferenceObjective or InferenceModel names InferencePool flow-control)",
         "router": "manifest: endpoint picker flow-control-epp of InferencePool flow-control"});
     pool_sources(&mut sources, 0, server, ASSUMED_H100, &[("tensor_parallelism", "--tensor-parallel-size")]);
-    assert_inputs(folder, inputs, 40_960, want, sources);
+    assert_inputs(folder, inputs, (40_960, 0), want, sources);
     assert_warnings(
         folder,
         &warnings,
@@ -555,7 +565,7 @@ fn v0_9_optimized_baseline() {
         "objectives": "default: priority 0 (no InferenceObjective or InferenceModel names InferencePool optimized-baseline)",
         "router": "manifest: endpoint picker optimized-baseline-epp of InferencePool optimized-baseline"});
     pool_sources(&mut sources, 0, server, ASSUMED_H100, &[("tensor_parallelism", "--tensor-parallel-size")]);
-    assert_inputs(folder, inputs, 40_960, want, sources);
+    assert_inputs(folder, inputs, (40_960, 0), want, sources);
     assert_warnings(
         folder,
         &warnings,
@@ -623,7 +633,8 @@ fn latest_pd_disaggregation() {
     let read = [("tensor_parallelism", "--tensor-parallel-size"), ("vllm.block_size", "--block-size")];
     pool_sources(&mut sources, 0, decode, ASSUMED_H100, &read);
     pool_sources(&mut sources, 1, prefill, ASSUMED_H100, &read);
-    assert_inputs(folder, inputs, 131_072, want, sources);
+    // gpt-oss: a running sequence holds ceil(128 / 128) + 1 = 2 blocks for its sliding-window layers.
+    assert_inputs(folder, inputs, (131_072, 2), want, sources);
     assert_warnings(
         folder,
         &warnings,

@@ -32,6 +32,33 @@ pub struct Deployed {
     pub warnings: Vec<String>,
 }
 
+/// The README nearest a scenario file (its folder, then each parent up to the folder the run was given)
+/// and the catalogued GPUs its text names; `None` without a README in reach.
+pub fn readme_gpus(
+    scenario_file: &Path,
+    roots: &[PathBuf],
+) -> Option<(PathBuf, Vec<(String, &'static str)>)> {
+    let roots: Vec<PathBuf> = roots.iter().filter(|r| r.is_dir()).map(|r| normalize(r)).collect();
+    let mut dir = normalize(scenario_file.parent()?);
+    loop {
+        if !roots.iter().any(|r| dir.starts_with(r)) {
+            return None;
+        }
+        let readme = std::fs::read_dir(&dir).ok()?.flatten().map(|e| e.path()).find(|p| {
+            p.is_file()
+                && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    let n = n.to_ascii_lowercase();
+                    n == "readme.md" || n == "readme"
+                })
+        });
+        if let Some(r) = readme {
+            let text = std::fs::read_to_string(&r).ok()?;
+            return Some((r, crate::llmd::gpu::named_in_text(&text)));
+        }
+        dir = dir.parent()?.to_path_buf();
+    }
+}
+
 /// Reads a file, naming it on failure.
 pub fn read_file(p: &Path) -> Result<String, InvalidInput> {
     std::fs::read_to_string(p).map_err(|e| {

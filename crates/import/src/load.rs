@@ -148,18 +148,62 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
         } else {
             warnings.clear();
         }
-        let imported = llmd::apply(&l.manifest.spec, &objects).map_err(|e| {
-            in_file(
-                &l.file,
-                InvalidInput { field: format!("{}: {}", l.manifest.metadata.name, e.field), ..e },
-            )
-        })?;
+        let apply = |spec: &blis_sim::scenario::spec::ScenarioSpec| {
+            llmd::apply(spec, &objects).map_err(|e| {
+                in_file(
+                    &l.file,
+                    InvalidInput { field: format!("{}: {}", l.manifest.metadata.name, e.field), ..e },
+                )
+            })
+        };
+        let mut imported = apply(&l.manifest.spec)?;
+        if imported.gpu_defaulted {
+            imported = gpu_from_readme(&l.file, paths, &l.manifest.spec, imported, apply)?;
+        }
         check_imported_epp(&imported, &objects)?;
         l.manifest.spec = imported.spec;
         warnings.extend(imported.warnings);
         l.import_warnings = warnings;
         l.import_sources = imported.sources;
     }
+    Ok(out)
+}
+
+/// When neither the scenario nor the manifests name a GPU and the folder's README names exactly one
+/// catalogued GPU ("validated on an 8xH200 cluster"), imports again with that GPU, saying so in a
+/// warning and in the sources; otherwise keeps the default-GPU import (and its warning).
+fn gpu_from_readme(
+    file: &Path,
+    roots: &[PathBuf],
+    spec: &blis_sim::scenario::spec::ScenarioSpec,
+    defaulted: llmd::Imported,
+    apply: impl Fn(&blis_sim::scenario::spec::ScenarioSpec) -> Result<llmd::Imported, InvalidInput>,
+) -> Result<llmd::Imported, InvalidInput> {
+    let Some((readme, named)) = folder::readme_gpus(file, roots) else { return Ok(defaulted) };
+    let [(word, gpu)] = named.as_slice() else {
+        let mut out = defaulted;
+        if named.len() > 1 {
+            let names: Vec<&str> = named.iter().map(|(_, n)| *n).collect();
+            out.warnings.push(format!(
+                "{} names several GPUs ({}); none is assumed: set spec.hardware.gpu to the GPU you run",
+                readme.display(),
+                names.join(", ")
+            ));
+        }
+        return Ok(out);
+    };
+    let mut with_gpu = spec.clone();
+    with_gpu.hardware.gpu = gpu.to_string();
+    let mut out = apply(&with_gpu)?;
+    let said = format!("README: {} names {word:?}", readme.display());
+    for i in 0..out.spec.pools.as_ref().map_or(1, Vec::len) {
+        out.sources.insert(format!("pools[{i}].gpu"), said.clone());
+    }
+    out.warnings.push(format!(
+        "no GPU is named by the scenario or the model servers' node selection; {} names one GPU, {word:?}: simulating {gpu} (set spec.hardware.gpu to the GPU you run)",
+        readme.display()
+    ));
+    out.gpu_defaulted = false;
     Ok(out)
 }
 

@@ -105,6 +105,33 @@ pub fn product(value: &str) -> Option<(&'static str, Option<&'static str>)> {
     })
 }
 
+/// GPU model words a README names in prose ("validated on 8xH200"), as `product` reads them.
+const PROSE_MODELS: [&str; 19] = [
+    "H100", "H200", "H20", "H800", "B200", "B300", "GB200", "GB300", "A100", "A10G", "A10", "L40S", "L40",
+    "L4", "T4", "V100", "MI300X", "MI325X", "MI355X",
+];
+
+/// The distinct catalogued GPUs a text names (a README's "validated on an 8xH200 cluster"): each word
+/// (a count prefix such as `8x` dropped) that is a GPU model, with the profile it names, sorted by name.
+pub fn named_in_text(text: &str) -> Vec<(String, &'static str)> {
+    let mut out: Vec<(String, &'static str)> = Vec::new();
+    for word in text.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+        let w = word.to_ascii_uppercase();
+        let model = w.trim_start_matches(|c: char| c.is_ascii_digit());
+        let model = if model.len() < w.len() { model.strip_prefix('X').unwrap_or(model) } else { model };
+        if !PROSE_MODELS.contains(&model) {
+            continue;
+        }
+        if let Some((name, _)) = product(model) {
+            if !out.iter().any(|(_, n)| *n == name) {
+                out.push((word.to_string(), name));
+            }
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(b.1));
+    out
+}
+
 /// TPU names keep their generation (`tpu-v6e-slice` -> `TPU-v6e`).
 fn tpu(value: &str) -> &'static str {
     let v = value.to_ascii_lowercase();
@@ -246,7 +273,11 @@ pub fn from_labels(pairs: &[(String, String)], where_: &str) -> Result<Option<Gp
                 None => {
                     return Err(InvalidInput::new(
                         format!("{where_}: {k}"),
-                        format!("{v:?} is not a GPU (or machine type) the twin knows"),
+                        if v.contains('$') || v.contains("{{") {
+                            format!("{v:?} is an unexpanded variable, not a GPU (or machine type)")
+                        } else {
+                            format!("{v:?} is not a GPU (or machine type) the twin knows")
+                        },
                         format!(
                             "set spec.hardware.gpu to a built-in profile ({}) or to the name of a HardwareProfile describing it",
                             blis_sim::catalog::gpu::builtin_names().join(", ")
@@ -327,6 +358,15 @@ mod tests {
         ] {
             assert_eq!(pick(k, v), want, "{k}={v}");
         }
+    }
+
+    #[test]
+    fn prose_names_gpus_by_model_word() {
+        let names = |t: &str| named_in_text(t).into_iter().map(|(_, n)| n).collect::<Vec<_>>();
+        assert_eq!(names("validated on an 8xH200 cluster with infiniband"), ["H200-SXM-141GB"]);
+        assert_eq!(names("H100 or H200; 2 x H100 also work"), ["H100-SXM-80GB", "H200-SXM-141GB"]);
+        assert_eq!(names("needs 4 GPUs, 80 GB each, and 16 CPUs"), Vec::<&str>::new());
+        assert_eq!(named_in_text("on 8xH200")[0].0, "8xH200", "the word as written");
     }
 
     #[test]

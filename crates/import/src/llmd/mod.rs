@@ -147,6 +147,8 @@ pub struct Imported {
     /// The manifest each imported input came from, by inputs path (`pools[0].vllm.max_num_seqs`),
     /// for inputs the scenario's own fields did not override.
     pub sources: std::collections::BTreeMap<String, String>,
+    /// No GPU was named by the scenario or the manifests: the import fell back to [`DEFAULT_GPU`].
+    pub gpu_defaulted: bool,
 }
 
 /// The referenced object, with the reference's merge patch applied.
@@ -611,7 +613,12 @@ fn servers_json(
 /// as is.
 pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, InvalidInput> {
     let Some(imp) = &spec.import else {
-        return Ok(Imported { spec: spec.clone(), warnings: Vec::new(), sources: Default::default() });
+        return Ok(Imported {
+            spec: spec.clone(),
+            warnings: Vec::new(),
+            sources: Default::default(),
+            gpu_defaulted: false,
+        });
     };
     for (field, set) in [
         ("helmfile", imp.helmfile.is_some()),
@@ -667,6 +674,22 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     } else {
         model_servers(imp, objects, pool.as_ref(), &rendered, &mut warnings)?
     };
+    // A node selector naming no GPU the twin knows fails the import, unless the scenario names the GPU.
+    let gpu_given = !spec.hardware.gpu.is_empty() || spec.hardware.profile.is_some();
+    for m in &servers {
+        if let Some(e) = &m.gpu_error {
+            if !gpu_given {
+                return Err(e.clone());
+            }
+            warnings.push(format!(
+                "model server {:?}: node selection {}: {}; ignored, the scenario's spec.hardware.gpu {:?} is simulated",
+                m.name,
+                e.field,
+                e.problem,
+                if spec.hardware.gpu.is_empty() { "profile" } else { spec.hardware.gpu.as_str() }
+            ));
+        }
+    }
     let all: Vec<&Value> = objects.all().iter().chain(&rendered).collect();
     let mut scaling = Vec::new();
     for m in &servers {
@@ -679,7 +702,7 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     if spec.vllm.version.is_none() {
         for m in servers.iter().filter(|m| !m.simulator && m.args.vllm.version.is_none()) {
             warnings.push(format!(
-                "model server {:?}: its image names no vLLM release (only vllm/vllm-openai:vX tags do); vLLM {}'s defaults are simulated: set spec.vllm.version to the release the image bundles",
+                "model server {:?}: its image names no vLLM release the twin knows (vllm/vllm-openai:vX tags and the llm-d / llm-d-cuda release tags v0.2.0 to v0.8.0 do); vLLM {}'s defaults are simulated: set spec.vllm.version to the release the image bundles",
                 m.name,
                 blis_sim::scenario::vllm_defaults::DEFAULT_VERSION
             ));
@@ -775,7 +798,8 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             "fix the scenario field or the imported object",
         )
     })?;
-    if out.hardware.gpu.is_empty() && out.hardware.profile.is_none() {
+    let gpu_defaulted = out.hardware.gpu.is_empty() && out.hardware.profile.is_none();
+    if gpu_defaulted {
         out.hardware.gpu = DEFAULT_GPU.to_string();
         for i in 0..out.pools.as_ref().map_or(1, Vec::len) {
             sources.insert(
@@ -802,7 +826,7 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             "set spec.model.name, or import a Deployment running `vllm serve <model>`",
         ));
     }
-    Ok(Imported { spec: out, warnings, sources })
+    Ok(Imported { spec: out, warnings, sources, gpu_defaulted })
 }
 
 #[cfg(test)]

@@ -27,8 +27,12 @@ pub struct VllmArgs {
     pub data_parallel_lb: Option<&'static str>,
     /// Engine knobs the simulator models.
     pub vllm: VllmSpec,
-    /// Whether `--kv-transfer-config` names a P/D connector (NIXL, LMCache, P2P...).
+    /// Whether `--kv-transfer-config` names a P/D connector (NIXL, P2P NCCL, Mooncake, or LMCache in a
+    /// producer / consumer role).
     pub pd_connector: bool,
+    /// `--kv-transfer-config` names `LMCacheConnectorV1` in role `kv_both`: KV offloading / sharing,
+    /// whose size and backends come from the container's `LMCACHE_*` env (see `workload::lmcache`).
+    pub lmcache: bool,
     /// Arguments not understood or not modelled, in words.
     pub warnings: Vec<String>,
 }
@@ -89,18 +93,29 @@ fn kv_transfer(a: &mut VllmArgs, v: &str) -> Result<(), String> {
     match connector {
         "OffloadingConnector" => {
             let bytes = extra.and_then(|e| e.get("cpu_bytes_to_use")).and_then(Value::as_f64);
-            match bytes {
-                Some(b) => a.vllm.cpu_offload_gib = Some(b / 1073741824.0),
-                None => a.warnings.push(
+            let blocks = extra.and_then(|e| e.get("num_cpu_blocks")).and_then(Value::as_f64);
+            match (bytes, blocks) {
+                (Some(b), _) => a.vllm.cpu_offload_gib = Some(b / 1073741824.0),
+                (None, Some(n)) => a.warnings.push(format!(
+                    "--kv-transfer-config OffloadingConnector sizes its CPU tier as num_cpu_blocks {n}, which is \
+                     not read; CPU offload is not simulated: give its size in spec.vllm.cpuOffloadGib"
+                )),
+                (None, None) => a.warnings.push(
                     "--kv-transfer-config OffloadingConnector without cpu_bytes_to_use: CPU offload size \
                      unknown, offload not modelled"
                         .into(),
                 ),
             }
         }
-        "NixlConnector" | "P2pNcclConnector" | "LMCacheConnectorV1" | "MooncakeConnector" => {
+        "NixlConnector" | "P2pNcclConnector" | "MooncakeConnector" => {
             a.pd_connector = true;
         }
+        // LMCache alone offloads and shares KV; it only transfers prefill KV to decode when the
+        // engine is given a producer or consumer role (LMCache's disaggregated prefill).
+        "LMCacheConnectorV1" => match cfg.get("kv_role").and_then(Value::as_str) {
+            Some("kv_producer" | "kv_consumer") => a.pd_connector = true,
+            _ => a.lmcache = true,
+        },
         "MultiConnector" => {
             let parts = extra.and_then(|e| e.get("connectors")).and_then(Value::as_array);
             for c in parts.into_iter().flatten() {
@@ -538,6 +553,24 @@ mod tests {
                 "kv_connector_extra_config":{"cpu_bytes_to_use":21474836480}}"#,
         ]));
         assert_eq!(off.vllm.cpu_offload_gib, Some(20.0));
+        // LMCache alone is KV offloading / sharing; with a producer or consumer role it is P/D.
+        let lm = |role: &str| {
+            parse(&s(&[
+                "--kv-transfer-config",
+                &format!(r#"{{"kv_connector":"LMCacheConnectorV1","kv_role":"{role}"}}"#),
+            ]))
+        };
+        let (both, producer, consumer) = (lm("kv_both"), lm("kv_producer"), lm("kv_consumer"));
+        assert_eq!((both.lmcache, both.pd_connector), (true, false));
+        assert_eq!((producer.lmcache, producer.pd_connector), (false, true));
+        assert_eq!((consumer.lmcache, consumer.pd_connector), (false, true));
+        // The CPU tier in blocks is named in the warning, not silently dropped.
+        let nb = parse(&s(&[
+            "--kv-transfer-config",
+            r#"{"kv_connector":"OffloadingConnector","kv_connector_extra_config":{"num_cpu_blocks":41000}}"#,
+        ]));
+        assert_eq!(nb.vllm.cpu_offload_gib, None);
+        assert!(nb.warnings[0].contains("num_cpu_blocks 41000") && nb.warnings[0].contains("cpuOffloadGib"));
         let bad = parse(&s(&["--max-num-seqs", "many"]));
         assert_eq!(bad.vllm.max_num_seqs, None);
         assert!(bad.warnings[0].contains("not an integer"));

@@ -33,6 +33,9 @@ pub struct ModelServer {
     pub labels: BTreeMap<String, String>,
     /// GPU named by node selectors / affinity.
     pub gpu: Option<GpuPick>,
+    /// A node-selection label whose value names no GPU the twin knows (an unexpanded variable, a product
+    /// not in the catalog): the import fails on it unless the scenario names the GPU itself.
+    pub gpu_error: Option<InvalidInput>,
     /// GPUs one pod requests (`nvidia.com/gpu` and friends).
     pub gpus_per_pod: Option<i64>,
     /// The vLLM command line.
@@ -180,11 +183,93 @@ pub fn image_vllm_version(image: &str) -> Option<String> {
     .then(|| release.to_string())
 }
 
-fn with_image_version(mut args: VllmArgs, container: &Value) -> VllmArgs {
+/// The vLLM release llm-d's CUDA images bundle (`ghcr.io/llm-d/llm-d` up to v0.2, `llm-d-cuda` from
+/// v0.3, and one `llm-d-cuda-dev` build a guide pins): (image, tag, vLLM release, where llm-d/llm-d's image build pins it).
+const LLMD_IMAGE_VLLM: [(&str, &str, &str, &str); 10] = [
+    ("llm-d", "v0.2.0", "0.10.0", "Dockerfile.ubi installs vllm==0.10.0 (commit 4a6c79e, 2025-07-24)"),
+    ("llm-d", "v0.2.1", "0.10.0", "Dockerfile.ubi installs vllm==0.10.0 (commit 2bbe935, 2025-07-28)"),
+    ("llm-d-cuda", "v0.3.0", "0.11.0", "docker/Dockerfile.cuda pins the vllm-0.11.0 wheel (commit 116093b, 2025-10-10)"),
+    ("llm-d-cuda", "v0.3.1", "0.11.0", "docker/Dockerfile.cuda pins the v0.11.0 tag commit b8b302c (commit 860da64, 2025-11-05)"),
+    ("llm-d-cuda", "v0.4.0", "0.11.2", "docker/Dockerfile.cuda builds vLLM 0.11.2 + patches for 0.4 (commit 04560f5, 2025-11-25)"),
+    ("llm-d-cuda-dev", "sha-1483316", "0.13.0", "docker/Dockerfile.cuda at 1483316 pins 72506c9, set by 'update vllm to v0.13' (commit 93aef56, 2026-01-20)"),
+    ("llm-d-cuda", "v0.5.0", "0.14.1", "Release v0.5.0 prep pins vLLM v0.14.1 (commit e6ee957, 2026-02-03)"),
+    ("llm-d-cuda", "v0.6.0", "0.17.1", "docker/common-versions pins the v0.17.1 tag (commit 67c983c, 2026-04-03)"),
+    ("llm-d-cuda", "v0.7.0", "0.19.1", "docker/common-versions pins v0.19.1 plus fixes (commit 08fe5b6, 2026-05-12)"),
+    ("llm-d-cuda", "v0.8.0", "0.23.0", "docker/common-versions pins the v0.23.0 release (commit 93a7b5d, 2026-06-22)"),
+];
+
+/// The vLLM release an llm-d image bundles, and where that is recorded; `None` for other images and
+/// for tags not in [`LLMD_IMAGE_VLLM`] (other development builds, release candidates, XPU / ROCm).
+pub fn llmd_image_vllm(image: &str) -> Option<(&'static str, &'static str)> {
+    let (repo, tag) = image.rsplit_once(':')?;
+    let (owner, last) = repo.rsplit_once('/')?;
+    if !owner.ends_with("llm-d") {
+        return None;
+    }
+    LLMD_IMAGE_VLLM.iter().find(|(i, t, _, _)| *i == last && *t == tag).map(|&(_, _, v, src)| (v, src))
+}
+
+/// Reads what the container around a vLLM command line says: the vLLM release its image bundles, and
+/// LMCache's CPU tier from its `LMCACHE_*` env.
+fn with_container(mut args: VllmArgs, container: &Value, env: &Env) -> VllmArgs {
+    let image = container.get("image").and_then(Value::as_str).unwrap_or("");
     if args.vllm.version.is_none() {
-        args.vllm.version = container.get("image").and_then(Value::as_str).and_then(image_vllm_version);
+        args.vllm.version = image_vllm_version(image);
+    }
+    if args.vllm.version.is_none() {
+        if let Some((v, src)) = llmd_image_vllm(image) {
+            args.vllm.version = Some(v.to_string());
+            args.warnings.push(format!(
+                "image {image} bundles vLLM {v} (llm-d/llm-d: {src}); that release's defaults are simulated"
+            ));
+        }
+    }
+    if args.lmcache {
+        lmcache(&mut args, env);
     }
     args
+}
+
+/// LMCache's default CPU tier (`max_local_cpu_size`, GB) when `LMCACHE_MAX_LOCAL_CPU_SIZE` is not set.
+const LMCACHE_DEFAULT_CPU_GB: f64 = 5.0;
+
+/// `LMCacheConnectorV1` (without a P/D role): a CPU tier of `LMCACHE_MAX_LOCAL_CPU_SIZE` GB per engine
+/// (LMCache's `LMCACHE_LOCAL_CPU`, on by default), simulated as the CPU KV offload tier; disk and remote
+/// backends (shared across replicas) are not modelled and say so.
+fn lmcache(args: &mut VllmArgs, env: &Env) {
+    let on =
+        |k: &str| env.get(k).map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "true" | "1" | "yes"));
+    if on("LMCACHE_LOCAL_CPU") == Some(false) {
+        args.warnings.push(
+            "--kv-transfer-config LMCacheConnectorV1 with LMCACHE_LOCAL_CPU off: its backends (disk / remote) are not modelled; no KV offload is simulated".into(),
+        );
+    } else if args.vllm.cpu_offload_gib.is_none() {
+        let size = env.get("LMCACHE_MAX_LOCAL_CPU_SIZE").map(|v| (v, v.trim().parse::<f64>().ok()));
+        let gb = match size {
+            Some((_, Some(gb))) if gb.is_finite() && gb >= 0.0 => gb,
+            Some((v, _)) => {
+                args.warnings.push(format!(
+                    "LMCACHE_MAX_LOCAL_CPU_SIZE {v:?} is not a size in GB; LMCache's default {LMCACHE_DEFAULT_CPU_GB} GB CPU tier is simulated"
+                ));
+                LMCACHE_DEFAULT_CPU_GB
+            }
+            None => {
+                args.warnings.push(format!(
+                    "--kv-transfer-config LMCacheConnectorV1 without LMCACHE_MAX_LOCAL_CPU_SIZE: LMCache's default {LMCACHE_DEFAULT_CPU_GB} GB CPU tier is simulated as the CPU KV offload tier"
+                ));
+                LMCACHE_DEFAULT_CPU_GB
+            }
+        };
+        args.vllm.cpu_offload_gib = Some(gb);
+    }
+    for (k, what) in [
+        ("LMCACHE_LOCAL_DISK", "its local disk tier"),
+        ("LMCACHE_REMOTE_URL", "its remote store shared across replicas"),
+    ] {
+        if env.get(k).is_some_and(|v| !v.trim().is_empty() && v.trim() != "None") {
+            args.warnings.push(format!("LMCache {k}: {what} is not modelled (only its CPU tier is)"));
+        }
+    }
 }
 
 /// Whether a container image is llm-d's inference simulator.
@@ -209,7 +294,7 @@ pub fn vllm_container(
         let env = env_for(c);
         if let Some(a) = vllm_args::from_container(&strings(c.get("command")), &strings(c.get("args")), &env)
         {
-            return Ok((c.clone(), with_image_version(a, c), is_simulator_image(c)));
+            return Ok((c.clone(), with_container(a, c, &env), is_simulator_image(c)));
         }
     }
     // An image-only container whose entrypoint is the server (vLLM, or llm-d's simulator).
@@ -222,7 +307,7 @@ pub fn vllm_container(
         let env = env_for(c);
         let args: Vec<String> =
             strings(c.get("args")).iter().map(|a| super::shell::expand_k8s(a, &env)).collect();
-        return Ok((c.clone(), with_image_version(vllm_args::parse(&args), c), is_simulator_image(c)));
+        return Ok((c.clone(), with_container(vllm_args::parse(&args), c, &env), is_simulator_image(c)));
     }
     Err(InvalidInput::new(
         format!("{where_}.containers"),
@@ -361,6 +446,7 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
     };
     let pod = template.get("spec").cloned().unwrap_or(Value::Null);
     let (container, args, simulator) = vllm_container(&pod, &extra, &where_)?;
+    let gpu = gpu::of_pod(&pod, &where_);
     let mut labels = str_map(template.pointer("/metadata/labels"));
     if labels.is_empty() {
         labels = str_map(obj.pointer("/metadata/labels"));
@@ -373,7 +459,8 @@ pub fn import(obj: &Value) -> Result<ModelServer, InvalidInput> {
         replicas,
         pods_per_replica,
         labels,
-        gpu: gpu::of_pod(&pod, &where_)?,
+        gpu: gpu.clone().ok().flatten(),
+        gpu_error: gpu.err(),
         gpus_per_pod: gpus_of_container(&container),
         args,
         simulator,
@@ -431,6 +518,44 @@ mod tests {
         assert_eq!(image_vllm_version("vllm/vllm-openai:latest"), None);
         assert_eq!(image_vllm_version("ghcr.io/llm-d/llm-d:v0.2.0"), None, "llm-d's own release");
         assert_eq!(image_vllm_version("vllm/vllm-openai"), None);
+    }
+
+    #[test]
+    fn llm_d_release_images_map_to_the_vllm_they_bundle() {
+        for (image, want) in [
+            ("ghcr.io/llm-d/llm-d:v0.2.0", Some("0.10.0")),
+            ("ghcr.io/llm-d/llm-d-cuda:v0.3.1", Some("0.11.0")),
+            ("ghcr.io/llm-d/llm-d-cuda:v0.4.0", Some("0.11.2")),
+            ("ghcr.io/llm-d/llm-d-cuda:v0.5.0", Some("0.14.1")),
+            ("ghcr.io/llm-d/llm-d-cuda:v0.7.0", Some("0.19.1")),
+            // Development builds, release candidates, other accelerators and other llm-d images: unknown.
+            ("ghcr.io/llm-d/llm-d-cuda-dev:sha-1483316", Some("0.13.0")),
+            ("ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21", None),
+            ("ghcr.io/llm-d/llm-d-dev:v0.2.0-rc.1", None),
+            ("ghcr.io/llm-d/llm-d-xpu:v0.4.0", None),
+            ("ghcr.io/llm-d/llm-d-inference-scheduler:v0.2.1", None),
+            ("ghcr.io/someone/llm-d-cuda:v0.5.0", None),
+        ] {
+            assert_eq!(llmd_image_vllm(image).map(|x| x.0), want, "{image}");
+        }
+    }
+
+    #[test]
+    fn lmcache_env_gives_the_cpu_tier() {
+        let args = |env: &[(&str, &str)]| {
+            let mut a = VllmArgs { lmcache: true, ..VllmArgs::default() };
+            let env: Env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+            lmcache(&mut a, &env);
+            a
+        };
+        let sized = args(&[("LMCACHE_MAX_LOCAL_CPU_SIZE", "40")]);
+        assert_eq!((sized.vllm.cpu_offload_gib, sized.warnings.len()), (Some(40.0), 0));
+        let default = args(&[]);
+        assert_eq!(default.vllm.cpu_offload_gib, Some(LMCACHE_DEFAULT_CPU_GB));
+        assert!(default.warnings[0].contains("default 5 GB"), "{:?}", default.warnings);
+        let off = args(&[("LMCACHE_LOCAL_CPU", "False"), ("LMCACHE_LOCAL_DISK", "file:///tmp/")]);
+        assert_eq!(off.vllm.cpu_offload_gib, None);
+        assert_eq!(off.warnings.len(), 2, "{:?}", off.warnings);
     }
 
     #[test]

@@ -152,19 +152,7 @@ pub(super) fn resolve_serving(
             b
         }
         None => {
-            let mut cap = derived?;
-            // Sliding-window layers keep up to a window of KV per running sequence, beside the blocks.
-            let window_bytes = f64::from(max_num_seqs) * model.sliding_kv_bytes_per_seq(tp);
-            if window_bytes > 0.0 {
-                let reserved = (window_bytes / cap.bytes_per_block).ceil() as u64;
-                cap.blocks = cap.blocks.saturating_sub(reserved).max(1);
-                warnings.push(format!(
-                    "{prefix}: {} sliding-window layers keep up to {} tokens of KV per sequence: {:.1} GiB per GPU reserved for {max_num_seqs} sequences",
-                    model.sliding_layers,
-                    model.sliding_window.unwrap_or(0),
-                    window_bytes / f64::from(1u32 << 30)
-                ));
-            }
+            let cap = derived?;
             warnings.push(format!(
                 "{prefix}: KV blocks derived from memory: {} blocks of {block_size} tokens per replica ({:.1} GiB weights, {:.1} GiB free for KV)",
                 cap.blocks,
@@ -174,7 +162,27 @@ pub(super) fn resolve_serving(
             u32::try_from(cap.blocks).unwrap_or(u32::MAX)
         }
     };
-    let kv_tokens = u64::from(total_blocks) * u64::from(block_size);
+    // Per-GPU bytes of one block of the full-attention layers (the unit of the block pool).
+    let block_bytes = model.kv_bytes_per_token(tp) * f64::from(block_size);
+    let window_blocks = window_blocks(model, tp, block_size, block_bytes);
+    if window_blocks > 0 {
+        warnings.push(format!(
+            "{prefix}: {} sliding-window layers keep up to {} tokens of KV per running sequence: {window_blocks} blocks per sequence, taken when it is scheduled and freed when it stops running (vLLM's hybrid KV allocator)",
+            model.sliding_layers,
+            model.sliding_window.unwrap_or(0),
+        ));
+    }
+    // Tokens one sequence can hold beside its window blocks.
+    let kv_tokens = u64::from(total_blocks.saturating_sub(window_blocks)) * u64::from(block_size);
+    if kv_tokens == 0 {
+        return Err(InvalidInput::new(
+            f(if v.kv_blocks.is_some() { "vllm.kvBlocks" } else { "vllm.gpuMemoryUtilization" }),
+            format!(
+                "{total_blocks} KV blocks leave no room for a sequence beside its {window_blocks} sliding-window blocks"
+            ),
+            "give the KV cache more blocks (more memory, a higher gpuMemoryUtilization or tensorParallelism)",
+        ));
+    }
     let max_model_len = match v.max_model_len {
         Some(x) => {
             let m = positive_int(
@@ -229,7 +237,6 @@ pub(super) fn resolve_serving(
     };
 
     // CPU KV offload tier: GiB per replica over the replica's bytes per block (all TP shards).
-    let block_bytes = model.kv_bytes_per_token(tp) * f64::from(block_size);
     let cpu_offload_blocks = match v.cpu_offload_gib {
         None => 0,
         Some(g) if g.is_finite() && g >= 0.0 => {
@@ -289,6 +296,7 @@ pub(super) fn resolve_serving(
             max_model_len,
             block_size,
             total_blocks,
+            window_blocks,
             prefix_caching: caching,
             async_scheduling: v.async_scheduling.unwrap_or(defaults.async_scheduling),
             cpu_offload_blocks,
@@ -297,4 +305,21 @@ pub(super) fn resolve_serving(
         latency,
         kv_bytes_per_token: model.kv_bytes_per_token(tp),
     })
+}
+
+/// Blocks of the block pool a running sequence holds for its sliding-window layers: the window's
+/// tokens plus the block being written (`ceil(window / block) + 1` blocks of those layers, as vLLM's
+/// sliding-window manager keeps them), in units of a full-attention block (`block_bytes` per GPU).
+/// 0 without sliding layers.
+fn window_blocks(model: &ModelArch, tp: u32, block_size: u32, block_bytes: f64) -> u32 {
+    let Some(window) = model.sliding_window.filter(|&w| w > 0) else {
+        return 0;
+    };
+    let per_seq = model.sliding_kv_bytes_per_seq(tp);
+    if per_seq <= 0.0 || block_bytes <= 0.0 {
+        return 0;
+    }
+    let tokens = (window.div_ceil(block_size) + 1) * block_size;
+    let bytes = per_seq / f64::from(window) * f64::from(tokens);
+    (bytes / block_bytes).ceil().min(f64::from(u32::MAX)) as u32
 }

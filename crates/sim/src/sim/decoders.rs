@@ -199,6 +199,11 @@ impl SteadyDecoders {
         r.anon += take as u32;
     }
 
+    /// Slab slots of the members (in no particular order).
+    pub(super) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.finish.iter().map(|Reverse((_, _, slot))| *slot)
+    }
+
     /// Checks the aggregates against the members' own state (for tests): member count, context,
     /// block needs and the pool size.
     pub(super) fn check(&self, slab: &Slab) -> Result<(), String> {

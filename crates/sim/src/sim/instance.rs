@@ -42,6 +42,10 @@ pub struct InstanceConfig {
     pub block_size: u32,
     /// KV blocks of the replica.
     pub total_blocks: u32,
+    /// Blocks a running sequence holds for its sliding-window layers (0 without them): vLLM's hybrid
+    /// allocator keeps a window's worth of their KV per running sequence, freeing what slides out, so
+    /// the twin takes the window's blocks at admission and returns them when the sequence stops running.
+    pub window_blocks: u32,
     /// Automatic prefix caching.
     pub prefix_caching: bool,
     /// vLLM's async scheduling: the next batch is scheduled when the current step is launched, so a
@@ -241,7 +245,7 @@ impl Instance {
             return Err(Rejection::ExceedsMaxModelLen);
         }
         // The last output token is never written to the cache.
-        if self.kv.blocks_for(seq - 1) > u64::from(self.kv.total()) {
+        if self.kv.blocks_for(seq - 1) + u64::from(self.cfg.window_blocks) > u64::from(self.kv.total()) {
             return Err(Rejection::ExceedsKvCapacity);
         }
         Ok(())
@@ -372,7 +376,21 @@ impl Instance {
     /// Checks the replica's KV cache and its steady decoders' aggregates (for tests).
     pub fn check_invariants(&self, slab: &Slab) -> Result<(), String> {
         self.kv.check_invariants()?;
-        self.decoders.check(slab)
+        self.decoders.check(slab)?;
+        // Sliding-window blocks: a window's worth per running sequence, none while waiting.
+        let w = self.cfg.window_blocks;
+        if let Some(s) =
+            self.running.iter().copied().chain(self.decoders.slots()).find(|&s| slab[s].window != w)
+        {
+            return Err(format!(
+                "running request in slot {s} holds {} window blocks, not {w}",
+                slab[s].window
+            ));
+        }
+        if let Some(&s) = self.waiting.iter().find(|&&s| slab[s].window != 0) {
+            return Err(format!("waiting request in slot {s} holds {} window blocks", slab[s].window));
+        }
+        Ok(())
     }
 
     fn account(&mut self, dt: i64, used: u32, batch: usize) {
@@ -478,7 +496,7 @@ impl Instance {
                     // P/D decode side: the prompt's KV arrived from a prefill replica; it needs fresh
                     // blocks, and the step computes only the position of the first output token.
                     let start = known - 1;
-                    let new_blocks = self.kv.blocks_for(u64::from(known)) as u32;
+                    let new_blocks = self.kv.blocks_for(u64::from(known)) as u32 + self.cfg.window_blocks;
                     if new_blocks > self.kv.free() {
                         break;
                     }
@@ -491,6 +509,8 @@ impl Instance {
                     r.computed = 0;
                     r.first_scheduled_us.get_or_insert(now);
                     r.phase = Phase::Running;
+                    self.kv.pop_anon(self.cfg.window_blocks);
+                    r.window = self.cfg.window_blocks;
                     r.batch_seq = self.next_batch_seq;
                     self.next_batch_seq += 1;
                     self.grow(s, known, true, slab);
@@ -533,7 +553,8 @@ impl Instance {
                 if !self.cfg.chunked_prefill && chunk < pending {
                     break;
                 }
-                let new_blocks = self.kv.blocks_for(u64::from(start + chunk)) as u32 - cached;
+                let new_blocks =
+                    self.kv.blocks_for(u64::from(start + chunk)) as u32 - cached + self.cfg.window_blocks;
                 if new_blocks + self.kv.free_among(&self.scratch) > self.kv.free() {
                     break;
                 }
@@ -553,6 +574,8 @@ impl Instance {
                     r.cached_tokens = start;
                 }
                 r.phase = Phase::Running;
+                self.kv.pop_anon(self.cfg.window_blocks);
+                r.window = self.cfg.window_blocks;
                 r.batch_seq = self.next_batch_seq;
                 self.next_batch_seq += 1;
                 self.kv.record_query(u64::from(known), u64::from(cached * bs));
@@ -644,6 +667,8 @@ impl Instance {
         self.kv.release(&r.blocks, r.anon);
         r.blocks.clear();
         r.anon = 0;
+        self.kv.release(&[], r.window);
+        r.window = 0;
     }
 
     /// After a decode-only step with admission blocked, plans the following identical decode steps

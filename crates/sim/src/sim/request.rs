@@ -102,6 +102,9 @@ pub struct LiveRequest {
     pub blocks: Vec<u32>,
     /// Blank KV blocks held after `blocks`, counted (see `sim::kv`).
     pub anon: u32,
+    /// Blank blocks held for the sliding-window layers while running, counted (see
+    /// `InstanceConfig::window_blocks`).
+    pub window: u32,
     /// When its latest token reached the client (µs).
     pub last_token_us: i64,
     /// Sum of its inter-token gaps (µs).
@@ -143,6 +146,7 @@ impl LiveRequest {
             synced_tick: 0,
             blocks: Vec::new(),
             anon: 0,
+            window: 0,
             hashes: Vec::new(),
             registered: 0,
             enqueue_us: now,
