@@ -191,8 +191,7 @@ fn file_name(experiment: &str) -> String {
 /// measured and predicted knees as vertical rules; then its table.
 pub fn to_html(r: &ClusterReport) -> Vec<(String, String)> {
     let mut pages: Vec<(String, String)> = Vec::new();
-    let mut k = 0;
-    for s in &r.stacks {
+    for (k, s) in r.stacks.iter().enumerate() {
         if pages.last().is_none_or(|(name, _)| *name != s.experiment) {
             pages.push((s.experiment.clone(), String::new()));
         }
@@ -206,7 +205,6 @@ pub fn to_html(r: &ClusterReport) -> Vec<(String, String)> {
             );
         }
         stack_html(s, k, body);
-        k += 1;
     }
     let mut seen = std::collections::BTreeMap::<String, usize>::new();
     pages

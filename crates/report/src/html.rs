@@ -778,13 +778,12 @@ fn pareto_svg(out: &mut String, v: &SweepView) {
         }
     }
     out.push_str("</svg>");
-    let dot = dot_swatch;
     legend(
         out,
         &[
-            (dot("#4e79a7", "#4e79a7"), "feasible".into()),
-            (dot("#f28e2b", "#7a3e00"), "Pareto-optimal".into()),
-            (dot("#fff", "#9aa5b1"), "infeasible (fails a gate)".into()),
+            (dot_swatch("#4e79a7", "#4e79a7"), "feasible".into()),
+            (dot_swatch("#f28e2b", "#7a3e00"), "Pareto-optimal".into()),
+            (dot_swatch("#fff", "#9aa5b1"), "infeasible (fails a gate)".into()),
             (line_swatch("#f28e2b", false), "Pareto front".into()),
         ],
     );

@@ -62,10 +62,11 @@ pub fn warm_prefix(requests: &[(u32, f64)]) -> Option<WarmPrefixSpec> {
         return None;
     }
     cached.sort_by(f64::total_cmp);
-    let k = cached.len();
-    let median = if k % 2 == 1 { cached[k / 2] } else { (cached[k / 2 - 1] + cached[k / 2]) / 2.0 };
     let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
-    Some(WarmPrefixSpec { share: round3(k as f64 / requests.len() as f64), fraction: round3(median) })
+    Some(WarmPrefixSpec {
+        share: round3(cached.len() as f64 / requests.len() as f64),
+        fraction: round3(percentile(&cached, 50.0)),
+    })
 }
 
 /// `data/openshift/<exp>` holding per-stack folders of LMBench CSVs, if `folder` has one.
