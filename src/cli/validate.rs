@@ -33,6 +33,10 @@ pub struct Args {
     /// Manifests folder of a cluster benchmark folder that holds none (an llm-d guide's results).
     #[arg(long)]
     deployment: Option<PathBuf>,
+    /// Cluster experiments only: write one self-contained HTML page per experiment into this folder
+    /// (output tok/s, TTFT mean and p90 against the request rate, predicted beside measured).
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
 }
 
 pub fn exec(args: Args) -> Result<ExitCode, CliError> {
@@ -46,8 +50,17 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
                 update_ratchet: args.update_ratchet,
                 threads: args.threads.unwrap_or_else(calibrate::default_threads),
                 deployment: args.deployment.as_deref(),
+                report: args.report.as_deref(),
             },
         );
+    }
+    if args.report.is_some() {
+        return Err(blis_sim::error::InvalidInput::new(
+            "--report",
+            "applies to cluster experiments only",
+            "give ClusterExperiment files or validation/cluster folders, or drop --report",
+        )
+        .into());
     }
     let exps = experiment::load_paths(&args.paths)?;
     let profile = args.profile.as_deref().map(load::load_calibration).transpose()?;

@@ -22,6 +22,8 @@ pub struct ClusterArgs<'a> {
     pub threads: usize,
     /// Manifests folder for a benchmark folder that holds none.
     pub deployment: Option<&'a Path>,
+    /// Folder to write one HTML page per experiment into.
+    pub report: Option<&'a Path>,
 }
 
 /// What the cluster ratchet file says it records.
@@ -37,6 +39,13 @@ pub fn exec(paths: &[PathBuf], args: &ClusterArgs<'_>) -> Result<ExitCode, CliEr
         Output::Table => out!("{}", blis_report::cluster::to_table(&report)),
     }
     eprintln!("{} cluster stacks in {wall:.2} s wall", report.stacks.len());
+    if let Some(dir) = args.report {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| super::failed(format!("cannot create {}: {e}", dir.display())))?;
+        for (file, html) in blis_report::cluster::to_html(&report) {
+            super::write_file(&dir.join(file), html)?;
+        }
+    }
     let Some(path) = args.ratchet else { return Ok(ExitCode::SUCCESS) };
     let current = cluster::ratchet_medians(&report);
     let text = ratchet::to_text_with(RATCHET_COMMENT, &current);

@@ -254,3 +254,42 @@ fn random_routing_spreads_requests_unevenly_and_repeats_per_seed() {
     assert_eq!(c, counts(&plain("random", "")), "the same seed repeats");
     assert_ne!(c, counts(&plain("random", "7")), "another seed draws differently");
 }
+
+/// A replayed trace's warm prefixes (`trace.warmPrefix`): the marked requests find that part of
+/// their prompt cached at their replica, block-rounded, and their TTFT falls by about the prefill
+/// of those tokens; the others, spaced so they never queue, are untouched.
+#[test]
+fn warm_prefixes_are_served_from_the_cache_and_shorten_only_their_ttft() {
+    let rows: String = (0..60).map(|k| format!("{},{},20\\n", k * 2, 1000 + 37 * k)).collect();
+    let yaml = |warm: &str| {
+        example("quickstart.yaml").split("  workload:").next().unwrap().to_string()
+            + &format!(
+                "  workload:\n    trace:\n      {warm}\n      csv: \"arrival_time_s,input_tokens,output_tokens\\n{rows}\"\n    classes: [{{name: trace}}]\n"
+            )
+    };
+    let cold = run(&resolve(&yaml("timeScale: 1")));
+    let warm = run(&resolve(&yaml("warmPrefix: {share: 0.5, fraction: 0.6}")));
+    assert_conserved(&warm.output);
+    let by_id: std::collections::HashMap<u64, &blis_sim::metrics::record::RequestRecord> =
+        cold.output.completed.iter().map(|r| (r.id, r)).collect();
+    let mut marked = 0;
+    for r in &warm.output.completed {
+        let c = by_id[&r.id];
+        assert_eq!(c.cached_tokens, 0, "no prompt repeats: a cold replay has no hits");
+        let want = (f64::from(r.input_tokens) * 0.6).floor() as u32 / 16 * 16;
+        if r.cached_tokens > 0 {
+            marked += 1;
+            assert_eq!(r.cached_tokens, want, "request {}: the warm prefix, whole blocks", r.id);
+            assert!(
+                r.ttft_us < c.ttft_us * 3 / 4,
+                "request {}: {} vs cold {} µs",
+                r.id,
+                r.ttft_us,
+                c.ttft_us
+            );
+        } else {
+            assert_eq!(r.ttft_us, c.ttft_us, "request {}: a cold request is untouched", r.id);
+        }
+    }
+    assert!((18..=42).contains(&marked), "about half the 60 requests are warm: {marked}");
+}

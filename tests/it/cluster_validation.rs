@@ -109,6 +109,26 @@ fn lmbench_files_match_the_derived_summary() {
     assert_eq!(censored, 17, "llm-d sharegpt 2 .. 10 QPS");
 }
 
+/// exp-2's ShareGPT replays finish some requests faster than a cold prefill of their prompt allows
+/// (cache hits on prompts that extend earlier ones); the converter gives every replay of those stacks
+/// the warm prefixes their lowest-rate file shows, and short_input (75-token prompts) none.
+#[test]
+fn lmbench_sharegpt_stacks_get_the_warm_prefixes_of_their_lowest_rate_file() {
+    let exp = lmbench::convert(&shared("llmd-benchmark-2025-exp-2")).unwrap();
+    for s in &exp.stacks {
+        let warm: Vec<_> = s.runs.iter().map(|r| r.workload.trace.as_ref().unwrap().warm_prefix).collect();
+        assert!(warm.windows(2).all(|w| w[0] == w[1]), "{}: one estimate for every file", s.name);
+        if s.name.ends_with("short_input") {
+            assert_eq!(warm[0], None, "{}", s.name);
+            continue;
+        }
+        let w = warm[0].unwrap_or_else(|| panic!("{}: no warm prefix", s.name));
+        assert!((0.2..0.6).contains(&w.share) && (0.4..0.8).contains(&w.fraction), "{}: {w:?}", s.name);
+        let lowest = s.runs.iter().map(|r| r.points[0].rate).fold(f64::MAX, f64::min);
+        assert!(s.notes.iter().any(|n| n.contains("warm prefixes") && n.contains(&format!("QPS {lowest}"))));
+    }
+}
+
 #[test]
 fn benchmark_serving_runs_are_grouped_by_gpu_and_stack() {
     let exp = cluster::serving_runs::convert(&shared("llmd-benchmark-2025-exp-7")).unwrap();
@@ -163,6 +183,66 @@ fn validate_prints_every_stack_and_is_reproducible_byte_for_byte() {
     let text = String::from_utf8_lossy(&t.stdout);
     assert!(text.contains("== llmd-benchmark-2025-exp-7 / H100 vllm-2replicas"), "{text}");
     assert!(text.contains("knee (TTFT mean > 5x the lowest rate's)"));
+}
+
+/// The values of the `<circle class="{class}"` markers of an HTML page: `(data-x, data-y)`.
+fn markers(html: &str, class: &str) -> Vec<(f64, f64)> {
+    let attr = |s: &str, name: &str| -> f64 {
+        let at = s.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        s[at..at + s[at..].find('"').unwrap()].parse().unwrap()
+    };
+    html.split(&format!("<circle class=\"{class}\""))
+        .skip(1)
+        .map(|c| (attr(c, "data-x"), attr(c, "data-y")))
+        .collect()
+}
+
+#[test]
+fn the_html_report_plots_every_stage_predicted_and_measured_and_is_reproducible() {
+    let dir = std::env::temp_dir().join(format!("blis-cluster-html-{}", std::process::id()));
+    let d = dir.to_str().unwrap();
+    let exp = "validation/cluster/llmd-benchmark-2025-exp-2.yaml";
+    let out = blis(&["validate", exp, "--output", "json", "--report", d]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let page = dir.join("llmd-benchmark-2025-exp-2.html");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let stacks = doc["stacks"].as_array().unwrap();
+    assert_eq!(html.matches("<h2 ").count(), stacks.len(), "a section per stack");
+    // Expected markers, from the JSON report: a predicted point per stage and chart, a measured one per
+    // scored stage, a hollow one per unscored stage.
+    let (mut pred, mut meas, mut hollow) = (Vec::new(), Vec::new(), Vec::new());
+    for s in stacks {
+        for p in s["points"].as_array().unwrap() {
+            let rate = p["rate"].as_f64().unwrap();
+            for key in ["output_tokens_per_s", "ttft_mean_ms", "ttft_p90_ms"] {
+                pred.push((rate, p["predicted"][key].as_f64().unwrap()));
+                let m = (rate, p["measured"][key].as_f64().unwrap());
+                if p["unscored"].is_null() {
+                    meas.push(m)
+                } else {
+                    hollow.push(m)
+                }
+            }
+        }
+    }
+    let sorted = |mut v: Vec<(f64, f64)>| {
+        v.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        v
+    };
+    assert!(meas.len() > 50 && !hollow.is_empty());
+    assert_eq!(sorted(markers(&html, "pred")), sorted(pred), "predicted values read back");
+    assert_eq!(sorted(markers(&html, "meas")), sorted(meas), "measured values read back");
+    assert_eq!(sorted(markers(&html, "meas-unscored")), sorted(hollow));
+    let knees = stacks.iter().filter(|s| !s["scores"]["knee_measured"].is_null()).count();
+    assert!(knees > 0 && html.matches("measured knee (").count() >= 3 * knees, "knees marked on every chart");
+    let again = blis(&["validate", exp, "--report", d, "--threads", "1"]);
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_to_string(&page).unwrap(), html, "same bytes on a rerun");
+    let single = blis(&["validate", "../shared/validation/experiments", "--report", d]);
+    assert_eq!(single.status.code(), Some(2), "--report is for cluster experiments");
+    assert!(String::from_utf8_lossy(&single.stderr).contains("--report"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

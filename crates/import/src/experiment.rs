@@ -369,6 +369,7 @@ impl Experiment {
                         prefix_tokens: Some(min_input),
                         prefix_groups: None,
                         time_scale: None,
+                        warm_prefix: None,
                         config_map_ref: None,
                     }),
                     client: None,

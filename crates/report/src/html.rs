@@ -74,7 +74,7 @@ impl<'a> RunView<'a> {
 }
 
 /// Series colours (Tableau 10), distinguishable and readable on white.
-const PALETTE: [&str; 10] = [
+pub(crate) const PALETTE: [&str; 10] = [
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
     "#bab0ac",
 ];
@@ -103,7 +103,7 @@ pre{background:#fff;border:1px solid #d9e2ec;border-radius:8px;padding:12px;over
 ";
 
 /// Escapes text for HTML element content and attribute values.
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -119,7 +119,7 @@ fn esc(s: &str) -> String {
 }
 
 /// A number with about three significant digits.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     let a = v.abs();
     if a >= 100.0 || a == 0.0 {
         format!("{v:.0}")
@@ -136,7 +136,7 @@ fn pct(v: f64) -> String {
     format!("{:.1}%", v * 100.0)
 }
 
-fn page(title: &str, body: &str) -> String {
+pub(crate) fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
@@ -285,11 +285,39 @@ impl Plot {
 }
 
 /// One line of a chart.
-struct Line {
-    label: String,
-    color: &'static str,
-    dashed: bool,
-    points: Vec<(f64, f64)>,
+pub(crate) struct Line {
+    pub(crate) label: String,
+    pub(crate) color: &'static str,
+    pub(crate) dashed: bool,
+    pub(crate) points: Vec<(f64, f64)>,
+}
+
+/// Unconnected points of a chart, drawn as circles carrying their values (`data-x`, `data-y`):
+/// the predicted value of each stage over its line, or measured values beside a prediction.
+pub(crate) struct Dots {
+    pub(crate) label: String,
+    pub(crate) color: &'static str,
+    /// CSS class of every circle (`pred`, `meas`, ...), so a reader or a test can pick them out.
+    pub(crate) class: &'static str,
+    /// White inside: points that are shown but do not count (unscored measurements).
+    pub(crate) hollow: bool,
+    pub(crate) points: Vec<(f64, f64)>,
+}
+
+/// A vertical rule at one x value, labelled (a knee).
+pub(crate) struct Rule {
+    pub(crate) label: String,
+    pub(crate) color: &'static str,
+    pub(crate) x: f64,
+}
+
+/// What a chart is: its id, title, axis labels and whether y is a fraction shown as percent.
+pub(crate) struct Frame<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) title: &'a str,
+    pub(crate) x_label: &'a str,
+    pub(crate) y_label: &'a str,
+    pub(crate) pct: bool,
 }
 
 fn legend(out: &mut String, items: &[(String, String)]) {
@@ -309,6 +337,10 @@ fn line_swatch(color: &str, dashed: bool) -> String {
     format!("<i class=\"sw\" style=\"background:{bg}\"></i>")
 }
 
+fn dot_swatch(fill: &str, stroke: &str) -> String {
+    format!("<i class=\"dot\" style=\"background:{fill};border:2px solid {stroke}\"></i>")
+}
+
 /// A line chart in a card, with its legend.
 fn line_chart(
     out: &mut String,
@@ -319,15 +351,23 @@ fn line_chart(
     lines: &[Line],
     pct: bool,
 ) {
+    chart(out, &Frame { id, title, x_label, y_label, pct }, lines, &[], &[]);
+}
+
+/// A chart in a card: lines, then dots over them, then vertical rules; with its legend. Both axes
+/// start at 0 and cover every line, dot and rule.
+pub(crate) fn chart(out: &mut String, f: &Frame, lines: &[Line], dots: &[Dots], rules: &[Rule]) {
     out.push_str("<div class=\"card\">");
-    let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
-    let ys = lines.iter().flat_map(|l| l.points.iter().map(|p| p.1));
-    let y_max = ys.fold(0.0, f64::max);
+    let line_points = || lines.iter().flat_map(|l| l.points.iter().copied());
+    let dot_points = || dots.iter().flat_map(|d| d.points.iter().copied());
+    let x_max =
+        line_points().chain(dot_points()).map(|p| p.0).chain(rules.iter().map(|r| r.x)).fold(0.0, f64::max);
+    let y_max = line_points().chain(dot_points()).map(|p| p.1).fold(0.0, f64::max);
     // Fractions that reach 1 (distribution functions) end the axis at 100 %.
-    let y = if pct && y_max >= 0.999 { Axis::linear(1.0) } else { Axis::linear(y_max.max(0.05) * 1.05) };
-    let plot = Plot { x: Axis::linear(xs.fold(0.0, f64::max)), y, y_pct: pct };
-    plot.open(out, id, title, x_label, y_label);
-    if lines.iter().all(|l| l.points.is_empty()) {
+    let y = if f.pct && y_max >= 0.999 { Axis::linear(1.0) } else { Axis::linear(y_max.max(0.05) * 1.05) };
+    let plot = Plot { x: Axis::linear(x_max), y, y_pct: f.pct };
+    plot.open(out, f.id, f.title, f.x_label, f.y_label);
+    if line_points().next().is_none() && dot_points().next().is_none() {
         let _ = write!(
             out,
             "<text class=\"label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">no data</text>",
@@ -348,9 +388,46 @@ fn line_chart(
             t = esc(&l.label)
         );
     }
+    for d in dots {
+        let fill = if d.hollow { "#fff" } else { d.color };
+        for &(x, y) in &d.points {
+            let _ = write!(
+                out,
+                "<circle class=\"{cls}\" data-x=\"{x}\" data-y=\"{y}\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"4.5\" \
+                 fill=\"{fill}\" stroke=\"{c}\" stroke-width=\"2\"><title>{t}: {xv}, {yv}</title></circle>",
+                cls = d.class,
+                cx = plot.px(x),
+                cy = plot.py(y),
+                c = d.color,
+                t = esc(&d.label),
+                xv = num(x),
+                yv = num(y)
+            );
+        }
+    }
+    for r in rules {
+        let x = plot.px(r.x);
+        let _ = write!(
+            out,
+            "<line class=\"rule\" data-x=\"{v}\" x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{MT}\" y2=\"{y2}\" stroke=\"{c}\" \
+             stroke-width=\"1.5\" stroke-dasharray=\"2 3\"><title>{t}</title></line>",
+            v = r.x,
+            y2 = H - MB,
+            c = r.color,
+            t = esc(&r.label)
+        );
+    }
     out.push_str("</svg>");
-    let items: Vec<(String, String)> =
+    let mut items: Vec<(String, String)> =
         lines.iter().map(|l| (line_swatch(l.color, l.dashed), l.label.clone())).collect();
+    // A line's own points share its legend entry.
+    let own = |d: &Dots| lines.iter().any(|l| l.label == d.label && l.color == d.color);
+    items.extend(
+        dots.iter()
+            .filter(|d| !own(d))
+            .map(|d| (dot_swatch(if d.hollow { "#fff" } else { d.color }, d.color), d.label.clone())),
+    );
+    items.extend(rules.iter().map(|r| (line_swatch(r.color, true), r.label.clone())));
     legend(out, &items);
     out.push_str("</div>");
 }
@@ -701,15 +778,12 @@ fn pareto_svg(out: &mut String, v: &SweepView) {
         }
     }
     out.push_str("</svg>");
-    let dot = |fill: &str, stroke: &str| {
-        format!("<i class=\"dot\" style=\"background:{fill};border:2px solid {stroke}\"></i>")
-    };
     legend(
         out,
         &[
-            (dot("#4e79a7", "#4e79a7"), "feasible".into()),
-            (dot("#f28e2b", "#7a3e00"), "Pareto-optimal".into()),
-            (dot("#fff", "#9aa5b1"), "infeasible (fails a gate)".into()),
+            (dot_swatch("#4e79a7", "#4e79a7"), "feasible".into()),
+            (dot_swatch("#f28e2b", "#7a3e00"), "Pareto-optimal".into()),
+            (dot_swatch("#fff", "#9aa5b1"), "infeasible (fails a gate)".into()),
             (line_swatch("#f28e2b", false), "Pareto front".into()),
         ],
     );

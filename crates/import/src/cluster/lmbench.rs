@@ -12,6 +12,12 @@
 //! A file that logs fewer than [`CENSORED_FRACTION`] of the requests another stack's file of the
 //! same scenario and QPS logs is censored (only requests that finished before a cut-off were
 //! written, so its latencies are biased low): it is shown, not scored.
+//!
+//! Every file of a scenario replays the same prompt list, and LMBench's prompts can repeat or
+//! extend earlier ones (multi-round conversations after a warm-up), so some requests find part of
+//! their prompt cached; the CSVs carry no token identities to say which. [`warm_prefix`] estimates
+//! it from the stack's lowest-rate file (the least queueing), and every replay of the stack gets it
+//! as `trace.warmPrefix`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,10 +29,45 @@ use super::{ClusterExperiment, Figures, Point, Run, Stack};
 use crate::folder::read_file;
 use blis_sim::error::InvalidInput;
 use blis_sim::metrics::summary::percentile;
-use blis_sim::workload::{ClassSpec, TraceSpec, WorkloadSpec};
+use blis_sim::workload::{ClassSpec, TraceSpec, WarmPrefixSpec, WorkloadSpec};
 
 /// Below this fraction of the most requests logged at the same scenario and QPS, a file is censored.
 pub const CENSORED_FRACTION: f64 = 0.9;
+
+/// Prompts within this factor of a request's prompt length are its similar prompts.
+pub const SIMILAR_LENGTH: f64 = 1.25;
+
+/// A request whose TTFT is below this multiple of the 90th percentile TTFT of its similar prompts
+/// found part of its prompt cached: queueing at the lowest rate does not spread cold prefills that far.
+pub const WARM_TTFT_RATIO: f64 = 0.6;
+
+/// The warm prefixes one file shows, from its `(prompt tokens, TTFT ms)` per request: the share of
+/// requests faster than [`WARM_TTFT_RATIO`] x the 90th percentile TTFT of the prompts within
+/// [`SIMILAR_LENGTH`] of theirs (itself included), and the median over them of 1 - TTFT / that
+/// reference (the cached fraction of the prompt if TTFT scales with the prompt tokens computed).
+/// `None` when no request is that fast.
+pub fn warm_prefix(requests: &[(u32, f64)]) -> Option<WarmPrefixSpec> {
+    let mut cached = Vec::new();
+    for &(n, ttft) in requests {
+        let (lo, hi) = (f64::from(n) / SIMILAR_LENGTH, f64::from(n) * SIMILAR_LENGTH);
+        let mut similar: Vec<f64> =
+            requests.iter().filter(|(m, _)| (lo..=hi).contains(&f64::from(*m))).map(|&(_, t)| t).collect();
+        similar.sort_by(f64::total_cmp);
+        let reference = percentile(&similar, 90.0);
+        if reference > 0.0 && ttft < WARM_TTFT_RATIO * reference {
+            cached.push(1.0 - ttft / reference);
+        }
+    }
+    if cached.is_empty() {
+        return None;
+    }
+    cached.sort_by(f64::total_cmp);
+    let round3 = |x: f64| (x * 1000.0).round() / 1000.0;
+    Some(WarmPrefixSpec {
+        share: round3(cached.len() as f64 / requests.len() as f64),
+        fraction: round3(percentile(&cached, 50.0)),
+    })
+}
 
 /// `data/openshift/<exp>` holding per-stack folders of LMBench CSVs, if `folder` has one.
 pub fn data_dir(folder: &Path) -> Option<PathBuf> {
@@ -68,6 +109,8 @@ pub struct FileData {
     pub figures: Figures,
     /// Mean prompt tokens.
     pub mean_prompt_tokens: f64,
+    /// `(prompt tokens, TTFT ms)` of every request, in arrival order.
+    pub requests: Vec<(u32, f64)>,
 }
 
 const COLUMNS: [&str; 6] =
@@ -127,6 +170,7 @@ pub fn read_csv(text: &str, file: &str) -> Result<FileData, InvalidInput> {
     let last_finish = rows.iter().map(|r| r[5]).fold(f64::MIN, f64::max);
     let mut csv = String::from("arrival_time_s,input_tokens,output_tokens\n");
     let mut ttft = Vec::with_capacity(rows.len());
+    let requests: Vec<(u32, f64)> = rows.iter().map(|r| (r[0].round() as u32, r[2] * 1000.0)).collect();
     let (mut itl_sum, mut itl_n, mut out_tokens, mut prompt) = (0.0, 0usize, 0.0, 0.0);
     for r in &rows {
         csv.push_str(&format!("{:.6},{},{}\n", r[4] - first, r[0].round() as u64, r[1].round() as u64));
@@ -152,6 +196,7 @@ pub fn read_csv(text: &str, file: &str) -> Result<FileData, InvalidInput> {
             n: Some(n as u64),
         },
         mean_prompt_tokens: prompt / n as f64,
+        requests,
     })
 }
 
@@ -285,6 +330,16 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
         if stack.starts_with("llm-d") {
             notes.push("as far as the files show, this \"llm-d\" stack is vLLM + LMCache CPU offload (LMCACHE_MAX_LOCAL_CPU_SIZE 40 GB) behind a Service: no EPP, InferencePool or scorer config in the yamls".into());
         }
+        // Files are sorted by QPS: the first is the lowest rate.
+        let warm =
+            files.first().and_then(|(qps, fname, d)| Some((*qps, fname.clone(), warm_prefix(&d.requests)?)));
+        if let Some((qps, fname, w)) = &warm {
+            notes.push(format!(
+                "warm prefixes: {:.1} % of the requests arrive with {:.1} % of their prompt cached (trace.warmPrefix), as {fname} (QPS {qps}) shows: requests faster than {WARM_TTFT_RATIO} x the p90 TTFT of prompts within {SIMILAR_LENGTH}x their length (LMBench replays the same prompts at every QPS, and they repeat or extend earlier ones)",
+                w.share * 100.0,
+                w.fraction * 100.0
+            ));
+        }
         if scenario == "short_input" {
             notes.push("short_input is multi-round QA: each round's prompt holds the history, which the replay does not share as a prefix".into());
         }
@@ -318,6 +373,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                         prefix_tokens: None,
                         prefix_groups: None,
                         time_scale: None,
+                        warm_prefix: warm.as_ref().map(|w| w.2),
                     }),
                     client: None,
                     profile: None,
@@ -375,6 +431,26 @@ mod tests {
             "tokens over first launch .. last finish"
         );
         assert_eq!(f.n, Some(2));
+    }
+
+    #[test]
+    fn warm_prefixes_are_the_requests_far_below_their_similar_prompts() {
+        // Cold TTFT = 50 ms + 0.3 ms per token, +-10 % of queueing; every 10th of the 300 requests
+        // from the 4th on has 60 % of its prompt cached.
+        let reqs: Vec<(u32, f64)> = (0..300u32)
+            .map(|k| {
+                let n = 300 + (k * 97) % 1700;
+                let jitter = 1.0 + 0.1 * (f64::from(k % 5) - 2.0) / 2.0;
+                let computed = if k % 10 == 3 { f64::from(n) * 0.4 } else { f64::from(n) };
+                (n, (50.0 + 0.3 * computed) * jitter)
+            })
+            .collect();
+        let w = warm_prefix(&reqs).expect("the cached requests are found");
+        assert_eq!(w.share, 0.1, "exactly the marked requests");
+        assert!((0.45..0.65).contains(&w.fraction), "about the cached 60 %, less the fixed cost: {w:?}");
+        let cold: Vec<(u32, f64)> =
+            reqs.iter().enumerate().filter(|(k, _)| k % 10 != 3).map(|(_, r)| *r).collect();
+        assert_eq!(warm_prefix(&cold), None, "queueing spread alone is not a hit");
     }
 
     #[test]

@@ -242,6 +242,7 @@ mod tests {
             output_tokens: 10,
             prompt: PromptLayout { prefix_key: 0, prefix_len: 0, body_key: id, body_shared: false },
             session: None,
+            warm_tokens: 0,
         }
     }
 

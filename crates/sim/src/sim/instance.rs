@@ -544,7 +544,12 @@ impl Instance {
                         cpu_hits += 1;
                     }
                 }
-                let start = (cached + cpu_hits) * bs;
+                let mut start = (cached + cpu_hits) * bs;
+                // A warm prefix (cached by traffic before the run) is a hit at the first admission;
+                // after a preemption its blocks are found in the cache like any others.
+                if slab[s].first_scheduled_us.is_none() {
+                    start = start.max(slab[s].req.warm_tokens.min(known - 1) / bs * bs);
+                }
                 let pending = known - start;
                 let mut chunk = pending.min(budget);
                 if pending > 1 && self.cfg.long_prefill_token_threshold > 0 {

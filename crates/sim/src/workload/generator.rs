@@ -12,7 +12,7 @@ use super::arrival::{secs_to_us, ArrivalStream};
 use super::client::{Client, Held};
 use super::length::Sampler;
 use super::request::{PromptLayout, Request, SessionRef};
-use super::spec::{validate, ArrivalSpec, ClassSpec, LengthDist, PromptOrder, WorkloadSpec};
+use super::spec::{validate, ArrivalSpec, ClassSpec, LengthDist, PromptOrder, WarmPrefixSpec, WorkloadSpec};
 use super::stage::StageLog;
 use super::trace::TraceSource;
 use crate::error::InvalidInput;
@@ -308,6 +308,8 @@ pub struct WorkloadGen {
     trace_prefix_tokens: u32,
     trace_prefix_groups: Option<u32>,
     trace_rng: SimRng,
+    /// The trace's warm prefixes, with their own stream so drawing them moves no other draw.
+    trace_warm: Option<(WarmPrefixSpec, SimRng)>,
     pending: BinaryHeap<Pending>,
     live: HashMap<u64, Live>,
     max_requests: u64,
@@ -359,6 +361,7 @@ impl WorkloadGen {
             trace_prefix_tokens: 0,
             trace_prefix_groups: None,
             trace_rng: rng::stream(seed, "workload.trace.prefix"),
+            trace_warm: None,
             pending: BinaryHeap::new(),
             live: HashMap::new(),
             max_requests: spec.max_requests.unwrap_or(u64::MAX),
@@ -401,6 +404,7 @@ impl WorkloadGen {
             gen.trace = Some(source);
             gen.trace_prefix_tokens = t.prefix_tokens.unwrap_or(0);
             gen.trace_prefix_groups = t.prefix_groups;
+            gen.trace_warm = t.warm_prefix.map(|w| (w, rng::stream(seed, "workload.trace.warm")));
             gen.stage_feed = Some(Source::Trace);
             gen.track = gen.client.is_bounded();
             return Ok(gen);
@@ -564,6 +568,10 @@ impl WorkloadGen {
                         body_shared: false,
                     },
                 };
+                let warm_tokens = match self.trace_warm.as_mut() {
+                    Some((w, rng)) => w.tokens(row.input_tokens, rng.random::<f64>()),
+                    None => 0,
+                };
                 if let Some(st) = row.stage {
                     self.log_stage(st as usize, None, row.arrival_us, id, t);
                 }
@@ -575,6 +583,7 @@ impl WorkloadGen {
                     output_tokens: row.output_tokens,
                     prompt,
                     session: None,
+                    warm_tokens,
                 }
             }
         };
@@ -679,6 +688,7 @@ impl WorkloadGen {
             output_tokens,
             prompt: PromptLayout { prefix_key, prefix_len, body_key, body_shared },
             session,
+            warm_tokens: 0,
         }
     }
 
@@ -734,6 +744,7 @@ impl WorkloadGen {
             output_tokens,
             prompt: PromptLayout { body_key, body_shared, ..req.prompt },
             session: Some(SessionRef { session: sref.session, turn: next_turn, last_turn }),
+            warm_tokens: 0,
         };
         self.pending.push(Pending { at, seq: self.scheduled, req, fresh_body });
         self.scheduled += 1;

@@ -50,7 +50,8 @@
 //! priorities, selected by the `class` column (empty or absent = the first class); an unknown class
 //! name is rejected at load time, naming its row. Rows with a `prefix_group` share the first
 //! `prefixTokens` tokens of their prompt with the group (`prefixGroups` assigns groups at random to
-//! traces without that column).
+//! traces without that column). `warmPrefix` marks a share of the rows as arriving with part of
+//! their prompt already cached by traffic before the run ([`Request::warm_tokens`]).
 
 mod arrival;
 mod client;
@@ -70,7 +71,7 @@ pub use request::{PromptLayout, Request, SessionRef};
 pub use slo::Slo;
 pub use spec::{
     validate, ArrivalProcess, ArrivalSpec, BetweenStagesSpec, ClassSpec, ClientSpec, EmpiricalPoint,
-    LengthDist, PrefixSpec, PromptOrder, SessionSpec, StageSpec, TraceSpec, WorkloadProfileSpec,
-    WorkloadSpec, MAX_CLASSES,
+    LengthDist, PrefixSpec, PromptOrder, SessionSpec, StageSpec, TraceSpec, WarmPrefixSpec,
+    WorkloadProfileSpec, WorkloadSpec, MAX_CLASSES,
 };
 pub use stage::StageLog;

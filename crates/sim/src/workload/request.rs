@@ -47,6 +47,10 @@ pub struct Request {
     pub prompt: PromptLayout,
     /// Session membership, for turns of multi-turn sessions.
     pub session: Option<SessionRef>,
+    /// Leading prompt tokens the serving engine already holds in its prefix cache when the request
+    /// arrives, put there by traffic outside the simulated run (a benchmark's warm-up, an earlier
+    /// replay of the same prompts); served as hits at the first admission. 0 for generated traffic.
+    pub warm_tokens: u32,
 }
 
 impl PromptLayout {

@@ -377,6 +377,37 @@ pub struct TraceSpec {
     /// Multiplier on arrival times (0.5 replays twice as fast). Default 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_scale: Option<f64>,
+    /// Prompt prefixes the serving engine already holds when the replayed requests arrive (the
+    /// recorded benchmark warmed it up, or replayed the same prompts before); absent = none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_prefix: Option<WarmPrefixSpec>,
+}
+
+/// Warm prefixes of a replayed trace: a `share` of the requests, drawn from the seed (stream
+/// `workload.trace.warm`), arrive with the first `fraction` of their prompt already in the prefix
+/// cache of the replica they are routed to; the rest arrive cold. The share is of all requests, so
+/// it already counts the hits that routing loses (a prefix cached on one replica helps only the
+/// requests sent there). What a recording shows when its prompts repeat or extend earlier ones
+/// (multi-round conversations with a warm-up) and the trace has no token identities to say which.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WarmPrefixSpec {
+    /// Share of the requests (0..1) that arrive with a warm prefix.
+    pub share: f64,
+    /// Fraction (0..1) of such a request's prompt that is cached (rounded down to whole KV blocks
+    /// by the engine; at least one token is always computed).
+    pub fraction: f64,
+}
+
+impl WarmPrefixSpec {
+    /// The warm tokens of a prompt of `input_tokens` tokens, given a uniform draw `u` in [0, 1).
+    pub fn tokens(&self, input_tokens: u32, u: f64) -> u32 {
+        if u < self.share {
+            (f64::from(input_tokens) * self.fraction).floor() as u32
+        } else {
+            0
+        }
+    }
 }
 
 /// A key of a ConfigMap in the same namespace.
@@ -585,6 +616,17 @@ fn validate_trace(t: &TraceSpec) -> V {
             "must be >= 1 (got 0)",
             "set the number of prefix groups, or omit prefixGroups",
         ));
+    }
+    if let Some(w) = &t.warm_prefix {
+        for (name, v) in [("warmPrefix.share", w.share), ("warmPrefix.fraction", w.fraction)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(err(
+                    name,
+                    format!("must be between 0 and 1 (got {v})"),
+                    "give a fraction from 0 to 1",
+                ));
+            }
+        }
     }
     if t.prefix_groups.is_some() && t.prefix_tokens.is_none() {
         return Err(err(

@@ -446,6 +446,27 @@ classes: [{name: a}]
 }
 
 #[test]
+fn warm_prefixes_mark_the_share_of_rows_drawn_from_the_seed() {
+    let rows: String = (0..2000).map(|k| format!("{k},{},10\n", 100 + k % 7)).collect();
+    let yaml = |w: &str| {
+        format!("trace:\n  warmPrefix: {w}\n  csv: \"arrival_time_ms,input_tokens,output_tokens\\n{}\"\nclasses: [{{name: a}}]\n", rows.replace('\n', "\\n"))
+    };
+    let rs = drain(&mut gen(&yaml("{share: 0.3, fraction: 0.55}"), 7));
+    let warm: Vec<&Request> = rs.iter().filter(|r| r.warm_tokens > 0).collect();
+    let share = warm.len() as f64 / rs.len() as f64;
+    assert!((share - 0.3).abs() < 0.04, "share {share}");
+    assert!(warm.iter().all(|r| r.warm_tokens == (f64::from(r.input_tokens) * 0.55).floor() as u32));
+    assert_eq!(drain(&mut gen(&yaml("{share: 0.3, fraction: 0.55}"), 7)), rs, "same seed, same rows");
+    assert_ne!(drain(&mut gen(&yaml("{share: 0.3, fraction: 0.55}"), 8)), rs, "another seed draws others");
+    let plain = drain(&mut gen(&yaml("{share: 0, fraction: 0.55}"), 7));
+    assert!(plain.iter().all(|r| r.warm_tokens == 0));
+    let strip =
+        |v: &[Request]| v.iter().map(|r| (r.arrival_us, r.input_tokens, r.prompt)).collect::<Vec<_>>();
+    assert_eq!(strip(&plain), strip(&rs), "warm prefixes change nothing else");
+    assert_eq!(field_of(&yaml("{share: 1.5, fraction: 0.5}")), "spec.workload.trace.warmPrefix.share");
+}
+
+#[test]
 fn trace_errors_name_field_and_row() {
     let e = WorkloadGen::new(&spec("trace: {path: x.csv}\nclasses: [{name: a}]\n"), 1, None).err().unwrap();
     assert_eq!(e.field, "spec.workload.trace.path");
