@@ -74,6 +74,12 @@ if [[ $rc != 1 ]]; then
   exit 1
 fi
 
+step "fuzz: 10,000 mutated manifests (seeded) through the CLI's and the controller's paths"
+# No panic, every error names a field, the same seed gives the same outcomes (tests/it/fuzz.rs).
+BLIS_FUZZ_CASES=10000 BLIS_FUZZ_SEED=15 \
+  cargo test --release --locked --test it fuzz:: -- --nocapture 2>&1 | tee target/fuzz.log
+grep -E "^fuzz:" target/fuzz.log
+
 step "HTML report in headless Chromium (no console errors; screenshots in target/report-*.png)"
 hack/chromium-check.sh
 

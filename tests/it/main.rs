@@ -11,6 +11,7 @@ mod cluster_validation;
 mod common;
 mod crd_drift;
 mod e2e;
+mod fuzz;
 mod invariants;
 mod layering;
 mod optimize;

@@ -137,6 +137,13 @@ pub fn render(values: &Value, release: &str, version: Option<&str>) -> Result<Re
             NEWEST
         }
     };
+    if values.get("modelArtifacts").is_some_and(|m| !m.is_object() && !m.is_null()) {
+        return Err(InvalidInput::new(
+            "modelArtifacts",
+            "must be a mapping (uri, name, labels...)",
+            "give modelArtifacts as in the chart's values.yaml",
+        ));
+    }
     let mut v = defaults(ver);
     merge_patch(&mut v, values);
     // Helm deep-merges maps: the chart's default labels stay under the user's.

@@ -100,9 +100,10 @@ impl ModelServer {
         }
         for p in problems {
             if !allow {
+                // The parallelism flags are the container's args.
                 let field = match &self.file {
-                    Some(f) => format!("{} in {f}", self.source),
-                    None => self.source.clone(),
+                    Some(f) => format!("{} in {f}: args", self.source),
+                    None => format!("{}: args", self.source),
                 };
                 return Err(InvalidInput::new(
                     field,
