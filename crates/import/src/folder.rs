@@ -241,11 +241,13 @@ fn render_release(
                     return Err(template_error(&p, &text));
                 }
                 let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
-                    InvalidInput::new(
-                        p.display().to_string(),
-                        format!("is not valid YAML: {e}"),
-                        "fix the values file",
-                    )
+                    // A second document has no location of its own in the error: say where it starts.
+                    let second = e.location().is_none().then(|| text.find("\n---").map(|i| text[..i].matches('\n').count() + 2)).flatten();
+                    let problem = match second {
+                        Some(line) => format!("is not valid YAML: a values file holds one document, a second starts at line {line} column 1"),
+                        None => format!("is not valid YAML: {e}"),
+                    };
+                    InvalidInput::new(p.display().to_string(), problem, "fix the values file")
                 })?;
                 sources.push(p.display().to_string());
                 docs.push(doc);
