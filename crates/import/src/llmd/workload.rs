@@ -519,7 +519,7 @@ mod tests {
         };
         let m = import(&dep("4", 2)).unwrap();
         let e = m.check_parallelism(false).unwrap_err();
-        assert_eq!(e.field, "Deployment d");
+        assert_eq!(e.field, "Deployment d: args");
         assert!(
             e.problem.contains("TP 4 x DP-local 1 needs 4 GPUs per pod, the container requests 2"),
             "{e}"
