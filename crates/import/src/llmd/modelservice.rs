@@ -315,6 +315,13 @@ fn pod_spec(
         out["env"] = Value::Array(env);
         // GPU requests: the chart's count, or the values' own where that version lets it win.
         let mut resources = c.get("resources").cloned().unwrap_or(json!({}));
+        if !resources.is_object() {
+            return Err(InvalidInput::new(
+                format!("{field}.resources"),
+                "is not a mapping",
+                "write resources as a mapping with limits and requests (as the chart expects)",
+            ));
+        }
         let gpus = if ver < (0, 3, 0) { tp } else { tp * dpl };
         if let Some(r) = resource.as_deref().filter(|_| !is_simulator_image(c)) {
             for part in ["limits", "requests"] {
