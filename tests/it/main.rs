@@ -11,6 +11,7 @@ mod cluster_validation;
 mod common;
 mod crd_drift;
 mod e2e;
+mod fuzz;
 mod guide_folders;
 mod invariants;
 mod layering;

@@ -78,11 +78,15 @@ pub fn is_template(text: &str) -> bool {
     text.contains("{{") && text.contains("}}")
 }
 
-/// The error for a template given where rendered YAML is needed.
-pub fn template_error(file: &Path) -> InvalidInput {
+/// The error for a template given where rendered YAML is needed: a template is not YAML yet, so
+/// it is located by the line and column of its first `{{`.
+pub fn template_error(file: &Path, text: &str) -> InvalidInput {
+    let at = text.find("{{").unwrap_or(0);
+    let line = text[..at].matches('\n').count() + 1;
+    let column = at - text[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
     InvalidInput::new(
         file.display().to_string(),
-        "is a Helm template (it contains {{ }}) that needs rendering",
+        format!("is a Helm template ({{{{ at line {line} column {column}) that needs rendering"),
         "render it first (helm template RELEASE CHART -f values.yaml > rendered.yaml) and pass the output, or import the chart's values file in spec.import.releases",
     )
 }
@@ -261,14 +265,16 @@ fn render_release(
             ValuesSource::File(p) => {
                 let text = read_file(&p)?;
                 if is_template(&text) {
-                    return Err(template_error(&p));
+                    return Err(template_error(&p, &text));
                 }
                 let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
-                    InvalidInput::new(
-                        p.display().to_string(),
-                        format!("is not valid YAML: {e}"),
-                        "fix the values file",
-                    )
+                    // A second document has no location of its own in the error: say where it starts.
+                    let second = e.location().is_none().then(|| text.find("\n---").map(|i| text[..i].matches('\n').count() + 2)).flatten();
+                    let problem = match second {
+                        Some(line) => format!("is not valid YAML: a values file holds one document, a second starts at line {line} column 1"),
+                        None => format!("is not valid YAML: {e}"),
+                    };
+                    InvalidInput::new(p.display().to_string(), problem, "fix the values file")
                 })?;
                 sources.push(p.display().to_string());
                 docs.push(doc);
@@ -361,7 +367,7 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
             if is_template(&text)
                 && !helmfile::is_helmfile_name(p.file_name().and_then(|n| n.to_str()).unwrap_or(""))
             {
-                return Err(template_error(p));
+                return Err(template_error(p, &text));
             }
             files.push(p.clone());
         }

@@ -88,7 +88,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         let kinds: Vec<String> = deployed.objects.kinds();
         return Err(InvalidInput::new(
-            names.join(", "),
+            format!("{}: kind", names.join(", ")),
             format!(
                 "holds no SimulationScenario (found: {})",
                 if kinds.is_empty() { "nothing".to_string() } else { kinds.join(", ") }
@@ -230,7 +230,9 @@ fn check_imported_epp(imported: &llmd::Imported, objects: &llmd::Objects) -> Res
     };
     crate::epp::parse(cfg, &opts, &mut Vec::new()).map(|_| ()).map_err(|e| {
         let at = e.field.strip_prefix("spec.router.endpointPickerConfig").unwrap_or(&e.field);
-        InvalidInput { field: format!("{origin}: {}", at.trim_start_matches('.')), ..e }
+        // The whole config is wrong: it is what the importer read as the endpointPickerConfig.
+        let at = Some(at.trim_start_matches('.')).filter(|a| !a.is_empty()).unwrap_or("endpointPickerConfig");
+        InvalidInput { field: format!("{origin}: {at}"), ..e }
     })
 }
 

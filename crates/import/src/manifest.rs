@@ -82,7 +82,11 @@ pub fn parse_scenarios(text: &str) -> Result<(Vec<ScenarioManifest>, Vec<String>
             .ok_or_else(|| InvalidInput::new(format!("{name}: spec"), "is missing", "add a spec section"))?;
         let spec: ScenarioSpec = serde_path_to_error::deserialize(spec_value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "spec".to_string() } else { format!("spec.{path}") };
+            let field = match path.as_str() {
+                "." => "spec".to_string(),
+                p if p.starts_with('[') => format!("spec{p}"),
+                p => format!("spec.{p}"),
+            };
             let inner = e.into_inner().to_string();
             let fix = if inner.contains("unknown field") {
                 "remove or rename the field (see `blis run --help` for the format)"

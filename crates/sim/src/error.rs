@@ -32,6 +32,14 @@ impl InvalidInput {
         };
         self
     }
+
+    /// The same error inside the object or file `place` (`place: field`): a prefix that is not a
+    /// field path (`InferencePool pool`, `release ms`) stays apart from the path it holds.
+    pub fn within(mut self, place: &str) -> Self {
+        self.field =
+            if self.field.is_empty() { place.to_string() } else { format!("{place}: {}", self.field) };
+        self
+    }
 }
 
 impl fmt::Display for InvalidInput {
@@ -56,5 +64,7 @@ mod tests {
         );
         let e = InvalidInput::new("[2].weight", "negative", "use >= 0").under("spec.workload.classes");
         assert_eq!(e.field, "spec.workload.classes[2].weight");
+        let e = InvalidInput::new("spec.selector", "selects no pods", "fix").within("InferencePool p");
+        assert_eq!(e.field, "InferencePool p: spec.selector");
     }
 }

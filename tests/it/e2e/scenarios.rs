@@ -306,7 +306,20 @@ fn e2e_against_a_real_api_server() {
     });
     controller.kill().unwrap();
     controller.wait().unwrap();
+    // A status changed while the controller is down is repaired by the restarted one (it keeps no
+    // memory of what it wrote; the object's managedFields name the other writer).
+    env.ok(&["patch", "-n", "hostile", "simscen/fine", "--subresource=status", "--type=merge", "-p", fake]);
     let mut controller = env.start_controller();
+    let down_repaired = Instant::now();
+    let again = wait_until("fine repaired after a restart", Duration::from_secs(60), || {
+        let o = env.get("hostile", "fine");
+        (is_ready(&o) && cond(&o, "Stalled").is_some()).then_some(o)
+    });
+    assert_eq!(again["status"]["predictions"], fine["status"]["predictions"]);
+    eprintln!(
+        "ok: a status faked while the controller was down repaired {:.1}s after its restart",
+        down_repaired.elapsed().as_secs_f64()
+    );
     let long = wait_until("long Ready after restart", Duration::from_secs(240), || {
         let o = env.get("restart", "long");
         is_ready(&o).then_some(o)

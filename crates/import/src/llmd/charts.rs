@@ -178,7 +178,7 @@ fn version_of(
 pub fn render(r: &Release) -> Result<Rendered, InvalidInput> {
     match r.kind {
         ChartKind::ModelService => modelservice::render(&r.values, &r.name, r.version.as_deref().or(None))
-            .map_err(|e| e.under(&format!("release {}", r.name))),
+            .map_err(|e| e.within(&format!("release {}", r.name))),
         ChartKind::Gaie | ChartKind::Router => router_objects(r),
         ChartKind::Wva => super::autoscaling::wva_release(r),
         ChartKind::Infra => Ok(Rendered::default()),

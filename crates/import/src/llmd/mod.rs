@@ -388,7 +388,7 @@ fn discovered_pool(objects: &Objects) -> Result<Option<inference_pool::Inference
         [] => Ok(None),
         [one] => {
             let name = one.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-            inference_pool::import(one).map(Some).map_err(|e| e.under(&format!("InferencePool {name}")))
+            inference_pool::import(one).map(Some).map_err(|e| e.within(&format!("InferencePool {name}")))
         }
         many => Err(InvalidInput::new(
             "spec.import.inferencePoolRef",
@@ -652,7 +652,7 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
             let obj = fetch_ref(objects, r, "InferencePool", field, None)?;
             Some(
                 inference_pool::import(&obj)
-                    .map_err(|e| e.under(&format!("{field}: InferencePool {}", r.name)))?,
+                    .map_err(|e| e.within(&format!("{field}: InferencePool {}", r.name)))?,
             )
         }
         (None, Some(v)) => {

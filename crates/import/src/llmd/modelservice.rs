@@ -137,6 +137,13 @@ pub fn render(values: &Value, release: &str, version: Option<&str>) -> Result<Re
             NEWEST
         }
     };
+    if values.get("modelArtifacts").is_some_and(|m| !m.is_object() && !m.is_null()) {
+        return Err(InvalidInput::new(
+            "modelArtifacts",
+            "must be a mapping (uri, name, labels...)",
+            "give modelArtifacts as in the chart's values.yaml",
+        ));
+    }
     let mut v = defaults(ver);
     merge_patch(&mut v, values);
     // Helm deep-merges maps: the chart's default labels stay under the user's.
@@ -308,6 +315,13 @@ fn pod_spec(
         out["env"] = Value::Array(env);
         // GPU requests: the chart's count, or the values' own where that version lets it win.
         let mut resources = c.get("resources").cloned().unwrap_or(json!({}));
+        if !resources.is_object() {
+            return Err(InvalidInput::new(
+                format!("{field}.resources"),
+                "is not a mapping",
+                "write resources as a mapping with limits and requests (as the chart expects)",
+            ));
+        }
         let gpus = if ver < (0, 3, 0) { tp } else { tp * dpl };
         if let Some(r) = resource.as_deref().filter(|_| !is_simulator_image(c)) {
             for part in ["limits", "requests"] {

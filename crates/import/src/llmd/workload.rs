@@ -103,9 +103,10 @@ impl ModelServer {
         }
         for p in problems {
             if !allow {
+                // The parallelism flags are the container's args.
                 let field = match &self.file {
-                    Some(f) => format!("{} in {f}", self.source),
-                    None => self.source.clone(),
+                    Some(f) => format!("{} in {f}: args", self.source),
+                    None => format!("{}: args", self.source),
                 };
                 return Err(InvalidInput::new(
                     field,
@@ -643,7 +644,7 @@ mod tests {
         };
         let m = import(&dep("4", 2)).unwrap();
         let e = m.check_parallelism(false).unwrap_err();
-        assert_eq!(e.field, "Deployment d");
+        assert_eq!(e.field, "Deployment d: args");
         assert!(
             e.problem.contains("TP 4 x DP-local 1 needs 4 GPUs per pod, the container requests 2"),
             "{e}"

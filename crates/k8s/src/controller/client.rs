@@ -1,6 +1,9 @@
 //! The generic API steps both reconcilers use: a fresh read past the informer cache, a whole-status
 //! server-side apply, best-effort Events, and the check of names before they go into a request.
 
+use std::future::Future;
+use std::time::{Duration, Instant};
+
 use kube::api::{Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -42,6 +45,47 @@ where
 {
     let api = Api::<Watched<K>>::namespaced(client.clone(), &obj.namespace().unwrap_or_default());
     Ok(api.get_opt(&obj.name_any()).await?.filter(|o| o.uid() == obj.uid()))
+}
+
+/// How long a finished run (a scenario's or a sweep's) keeps trying to read its object and write
+/// its result while the API server cannot be reached: an outage must not cost the run, nor run it
+/// again.
+pub(crate) const RESULT_WRITE_PATIENCE: Duration = Duration::from_secs(120);
+
+/// Repeats `attempt` after a short backoff while it fails transiently ([`transient`]), for at most
+/// [`RESULT_WRITE_PATIENCE`] and while `still_current()` holds (the run was not superseded or
+/// deleted meanwhile); returns the last outcome. What a finished run does to write its result.
+pub(crate) async fn retry_transient<T, Fut>(
+    what: &str,
+    still_current: impl Fn() -> bool,
+    mut attempt: impl FnMut() -> Fut,
+) -> Result<T, kube::Error>
+where
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let start = Instant::now();
+    let mut backoff = super::triggers::QuickBackoff::default();
+    loop {
+        match attempt().await {
+            Err(e) if transient(&e) && start.elapsed() < RESULT_WRITE_PATIENCE => {
+                tracing::info!(what, error = %e, "the API server cannot be reached yet; retrying");
+                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(1))).await;
+                if !still_current() {
+                    return Err(e);
+                }
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Whether a failed request may succeed when repeated unchanged: the API server was unreachable,
+/// unavailable or overloaded (not a refusal of the request).
+pub(crate) fn transient(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => s.code >= 500 || s.code == 429,
+        _ => true,
+    }
 }
 
 /// Publishes a Kubernetes Event about `obj`; a failure is only logged (Events are best effort).

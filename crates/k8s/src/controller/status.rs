@@ -78,8 +78,10 @@ pub fn status_stalled<S: ControllerStatus>(
 }
 
 /// The digest of the status this controller last wrote, per object uid: a status another client
-/// wrote (a fake condition, a fake figure) does not match it and is rewritten. After a restart the
-/// first status seen is adopted (it cannot be told apart from the previous replica's).
+/// wrote (a fake condition, a fake figure) does not match it and is rewritten. After a restart no
+/// digest is known: the status seen first is adopted unless the object's `managedFields` say that
+/// another field manager wrote its status (kept by the API server, so a change made while the
+/// controller was down, or just before it restarted, is still repaired).
 #[derive(Default)]
 pub struct Written(Mutex<HashMap<String, [u8; 32]>>);
 
@@ -89,10 +91,19 @@ impl Written {
         self.0.lock().expect("lock").insert(uid.to_string(), digest(status));
     }
 
-    /// Whether `status` is the one this controller last wrote for `uid` (adopted when none is known).
-    pub fn is_ours<S: Serialize + DeserializeOwned>(&self, uid: &str, status: &S) -> bool {
+    /// Whether `status` is the one this controller last wrote for `uid`. When none is known it is
+    /// adopted, unless `by_another` (another field manager wrote the status).
+    pub fn is_ours<S: Serialize + DeserializeOwned>(&self, uid: &str, status: &S, by_another: bool) -> bool {
         let d = digest(status);
-        *self.0.lock().expect("lock").entry(uid.to_string()).or_insert(d) == d
+        let mut known = self.0.lock().expect("lock");
+        match known.get(uid) {
+            Some(ours) => *ours == d,
+            None if by_another => false,
+            None => {
+                known.insert(uid.to_string(), d);
+                true
+            }
+        }
     }
 
     /// Keeps only the uids for which `live` holds.
@@ -134,13 +145,21 @@ mod tests {
         // What the API server gives back: whole seconds, numbers re-read.
         let back: SimulationScenarioStatus =
             serde_json::from_str(&serde_json::to_string(&ours).unwrap().replace(".123456", "")).unwrap();
-        assert!(w.is_ours("u", &back));
+        assert!(w.is_ours("u", &back, false));
         let mut fake = back.clone();
         fake.conditions[0].status = "True".into();
-        assert!(!w.is_ours("u", &fake));
-        assert!(w.is_ours("other", &fake), "an unknown object's status is adopted");
-        assert!(!w.is_ours("other", &back));
+        assert!(!w.is_ours("u", &fake, false));
+        assert!(!w.is_ours("u", &fake, true));
+        assert!(w.is_ours("other", &fake, false), "an unknown object's status is adopted");
+        assert!(!w.is_ours("other", &back, false));
         w.retain(|uid| uid == "u");
-        assert!(w.is_ours("other", &back), "forgotten, then adopted again");
+        assert!(w.is_ours("other", &back, false), "forgotten, then adopted again");
+        // After a restart (nothing known): another writer's status is not adopted, and stays
+        // unknown until the controller writes its own.
+        let restarted = Written::default();
+        assert!(!restarted.is_ours("u", &fake, true));
+        assert!(!restarted.is_ours("u", &fake, true));
+        restarted.record("u", &back);
+        assert!(restarted.is_ours("u", &back, true), "once rewritten, the digest decides");
     }
 }

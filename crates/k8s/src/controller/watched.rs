@@ -33,6 +33,10 @@ pub struct Watched<K> {
     pub spec: Option<Box<RawValue>>,
     /// `status` as the API server has it.
     pub status: Option<Box<RawValue>>,
+    /// The field managers that wrote the status subresource (from `managedFields`, which is not
+    /// kept): a writer other than the controller means the status was changed by someone else,
+    /// which the controller can tell even after a restart.
+    pub status_managers: Vec<String>,
     kind: PhantomData<fn() -> K>,
 }
 
@@ -42,6 +46,7 @@ impl<K> Clone for Watched<K> {
             metadata: self.metadata.clone(),
             spec: self.spec.clone(),
             status: self.status.clone(),
+            status_managers: self.status_managers.clone(),
             kind: PhantomData,
         }
     }
@@ -93,8 +98,23 @@ impl<'de, K> Deserialize<'de> for Watched<K> {
             #[serde(default)]
             status: Option<Box<RawValue>>,
         }
+        /// The part of a `managedFields` entry read here.
+        #[derive(Deserialize)]
+        struct Managed {
+            #[serde(default)]
+            manager: String,
+            #[serde(default)]
+            subresource: String,
+        }
         let mut parts = Parts::deserialize(d)?;
-        parts.metadata.remove("managedFields");
+        let managed: Vec<Managed> = match parts.metadata.remove("managedFields") {
+            Some(raw) => serde_json::from_str(raw.get()).unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let mut status_managers: Vec<String> =
+            managed.into_iter().filter(|m| m.subresource == "status").map(|m| m.manager).collect();
+        status_managers.sort_unstable();
+        status_managers.dedup();
         let fields: Vec<String> = parts
             .metadata
             .iter()
@@ -109,7 +129,7 @@ impl<'de, K> Deserialize<'de> for Watched<K> {
         let null = |v: &Option<Box<RawValue>>| v.as_ref().is_some_and(|r| r.get() == "null");
         let spec = if null(&parts.spec) { None } else { parts.spec };
         let status = if null(&parts.status) { None } else { parts.status };
-        Ok(Self { metadata, spec, status, kind: PhantomData })
+        Ok(Self { metadata, spec, status, status_managers, kind: PhantomData })
     }
 }
 
@@ -121,6 +141,11 @@ impl<K> Watched<K> {
             .as_ref()
             .ok_or_else(|| InvalidInput::new("spec", "is missing", "add a spec section"))?;
         parse(raw.get(), "spec")
+    }
+
+    /// Whether a field manager other than this controller's wrote the status.
+    pub fn status_written_by_another(&self) -> bool {
+        self.status_managers.iter().any(|m| m != super::FIELD_MANAGER)
     }
 
     /// The status as `S`, when it parses. One that does not was not written by this controller and
@@ -135,7 +160,11 @@ pub fn parse<S: DeserializeOwned>(text: &str, root: &str) -> Result<S, InvalidIn
     let mut de = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        let field = if path == "." { root.to_string() } else { format!("{root}.{path}") };
+        let field = match path.as_str() {
+            "." => root.to_string(),
+            p if p.starts_with('[') => format!("{root}{p}"),
+            p => format!("{root}.{p}"),
+        };
         let inner = e.into_inner().to_string();
         let fix = if inner.contains("recursion limit") {
             "nest objects less deeply"
@@ -175,7 +204,8 @@ mod tests {
         let list = format!(
             r#"{{"apiVersion":"v1","items":[
             {{"metadata":{{"name":"deep","namespace":"n","uid":"u1","generation":2,
-              "managedFields":[{{"fieldsV1":{deep}}}],
+              "managedFields":[{{"fieldsV1":{deep}}},{{"manager":"kubectl","operation":"Update"}},
+                {{"manager":"blis-controller","operation":"Apply","subresource":"status"}}],
               "annotations":{{"{LAST_APPLIED}":"x","keep":"y"}}}},
               "spec":{{"model":{{"name":"m","config":{deep}}}}}}},
             {{"metadata":{{"name":"big","namespace":"n"}},"spec":{{"workload":{{"classes":[{{"name":"c","priority":3000000000}}]}}}},"status":null}},
@@ -186,6 +216,7 @@ mod tests {
         let [deep, big, none] = &parsed.items[..] else { panic!("three items") };
         assert_eq!(deep.metadata.generation, Some(2));
         assert!(deep.metadata.managed_fields.is_none());
+        assert!(!deep.status_written_by_another(), "{:?}", deep.status_managers);
         assert_eq!(deep.metadata.annotations.as_ref().unwrap().keys().collect::<Vec<_>>(), ["keep"]);
         let e = deep.spec::<ScenarioSpec>().unwrap_err();
         assert!(e.field.starts_with("spec.model.config.a.a"), "{e}");
@@ -194,6 +225,21 @@ mod tests {
         assert_eq!(e.field, "spec.workload.classes[0].priority", "{e}");
         assert!(big.status.is_none());
         assert_eq!(none.spec::<ScenarioSpec>().unwrap_err().field, "spec");
+    }
+
+    #[test]
+    fn another_writer_of_the_status_is_seen_in_managed_fields() {
+        let w: Watched<SimulationScenario> = serde_json::from_str(
+            r#"{"metadata":{"name":"s","managedFields":[
+              {"manager":"blis-controller","operation":"Apply","subresource":"status","fieldsV1":{"f:status":{}}},
+              {"manager":"kubectl-patch","operation":"Update","subresource":"status","fieldsV1":{"f:status":{}}},
+              {"manager":"kubectl-client-side-apply","operation":"Update","fieldsV1":{"f:spec":{}}}]},
+              "spec":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(w.status_managers, ["blis-controller", "kubectl-patch"]);
+        assert!(w.status_written_by_another());
+        assert!(w.metadata.managed_fields.is_none());
     }
 
     #[test]

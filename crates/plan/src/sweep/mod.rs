@@ -73,7 +73,11 @@ pub fn parse_sweep(text: &str) -> Result<(String, SweepSpec), InvalidInput> {
             .ok_or_else(|| InvalidInput::new("spec", "is missing", "add a spec section"))?;
         let spec: SweepSpec = serde_path_to_error::deserialize(spec_value).map_err(|e| {
             let path = e.path().to_string();
-            let field = if path == "." { "spec".to_string() } else { format!("spec.{path}") };
+            let field = match path.as_str() {
+                "." => "spec".to_string(),
+                p if p.starts_with('[') => format!("spec{p}"),
+                p => format!("spec.{p}"),
+            };
             InvalidInput::new(field, e.into_inner().to_string(), "fix the value (see `blis sweep --help`)")
         })?;
         let name = if metadata.name.is_empty() { "sweep".to_string() } else { metadata.name };

@@ -122,7 +122,8 @@ fn requests(r: &Resolved, trace_text: Option<&str>) -> (f64, String) {
     let field = if w.arrival.as_ref().is_some_and(|a| a.stages.is_some()) {
         "spec.workload.arrival.stages"
     } else {
-        "spec.workload.arrival.ratePerSecond (times spec.workload.durationSeconds)"
+        // Times spec.workload.durationSeconds: the rate is the field to change.
+        "spec.workload.arrival.ratePerSecond"
     };
     // NaN (from a non-finite input) is refused as over any limit.
     capped(if n.is_nan() { f64::INFINITY } else { n }, field)

@@ -174,8 +174,8 @@ pub fn apply(base: &ScenarioSpec, edits: &[Edit], field: &str) -> Result<Scenari
     }
     serde_path_to_error::deserialize::<_, ScenarioSpec>(&v).map_err(|e| {
         InvalidInput::new(
-            format!("{field} (at spec.{})", e.path()),
-            format!("the edited scenario is not valid: {}", e.inner()),
+            format!("{field}: spec.{}", e.path()),
+            format!("the edited scenario is not valid here: {}", e.inner()),
             "change the value or path so the result is a valid scenario spec",
         )
     })

@@ -16,7 +16,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use super::steps::{self, Decision, Prepared, Referenced};
 use crate::api::conditions::SLO_MET;
 use crate::api::{HardwareProfile, SimulationScenario, SimulationScenarioSpec, SimulationScenarioStatus};
-use crate::controller::client::{apply_status_of, fresh, is_dns_name, publish_event};
+use crate::controller::client::{apply_status_of, fresh, is_dns_name, publish_event, retry_transient};
 use crate::controller::fair::FairPermits;
 use crate::controller::metrics::Metrics;
 use crate::controller::ref_index::RefIndex;
@@ -66,8 +66,9 @@ pub async fn fetch(client: &Client, obj: &SimulationScenario) -> Result<Referenc
         for name in steps::hardware_profile_names(gpu) {
             if is_dns_name(&name) {
                 if let Some(hp) = api.get_opt(&name).await? {
-                    let spec =
-                        hp.spec().map_err(|e| Error::Invalid(e.under(&format!("HardwareProfile {name}"))))?;
+                    let spec = hp
+                        .spec()
+                        .map_err(|e| Error::Invalid(e.within(&format!("HardwareProfile {name}"))))?;
                     refs.hardware_profiles
                         .insert(gpu.to_string(), HardwareProfile { metadata: hp.metadata, spec });
                     break;
@@ -134,7 +135,9 @@ async fn stall_invalid(
     ctx.metrics.error(err.reason());
     // The inputs could not be read, so no inputs hash describes this status.
     let status = status_stalled(prev, obj.metadata.generation, None, &err, jiff::Timestamp::now());
-    if &status != prev || !ctx.written.is_ours(&obj.uid().unwrap_or_default(), prev) {
+    if &status != prev
+        || !ctx.written.is_ours(&obj.uid().unwrap_or_default(), prev, obj.status_written_by_another())
+    {
         apply_status(ctx, obj, &status).await?;
         publish(ctx, obj, EventType::Warning, "InvalidInput", err.to_string()).await;
     }
@@ -179,7 +182,7 @@ async fn reconcile_inner(
         let err = Error::Limit(e.to_string());
         let status = status_stalled(&prev, generation, Some(&prepared.hash), &err, jiff::Timestamp::now());
         ctx.runs.cancel(&uid);
-        if status != prev || !ctx.written.is_ours(&uid, &prev) {
+        if status != prev || !ctx.written.is_ours(&uid, &prev, watched.status_written_by_another()) {
             apply_status(ctx, &*obj, &status).await?;
             ctx.metrics.error(err.reason());
             publish(ctx, &*obj, EventType::Warning, err.reason(), err.to_string()).await;
@@ -187,7 +190,8 @@ async fn reconcile_inner(
         return Ok(Action::await_change());
     }
     if steps::decide(obj.status.as_ref(), generation, &prepared.hash) == Decision::UpToDate
-        && (ctx.runs.running(&uid, &prepared.hash) || ctx.written.is_ours(&uid, &prev))
+        && (ctx.runs.running(&uid, &prepared.hash)
+            || ctx.written.is_ours(&uid, &prev, watched.status_written_by_another()))
     {
         ctx.metrics.skipped.inc();
         return Ok(Action::await_change());
@@ -202,7 +206,7 @@ async fn reconcile_inner(
     let fresh_status: Option<SimulationScenarioStatus> = fresh.status();
     let prev = fresh_status.clone().unwrap_or_default();
     if steps::decide(fresh_status.as_ref(), fresh.metadata.generation, &prepared.hash) == Decision::UpToDate {
-        if ctx.written.is_ours(&uid, &prev) {
+        if ctx.written.is_ours(&uid, &prev, fresh.status_written_by_another()) {
             ctx.metrics.skipped.inc();
             return Ok(Action::await_change());
         }
@@ -346,12 +350,8 @@ async fn run_simulation(
     publish(&ctx, &*obj, EventType::Warning, reason, err.to_string()).await;
 }
 
-/// How long a finished run keeps trying to write its result while the API server cannot be
-/// reached (an outage must not cost the run, nor run it again).
-const RESULT_WRITE_PATIENCE: Duration = Duration::from_secs(120);
-
-/// Writes a finished run's status, retrying (short backoff) while the API server is unreachable or
-/// failing and the run is still the current one; a refusal (gone, conflict, too large) is returned.
+/// Writes a finished run's status, retrying while the API server is unreachable or failing and the
+/// run is still the current one ([`retry_transient`]); a refusal (gone, conflict, too large) is returned.
 async fn apply_result(
     ctx: &Context,
     obj: &SimulationScenario,
@@ -359,29 +359,12 @@ async fn apply_result(
     cancel: &Arc<AtomicBool>,
 ) -> Result<(), kube::Error> {
     let uid = obj.uid().unwrap_or_default();
-    let start = Instant::now();
-    let mut backoff = crate::controller::triggers::QuickBackoff::default();
-    loop {
-        match apply_status(ctx, obj, status).await {
-            Err(e) if transient(&e) && start.elapsed() < RESULT_WRITE_PATIENCE => {
-                tracing::info!(name = obj.name_any(), error = %e, "cannot write the result yet; retrying");
-                tokio::time::sleep(backoff.next().unwrap_or(Duration::from_secs(1))).await;
-                if !ctx.runs.is_current(&uid, cancel) {
-                    return Err(e);
-                }
-            }
-            other => return other,
-        }
-    }
-}
-
-/// Whether a failed request may succeed when repeated unchanged: the API server was unreachable,
-/// unavailable or overloaded (not a refusal of the request).
-fn transient(e: &kube::Error) -> bool {
-    match e {
-        kube::Error::Api(s) => s.code >= 500 || s.code == 429,
-        _ => true,
-    }
+    retry_transient(
+        "scenario result",
+        || ctx.runs.is_current(&uid, cancel),
+        || apply_status(ctx, obj, status),
+    )
+    .await
 }
 
 /// Requeue rule on reconcile errors: per-object exponential backoff for transient ones.

@@ -16,7 +16,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use super::steps::{decide, inputs_hash, status_ranked, status_running, PreparedSweep};
 use crate::api::{SimulationSweep, SimulationSweepSpec, SimulationSweepStatus, SweepFanOutStatus};
-use crate::controller::client::{apply_status_of, fresh, publish_event};
+use crate::controller::client::{apply_status_of, fresh, publish_event, retry_transient};
 use crate::controller::fair::FairPermits;
 use crate::controller::fanout::{self, FanOutConfig};
 use crate::controller::metrics::Metrics;
@@ -308,7 +308,13 @@ async fn run_sweep(
     }
     ctx.metrics.simulations.inc();
     // The run is for the spec it started with; a newer spec has started (or will start) its own.
-    let current = match fresh::<SimulationSweep>(&ctx.client, &*obj).await {
+    // An API outage is waited out (bounded), as for a scenario's result: the run is not lost.
+    let still_current = || ctx.runs.is_current(&uid, &cancel);
+    let current = match retry_transient("sweep", still_current, || {
+        fresh::<SimulationSweep>(&ctx.client, &*obj)
+    })
+    .await
+    {
         Ok(Some(c)) if c.spec::<SimulationSweepSpec>().is_ok_and(|s| inputs_hash(&s) == prepared.hash) => c,
         Ok(_) => return,
         Err(e) => {
@@ -328,7 +334,8 @@ async fn run_sweep(
     match outcome {
         Ok(report) => {
             let status = status_ranked(&prev, generation, &prepared.hash, &report, wall, now);
-            if let Err(e) = apply_status(&ctx.client, &ns, &name, &status).await {
+            let write = || apply_status(&ctx.client, &ns, &name, &status);
+            if let Err(e) = retry_transient("sweep result", still_current, write).await {
                 ctx.metrics.error("ApiError");
                 tracing::warn!(error = %e, "cannot write sweep status");
                 return;
@@ -342,7 +349,8 @@ async fn run_sweep(
             ctx.metrics.error(err.reason());
             // Every outcome records its inputs hash: the same inputs are not run again.
             let status = status_stalled(&prev, generation, Some(prepared.hash.as_str()), &err, now);
-            if apply_status(&ctx.client, &ns, &name, &status).await.is_err() {
+            let write = || apply_status(&ctx.client, &ns, &name, &status);
+            if retry_transient("sweep result", still_current, write).await.is_err() {
                 ctx.metrics.error("ApiError");
             }
             publish(&ctx, &current, EventType::Warning, err.reason(), err.to_string()).await;
