@@ -74,11 +74,9 @@ if [[ $rc != 1 ]]; then
   exit 1
 fi
 
-step "fuzz: 2,000 mutated manifests (seeded) through the CLI's and the controller's paths"
+step "fuzz: 10,000 mutated manifests (seeded) through the CLI's and the controller's paths"
 # No panic, every error names a field, the same seed gives the same outcomes (tests/it/fuzz.rs).
-# The target is 10,000 cases: seed 15 at 10,000 still finds 2 panics (a non-mapping under a
-# modelservice container's resources) and 7 errors without a field; raise it once they are fixed.
-BLIS_FUZZ_CASES=2000 BLIS_FUZZ_SEED=15 \
+BLIS_FUZZ_CASES=10000 BLIS_FUZZ_SEED=15 \
   cargo test --release --locked --test it fuzz:: -- --nocapture 2>&1 | tee target/fuzz.log
 grep -E "^fuzz:" target/fuzz.log
 

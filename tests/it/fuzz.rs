@@ -235,8 +235,10 @@ fn names_a_field(e: &InvalidInput, vocab: &HashSet<String>) -> bool {
     if e.problem.contains("not valid YAML") || e.problem.contains("is a Helm template") {
         return e.problem.contains("line ") && e.problem.contains("column ");
     }
-    let last = e.field.rsplit(": ").next().unwrap_or("").trim();
-    last_key(last).is_some_and(|k| vocab.contains(k) || IMPORTER_KEYS.contains(&k)) || is_label_key(last)
+    // `release x: values`, `spec.parameters[2]: spec.<the user's path>`: some part is a known field.
+    e.field.split(": ").map(str::trim).any(|part| {
+        last_key(part).is_some_and(|k| vocab.contains(k) || IMPORTER_KEYS.contains(&k)) || is_label_key(part)
+    })
 }
 
 /// Keys the importers read that no file of the corpus happens to set.

@@ -263,18 +263,22 @@ fn render_release(
     for v in values {
         match v {
             ValuesSource::File(p) => {
-                let text = read_file(&p)?;
+                let text = std::fs::read_to_string(&p).map_err(|e| {
+                    InvalidInput::new(
+                        format!("release {name}: values"),
+                        format!("names {}, which cannot be read: {e}", p.display()),
+                        "point it at a values file of the folder (a path relative to the helmfile)",
+                    )
+                })?;
                 if is_template(&text) {
                     return Err(template_error(&p, &text));
                 }
                 let doc: Value = serde_yaml::from_str(&text).map_err(|e| {
-                    // A second document has no location of its own in the error: say where it starts.
-                    let second = e.location().is_none().then(|| text.find("\n---").map(|i| text[..i].matches('\n').count() + 2)).flatten();
-                    let problem = match second {
-                        Some(line) => format!("is not valid YAML: a values file holds one document, a second starts at line {line} column 1"),
-                        None => format!("is not valid YAML: {e}"),
-                    };
-                    InvalidInput::new(p.display().to_string(), problem, "fix the values file")
+                    InvalidInput::new(
+                        p.display().to_string(),
+                        crate::yaml_error::problem(&e, &text),
+                        "fix the values file (one document)",
+                    )
                 })?;
                 sources.push(p.display().to_string());
                 docs.push(doc);
@@ -393,11 +397,12 @@ pub fn read(paths: &[PathBuf]) -> Result<Deployed, InvalidInput> {
         .iter()
         .filter(|f| f.file_name().and_then(|n| n.to_str()).is_some_and(|n| KUSTOMIZATION.contains(&n)))
     {
-        let k: Value = serde_yaml::from_str(&read_file(f)?).map_err(|e| {
+        let text = read_file(f)?;
+        let k: Value = serde_yaml::from_str(&text).map_err(|e| {
             InvalidInput::new(
                 f.display().to_string(),
-                format!("is not valid YAML: {e}"),
-                "fix the kustomization",
+                crate::yaml_error::problem(&e, &text),
+                "fix the kustomization (one document)",
             )
         })?;
         consumed.insert(f.clone());

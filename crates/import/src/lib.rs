@@ -12,6 +12,7 @@ pub mod load;
 pub mod manifest;
 pub mod profile;
 pub mod render;
+pub mod yaml_error;
 
 pub use llmd::{apply, Objects};
 

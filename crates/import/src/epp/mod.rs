@@ -84,7 +84,7 @@ fn unwrap_document(v: &Value, warnings: &mut Vec<String>) -> Result<Value, Inval
         Value::String(s) => serde_yaml::from_str::<Value>(s).map_err(|e| {
             InvalidInput::new(
                 "",
-                format!("is not valid YAML: {e}"),
+                crate::yaml_error::problem(&e, s),
                 "paste the EndpointPickerConfig file as YAML",
             )
         })?,

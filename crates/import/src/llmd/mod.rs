@@ -131,7 +131,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<Value>, InvalidInput> {
 fn inline(v: &Value, field: &str) -> Result<Value, InvalidInput> {
     match v {
         Value::String(s) => serde_yaml::from_str(s).map_err(|e| {
-            InvalidInput::new(field, format!("is not valid YAML: {e}"), "paste the manifest as YAML")
+            InvalidInput::new(field, crate::yaml_error::problem(&e, s), "paste the manifest as YAML")
         }),
         other => Ok(other.clone()),
     }
