@@ -25,16 +25,24 @@ pub fn problem(e: &serde_yaml::Error, text: &str) -> String {
     format!("is not valid YAML: {msg}")
 }
 
-/// The line (1-based) of the `---` that starts a second document with content before it.
+/// The line (1-based) where a second document starts: a `---` after the first document began
+/// (with content or its own `---`), or the first content after a `...` end marker.
 fn second_document_line(text: &str) -> Option<usize> {
-    let mut seen_content = false;
+    let (mut started, mut ended) = (false, false);
     for (i, l) in text.lines().enumerate() {
+        let content = !l.trim().is_empty() && !l.trim_start().starts_with('#');
         if l.starts_with("---") {
-            if seen_content {
+            if started {
                 return Some(i + 1);
             }
-        } else if !l.trim().is_empty() && !l.trim_start().starts_with('#') {
-            seen_content = true;
+            started = true;
+        } else if l.starts_with("...") {
+            ended = started;
+        } else if content {
+            if ended {
+                return Some(i + 1);
+            }
+            started = true;
         }
     }
     None
@@ -77,6 +85,10 @@ mod tests {
         assert!(err("a: [1,\nb: 2\n").contains("line "), "{}", err("a: [1,\nb: 2\n"));
         let two = err("# c\na: 1\n---\nb: 2\n");
         assert!(two.contains("a second starts at line 3 column 1"), "{two}");
+        let empty_first = err("---\n---\na: 1\n");
+        assert!(empty_first.contains("a second starts at line 2 column 1"), "{empty_first}");
+        let after_end = err("a: 1\n...\nb: 2\n");
+        assert!(after_end.contains("line 3"), "{after_end}");
         let ctl = err("a: 1\nb: \"x\u{7}y\"\n");
         assert!(ctl.contains("line 2 column 6"), "{ctl}");
     }
