@@ -283,3 +283,117 @@ fn bad_manifests_are_one_line_naming_the_field_the_file_and_the_fix() {
     ok(&blis(&["run", "--no-progress", dir.to_str().unwrap()]));
     std::fs::remove_dir_all(&base).unwrap();
 }
+
+/// A P/D deployment of llm-d's first releases: an EPP Deployment configured by environment variables
+/// (image tag `tag`), two prefill pods and one decode pod, all `--enforce-eager` when `eager`.
+fn env_pd_objects(tag: &str, eager: bool) -> String {
+    let eager = if eager { ", --enforce-eager" } else { "" };
+    format!(
+        r#"apiVersion: inference.networking.x-k8s.io/v1alpha2
+kind: InferencePool
+metadata: {{name: pool}}
+spec:
+  selector: {{llm-d.ai/inferenceServing: "true"}}
+  targetPortNumber: 8000
+  extensionRef: {{name: pool-epp}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: pool-epp}}
+spec:
+  selector: {{matchLabels: {{app: epp}}}}
+  template:
+    metadata: {{labels: {{app: epp}}}}
+    spec:
+      containers:
+      - name: epp
+        image: quay.io/llm-d/llm-d-inference-scheduler:{tag}
+        args: [--poolName, pool]
+        env:
+        - {{name: PD_ENABLED, value: "true"}}
+        - {{name: PD_PROMPT_LEN_THRESHOLD, value: "10"}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: prefill}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: prefill}}}}
+  template:
+    metadata: {{labels: {{app: prefill, llm-d.ai/inferenceServing: "true", llm-d.ai/role: prefill}}}}
+    spec:
+      nodeSelector: {{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}}
+      containers:
+      - name: vllm
+        image: vllm/vllm-openai:v0.8.5
+        args: [--model, meta-llama/Llama-3.1-8B-Instruct, --port, "8000"{eager}]
+        resources: {{limits: {{nvidia.com/gpu: 1}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: decode
+  labels: {{app: decode, llm-d.ai/inferenceServing: "true", llm-d.ai/role: decode}}
+spec:
+  nodeSelector: {{nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}}
+  containers:
+  - name: vllm
+    image: vllm/vllm-openai:v0.8.5
+    args: [--model, meta-llama/Llama-3.1-8B-Instruct, --port, "8200"{eager}]
+    resources: {{limits: {{nvidia.com/gpu: 1}}}}
+"#
+    )
+}
+
+/// Runs `objects` with a workload of `n` requests at `rate` per second; the scenario's JSON.
+fn run_env_pd(tag: &str, objects: String, n: u32, rate: f64) -> Value {
+    let dir = std::env::temp_dir().join(format!("blis-env-pd-{}-{tag}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("objects.yaml"), objects).unwrap();
+    std::fs::write(
+        dir.join("scenario.yaml"),
+        format!("apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {{name: w}}\nspec:\n  workload:\n    maxRequests: {n}\n    arrival: {{process: poisson, ratePerSecond: {rate}}}\n    classes: [{{name: chat, inputTokens: {{distribution: fixed, value: 1000}}, outputTokens: {{distribution: fixed, value: 50}}}}]\n"),
+    )
+    .unwrap();
+    let out = ok(&blis(&["run", "--no-progress", dir.to_str().unwrap(), "--output", "json"]));
+    std::fs::remove_dir_all(&dir).unwrap();
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    doc["scenarios"][0].clone()
+}
+
+fn routed(s: &Value, pool: &str) -> u64 {
+    let p = s["pools"].as_array().unwrap().iter().find(|p| p["name"] == pool).unwrap();
+    p["routed"].as_u64().unwrap()
+}
+
+/// EPP 0.0.1 ignores its P/D variables: each request goes whole to a pod drawn uniformly from the
+/// pool (prefill pods included); 0.0.4 reads them and disaggregates every prompt of >= 10 characters.
+#[test]
+fn env_configured_epp_schedules_as_its_image_tag_does() {
+    let n = 600u64;
+    let s = run_env_pd("0.0.1", env_pd_objects("0.0.1", true), n as u32, 4.0);
+    assert_eq!(s["requests"]["completed"], n, "every request completes");
+    assert_eq!(s["disaggregated"], 0, "no request is split");
+    let (d, p) = (routed(&s, "decode"), routed(&s, "prefill"));
+    assert_eq!(d + p, n, "each request is routed once, to one pod");
+    // Uniform over 3 pods: the decode pod's share is 1/3 (binomial sd 11.5; 4 sd either side).
+    assert!((154..=246).contains(&d), "decode pod got {d} of {n}");
+    let w = s["warnings"].as_array().unwrap();
+    assert!(w.iter().any(|w| w.as_str().unwrap().contains("demo dual scheduler")), "{w:?}");
+
+    let s = run_env_pd("0.0.4", env_pd_objects("0.0.4", true), n as u32, 4.0);
+    assert_eq!(s["requests"]["completed"], n);
+    assert_eq!((routed(&s, "decode"), routed(&s, "prefill"), s["disaggregated"].as_u64()), (n, n, Some(n)));
+}
+
+/// `--enforce-eager` lengthens every step by the GPU's measured launch cost (H100: 33 µs x 32 layers);
+/// one request at a time, so each inter-token gap is one decode step.
+#[test]
+fn enforce_eager_adds_the_launch_cost_to_every_step() {
+    let itl = |eager: bool| {
+        let s = run_env_pd(if eager { "e" } else { "g" }, env_pd_objects("0.0.1", eager), 20, 0.05);
+        s["itl_ms"]["mean"].as_f64().unwrap()
+    };
+    let (graphs, eager) = (itl(false), itl(true));
+    assert!((eager - graphs - 1.056).abs() < 0.01, "eager {eager} ms vs graphs {graphs} ms");
+}

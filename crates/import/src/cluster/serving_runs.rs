@@ -206,8 +206,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             notes.push(format!("replicas {r}, as the stack's name says"));
         }
         if pd {
-            notes.push("P/D over NIXL (kv_connector NixlConnector, cuda_ipc on one node): the twin's KV transfer model stands in for it".into());
-            notes.push("EPP llm-d-inference-scheduler 0.0.1 with PD_ENABLED, PD_PROMPT_LEN_THRESHOLD=10 from environment variables, no scorer variables".into());
+            notes.push("P/D manifests (prefill and decode pods with NixlConnector kv_both, a routing sidecar with --connector=nixl): whether requests are disaggregated is what the EPP image schedules, see the deployment's warnings".into());
         } else {
             notes.push("a Kubernetes Service in front of the replicas: kube-proxy picks a replica per connection and benchmark_serving opens one per request, so a random replica per request".into());
         }

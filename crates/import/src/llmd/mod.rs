@@ -6,6 +6,7 @@
 
 pub mod autoscaling;
 pub mod charts;
+pub mod env_epp;
 pub mod gotmpl;
 pub mod gpu;
 pub mod helmfile;
@@ -430,10 +431,12 @@ fn discovered_servers(objects: &Objects) -> Result<Vec<ModelServer>, InvalidInpu
 }
 
 /// The EPP config of a pool: the ConfigMap named as its endpoint picker (the key the chart selected,
-/// or its only key), or the file the EPP Deployment of that name mounts (`-configFile`).
+/// or its only key), or the file the EPP Deployment of that name mounts (`-configFile`), or for an
+/// environment-configured 0.0.x scheduler image the config equivalent to its environment.
 fn pool_epp_config(
     objects: &Objects,
     p: &inference_pool::InferencePool,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<Value>, InvalidInput> {
     let Some(epp) = p.endpoint_picker.as_deref() else { return Ok(None) };
     let key_of = |cm: &Value, key: Option<&str>| -> Option<Value> {
@@ -475,7 +478,12 @@ fn pool_epp_config(
                 _ => None,
             }
         });
-        let Some(path) = path else { continue };
+        let Some(path) = path else {
+            if let Some(cfg) = env_epp::config_of(c, warnings) {
+                return Ok(Some(cfg));
+            }
+            continue;
+        };
         let (dir, file) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
         for m in c.get("volumeMounts").and_then(Value::as_array).into_iter().flatten() {
             let mount = m.get("mountPath").and_then(Value::as_str).unwrap_or("").trim_end_matches('/');
@@ -710,7 +718,7 @@ pub fn apply(spec: &ScenarioSpec, objects: &Objects) -> Result<Imported, Invalid
     }
     match (&imp.endpoint_picker_config_ref, &pool) {
         (Some(r), _) => base["router"] = json!({"endpointPickerConfig": epp_config(objects, r)?}),
-        (None, Some(p)) => match pool_epp_config(objects, p)? {
+        (None, Some(p)) => match pool_epp_config(objects, p, &mut warnings)? {
             Some(cfg) => base["router"] = json!({"endpointPickerConfig": cfg}),
             None => {
                 warnings.push(format!(

@@ -46,6 +46,11 @@ pub struct GpuProfile {
     /// Fixed latency of one all-reduce, µs (roofline model).
     #[serde(default = "default_all_reduce_latency_us")]
     pub all_reduce_latency_us: f64,
+    /// Extra wall time per transformer layer of every engine step when vLLM runs `--enforce-eager` (no
+    /// CUDA graphs, so each layer's kernels are launched one by one from the CPU), µs; absent = not
+    /// measured on this GPU (eager mode then costs nothing in the prediction, with a warning).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eager_us_per_layer: Option<f64>,
     /// Coefficients of the calibrated latency model (fitted by `blis calibrate`, or transferred from the
     /// nearest calibrated GPU); absent = only the roofline model is available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,6 +96,7 @@ impl GpuProfile {
             ("tflopsFp8", self.tflops_fp8),
             ("dollarsPerGpuHour", self.dollars_per_gpu_hour),
             ("allReduceLatencyUs", self.all_reduce_latency_us),
+            ("eagerUsPerLayer", self.eager_us_per_layer.unwrap_or(0.0)),
         ];
         for (field, v) in non_negative {
             if !(v.is_finite() && v >= 0.0) {

@@ -2,6 +2,7 @@
 //! trait so the scheduler does not care whether the time is analytic or calibrated.
 
 pub mod calibrated;
+pub mod eager;
 pub mod roofline;
 
 use schemars::JsonSchema;
@@ -9,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{GpuProfile, ModelArch};
 pub use calibrated::Calibrated;
+pub use eager::Eager;
 pub use roofline::Roofline;
 
 /// Shape of one engine step (one forward pass), in tokens; built by the scheduler.

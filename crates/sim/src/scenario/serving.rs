@@ -131,11 +131,6 @@ pub(super) fn resolve_serving(
             ))
         }
     };
-    if v.enforce_eager == Some(true) {
-        warnings.push(format!(
-            "{prefix}: vllm.enforceEager (no CUDA graphs) is not modelled: step times assume CUDA graphs, so decode steps are predicted faster than eager mode runs them"
-        ));
-    }
     let caching = v.enable_prefix_caching.unwrap_or(defaults.prefix_caching);
 
     // KV capacity: explicit override, or derived from memory (which also checks the model fits).
@@ -282,7 +277,25 @@ pub(super) fn resolve_serving(
             c.coefficients.validate().map_err(|e| e.under(&f("hardware.profile.calibration")))?;
         }
     }
-    let latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, model, &gpu, tp));
+    let mut latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, model, &gpu, tp));
+    if v.enforce_eager == Some(true) {
+        match gpu.eager_us_per_layer {
+            Some(us) => {
+                let eager = latency::Eager::new(latency, us, model.layers);
+                warnings.push(format!(
+                    "{prefix}: vllm.enforceEager (no CUDA graphs): every step takes {:.2} ms longer ({us} µs per layer x {} layers, the launch cost measured on {})",
+                    eager.extra_us() as f64 / 1000.0,
+                    model.layers,
+                    gpu.name
+                ));
+                latency = Arc::new(eager);
+            }
+            None => warnings.push(format!(
+                "{prefix}: vllm.enforceEager (no CUDA graphs) is not modelled on {}: no eager launch cost is measured for it (eagerUsPerLayer), so steps are predicted as with CUDA graphs",
+                gpu.name
+            )),
+        }
+    }
     Ok(Serving {
         gpu,
         tp,

@@ -1,0 +1,66 @@
+//! vLLM's `--enforce-eager` mode: without CUDA graphs every layer's kernels are launched from the CPU
+//! on every step, which adds a roughly constant time per layer to each engine step on top of what the
+//! graph-captured step model predicts.
+
+use super::{LatencyModel, RequestOverheads, StepBatch};
+use std::sync::Arc;
+
+/// A step-time model plus the eager-mode launch cost of every step.
+pub struct Eager {
+    inner: Arc<dyn LatencyModel>,
+    extra_us: i64,
+    name: String,
+}
+
+impl Eager {
+    /// `inner` with `us_per_layer` × `layers` added to each step (rounded to whole µs).
+    pub fn new(inner: Arc<dyn LatencyModel>, us_per_layer: f64, layers: u32) -> Eager {
+        let extra_us = (us_per_layer * f64::from(layers)).round().max(0.0) as i64;
+        let name = format!("{}+eager", inner.name());
+        Eager { inner, extra_us, name }
+    }
+
+    /// The time each step gains, µs.
+    pub fn extra_us(&self) -> i64 {
+        self.extra_us
+    }
+}
+
+impl LatencyModel for Eager {
+    fn step_time_us(&self, batch: &StepBatch) -> i64 {
+        self.inner.step_time_us(batch).saturating_add(self.extra_us)
+    }
+
+    fn request_overheads(&self) -> RequestOverheads {
+        self.inner.request_overheads()
+    }
+
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{gpu, model};
+    use crate::latency::{build, LatencyKind};
+
+    #[test]
+    fn every_step_gains_the_same_launch_time() {
+        let g = gpu::builtin("H100").expect("built-in");
+        let m = model::builtin("llama-3.1-8b-instruct").expect("built-in");
+        let graphs: Arc<dyn LatencyModel> = Arc::from(build(LatencyKind::Calibrated, &m, &g, 1));
+        let eager = Eager::new(graphs.clone(), 33.0, m.layers);
+        assert_eq!(eager.extra_us(), 33 * i64::from(m.layers));
+        let steps = [
+            StepBatch { decode_seqs: 1, decode_context: 100, ..Default::default() },
+            StepBatch { decode_seqs: 64, decode_context: 64 * 8000, ..Default::default() },
+            StepBatch { prefill_seqs: 1, prefill_tokens: 8000, prefill_attention: 3.2e7, ..Default::default() },
+        ];
+        for b in &steps {
+            assert_eq!(eager.step_time_us(b) - graphs.step_time_us(b), eager.extra_us(), "{b:?}");
+        }
+        assert_eq!(eager.request_overheads(), graphs.request_overheads());
+    }
+}
