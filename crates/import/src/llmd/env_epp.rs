@@ -116,7 +116,8 @@ pub fn config_of(c: &Value, warnings: &mut Vec<String>) -> Option<Value> {
             let prefill = profile("PREFILL", "prefill-filter");
             let mut profiles = vec![decode];
             if pd {
-                plugins.insert(0, json!({"type": "pd-profile-handler", "parameters": {"threshold": threshold}}));
+                plugins
+                    .insert(0, json!({"type": "pd-profile-handler", "parameters": {"threshold": threshold}}));
                 profiles.push(prefill);
             } else {
                 plugins.insert(0, json!({"type": "single-profile-handler"}));

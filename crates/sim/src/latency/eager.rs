@@ -56,7 +56,12 @@ mod tests {
         let steps = [
             StepBatch { decode_seqs: 1, decode_context: 100, ..Default::default() },
             StepBatch { decode_seqs: 64, decode_context: 64 * 8000, ..Default::default() },
-            StepBatch { prefill_seqs: 1, prefill_tokens: 8000, prefill_attention: 3.2e7, ..Default::default() },
+            StepBatch {
+                prefill_seqs: 1,
+                prefill_tokens: 8000,
+                prefill_attention: 3.2e7,
+                ..Default::default()
+            },
         ];
         for b in &steps {
             assert_eq!(eager.step_time_us(b) - graphs.step_time_us(b), eager.extra_us(), "{b:?}");
