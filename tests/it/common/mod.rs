@@ -80,3 +80,28 @@ pub fn blis(args: &[&str]) -> std::process::Output {
         .output()
         .expect("blis runs")
 }
+
+/// One vLLM Deployment `m` of Qwen3-32B (2 replicas, 2 GPUs per pod) at tensor parallelism `tp`,
+/// with `pod` lines put into its pod spec, `image`, `args` appended to `vllm serve` and `env`
+/// entries: the fixture the folder and import tests vary.
+pub fn vllm_deployment(tp: u32, pod: &str, image: &str, args: &str, env: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: m}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: m}}}}
+  template:
+    metadata: {{labels: {{app: m}}}}
+    spec:
+{pod}      containers:
+      - name: vllm
+        image: {image}
+        command: [vllm, serve]
+        args: [Qwen/Qwen3-32B, --tensor-parallel-size={tp}{args}]
+        env: [{env}]
+        resources: {{limits: {{nvidia.com/gpu: 2}}}}
+"#
+    )
+}
