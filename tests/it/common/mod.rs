@@ -105,3 +105,15 @@ spec:
 "#
     )
 }
+
+/// The values of the `<circle class="{class}"` markers of an HTML page: `(data-x, data-y)`.
+pub fn markers(html: &str, class: &str) -> Vec<(f64, f64)> {
+    let attr = |s: &str, name: &str| -> f64 {
+        let at = s.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        s[at..at + s[at..].find('"').unwrap()].parse().unwrap()
+    };
+    html.split(&format!("<circle class=\"{class}\""))
+        .skip(1)
+        .map(|c| (attr(c, "data-x"), attr(c, "data-y")))
+        .collect()
+}
