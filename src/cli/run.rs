@@ -63,6 +63,11 @@ pub struct Args {
     /// per-stage plots for staged workloads).
     #[arg(long, value_name = "FILE.html")]
     report: Option<PathBuf>,
+    /// A measurement of the same load ladder to draw over the report's per-stage plots: a guide's
+    /// benchmark-results folder, LMBench per-request CSVs, benchmark_serving results or a
+    /// ClusterExperiment file (what `blis validate` converts). Its rates must be the stages' rates.
+    #[arg(long, value_name = "PATH", requires = "report")]
+    measured: Option<PathBuf>,
     /// The benchmark's own workload profile (an llm-d-benchmark / inference-perf config, or vLLM
     /// benchmark_serving parameters or results): it replaces every scenario's workload.
     #[arg(long, value_name = "FILE")]
@@ -79,6 +84,22 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         workload_profile: args.workload_profile.as_deref(),
     };
     let (loaded, mut resolved) = load_and_resolve(&args.files, args.files.is_empty(), &over)?;
+    let measured = match &args.measured {
+        Some(path) if loaded.len() != 1 => {
+            return Err(blis_sim::error::InvalidInput::new(
+                "--measured",
+                format!(
+                    "one measurement is drawn beside one scenario; {} has {}",
+                    path.display(),
+                    loaded.len()
+                ),
+                "run the one scenario the measurement is of",
+            )
+            .into())
+        }
+        Some(path) => blis_plan::cluster::measured_beside(path, &loaded[0].file, &resolved[0])?,
+        None => Vec::new(),
+    };
     if let Some(s) = args.summary {
         resolved.iter_mut().for_each(|r| r.summary = s.into());
     }
@@ -103,7 +124,7 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
             .iter()
             .zip(&outputs)
             .zip(&yaml)
-            .map(|((rep, out), y)| html::RunView::new(rep, out, y))
+            .map(|((rep, out), y)| html::RunView::new(rep, out, y).with_measured(&measured))
             .collect();
         write_file(path, html::render_run(&views))?;
     }

@@ -168,6 +168,8 @@ fn compare_marks_the_better_candidate_per_column() {
 /// A pool, its model server and its EPP config, with a plugin type, TP argument and node selector
 /// put in.
 fn folder_objects(scorer: &str, tp: u32, gpu_product: &str) -> String {
+    let pod = format!("      nodeSelector: {{nvidia.com/gpu.product: {gpu_product}}}\n");
+    let deployment = common::vllm_deployment(tp, &pod, "vllm/vllm-openai:v0.23.0", "", "");
     format!(
         r#"apiVersion: inference.networking.k8s.io/v1
 kind: InferencePool
@@ -177,22 +179,7 @@ spec:
   selector: {{matchLabels: {{app: m}}}}
   endpointPickerRef: {{name: p-epp}}
 ---
-apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: m}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: m}}}}
-  template:
-    metadata: {{labels: {{app: m}}}}
-    spec:
-      nodeSelector: {{nvidia.com/gpu.product: {gpu_product}}}
-      containers:
-      - name: vllm
-        image: vllm/vllm-openai:v0.23.0
-        command: [vllm, serve]
-        args: [Qwen/Qwen3-32B, --tensor-parallel-size={tp}]
-        resources: {{limits: {{nvidia.com/gpu: 2}}}}
+{deployment}---
 ---
 apiVersion: v1
 kind: ConfigMap

@@ -23,7 +23,7 @@ fn manifests() -> PathBuf {
     p
 }
 
-use crate::common::blis;
+use crate::common::{blis, markers};
 
 #[test]
 fn the_folders_are_told_apart() {
@@ -183,18 +183,6 @@ fn validate_prints_every_stack_and_is_reproducible_byte_for_byte() {
     let text = String::from_utf8_lossy(&t.stdout);
     assert!(text.contains("== llmd-benchmark-2025-exp-7 / H100 vllm-2replicas"), "{text}");
     assert!(text.contains("knee (TTFT mean > 5x the lowest rate's)"));
-}
-
-/// The values of the `<circle class="{class}"` markers of an HTML page: `(data-x, data-y)`.
-fn markers(html: &str, class: &str) -> Vec<(f64, f64)> {
-    let attr = |s: &str, name: &str| -> f64 {
-        let at = s.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-        s[at..at + s[at..].find('"').unwrap()].parse().unwrap()
-    };
-    html.split(&format!("<circle class=\"{class}\""))
-        .skip(1)
-        .map(|c| (attr(c, "data-x"), attr(c, "data-y")))
-        .collect()
 }
 
 #[test]
@@ -369,4 +357,70 @@ fn a_from_spec_patch_reaches_every_converted_stack() {
         assert_eq!(spec.vllm.version.as_deref(), Some("0.8.5"), "{}", s.name);
         assert!(!warnings.iter().any(|w| w.contains("names no vLLM release")), "{}: {warnings:?}", s.name);
     }
+}
+
+/// `blis run --report --measured`: a measurement of the scenario's load ladder is drawn over the
+/// per-stage plots (solid where scored, hollow where the file says not to score); a measurement of
+/// other rates, or a path that holds none, is refused in one line (exit 2).
+#[test]
+fn run_report_overlays_a_measured_ladder_and_refuses_another() {
+    let dir = std::env::temp_dir().join(format!("blis-run-measured-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let scenario = dir.join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        crate::common::manifest(
+            "  model: {name: llama-3.1-8b-instruct}\n  hardware: {gpu: H100-SXM-80GB}\n  workload: {maxRequests: 1}\n",
+        ),
+    )
+    .unwrap();
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/profiles/inference-perf-ladder.yaml");
+    let measurement = |points: &str| {
+        let f = dir.join("measured.yaml");
+        std::fs::write(&f, format!("kind: ClusterExperiment\nname: mine\nstacks:\n- name: llm-d\n  deployment: [scenario.yaml]\n  runs:\n  - label: ladder\n    workload: {{maxRequests: 1}}\n    measured:\n{points}")).unwrap();
+        f
+    };
+    let page = dir.join("run.html");
+    let run = |measured: &std::path::Path| {
+        blis(&[
+            "run",
+            "--no-progress",
+            scenario.to_str().unwrap(),
+            "--workload-profile",
+            profile,
+            "--report",
+            page.to_str().unwrap(),
+            "--measured",
+            measured.to_str().unwrap(),
+        ])
+    };
+    let good = measurement(
+        "    - {stage: 0, rate: 2, ttft_mean_ms: 41.5, ttft_p90_ms: 55, output_tokens_per_s: 300}\n    - {stage: 1, rate: 4, ttft_mean_ms: 45, ttft_p90_ms: 70.25, output_tokens_per_s: 590}\n    - {stage: 2, rate: 8, ttft_mean_ms: 60, ttft_p90_ms: 110, output_tokens_per_s: 1100, unscored: censored}\n",
+    );
+    let o = run(&good);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert_eq!(markers(&html, "meas-tput"), [(2.0, 300.0), (4.0, 590.0)]);
+    assert_eq!(markers(&html, "meas-unscored-tput"), [(8.0, 1100.0)]);
+    assert_eq!(markers(&html, "meas-ttft-mean"), [(2.0, 41.5), (4.0, 45.0)]);
+    assert_eq!(markers(&html, "meas-ttft-p90"), [(2.0, 55.0), (4.0, 70.25)]);
+    assert_eq!(markers(&html, "meas-unscored-ttft-p90"), [(8.0, 110.0)]);
+
+    let other_rate = measurement("    - {rate: 3, ttft_mean_ms: 40, output_tokens_per_s: 300}\n");
+    let not_a_measurement = dir.join("notes.txt");
+    std::fs::write(&not_a_measurement, "just notes\n").unwrap();
+    for (bad, words) in [
+        (other_rate.as_path(), &["--measured: llm-d", "3 req/s", "its stages: 4, 2, 8"][..]),
+        // The guide's published table (another ladder) in the converters' own format.
+        (guide().as_path(), &["--measured: k8s", "req/s", "its stages: 4, 2, 8"][..]),
+        (not_a_measurement.as_path(), &["--measured", "is not a measurement blis reads"][..]),
+    ] {
+        let o = run(bad);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", bad.display());
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(words.iter().all(|w| err.contains(w)), "{}: {err}", bad.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

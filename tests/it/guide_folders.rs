@@ -6,33 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::blis;
+use crate::common::{blis, vllm_deployment};
 
 const WORKLOAD: &str = "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {name: w}\nspec:\n{extra}  workload:\n    maxRequests: 10\n    arrival: {process: poisson, ratePerSecond: 2}\n    classes: [{name: chat, inputTokens: {distribution: fixed, value: 50}, outputTokens: {distribution: fixed, value: 5}}]\n";
-
-/// One vLLM Deployment (Qwen3-32B, TP2) with `pod` lines put into its pod spec, `image`, and `args`
-/// appended to `vllm serve`.
-fn deployment(pod: &str, image: &str, args: &str, env: &str) -> String {
-    format!(
-        r#"apiVersion: apps/v1
-kind: Deployment
-metadata: {{name: m}}
-spec:
-  replicas: 2
-  selector: {{matchLabels: {{app: m}}}}
-  template:
-    metadata: {{labels: {{app: m}}}}
-    spec:
-{pod}      containers:
-      - name: vllm
-        image: {image}
-        command: [vllm, serve]
-        args: [Qwen/Qwen3-32B, --tensor-parallel-size=2{args}]
-        env: [{env}]
-        resources: {{limits: {{nvidia.com/gpu: 2}}}}
-"#
-    )
-}
 
 /// A folder with `files` (name, text) and a workload-only scenario with `extra` spec lines.
 fn folder(tag: &str, files: &[(&str, String)], extra: &str) -> PathBuf {
@@ -62,7 +38,7 @@ fn has(warnings: &[String], words: &[&str]) -> bool {
 
 #[test]
 fn a_readme_naming_one_gpu_gives_the_gpu_no_manifest_names() {
-    let objects = deployment("", "vllm/vllm-openai:v0.23.0", "", "");
+    let objects = vllm_deployment(2, "", "vllm/vllm-openai:v0.23.0", "", "");
     let readme =
         "# P/D\n\n- This path has been validated on an 8xH200 cluster with InfiniBand.\n".to_string();
     let dir = folder("readme", &[("objects.yaml", objects.clone()), ("README.md", readme)], "");
@@ -91,7 +67,8 @@ fn a_readme_naming_one_gpu_gives_the_gpu_no_manifest_names() {
     assert!(has(&w, &["no GPU is named", "simulating H100-SXM-80GB"]), "{w:#?}");
 
     // A GPU the manifests name wins over the README, which is then not read.
-    let named = deployment(
+    let named = vllm_deployment(
+        2,
         "      nodeSelector: {nvidia.com/gpu.product: NVIDIA-A100-SXM4-80GB}\n",
         "vllm/vllm-openai:v0.23.0",
         "",
@@ -106,7 +83,8 @@ fn a_readme_naming_one_gpu_gives_the_gpu_no_manifest_names() {
 
 #[test]
 fn an_unexpanded_gpu_selector_is_an_error_unless_the_scenario_names_the_gpu() {
-    let objects = deployment(
+    let objects = vllm_deployment(
+        2,
         "      nodeSelector: {nvidia.com/gpu.product: $LLMDBENCH_GPU_MODEL}\n",
         "vllm/vllm-openai:v0.23.0",
         "",
@@ -152,7 +130,7 @@ fn llm_d_release_images_bring_their_vllm_release() {
         ("vllm/vllm-openai:v0.19.1", "0.19.1", false),
     ] {
         let gpu = "      nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}\n";
-        let dir = folder("image", &[("objects.yaml", deployment(gpu, image, "", ""))], "");
+        let dir = folder("image", &[("objects.yaml", vllm_deployment(2, gpu, image, "", ""))], "");
         let (s, w) = run(&dir);
         assert_eq!(s["inputs"]["vllm_version"], version, "{image}");
         assert_eq!(
@@ -166,7 +144,7 @@ fn llm_d_release_images_bring_their_vllm_release() {
     let gpu = "      nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}\n";
     let dir = folder(
         "image-dev",
-        &[("objects.yaml", deployment(gpu, "ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21", "", ""))],
+        &[("objects.yaml", vllm_deployment(2, gpu, "ghcr.io/llm-d/llm-d-cuda-dev:sha-a1bcf21", "", ""))],
         "",
     );
     let (s, w) = run(&dir);
@@ -178,7 +156,8 @@ fn llm_d_release_images_bring_their_vllm_release() {
 fn lmcache_alone_is_a_cpu_kv_tier_not_pd() {
     let gpu = "      nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}\n";
     let lmcache = r#", --kv-transfer-config, '{"kv_connector":"LMCacheConnectorV1","kv_role":"kv_both"}'"#;
-    let sized = deployment(
+    let sized = vllm_deployment(
+        2,
         gpu,
         "vllm/vllm-openai:v0.23.0",
         lmcache,
@@ -189,7 +168,7 @@ fn lmcache_alone_is_a_cpu_kv_tier_not_pd() {
     let offload = r#", --kv-transfer-config, '{"kv_connector":"OffloadingConnector","kv_role":"kv_both","kv_connector_extra_config":{"cpu_bytes_to_use":21474836480}}'"#;
     let (o, _) = run(&folder(
         "offload",
-        &[("objects.yaml", deployment(gpu, "vllm/vllm-openai:v0.23.0", offload, ""))],
+        &[("objects.yaml", vllm_deployment(2, gpu, "vllm/vllm-openai:v0.23.0", offload, ""))],
         "",
     ));
     let blocks = &s["inputs"]["pools"][0]["vllm"]["cpu_offload_blocks"];
@@ -199,7 +178,8 @@ fn lmcache_alone_is_a_cpu_kv_tier_not_pd() {
     assert!(!has(&w, &["P/D"]) && !has(&w, &["LMCache's default"]), "{w:#?}");
 
     // Without a size: LMCache's default CPU tier, said in a warning; a remote store is not modelled.
-    let unsized_ = deployment(
+    let unsized_ = vllm_deployment(
+        2,
         gpu,
         "vllm/vllm-openai:v0.23.0",
         lmcache,

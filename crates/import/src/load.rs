@@ -172,6 +172,8 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Vec<LoadedScenario>, InvalidInput
 /// When neither the scenario nor the manifests name a GPU and the folder's README names exactly one
 /// catalogued GPU ("validated on an 8xH200 cluster"), imports again with that GPU, saying so in a
 /// warning and in the sources; otherwise keeps the default-GPU import (and its warning).
+/// Files only: the controller imports live objects and has no README, so it keeps the default (the
+/// top-level README says so next to the CLI behaviour).
 fn gpu_from_readme(
     file: &Path,
     roots: &[PathBuf],

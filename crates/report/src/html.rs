@@ -8,6 +8,7 @@ use std::fmt::Write;
 
 use super::json::ScenarioReport;
 use super::table::{self, fmt_ms};
+use blis_import::cluster::{Figures, MeasuredStack};
 use blis_sim::metrics::cdf::{run_cdfs, ClassCdf};
 use blis_sim::metrics::{Series, SimOutput};
 
@@ -63,13 +64,20 @@ pub struct RunView<'a> {
     pub cdfs: Vec<ClassCdf>,
     /// The scenario manifest as given.
     pub inputs_yaml: &'a str,
+    /// Measured points to draw over the per-stage plots (`blis run --measured`), one per stack.
+    pub measured: &'a [MeasuredStack],
 }
 
 impl<'a> RunView<'a> {
     /// The view of a finished run: its report, raw output and input manifest.
     pub fn new(report: &'a ScenarioReport, output: &'a SimOutput, inputs_yaml: &'a str) -> Self {
         let names: Vec<String> = report.summary.classes.iter().map(|c| c.name.clone()).collect();
-        Self { report, series: &output.series, cdfs: run_cdfs(output, &names), inputs_yaml }
+        Self { report, series: &output.series, cdfs: run_cdfs(output, &names), inputs_yaml, measured: &[] }
+    }
+
+    /// The same view with `measured` drawn over its per-stage plots (their rates are the stages').
+    pub fn with_measured(self, measured: &'a [MeasuredStack]) -> Self {
+        Self { measured, ..self }
     }
 }
 
@@ -479,15 +487,19 @@ fn stage_charts(out: &mut String, prefix: &str, v: &RunView) {
         dashed: false,
         points: points(&|st| st.stats.throughput.output_tokens_per_s),
     }];
-    line_chart(
-        out,
-        &format!("{prefix}-stage-throughput"),
-        "Output throughput by stage",
-        "Stage request rate (req/s)",
-        "Output tokens/s",
-        &throughput,
-        false,
-    );
+    let frame = |id: &str| format!("{prefix}-stage-{id}");
+    let (id, by_rate) = (frame("throughput"), "Stage request rate (req/s)");
+    let dots = measured_dots(v.measured, "output tokens/s", ("meas-tput", "meas-unscored-tput"), 3, |f| {
+        f.output_tokens_per_s
+    });
+    let f = Frame {
+        id: &id,
+        title: "Output throughput by stage",
+        x_label: by_rate,
+        y_label: "Output tokens/s",
+        pct: false,
+    };
+    chart(out, &f, &throughput, &dots, &[]);
     let ttft = [
         Line {
             label: "TTFT mean".into(),
@@ -502,15 +514,61 @@ fn stage_charts(out: &mut String, prefix: &str, v: &RunView) {
             points: points(&|st| st.stats.ttft_ms.p90),
         },
     ];
-    line_chart(
-        out,
-        &format!("{prefix}-stage-ttft"),
-        "Time to first token by stage",
-        "Stage request rate (req/s)",
-        "TTFT (ms)",
-        &ttft,
-        false,
-    );
+    let mut dots =
+        measured_dots(v.measured, "TTFT mean", ("meas-ttft-mean", "meas-unscored-ttft-mean"), 3, |f| {
+            f.ttft_mean_ms
+        });
+    dots.extend(measured_dots(v.measured, "TTFT p90", ("meas-ttft-p90", "meas-unscored-ttft-p90"), 6, |f| {
+        f.ttft_p90_ms
+    }));
+    let id = frame("ttft");
+    let f = Frame {
+        id: &id,
+        title: "Time to first token by stage",
+        x_label: by_rate,
+        y_label: "TTFT (ms)",
+        pct: false,
+    };
+    chart(out, &f, &ttft, &dots, &[]);
+}
+
+/// One measured figure of every measured stack as dots at the measured rates: a series per stack
+/// (colours from `PALETTE[color..]`), solid where the measurement is scored and hollow where it says
+/// not to score it (`classes`: the solid and the hollow circles' CSS classes).
+fn measured_dots(
+    measured: &[MeasuredStack],
+    what: &str,
+    classes: (&'static str, &'static str),
+    color: usize,
+    figure: fn(&Figures) -> Option<f64>,
+) -> Vec<Dots> {
+    let mut out = Vec::new();
+    for (j, s) in measured.iter().enumerate() {
+        let label = if measured.len() > 1 {
+            format!("measured {what} ({})", s.stack)
+        } else {
+            format!("measured {what}")
+        };
+        for hollow in [false, true] {
+            let points: Vec<(f64, f64)> = s
+                .points
+                .iter()
+                .filter(|p| p.unscored.is_some() == hollow)
+                .filter_map(|p| Some((p.rate, figure(&p.measured)?)))
+                .collect();
+            if points.is_empty() {
+                continue;
+            }
+            out.push(Dots {
+                label: if hollow { format!("{label}, not scored") } else { label.clone() },
+                color: PALETTE[(color + j) % PALETTE.len()],
+                class: if hollow { classes.1 } else { classes.0 },
+                hollow,
+                points,
+            });
+        }
+    }
+    out
 }
 
 /// Queue depth, KV utilisation and replicas over time, one line per pool.

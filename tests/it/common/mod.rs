@@ -80,3 +80,40 @@ pub fn blis(args: &[&str]) -> std::process::Output {
         .output()
         .expect("blis runs")
 }
+
+/// One vLLM Deployment `m` of Qwen3-32B (2 replicas, 2 GPUs per pod) at tensor parallelism `tp`,
+/// with `pod` lines put into its pod spec, `image`, `args` appended to `vllm serve` and `env`
+/// entries: the fixture the folder and import tests vary.
+pub fn vllm_deployment(tp: u32, pod: &str, image: &str, args: &str, env: &str) -> String {
+    format!(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: m}}
+spec:
+  replicas: 2
+  selector: {{matchLabels: {{app: m}}}}
+  template:
+    metadata: {{labels: {{app: m}}}}
+    spec:
+{pod}      containers:
+      - name: vllm
+        image: {image}
+        command: [vllm, serve]
+        args: [Qwen/Qwen3-32B, --tensor-parallel-size={tp}{args}]
+        env: [{env}]
+        resources: {{limits: {{nvidia.com/gpu: 2}}}}
+"#
+    )
+}
+
+/// The values of the `<circle class="{class}"` markers of an HTML page: `(data-x, data-y)`.
+pub fn markers(html: &str, class: &str) -> Vec<(f64, f64)> {
+    let attr = |s: &str, name: &str| -> f64 {
+        let at = s.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        s[at..at + s[at..].find('"').unwrap()].parse().unwrap()
+    };
+    html.split(&format!("<circle class=\"{class}\""))
+        .skip(1)
+        .map(|c| (attr(c, "data-x"), attr(c, "data-y")))
+        .collect()
+}

@@ -173,6 +173,48 @@ pub fn load_paths(
     Ok(out)
 }
 
+/// The measured points of one stack of a cluster source, to draw beside a `blis run` prediction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeasuredStack {
+    /// Stack name (`llm-d`, `k8s`), telling the series apart when a source has several.
+    pub stack: String,
+    /// Its points, every run's, in input order.
+    pub points: Vec<Point>,
+}
+
+/// Reads a measurement for `blis run --measured` with the converters `blis validate` uses (a
+/// guide's benchmark-results folder, LMBench per-request CSVs, benchmark_serving results with their
+/// commands, or a ClusterExperiment file): its points per stack, without simulating. The scenario
+/// being run (`scenario`) stands for the deployment a guide's folder does not hold: only the
+/// measured figures are read.
+pub fn measured(path: &Path, scenario: Option<&Path>) -> Result<Vec<MeasuredStack>, InvalidInput> {
+    let path = &absolute(path);
+    let Some(kind) = kind_of(path) else {
+        return Err(InvalidInput::new(
+            "--measured",
+            format!("{} is not a measurement blis reads", path.display()),
+            "give a guide's benchmark-results folder, an LMBench folder (data/openshift/<exp>/<stack>/LMBench_*.csv), a benchmark_serving results folder (data/openshift/<exp>/<GPU>/<stack>/benchmark_*.json with yamls/<exp>/cmds.txt) or a kind: ClusterExperiment file",
+        ));
+    };
+    let scenario = scenario.map(absolute);
+    let exps = convert(path, kind, scenario.as_deref())
+        .map_err(|e| InvalidInput { field: format!("--measured: {}", e.field), ..e })?;
+    let stacks: Vec<MeasuredStack> = exps
+        .into_iter()
+        .flat_map(|x| x.stacks)
+        .map(|s| MeasuredStack { stack: s.name, points: s.runs.into_iter().flat_map(|r| r.points).collect() })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    if stacks.is_empty() {
+        return Err(InvalidInput::new(
+            "--measured",
+            format!("{} holds no measured point", path.display()),
+            "give a measurement with at least one rate's figures",
+        ));
+    }
+    Ok(stacks)
+}
+
 /// Converts one source.
 pub fn convert(
     path: &Path,

@@ -79,12 +79,18 @@ where
     }
 }
 
-/// Whether a failed request may succeed when repeated unchanged: the API server was unreachable,
-/// unavailable or overloaded (not a refusal of the request).
+/// Whether a failed request may succeed when repeated unchanged: the API server could not be
+/// reached or did not answer in time (connection, timeout, hyper and tower service errors, an
+/// interrupted response stream), or answered that it is overloaded (429) or failing (5xx).
+/// Everything else is a refusal or a fault of this client and repeating it cannot help: the other
+/// API answers (404 gone, 422 invalid, 413 too large, and 409 conflict, since no caller re-reads
+/// the object between attempts: a forced server-side apply or a plain read is repeated unchanged),
+/// an undecodable response, a request that cannot be built, configuration, TLS and auth errors.
 pub(crate) fn transient(e: &kube::Error) -> bool {
     match e {
         kube::Error::Api(s) => s.code >= 500 || s.code == 429,
-        _ => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
     }
 }
 
@@ -115,6 +121,42 @@ pub fn is_dns_name(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status::failure("refused", "Reason").with_code(code)))
+    }
+
+    #[test]
+    fn overload_and_server_failures_are_transient_other_answers_are_not() {
+        for code in [429, 500, 502, 503, 504] {
+            assert!(transient(&api(code)), "{code}");
+        }
+        for code in [400, 401, 403, 404, 409, 410, 413, 422] {
+            assert!(!transient(&api(code)), "{code}");
+        }
+    }
+
+    #[test]
+    fn unreachable_or_timed_out_server_is_transient() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert!(transient(&kube::Error::Service(Box::new(refused))));
+        let timeout = std::io::Error::new(std::io::ErrorKind::TimedOut, "deadline elapsed");
+        assert!(transient(&kube::Error::Service(Box::new(timeout))));
+        let cut = std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "stream cut");
+        assert!(transient(&kube::Error::ReadEvents(cut)));
+    }
+
+    #[test]
+    fn faults_of_the_request_or_the_response_are_permanent() {
+        let decode = serde_json::from_str::<serde_json::Value>("{not json").unwrap_err();
+        assert!(!transient(&kube::Error::SerdeError(decode)));
+        let utf8 = String::from_utf8(vec![0xff, 0xfe]).unwrap_err();
+        assert!(!transient(&kube::Error::FromUtf8(utf8)));
+        let http = http::Request::builder().uri("bad uri with spaces").body(()).unwrap_err();
+        assert!(!transient(&kube::Error::HttpError(http)));
+        assert!(!transient(&kube::Error::TlsRequired));
+        assert!(!transient(&kube::Error::LinesCodecMaxLineLengthExceeded));
+    }
 
     #[test]
     fn profile_object_names_are_dns_names() {

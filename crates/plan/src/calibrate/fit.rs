@@ -219,6 +219,7 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
         transferred_from: None,
         coefficients: Coefficients::from_vec(theta),
         provenance: None,
+        refitted: Vec::new(),
     };
     let mut best: Option<(f64, [f64; NUM_PARAMS])> = None;
     // One pass per iteration plus a final one that only scores the last point.

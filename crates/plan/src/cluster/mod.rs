@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use blis_import::cluster::{self, ClusterExperiment, Figures, Run, Stack};
+use blis_import::cluster::{self, ClusterExperiment, Figures, MeasuredStack, Run, Stack};
+use blis_sim::error::InvalidInput;
 use blis_sim::metrics::summary::percentile;
 use blis_sim::scenario::Outcome;
 use blis_sim::sim::{NoObserver, SimOptions};
@@ -232,4 +233,74 @@ pub fn ratchet_medians(r: &ClusterReport) -> BTreeMap<String, f64> {
         }
     }
     m
+}
+
+/// Reads the measurement at `path` for `blis run --measured` ([`cluster::measured`]; the scenario
+/// file stands for the deployment) and checks it is of the resolved scenario's load ladder
+/// ([`check_beside_stages`]), before anything is simulated.
+pub fn measured_beside(
+    path: &std::path::Path,
+    scenario_file: &std::path::Path,
+    scenario: &blis_sim::scenario::Resolved,
+) -> Result<Vec<MeasuredStack>, InvalidInput> {
+    let measured = cluster::measured(path, Some(scenario_file))?;
+    let stages = scenario.workload.arrival.as_ref().and_then(|a| a.stages.as_deref()).unwrap_or(&[]);
+    let rates: Vec<f64> = stages.iter().map(|s| s.rate_per_second).collect();
+    check_beside_stages(&rates, &measured)?;
+    Ok(measured)
+}
+
+/// Checks that a measurement drawn beside a `blis run` prediction (`--measured`) is of the same
+/// load ladder: every measured rate is one of the predicted stages' `stage_rates` (within 0.1 %);
+/// the error names the first point that is not and the rates the scenario has.
+pub fn check_beside_stages(stage_rates: &[f64], measured: &[MeasuredStack]) -> Result<(), InvalidInput> {
+    let listed = || stage_rates.iter().map(|r| format!("{r}")).collect::<Vec<_>>().join(", ");
+    if stage_rates.is_empty() {
+        return Err(InvalidInput::new(
+            "--measured",
+            "the scenario has no stages with a request rate to set the measurement beside",
+            "give the scenario its load ladder (spec.workload.arrival.stages with ratePerSecond, or --workload-profile with the benchmark's profile)",
+        ));
+    }
+    for s in measured {
+        for p in &s.points {
+            if !stage_rates.iter().any(|r| (r - p.rate).abs() <= 1e-3 * r.abs().max(1e-9)) {
+                return Err(InvalidInput::new(
+                    format!("--measured: {} {}", s.stack, p.label),
+                    format!("was measured at {} req/s, a rate no stage of the scenario has (its stages: {})", p.rate, listed()),
+                    "give the measurement of this scenario's load ladder, or set the scenario's stage rates to the measured ones",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blis_import::cluster::Point;
+
+    fn stack(rates: &[f64]) -> MeasuredStack {
+        let points = rates
+            .iter()
+            .map(|&rate| Point {
+                label: format!("rate {rate}"),
+                rate,
+                stage: None,
+                measured: Figures::default(),
+                unscored: None,
+            })
+            .collect();
+        MeasuredStack { stack: "llm-d".into(), points }
+    }
+
+    #[test]
+    fn a_measurement_must_be_of_the_scenarios_ladder() {
+        assert!(check_beside_stages(&[1.0, 2.0, 4.0], &[stack(&[1.0, 4.0])]).is_ok());
+        let e = check_beside_stages(&[1.0, 2.0, 4.0], &[stack(&[1.0, 3.0])]).unwrap_err();
+        assert_eq!(e.field, "--measured: llm-d rate 3");
+        assert!(e.problem.contains("stages: 1, 2, 4"), "{e}");
+        assert_eq!(check_beside_stages(&[], &[stack(&[1.0])]).unwrap_err().field, "--measured");
+    }
 }

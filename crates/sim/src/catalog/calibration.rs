@@ -157,9 +157,74 @@ pub struct Calibration {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "crate::schema::any_object")]
     pub provenance: Option<serde_json::Value>,
+    /// Coefficients of a transferred calibration refitted on this GPU's own data, each with the data
+    /// it was fitted on: resolution then says which coefficients are measured here and which are
+    /// still transferred.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refitted: Vec<Refit>,
+}
+
+/// One coefficient refitted on the profile's own GPU after a transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Refit {
+    /// The coefficient's name as in `coefficients` (e.g. `perLayerUs`).
+    pub coefficient: String,
+    /// The data it was fitted on, as the resolution warning shows it (e.g. `A100 cluster data (...)`).
+    pub data: String,
 }
 
 impl Calibration {
+    /// Checks the coefficients and that every refitted entry names one of them, once, on a
+    /// transferred calibration (a profile fitted on its own GPU has nothing to refit).
+    pub fn validate(&self) -> Result<(), InvalidInput> {
+        self.coefficients.validate()?;
+        if !self.refitted.is_empty() && self.transferred_from.is_none() {
+            return Err(InvalidInput::new(
+                "refitted",
+                "is set on a calibration that was not transferred (no transferredFrom)",
+                "remove refitted, or set transferredFrom to the GPU the other coefficients come from",
+            ));
+        }
+        for (i, r) in self.refitted.iter().enumerate() {
+            if !PARAM_NAMES.contains(&r.coefficient.as_str()) {
+                return Err(InvalidInput::new(
+                    format!("refitted[{i}].coefficient"),
+                    format!("{:?} is not a coefficient", r.coefficient),
+                    format!("use one of {}", PARAM_NAMES.join(", ")),
+                ));
+            }
+            if self.refitted[..i].iter().any(|o| o.coefficient == r.coefficient) {
+                return Err(InvalidInput::new(
+                    format!("refitted[{i}].coefficient"),
+                    format!("{} is listed twice", r.coefficient),
+                    "list each refitted coefficient once, with all the data it was fitted on",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// What resolution tells the user about a transferred calibration: which coefficients were
+    /// refitted on this GPU's own data (and on what), and that the rest come from another GPU
+    /// through datasheet ratios; `None` for a calibration fitted on its own GPU.
+    pub fn transfer_note(&self) -> Option<String> {
+        let from = self.transferred_from.as_ref()?;
+        if self.refitted.is_empty() {
+            return Some(format!(
+                "no measurements on {}: latency coefficients transferred from {from} through datasheet ratios",
+                self.gpu
+            ));
+        }
+        let fitted: Vec<String> =
+            self.refitted.iter().map(|r| format!("{} fitted on {}", r.coefficient, r.data)).collect();
+        Some(format!(
+            "{}: {}; other coefficients transferred from {from} through datasheet ratios",
+            self.gpu,
+            fitted.join("; ")
+        ))
+    }
+
     /// The coefficients of this calibration (fitted on `from`) carried over to `to`. The basis terms are
     /// normalised by each GPU's own datasheet peaks, so the multipliers carry over once corrected by the
     /// catalog's achieved-efficiency ratios: bandwidth terms by `hbmEfficiency`, prefill and decode compute
@@ -180,6 +245,58 @@ impl Calibration {
             transferred_from: Some(self.gpu.clone()),
             coefficients: c,
             provenance: None,
+            refitted: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transferred(refitted: &[(&str, &str)]) -> Calibration {
+        Calibration {
+            gpu: "A100-SXM-80GB".into(),
+            transferred_from: Some("H100-SXM-80GB".into()),
+            coefficients: Coefficients::prior(),
+            provenance: None,
+            refitted: refitted
+                .iter()
+                .map(|(c, d)| Refit { coefficient: c.to_string(), data: d.to_string() })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_note_names_refitted_coefficients_and_their_data_and_the_rest_as_transferred() {
+        let plain = transferred(&[]).transfer_note().unwrap();
+        assert!(
+            plain.contains("no measurements on A100-SXM-80GB") && plain.contains("from H100-SXM-80GB"),
+            "{plain}"
+        );
+        let note = transferred(&[("perLayerUs", "A100 runs (exp-2)"), ("perStepUs", "A100 idle steps")])
+            .transfer_note()
+            .unwrap();
+        assert!(!note.contains("no measurements"), "{note}");
+        assert!(note.contains("perLayerUs fitted on A100 runs (exp-2)"), "{note}");
+        assert!(note.contains("perStepUs fitted on A100 idle steps"), "{note}");
+        assert!(
+            note.ends_with("other coefficients transferred from H100-SXM-80GB through datasheet ratios"),
+            "{note}"
+        );
+        let own = Calibration { transferred_from: None, ..transferred(&[]) };
+        assert_eq!(own.transfer_note(), None);
+    }
+
+    #[test]
+    fn refitted_entries_must_name_a_coefficient_once_on_a_transfer() {
+        assert!(transferred(&[("perLayerUs", "d")]).validate().is_ok());
+        let e = transferred(&[("perLayerUS", "d")]).validate().unwrap_err();
+        assert_eq!(e.field, "refitted[0].coefficient");
+        assert!(e.to_string().contains("perLayerUs"), "{e}");
+        let e = transferred(&[("perLayerUs", "a"), ("perLayerUs", "b")]).validate().unwrap_err();
+        assert_eq!(e.field, "refitted[1].coefficient");
+        let own = Calibration { transferred_from: None, ..transferred(&[("perLayerUs", "d")]) };
+        assert_eq!(own.validate().unwrap_err().field, "refitted");
     }
 }

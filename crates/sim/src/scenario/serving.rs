@@ -267,14 +267,11 @@ pub(super) fn resolve_serving(
             }
         };
     if latency_kind == LatencyKind::Calibrated {
-        if let Some(from) = gpu.calibration.as_ref().and_then(|c| c.transferred_from.as_ref()) {
-            warnings.push(format!(
-                "{prefix}: no measurements on {}: latency coefficients transferred from {from} through datasheet ratios",
-                gpu.name
-            ));
-        }
         if let Some(c) = &gpu.calibration {
-            c.coefficients.validate().map_err(|e| e.under(&f("hardware.profile.calibration")))?;
+            c.validate().map_err(|e| e.under(&f("hardware.profile.calibration")))?;
+            if let Some(w) = c.transfer_note() {
+                warnings.push(format!("{prefix}: {w}"));
+            }
         }
     }
     let mut latency: Arc<dyn LatencyModel> = Arc::from(latency::build(latency_kind, model, &gpu, tp));

@@ -55,6 +55,19 @@ pub async fn apply_status(
     apply_status_of::<SimulationSweep, _>(client, ns, name, status).await.map(drop)
 }
 
+/// Writes a finished in-process run's status (ranked or stalled), waiting out an API outage while
+/// the run is still current ([`retry_transient`]): the run is not lost, nor run again. A refusal
+/// (gone, invalid, an undecodable answer) is returned at once.
+async fn write_result(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    status: &SimulationSweepStatus,
+    still_current: impl Fn() -> bool,
+) -> Result<(), kube::Error> {
+    retry_transient("sweep result", still_current, || apply_status(client, ns, name, status)).await
+}
+
 async fn publish(
     ctx: &SweepContext,
     obj: &impl Resource<DynamicType = ()>,
@@ -334,8 +347,7 @@ async fn run_sweep(
     match outcome {
         Ok(report) => {
             let status = status_ranked(&prev, generation, &prepared.hash, &report, wall, now);
-            let write = || apply_status(&ctx.client, &ns, &name, &status);
-            if let Err(e) = retry_transient("sweep result", still_current, write).await {
+            if let Err(e) = write_result(&ctx.client, &ns, &name, &status, still_current).await {
                 ctx.metrics.error("ApiError");
                 tracing::warn!(error = %e, "cannot write sweep status");
                 return;
@@ -349,8 +361,7 @@ async fn run_sweep(
             ctx.metrics.error(err.reason());
             // Every outcome records its inputs hash: the same inputs are not run again.
             let status = status_stalled(&prev, generation, Some(prepared.hash.as_str()), &err, now);
-            let write = || apply_status(&ctx.client, &ns, &name, &status);
-            if retry_transient("sweep result", still_current, write).await.is_err() {
+            if write_result(&ctx.client, &ns, &name, &status, still_current).await.is_err() {
                 ctx.metrics.error("ApiError");
             }
             publish(&ctx, &current, EventType::Warning, err.reason(), err.to_string()).await;
@@ -365,5 +376,117 @@ pub fn error_policy(obj: Arc<Watched<SimulationSweep>>, err: &Error, ctx: Arc<Sw
     match err.requeue(1) {
         Some(d) => Action::requeue(d),
         None => Action::await_change(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// How the fake API server answers one request.
+    enum Answer {
+        /// The connection is refused (the server is down).
+        Refused,
+        /// An API status answer with this code.
+        Status(u16),
+        /// 200 with the request's object echoed back (the write is stored).
+        Stored,
+        /// 200 with a body that is not JSON.
+        Garbage,
+    }
+
+    /// A client whose API server answers each request with the next scripted answer (the last one
+    /// repeats), and the bodies of the requests it received.
+    fn scripted(answers: Vec<Answer>) -> (Client, Arc<Mutex<Vec<serde_json::Value>>>) {
+        let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let svc = tower::service_fn(move |req: http::Request<kube::client::Body>| {
+            let (answers, log) = (answers.clone(), log.clone());
+            async move {
+                let body = req.into_body().collect_bytes().await.expect("request body");
+                let sent: serde_json::Value = serde_json::from_slice(&body).expect("JSON request");
+                log.lock().unwrap().push(sent.clone());
+                let answer = {
+                    let mut a = answers.lock().unwrap();
+                    if a.len() > 1 {
+                        a.pop_front().unwrap()
+                    } else {
+                        a.front().map(clone_answer).unwrap()
+                    }
+                };
+                let (code, body) = match answer {
+                    Answer::Refused => {
+                        let e =
+                            std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+                        return Err::<http::Response<kube::client::Body>, _>(e);
+                    }
+                    Answer::Status(code) => {
+                        let status = kube::core::Status::failure("scripted", "Scripted").with_code(code);
+                        (code, serde_json::to_vec(&status).unwrap())
+                    }
+                    Answer::Stored => {
+                        let mut obj = sent;
+                        obj["metadata"] = serde_json::json!({"name": "s", "namespace": "ns", "uid": "u1"});
+                        (200, serde_json::to_vec(&obj).unwrap())
+                    }
+                    Answer::Garbage => (200, b"<html>proxy error</html>".to_vec()),
+                };
+                Ok(http::Response::builder().status(code).body(kube::client::Body::from(body)).unwrap())
+            }
+        });
+        (Client::new(svc, "ns"), seen)
+    }
+
+    fn clone_answer(a: &Answer) -> Answer {
+        match a {
+            Answer::Refused => Answer::Refused,
+            Answer::Status(c) => Answer::Status(*c),
+            Answer::Stored => Answer::Stored,
+            Answer::Garbage => Answer::Garbage,
+        }
+    }
+
+    fn ranked_status() -> SimulationSweepStatus {
+        SimulationSweepStatus { observed_generation: Some(3), ..Default::default() }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sweep_result_is_written_through_an_api_outage() {
+        let script =
+            vec![Answer::Refused, Answer::Refused, Answer::Status(503), Answer::Status(429), Answer::Stored];
+        let (client, seen) = scripted(script);
+        let status = ranked_status();
+        write_result(&client, "ns", "s", &status, || true).await.expect("written once the server is back");
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 5, "four failed attempts, then the stored one");
+        // Every attempt sent the same whole status: the result of the one run, not a new run.
+        for sent in seen.iter() {
+            assert_eq!(sent["status"], serde_json::to_value(&status).unwrap());
+            assert_eq!(sent["kind"], "SimulationSweep");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_or_undecodable_answer_is_not_repeated() {
+        for (answer, what) in
+            [(Answer::Status(422), "422"), (Answer::Status(409), "409"), (Answer::Garbage, "decode")]
+        {
+            let (client, seen) = scripted(vec![answer]);
+            let err = write_result(&client, "ns", "s", &ranked_status(), || true).await.unwrap_err();
+            assert!(!crate::controller::client::transient(&err), "{what}: {err}");
+            assert_eq!(seen.lock().unwrap().len(), 1, "{what}: one attempt only");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_superseded_run_stops_waiting_for_the_server() {
+        let (client, seen) = scripted(vec![Answer::Refused]);
+        let err = write_result(&client, "ns", "s", &ranked_status(), || false).await.unwrap_err();
+        assert!(matches!(err, kube::Error::Service(_)), "{err}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
     }
 }
