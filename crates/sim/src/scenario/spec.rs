@@ -430,8 +430,8 @@ pub struct VllmSpec {
     /// holds twice the tokens in the same memory and halves the KV bytes each step reads.
     #[serde(default, alias = "kv_cache_dtype", skip_serializing_if = "Option::is_none")]
     pub kv_cache_dtype: Option<KvCacheDtype>,
-    /// `--enforce-eager`: run without CUDA graphs. Recorded so the inputs show it; step times assume
-    /// CUDA graphs, and a warning says so when this is true.
+    /// `--enforce-eager`: run without CUDA graphs. Every step then pays the GPU profile's kernel-launch
+    /// cost per layer (`eagerUsPerLayer`); on a GPU without a fitted cost a warning says it is not modelled.
     #[serde(default, alias = "enforce_eager", skip_serializing_if = "Option::is_none")]
     pub enforce_eager: Option<bool>,
 }
