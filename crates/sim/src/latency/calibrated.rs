@@ -11,7 +11,7 @@
 //!    expected coverage) / HBM
 //! 1. the same for 8-bit (quantised) weights, whose small-batch kernels reach a different efficiency
 //! 2. KV traffic: context KV read by attention plus new KV written, per GPU / HBM
-//! 3. prefill compute: linear-layer FLOPs of prompt tokens + prompt attention FLOPs / peak
+//! 3. prefill compute: linear-layer FLOPs of prompt tokens / peak
 //! 4. decode compute: linear-layer FLOPs of decode tokens + decode attention FLOPs / peak
 //! 5. TP all-reduce: two ring all-reduces per layer of `T x hidden` activations / interconnect
 //! 6. per layer (kernel launches, norms): `layers` when the step runs a forward pass
@@ -20,9 +20,15 @@
 //! 8. per scheduled request (scheduler bookkeeping, input preparation on the CPU)
 //! 9. per scheduled request x vocabulary / 100k (logits processing and sampling over the vocabulary)
 //! 10. per step (scheduler loop and the inter-step CPU gap)
+//! 11. prefill attention: FLOPs of the prompt's (query, key) pairs / peak (its own coefficient: causal
+//!     attention kernels run well below GEMM efficiency, visible only in long prompts)
+//! 12. long-context KV: the KV one decoding sequence of the batch's mean context reads beyond
+//!     [`LONG_CONTEXT_TOKENS`] / HBM, once per step (decode attention splits a sequence's context over few
+//!     thread blocks, so a long sequence's read is a latency floor the other sequences run beside;
+//!     zero at the single-replica experiments' contexts)
 
 use super::{LatencyModel, RequestOverheads, StepBatch};
-use crate::catalog::calibration::{Coefficients, NUM_BASIS};
+use crate::catalog::calibration::{Coefficients, LONG_CONTEXT_TOKENS, NUM_BASIS};
 use crate::catalog::{GpuProfile, ModelArch};
 
 /// Per-unit basis constants of one model on `tp` GPUs of one type.
@@ -139,11 +145,12 @@ impl Basis {
         let pf_kv = if b.prefill_tokens > 0 { pf_seqs * pairs / pf_tokens + pf_tokens / 2.0 } else { 0.0 };
         let (w16, w8) = if self.eight_bit { (0.0, weights) } else { (weights, 0.0) };
         let seqs = pf_seqs + dc_seqs;
+        let long_kv = if b.decode_seqs > 0 { (dc_ctx / dc_seqs - LONG_CONTEXT_TOKENS).max(0.0) } else { 0.0 };
         [
             w16,
             w8,
             (pf_kv + dc_ctx + t) * self.kv_us_per_token + seqs * self.sliding_us_per_seq,
-            pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us + pairs * self.attn_us_per_pair,
+            pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us,
             dc_seqs * (self.linear_us_per_token + self.lm_head_us)
                 + (dc_ctx + dc_seqs) * self.attn_us_per_pair,
             t * self.comm_us_per_token,
@@ -152,6 +159,8 @@ impl Basis {
             seqs,
             seqs * self.vocab_100k,
             1.0,
+            pairs * self.attn_us_per_pair,
+            long_kv * self.kv_us_per_token,
         ]
     }
 }
