@@ -383,6 +383,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn step_fitted_indices_name_their_coefficients_and_ride_on_the_fit_point() {
+        assert_eq!(PARAM_NAMES[PREFILL_COMPUTE], "prefillCompute");
+        assert_eq!(PARAM_NAMES[PREFILL_ATTENTION], "prefillAttention");
+        assert_eq!(PARAM_NAMES[LONG_CONTEXT_KV], "longContextKv");
+        let theta = Coefficients::prior().to_vec();
+        let t = fit_point(&theta);
+        assert_eq!(t[PREFILL_ATTENTION], theta[PREFILL_COMPUTE]);
+        assert_eq!(t[LONG_CONTEXT_KV], 0.0);
+    }
+
+    #[test]
     fn nnqp_solves_a_small_problem_with_a_bound() {
         let mut q = [[0.0; NUM_PARAMS]; NUM_PARAMS];
         for (k, row) in q.iter_mut().enumerate() {

@@ -288,4 +288,55 @@ mod tests {
         assert!(b[0] > 0.0 && b[1] == 0.0);
         assert!(a[9] > b[9]);
     }
+
+    #[test]
+    fn long_context_term_is_zero_up_to_its_threshold_and_fits_exp7_decode() {
+        let h100 = gpu::builtin("H100").unwrap();
+        let c = h100.calibration.clone().expect("shipped H100 profile").coefficients;
+        assert!(c.long_context_kv > 0.0 && c.prefill_attention > 0.0);
+        let m = model::builtin("llama-3.1-8b-instruct").unwrap();
+        let with = Calibrated::new(&m, &h100, 1, &c);
+        let without = Calibrated::new(&m, &h100, 1, &Coefficients { long_context_kv: 0.0, ..c });
+        // No effect at the single-replica experiments' contexts, whatever the batch.
+        for seqs in [1, 6, 64, 256] {
+            for ctx in [100, 1000, 2048] {
+                assert_eq!(with.step_time_us(&decode(seqs, ctx)), without.step_time_us(&decode(seqs, ctx)));
+            }
+        }
+        // exp-7 H100: median ITL 10.0 ms = a decode step of ~6 sequences at ~8.1k context.
+        let t = with.step_time_us(&decode(6, 8100)) as f64 / 1e3;
+        assert!((9.5..=10.5).contains(&t), "decode step {t} ms");
+        assert!(without.step_time_us(&decode(6, 8100)) as f64 / 1e3 < 9.0);
+        // A per-sequence floor: it does not grow with the batch.
+        let extra = |s| with.step_time_us(&decode(s, 8100)) - without.step_time_us(&decode(s, 8100));
+        assert!((extra(64) - extra(6)).abs() <= 1, "{} vs {}", extra(64), extra(6));
+    }
+
+    #[test]
+    fn prompt_attention_has_its_own_coefficient() {
+        let h100 = gpu::builtin("H100").unwrap();
+        let c = h100.calibration.clone().expect("shipped H100 profile").coefficients;
+        let m = model::builtin("llama-3.1-8b-instruct").unwrap();
+        let prompt = |tokens: u64| StepBatch {
+            prefill_seqs: 1,
+            prefill_tokens: tokens,
+            prefill_attention: tokens as f64 * (tokens as f64 + 1.0) / 2.0,
+            ..StepBatch::default()
+        };
+        let base = Calibrated::new(&m, &h100, 1, &c);
+        let doubled = Calibrated::new(
+            &m,
+            &h100,
+            1,
+            &Coefficients { prefill_attention: 2.0 * c.prefill_attention, ..c },
+        );
+        let x = base.basis().features(&prompt(8000));
+        let gain = doubled.step_us_f64(&prompt(8000)) - base.step_us_f64(&prompt(8000));
+        assert!((gain - c.prefill_attention * x[11]).abs() < 1e-6, "only the attention term moves");
+        // An 8k-token prompt in one step stays within a physical band of H100 dense BF16 peak (40-95 %).
+        let flops = 2.0 * 8000.0 * 7.0e9 + 8000.0 * 8001.0 / 2.0 * 4.0 * 32.0 * 128.0 * 32.0;
+        let t = base.step_us_f64(&prompt(8000)) / 1e6;
+        let mfu = flops / t / 989.5e12;
+        assert!((0.40..=0.95).contains(&mfu), "8k prefill at {:.0} % of peak ({t} s)", mfu * 100.0);
+    }
 }
