@@ -26,6 +26,11 @@ pub struct Args {
     /// (relative): checks that shipped coefficients are reproducible.
     #[arg(long)]
     check: Option<PathBuf>,
+    /// Profile whose step-fitted coefficients (prefillAttention, longContextKv: fitted to long-context
+    /// cluster steps, invisible in single-replica means) the result carries (default: the built-in
+    /// profile of --gpu; without one, prefillAttention = prefillCompute and longContextKv = 0).
+    #[arg(long, value_name = "FILE")]
+    hold_from: Option<PathBuf>,
     /// Outer iterations.
     #[arg(long)]
     iterations: Option<usize>,
@@ -64,6 +69,18 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         fit_set.len(),
         fit_set.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
     );
+    let held = match &args.hold_from {
+        Some(f) => Some(load::load_calibration(f)?),
+        None => gpu.calibration.clone().filter(|c| c.transferred_from.is_none()),
+    };
+    if let Some(h) = held {
+        let c = h.coefficients;
+        eprintln!(
+            "carrying the step-fitted coefficients: prefillAttention {}, longContextKv {}",
+            c.prefill_attention, c.long_context_kv
+        );
+        opts.step_fitted = Some((c.prefill_attention, c.long_context_kv));
+    }
     let started = Instant::now();
     let result = fit::fit(&fit_set, &gpu.name, &opts)?;
     for it in &result.iterations {

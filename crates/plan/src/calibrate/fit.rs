@@ -47,6 +47,10 @@ pub struct FitOptions {
     pub huber: f64,
     /// Worker threads.
     pub threads: usize,
+    /// Values of the step-fitted coefficients (`prefillAttention`, `longContextKv`, fitted to cluster
+    /// step observations) to write into the result; `None`: `prefillAttention` = `prefillCompute`,
+    /// `longContextKv` = 0, i.e. the model the fit itself used.
+    pub step_fitted: Option<(f64, f64)>,
 }
 
 impl Default for FitOptions {
@@ -58,6 +62,7 @@ impl Default for FitOptions {
             step: 0.6,
             huber: 0.1,
             threads: super::default_threads(),
+            step_fitted: None,
         }
     }
 }
@@ -67,7 +72,25 @@ impl Default for FitOptions {
 /// timestamps (they never change batching), so the means alone cannot tell them from step time; they are
 /// held close to typical vLLM streaming costs.
 const RIDGE_SCALE: [f64; NUM_PARAMS] =
-    [1.0, 1.0, 1.0, 30.0, 30.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, 10.0];
+    [1.0, 1.0, 1.0, 30.0, 30.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, 10.0];
+
+/// Index of `prefillCompute` in [`PARAM_NAMES`].
+const PREFILL_COMPUTE: usize = 3;
+/// Index of `prefillAttention` in [`PARAM_NAMES`].
+const PREFILL_ATTENTION: usize = 11;
+/// Index of `longContextKv` in [`PARAM_NAMES`].
+const LONG_CONTEXT_KV: usize = 12;
+
+/// The coefficients the fit simulates with: the step-fitted ones
+/// ([`blis_sim::catalog::calibration::STEP_FITTED`]) are not identifiable from single-replica means, so
+/// prompt attention is priced with `prefillCompute` (as one prefill-compute term) and long-context KV
+/// at zero (no fitting experiment decodes beyond the threshold).
+fn fit_point(theta: &[f64; NUM_PARAMS]) -> [f64; NUM_PARAMS] {
+    let mut t = *theta;
+    t[PREFILL_ATTENTION] = t[PREFILL_COMPUTE];
+    t[LONG_CONTEXT_KV] = 0.0;
+    t
+}
 
 #[derive(Debug, Clone, Default)]
 struct Acc {
@@ -151,6 +174,12 @@ fn linearise(e: &Experiment, cal: &Calibration) -> Result<Rows, RunError> {
         ttft[k] = scale * g[k];
         e2e[k] = ttft[k] + acc.dec[k] / n;
     }
+    // The step-fitted terms: attention rides on prefillCompute, long-context KV is not fitted.
+    for row in [&mut ttft, &mut e2e] {
+        row[PREFILL_COMPUTE] += row[PREFILL_ATTENTION];
+        row[PREFILL_ATTENTION] = 0.0;
+        row[LONG_CONTEXT_KV] = 0.0;
+    }
     ttft[NUM_BASIS] = 1.0;
     ttft[NUM_BASIS + 1] = 1.0;
     e2e[NUM_BASIS] = 1.0;
@@ -217,7 +246,7 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
     let cal_of = |theta: &[f64; NUM_PARAMS]| Calibration {
         gpu: gpu.to_string(),
         transferred_from: None,
-        coefficients: Coefficients::from_vec(theta),
+        coefficients: Coefficients::from_vec(&fit_point(theta)),
         provenance: None,
         refitted: Vec::new(),
     };
@@ -302,12 +331,21 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
     let theta = best.map_or(theta, |(_, t)| t);
     let ids: Vec<&str> = exps.iter().map(|e| e.id.as_str()).collect();
     let mut cal = cal_of(&theta);
+    if let Some((attention, long_kv)) = opts.step_fitted {
+        cal.coefficients.prefill_attention = attention;
+        cal.coefficients.long_context_kv = long_kv;
+    }
     cal.provenance = Some(json!({
         "command": "blis calibrate",
         "method": "iterated non-negative ridge least squares on relative errors of mean TTFT and mean E2E, linearised over simulated step-level basis terms",
         "options": {"iterations": opts.iterations, "ridge": opts.ridge, "ttftWeight": opts.ttft_weight, "step": opts.step, "huber": opts.huber},
         "experiments": ids,
         "parameters": PARAM_NAMES,
+        "stepFitted": {
+            "parameters": ["prefillAttention", "longContextKv"],
+            "method": "not identifiable from these experiments (prompt attention is fitted as part of prefillCompute, no decode beyond the long-context threshold); the values are carried from the held profile, fitted to cluster per-step observations",
+            "held": opts.step_fitted.is_some(),
+        },
     }));
     Ok(FitResult { calibration: cal, iterations })
 }
@@ -344,6 +382,17 @@ pub fn basis_of(e: &Experiment) -> Option<Basis> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_fitted_indices_name_their_coefficients_and_ride_on_the_fit_point() {
+        assert_eq!(PARAM_NAMES[PREFILL_COMPUTE], "prefillCompute");
+        assert_eq!(PARAM_NAMES[PREFILL_ATTENTION], "prefillAttention");
+        assert_eq!(PARAM_NAMES[LONG_CONTEXT_KV], "longContextKv");
+        let theta = Coefficients::prior().to_vec();
+        let t = fit_point(&theta);
+        assert_eq!(t[PREFILL_ATTENTION], theta[PREFILL_COMPUTE]);
+        assert_eq!(t[LONG_CONTEXT_KV], 0.0);
+    }
 
     #[test]
     fn nnqp_solves_a_small_problem_with_a_bound() {

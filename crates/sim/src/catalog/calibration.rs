@@ -9,7 +9,17 @@ use super::GpuProfile;
 use crate::error::InvalidInput;
 
 /// Number of step-time basis terms.
-pub const NUM_BASIS: usize = 11;
+pub const NUM_BASIS: usize = 13;
+/// Context length (tokens per decoding sequence) beyond which the `longContextKv` term counts KV reads.
+/// Every single-replica fitting experiment decodes below it, so the term is zero on them and its
+/// coefficient comes from long-context cluster measurements only.
+pub const LONG_CONTEXT_TOKENS: f64 = 2048.0;
+
+/// Coefficients the single-replica fit cannot identify (their basis terms are zero or tiny at the
+/// fitting experiments' prompt and context lengths); they are fitted to per-step observations of
+/// long-context cluster runs (see the profile's provenance) and held fixed by `blis calibrate`.
+pub const STEP_FITTED: [&str; 2] = ["prefillAttention", "longContextKv"];
+
 /// Number of fitted parameters: the step-time coefficients plus three per-request overheads.
 pub const NUM_PARAMS: usize = NUM_BASIS + 3;
 
@@ -26,6 +36,8 @@ pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
     "perRequestUs",
     "perRequestPer100kVocabUs",
     "perStepUs",
+    "prefillAttention",
+    "longContextKv",
     "beforeFirstTokenUs",
     "perOutputTokenUs",
     "afterLastTokenUs",
@@ -57,6 +69,14 @@ pub struct Coefficients {
     pub per_request_per_100k_vocab_us: f64,
     /// µs per step (scheduler loop, inter-step gap).
     pub per_step_us: f64,
+    /// Multiplier on prompt attention FLOPs (query-key pairs) at peak compute: causal attention kernels
+    /// run well below the linear layers' GEMM efficiency, which only shows in long prompts.
+    pub prefill_attention: f64,
+    /// Multiplier on the time to read, at peak HBM bandwidth, the KV one sequence of the batch's mean
+    /// context holds beyond [`LONG_CONTEXT_TOKENS`], once per decode step, on top of `kvTraffic`: decode
+    /// attention over long contexts reads each sequence with few thread blocks, well below streaming
+    /// bandwidth. Zero below the threshold, so short-context data cannot see it.
+    pub long_context_kv: f64,
     /// µs from arrival to the request reaching the engine queue (API server, tokenisation).
     pub before_first_token_us: f64,
     /// µs added to every output token's delivery (detokenise, stream).
@@ -80,6 +100,8 @@ impl Coefficients {
             self.per_request_us,
             self.per_request_per_100k_vocab_us,
             self.per_step_us,
+            self.prefill_attention,
+            self.long_context_kv,
             self.before_first_token_us,
             self.per_output_token_us,
             self.after_last_token_us,
@@ -100,9 +122,11 @@ impl Coefficients {
             per_request_us: v[8],
             per_request_per_100k_vocab_us: v[9],
             per_step_us: v[10],
-            before_first_token_us: v[11],
-            per_output_token_us: v[12],
-            after_last_token_us: v[13],
+            prefill_attention: v[11],
+            long_context_kv: v[12],
+            before_first_token_us: v[13],
+            per_output_token_us: v[14],
+            after_last_token_us: v[15],
         }
     }
 
@@ -135,6 +159,8 @@ impl Coefficients {
             per_request_us: 10.0,
             per_request_per_100k_vocab_us: 10.0,
             per_step_us: 300.0,
+            prefill_attention: 2.0,
+            long_context_kv: 1.0,
             before_first_token_us: 10_000.0,
             per_output_token_us: 50.0,
             after_last_token_us: 500.0,
@@ -237,7 +263,9 @@ impl Calibration {
         c.weight_read *= bw;
         c.weight_read_8bit *= bw;
         c.kv_traffic *= bw;
+        c.long_context_kv *= bw;
         c.prefill_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
+        c.prefill_attention *= ratio(from.mfu_prefill, to.mfu_prefill);
         c.decode_compute *= ratio(from.mfu_decode, to.mfu_decode);
         c.per_tp_layer_us *= ratio(to.all_reduce_latency_us, from.all_reduce_latency_us);
         Calibration {

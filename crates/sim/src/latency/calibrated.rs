@@ -11,7 +11,7 @@
 //!    expected coverage) / HBM
 //! 1. the same for 8-bit (quantised) weights, whose small-batch kernels reach a different efficiency
 //! 2. KV traffic: context KV read by attention plus new KV written, per GPU / HBM
-//! 3. prefill compute: linear-layer FLOPs of prompt tokens + prompt attention FLOPs / peak
+//! 3. prefill compute: linear-layer FLOPs of prompt tokens / peak
 //! 4. decode compute: linear-layer FLOPs of decode tokens + decode attention FLOPs / peak
 //! 5. TP all-reduce: two ring all-reduces per layer of `T x hidden` activations / interconnect
 //! 6. per layer (kernel launches, norms): `layers` when the step runs a forward pass
@@ -20,9 +20,15 @@
 //! 8. per scheduled request (scheduler bookkeeping, input preparation on the CPU)
 //! 9. per scheduled request x vocabulary / 100k (logits processing and sampling over the vocabulary)
 //! 10. per step (scheduler loop and the inter-step CPU gap)
+//! 11. prefill attention: FLOPs of the prompt's (query, key) pairs / peak (its own coefficient: causal
+//!     attention kernels run well below GEMM efficiency, visible only in long prompts)
+//! 12. long-context KV: the KV one decoding sequence of the batch's mean context reads beyond
+//!     [`LONG_CONTEXT_TOKENS`] / HBM, once per step (decode attention splits a sequence's context over few
+//!     thread blocks, so a long sequence's read is a latency floor the other sequences run beside;
+//!     zero at the single-replica experiments' contexts)
 
 use super::{LatencyModel, RequestOverheads, StepBatch};
-use crate::catalog::calibration::{Coefficients, NUM_BASIS};
+use crate::catalog::calibration::{Coefficients, LONG_CONTEXT_TOKENS, NUM_BASIS};
 use crate::catalog::{GpuProfile, ModelArch};
 
 /// Per-unit basis constants of one model on `tp` GPUs of one type.
@@ -139,11 +145,12 @@ impl Basis {
         let pf_kv = if b.prefill_tokens > 0 { pf_seqs * pairs / pf_tokens + pf_tokens / 2.0 } else { 0.0 };
         let (w16, w8) = if self.eight_bit { (0.0, weights) } else { (weights, 0.0) };
         let seqs = pf_seqs + dc_seqs;
+        let long_kv = if b.decode_seqs > 0 { (dc_ctx / dc_seqs - LONG_CONTEXT_TOKENS).max(0.0) } else { 0.0 };
         [
             w16,
             w8,
             (pf_kv + dc_ctx + t) * self.kv_us_per_token + seqs * self.sliding_us_per_seq,
-            pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us + pairs * self.attn_us_per_pair,
+            pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us,
             dc_seqs * (self.linear_us_per_token + self.lm_head_us)
                 + (dc_ctx + dc_seqs) * self.attn_us_per_pair,
             t * self.comm_us_per_token,
@@ -152,6 +159,8 @@ impl Basis {
             seqs,
             seqs * self.vocab_100k,
             1.0,
+            pairs * self.attn_us_per_pair,
+            long_kv * self.kv_us_per_token,
         ]
     }
 }
@@ -278,5 +287,56 @@ mod tests {
         assert!(a[0] == 0.0 && a[1] > 0.0);
         assert!(b[0] > 0.0 && b[1] == 0.0);
         assert!(a[9] > b[9]);
+    }
+
+    #[test]
+    fn long_context_term_is_zero_up_to_its_threshold_and_fits_exp7_decode() {
+        let h100 = gpu::builtin("H100").unwrap();
+        let c = h100.calibration.clone().expect("shipped H100 profile").coefficients;
+        assert!(c.long_context_kv > 0.0 && c.prefill_attention > 0.0);
+        let m = model::builtin("llama-3.1-8b-instruct").unwrap();
+        let with = Calibrated::new(&m, &h100, 1, &c);
+        let without = Calibrated::new(&m, &h100, 1, &Coefficients { long_context_kv: 0.0, ..c });
+        // No effect at the single-replica experiments' contexts, whatever the batch.
+        for seqs in [1, 6, 64, 256] {
+            for ctx in [100, 1000, 2048] {
+                assert_eq!(with.step_time_us(&decode(seqs, ctx)), without.step_time_us(&decode(seqs, ctx)));
+            }
+        }
+        // exp-7 H100: median ITL 10.0 ms = a decode step of ~6 sequences at ~8.1k context.
+        let t = with.step_time_us(&decode(6, 8100)) as f64 / 1e3;
+        assert!((9.5..=10.5).contains(&t), "decode step {t} ms");
+        assert!(without.step_time_us(&decode(6, 8100)) as f64 / 1e3 < 9.0);
+        // A per-sequence floor: it does not grow with the batch.
+        let extra = |s| with.step_time_us(&decode(s, 8100)) - without.step_time_us(&decode(s, 8100));
+        assert!((extra(64) - extra(6)).abs() <= 1, "{} vs {}", extra(64), extra(6));
+    }
+
+    #[test]
+    fn prompt_attention_has_its_own_coefficient() {
+        let h100 = gpu::builtin("H100").unwrap();
+        let c = h100.calibration.clone().expect("shipped H100 profile").coefficients;
+        let m = model::builtin("llama-3.1-8b-instruct").unwrap();
+        let prompt = |tokens: u64| StepBatch {
+            prefill_seqs: 1,
+            prefill_tokens: tokens,
+            prefill_attention: tokens as f64 * (tokens as f64 + 1.0) / 2.0,
+            ..StepBatch::default()
+        };
+        let base = Calibrated::new(&m, &h100, 1, &c);
+        let doubled = Calibrated::new(
+            &m,
+            &h100,
+            1,
+            &Coefficients { prefill_attention: 2.0 * c.prefill_attention, ..c },
+        );
+        let x = base.basis().features(&prompt(8000));
+        let gain = doubled.step_us_f64(&prompt(8000)) - base.step_us_f64(&prompt(8000));
+        assert!((gain - c.prefill_attention * x[11]).abs() < 1e-6, "only the attention term moves");
+        // An 8k-token prompt in one step stays within a physical band of H100 dense BF16 peak (40-95 %).
+        let flops = 2.0 * 8000.0 * 7.0e9 + 8000.0 * 8001.0 / 2.0 * 4.0 * 32.0 * 128.0 * 32.0;
+        let t = base.step_us_f64(&prompt(8000)) / 1e6;
+        let mfu = flops / t / 989.5e12;
+        assert!((0.40..=0.95).contains(&mfu), "8k prefill at {:.0} % of peak ({t} s)", mfu * 100.0);
     }
 }
