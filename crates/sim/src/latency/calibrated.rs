@@ -145,14 +145,12 @@ impl Basis {
         let pf_kv = if b.prefill_tokens > 0 { pf_seqs * pairs / pf_tokens + pf_tokens / 2.0 } else { 0.0 };
         let (w16, w8) = if self.eight_bit { (0.0, weights) } else { (weights, 0.0) };
         let seqs = pf_seqs + dc_seqs;
-        let long_kv = if b.decode_seqs > 0 { (dc_ctx / dc_seqs - LONG_CONTEXT_TOKENS).max(0.0) } else { 0.0 };
         [
             w16,
             w8,
-            (pf_kv + dc_ctx + t) * self.kv_us_per_token + seqs * self.sliding_us_per_seq,
+            self.kv_term(pf_kv, dc_ctx, t, seqs),
             pf_tokens * self.linear_us_per_token + pf_seqs * self.lm_head_us,
-            dc_seqs * (self.linear_us_per_token + self.lm_head_us)
-                + (dc_ctx + dc_seqs) * self.attn_us_per_pair,
+            self.decode_compute_term(dc_seqs, dc_ctx),
             t * self.comm_us_per_token,
             self.layers,
             self.tp_layers,
@@ -160,8 +158,29 @@ impl Basis {
             seqs * self.vocab_100k,
             1.0,
             pairs * self.attn_us_per_pair,
-            long_kv * self.kv_us_per_token,
+            self.long_context_term(dc_seqs, dc_ctx),
         ]
+    }
+}
+
+impl Basis {
+    /// Term 2 (KV traffic) from the prefill KV read, the decode context, the step's tokens and sequences.
+    #[inline]
+    fn kv_term(&self, pf_kv: f64, dc_ctx: f64, t: f64, seqs: f64) -> f64 {
+        (pf_kv + dc_ctx + t) * self.kv_us_per_token + seqs * self.sliding_us_per_seq
+    }
+
+    /// Term 12 (long-context decode) from the decoding sequences and their context.
+    #[inline]
+    fn long_context_term(&self, dc_seqs: f64, dc_ctx: f64) -> f64 {
+        let long_kv = if dc_seqs > 0.0 { (dc_ctx / dc_seqs - LONG_CONTEXT_TOKENS).max(0.0) } else { 0.0 };
+        long_kv * self.kv_us_per_token
+    }
+
+    /// Term 4 (decode compute) from the decoding sequences and their context.
+    #[inline]
+    fn decode_compute_term(&self, dc_seqs: f64, dc_ctx: f64) -> f64 {
+        dc_seqs * (self.linear_us_per_token + self.lm_head_us) + (dc_ctx + dc_seqs) * self.attn_us_per_pair
     }
 }
 
@@ -206,6 +225,42 @@ impl Calibrated {
 impl LatencyModel for Calibrated {
     fn step_time_us(&self, batch: &StepBatch) -> i64 {
         floor_i64(self.step_us_f64(batch)).max(1)
+    }
+
+    /// Decode-only steps of a fixed batch differ only in their context, which enters terms 2 and 4:
+    /// every other product is computed once, and the sum keeps the order (and so the rounding) of
+    /// [`Calibrated::step_us_f64`].
+    fn decode_steps(&self, seqs: u32, context: u64, each: &mut dyn FnMut(i64) -> bool) {
+        if seqs == 0 {
+            let dt = self.step_time_us(&StepBatch::decode(0, context));
+            while each(dt) {}
+            return;
+        }
+        let x = self.basis.features(&StepBatch::decode(seqs, context));
+        let mut c = [0.0; NUM_BASIS];
+        for k in 0..NUM_BASIS {
+            c[k] = self.beta[k] * x[k];
+        }
+        // The same fold as the full sum, over its first two terms.
+        let head: f64 = c[..2].iter().copied().sum();
+        // As `features` computes them for a decode-only step.
+        let (t, seqs_f, pf_kv) = (f64::from(seqs), 0.0 + f64::from(seqs), 0.0);
+        let mut ctx = context;
+        loop {
+            let dc_ctx = ctx as f64;
+            let mut sum = head + self.beta[2] * self.basis.kv_term(pf_kv, dc_ctx, t, seqs_f);
+            sum += c[3];
+            sum += self.beta[4] * self.basis.decode_compute_term(t, dc_ctx);
+            const _: () = assert!(NUM_BASIS == 13, "decode_steps names the context-dependent terms by index");
+            for &ck in &c[5..12] {
+                sum += ck;
+            }
+            sum += self.beta[12] * self.basis.long_context_term(t, dc_ctx);
+            if !each(floor_i64(sum).max(1)) {
+                return;
+            }
+            ctx += u64::from(seqs);
+        }
     }
 
     fn request_overheads(&self) -> RequestOverheads {
@@ -275,6 +330,47 @@ mod tests {
         c.validate().unwrap();
         let bad = Coefficients { kv_traffic: -1.0, ..c };
         assert_eq!(bad.validate().unwrap_err().field, "coefficients.kvTraffic");
+    }
+
+    /// The decode-run fast path gives the step times of timing each step on its own, for dense, MoE,
+    /// 8-bit, sliding-window and tensor-parallel models and every batch size.
+    #[test]
+    fn decode_steps_equal_step_by_step_times() {
+        let c = Coefficients::prior();
+        let h100 = gpu::builtin("H100").unwrap();
+        let mut checked = 0;
+        for (m, tp) in [
+            ("llama-3.1-8b-instruct", 1),
+            ("mixtral-8x7b-v0.1", 2),
+            ("llama-3.1-70b-instruct", 4),
+            ("llama-4-scout-17b-16e-instruct-fp8-dynamic", 2),
+            ("gpt-oss-20b", 1),
+        ] {
+            let Some(arch) = model::builtin(m) else { continue };
+            let lm = Calibrated::new(&arch, &h100, tp, &c);
+            let mut x = 0x9e37u64;
+            for seqs in [0u32, 1, 2, 3, 7, 16, 64, 255, 256, 1024] {
+                x = crate::rng::mix2(x, u64::from(seqs));
+                let start = x % 3_000_000;
+                let mut times = Vec::new();
+                lm.decode_steps(seqs, start, &mut |dt| {
+                    times.push(dt);
+                    times.len() < 300
+                });
+                assert_eq!(times.len(), 300);
+                for (j, &dt) in times.iter().enumerate() {
+                    let ctx = start + j as u64 * u64::from(seqs);
+                    assert_eq!(
+                        dt,
+                        lm.step_time_us(&StepBatch::decode(seqs, ctx)),
+                        "{m}: {seqs} seqs, context {ctx}"
+                    );
+                    assert_eq!(dt, floor_i64(lm.step_us_f64(&StepBatch::decode(seqs, ctx))).max(1));
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked >= 40, "only {checked} batch shapes checked");
     }
 
     #[test]

@@ -30,6 +30,11 @@ pub struct StepBatch {
 }
 
 impl StepBatch {
+    /// A decode-only step of `seqs` requests holding `context` tokens in KV between them.
+    pub fn decode(seqs: u32, context: u64) -> StepBatch {
+        StepBatch { decode_seqs: seqs, decode_context: context, ..StepBatch::default() }
+    }
+
     /// Tokens run through the model this step (prompt tokens plus one per decoding request).
     pub fn total_tokens(&self) -> u64 {
         self.prefill_tokens.saturating_add(u64::from(self.decode_seqs))
@@ -51,6 +56,16 @@ pub struct RequestOverheads {
 pub trait LatencyModel: Send + Sync {
     /// Wall time of one engine step in µs, always >= 1. Called once per step (hot path: O(1), no allocation).
     fn step_time_us(&self, batch: &StepBatch) -> i64;
+    /// Times successive decode-only steps of `seqs` requests, the first with `context` tokens in KV and
+    /// each next one with `seqs` more, handing each step's time to `each` until it returns false. The
+    /// values are those of [`LatencyModel::step_time_us`] for the same steps, and no step is timed
+    /// after `each` says stop; a model may override it with a cheaper loop (a decode run's hot path).
+    fn decode_steps(&self, seqs: u32, context: u64, each: &mut dyn FnMut(i64) -> bool) {
+        let mut ctx = context;
+        while each(self.step_time_us(&StepBatch::decode(seqs, ctx))) {
+            ctx += u64::from(seqs);
+        }
+    }
     /// Per-request costs outside the engine steps.
     fn request_overheads(&self) -> RequestOverheads;
     /// Short name for reports and logs.

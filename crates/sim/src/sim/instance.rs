@@ -704,29 +704,36 @@ impl Instance {
         }
         let mut free = self.kv.free();
         let mut used = self.kv.used();
-        let mut ctx = first.decode_context + u64::from(n);
         self.run.ends.clear();
         self.run.used.clear();
         self.run.ends.push(self.step_end);
         self.run.used.push(used);
         let mut t = self.step_end;
-        for j in 1..k_max {
-            if t >= self.plan_horizon {
-                break;
+        let horizon = self.plan_horizon;
+        let (residue, decoders, run) = (&self.residue, &self.decoders, &mut self.run);
+        // Whether step j (1-based after the formed one) starting at t is part of the run; if so its
+        // new blocks are taken from `free`.
+        let fits = |j: u32, t: i64, free: &mut u32, used: &mut u32| {
+            if j >= k_max || t >= horizon {
+                return false;
             }
-            let need =
-                self.residue[(bs - (j as usize - 1) % bs) % bs] + self.decoders.blocks_needed(u64::from(j));
-            if need > free {
-                break;
+            let need = residue[(bs - (j as usize - 1) % bs) % bs] + decoders.blocks_needed(u64::from(j));
+            if need > *free {
+                return false;
             }
-            free -= need;
-            used += need;
-            let b = StepBatch { decode_seqs: n, decode_context: ctx, ..StepBatch::default() };
-            let dt = self.latency.step_time_us(&b).max(1);
-            t += dt;
-            ctx += u64::from(n);
-            self.run.ends.push(t);
-            self.run.used.push(used);
+            *free -= need;
+            *used += need;
+            true
+        };
+        if fits(1, t, &mut free, &mut used) {
+            let mut j = 1;
+            self.latency.decode_steps(n, first.decode_context + u64::from(n), &mut |dt| {
+                t += dt;
+                run.ends.push(t);
+                run.used.push(used);
+                j += 1;
+                fits(j, t, &mut free, &mut used)
+            });
         }
         if self.run.ends.len() > 1 {
             self.run_active = true;

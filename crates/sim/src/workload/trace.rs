@@ -171,8 +171,14 @@ fn parse_row(
     })
 }
 
-/// A validated trace, read lazily one row at a time.
+/// Traces of at most this many rows keep the rows parsed by the check (about 7 MB at most), so the
+/// replay does not parse the CSV a second time; longer ones are read again one row at a time.
+const KEEP_ROWS: usize = 1 << 17;
+
+/// A validated trace, replayed one row at a time.
 pub(crate) struct TraceSource {
+    /// The rows parsed by the check, when the trace is short enough to keep them.
+    kept: Option<std::vec::IntoIter<TraceRow>>,
     reader: Reader<SharedText>,
     record: StringRecord,
     cols: Columns,
@@ -185,7 +191,8 @@ pub(crate) struct TraceSource {
 }
 
 impl TraceSource {
-    /// Checks the whole trace once (streaming, nothing stored) and positions it at the first row.
+    /// Checks the whole trace once (keeping the parsed rows of a short trace, streaming a long one)
+    /// and positions it at the first row.
     /// Errors name the field `trace` and the offending row.
     pub(crate) fn new(
         text: Arc<str>,
@@ -205,6 +212,7 @@ impl TraceSource {
         let mut record = StringRecord::new();
         let mut prev: Option<f64> = None;
         let mut rows = 0u64;
+        let mut kept = Some(Vec::new());
         loop {
             let row_no = rows + 1;
             match check.read_record(&mut record) {
@@ -242,12 +250,29 @@ impl TraceSource {
             }
             prev = Some(row.raw_arrival);
             rows += 1;
+            if let Some(k) = kept.as_mut() {
+                if k.len() < KEEP_ROWS {
+                    k.push(row);
+                } else {
+                    kept = None;
+                }
+            }
         }
         if rows == 0 {
             return Err(trace_err("the trace has no rows", "give a trace with at least one request"));
         }
-        let mut me =
-            Self { reader: reader(&text), record, cols, classes, time_scale, horizon_us, next: None, rows };
+        let kept = kept.map(Vec::into_iter);
+        let mut me = Self {
+            kept,
+            reader: reader(&text),
+            record,
+            cols,
+            classes,
+            time_scale,
+            horizon_us,
+            next: None,
+            rows,
+        };
         me.advance();
         Ok(me)
     }
@@ -273,6 +298,10 @@ impl TraceSource {
     }
 
     fn advance(&mut self) {
+        if let Some(rows) = self.kept.as_mut() {
+            self.next = rows.next().filter(|r| r.arrival_us < self.horizon_us);
+            return;
+        }
         self.next = match self.reader.read_record(&mut self.record) {
             // Rows were validated in `new`; a failure here cannot happen, and would just end the replay.
             Ok(true) => parse_row(&self.record, &self.cols, &self.classes, self.time_scale)
@@ -345,6 +374,26 @@ mod tests {
             assert!(e.problem.contains("row") || e.problem.contains("header"), "{shown}");
             assert!(!shown.contains("hunter2") && !shown.contains("API_KEY"), "echoed: {shown}");
             assert!(!shown.contains("99999999999"), "echoed: {shown}");
+        }
+    }
+
+    /// Short traces replay the rows kept from the check, long ones are read again; both give every row.
+    #[test]
+    fn short_traces_keep_their_rows_and_long_ones_stream() {
+        use std::fmt::Write as _;
+        for n in [3, KEEP_ROWS, KEEP_ROWS + 2] {
+            let mut text = String::from("arrival_time_ms,input_tokens,output_tokens\n");
+            for i in 0..n {
+                let _ = writeln!(text, "{i},{},{}", 1 + i % 97, 1 + i % 13);
+            }
+            let s = source(&text).unwrap();
+            assert_eq!(s.kept.is_some(), n <= KEEP_ROWS, "{n} rows");
+            let rows = all(s);
+            assert_eq!(rows.len(), n);
+            for (i, r) in rows.iter().enumerate() {
+                let want = (i as i64 * 1000, 1 + (i % 97) as u32, 1 + (i % 13) as u32);
+                assert_eq!((r.arrival_us, r.input_tokens, r.output_tokens), want, "{n} rows, row {i}");
+            }
         }
     }
 
