@@ -31,6 +31,12 @@ impl LatencyModel for Eager {
         self.inner.step_time_us(batch).saturating_add(self.extra_us)
     }
 
+    /// The inner model's decode run (its fast path, if it has one) with the launch cost on each step.
+    fn decode_steps(&self, seqs: u32, context: u64, each: &mut dyn FnMut(i64) -> bool) {
+        let extra = self.extra_us;
+        self.inner.decode_steps(seqs, context, &mut |dt| each(dt.saturating_add(extra)));
+    }
+
     fn request_overheads(&self) -> RequestOverheads {
         self.inner.request_overheads()
     }
@@ -67,5 +73,25 @@ mod tests {
             assert_eq!(eager.step_time_us(b) - graphs.step_time_us(b), eager.extra_us(), "{b:?}");
         }
         assert_eq!(eager.request_overheads(), graphs.request_overheads());
+    }
+
+    #[test]
+    fn a_decode_run_equals_its_steps_timed_one_by_one() {
+        let g = gpu::builtin("H100").expect("built-in");
+        let m = model::builtin("llama-3.1-8b-instruct").expect("built-in");
+        let graphs: Arc<dyn LatencyModel> = Arc::from(build(LatencyKind::Calibrated, &m, &g, 1));
+        let eager = Eager::new(graphs, 33.0, m.layers);
+        for (seqs, start) in [(1u32, 100u64), (6, 6 * 8100), (64, 64 * 1500)] {
+            let mut times = Vec::new();
+            eager.decode_steps(seqs, start, &mut |dt| {
+                times.push(dt);
+                times.len() < 200
+            });
+            assert_eq!(times.len(), 200);
+            for (j, &dt) in times.iter().enumerate() {
+                let ctx = start + j as u64 * u64::from(seqs);
+                assert_eq!(dt, eager.step_time_us(&StepBatch::decode(seqs, ctx)), "seqs {seqs} step {j}");
+            }
+        }
     }
 }
