@@ -26,7 +26,7 @@ pub struct Args {
     /// (relative): checks that shipped coefficients are reproducible.
     #[arg(long)]
     check: Option<PathBuf>,
-    /// Profile whose step-fitted coefficients (prefillAttention, longContextKv, longPromptAttention:
+    /// Profile whose step-fitted coefficients (prefillAttention, longContextKv, longPromptCompute:
     /// fitted to long-context cluster steps, invisible in single-replica means) the result carries
     /// (default: the built-in profile of --gpu; without one, prefillAttention = prefillCompute and the
     /// long-context ones 0).

@@ -51,7 +51,7 @@ pub struct FitOptions {
     pub threads: usize,
     /// Values of the step-fitted coefficients ([`STEP_FITTED`], in that order: fitted to cluster step
     /// observations) to write into the result; `None`: `prefillAttention` = `prefillCompute`,
-    /// `longContextKv` = `longPromptAttention` = 0, i.e. the model the fit itself used.
+    /// `longContextKv` = `longPromptCompute` = 0, i.e. the model the fit itself used.
     pub step_fitted: Option<[f64; STEP_FITTED.len()]>,
 }
 
@@ -82,11 +82,11 @@ const PREFILL_COMPUTE: usize = 3;
 const PREFILL_ATTENTION: usize = 11;
 /// Index of `longContextKv` in [`PARAM_NAMES`].
 const LONG_CONTEXT_KV: usize = 12;
-/// Index of `longPromptAttention` in [`PARAM_NAMES`].
-const LONG_PROMPT_ATTENTION: usize = 13;
+/// Index of `longPromptCompute` in [`PARAM_NAMES`].
+const LONG_PROMPT_COMPUTE: usize = 13;
 /// Indices of [`STEP_FITTED`] in [`PARAM_NAMES`], in its order.
 const STEP_FITTED_INDEX: [usize; STEP_FITTED.len()] =
-    [PREFILL_ATTENTION, LONG_CONTEXT_KV, LONG_PROMPT_ATTENTION];
+    [PREFILL_ATTENTION, LONG_CONTEXT_KV, LONG_PROMPT_COMPUTE];
 
 /// The step-fitted coefficients of `c`, in [`STEP_FITTED`] order (for [`FitOptions::step_fitted`]).
 pub fn step_fitted_of(c: &Coefficients) -> [f64; STEP_FITTED.len()] {
@@ -97,13 +97,13 @@ pub fn step_fitted_of(c: &Coefficients) -> [f64; STEP_FITTED.len()] {
 /// The coefficients the fit simulates with: the step-fitted ones
 /// ([`blis_sim::catalog::calibration::STEP_FITTED`]) are not identifiable from single-replica means, so
 /// prompt attention is priced with `prefillCompute` (as one prefill-compute term), long-context KV and
-/// long-prompt attention at zero (no fitting experiment decodes beyond the threshold, and long prompts
+/// long-prompt compute at zero (no fitting experiment decodes beyond the threshold, and long prompts
 /// cannot be told from the other prefill costs).
 fn fit_point(theta: &[f64; NUM_PARAMS]) -> [f64; NUM_PARAMS] {
     let mut t = *theta;
     t[PREFILL_ATTENTION] = t[PREFILL_COMPUTE];
     t[LONG_CONTEXT_KV] = 0.0;
-    t[LONG_PROMPT_ATTENTION] = 0.0;
+    t[LONG_PROMPT_COMPUTE] = 0.0;
     t
 }
 
@@ -194,7 +194,7 @@ fn linearise(e: &Experiment, cal: &Calibration) -> Result<Rows, RunError> {
         row[PREFILL_COMPUTE] += row[PREFILL_ATTENTION];
         row[PREFILL_ATTENTION] = 0.0;
         row[LONG_CONTEXT_KV] = 0.0;
-        row[LONG_PROMPT_ATTENTION] = 0.0;
+        row[LONG_PROMPT_COMPUTE] = 0.0;
     }
     ttft[NUM_BASIS] = 1.0;
     ttft[NUM_BASIS + 1] = 1.0;
@@ -407,7 +407,7 @@ mod tests {
         assert_eq!(PARAM_NAMES[PREFILL_COMPUTE], "prefillCompute");
         assert_eq!(PARAM_NAMES[PREFILL_ATTENTION], "prefillAttention");
         assert_eq!(PARAM_NAMES[LONG_CONTEXT_KV], "longContextKv");
-        assert_eq!(PARAM_NAMES[LONG_PROMPT_ATTENTION], "longPromptAttention");
+        assert_eq!(PARAM_NAMES[LONG_PROMPT_COMPUTE], "longPromptCompute");
         for (i, k) in STEP_FITTED_INDEX.into_iter().enumerate() {
             assert_eq!(PARAM_NAMES[k], STEP_FITTED[i]);
         }
@@ -415,11 +415,11 @@ mod tests {
         let t = fit_point(&theta);
         assert_eq!(t[PREFILL_ATTENTION], theta[PREFILL_COMPUTE]);
         assert_eq!(t[LONG_CONTEXT_KV], 0.0);
-        assert_eq!(t[LONG_PROMPT_ATTENTION], 0.0);
+        assert_eq!(t[LONG_PROMPT_COMPUTE], 0.0);
         let c = Coefficients {
             prefill_attention: 3.0,
             long_context_kv: 5.0,
-            long_prompt_attention: 7.0,
+            long_prompt_compute: 7.0,
             ..Coefficients::prior()
         };
         assert_eq!(step_fitted_of(&c), [3.0, 5.0, 7.0]);

@@ -11,7 +11,7 @@ use crate::error::InvalidInput;
 /// Number of step-time basis terms.
 pub const NUM_BASIS: usize = 14;
 /// Context length (tokens per sequence) beyond which the `longContextKv` term counts KV reads and the
-/// `longPromptAttention` term counts prompt attention. Every single-replica fitting experiment decodes
+/// `longPromptCompute` term counts prompt tokens. Every single-replica fitting experiment decodes
 /// below it, so the decode term is zero on them and both coefficients come from long-context cluster
 /// measurements only.
 pub const LONG_CONTEXT_TOKENS: f64 = 2048.0;
@@ -19,7 +19,7 @@ pub const LONG_CONTEXT_TOKENS: f64 = 2048.0;
 /// Coefficients the single-replica fit cannot identify (their basis terms are zero or tiny at the
 /// fitting experiments' prompt and context lengths); they are fitted to per-step observations of
 /// long-context cluster runs (see the profile's provenance) and held fixed by `blis calibrate`.
-pub const STEP_FITTED: [&str; 3] = ["prefillAttention", "longContextKv", "longPromptAttention"];
+pub const STEP_FITTED: [&str; 3] = ["prefillAttention", "longContextKv", "longPromptCompute"];
 
 /// Number of fitted parameters: the step-time coefficients plus three per-request overheads.
 pub const NUM_PARAMS: usize = NUM_BASIS + 3;
@@ -39,7 +39,7 @@ pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
     "perStepUs",
     "prefillAttention",
     "longContextKv",
-    "longPromptAttention",
+    "longPromptCompute",
     "beforeFirstTokenUs",
     "perOutputTokenUs",
     "afterLastTokenUs",
@@ -79,12 +79,13 @@ pub struct Coefficients {
     /// attention over long contexts reads each sequence with few thread blocks, well below streaming
     /// bandwidth. Zero below the threshold, so short-context data cannot see it.
     pub long_context_kv: f64,
-    /// Multiplier on the attention FLOPs, at peak compute, of the prompt query tokens that sit beyond
-    /// [`LONG_CONTEXT_TOKENS`] in their sequence, on top of `prefillAttention`: causal attention over long
-    /// prompts runs further below peak than over short ones (exp-7's whole 8k-token prefill steps). Zero
-    /// for prompts within the threshold; absent from older profiles, which then read 0.
+    /// Multiplier on the linear-layer FLOPs, at peak compute, of the prompt tokens computed at a position
+    /// beyond [`LONG_CONTEXT_TOKENS`] in their sequence, on top of `prefillCompute`: exp-7's 8k- and
+    /// 10k-token prompts cost more per token than the short prompts the single-replica fit sees, by an
+    /// amount that grows with the tokens beyond the threshold (not with their attention pairs). Zero for
+    /// prompts within the threshold; absent from older profiles, which then read 0.
     #[serde(default)]
-    pub long_prompt_attention: f64,
+    pub long_prompt_compute: f64,
     /// µs from arrival to the request reaching the engine queue (API server, tokenisation).
     pub before_first_token_us: f64,
     /// µs added to every output token's delivery (detokenise, stream).
@@ -110,7 +111,7 @@ impl Coefficients {
             self.per_step_us,
             self.prefill_attention,
             self.long_context_kv,
-            self.long_prompt_attention,
+            self.long_prompt_compute,
             self.before_first_token_us,
             self.per_output_token_us,
             self.after_last_token_us,
@@ -133,7 +134,7 @@ impl Coefficients {
             per_step_us: v[10],
             prefill_attention: v[11],
             long_context_kv: v[12],
-            long_prompt_attention: v[13],
+            long_prompt_compute: v[13],
             before_first_token_us: v[14],
             per_output_token_us: v[15],
             after_last_token_us: v[16],
@@ -171,7 +172,7 @@ impl Coefficients {
             per_step_us: 300.0,
             prefill_attention: 2.0,
             long_context_kv: 1.0,
-            long_prompt_attention: 1.0,
+            long_prompt_compute: 1.0,
             before_first_token_us: 10_000.0,
             per_output_token_us: 50.0,
             after_last_token_us: 500.0,
@@ -277,7 +278,7 @@ impl Calibration {
         c.long_context_kv *= bw;
         c.prefill_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
         c.prefill_attention *= ratio(from.mfu_prefill, to.mfu_prefill);
-        c.long_prompt_attention *= ratio(from.mfu_prefill, to.mfu_prefill);
+        c.long_prompt_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
         c.decode_compute *= ratio(from.mfu_decode, to.mfu_decode);
         c.per_tp_layer_us *= ratio(to.all_reduce_latency_us, from.all_reduce_latency_us);
         Calibration {
@@ -330,12 +331,12 @@ mod tests {
 
     /// Profiles and resources written before the long-prompt term still load, with the term off.
     #[test]
-    fn coefficients_without_long_prompt_attention_load_with_it_zero() {
+    fn coefficients_without_long_prompt_compute_load_with_it_zero() {
         let mut v = serde_json::to_value(Coefficients::prior()).unwrap();
-        assert_eq!(v["longPromptAttention"], 1.0);
-        v.as_object_mut().unwrap().remove("longPromptAttention");
+        assert_eq!(v["longPromptCompute"], 1.0);
+        v.as_object_mut().unwrap().remove("longPromptCompute");
         let c: Coefficients = serde_json::from_value(v.clone()).unwrap();
-        assert_eq!(c, Coefficients { long_prompt_attention: 0.0, ..Coefficients::prior() });
+        assert_eq!(c, Coefficients { long_prompt_compute: 0.0, ..Coefficients::prior() });
         // Every other coefficient is still required.
         v.as_object_mut().unwrap().remove("longContextKv");
         assert!(serde_json::from_value::<Coefficients>(v).is_err());

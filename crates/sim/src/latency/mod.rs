@@ -24,9 +24,9 @@ pub struct StepBatch {
     /// Σ over prefill requests of `t_i * (c_i + (t_i + 1) / 2)`: query tokens × average attended context,
     /// `c_i` = tokens already in KV before this chunk (cached prefix included).
     pub prefill_attention: f64,
-    /// The part of `prefill_attention` whose query tokens sit beyond [`LONG_CONTEXT_TOKENS`] in their
-    /// sequence: Σ over prefill requests of [`long_prompt_pairs`]; zero for prompts within the threshold.
-    pub long_prompt_attention: f64,
+    /// Prompt tokens computed this step at a position beyond [`LONG_CONTEXT_TOKENS`] in their sequence:
+    /// Σ over prefill requests of [`long_prompt_tokens`]; zero for prompts within the threshold.
+    pub long_prompt_tokens: u64,
     /// Requests generating one token this step.
     pub decode_seqs: u32,
     /// Σ over decoding requests of their context length (tokens in KV before this step).
@@ -45,23 +45,17 @@ impl StepBatch {
     }
 }
 
-/// (query, key) pairs of a prompt chunk's query tokens beyond [`LONG_CONTEXT_TOKENS`]: Σ of the query
-/// positions `p` (1-based; query `p` attends `p` keys) in `(max(before, L), before + chunk]`, for a chunk
-/// of `chunk` tokens computed with `before` tokens already in KV. Summed over any split of a prompt into
-/// chunks it gives the whole prompt's value, so chunked prefill does not change the total.
-pub fn long_prompt_pairs(before: u32, chunk: u32) -> f64 {
-    pairs_beyond(LONG_CONTEXT_TOKENS, before, chunk)
+/// Query tokens of a prompt chunk that sit beyond [`LONG_CONTEXT_TOKENS`] in their sequence: the
+/// positions `p` (1-based) in `(max(before, L), before + chunk]`, for a chunk of `chunk` tokens computed with
+/// `before` tokens already in KV. Summed over any split of a prompt into chunks it gives the whole prompt's
+/// value, so chunked prefill does not change the total.
+pub fn long_prompt_tokens(before: u32, chunk: u32) -> u32 {
+    tokens_beyond(LONG_CONTEXT_TOKENS as u32, before, chunk)
 }
 
-/// [`long_prompt_pairs`] for a threshold of `threshold` tokens.
-fn pairs_beyond(threshold: f64, before: u32, chunk: u32) -> f64 {
-    let a = f64::from(before).max(threshold);
-    let b = f64::from(before) + f64::from(chunk);
-    if b > a {
-        (b * (b + 1.0) - a * (a + 1.0)) / 2.0
-    } else {
-        0.0
-    }
+/// [`long_prompt_tokens`] for a threshold of `threshold` tokens.
+fn tokens_beyond(threshold: u32, before: u32, chunk: u32) -> u32 {
+    before.saturating_add(chunk).saturating_sub(before.max(threshold))
 }
 
 /// Per-request costs outside the engine step (tokenisation, detokenisation, streaming); non-blocking.
@@ -136,58 +130,57 @@ mod tests {
         assert_eq!(k, LatencyKind::Roofline);
     }
 
-    /// The long-prompt pairs are exactly zero for every chunk that ends within the threshold, whatever
+    /// The long-prompt tokens are exactly zero for every chunk that ends within the threshold, whatever
     /// tokens it starts from.
     #[test]
-    fn long_prompt_pairs_are_zero_within_the_threshold() {
+    fn long_prompt_tokens_are_zero_within_the_threshold() {
         let l = LONG_CONTEXT_TOKENS as u32;
         for before in (0..=l).step_by(7).chain([l - 1, l]) {
             for chunk in (0..=l - before).step_by(5).chain([l - before]) {
-                assert_eq!(long_prompt_pairs(before, chunk), 0.0, "{before} + {chunk}");
+                assert_eq!(long_prompt_tokens(before, chunk), 0, "{before} + {chunk}");
             }
         }
-        assert_eq!(long_prompt_pairs(l, 1), f64::from(l + 1), "the first query beyond attends L + 1 keys");
-        assert!(long_prompt_pairs(l - 1, 2) > 0.0);
+        assert_eq!(long_prompt_tokens(l, 1), 1);
+        assert_eq!(long_prompt_tokens(l - 1, 2), 1);
+        assert_eq!(long_prompt_tokens(u32::MAX - 1, 5), 1, "saturates, no overflow");
     }
 
-    /// Brute force over small thresholds: Σ of the positions beyond the threshold, one by one.
+    /// Brute force over small thresholds: the positions beyond the threshold, counted one by one.
     #[test]
-    fn long_prompt_pairs_match_a_brute_force_sum() {
+    fn long_prompt_tokens_match_a_brute_force_count() {
         for threshold in [0u32, 1, 2, 5, 16, 33] {
             for before in 0..60u32 {
                 for chunk in 0..60u32 {
-                    let want: u64 =
-                        (before + 1..=before + chunk).filter(|&p| p > threshold).map(u64::from).sum();
-                    let got = pairs_beyond(f64::from(threshold), before, chunk);
-                    assert_eq!(got, want as f64, "threshold {threshold}, {before} + {chunk}");
+                    let want = (before + 1..=before + chunk).filter(|&p| p > threshold).count();
+                    assert_eq!(
+                        tokens_beyond(threshold, before, chunk) as usize,
+                        want,
+                        "{threshold}: {before} + {chunk}"
+                    );
                 }
             }
         }
-        // At threshold 0 they are every pair of the chunk: the step's `prefill_attention` sum.
-        let (before, chunk) = (3000.0, 5000.0);
-        assert_eq!(pairs_beyond(0.0, 3000, 5000), chunk * (before + (chunk + 1.0) / 2.0));
     }
 
     /// Chunked prefill does not change the total: any split of a prompt into chunks sums to the
-    /// whole prompt's pairs (splits drawn from a fixed stream, prompts around the threshold).
+    /// whole prompt's count (splits drawn from a fixed stream, prompts around the threshold).
     #[test]
-    fn long_prompt_pairs_are_invariant_under_chunking() {
+    fn long_prompt_tokens_are_invariant_under_chunking() {
         let mut x = 0x5eedu64;
         for prompt in [1u32, 2047, 2048, 2049, 4096, 8000, 10_000, 131_072] {
-            let whole = long_prompt_pairs(0, prompt);
+            let whole = long_prompt_tokens(0, prompt);
+            assert_eq!(whole, prompt.saturating_sub(LONG_CONTEXT_TOKENS as u32));
             for _ in 0..50 {
-                let (mut before, mut sum) = (0u32, 0.0);
+                let (mut before, mut sum) = (0u32, 0u32);
                 while before < prompt {
                     x = crate::rng::mix2(x, u64::from(before));
                     let chunk = (1 + (x % 3000) as u32).min(prompt - before);
-                    sum += long_prompt_pairs(before, chunk);
+                    sum += long_prompt_tokens(before, chunk);
                     before += chunk;
                 }
                 assert_eq!(sum, whole, "prompt {prompt}");
             }
         }
-        assert_eq!(long_prompt_pairs(0, 2048), 0.0);
-        assert!(long_prompt_pairs(0, 8000) > 0.0);
     }
 
     #[test]
