@@ -553,7 +553,8 @@ fn push_decimal(out: &mut String, mut v: u64) {
             break;
         }
     }
-    out.extend(digits[n..].iter().map(|&d| char::from(d)));
+    // ASCII digits, so always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[n..]).unwrap_or_default());
 }
 
 /// Accepts `2` or `2.0` for a count.

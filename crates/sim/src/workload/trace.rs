@@ -195,7 +195,7 @@ pub struct PlainCsv<'a> {
 impl<'a> PlainCsv<'a> {
     /// The text as plain CSV, or `None` when it is not that plain or has more than `max_rows` data lines.
     pub fn new(text: &'a str, max_rows: usize) -> Option<Self> {
-        if text.starts_with('\u{feff}') || text.bytes().any(|b| b == b'"' || b == b'\r') {
+        if text.starts_with('\u{feff}') {
             return None;
         }
         let all = text.strip_suffix('\n').unwrap_or(text);
@@ -203,15 +203,29 @@ impl<'a> PlainCsv<'a> {
             Some((h, b)) => (h, Some(b)),
             None => (all, None),
         };
-        if head.is_empty() {
+        if head.is_empty() || head.bytes().any(|b| b == b'"' || b == b'\r') {
             return None;
         }
         let header: Vec<&str> = head.split(',').collect();
+        // One pass over the bytes: commas per line, no quote, no carriage return, no empty line.
         let mut rows = 0;
-        for line in body.into_iter().flat_map(|b| b.split('\n')) {
-            rows += 1;
-            if rows > max_rows || line.is_empty() || line.split(',').count() != header.len() {
-                return None;
+        if let Some(body) = body {
+            let (mut commas, mut line_len) = (0usize, 0usize);
+            for &b in body.as_bytes().iter().chain(std::iter::once(&b'\n')) {
+                match b {
+                    b'\n' => {
+                        rows += 1;
+                        if line_len == 0 || commas + 1 != header.len() || rows > max_rows {
+                            return None;
+                        }
+                        (commas, line_len) = (0, 0);
+                        continue;
+                    }
+                    b',' => commas += 1,
+                    b'"' | b'\r' => return None,
+                    _ => {}
+                }
+                line_len += 1;
             }
         }
         Some(Self { header, body, rows })
@@ -219,14 +233,27 @@ impl<'a> PlainCsv<'a> {
 
     /// Calls `row` with each data line's cells in order, stopping when it returns false.
     pub fn for_each_row(&self, mut row: impl FnMut(&[&'a str]) -> bool) {
-        let mut cells = Vec::with_capacity(self.header.len());
-        for line in self.body.into_iter().flat_map(|b| b.split('\n')) {
-            cells.clear();
-            cells.extend(line.split(','));
-            if !row(&cells) {
-                return;
+        let Some(body) = self.body else {
+            return;
+        };
+        let mut cells: Vec<&'a str> = Vec::with_capacity(self.header.len());
+        let bytes = body.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b',' || b == b'\n' {
+                // Commas and newlines are ASCII, so these are character boundaries.
+                cells.push(&body[start..i]);
+                start = i + 1;
+                if b == b'\n' {
+                    if !row(&cells) {
+                        return;
+                    }
+                    cells.clear();
+                }
             }
         }
+        cells.push(&body[start..]);
+        row(&cells);
     }
 }
 
