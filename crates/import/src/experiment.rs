@@ -534,7 +534,6 @@ fn rewrite_trace(text: &str, sp: &SharedPrefix, salt: &str) -> Result<(String, u
             row(&rec[ca], &rec[ci])?;
         }
     }
-    drop(row);
     if min_input == u32::MAX {
         return Err("the trace has no rows".into());
     }
