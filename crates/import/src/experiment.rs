@@ -18,7 +18,8 @@ use blis_sim::rng::mix2;
 use blis_sim::scenario::spec::RouterSpec;
 use blis_sim::scenario::spec::{HardwareSpec, ModelSpec, ScenarioSpec, SimulationSpec, VllmSpec};
 use blis_sim::workload::{
-    ArrivalProcess, ArrivalSpec, ClassSpec, LengthDist, PrefixSpec, StageSpec, TraceSpec, WorkloadSpec,
+    ArrivalProcess, ArrivalSpec, ClassSpec, LengthDist, PlainCsv, PrefixSpec, StageSpec, TraceSpec,
+    WorkloadSpec,
 };
 
 /// Measured prompts are longer than the nominal system prompt + question (chat template, tokenizer): the
@@ -490,29 +491,69 @@ fn class(
 /// of the same pair share their prompt up to the shortest prompt of the trace. Returns the CSV and that
 /// shared length.
 fn rewrite_trace(text: &str, sp: &SharedPrefix, salt: &str) -> Result<(String, u32), String> {
-    use std::fmt::Write as _;
-    // Fields are trimmed where read (`Trim::All` would rebuild every record).
-    let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::None).from_reader(text.as_bytes());
-    let headers = rd.headers().map_err(|e| e.to_string())?.clone();
-    let col = |n: &str| headers.iter().position(|h| h.trim() == n).ok_or_else(|| format!("no column {n}"));
-    let (ca, ci) = (col("arrival_time_s")?, col("input_tokens")?);
     let pairs = u64::from(sp.groups.max(1)) * u64::from(sp.prompts_per_group.max(1));
     let key = salt.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| mix2(h, u64::from(b)));
-    let mut out = String::from("arrival_time_s,input_tokens,output_tokens,prefix_group\n");
+    let output = sp.output_tokens.max(1);
+    let mut out = String::with_capacity(text.len() / 2 + 64);
+    out.push_str("arrival_time_s,input_tokens,output_tokens,prefix_group\n");
     let mut min_input = u32::MAX;
-    let mut rec = csv::StringRecord::new();
     let mut i = 0usize;
-    while rd.read_record(&mut rec).map_err(|e| e.to_string())? {
-        let input: u32 = rec[ci].trim().parse().map_err(|e| format!("row {i}: input_tokens: {e}"))?;
+    // Row `i`: its arrival as written, its input length (an integer) as written.
+    let mut row = |arrival: &str, input: &str| -> Result<(), String> {
+        let input: u32 = input.trim().parse().map_err(|e| format!("row {i}: input_tokens: {e}"))?;
         min_input = min_input.min(input.max(1));
         let group = mix2(key, i as u64) % pairs;
-        let _ = writeln!(out, "{},{},{},{}", rec[ca].trim(), input.max(1), sp.output_tokens.max(1), group);
+        out.push_str(arrival.trim());
+        for v in [u64::from(input.max(1)), u64::from(output), group] {
+            out.push(',');
+            push_decimal(&mut out, v);
+        }
+        out.push('\n');
         i += 1;
+        Ok(())
+    };
+    let col =
+        |h: &[&str], n: &str| h.iter().position(|c| c.trim() == n).ok_or_else(|| format!("no column {n}"));
+    if let Some(csv) = PlainCsv::new(text, usize::MAX) {
+        // Plain CSV: the reader's records are the lines split at commas.
+        let (ca, ci) = (col(&csv.header, "arrival_time_s")?, col(&csv.header, "input_tokens")?);
+        let mut failed = Ok(());
+        csv.for_each_row(|cells| {
+            failed = row(cells[ca], cells[ci]);
+            failed.is_ok()
+        });
+        failed?;
+    } else {
+        // Fields are trimmed where read (`Trim::All` would rebuild every record).
+        let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::None).from_reader(text.as_bytes());
+        let headers = rd.headers().map_err(|e| e.to_string())?.clone();
+        let names: Vec<&str> = headers.iter().collect();
+        let (ca, ci) = (col(&names, "arrival_time_s")?, col(&names, "input_tokens")?);
+        let mut rec = csv::StringRecord::new();
+        while rd.read_record(&mut rec).map_err(|e| e.to_string())? {
+            row(&rec[ca], &rec[ci])?;
+        }
     }
     if min_input == u32::MAX {
         return Err("the trace has no rows".into());
     }
     Ok((out, min_input))
+}
+
+/// Appends `v` in decimal (what `write!(out, "{v}")` writes, without the formatting machinery).
+fn push_decimal(out: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = digits.len();
+    loop {
+        n -= 1;
+        digits[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // ASCII digits, so always UTF-8.
+    out.push_str(std::str::from_utf8(&digits[n..]).unwrap_or_default());
 }
 
 /// Accepts `2` or `2.0` for a count.
@@ -552,5 +593,36 @@ mod tests {
             checked >= 10 && tp_checked >= 5,
             "only {checked} runs ({tp_checked} with TP > 1) recorded their KV blocks"
         );
+    }
+
+    /// The rewrite reads a plain trace without the CSV reader and a quoted (or CRLF) one with it, to
+    /// the same replay CSV; a bad input length is reported by row either way.
+    #[test]
+    fn plain_and_quoted_traces_rewrite_the_same() {
+        let sp = SharedPrefix {
+            groups: 3,
+            prompts_per_group: 2,
+            system_prompt_tokens: 10,
+            question_tokens: 20,
+            output_tokens: 0,
+        };
+        let plain = "request_index,arrival_time_s,input_tokens\n0,0.0,596\n1, 0.15 ,0\n2,1.25,18446744\n";
+        let quoted = "request_index,\"arrival_time_s\",input_tokens\r\n0,0.0,\"596\"\r\n1, 0.15 ,0\r\n2,1.25,18446744\r\n";
+        let (a, b) = (rewrite_trace(plain, &sp, "x").unwrap(), rewrite_trace(quoted, &sp, "x").unwrap());
+        assert_eq!(a, b);
+        assert_eq!(a.1, 1, "the shortest prompt (0 read as 1)");
+        let lines: Vec<&str> = a.0.lines().collect();
+        assert_eq!(lines[0], "arrival_time_s,input_tokens,output_tokens,prefix_group");
+        assert_eq!(lines.len(), 4);
+        for (line, want) in lines[1..].iter().zip(["0.0,596,1,", "0.15,1,1,", "1.25,18446744,1,"]) {
+            let group: u64 = line.strip_prefix(want).unwrap_or_else(|| panic!("{line}")).parse().unwrap();
+            assert!(group < 6, "{line}");
+        }
+        for bad in
+            ["arrival_time_s,input_tokens\n0,5\n1,x\n", "arrival_time_s,input_tokens\r\n0,5\r\n1,x\r\n"]
+        {
+            let e = rewrite_trace(bad, &sp, "x").unwrap_err();
+            assert!(e.starts_with("row 1: input_tokens"), "{e}");
+        }
     }
 }

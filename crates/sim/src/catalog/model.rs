@@ -714,8 +714,9 @@ fn stem(name: &str) -> String {
     name.trim().rsplit('/').next().unwrap_or("").to_ascii_lowercase()
 }
 
-/// The bundled architectures, parsed once; a bundled config that fails to parse is a build defect caught by a
-/// test, and is left out rather than panicking.
+/// The bundled architectures, all parsed (for tests: lookups parse only what they need, see
+/// [`bundled_by_stem`]); a bundled config that fails to parse is a build defect, left out.
+#[cfg(test)]
 fn table() -> &'static [ModelArch] {
     static TABLE: OnceLock<Vec<ModelArch>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -727,6 +728,22 @@ fn table() -> &'static [ModelArch] {
             })
             .collect()
     })
+}
+
+/// The first bundled architecture whose name has file stem `wanted` and parses, as in [`table`], parsing
+/// only the configs of that stem (each at most once per process): a lookup does not parse the whole
+/// bundle.
+fn bundled_by_stem(wanted: &str) -> Option<&'static ModelArch> {
+    static PARSED: [OnceLock<Option<ModelArch>>; BUNDLED.len()] = [const { OnceLock::new() }; BUNDLED.len()];
+    BUNDLED.iter().zip(&PARSED).filter(|((name, _), _)| stem(name) == wanted).find_map(
+        |((name, json), cell)| {
+            cell.get_or_init(|| {
+                let v: Value = serde_json::from_str(json).ok()?;
+                ModelArch::from_hf_config(name, &v).ok()
+            })
+            .as_ref()
+        },
+    )
 }
 
 /// Quantised-checkpoint suffixes (lower case, longest first) and the weight width they imply.
@@ -761,12 +778,12 @@ pub fn builtin_noting(name: &str) -> Option<(ModelArch, Option<String>)> {
     if wanted.is_empty() {
         return None;
     }
-    if let Some(m) = table().iter().find(|m| stem(&m.name) == wanted) {
+    if let Some(m) = bundled_by_stem(&wanted) {
         return Some((m.clone(), None));
     }
     let (suffix, bytes) = QUANT_SUFFIXES.iter().find(|(s, _)| wanted.ends_with(s))?;
     let base = &wanted[..wanted.len() - suffix.len()];
-    let m = table().iter().find(|m| stem(&m.name) == base)?;
+    let m = bundled_by_stem(base)?;
     let note = format!(
         "model {name:?} read as {} with {bytes} bytes per weight ({} checkpoint)",
         m.name,
@@ -803,6 +820,10 @@ mod tests {
             ModelArch::from_hf_config(name, &v).unwrap_or_else(|e| panic!("{name}: {e}"));
         }
         assert_eq!(table().len(), BUNDLED.len());
+        for (name, _) in BUNDLED {
+            let first = table().iter().find(|m| stem(&m.name) == stem(name));
+            assert_eq!(bundled_by_stem(&stem(name)), first, "{name}");
+        }
         assert_eq!(builtin_names().len(), BUNDLED.len());
     }
 

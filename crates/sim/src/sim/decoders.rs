@@ -35,6 +35,8 @@ pub(super) struct SteadyDecoders {
     len: u32,
     /// Steps every member decoded in, since the replica started.
     tick: u64,
+    /// `tick % block_size`, kept as the tick advances (the hot paths divide by nothing).
+    phase: usize,
     /// Σ over members of (computed tokens - tick) when they joined.
     ctx_base: i64,
     /// `need[k]`: members needing a new block in the step formed at a tick ≡ k (mod block size).
@@ -58,6 +60,7 @@ impl SteadyDecoders {
             block_size: u64::from(block_size.max(1)),
             len: 0,
             tick: 0,
+            phase: 0,
             ctx_base: 0,
             need: vec![0; block_size.max(1) as usize],
             finish: BinaryHeap::new(),
@@ -85,7 +88,17 @@ impl SteadyDecoders {
 
     /// Members needing a new KV block in the step formed `ahead` steps after the next one.
     pub(super) fn blocks_needed(&self, ahead: u64) -> u32 {
+        if ahead == 0 {
+            return self.need[self.phase];
+        }
         self.need[((self.tick + ahead) % self.block_size) as usize]
+    }
+
+    /// Members needing a new KV block in each step formed from `ahead` steps after the next one on,
+    /// one value per step (for a planning loop; the same values as [`SteadyDecoders::blocks_needed`]
+    /// at `ahead`, `ahead + 1`, ...).
+    pub(super) fn blocks_needed_from(&self, ahead: u64) -> NeedCycle<'_> {
+        NeedCycle { need: &self.need, at: ((self.tick + ahead) % self.block_size) as usize }
     }
 
     /// Σ over members of their tokens in KV before the next step.
@@ -104,7 +117,9 @@ impl SteadyDecoders {
         debug_assert!(r.generated >= 1 && r.computed + 1 == r.known_tokens() && !r.is_done());
         debug_assert!(!self.in_step, "members join between steps");
         r.synced_tick = self.tick;
-        let key = self.key(self.tick, r.computed);
+        let bs = self.block_size as usize;
+        let key = (self.phase + bs - r.computed as usize % bs) % bs;
+        debug_assert_eq!(key, self.key(self.tick, r.computed));
         self.need[key] += 1;
         self.ctx_base += i64::from(r.computed) - self.tick as i64;
         self.len += 1;
@@ -129,10 +144,11 @@ impl SteadyDecoders {
         if !self.in_step {
             return;
         }
-        let need: u32 = (1..=extra).map(|j| self.blocks_needed(j)).sum();
+        let need: u32 = self.blocks_needed_from(1).take(extra as usize).sum();
         kv.pop_anon(need);
         self.pool += u64::from(need);
         self.tick += extra;
+        self.phase = (self.tick % self.block_size) as usize;
         self.last_token_us = token_us;
     }
 
@@ -142,6 +158,10 @@ impl SteadyDecoders {
         if self.in_step {
             self.in_step = false;
             self.tick += 1;
+            self.phase += 1;
+            if self.phase == self.need.len() {
+                self.phase = 0;
+            }
             self.last_token_us = token_us;
         }
     }
@@ -233,5 +253,25 @@ impl SteadyDecoders {
             return Err(format!("{} pooled blocks but members are owed {pool}", self.pool));
         }
         Ok(())
+    }
+}
+
+/// The block needs of the steady decoders in consecutive steps (see
+/// [`SteadyDecoders::blocks_needed_from`]): a walk around `need` without a division per step.
+pub(super) struct NeedCycle<'a> {
+    need: &'a [u32],
+    at: usize,
+}
+
+impl Iterator for NeedCycle<'_> {
+    type Item = u32;
+    #[inline]
+    fn next(&mut self) -> Option<u32> {
+        let v = self.need[self.at];
+        self.at += 1;
+        if self.at == self.need.len() {
+            self.at = 0;
+        }
+        Some(v)
     }
 }

@@ -145,27 +145,94 @@ const SHEDDABLE_CEILING: f64 = 0.8;
 /// Arrivals sit between replica readiness (0) and enqueues (2).
 const ARRIVAL_PRIORITY: u8 = 1;
 
-/// (time, kind priority, tie key, sequence, kind). Step ends at the same time are ordered by replica
-/// index, not by when they were scheduled, so a decode run (scheduled once) and the same steps taken
-/// one by one (scheduled at each step) finish in the same order.
-type Event = Reverse<(i64, u8, u32, u64, Kind)>;
+/// Bits of the packed event key below the time and the kind priority: the tie key (replica index)
+/// above the sequence number.
+const TIE_BITS: u32 = 24;
+/// Bits of the sequence number in the packed key; when it would overflow, the queued events are
+/// renumbered in their order (see [`Queue::renumber`]).
+const SEQ_BITS: u32 = 128 - 64 - 3 - TIE_BITS;
+const SEQ_LIMIT: u64 = 1 << SEQ_BITS;
+
+/// A queued event: its order is the packed key alone, (time, kind priority, tie key, sequence)
+/// compared as one 128-bit integer. Step ends at the same time are ordered by replica index (the tie
+/// key), not by when they were scheduled, so a decode run (scheduled once) and the same steps taken
+/// one by one (scheduled at each step) finish in the same order. Sequence numbers are unique, so no
+/// two keys are equal and the kind never takes part in the order.
+#[derive(Clone, Copy)]
+struct Event {
+    key: u128,
+    kind: Kind,
+}
+
+impl Event {
+    fn time(&self) -> i64 {
+        ((self.key >> 64) as u64 ^ (1 << 63)) as i64
+    }
+    fn priority(&self) -> u8 {
+        ((self.key >> (64 - 3)) & 0b111) as u8
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+impl Eq for Event {}
+impl PartialOrd for Event {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Event {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
+/// The packed key of (time, kind priority, tie key, sequence): the time with its sign bit flipped
+/// (so signed order is unsigned order) in the top 64 bits, then 3 bits of priority, [`TIE_BITS`] of
+/// tie key and [`SEQ_BITS`] of sequence number.
+fn pack(t: i64, priority: u8, tie: u32, seq: u64) -> u128 {
+    debug_assert!(priority < 8 && u64::from(tie) < 1 << TIE_BITS && seq < SEQ_LIMIT);
+    (u128::from(t as u64 ^ (1 << 63)) << 64)
+        | (u128::from(priority) << (64 - 3))
+        | (u128::from(tie) << SEQ_BITS)
+        | u128::from(seq)
+}
 
 struct Queue {
-    heap: BinaryHeap<Event>,
+    heap: BinaryHeap<Reverse<Event>>,
     seq: u64,
 }
 
 impl Queue {
     fn push(&mut self, t: i64, k: Kind) {
+        if self.seq + 1 >= SEQ_LIMIT {
+            self.renumber();
+        }
         self.seq += 1;
         let tie = match k {
             Kind::Wake(i, _) => i,
             _ => 0,
         };
-        self.heap.push(Reverse((t, k.priority(), tie, self.seq, k)));
+        assert!(u64::from(tie) < 1 << TIE_BITS, "more than 2^{TIE_BITS} replicas");
+        self.heap.push(Reverse(Event { key: pack(t, k.priority(), tie, self.seq), kind: k }));
     }
     fn peek(&self) -> Option<(i64, u8)> {
-        self.heap.peek().map(|Reverse((t, p, ..))| (*t, *p))
+        self.heap.peek().map(|Reverse(e)| (e.time(), e.priority()))
+    }
+    /// Gives the queued events new sequence numbers 1, 2, ... in their current order (which the
+    /// renumbering keeps), so numbering can go on past [`SEQ_LIMIT`] pushes.
+    fn renumber(&mut self) {
+        let mut events = std::mem::take(&mut self.heap).into_sorted_vec();
+        // Sorted ascending by Reverse = descending by key: number from the back.
+        let n = events.len() as u64;
+        for (i, Reverse(e)) in events.iter_mut().enumerate() {
+            e.key = (e.key & !u128::from(SEQ_LIMIT - 1)) | u128::from(n - i as u64);
+        }
+        self.seq = n;
+        self.heap = events.into();
     }
 }
 
@@ -310,7 +377,7 @@ pub fn run(
             sim.on_arrival(req, t, workload);
             continue;
         }
-        let Reverse((_, _, _, _, kind)) = sim.q.heap.pop().expect("peeked event");
+        let Reverse(Event { kind, .. }) = sim.q.heap.pop().expect("peeked event");
         if !matches!(kind, Kind::Scale(_)) {
             sim.work_end = t;
         }
@@ -819,5 +886,54 @@ fn record(r: &LiveRequest) -> RequestRecord {
         output_tokens: r.req.output_tokens.max(1),
         cached_tokens: r.cached_tokens,
         preemptions: r.preemptions,
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+
+    /// Events come out in (time, kind priority, tie key, push order) order, also across a
+    /// renumbering of the sequence numbers when they run out.
+    #[test]
+    fn events_pop_in_key_order_across_a_renumbering() {
+        for start in [0, SEQ_LIMIT - 4] {
+            let mut q = Queue { heap: BinaryHeap::new(), seq: start };
+            let pushes = [
+                (5, Kind::Enqueue(1)),
+                (5, Kind::Wake(3, 0)),
+                (5, Kind::Enqueue(2)),
+                (-2, Kind::Dispatch),
+                (5, Kind::Wake(1, 9)),
+                (5, Kind::Ready(7)),
+                (5, Kind::Enqueue(0)),
+                (i64::MAX, Kind::Scale(0)),
+                (5, Kind::Wake(3, 1)),
+            ];
+            for (t, k) in pushes {
+                q.push(t, k);
+            }
+            let mut order = Vec::new();
+            while let Some((t, p)) = q.peek() {
+                let Reverse(e) = q.heap.pop().expect("peeked");
+                assert_eq!((t, p), (e.time(), e.kind.priority()));
+                order.push((t, e.kind));
+            }
+            assert_eq!(
+                order,
+                [
+                    (-2, Kind::Dispatch),
+                    (5, Kind::Ready(7)),
+                    (5, Kind::Enqueue(1)),
+                    (5, Kind::Enqueue(2)),
+                    (5, Kind::Enqueue(0)),
+                    (5, Kind::Wake(1, 9)),
+                    (5, Kind::Wake(3, 0)),
+                    (5, Kind::Wake(3, 1)),
+                    (i64::MAX, Kind::Scale(0)),
+                ],
+                "start {start}"
+            );
+        }
     }
 }

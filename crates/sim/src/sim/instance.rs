@@ -710,14 +710,19 @@ impl Instance {
         self.run.used.push(used);
         let mut t = self.step_end;
         let horizon = self.plan_horizon;
-        let (residue, decoders, run) = (&self.residue, &self.decoders, &mut self.run);
-        // Whether step j (1-based after the formed one) starting at t is part of the run; if so its
-        // new blocks are taken from `free`.
-        let fits = |j: u32, t: i64, free: &mut u32, used: &mut u32| {
+        let (residue, run) = (&self.residue, &mut self.run);
+        // The decoders' block needs of steps 1, 2, ...; and the running requests needing a block at
+        // step j are residue[(bs - (j - 1) % bs) % bs], i.e. residue[0], residue[bs - 1], ...
+        let mut decoder_need = self.decoders.blocks_needed_from(1);
+        let mut res_at = 0usize;
+        // Whether step j (1-based after the formed one; called for j = 1, 2, ... in turn) starting
+        // at t is part of the run; if so its new blocks are taken from `free`.
+        let mut fits = |j: u32, t: i64, free: &mut u32, used: &mut u32| {
             if j >= k_max || t >= horizon {
                 return false;
             }
-            let need = residue[(bs - (j as usize - 1) % bs) % bs] + decoders.blocks_needed(u64::from(j));
+            let need = residue[res_at] + decoder_need.next().unwrap_or(0);
+            res_at = if res_at == 0 { bs - 1 } else { res_at - 1 };
             if need > *free {
                 return false;
             }

@@ -136,7 +136,16 @@ fn parse_row(
     classes: &[String],
     time_scale: f64,
 ) -> Result<TraceRow, String> {
-    let field = |i: usize| r.get(i).unwrap_or("").trim();
+    parse_fields(|i| r.get(i).unwrap_or(""), cols, classes, time_scale)
+}
+
+fn parse_fields<'a>(
+    raw: impl Fn(usize) -> &'a str,
+    cols: &Columns,
+    classes: &[String],
+    time_scale: f64,
+) -> Result<TraceRow, String> {
+    let field = |i: usize| raw(i).trim();
     let text = field(cols.arrival);
     let raw_arrival = match text.parse::<f64>() {
         Ok(x) if x.is_finite() && x >= 0.0 => x,
@@ -171,6 +180,78 @@ fn parse_row(
     })
 }
 
+/// A CSV text without any quoting, carriage return, byte-order mark or empty line, in which every
+/// line has as many cells as the first: its records are exactly its lines split at commas, as the
+/// CSV reader would give them. Anything else is read with the CSV reader, which also words any error.
+pub struct PlainCsv<'a> {
+    /// The header's cells.
+    pub header: Vec<&'a str>,
+    /// The data lines.
+    body: Option<&'a str>,
+    /// Data lines.
+    pub rows: usize,
+}
+
+impl<'a> PlainCsv<'a> {
+    /// The text as plain CSV, or `None` when it is not that plain or has more than `max_rows` data lines.
+    pub fn new(text: &'a str, max_rows: usize) -> Option<Self> {
+        if text.starts_with('\u{feff}') {
+            return None;
+        }
+        let all = text.strip_suffix('\n').unwrap_or(text);
+        let (head, body) = match all.split_once('\n') {
+            Some((h, b)) => (h, Some(b)),
+            None => (all, None),
+        };
+        if head.is_empty() || head.bytes().any(|b| b == b'"' || b == b'\r') {
+            return None;
+        }
+        let header: Vec<&str> = head.split(',').collect();
+        let mut rows = 0;
+        if let Some(body) = body {
+            // (`contains` on bytes is a word-at-a-time search, the comma count a vectorised loop.)
+            let bytes = body.as_bytes();
+            if bytes.contains(&b'"') || bytes.contains(&b'\r') {
+                return None;
+            }
+            // Each line: as many commas as the header, not empty.
+            let want = header.len() - 1;
+            for line in body.split('\n') {
+                rows += 1;
+                if line.is_empty() || rows > max_rows || line.bytes().filter(|&b| b == b',').count() != want {
+                    return None;
+                }
+            }
+        }
+        Some(Self { header, body, rows })
+    }
+
+    /// Calls `row` with each data line's cells in order, stopping when it returns false.
+    pub fn for_each_row(&self, mut row: impl FnMut(&[&'a str]) -> bool) {
+        let Some(body) = self.body else {
+            return;
+        };
+        let mut cells: Vec<&'a str> = Vec::with_capacity(self.header.len());
+        let bytes = body.as_bytes();
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b',' || b == b'\n' {
+                // Commas and newlines are ASCII, so these are character boundaries.
+                cells.push(&body[start..i]);
+                start = i + 1;
+                if b == b'\n' {
+                    if !row(&cells) {
+                        return;
+                    }
+                    cells.clear();
+                }
+            }
+        }
+        cells.push(&body[start..]);
+        row(&cells);
+    }
+}
+
 /// Traces of at most this many rows keep the rows parsed by the check (about 7 MB at most), so the
 /// replay does not parse the CSV a second time; longer ones are read again one row at a time.
 const KEEP_ROWS: usize = 1 << 17;
@@ -179,7 +260,8 @@ const KEEP_ROWS: usize = 1 << 17;
 pub(crate) struct TraceSource {
     /// The rows parsed by the check, when the trace is short enough to keep them.
     kept: Option<std::vec::IntoIter<TraceRow>>,
-    reader: Reader<SharedText>,
+    /// The second reading of a trace too long to keep.
+    reader: Option<Reader<SharedText>>,
     record: StringRecord,
     cols: Columns,
     classes: Vec<String>,
@@ -201,6 +283,23 @@ impl TraceSource {
         has_prefix_tokens: bool,
         horizon_us: i64,
     ) -> Result<Self, InvalidInput> {
+        if let Some(kept) = Self::plain_rows(&text, &classes, time_scale, has_prefix_tokens) {
+            let (rows, cols) = kept;
+            let mut me = Self {
+                reader: None,
+                kept: Some(rows.into_iter()),
+                record: StringRecord::new(),
+                cols,
+                classes,
+                time_scale,
+                horizon_us,
+                next: None,
+                rows: 0,
+            };
+            me.rows = me.kept.as_ref().map_or(0, |k| k.len() as u64);
+            me.advance();
+            return Ok(me);
+        }
         let mut check = reader(&text);
         let headers = check
             .headers()
@@ -261,20 +360,39 @@ impl TraceSource {
         if rows == 0 {
             return Err(trace_err("the trace has no rows", "give a trace with at least one request"));
         }
+        // A kept trace is not read again.
+        let reader = kept.is_none().then(|| reader(&text));
         let kept = kept.map(Vec::into_iter);
-        let mut me = Self {
-            kept,
-            reader: reader(&text),
-            record,
-            cols,
-            classes,
-            time_scale,
-            horizon_us,
-            next: None,
-            rows,
-        };
+        let mut me = Self { kept, reader, record, cols, classes, time_scale, horizon_us, next: None, rows };
         me.advance();
         Ok(me)
+    }
+
+    /// The rows of a plain trace (see [`PlainCsv`]) that passes every check, parsed without the CSV
+    /// reader; `None` sends the trace through the reader's checks (which word any error).
+    fn plain_rows(
+        text: &str,
+        classes: &[String],
+        time_scale: f64,
+        has_prefix_tokens: bool,
+    ) -> Option<(Vec<TraceRow>, Columns)> {
+        let csv = PlainCsv::new(text, KEEP_ROWS)?;
+        let cols = Columns::from_headers(&StringRecord::from(csv.header.clone())).ok()?;
+        let mut rows = Vec::with_capacity(csv.rows);
+        let mut ok = true;
+        let mut prev = f64::NEG_INFINITY;
+        csv.for_each_row(|cells| {
+            ok = match parse_fields(|i| cells.get(i).copied().unwrap_or(""), &cols, classes, time_scale) {
+                Ok(row) if row.raw_arrival >= prev && (row.prefix_group.is_none() || has_prefix_tokens) => {
+                    prev = row.raw_arrival;
+                    rows.push(row);
+                    true
+                }
+                _ => false,
+            };
+            ok
+        });
+        (ok && !rows.is_empty()).then_some((rows, cols))
     }
 
     /// Number of data rows in the trace.
@@ -302,7 +420,11 @@ impl TraceSource {
             self.next = rows.next().filter(|r| r.arrival_us < self.horizon_us);
             return;
         }
-        self.next = match self.reader.read_record(&mut self.record) {
+        let Some(reader) = self.reader.as_mut() else {
+            self.next = None;
+            return;
+        };
+        self.next = match reader.read_record(&mut self.record) {
             // Rows were validated in `new`; a failure here cannot happen, and would just end the replay.
             Ok(true) => parse_row(&self.record, &self.cols, &self.classes, self.time_scale)
                 .ok()
@@ -395,6 +517,27 @@ mod tests {
                 assert_eq!((r.arrival_us, r.input_tokens, r.output_tokens), want, "{n} rows, row {i}");
             }
         }
+    }
+
+    /// A plain trace is parsed without the CSV reader, a quoted or CRLF one with it, and both give
+    /// the same rows; a plain trace with a bad row gets the reader's error.
+    #[test]
+    fn plain_and_quoted_traces_give_the_same_rows() {
+        let plain = "arrival_time_ms, input_tokens,output_tokens,class,prefix_group\n0,10,5,a,\n1.5, 20 ,0,b,\n2,7,3,,\n";
+        let quoted = "arrival_time_ms,\" input_tokens\",output_tokens,class,prefix_group\r\n\"0\",10,5,a,\r\n1.5, 20 ,0,\"b\",\r\n2,7,3,,\r\n";
+        assert!(PlainCsv::new(plain, KEEP_ROWS).is_some() && PlainCsv::new(quoted, KEEP_ROWS).is_none());
+        let (p, q) = (source(plain).unwrap(), source(quoted).unwrap());
+        assert!(p.reader.is_none() && q.reader.is_none(), "short traces are not read twice");
+        assert_eq!(p.rows(), 3);
+        assert_eq!(all(p), all(q));
+        for bad in [
+            "arrival_time_s,input_tokens,output_tokens\n0,10,5\n\n1,10,5\n",
+            "arrival_time_s,input_tokens,output_tokens\n0,10\n",
+        ] {
+            assert!(PlainCsv::new(bad, KEEP_ROWS).is_none(), "{bad:?}");
+        }
+        let e = source("arrival_time_s,input_tokens,output_tokens\n0,10,5\n1,ten,5\n").err().unwrap();
+        assert!(e.problem.contains("row 2 (line 3)") && e.problem.contains("input_tokens"), "{}", e.problem);
     }
 
     #[test]
