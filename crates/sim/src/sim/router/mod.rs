@@ -704,7 +704,14 @@ impl Router {
 
     /// `no-hit-lru-scorer` into `self.raw`: 0.5 each when some candidate holds a prefix of the
     /// request, else least recently cold-routed first.
-    fn no_hit_lru_raw(&mut self, e: &EppConfig, precise: bool, req: &Request, now: i64, replicas: &[Replica]) {
+    fn no_hit_lru_raw(
+        &mut self,
+        e: &EppConfig,
+        precise: bool,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+    ) {
         let n = self.cand.len();
         self.raw.clear();
         let warm = self.any_warm(e, precise, req, now, replicas);
