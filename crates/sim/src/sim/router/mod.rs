@@ -70,6 +70,20 @@ struct Snap {
     kv: f64,
 }
 
+impl Snap {
+    /// Re-reads replica `r`'s metrics at `now` when the copy is at least `interval` old (0 = always).
+    fn refresh(&mut self, interval: i64, now: i64, r: &Replica) {
+        if interval == 0 || now - self.at >= interval {
+            let inst = &r.inst;
+            self.at = now;
+            self.queue = inst.queue_len() as u32;
+            self.running = inst.batch_len() as u32;
+            let total = inst.kv.total().max(1);
+            self.kv = f64::from(inst.kv_used_at(now)) / f64::from(total);
+        }
+    }
+}
+
 /// The router's state.
 pub struct Router {
     cfg: RouterConfig,
@@ -189,14 +203,7 @@ impl Router {
     /// Queue length, running batch and KV utilisation of replica `i` as the router sees them at `now`.
     pub fn metrics(&mut self, i: u32, now: i64, replicas: &[Replica]) -> (u32, u32, f64) {
         let s = &mut self.snaps[i as usize];
-        if self.cfg.refresh_interval_us == 0 || now - s.at >= self.cfg.refresh_interval_us {
-            let inst = &replicas[i as usize].inst;
-            s.at = now;
-            s.queue = inst.queue_len() as u32;
-            s.running = inst.batch_len() as u32;
-            let total = inst.kv.total().max(1);
-            s.kv = f64::from(inst.kv_used_at(now)) / f64::from(total);
-        }
+        s.refresh(self.cfg.refresh_interval_us, now, &replicas[i as usize]);
         (s.queue, s.running, s.kv)
     }
 
@@ -601,13 +608,13 @@ impl Router {
             return;
         }
         self.cand_metrics_ready = true;
-        let mut out = std::mem::take(&mut self.cand_metrics);
-        out.clear();
-        for k in 0..self.cand.len() {
-            let (queue, running, kv) = self.metrics(self.cand[k], now, replicas);
-            out.push(Snap { at: now, queue, running, kv });
-        }
-        self.cand_metrics = out;
+        let (snaps, interval) = (&mut self.snaps, self.cfg.refresh_interval_us);
+        self.cand_metrics.clear();
+        self.cand_metrics.extend(self.cand.iter().map(|&i| {
+            let s = &mut snaps[i as usize];
+            s.refresh(interval, now, &replicas[i as usize]);
+            *s
+        }));
     }
 
     /// Adds one scorer's score per candidate (in [0, 1], times its weight `w`) to `self.total`.
@@ -634,7 +641,8 @@ impl Router {
         let add = |t: &mut f64, x: f64| *t += w * x.clamp(0.0, 1.0);
         match s {
             Scorer::Queue | Scorer::RunningRequests => {
-                let pick = |m: &Snap| if *s == Scorer::Queue { m.queue } else { m.running };
+                let queue = *s == Scorer::Queue;
+                let pick = |m: &Snap| if queue { m.queue } else { m.running };
                 let metrics = &self.cand_metrics[..n];
                 // `(max - x)/(max - min)`, all equal → 1 (the bounds of whole numbers are whole).
                 let lo = f64::from(metrics.iter().map(pick).min().unwrap_or(0));
