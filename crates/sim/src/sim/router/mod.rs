@@ -96,6 +96,8 @@ pub struct Router {
     pub in_flight_tokens: Vec<u64>,
     index: Option<ApproxIndex>,
     slot_of: Vec<Option<u8>>,
+    /// The prefix-index slots held by live replicas (the union of `slot_of`).
+    live_slots: u128,
     free_slots: Vec<u8>,
     lru_used: Vec<u64>,
     lru_clock: u64,
@@ -152,6 +154,7 @@ impl Router {
             in_flight_tokens: Vec::new(),
             index,
             slot_of: Vec::new(),
+            live_slots: 0,
             free_slots: (0..SLOTS as u8).rev().collect(),
             lru_used: Vec::new(),
             lru_clock: 0,
@@ -187,12 +190,16 @@ impl Router {
         self.in_flight_tokens.push(0);
         self.lru_used.push(0);
         let slot = self.free_slots.pop();
+        if let Some(s) = slot {
+            self.live_slots |= 1u128 << s;
+        }
         self.slot_of.push(slot);
     }
 
     /// Forgets a replica that has terminated (frees its prefix-index slot).
     pub fn remove_replica(&mut self, i: u32) {
         if let Some(s) = self.slot_of[i as usize].take() {
+            self.live_slots &= !(1u128 << s);
             if let Some(ix) = &mut self.index {
                 ix.clear_slot(s as usize);
             }
@@ -438,10 +445,7 @@ impl Router {
         self.matched_for = req.id;
         let bs = e.prefix.block_size_tokens;
         self.router_hashes(req, bs, e.prefix.max_blocks);
-        let mut mask = 0u128;
-        for s in self.slot_of.iter().flatten() {
-            mask |= 1u128 << s;
-        }
+        let mask = self.live_slots;
         self.matched.fill(0);
         let (chains, rhash, n) = (&mut self.chains, &mut self.rhash, self.rhash_n);
         if let Some(ix) = &self.index {
