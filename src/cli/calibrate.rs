@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::{failed, write_file, CliError};
 use blis_import::{experiment, load};
 use blis_plan::calibrate::{self, fit};
-use blis_sim::catalog::calibration::PARAM_NAMES;
+use blis_sim::catalog::calibration::{PARAM_NAMES, STEP_FITTED};
 use blis_sim::catalog::gpu;
 use blis_sim::error::InvalidInput;
 
@@ -26,9 +26,10 @@ pub struct Args {
     /// (relative): checks that shipped coefficients are reproducible.
     #[arg(long)]
     check: Option<PathBuf>,
-    /// Profile whose step-fitted coefficients (prefillAttention, longContextKv: fitted to long-context
-    /// cluster steps, invisible in single-replica means) the result carries (default: the built-in
-    /// profile of --gpu; without one, prefillAttention = prefillCompute and longContextKv = 0).
+    /// Profile whose step-fitted coefficients (prefillAttention, longContextKv, longPromptCompute:
+    /// fitted to long-context cluster steps, invisible in single-replica means) the result carries
+    /// (default: the built-in profile of --gpu; without one, prefillAttention = prefillCompute and the
+    /// long-context ones 0).
     #[arg(long, value_name = "FILE")]
     hold_from: Option<PathBuf>,
     /// Outer iterations.
@@ -74,12 +75,10 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         None => gpu.calibration.clone().filter(|c| c.transferred_from.is_none()),
     };
     if let Some(h) = held {
-        let c = h.coefficients;
-        eprintln!(
-            "carrying the step-fitted coefficients: prefillAttention {}, longContextKv {}",
-            c.prefill_attention, c.long_context_kv
-        );
-        opts.step_fitted = Some((c.prefill_attention, c.long_context_kv));
+        let held = fit::step_fitted_of(&h.coefficients);
+        let named: Vec<String> = STEP_FITTED.iter().zip(held).map(|(n, v)| format!("{n} {v}")).collect();
+        eprintln!("carrying the step-fitted coefficients: {}", named.join(", "));
+        opts.step_fitted = Some(held);
     }
     let started = Instant::now();
     let result = fit::fit(&fit_set, &gpu.name, &opts)?;

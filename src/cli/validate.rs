@@ -51,6 +51,7 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
                 threads: args.threads.unwrap_or_else(calibrate::default_threads),
                 deployment: args.deployment.as_deref(),
                 report: args.report.as_deref(),
+                profile: args.profile.as_deref(),
             },
         );
     }

@@ -24,6 +24,8 @@ pub struct ClusterArgs<'a> {
     pub deployment: Option<&'a Path>,
     /// Folder to write one HTML page per experiment into.
     pub report: Option<&'a Path>,
+    /// Calibration profile file whose coefficients replace the built-in ones of its GPU.
+    pub profile: Option<&'a Path>,
 }
 
 /// What the cluster ratchet file says it records.
@@ -32,7 +34,8 @@ const RATCHET_COMMENT: &str = "median APE % per cluster stack (below / at or abo
 pub fn exec(paths: &[PathBuf], args: &ClusterArgs<'_>) -> Result<ExitCode, CliError> {
     let started = Instant::now();
     let exps = blis_import::cluster::load_paths(paths, args.deployment)?;
-    let report = cluster::validate(&exps, args.threads);
+    let profile = args.profile.map(blis_import::load::load_calibration).transpose()?;
+    let report = cluster::validate(&exps, profile.as_ref(), args.threads);
     let wall = started.elapsed().as_secs_f64();
     match args.output {
         Output::Json => super::print_json(&blis_report::cluster::to_json(&report))?,

@@ -322,11 +322,19 @@ fn a_cluster_experiment_file_is_read_checked_and_scored() {
     let exps = cluster::load_paths(std::slice::from_ref(&file), None).unwrap();
     assert_eq!((exps.len(), exps[0].stacks.len()), (1, 1));
     assert!(exps[0].stacks[0].runs[0].trace_text.is_some(), "the trace is read beside the file");
-    let r = blis_plan::cluster::validate(&exps, 1);
+    let r = blis_plan::cluster::validate(&exps, None, 1);
     let s = &r.stacks[0];
     assert!(s.not_scored.is_none(), "{:?}", s.not_scored);
     let p = &s.points[0];
     assert_eq!(p.predicted.unwrap().n, Some(3));
+    // A calibration profile for the stack's GPU (exp-2 runs on A100) replaces its coefficients.
+    let mut slow = blis_sim::catalog::gpu::builtin("A100-SXM-80GB").unwrap().calibration.unwrap();
+    slow.coefficients.before_first_token_us += 100_000.0;
+    let with = blis_plan::cluster::validate(&exps, Some(&slow), 1);
+    let ttft = |r: &blis_plan::cluster::ClusterReport| {
+        r.stacks[0].points[0].predicted.unwrap().ttft_mean_ms.unwrap()
+    };
+    assert!((ttft(&with) - ttft(&r) - 100.0).abs() < 1.0, "{} vs {}", ttft(&with), ttft(&r));
     assert!(
         p.ape[0].is_some() && p.ape[2].is_some() && p.ape[1].is_none(),
         "only measured figures are scored"

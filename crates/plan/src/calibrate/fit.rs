@@ -26,7 +26,9 @@ use serde_json::json;
 
 use super::score;
 use blis_import::experiment::Experiment;
-use blis_sim::catalog::calibration::{Calibration, Coefficients, NUM_BASIS, NUM_PARAMS, PARAM_NAMES};
+use blis_sim::catalog::calibration::{
+    Calibration, Coefficients, NUM_BASIS, NUM_PARAMS, PARAM_NAMES, STEP_FITTED,
+};
 use blis_sim::latency::calibrated::{Basis, Calibrated};
 use blis_sim::latency::{LatencyModel, RequestOverheads, StepBatch};
 use blis_sim::scenario::RunError;
@@ -47,10 +49,10 @@ pub struct FitOptions {
     pub huber: f64,
     /// Worker threads.
     pub threads: usize,
-    /// Values of the step-fitted coefficients (`prefillAttention`, `longContextKv`, fitted to cluster
-    /// step observations) to write into the result; `None`: `prefillAttention` = `prefillCompute`,
-    /// `longContextKv` = 0, i.e. the model the fit itself used.
-    pub step_fitted: Option<(f64, f64)>,
+    /// Values of the step-fitted coefficients ([`STEP_FITTED`], in that order: fitted to cluster step
+    /// observations) to write into the result; `None`: `prefillAttention` = `prefillCompute`,
+    /// `longContextKv` = `longPromptCompute` = 0, i.e. the model the fit itself used.
+    pub step_fitted: Option<[f64; STEP_FITTED.len()]>,
 }
 
 impl Default for FitOptions {
@@ -72,7 +74,7 @@ impl Default for FitOptions {
 /// timestamps (they never change batching), so the means alone cannot tell them from step time; they are
 /// held close to typical vLLM streaming costs.
 const RIDGE_SCALE: [f64; NUM_PARAMS] =
-    [1.0, 1.0, 1.0, 30.0, 30.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, 10.0];
+    [1.0, 1.0, 1.0, 30.0, 30.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 100.0, 10.0];
 
 /// Index of `prefillCompute` in [`PARAM_NAMES`].
 const PREFILL_COMPUTE: usize = 3;
@@ -80,15 +82,28 @@ const PREFILL_COMPUTE: usize = 3;
 const PREFILL_ATTENTION: usize = 11;
 /// Index of `longContextKv` in [`PARAM_NAMES`].
 const LONG_CONTEXT_KV: usize = 12;
+/// Index of `longPromptCompute` in [`PARAM_NAMES`].
+const LONG_PROMPT_COMPUTE: usize = 13;
+/// Indices of [`STEP_FITTED`] in [`PARAM_NAMES`], in its order.
+const STEP_FITTED_INDEX: [usize; STEP_FITTED.len()] =
+    [PREFILL_ATTENTION, LONG_CONTEXT_KV, LONG_PROMPT_COMPUTE];
+
+/// The step-fitted coefficients of `c`, in [`STEP_FITTED`] order (for [`FitOptions::step_fitted`]).
+pub fn step_fitted_of(c: &Coefficients) -> [f64; STEP_FITTED.len()] {
+    let v = c.to_vec();
+    STEP_FITTED_INDEX.map(|k| v[k])
+}
 
 /// The coefficients the fit simulates with: the step-fitted ones
 /// ([`blis_sim::catalog::calibration::STEP_FITTED`]) are not identifiable from single-replica means, so
-/// prompt attention is priced with `prefillCompute` (as one prefill-compute term) and long-context KV
-/// at zero (no fitting experiment decodes beyond the threshold).
+/// prompt attention is priced with `prefillCompute` (as one prefill-compute term), long-context KV and
+/// long-prompt compute at zero (no fitting experiment decodes beyond the threshold, and long prompts
+/// cannot be told from the other prefill costs).
 fn fit_point(theta: &[f64; NUM_PARAMS]) -> [f64; NUM_PARAMS] {
     let mut t = *theta;
     t[PREFILL_ATTENTION] = t[PREFILL_COMPUTE];
     t[LONG_CONTEXT_KV] = 0.0;
+    t[LONG_PROMPT_COMPUTE] = 0.0;
     t
 }
 
@@ -174,11 +189,12 @@ fn linearise(e: &Experiment, cal: &Calibration) -> Result<Rows, RunError> {
         ttft[k] = scale * g[k];
         e2e[k] = ttft[k] + acc.dec[k] / n;
     }
-    // The step-fitted terms: attention rides on prefillCompute, long-context KV is not fitted.
+    // The step-fitted terms: attention rides on prefillCompute, the long-context terms are not fitted.
     for row in [&mut ttft, &mut e2e] {
         row[PREFILL_COMPUTE] += row[PREFILL_ATTENTION];
         row[PREFILL_ATTENTION] = 0.0;
         row[LONG_CONTEXT_KV] = 0.0;
+        row[LONG_PROMPT_COMPUTE] = 0.0;
     }
     ttft[NUM_BASIS] = 1.0;
     ttft[NUM_BASIS + 1] = 1.0;
@@ -331,9 +347,12 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
     let theta = best.map_or(theta, |(_, t)| t);
     let ids: Vec<&str> = exps.iter().map(|e| e.id.as_str()).collect();
     let mut cal = cal_of(&theta);
-    if let Some((attention, long_kv)) = opts.step_fitted {
-        cal.coefficients.prefill_attention = attention;
-        cal.coefficients.long_context_kv = long_kv;
+    if let Some(held) = opts.step_fitted {
+        let mut v = cal.coefficients.to_vec();
+        for (k, value) in STEP_FITTED_INDEX.into_iter().zip(held) {
+            v[k] = value;
+        }
+        cal.coefficients = Coefficients::from_vec(&v);
     }
     cal.provenance = Some(json!({
         "command": "blis calibrate",
@@ -342,8 +361,8 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
         "experiments": ids,
         "parameters": PARAM_NAMES,
         "stepFitted": {
-            "parameters": ["prefillAttention", "longContextKv"],
-            "method": "not identifiable from these experiments (prompt attention is fitted as part of prefillCompute, no decode beyond the long-context threshold); the values are carried from the held profile, fitted to cluster per-step observations",
+            "parameters": STEP_FITTED,
+            "method": "not identifiable from these experiments (prompt attention is fitted as part of prefillCompute, no decode beyond the long-context threshold, long prompts not separable from other prefill costs); the values are carried from the held profile, fitted to cluster per-step observations",
             "held": opts.step_fitted.is_some(),
         },
     }));
@@ -388,10 +407,22 @@ mod tests {
         assert_eq!(PARAM_NAMES[PREFILL_COMPUTE], "prefillCompute");
         assert_eq!(PARAM_NAMES[PREFILL_ATTENTION], "prefillAttention");
         assert_eq!(PARAM_NAMES[LONG_CONTEXT_KV], "longContextKv");
+        assert_eq!(PARAM_NAMES[LONG_PROMPT_COMPUTE], "longPromptCompute");
+        for (i, k) in STEP_FITTED_INDEX.into_iter().enumerate() {
+            assert_eq!(PARAM_NAMES[k], STEP_FITTED[i]);
+        }
         let theta = Coefficients::prior().to_vec();
         let t = fit_point(&theta);
         assert_eq!(t[PREFILL_ATTENTION], theta[PREFILL_COMPUTE]);
         assert_eq!(t[LONG_CONTEXT_KV], 0.0);
+        assert_eq!(t[LONG_PROMPT_COMPUTE], 0.0);
+        let c = Coefficients {
+            prefill_attention: 3.0,
+            long_context_kv: 5.0,
+            long_prompt_compute: 7.0,
+            ..Coefficients::prior()
+        };
+        assert_eq!(step_fitted_of(&c), [3.0, 5.0, 7.0]);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use blis_import::cluster::{self, ClusterExperiment, Figures, MeasuredStack, Run, Stack};
+use blis_sim::catalog::calibration::Calibration;
 use blis_sim::error::InvalidInput;
 use blis_sim::metrics::summary::percentile;
 use blis_sim::scenario::Outcome;
@@ -62,11 +63,14 @@ pub struct ClusterReport {
 /// What one run gave: the outcome, or why it could not run; plus the import's warnings.
 type RunResult = (Result<Outcome, String>, Vec<String>);
 
-fn simulate(stack: &Stack, run: &Run) -> RunResult {
-    let (spec, warnings) = match cluster::scenario_for(stack, run) {
+fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>) -> RunResult {
+    let (mut spec, warnings) = match cluster::scenario_for(stack, run) {
         Ok(x) => x,
         Err(e) => return (Err(e.to_string()), Vec::new()),
     };
+    if let Some(p) = profile {
+        crate::calibrate::apply_profile(&mut spec, p);
+    }
     let name = format!("{} {}", stack.name, run.label);
     let resolved = match blis_import::resolve(&name, &spec) {
         Ok(r) => r,
@@ -125,8 +129,9 @@ fn stage_figures(o: &Outcome, stage: u32) -> Option<Figures> {
     })
 }
 
-/// Simulates and scores every stack of `exps` on `threads` worker threads.
-pub fn validate(exps: &[ClusterExperiment], threads: usize) -> ClusterReport {
+/// Simulates and scores every stack of `exps` on `threads` worker threads; stacks on `profile`'s GPU
+/// (when given) use its coefficients instead of the built-in ones, as `blis run --profile` does.
+pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threads: usize) -> ClusterReport {
     let jobs: Vec<(usize, usize, usize)> = exps
         .iter()
         .enumerate()
@@ -140,7 +145,7 @@ pub fn validate(exps: &[ClusterExperiment], threads: usize) -> ClusterReport {
         .collect();
     let run = |&(e, s, r): &(usize, usize, usize)| {
         let st = &exps[e].stacks[s];
-        simulate(st, &st.runs[r])
+        simulate(st, &st.runs[r], profile)
     };
     let results: Vec<RunResult> = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
         Ok(pool) => pool.install(|| jobs.par_iter().map(run).collect()),

@@ -9,16 +9,17 @@ use super::GpuProfile;
 use crate::error::InvalidInput;
 
 /// Number of step-time basis terms.
-pub const NUM_BASIS: usize = 13;
-/// Context length (tokens per decoding sequence) beyond which the `longContextKv` term counts KV reads.
-/// Every single-replica fitting experiment decodes below it, so the term is zero on them and its
-/// coefficient comes from long-context cluster measurements only.
+pub const NUM_BASIS: usize = 14;
+/// Context length (tokens per sequence) beyond which the `longContextKv` term counts KV reads and the
+/// `longPromptCompute` term counts prompt tokens. Every single-replica fitting experiment decodes
+/// below it, so the decode term is zero on them and both coefficients come from long-context cluster
+/// measurements only.
 pub const LONG_CONTEXT_TOKENS: f64 = 2048.0;
 
 /// Coefficients the single-replica fit cannot identify (their basis terms are zero or tiny at the
 /// fitting experiments' prompt and context lengths); they are fitted to per-step observations of
 /// long-context cluster runs (see the profile's provenance) and held fixed by `blis calibrate`.
-pub const STEP_FITTED: [&str; 2] = ["prefillAttention", "longContextKv"];
+pub const STEP_FITTED: [&str; 3] = ["prefillAttention", "longContextKv", "longPromptCompute"];
 
 /// Number of fitted parameters: the step-time coefficients plus three per-request overheads.
 pub const NUM_PARAMS: usize = NUM_BASIS + 3;
@@ -38,6 +39,7 @@ pub const PARAM_NAMES: [&str; NUM_PARAMS] = [
     "perStepUs",
     "prefillAttention",
     "longContextKv",
+    "longPromptCompute",
     "beforeFirstTokenUs",
     "perOutputTokenUs",
     "afterLastTokenUs",
@@ -77,6 +79,13 @@ pub struct Coefficients {
     /// attention over long contexts reads each sequence with few thread blocks, well below streaming
     /// bandwidth. Zero below the threshold, so short-context data cannot see it.
     pub long_context_kv: f64,
+    /// Multiplier on the linear-layer FLOPs, at peak compute, of the prompt tokens computed at a position
+    /// beyond [`LONG_CONTEXT_TOKENS`] in their sequence, on top of `prefillCompute`: exp-7's 8k- and
+    /// 10k-token prompts cost more per token than the short prompts the single-replica fit sees, by an
+    /// amount that grows with the tokens beyond the threshold (not with their attention pairs). Zero for
+    /// prompts within the threshold; absent from older profiles, which then read 0.
+    #[serde(default)]
+    pub long_prompt_compute: f64,
     /// µs from arrival to the request reaching the engine queue (API server, tokenisation).
     pub before_first_token_us: f64,
     /// µs added to every output token's delivery (detokenise, stream).
@@ -102,6 +111,7 @@ impl Coefficients {
             self.per_step_us,
             self.prefill_attention,
             self.long_context_kv,
+            self.long_prompt_compute,
             self.before_first_token_us,
             self.per_output_token_us,
             self.after_last_token_us,
@@ -124,9 +134,10 @@ impl Coefficients {
             per_step_us: v[10],
             prefill_attention: v[11],
             long_context_kv: v[12],
-            before_first_token_us: v[13],
-            per_output_token_us: v[14],
-            after_last_token_us: v[15],
+            long_prompt_compute: v[13],
+            before_first_token_us: v[14],
+            per_output_token_us: v[15],
+            after_last_token_us: v[16],
         }
     }
 
@@ -161,6 +172,7 @@ impl Coefficients {
             per_step_us: 300.0,
             prefill_attention: 2.0,
             long_context_kv: 1.0,
+            long_prompt_compute: 1.0,
             before_first_token_us: 10_000.0,
             per_output_token_us: 50.0,
             after_last_token_us: 500.0,
@@ -266,6 +278,7 @@ impl Calibration {
         c.long_context_kv *= bw;
         c.prefill_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
         c.prefill_attention *= ratio(from.mfu_prefill, to.mfu_prefill);
+        c.long_prompt_compute *= ratio(from.mfu_prefill, to.mfu_prefill);
         c.decode_compute *= ratio(from.mfu_decode, to.mfu_decode);
         c.per_tp_layer_us *= ratio(to.all_reduce_latency_us, from.all_reduce_latency_us);
         Calibration {
@@ -314,6 +327,19 @@ mod tests {
         );
         let own = Calibration { transferred_from: None, ..transferred(&[]) };
         assert_eq!(own.transfer_note(), None);
+    }
+
+    /// Profiles and resources written before the long-prompt term still load, with the term off.
+    #[test]
+    fn coefficients_without_long_prompt_compute_load_with_it_zero() {
+        let mut v = serde_json::to_value(Coefficients::prior()).unwrap();
+        assert_eq!(v["longPromptCompute"], 1.0);
+        v.as_object_mut().unwrap().remove("longPromptCompute");
+        let c: Coefficients = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(c, Coefficients { long_prompt_compute: 0.0, ..Coefficients::prior() });
+        // Every other coefficient is still required.
+        v.as_object_mut().unwrap().remove("longContextKv");
+        assert!(serde_json::from_value::<Coefficients>(v).is_err());
     }
 
     #[test]

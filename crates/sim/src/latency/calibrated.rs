@@ -26,6 +26,10 @@
 //!     [`LONG_CONTEXT_TOKENS`] / HBM, once per step (decode attention splits a sequence's context over few
 //!     thread blocks, so a long sequence's read is a latency floor the other sequences run beside;
 //!     zero at the single-replica experiments' contexts)
+//! 13. long-prompt compute: linear-layer FLOPs / peak of the prompt tokens computed at a position beyond
+//!     [`LONG_CONTEXT_TOKENS`] in their sequence, on top of term 3 (a long prompt's tokens cost more than
+//!     short prompts' in exp-7, and the surcharge grows with the tokens beyond the threshold, not with their
+//!     attention pairs; zero for prompts within the threshold, and so in decode-only steps)
 
 use super::{LatencyModel, RequestOverheads, StepBatch};
 use crate::catalog::calibration::{Coefficients, LONG_CONTEXT_TOKENS, NUM_BASIS};
@@ -159,6 +163,7 @@ impl Basis {
             1.0,
             pairs * self.attn_us_per_pair,
             self.long_context_term(dc_seqs, dc_ctx),
+            b.long_prompt_tokens as f64 * self.linear_us_per_token,
         ]
     }
 }
@@ -227,7 +232,7 @@ impl LatencyModel for Calibrated {
         floor_i64(self.step_us_f64(batch)).max(1)
     }
 
-    /// Decode-only steps of a fixed batch differ only in their context, which enters terms 2 and 4:
+    /// Decode-only steps of a fixed batch differ only in their context, which enters terms 2, 4 and 12:
     /// every other product is computed once, and the sum keeps the order (and so the rounding) of
     /// [`Calibrated::step_us_f64`].
     fn decode_steps(&self, seqs: u32, context: u64, each: &mut dyn FnMut(i64) -> bool) {
@@ -251,11 +256,13 @@ impl LatencyModel for Calibrated {
             let mut sum = head + self.beta[2] * self.basis.kv_term(pf_kv, dc_ctx, t, seqs_f);
             sum += c[3];
             sum += self.beta[4] * self.basis.decode_compute_term(t, dc_ctx);
-            const _: () = assert!(NUM_BASIS == 13, "decode_steps names the context-dependent terms by index");
+            const _: () = assert!(NUM_BASIS == 14, "decode_steps names the context-dependent terms by index");
             for &ck in &c[5..12] {
                 sum += ck;
             }
             sum += self.beta[12] * self.basis.long_context_term(t, dc_ctx);
+            // Term 13 (long-prompt compute) is zero in a decode-only step; added for the same fold.
+            sum += c[13];
             if !each(floor_i64(sum).max(1)) {
                 return;
             }
@@ -417,6 +424,7 @@ mod tests {
             prefill_seqs: 1,
             prefill_tokens: tokens,
             prefill_attention: tokens as f64 * (tokens as f64 + 1.0) / 2.0,
+            long_prompt_tokens: u64::from(crate::latency::long_prompt_tokens(0, tokens as u32)),
             ..StepBatch::default()
         };
         let base = Calibrated::new(&m, &h100, 1, &c);
@@ -434,5 +442,64 @@ mod tests {
         let t = base.step_us_f64(&prompt(8000)) / 1e6;
         let mfu = flops / t / 989.5e12;
         assert!((0.40..=0.95).contains(&mfu), "8k prefill at {:.0} % of peak ({t} s)", mfu * 100.0);
+    }
+
+    /// A prompt chunk as the scheduler adds it to a step.
+    fn chunk(before: u32, tokens: u32) -> StepBatch {
+        let t = f64::from(tokens);
+        StepBatch {
+            prefill_seqs: 1,
+            prefill_tokens: u64::from(tokens),
+            prefill_attention: t * (f64::from(before) + (t + 1.0) / 2.0),
+            long_prompt_tokens: u64::from(crate::latency::long_prompt_tokens(before, tokens)),
+            ..StepBatch::default()
+        }
+    }
+
+    #[test]
+    fn long_prompt_term_is_zero_within_its_threshold_and_fits_the_exp7_prefill_step() {
+        let h100 = gpu::builtin("H100").unwrap();
+        let c = h100.calibration.clone().expect("shipped H100 profile").coefficients;
+        assert!(c.long_prompt_compute > 0.0);
+        let m = model::builtin("llama-3.1-8b-instruct").unwrap();
+        let with = Calibrated::new(&m, &h100, 1, &c);
+        let without = Calibrated::new(&m, &h100, 1, &Coefficients { long_prompt_compute: 0.0, ..c });
+        // Chunks ending within 2048 tokens (every single-replica prompt) cost the same, with decodes too.
+        for before in [0, 1, 500, 1024, 2000, 2047] {
+            for tokens in [1, 48, 512, 2048 - before].into_iter().filter(|&t| before + t <= 2048) {
+                for decodes in [0, 7] {
+                    let b = StepBatch { decode_seqs: decodes, decode_context: 1500, ..chunk(before, tokens) };
+                    assert_eq!(with.basis().features(&b)[13], 0.0);
+                    assert_eq!(with.step_us_f64(&b), without.step_us_f64(&b), "{before} + {tokens}");
+                }
+            }
+        }
+        // exp-7 H100: p99 ITL ~215 ms = one whole 8k-token prefill step beside ~6 decodes at ~8.1k context.
+        let step = StepBatch { decode_seqs: 6, decode_context: 6 * 8100, ..chunk(0, 8000) };
+        let t = with.step_time_us(&step) as f64 / 1e3;
+        assert!((205.0..=225.0).contains(&t), "8k prefill step {t} ms");
+        assert!(without.step_time_us(&step) as f64 / 1e3 < 160.0);
+        // exp-7 A100 (its own refitted value): p99 ITL 614-653 ms, beside ~7 decodes.
+        let a100 = gpu::builtin("A100").unwrap();
+        let lm = Calibrated::new(&m, &a100, 1, &a100.calibration.clone().expect("A100 profile").coefficients);
+        let step = StepBatch { decode_seqs: 7, decode_context: 7 * 8100, ..chunk(0, 8000) };
+        let t = lm.step_time_us(&step) as f64 / 1e3;
+        assert!((580.0..=660.0).contains(&t), "A100 8k prefill step {t} ms");
+        // exp-7 H100 10k-token prompts run as 8192 + 1808-token chunks (budget 8192): their two steps add
+        // up to ~283 ms (mean ITL 21.1 ms over a 10.2 ms decode step at 1.83 prompts/s per replica). The
+        // surcharge per token beyond the threshold gives that (one per attention pair priced it ~10 % higher).
+        let two = |lm: &Calibrated| {
+            [chunk(0, 8192), chunk(8192, 1808)]
+                .map(|c| lm.step_time_us(&StepBatch { decode_seqs: 6, decode_context: 6 * 10_000, ..c }))
+                .iter()
+                .sum::<i64>() as f64
+                / 1e3
+        };
+        assert!((265.0..=300.0).contains(&two(&with)), "10k prompt in two chunks {} ms", two(&with));
+        // Chunked, the prompt costs the term's whole-prompt value over its chunks.
+        let x = |b: &StepBatch| with.basis().features(b)[13];
+        let split = x(&chunk(0, 2048)) + x(&chunk(2048, 4000)) + x(&chunk(6048, 1952));
+        let whole = x(&chunk(0, 8000));
+        assert!(whole > 0.0 && (split - whole).abs() <= 1e-12 * whole, "{split} vs {whole}");
     }
 }

@@ -8,6 +8,7 @@ pub mod roofline;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::calibration::LONG_CONTEXT_TOKENS;
 use crate::catalog::{GpuProfile, ModelArch};
 pub use calibrated::Calibrated;
 pub use eager::Eager;
@@ -23,6 +24,9 @@ pub struct StepBatch {
     /// Σ over prefill requests of `t_i * (c_i + (t_i + 1) / 2)`: query tokens × average attended context,
     /// `c_i` = tokens already in KV before this chunk (cached prefix included).
     pub prefill_attention: f64,
+    /// Prompt tokens computed this step at a position beyond [`LONG_CONTEXT_TOKENS`] in their sequence:
+    /// Σ over prefill requests of [`long_prompt_tokens`]; zero for prompts within the threshold.
+    pub long_prompt_tokens: u64,
     /// Requests generating one token this step.
     pub decode_seqs: u32,
     /// Σ over decoding requests of their context length (tokens in KV before this step).
@@ -39,6 +43,19 @@ impl StepBatch {
     pub fn total_tokens(&self) -> u64 {
         self.prefill_tokens.saturating_add(u64::from(self.decode_seqs))
     }
+}
+
+/// Query tokens of a prompt chunk that sit beyond [`LONG_CONTEXT_TOKENS`] in their sequence: the
+/// positions `p` (1-based) in `(max(before, L), before + chunk]`, for a chunk of `chunk` tokens computed with
+/// `before` tokens already in KV. Summed over any split of a prompt into chunks it gives the whole prompt's
+/// value, so chunked prefill does not change the total.
+pub fn long_prompt_tokens(before: u32, chunk: u32) -> u32 {
+    tokens_beyond(LONG_CONTEXT_TOKENS as u32, before, chunk)
+}
+
+/// [`long_prompt_tokens`] for a threshold of `threshold` tokens.
+fn tokens_beyond(threshold: u32, before: u32, chunk: u32) -> u32 {
+    before.saturating_add(chunk).saturating_sub(before.max(threshold))
 }
 
 /// Per-request costs outside the engine step (tokenisation, detokenisation, streaming); non-blocking.
@@ -111,6 +128,59 @@ mod tests {
         assert_eq!(serde_json::to_string(&LatencyKind::Roofline).unwrap(), "\"roofline\"");
         let k: LatencyKind = serde_yaml::from_str("roofline").unwrap();
         assert_eq!(k, LatencyKind::Roofline);
+    }
+
+    /// The long-prompt tokens are exactly zero for every chunk that ends within the threshold, whatever
+    /// tokens it starts from.
+    #[test]
+    fn long_prompt_tokens_are_zero_within_the_threshold() {
+        let l = LONG_CONTEXT_TOKENS as u32;
+        for before in (0..=l).step_by(7).chain([l - 1, l]) {
+            for chunk in (0..=l - before).step_by(5).chain([l - before]) {
+                assert_eq!(long_prompt_tokens(before, chunk), 0, "{before} + {chunk}");
+            }
+        }
+        assert_eq!(long_prompt_tokens(l, 1), 1);
+        assert_eq!(long_prompt_tokens(l - 1, 2), 1);
+        assert_eq!(long_prompt_tokens(u32::MAX - 1, 5), 1, "saturates, no overflow");
+    }
+
+    /// Brute force over small thresholds: the positions beyond the threshold, counted one by one.
+    #[test]
+    fn long_prompt_tokens_match_a_brute_force_count() {
+        for threshold in [0u32, 1, 2, 5, 16, 33] {
+            for before in 0..60u32 {
+                for chunk in 0..60u32 {
+                    let want = (before + 1..=before + chunk).filter(|&p| p > threshold).count();
+                    assert_eq!(
+                        tokens_beyond(threshold, before, chunk) as usize,
+                        want,
+                        "{threshold}: {before} + {chunk}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Chunked prefill does not change the total: any split of a prompt into chunks sums to the
+    /// whole prompt's count (splits drawn from a fixed stream, prompts around the threshold).
+    #[test]
+    fn long_prompt_tokens_are_invariant_under_chunking() {
+        let mut x = 0x5eedu64;
+        for prompt in [1u32, 2047, 2048, 2049, 4096, 8000, 10_000, 131_072] {
+            let whole = long_prompt_tokens(0, prompt);
+            assert_eq!(whole, prompt.saturating_sub(LONG_CONTEXT_TOKENS as u32));
+            for _ in 0..50 {
+                let (mut before, mut sum) = (0u32, 0u32);
+                while before < prompt {
+                    x = crate::rng::mix2(x, u64::from(before));
+                    let chunk = (1 + (x % 3000) as u32).min(prompt - before);
+                    sum += long_prompt_tokens(before, chunk);
+                    before += chunk;
+                }
+                assert_eq!(sum, whole, "prompt {prompt}");
+            }
+        }
     }
 
     #[test]

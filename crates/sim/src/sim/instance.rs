@@ -23,7 +23,7 @@ use super::decoders::SteadyDecoders;
 use super::kv::KvCache;
 use super::offload::CpuTier;
 use super::request::{LiveRequest, Phase, PrefixChains, Slab};
-use crate::latency::{LatencyModel, RequestOverheads, StepBatch};
+use crate::latency::{long_prompt_tokens, LatencyModel, RequestOverheads, StepBatch};
 
 /// Serving knobs of a replica, as resolved from the scenario.
 #[derive(Debug, Clone, PartialEq)]
@@ -798,5 +798,6 @@ fn add_to_batch(batch: &mut StepBatch, decode: bool, before: u32, chunk: u32) {
         batch.prefill_tokens += u64::from(chunk);
         let t = f64::from(chunk);
         batch.prefill_attention += t * (f64::from(before) + (t + 1.0) / 2.0);
+        batch.long_prompt_tokens += u64::from(long_prompt_tokens(before, chunk));
     }
 }

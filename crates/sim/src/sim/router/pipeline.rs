@@ -260,8 +260,10 @@ pub struct EppConfig {
 /// Measured on the only data that separates it from prefill compute: the llm-d stages of llm-d's
 /// optimized-baseline guide (`../shared/validation/cluster`, Qwen3-32B, 7,200-token prompts that nearly
 /// all hit the prefix cache after the warm-up), least squares on the relative errors of the 16 ladder
-/// stages' TTFT mean and p90 against the twin without it: 45 ms per request, 6.25 µs per prompt token.
-pub const GATEWAY_US_PER_PROMPT_TOKEN: f64 = 6.25;
+/// stages' TTFT mean and p90 against the twin without it, refitted once the step model priced long prompts'
+/// tokens on their own (`longPromptCompute`, which took over part of what this residual held): 25 ms
+/// per request, 3.5 µs per prompt token (6.25 before).
+pub const GATEWAY_US_PER_PROMPT_TOKEN: f64 = 3.5;
 
 impl EppConfig {
     /// µs the gateway path spends on a request of `prompt_tokens` before a model server receives it.
