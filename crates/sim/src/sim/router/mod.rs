@@ -70,6 +70,20 @@ struct Snap {
     kv: f64,
 }
 
+impl Snap {
+    /// Re-reads replica `r`'s metrics at `now` when the copy is at least `interval` old (0 = always).
+    fn refresh(&mut self, interval: i64, now: i64, r: &Replica) {
+        if interval == 0 || now - self.at >= interval {
+            let inst = &r.inst;
+            self.at = now;
+            self.queue = inst.queue_len() as u32;
+            self.running = inst.batch_len() as u32;
+            let total = inst.kv.total().max(1);
+            self.kv = f64::from(inst.kv_used_at(now)) / f64::from(total);
+        }
+    }
+}
+
 /// The router's state.
 pub struct Router {
     cfg: RouterConfig,
@@ -82,6 +96,8 @@ pub struct Router {
     pub in_flight_tokens: Vec<u64>,
     index: Option<ApproxIndex>,
     slot_of: Vec<Option<u8>>,
+    /// The prefix-index slots held by live replicas (the union of `slot_of`).
+    live_slots: u128,
     free_slots: Vec<u8>,
     lru_used: Vec<u64>,
     lru_clock: u64,
@@ -90,6 +106,10 @@ pub struct Router {
     cand: Vec<u32>,
     total: Vec<f64>,
     raw: Vec<f64>,
+    /// The candidates' metrics for the decision under way (read once, shared by every scorer).
+    cand_metrics: Vec<Snap>,
+    /// Whether `cand_metrics` holds the current candidates' metrics.
+    cand_metrics_ready: bool,
     /// The router's block hashes of the request being routed, computed as far as needed.
     rhash: Vec<u64>,
     /// Prompt blocks the router hashes for that request (`rhash` grows towards it).
@@ -134,6 +154,7 @@ impl Router {
             in_flight_tokens: Vec::new(),
             index,
             slot_of: Vec::new(),
+            live_slots: 0,
             free_slots: (0..SLOTS as u8).rev().collect(),
             lru_used: Vec::new(),
             lru_clock: 0,
@@ -141,6 +162,8 @@ impl Router {
             cand: Vec::new(),
             total: Vec::new(),
             raw: Vec::new(),
+            cand_metrics: Vec::new(),
+            cand_metrics_ready: false,
             rhash: Vec::new(),
             rhash_n: 0,
             rhash_for: u64::MAX,
@@ -167,12 +190,16 @@ impl Router {
         self.in_flight_tokens.push(0);
         self.lru_used.push(0);
         let slot = self.free_slots.pop();
+        if let Some(s) = slot {
+            self.live_slots |= 1u128 << s;
+        }
         self.slot_of.push(slot);
     }
 
     /// Forgets a replica that has terminated (frees its prefix-index slot).
     pub fn remove_replica(&mut self, i: u32) {
         if let Some(s) = self.slot_of[i as usize].take() {
+            self.live_slots &= !(1u128 << s);
             if let Some(ix) = &mut self.index {
                 ix.clear_slot(s as usize);
             }
@@ -183,14 +210,7 @@ impl Router {
     /// Queue length, running batch and KV utilisation of replica `i` as the router sees them at `now`.
     pub fn metrics(&mut self, i: u32, now: i64, replicas: &[Replica]) -> (u32, u32, f64) {
         let s = &mut self.snaps[i as usize];
-        if self.cfg.refresh_interval_us == 0 || now - s.at >= self.cfg.refresh_interval_us {
-            let inst = &replicas[i as usize].inst;
-            s.at = now;
-            s.queue = inst.queue_len() as u32;
-            s.running = inst.batch_len() as u32;
-            let total = inst.kv.total().max(1);
-            s.kv = f64::from(inst.kv_used_at(now)) / f64::from(total);
-        }
+        s.refresh(self.cfg.refresh_interval_us, now, &replicas[i as usize]);
         (s.queue, s.running, s.kv)
     }
 
@@ -425,10 +445,7 @@ impl Router {
         self.matched_for = req.id;
         let bs = e.prefix.block_size_tokens;
         self.router_hashes(req, bs, e.prefix.max_blocks);
-        let mut mask = 0u128;
-        for s in self.slot_of.iter().flatten() {
-            mask |= 1u128 << s;
-        }
+        let mask = self.live_slots;
         self.matched.fill(0);
         let (chains, rhash, n) = (&mut self.chains, &mut self.rhash, self.rhash_n);
         if let Some(ix) = &self.index {
@@ -470,14 +487,12 @@ impl Router {
         let n = self.cand.len();
         self.total.clear();
         self.total.resize(n, 0.0);
+        self.cand_metrics_ready = false;
         for (scorer, w) in &p.scorers {
             if *w == 0.0 {
                 continue;
             }
-            self.score(e, scorer, req, now, replicas);
-            for k in 0..n {
-                self.total[k] += w * self.raw[k].clamp(0.0, 1.0);
-            }
+            self.add_score(e, scorer, *w, req, now, replicas);
         }
         let k = match p.picker {
             Picker::MaxScore => {
@@ -590,87 +605,137 @@ impl Router {
         self.cand = keep;
     }
 
-    /// Fills `self.raw` (one value per candidate, in [0, 1]) for one scorer.
-    fn score(&mut self, e: &EppConfig, s: &Scorer, req: &Request, now: i64, replicas: &[Replica]) {
+    /// Reads the candidates' metrics into `cand_metrics` unless this decision already did: every
+    /// scorer that needs them reads all candidates at the same `now`, so one read serves them all.
+    fn fill_cand_metrics(&mut self, now: i64, replicas: &[Replica]) {
+        if self.cand_metrics_ready {
+            return;
+        }
+        self.cand_metrics_ready = true;
+        let (snaps, interval) = (&mut self.snaps, self.cfg.refresh_interval_us);
+        self.cand_metrics.clear();
+        self.cand_metrics.extend(self.cand.iter().map(|&i| {
+            let s = &mut snaps[i as usize];
+            s.refresh(interval, now, &replicas[i as usize]);
+            *s
+        }));
+    }
+
+    /// Adds one scorer's score per candidate (in [0, 1], times its weight `w`) to `self.total`.
+    fn add_score(
+        &mut self,
+        e: &EppConfig,
+        s: &Scorer,
+        w: f64,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+    ) {
         let n = self.cand.len();
-        self.raw.clear();
+        match s {
+            Scorer::Queue | Scorer::RunningRequests | Scorer::KvUtilization | Scorer::LoadAware { .. } => {
+                self.fill_cand_metrics(now, replicas);
+            }
+            Scorer::ApproxPrefix => self.ensure_matched(e, req),
+            Scorer::PrecisePrefix => self.precise_prefix_raw(req, now, replicas),
+            Scorer::NoHitLru { precise } => self.no_hit_lru_raw(e, *precise, req, now, replicas),
+            _ => {}
+        }
+        let total = &mut self.total[..n];
+        let add = |t: &mut f64, x: f64| *t += w * x.clamp(0.0, 1.0);
         match s {
             Scorer::Queue | Scorer::RunningRequests => {
-                for k in 0..n {
-                    let (q, b, _) = self.metrics(self.cand[k], now, replicas);
-                    self.raw.push(f64::from(if *s == Scorer::Queue { q } else { b }));
+                let queue = *s == Scorer::Queue;
+                let pick = |m: &Snap| if queue { m.queue } else { m.running };
+                let metrics = &self.cand_metrics[..n];
+                // `(max - x)/(max - min)`, all equal → 1 (the bounds of whole numbers are whole).
+                let lo = f64::from(metrics.iter().map(pick).min().unwrap_or(0));
+                let hi = f64::from(metrics.iter().map(pick).max().unwrap_or(0));
+                for (t, m) in total.iter_mut().zip(metrics) {
+                    let x = f64::from(pick(m));
+                    add(t, if hi > lo { (hi - x) / (hi - lo) } else { 1.0 });
                 }
-                invert_min_max(&mut self.raw);
             }
             Scorer::KvUtilization => {
-                for k in 0..n {
-                    let (_, _, kv) = self.metrics(self.cand[k], now, replicas);
-                    self.raw.push(1.0 - kv);
+                for (t, m) in total.iter_mut().zip(&self.cand_metrics[..n]) {
+                    add(t, 1.0 - m.kv);
                 }
             }
             Scorer::LoadAware { threshold } => {
-                for k in 0..n {
-                    let (q, _, _) = self.metrics(self.cand[k], now, replicas);
-                    let q = f64::from(q);
-                    self.raw.push(if q == 0.0 { 0.5 } else { 0.5 * (1.0 - q.min(*threshold) / threshold) });
+                for (t, m) in total.iter_mut().zip(&self.cand_metrics[..n]) {
+                    let q = f64::from(m.queue);
+                    add(t, if q == 0.0 { 0.5 } else { 0.5 * (1.0 - q.min(*threshold) / threshold) });
                 }
             }
             Scorer::ActiveRequest { max_busy_score } => {
                 let max = self.cand.iter().map(|&i| self.in_flight[i as usize]).max().unwrap_or(0);
-                for k in 0..n {
-                    let c = self.in_flight[self.cand[k] as usize];
-                    self.raw.push(if c == 0 {
-                        1.0
-                    } else {
-                        f64::from(max - c) / f64::from(max) * max_busy_score
-                    });
+                for (t, &i) in total.iter_mut().zip(&self.cand) {
+                    let c = self.in_flight[i as usize];
+                    add(t, if c == 0 { 1.0 } else { f64::from(max - c) / f64::from(max) * max_busy_score });
                 }
             }
             Scorer::TokenLoad { threshold } => {
-                for k in 0..n {
-                    let t = self.in_flight_tokens[self.cand[k] as usize] as f64;
-                    self.raw.push(1.0 - t.min(*threshold) / threshold);
+                for (t, &i) in total.iter_mut().zip(&self.cand) {
+                    let x = self.in_flight_tokens[i as usize] as f64;
+                    add(t, 1.0 - x.min(*threshold) / threshold);
                 }
             }
             Scorer::ApproxPrefix => {
-                self.ensure_matched(e, req);
-                let total = f64::from(self.rhash_n.max(1));
-                for k in 0..n {
-                    let m = self.slot_of[self.cand[k] as usize].map_or(0, |s| self.matched[s as usize]);
-                    self.raw.push(if self.rhash_n == 0 { 0.0 } else { f64::from(m) / total });
+                let blocks = f64::from(self.rhash_n.max(1));
+                for (t, &i) in total.iter_mut().zip(&self.cand) {
+                    let m = self.slot_of[i as usize].map_or(0, |s| self.matched[s as usize]);
+                    add(t, if self.rhash_n == 0 { 0.0 } else { f64::from(m) / blocks });
                 }
-            }
-            Scorer::PrecisePrefix => {
-                for k in 0..n {
-                    let inst = &replicas[self.cand[k] as usize].inst;
-                    let bs = inst.config().block_size;
-                    self.replica_hashes(req, bs);
-                    let inst = &replicas[self.cand[k] as usize].inst;
-                    self.raw.push(f64::from(inst.cached_prefix_blocks_at(&self.vhash, now)));
-                }
-                min_max(&mut self.raw);
             }
             Scorer::SessionAffinity => {
                 let home = req.session.and_then(|s| self.sessions.get(&s.session).copied());
-                for k in 0..n {
-                    self.raw.push(if home == Some(self.cand[k]) { 1.0 } else { 0.0 });
+                for (t, &i) in total.iter_mut().zip(&self.cand) {
+                    add(t, if home == Some(i) { 1.0 } else { 0.0 });
                 }
             }
-            Scorer::NoHitLru { precise } => {
-                let warm = self.any_warm(e, *precise, req, now, replicas);
-                if warm || n == 1 {
-                    self.raw.resize(n, if warm { 0.5 } else { 1.0 });
-                } else {
-                    // Rank: never used first, then least recently used; ties by index.
-                    for k in 0..n {
-                        let mine = (self.lru_used[self.cand[k] as usize], self.cand[k]);
-                        let rank =
-                            self.cand.iter().filter(|&&j| (self.lru_used[j as usize], j) < mine).count();
-                        self.raw.push(1.0 - rank as f64 / (n - 1) as f64);
-                    }
+            Scorer::Neutral => total.iter_mut().for_each(|t| add(t, 1.0)),
+            Scorer::PrecisePrefix | Scorer::NoHitLru { .. } => {
+                for (t, &x) in total.iter_mut().zip(&self.raw) {
+                    add(t, x);
                 }
             }
-            Scorer::Neutral => self.raw.resize(n, 1.0),
+        }
+    }
+
+    /// `prefix-cache-scorer` on the replicas' real caches into `self.raw`: leading cached blocks per
+    /// candidate, min-max normalised.
+    fn precise_prefix_raw(&mut self, req: &Request, now: i64, replicas: &[Replica]) {
+        self.raw.clear();
+        for k in 0..self.cand.len() {
+            let inst = &replicas[self.cand[k] as usize].inst;
+            self.replica_hashes(req, inst.config().block_size);
+            self.raw.push(f64::from(inst.cached_prefix_blocks_at(&self.vhash, now)));
+        }
+        min_max(&mut self.raw);
+    }
+
+    /// `no-hit-lru-scorer` into `self.raw`: 0.5 each when some candidate holds a prefix of the
+    /// request, else least recently cold-routed first.
+    fn no_hit_lru_raw(
+        &mut self,
+        e: &EppConfig,
+        precise: bool,
+        req: &Request,
+        now: i64,
+        replicas: &[Replica],
+    ) {
+        let n = self.cand.len();
+        self.raw.clear();
+        let warm = self.any_warm(e, precise, req, now, replicas);
+        if warm || n == 1 {
+            self.raw.resize(n, if warm { 0.5 } else { 1.0 });
+        } else {
+            // Rank: never used first, then least recently used; ties by index.
+            for k in 0..n {
+                let mine = (self.lru_used[self.cand[k] as usize], self.cand[k]);
+                let rank = self.cand.iter().filter(|&&j| (self.lru_used[j as usize], j) < mine).count();
+                self.raw.push(1.0 - rank as f64 / (n - 1) as f64);
+            }
         }
     }
 
@@ -698,14 +763,6 @@ fn passes(f: &Filter, pool: &PoolConfig) -> bool {
         Filter::Selector(m) => m.iter().all(|(k, v)| pool.labels.get(k) == Some(v)),
         // Needs the router's state: applied after the per-pool filters.
         Filter::PrefixAffinity { .. } | Filter::Neutral => true,
-    }
-}
-
-/// `(max - x)/(max - min)`; all equal → 1.
-fn invert_min_max(v: &mut [f64]) {
-    let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &x| (a.min(x), b.max(x)));
-    for x in v.iter_mut() {
-        *x = if hi > lo { (hi - *x) / (hi - lo) } else { 1.0 };
     }
 }
 

@@ -66,6 +66,27 @@ impl Lru {
         self.tail = Some(i);
     }
 
+    /// Moves the run of linked entries `first..=last` to the back, keeping its order.
+    fn move_run_back(&mut self, first: u32, last: u32) {
+        if self.tail == Some(last) {
+            return;
+        }
+        let prev = self.nodes[first as usize].prev;
+        let next = self.nodes[last as usize].next;
+        // Not the tail, so `next` is an entry.
+        self.nodes[next as usize].prev = prev;
+        if prev == NIL {
+            self.head = Some(next);
+        } else {
+            self.nodes[prev as usize].next = next;
+        }
+        let tail = self.tail.expect("a list holding `last` has a tail");
+        self.nodes[tail as usize].next = first;
+        self.nodes[first as usize].prev = tail;
+        self.nodes[last as usize].next = NIL;
+        self.tail = Some(last);
+    }
+
     fn unlink(&mut self, i: u32) {
         let Node { prev, next, .. } = self.nodes[i as usize];
         if prev == NIL {
@@ -104,12 +125,23 @@ impl ApproxIndex {
     pub fn record(&mut self, slot: usize, hashes: &[u64], phantoms: usize) {
         let bit = 1u128 << slot;
         let lru = &mut self.lru[slot];
-        for &h in hashes {
-            if let Some(&i) = lru.at.get(&h) {
-                if lru.tail != Some(i) {
-                    lru.unlink(i);
-                    lru.link_back(i);
+        let mut k = 0;
+        while k < hashes.len() {
+            let h = hashes[k];
+            k += 1;
+            if let Some(&first) = lru.at.get(&h) {
+                // The blocks that follow `h` in the list and in `hashes` alike (a prompt recorded
+                // here before) move to the back together, as touching them one by one would.
+                let mut last = first;
+                while k < hashes.len() {
+                    let next = lru.nodes[last as usize].next;
+                    if next == NIL || lru.nodes[next as usize].hash != hashes[k] {
+                        break;
+                    }
+                    last = next;
+                    k += 1;
                 }
+                lru.move_run_back(first, last);
             } else {
                 let i = lru.push_back(h, 1);
                 lru.at.insert(h, i);
@@ -232,7 +264,13 @@ mod tests {
         for round in 0..3000u64 {
             x = crate::rng::mix2(x, round);
             let slot = (x % 3) as usize;
-            let hashes: Vec<u64> = (0..(x >> 8) % 6).map(|k| 1 + (crate::rng::mix2(x, k) % 20)).collect();
+            // Random blocks, or the leading blocks of one of two prompts sent again and again (runs of
+            // entries that move to the back together).
+            let hashes: Vec<u64> = match x % 4 {
+                0 => (1..=1 + (x >> 8) % 8).collect(),
+                1 => (5..=5 + (x >> 8) % 8).map(|h| h % 20 + 1).collect(),
+                _ => (0..(x >> 8) % 6).map(|k| 1 + (crate::rng::mix2(x, k) % 20)).collect(),
+            };
             let phantoms = ((x >> 16) % 5) as usize * usize::from(x % 7 < 3);
             ix.record(slot, &hashes, phantoms);
             let m = &mut model[slot];
