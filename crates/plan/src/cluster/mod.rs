@@ -63,7 +63,14 @@ pub struct ClusterReport {
 /// What one run gave: the outcome, or why it could not run; plus the import's warnings.
 type RunResult = (Result<Outcome, String>, Vec<String>);
 
-fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>) -> RunResult {
+/// Seeds every run is simulated with; its predicted figures are their mean. A measured benchmark is
+/// one sample of a random process (exp-7's runs hold 200-250 requests, and a stack near saturation
+/// moves by about 10 % from one seed to the next), so one simulated sample would add its own noise to
+/// the comparison; the mean over seeds estimates what the benchmark measures on average.
+pub const PREDICTION_SEEDS: u64 = 5;
+
+/// Simulates one run with the `k`-th seed derived from the scenario's own (seed + k).
+fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64) -> RunResult {
     let (mut spec, warnings) = match cluster::scenario_for(stack, run) {
         Ok(x) => x,
         Err(e) => return (Err(e.to_string()), Vec::new()),
@@ -71,6 +78,7 @@ fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>) -> RunResul
     if let Some(p) = profile {
         crate::calibrate::apply_profile(&mut spec, p);
     }
+    spec.seed = Some(spec.seed.unwrap_or(blis_sim::scenario::spec::DEFAULT_SEED).wrapping_add(k));
     let name = format!("{} {}", stack.name, run.label);
     let resolved = match blis_import::resolve(&name, &spec) {
         Ok(r) => r,
@@ -117,6 +125,21 @@ fn whole_run(o: &Outcome, per_request_itl: bool) -> Figures {
     }
 }
 
+/// The mean of each figure over the seeds' predictions (a figure missing from any seed is missing).
+fn mean_figures(all: &[Figures]) -> Figures {
+    let n = all.len().max(1) as f64;
+    let mean = |f: fn(&Figures) -> Option<f64>| -> Option<f64> {
+        all.iter().map(f).sum::<Option<f64>>().map(|s| s / n)
+    };
+    Figures {
+        ttft_mean_ms: mean(|f| f.ttft_mean_ms),
+        ttft_p90_ms: mean(|f| f.ttft_p90_ms),
+        output_tokens_per_s: mean(|f| f.output_tokens_per_s),
+        itl_mean_ms: mean(|f| f.itl_mean_ms),
+        n: mean(|f| f.n.map(|v| v as f64)).map(|v| v.round() as u64),
+    }
+}
+
 /// The predicted figures of one stage of a run.
 fn stage_figures(o: &Outcome, stage: u32) -> Option<Figures> {
     let s = o.summary.stages.iter().find(|s| s.stage == stage)?;
@@ -132,26 +155,27 @@ fn stage_figures(o: &Outcome, stage: u32) -> Option<Figures> {
 /// Simulates and scores every stack of `exps` on `threads` worker threads; stacks on `profile`'s GPU
 /// (when given) use its coefficients instead of the built-in ones, as `blis run --profile` does.
 pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threads: usize) -> ClusterReport {
-    let jobs: Vec<(usize, usize, usize)> = exps
+    let jobs: Vec<(usize, usize, usize, u64)> = exps
         .iter()
         .enumerate()
         .flat_map(|(e, x)| {
-            x.stacks
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.unrunnable.is_none())
-                .flat_map(move |(s, st)| (0..st.runs.len()).map(move |r| (e, s, r)))
+            x.stacks.iter().enumerate().filter(|(_, s)| s.unrunnable.is_none()).flat_map(move |(s, st)| {
+                (0..st.runs.len()).flat_map(move |r| (0..PREDICTION_SEEDS).map(move |k| (e, s, r, k)))
+            })
         })
         .collect();
-    let run = |&(e, s, r): &(usize, usize, usize)| {
+    let run = |&(e, s, r, k): &(usize, usize, usize, u64)| {
         let st = &exps[e].stacks[s];
-        simulate(st, &st.runs[r], profile)
+        simulate(st, &st.runs[r], profile, k)
     };
     let results: Vec<RunResult> = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
         Ok(pool) => pool.install(|| jobs.par_iter().map(run).collect()),
         Err(_) => jobs.iter().map(run).collect(),
     };
-    let mut by_job: BTreeMap<(usize, usize, usize), RunResult> = jobs.into_iter().zip(results).collect();
+    let mut by_job: BTreeMap<(usize, usize, usize), Vec<RunResult>> = BTreeMap::new();
+    for ((e, s, r, _), result) in jobs.into_iter().zip(results) {
+        by_job.entry((e, s, r)).or_default().push(result);
+    }
     let mut stacks = Vec::new();
     for (e, x) in exps.iter().enumerate() {
         for (s, st) in x.stacks.iter().enumerate() {
@@ -159,27 +183,37 @@ pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threa
             let mut not_scored = st.unrunnable.clone();
             let mut points = Vec::new();
             for (r, run) in st.runs.iter().enumerate() {
-                let (outcome, warnings) =
-                    by_job.remove(&(e, s, r)).unwrap_or((Err(String::new()), Vec::new()));
-                for w in warnings {
-                    if !notes.contains(&w) {
-                        notes.push(w);
+                let mut outcomes = Vec::new();
+                let mut failed = None;
+                for (outcome, warnings) in by_job.remove(&(e, s, r)).unwrap_or_default() {
+                    for w in warnings {
+                        if !notes.contains(&w) {
+                            notes.push(w);
+                        }
+                    }
+                    match outcome {
+                        Ok(o) => outcomes.push(o),
+                        Err(msg) => failed = failed.or(Some(msg)),
                     }
                 }
-                let outcome = match outcome {
-                    Ok(o) => Some(o),
-                    Err(msg) => {
-                        if not_scored.is_none() && !msg.is_empty() {
-                            not_scored = Some(format!("{}: {msg}", run.label));
-                        }
-                        None
+                if outcomes.is_empty() && failed.is_none() {
+                    failed = Some(String::new());
+                }
+                if let Some(msg) = failed {
+                    if not_scored.is_none() && !msg.is_empty() {
+                        not_scored = Some(format!("{}: {msg}", run.label));
                     }
-                };
+                    outcomes.clear();
+                }
                 for p in &run.points {
-                    let predicted = outcome.as_ref().and_then(|o| match p.stage {
-                        Some(k) => stage_figures(o, k),
-                        None => Some(whole_run(o, run.trace_text.is_some())),
-                    });
+                    let seeds: Option<Vec<Figures>> = outcomes
+                        .iter()
+                        .map(|o| match p.stage {
+                            Some(k) => stage_figures(o, k),
+                            None => Some(whole_run(o, run.trace_text.is_some())),
+                        })
+                        .collect();
+                    let predicted = seeds.filter(|v| !v.is_empty()).map(|v| mean_figures(&v));
                     let m = score::values(&p.measured);
                     let ape = match (&predicted, &p.unscored) {
                         (Some(pr), None) => {
@@ -285,6 +319,26 @@ pub fn check_beside_stages(stage_rates: &[f64], measured: &[MeasuredStack]) -> R
 mod tests {
     use super::*;
     use blis_import::cluster::Point;
+
+    /// Each figure is the mean over the seeds; one missing from any seed is missing from the mean.
+    #[test]
+    fn seed_means_average_each_figure_and_keep_gaps() {
+        let f = |ttft: f64, itl: Option<f64>, n: u64| Figures {
+            ttft_mean_ms: Some(ttft),
+            ttft_p90_ms: Some(2.0 * ttft),
+            output_tokens_per_s: Some(100.0 - ttft),
+            itl_mean_ms: itl,
+            n: Some(n),
+        };
+        let m = mean_figures(&[f(10.0, Some(1.0), 200), f(20.0, Some(3.0), 201), f(60.0, None, 203)]);
+        assert_eq!(m.ttft_mean_ms, Some(30.0));
+        assert_eq!(m.ttft_p90_ms, Some(60.0));
+        assert_eq!(m.output_tokens_per_s, Some(70.0));
+        assert_eq!(m.itl_mean_ms, None);
+        assert_eq!(m.n, Some(201));
+        let one = f(7.0, Some(2.0), 9);
+        assert_eq!(mean_figures(std::slice::from_ref(&one)), one);
+    }
 
     fn stack(rates: &[f64]) -> MeasuredStack {
         let points = rates
