@@ -359,20 +359,10 @@ mod tests {
             for seqs in [0u32, 1, 2, 3, 7, 16, 64, 255, 256, 1024] {
                 x = crate::rng::mix2(x, u64::from(seqs));
                 let start = x % 3_000_000;
-                let mut times = Vec::new();
-                lm.decode_steps(seqs, start, &mut |dt| {
-                    times.push(dt);
-                    times.len() < 300
-                });
-                assert_eq!(times.len(), 300);
-                for (j, &dt) in times.iter().enumerate() {
-                    let ctx = start + j as u64 * u64::from(seqs);
-                    assert_eq!(
-                        dt,
-                        lm.step_time_us(&StepBatch::decode(seqs, ctx)),
-                        "{m}: {seqs} seqs, context {ctx}"
-                    );
-                    assert_eq!(dt, floor_i64(lm.step_us_f64(&StepBatch::decode(seqs, ctx))).max(1));
+                crate::latency::assert_decode_run_matches_steps(&lm, seqs, start, 300, m);
+                for j in 0..300u64 {
+                    let b = StepBatch::decode(seqs, start + j * u64::from(seqs));
+                    assert_eq!(lm.step_time_us(&b), floor_i64(lm.step_us_f64(&b)).max(1));
                 }
                 checked += 1;
             }

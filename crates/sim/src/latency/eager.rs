@@ -82,16 +82,7 @@ mod tests {
         let graphs: Arc<dyn LatencyModel> = Arc::from(build(LatencyKind::Calibrated, &m, &g, 1));
         let eager = Eager::new(graphs, 33.0, m.layers);
         for (seqs, start) in [(1u32, 100u64), (6, 6 * 8100), (64, 64 * 1500)] {
-            let mut times = Vec::new();
-            eager.decode_steps(seqs, start, &mut |dt| {
-                times.push(dt);
-                times.len() < 200
-            });
-            assert_eq!(times.len(), 200);
-            for (j, &dt) in times.iter().enumerate() {
-                let ctx = start + j as u64 * u64::from(seqs);
-                assert_eq!(dt, eager.step_time_us(&StepBatch::decode(seqs, ctx)), "seqs {seqs} step {j}");
-            }
+            crate::latency::assert_decode_run_matches_steps(&eager, seqs, start, 200, "eager");
         }
     }
 }

@@ -112,6 +112,32 @@ pub fn build(kind: LatencyKind, model: &ModelArch, gpu: &GpuProfile, tp: u32) ->
     }
 }
 
+/// Test helper for every model with a decode-run fast path: the first `n` step times of a decode run of
+/// `seqs` sequences from `start` context tokens equal each step timed on its own.
+#[cfg(test)]
+pub(crate) fn assert_decode_run_matches_steps(
+    lm: &dyn LatencyModel,
+    seqs: u32,
+    start: u64,
+    n: usize,
+    what: &str,
+) {
+    let mut times = Vec::new();
+    lm.decode_steps(seqs, start, &mut |dt| {
+        times.push(dt);
+        times.len() < n
+    });
+    assert_eq!(times.len(), n, "{what}");
+    for (j, &dt) in times.iter().enumerate() {
+        let ctx = start + j as u64 * u64::from(seqs);
+        assert_eq!(
+            dt,
+            lm.step_time_us(&StepBatch::decode(seqs, ctx)),
+            "{what}: {seqs} seqs, step {j}, context {ctx}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
