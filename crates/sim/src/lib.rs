@@ -8,6 +8,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod float;
 pub mod latency;
 pub mod metrics;
 pub mod rng;

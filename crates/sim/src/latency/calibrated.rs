@@ -34,6 +34,7 @@
 use super::{LatencyModel, RequestOverheads, StepBatch};
 use crate::catalog::calibration::{Coefficients, LONG_CONTEXT_TOKENS, NUM_BASIS};
 use crate::catalog::{GpuProfile, ModelArch};
+use crate::float::floor_i64;
 
 /// Per-unit basis constants of one model on `tp` GPUs of one type.
 #[derive(Debug, Clone, PartialEq)]
@@ -279,36 +280,10 @@ impl LatencyModel for Calibrated {
     }
 }
 
-/// `x.floor() as i64` without a call to the C library's `floor` (the step time's hot path): the
-/// conversion truncates towards zero, so a negative non-integer is one too high; NaN gives 0 and
-/// out-of-range values saturate, as with `floor` first.
-#[inline]
-fn floor_i64(x: f64) -> i64 {
-    let t = x as i64;
-    if (t as f64) > x {
-        t.saturating_sub(1)
-    } else {
-        t
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn floor_without_libm_matches_floor() {
-        let mut x = 0x1234_5678u64;
-        let mut values = vec![0.0, -0.0, 0.5, -0.5, 1.0, -1.0, 1e300, -1e300, f64::NAN, f64::INFINITY];
-        values.extend([f64::NEG_INFINITY, 9.3e18, -9.3e18, 4503599627370495.5, -4503599627370495.5]);
-        for _ in 0..10_000 {
-            x = crate::rng::mix2(x, 1);
-            values.push((x >> 11) as f64 / (1u64 << 53) as f64 * 2e6 - 1e6);
-        }
-        for v in values {
-            assert_eq!(floor_i64(v), v.floor() as i64, "{v}");
-        }
-    }
     use crate::catalog::{gpu, model};
 
     fn decode(seqs: u32, ctx_each: u64) -> StepBatch {

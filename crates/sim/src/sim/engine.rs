@@ -629,7 +629,7 @@ impl Sim<'_> {
             };
         self.router.on_sent(d.target, req.input_tokens);
         self.replicas[d.target as usize].routed += 1;
-        let mut live = if let Some(p) = d.prefill {
+        let slot = if let Some(p) = d.prefill {
             self.router.on_sent(p, req.input_tokens);
             self.replicas[p as usize].routed += 1;
             self.out.disaggregated += 1;
@@ -638,19 +638,34 @@ impl Sim<'_> {
             pre_req.output_tokens = 1;
             let mut l = LiveRequest::new(pre_req, p, t + pre);
             l.pd_decode = Some((d.target, output));
-            l
+            self.slab.insert_with(|| l)
         } else {
-            LiveRequest::new(req, d.target, t + pre)
+            self.slab.insert_with(|| LiveRequest::new(req, d.target, t + pre))
         };
-        live.enqueue_us = t + pre;
-        let slot = self.slab.insert(live);
         self.q.push(t + pre, Kind::Enqueue(slot));
         Ok(())
     }
 
     fn on_done(&mut self, i: u32, s: u32, t: i64, workload: &mut WorkloadGen) {
+        self.router.on_done(i, self.slab[s].req.input_tokens);
+        if self.slab[s].pd_decode.is_some() {
+            self.on_prefill_done(i, s, t);
+            return;
+        }
+        self.finished += 1;
+        let r = &self.slab[s];
+        match &mut self.out.stream {
+            Some(st) => st.add(&record(r)),
+            None => self.out.completed.push(record(r)),
+        }
+        workload.on_request_done(&r.req, r.last_token_us, true);
+        self.slab.release(s);
+    }
+
+    /// P/D: the prefill part of request `s` finished on replica `i` at `t`; its prompt's KV goes to the
+    /// decode replica.
+    fn on_prefill_done(&mut self, i: u32, s: u32, t: i64) {
         let r = self.slab.remove(s);
-        self.router.on_done(i, r.req.input_tokens);
         if let Some((d, output)) = r.pd_decode {
             // Prefill finished: transfer the prompt's KV to the decode replica.
             let dpool = &self.cfg.pools[self.replicas[d as usize].pool];
@@ -672,17 +687,9 @@ impl Sim<'_> {
             live.first_scheduled_us = r.first_scheduled_us;
             live.cached_tokens = r.cached_tokens;
             live.preemptions = r.preemptions;
-            let slot = self.slab.insert(live);
+            let slot = self.slab.insert_with(|| live);
             self.q.push(t + dur, Kind::Enqueue(slot));
-            return;
         }
-        self.finished += 1;
-        match &mut self.out.stream {
-            Some(st) => st.add(&record(&r)),
-            None => self.out.completed.push(record(&r)),
-        }
-        workload.on_request_done(&r.req, r.last_token_us, true);
-        self.slab.recycle(r);
     }
 
     fn maybe_terminate(&mut self, i: u32, t: i64) {

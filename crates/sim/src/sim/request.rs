@@ -206,22 +206,26 @@ pub struct Slab {
 }
 
 impl Slab {
-    /// Stores a request and returns its slot.
-    pub fn insert(&mut self, mut r: LiveRequest) -> u32 {
+    /// Stores the request `make` builds and returns its slot; the slot is chosen first, so the request
+    /// can be built in place rather than moved in.
+    #[inline]
+    pub fn insert_with(&mut self, make: impl FnOnce() -> LiveRequest) -> u32 {
         self.live += 1;
+        let s = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let r = self.slots[s as usize].insert(make());
         if r.blocks.capacity() == 0 && r.hashes.capacity() == 0 {
             if let Some((b, h)) = self.spare.pop() {
                 r.blocks = b;
                 r.hashes = h;
             }
         }
-        if let Some(s) = self.free.pop() {
-            self.slots[s as usize] = Some(r);
-            s
-        } else {
-            self.slots.push(Some(r));
-            (self.slots.len() - 1) as u32
-        }
+        s
     }
 
     /// Removes and returns the request in `slot`.
@@ -232,9 +236,13 @@ impl Slab {
         r
     }
 
-    /// Keeps a finished request's vectors for reuse.
-    pub fn recycle(&mut self, r: LiveRequest) {
-        let (mut b, mut h) = (r.blocks, r.hashes);
+    /// Removes a finished request in place (no move out of its slot), keeping its vectors for reuse.
+    pub fn release(&mut self, slot: u32) {
+        let r = self.slots[slot as usize].as_mut().expect("slab slot is empty");
+        let (mut b, mut h) = (std::mem::take(&mut r.blocks), std::mem::take(&mut r.hashes));
+        self.slots[slot as usize] = None;
+        self.free.push(slot);
+        self.live -= 1;
         if self.spare.len() < 1024 && (b.capacity() > 0 || h.capacity() > 0) {
             b.clear();
             h.clear();

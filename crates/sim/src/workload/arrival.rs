@@ -233,7 +233,7 @@ impl ArrivalStream {
         let end = start.saturating_add(stage.span_us);
         let offset = self.offset_exact + self.gap_us(rate);
         // Gaps are at least 1 µs; rounding the exact offset avoids accumulating rounding drift.
-        let t = start.saturating_add(offset.round() as i64).max(self.last_us.saturating_add(1));
+        let t = start.saturating_add(crate::float::round(offset) as i64).max(self.last_us.saturating_add(1));
         if t < end {
             self.offset_exact = offset;
             return Some(t);

@@ -106,14 +106,14 @@ impl Sampler {
 
     /// A rounded count of at least 1 (tokens, turns).
     pub(crate) fn sample_count(&self, rng: &mut SimRng) -> u32 {
-        let x = self.sample_f64(rng).round();
+        let x = crate::float::round(self.sample_f64(rng));
         // `as` saturates (and maps NaN to 0), so this never panics.
         (x as u32).max(1)
     }
 
     /// A non-negative duration in microseconds, from a distribution in milliseconds.
     pub(crate) fn sample_ms_as_us(&self, rng: &mut SimRng) -> i64 {
-        let us = (self.sample_f64(rng) * 1000.0).round();
+        let us = crate::float::round(self.sample_f64(rng) * 1000.0);
         (us as i64).max(0)
     }
 }
