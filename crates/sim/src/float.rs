@@ -20,7 +20,7 @@ pub fn floor_i64(x: f64) -> i64 {
 #[inline]
 pub fn round(x: f64) -> f64 {
     // From 2^52 on every float is an integer (NaN and infinities come back as they are).
-    if !(x.abs() < 4_503_599_627_370_496.0) {
+    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
         return x;
     }
     // Truncation and the fraction are exact below 2^52.
