@@ -74,13 +74,19 @@ impl Snap {
     /// Re-reads replica `r`'s metrics at `now` when the copy is at least `interval` old (0 = always).
     fn refresh(&mut self, interval: i64, now: i64, r: &Replica) {
         if interval == 0 || now - self.at >= interval {
-            let inst = &r.inst;
-            self.at = now;
-            self.queue = inst.queue_len() as u32;
-            self.running = inst.batch_len() as u32;
-            let total = inst.kv.total().max(1);
-            self.kv = f64::from(inst.kv_used_at(now)) / f64::from(total);
+            self.read(now, r);
         }
+    }
+
+    /// Reads replica `r`'s metrics at `now` (out of line: most decisions find every copy fresh).
+    #[inline(never)]
+    fn read(&mut self, now: i64, r: &Replica) {
+        let inst = &r.inst;
+        self.at = now;
+        self.queue = inst.queue_len() as u32;
+        self.running = inst.batch_len() as u32;
+        let total = inst.kv.total().max(1);
+        self.kv = f64::from(inst.kv_used_at(now)) / f64::from(total);
     }
 }
 
@@ -448,7 +454,7 @@ impl Router {
         let mask = self.live_slots;
         self.matched.fill(0);
         let (chains, rhash, n) = (&mut self.chains, &mut self.rhash, self.rhash_n);
-        if let Some(ix) = &self.index {
+        if let Some(ix) = &mut self.index {
             let hash_at = |i: u32| {
                 if rhash.len() <= i as usize {
                     chains.extend(&req.prompt, bs, rhash, i + 1, n);
@@ -497,9 +503,27 @@ impl Router {
         let k = match p.picker {
             Picker::MaxScore => {
                 let max = self.total.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                let ties = self.total.iter().filter(|&&x| x >= max - 1e-9).count();
-                let pick = if ties == 1 { 0 } else { self.rng.random_range(0..ties) };
-                self.total.iter().enumerate().filter(|(_, &x)| x >= max - 1e-9).nth(pick).map(|(k, _)| k)?
+                // Ties counted with the first one remembered: a single best needs no third pass.
+                let (mut ties, mut first) = (0, 0);
+                for (k, &x) in self.total.iter().enumerate() {
+                    if x >= max - 1e-9 {
+                        if ties == 0 {
+                            first = k;
+                        }
+                        ties += 1;
+                    }
+                }
+                if ties == 1 {
+                    first
+                } else {
+                    let pick = self.rng.random_range(0..ties);
+                    self.total
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &x)| x >= max - 1e-9)
+                        .nth(pick)
+                        .map(|(k, _)| k)?
+                }
             }
             Picker::Random => self.rng.random_range(0..n),
             Picker::WeightedRandom => {
@@ -612,13 +636,15 @@ impl Router {
             return;
         }
         self.cand_metrics_ready = true;
-        let (snaps, interval) = (&mut self.snaps, self.cfg.refresh_interval_us);
+        let (snaps, interval) = (&mut self.snaps[..], self.cfg.refresh_interval_us);
         self.cand_metrics.clear();
-        self.cand_metrics.extend(self.cand.iter().map(|&i| {
+        for &i in &self.cand {
             let s = &mut snaps[i as usize];
-            s.refresh(interval, now, &replicas[i as usize]);
-            *s
-        }));
+            if interval == 0 || now - s.at >= interval {
+                s.read(now, &replicas[i as usize]);
+            }
+            self.cand_metrics.push(*s);
+        }
     }
 
     /// Adds one scorer's score per candidate (in [0, 1], times its weight `w`) to `self.total`.
@@ -649,8 +675,9 @@ impl Router {
                 let pick = |m: &Snap| if queue { m.queue } else { m.running };
                 let metrics = &self.cand_metrics[..n];
                 // `(max - x)/(max - min)`, all equal → 1 (the bounds of whole numbers are whole).
-                let lo = f64::from(metrics.iter().map(pick).min().unwrap_or(0));
-                let hi = f64::from(metrics.iter().map(pick).max().unwrap_or(0));
+                let (lo, hi) =
+                    metrics.iter().map(pick).fold((u32::MAX, u32::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
+                let (lo, hi) = (f64::from(lo), f64::from(hi));
                 for (t, m) in total.iter_mut().zip(metrics) {
                     let x = f64::from(pick(m));
                     add(t, if hi > lo { (hi - x) / (hi - lo) } else { 1.0 });

@@ -1,8 +1,10 @@
 //! The endpoint picker's approximate prefix index: which prompt blocks the router sent where.
 //!
-//! One map from block hash to a 128-bit mask of index slots (one slot per live replica), plus one
-//! bounded LRU per slot (`lruCapacityPerServer` blocks). Matching a prompt against every endpoint
-//! costs one map lookup per prompt block, however many endpoints there are.
+//! One table of blocks, each with a 128-bit mask of index slots (one slot per live replica), plus one
+//! bounded LRU per slot (`lruCapacityPerServer` blocks). Each block also remembers the block that
+//! followed it the last time a prompt was matched through it, so matching a prompt against every
+//! endpoint walks a known chain of blocks without map lookups (one lookup where the chain is new),
+//! however many endpoints there are.
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
@@ -102,9 +104,24 @@ impl Lru {
     }
 }
 
+/// A block some slot holds: its hash, the slots holding it, and a hint at its successor.
+#[derive(Clone, Copy)]
+struct Owner {
+    /// Slots holding the block (0 once the entry is free).
+    mask: u128,
+    /// The block's hash (0 once the entry is free, so no hint can lead to it).
+    hash: u64,
+    /// The entry of the block that followed this one in the last prompt matched through it, or
+    /// [`NIL`]: a hint, checked against the hash looked for before it is used.
+    next: u32,
+}
+
 /// The index.
 pub struct ApproxIndex {
-    owners: Map<u128>,
+    /// Block hash → its entry in `owners`.
+    at: Map<u32>,
+    owners: Vec<Owner>,
+    free: Vec<u32>,
     lru: Vec<Lru>,
     capacity: usize,
 }
@@ -113,7 +130,9 @@ impl ApproxIndex {
     /// An empty index remembering `capacity` blocks per slot.
     pub fn new(capacity: u32) -> Self {
         Self {
-            owners: Map::default(),
+            at: Map::default(),
+            owners: Vec::new(),
+            free: Vec::new(),
             lru: (0..SLOTS).map(|_| Lru::default()).collect(),
             capacity: capacity as usize,
         }
@@ -145,7 +164,23 @@ impl ApproxIndex {
             } else {
                 let i = lru.push_back(h, 1);
                 lru.at.insert(h, i);
-                *self.owners.entry(h).or_insert(0) |= bit;
+                match self.at.get(&h) {
+                    Some(&o) => self.owners[o as usize].mask |= bit,
+                    None => {
+                        let entry = Owner { mask: bit, hash: h, next: NIL };
+                        let o = match self.free.pop() {
+                            Some(o) => {
+                                self.owners[o as usize] = entry;
+                                o
+                            }
+                            None => {
+                                self.owners.push(entry);
+                                (self.owners.len() - 1) as u32
+                            }
+                        };
+                        self.at.insert(h, o);
+                    }
+                }
             }
         }
         if phantoms > 0 {
@@ -165,12 +200,7 @@ impl ApproxIndex {
                 lru.phantoms -= node.count;
             } else {
                 lru.at.remove(&node.hash);
-                if let Some(m) = self.owners.get_mut(&node.hash) {
-                    *m &= !bit;
-                    if *m == 0 {
-                        self.owners.remove(&node.hash);
-                    }
-                }
+                Self::drop_owner(&mut self.at, &mut self.owners, &mut self.free, node.hash, bit);
             }
             lru.unlink(i);
             lru.free.push(i);
@@ -181,21 +211,29 @@ impl ApproxIndex {
     pub fn clear_slot(&mut self, slot: usize) {
         let bit = 1u128 << slot;
         let lru = std::mem::take(&mut self.lru[slot]);
-        for h in lru.at.keys() {
-            if let Some(m) = self.owners.get_mut(h) {
-                *m &= !bit;
-                if *m == 0 {
-                    self.owners.remove(h);
-                }
+        for &h in lru.at.keys() {
+            Self::drop_owner(&mut self.at, &mut self.owners, &mut self.free, h, bit);
+        }
+    }
+
+    /// Takes `bit` off block `h`'s slots, freeing its entry when no slot holds it any more.
+    fn drop_owner(at: &mut Map<u32>, owners: &mut [Owner], free: &mut Vec<u32>, h: u64, bit: u128) {
+        if let Some(&o) = at.get(&h) {
+            let e = &mut owners[o as usize];
+            e.mask &= !bit;
+            if e.mask == 0 {
+                *e = Owner { mask: 0, hash: 0, next: NIL };
+                at.remove(&h);
+                free.push(o);
             }
         }
     }
 
     /// For each slot in `slots`, the number of leading blocks of an `n`-block prompt recorded for it,
     /// written to `matched[slot]`. `hash_at(i)` gives block `i`'s hash; it is asked for blocks in
-    /// order, and only while some slot still matches.
+    /// order, and only while some slot still matches. Learns the chain's successor hints on the way.
     pub fn match_prefix(
-        &self,
+        &mut self,
         n: u32,
         mut hash_at: impl FnMut(u32) -> u64,
         slots: u128,
@@ -203,8 +241,25 @@ impl ApproxIndex {
     ) {
         let mut cur = slots;
         let mut i = 0u32;
+        // The entry of the previous block (NIL: none or not held) and its successor hint.
+        let (mut prev, mut hint) = (NIL, NIL);
         while i < n && cur != 0 {
-            let m = self.owners.get(&hash_at(i)).copied().unwrap_or(0) & cur;
+            let h = hash_at(i);
+            let (o, mask, next) = match self.owners.get(hint as usize) {
+                Some(e) if e.hash == h && e.mask != 0 => (hint, e.mask, e.next),
+                _ => match self.at.get(&h) {
+                    Some(&o) => {
+                        if let Some(p) = self.owners.get_mut(prev as usize) {
+                            p.next = o;
+                        }
+                        let e = self.owners[o as usize];
+                        (o, e.mask, e.next)
+                    }
+                    None => (NIL, 0, NIL),
+                },
+            };
+            (prev, hint) = (o, next);
+            let m = mask & cur;
             let mut dropped = cur & !m;
             while dropped != 0 {
                 let s = dropped.trailing_zeros() as usize;
@@ -297,6 +352,17 @@ mod tests {
                 ix.match_prefix(1, |_| h, 0b111, &mut got);
                 for (s, held) in model.iter().enumerate() {
                     assert_eq!(got[s] == 1, held.contains(&Ok(h)), "round {round}: slot {s}, block {h}");
+                }
+            }
+            // Whole prompts (walked through the successor hints): leading blocks each slot holds.
+            let prompts: [Vec<u64>; 3] =
+                [(1..=9).collect(), (5..=13).map(|h| h % 20 + 1).collect(), vec![3, 1, 4, 1, 5, 9, 2, 6]];
+            for p in &prompts {
+                let mut got = [0u32; SLOTS];
+                ix.match_prefix(p.len() as u32, |i| p[i as usize], 0b111, &mut got);
+                for (s, held) in model.iter().enumerate() {
+                    let want = p.iter().take_while(|&&h| held.contains(&Ok(h))).count() as u32;
+                    assert_eq!(got[s], want, "round {round}: slot {s}, prompt {p:?}");
                 }
             }
         }
