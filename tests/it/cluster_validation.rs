@@ -102,9 +102,16 @@ fn lmbench_files_match_the_derived_summary() {
                 "only llm-d's sharegpt files are censored"
             );
             assert!(p.rate >= 2.0, "{}: the report scores llm-d sharegpt up to 1.5 QPS", r[14]);
+            assert!(p.censored, "{}: an unscored LMBench file is a censored one", r[14]);
+            // The load that was sent: the other stack's file of the same scenario and rate.
+            let full = exp.stacks.iter().find(|s| s.name == format!("vllm-70b-2replicas {}", r[2])).unwrap();
+            let sent = full.runs.iter().find(|x| x.points[0].rate == p.rate).unwrap();
+            assert_eq!(run.trace_text, sent.trace_text, "{}: replays every request sent", r[14]);
+            assert!(sent.points[0].measured.n > f.n);
+        } else {
+            let trace = run.trace_text.as_ref().unwrap();
+            assert_eq!(trace.lines().count() as u64, f.n.unwrap() + 1, "every logged request replayed");
         }
-        let trace = run.trace_text.as_ref().unwrap();
-        assert_eq!(trace.lines().count() as u64, f.n.unwrap() + 1, "every logged request replayed");
     }
     assert_eq!(censored, 17, "llm-d sharegpt 2 .. 10 QPS");
 }

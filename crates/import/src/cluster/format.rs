@@ -103,6 +103,8 @@ struct PointDoc {
     n: Option<u64>,
     #[serde(default)]
     unscored: Option<String>,
+    #[serde(default)]
+    censored: bool,
 }
 
 /// Reads a cluster-experiment file; `deployment` (the command line's) overrides a `from` entry's.
@@ -274,7 +276,11 @@ fn run(r: RunDoc, dir: &Path, at: &str) -> Result<Run, InvalidInput> {
             rate: p.rate,
             stage: p.stage,
             measured: figures,
-            unscored: p.unscored,
+            unscored: p.unscored.or_else(|| {
+                p.censored
+                    .then(|| "censored: only the requests that finished before a cut-off were logged".into())
+            }),
+            censored: p.censored,
         });
     }
     Ok(Run { label: r.label.unwrap_or_else(|| "run".into()), workload: r.workload, trace_text, points })

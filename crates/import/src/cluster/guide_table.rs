@@ -283,6 +283,7 @@ pub fn convert(folder: &Path, deployment: Option<&Path>) -> Result<ClusterExperi
                     stage: Some(stage),
                     measured: *f,
                     unscored: None,
+                    censored: false,
                 })
                 .collect();
             Stack {

@@ -266,6 +266,15 @@ pub(crate) fn replicas_in_name(stack: &str) -> Option<i64> {
     digits.chars().rev().collect::<String>().parse().ok()
 }
 
+/// A QPS as a map key (thousandths).
+fn qps_key(qps: f64) -> u64 {
+    (qps * 1000.0).round() as u64
+}
+
+/// The file that logged the most requests at one scenario and rate: request count, file name,
+/// stack and trace.
+type Fullest = (u64, String, String, Arc<str>);
+
 /// One file of a stack: its QPS, its name and what it holds.
 type QpsFile = (f64, String, FileData);
 
@@ -293,13 +302,16 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
         let data = read_csv(&read_file(&path)?, &path.display().to_string())?;
         groups.entry((stack, scenario)).or_default().push((qps, fname, data));
     }
-    // The most requests any stack logged per (scenario, qps).
-    let mut most: BTreeMap<(String, u64), u64> = BTreeMap::new();
-    for ((_, scenario), files) in &groups {
-        for (qps, _, d) in files {
-            let k = (scenario.clone(), (qps * 1000.0).round() as u64);
-            let e = most.entry(k).or_default();
-            *e = (*e).max(d.figures.n.unwrap_or(0));
+    // The file that logged the most requests per (scenario, qps): its request count, name, stack
+    // and trace (a censored file replays it: the load that was sent).
+    let mut most: BTreeMap<(String, u64), Fullest> = BTreeMap::new();
+    for ((stack, scenario), files) in &groups {
+        for (qps, fname, d) in files {
+            let n = d.figures.n.unwrap_or(0);
+            let k = (scenario.clone(), qps_key(*qps));
+            if most.get(&k).is_none_or(|m| n > m.0) {
+                most.insert(k, (n, fname.clone(), stack.clone(), Arc::from(d.trace_csv.as_str())));
+            }
         }
     }
     let mut stacks = Vec::new();
@@ -343,14 +355,26 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
         if scenario == "short_input" {
             notes.push("short_input is multi-round QA: each round's prompt holds the history, which the replay does not share as a prefix".into());
         }
+        let mut replayed_instead = Vec::new();
         let runs = files
             .into_iter()
             .map(|(qps, fname, d)| {
-                let top = most.get(&(scenario.clone(), (qps * 1000.0).round() as u64)).copied().unwrap_or(0);
+                let fullest = most.get(&(scenario.clone(), qps_key(qps)));
+                let top = fullest.map_or(0, |m| m.0);
                 let n = d.figures.n.unwrap_or(0);
-                let unscored = (top > 0 && (n as f64) < CENSORED_FRACTION * top as f64).then(|| {
+                let censored = top > 0 && (n as f64) < CENSORED_FRACTION * top as f64;
+                let unscored = censored.then(|| {
                     format!("censored: {n} of {top} requests logged (only requests finished before a cut-off were written)")
                 });
+                // A censored file lacks the requests that did not finish: replay the fullest file of
+                // the same scenario and rate (the same prompt list, all requests sent) instead.
+                let (trace_name, trace_text) = match fullest.filter(|_| censored) {
+                    Some((_, other, other_stack, text)) => {
+                        replayed_instead.push(format!("QPS {qps}: {other_stack}/{other}"));
+                        (other.clone(), Arc::clone(text))
+                    }
+                    None => (fname.clone(), Arc::from(d.trace_csv)),
+                };
                 let workload = WorkloadSpec {
                     duration_seconds: None,
                     max_requests: None,
@@ -367,7 +391,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                         priority: 0,
                     }],
                     trace: Some(TraceSpec {
-                        path: Some(fname.clone()),
+                        path: Some(trace_name),
                         csv: None,
                         config_map_ref: None,
                         prefix_tokens: None,
@@ -381,11 +405,24 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                 Run {
                     label: fname.clone(),
                     workload,
-                    trace_text: Some(Arc::from(d.trace_csv)),
-                    points: vec![Point { label: format!("qps {qps}"), rate: qps, stage: None, measured: d.figures, unscored }],
+                    trace_text: Some(trace_text),
+                    points: vec![Point {
+                        label: format!("qps {qps}"),
+                        rate: qps,
+                        stage: None,
+                        measured: d.figures,
+                        unscored,
+                        censored,
+                    }],
                 }
             })
             .collect();
+        if !replayed_instead.is_empty() {
+            notes.push(format!(
+                "censored files (their measured figures are over the requests that finished: shown, not scored; a TTFT mean already past the knee still places the measured knee) replay the load that was sent, the file of the same rate that logged every request: {}",
+                replayed_instead.join(", ")
+            ));
+        }
         stacks.push(Stack {
             name: format!("{stack} {scenario}"),
             deployment,

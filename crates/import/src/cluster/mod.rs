@@ -38,6 +38,9 @@ pub struct Point {
     pub measured: Figures,
     /// Why the point is not scored (e.g. a censored file); `None` = scored.
     pub unscored: Option<String>,
+    /// Only the requests that finished before a cut-off were logged, so the measured latencies
+    /// are lower bounds: a TTFT mean already past the knee still places the measured knee.
+    pub censored: bool,
 }
 
 /// The figures a cluster benchmark reports for one stage or run (latencies in ms).

@@ -235,6 +235,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                     stage: None,
                     measured,
                     unscored: None,
+                    censored: false,
                 }],
             }],
             notes,

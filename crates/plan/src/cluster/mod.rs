@@ -15,7 +15,7 @@ use blis_sim::error::InvalidInput;
 use blis_sim::metrics::summary::percentile;
 use blis_sim::scenario::Outcome;
 use blis_sim::sim::{NoObserver, SimOptions};
-use score::{ScoredPoint, Scores};
+use score::{KneePoint, ScoredPoint, Scores};
 
 /// One measured point beside its prediction.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -182,6 +182,7 @@ pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threa
             let mut notes: Vec<String> = x.notes.iter().chain(&st.notes).cloned().collect();
             let mut not_scored = st.unrunnable.clone();
             let mut points = Vec::new();
+            let mut knee_points = Vec::new();
             for (r, run) in st.runs.iter().enumerate() {
                 let mut outcomes = Vec::new();
                 let mut failed = None;
@@ -222,6 +223,17 @@ pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threa
                         }
                         _ => [None; 4],
                     };
+                    let ttft = (p.measured.ttft_mean_ms, predicted.as_ref().and_then(|f| f.ttft_mean_ms));
+                    if let (Some(measured), Some(predicted)) = ttft {
+                        if p.unscored.is_none() || p.censored {
+                            knee_points.push(KneePoint {
+                                rate: p.rate,
+                                measured,
+                                predicted,
+                                censored: p.censored,
+                            });
+                        }
+                    }
                     points.push(PointResult {
                         label: p.label.clone(),
                         rate: p.rate,
@@ -240,13 +252,7 @@ pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threa
             } else {
                 let sp: Vec<ScoredPoint> =
                     scored.iter().map(|p| ScoredPoint { rate: p.rate, ape: p.ape }).collect();
-                let knees: Vec<(f64, f64, f64)> = scored
-                    .iter()
-                    .filter_map(|p| {
-                        Some((p.rate, p.measured.ttft_mean_ms?, p.predicted.as_ref()?.ttft_mean_ms?))
-                    })
-                    .collect();
-                score::score(&sp, &knees)
+                score::score(&sp, &knee_points)
             };
             stacks.push(StackResult {
                 experiment: x.name.clone(),
@@ -349,6 +355,7 @@ mod tests {
                 stage: None,
                 measured: Figures::default(),
                 unscored: None,
+                censored: false,
             })
             .collect();
         MeasuredStack { stack: "llm-d".into(), points }

@@ -40,12 +40,30 @@ pub fn median(values: &[f64]) -> Option<f64> {
 }
 
 /// The knee of `(rate, ttft_mean)` points: the lowest rate whose TTFT mean exceeds
-/// [`KNEE_FACTOR`] x the TTFT mean at the lowest rate; `None` when no rate does.
-pub fn knee(points: &[(f64, f64)]) -> Option<f64> {
-    let mut p = points.to_vec();
-    p.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let base = p.first()?.1;
-    p.iter().find(|(_, t)| *t > KNEE_FACTOR * base).map(|(r, _)| *r)
+/// [`KNEE_FACTOR`] x the TTFT mean at the lowest rate of `exact`; `None` when no rate does.
+/// `lower_bounds` are points whose TTFT mean is only known from below (a censored file): one
+/// already past the threshold places the knee, one below it says nothing.
+pub fn knee(exact: &[(f64, f64)], lower_bounds: &[(f64, f64)]) -> Option<f64> {
+    let base = exact.iter().min_by(|a, b| a.0.total_cmp(&b.0))?.1;
+    exact
+        .iter()
+        .chain(lower_bounds)
+        .filter(|(_, t)| *t > KNEE_FACTOR * base)
+        .map(|(r, _)| *r)
+        .min_by(f64::total_cmp)
+}
+
+/// One point's TTFT means, for the knees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct KneePoint {
+    /// Rate (req/s).
+    pub rate: f64,
+    /// Measured TTFT mean (ms).
+    pub measured: f64,
+    /// Predicted TTFT mean (ms).
+    pub predicted: f64,
+    /// The measured value is a lower bound (only the requests that finished were logged).
+    pub censored: bool,
 }
 
 /// One scored point.
@@ -87,13 +105,15 @@ pub struct Scores {
     pub worst: Option<Worst>,
 }
 
-/// Scores a stack from its scored points: `knee_points` are `(rate, measured TTFT mean,
-/// predicted TTFT mean)` of the same points.
-pub fn score(points: &[ScoredPoint], knee_points: &[(f64, f64, f64)]) -> Scores {
-    let measured: Vec<(f64, f64)> = knee_points.iter().map(|k| (k.0, k.1)).collect();
-    let predicted: Vec<(f64, f64)> = knee_points.iter().map(|k| (k.0, k.2)).collect();
-    let knee_measured = knee(&measured);
-    let knee_predicted = knee(&predicted);
+/// Scores a stack from its scored points; `knee_points` are the TTFT means of those points and
+/// of its censored ones (lower bounds for the measured knee; their prediction is of the load sent).
+pub fn score(points: &[ScoredPoint], knee_points: &[KneePoint]) -> Scores {
+    let side = |censored: bool, f: fn(&KneePoint) -> f64| -> Vec<(f64, f64)> {
+        knee_points.iter().filter(|k| k.censored == censored).map(|k| (k.rate, f(k))).collect()
+    };
+    let knee_measured = knee(&side(false, |k| k.measured), &side(true, |k| k.measured));
+    let predicted: Vec<(f64, f64)> = knee_points.iter().map(|k| (k.rate, k.predicted)).collect();
+    let knee_predicted = knee(&predicted, &[]);
     let below = |p: &ScoredPoint| knee_measured.is_none_or(|k| p.rate < k);
     let mut s = Scores { knee_measured, knee_predicted, ..Scores::default() };
     s.stages_below = points.iter().filter(|p| below(p)).count();
@@ -127,16 +147,42 @@ mod tests {
 
     #[test]
     fn the_knee_is_the_first_rate_past_five_times_the_lowest() {
-        assert_eq!(knee(&[(10.0, 1.0), (3.0, 0.2), (20.0, 1.01), (30.0, 5.0)]), Some(20.0));
-        assert_eq!(knee(&[(3.0, 0.2), (10.0, 1.0)]), None, "exactly 5x is not past it");
-        assert_eq!(knee(&[]), None);
+        assert_eq!(knee(&[(10.0, 1.0), (3.0, 0.2), (20.0, 1.01), (30.0, 5.0)], &[]), Some(20.0));
+        assert_eq!(knee(&[(3.0, 0.2), (10.0, 1.0)], &[]), None, "exactly 5x is not past it");
+        assert_eq!(knee(&[], &[(1.0, 9.0)]), None, "no exact point, no base");
+    }
+
+    #[test]
+    fn a_censored_point_places_the_knee_only_when_already_past_it() {
+        let exact = [(1.0, 0.2), (4.0, 0.3)];
+        assert_eq!(knee(&exact, &[(2.0, 1.5)]), Some(2.0), "a lower bound past 5x is past it");
+        assert_eq!(knee(&exact, &[(2.0, 0.9)]), None, "a lower bound below 5x says nothing");
+        assert_eq!(knee(&[(1.0, 0.2), (3.0, 2.0)], &[(2.0, 0.5)]), Some(3.0));
+        let k = |rate, measured, predicted, censored| KneePoint { rate, measured, predicted, censored };
+        let p = |rate| ScoredPoint { rate, ape: [Some(1.0), None, None, None] };
+        let s = score(
+            &[p(1.0), p(4.0)],
+            &[
+                k(1.0, 100.0, 100.0, false),
+                k(2.0, 900.0, 150.0, true),
+                k(3.0, 120.0, 700.0, true),
+                k(4.0, 130.0, 800.0, false),
+            ],
+        );
+        assert_eq!(
+            (s.knee_measured, s.knee_predicted),
+            (Some(2.0), Some(3.0)),
+            "censored points count for both knees"
+        );
+        assert_eq!((s.stages_below, s.stages_above), (1, 1));
     }
 
     #[test]
     fn medians_split_at_the_measured_knee_and_the_worst_is_found() {
         let p = |rate, a: f64, b: f64| ScoredPoint { rate, ape: [Some(a), Some(b), None, None] };
         let points = [p(1.0, 10.0, 1.0), p(2.0, 30.0, 2.0), p(3.0, 50.0, 3.0), p(4.0, 5.0, 90.0)];
-        let knees = [(1.0, 100.0, 100.0), (2.0, 200.0, 900.0), (3.0, 600.0, 700.0), (4.0, 700.0, 800.0)];
+        let k = |rate, measured, predicted| KneePoint { rate, measured, predicted, censored: false };
+        let knees = [k(1.0, 100.0, 100.0), k(2.0, 200.0, 900.0), k(3.0, 600.0, 700.0), k(4.0, 700.0, 800.0)];
         let s = score(&points, &knees);
         assert_eq!((s.knee_measured, s.knee_predicted), (Some(3.0), Some(2.0)));
         assert_eq!((s.stages_below, s.stages_above), (2, 2));
@@ -145,7 +191,7 @@ mod tests {
         assert_eq!(s.median_above["ttft_p90"], 46.5);
         assert!(!s.median_below.contains_key("output_tok_s"), "unmeasured metrics have no median");
         assert_eq!(s.worst, Some(Worst { rate: 4.0, metric: "ttft_p90", ape: 90.0 }));
-        let none = score(&points, &[(1.0, 1.0, 1.0), (4.0, 2.0, 2.0)]);
+        let none = score(&points, &[k(1.0, 1.0, 1.0), k(4.0, 2.0, 2.0)]);
         assert_eq!((none.stages_below, none.stages_above), (4, 0), "no knee: every stage is below");
     }
 
