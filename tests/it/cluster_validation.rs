@@ -103,8 +103,8 @@ fn lmbench_files_match_the_derived_summary() {
             );
             assert!(p.rate >= 2.0, "{}: the report scores llm-d sharegpt up to 1.5 QPS", r[14]);
         }
-        let trace = run.trace_text.as_ref().unwrap();
-        assert_eq!(trace.lines().count() as u64, f.n.unwrap() + 1, "every logged request replayed");
+        let trace = run.trace.as_ref().unwrap();
+        assert_eq!(trace.rows() as u64, f.n.unwrap(), "every logged request replayed");
     }
     assert_eq!(censored, 17, "llm-d sharegpt 2 .. 10 QPS");
 }
@@ -321,7 +321,7 @@ fn a_cluster_experiment_file_is_read_checked_and_scored() {
     std::fs::write(&file, &doc).unwrap();
     let exps = cluster::load_paths(std::slice::from_ref(&file), None).unwrap();
     assert_eq!((exps.len(), exps[0].stacks.len()), (1, 1));
-    assert!(exps[0].stacks[0].runs[0].trace_text.is_some(), "the trace is read beside the file");
+    assert!(exps[0].stacks[0].runs[0].trace.is_some(), "the trace is read beside the file");
     let r = blis_plan::cluster::validate(&exps, None, 1);
     let s = &r.stacks[0];
     assert!(s.not_scored.is_none(), "{:?}", s.not_scored);

@@ -19,6 +19,7 @@
 //! it from the stack's lowest-rate file (the least queueing), and every replay of the stack gets it
 //! as `trace.warmPrefix`.
 
+use blis_sim::workload::Trace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -381,7 +382,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                 Run {
                     label: fname.clone(),
                     workload,
-                    trace_text: Some(Arc::from(d.trace_csv)),
+                    trace: Some(Arc::new(Trace::parse_csv(&d.trace_csv))),
                     points: vec![Point { label: format!("qps {qps}"), rate: qps, stage: None, measured: d.figures, unscored }],
                 }
             })
