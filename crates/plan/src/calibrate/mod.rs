@@ -16,6 +16,7 @@ use blis_sim::catalog::gpu;
 use blis_sim::catalog::Calibration;
 use blis_sim::latency::LatencyModel;
 use blis_sim::metrics::SimOutput;
+use blis_sim::scenario::spec::HardwareSpec;
 use blis_sim::scenario::{self, RunError, ScenarioSpec};
 use blis_sim::sim::{NoObserver, SimOptions};
 
@@ -83,13 +84,22 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get()).min(4)
 }
 
-/// Puts `profile`'s coefficients on `spec`'s GPU when the profile was made for that GPU (the spec's
-/// inline profile or the built-in one of its name); other GPUs keep their own.
+/// Puts `profile`'s coefficients on every GPU of `spec` the profile was made for (the top-level hardware
+/// and each pool's own, as an inline profile or the built-in one of its name); other GPUs keep their own.
 pub fn apply_profile(spec: &mut ScenarioSpec, profile: &Calibration) {
-    let base = spec.hardware.profile.clone().or_else(|| gpu::builtin(&spec.hardware.gpu));
+    apply_to_hardware(&mut spec.hardware, profile);
+    for pool in spec.pools.iter_mut().flatten() {
+        if let Some(h) = pool.hardware.as_mut() {
+            apply_to_hardware(h, profile);
+        }
+    }
+}
+
+fn apply_to_hardware(hardware: &mut HardwareSpec, profile: &Calibration) {
+    let base = hardware.profile.clone().or_else(|| gpu::builtin(&hardware.gpu));
     if let Some(mut g) = base.filter(|g| g.name == profile.gpu) {
         g.calibration = Some(profile.clone());
-        spec.hardware.profile = Some(g);
+        hardware.profile = Some(g);
     }
 }
 
@@ -137,4 +147,27 @@ pub fn validate(
         })
     });
     Ok(Report::new(rows.into_iter().collect::<Result<Vec<_>, _>>()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// P/D stacks built from manifests give each pool its own hardware: a profile must reach those too.
+    #[test]
+    fn a_profile_reaches_every_pool_on_its_gpu_and_no_other() {
+        let mut spec: ScenarioSpec = serde_yaml::from_str(
+            "workload: {classes: [{name: c}]}\nhardware: {gpu: A100-SXM-80GB}\npools:\n- {name: p, hardware: {gpu: A100-SXM-80GB}}\n- {name: d, hardware: {gpu: H100-SXM-80GB}}\n- {name: e}\n",
+        )
+        .unwrap();
+        let mut profile = gpu::builtin("A100-SXM-80GB").unwrap().calibration.unwrap();
+        profile.coefficients.before_first_token_us += 1.0;
+        apply_profile(&mut spec, &profile);
+        let cal = |h: &HardwareSpec| h.profile.as_ref().and_then(|g| g.calibration.clone());
+        assert_eq!(cal(&spec.hardware), Some(profile.clone()));
+        let pools = spec.pools.as_ref().unwrap();
+        assert_eq!(cal(pools[0].hardware.as_ref().unwrap()), Some(profile.clone()));
+        assert!(pools[1].hardware.as_ref().unwrap().profile.is_none(), "an H100 pool keeps its own");
+        assert!(pools[2].hardware.is_none(), "a pool without hardware inherits the top level");
+    }
 }

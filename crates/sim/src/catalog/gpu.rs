@@ -51,6 +51,11 @@ pub struct GpuProfile {
     /// measured on this GPU (eager mode then costs nothing in the prediction, with a warning).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eager_us_per_layer: Option<f64>,
+    /// Fraction by which the prompt part of a step is slower under `--enforce-eager` than with the
+    /// compiled model (no fused kernels for the token-parallel work), measured apart from the launch cost;
+    /// absent = not measured on this GPU (prompt work then costs the same in both modes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eager_prefill_slowdown: Option<f64>,
     /// Coefficients of the calibrated latency model (fitted by `blis calibrate`, or transferred from the
     /// nearest calibrated GPU); absent = only the roofline model is available.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +111,14 @@ impl GpuProfile {
                     "use 0 or a positive number",
                 ));
             }
+        }
+        let slowdown = self.eager_prefill_slowdown.unwrap_or(0.0);
+        if !(slowdown.is_finite() && (0.0..1.0).contains(&slowdown)) {
+            return Err(InvalidInput::new(
+                "eagerPrefillSlowdown",
+                format!("must be in [0, 1) (got {slowdown})"),
+                "give the fraction by which eager mode slows prompt work, e.g. 0.07",
+            ));
         }
         let fractions = [
             ("mfuPrefill", self.mfu_prefill),

@@ -469,12 +469,13 @@ mod tests {
         let t = with.step_time_us(&step) as f64 / 1e3;
         assert!((205.0..=225.0).contains(&t), "8k prefill step {t} ms");
         assert!(without.step_time_us(&step) as f64 / 1e3 < 160.0);
-        // exp-7 A100 (its own refitted value): p99 ITL 614-653 ms, beside ~7 decodes.
+        // exp-7 A100 (its own refitted value): p99 ITL 614 ms on the 8k-prompt stack, beside ~7 decodes; the
+        // value fitted to the stacks' means leaves the step up to ~10 % short of that (see the profile).
         let a100 = gpu::builtin("A100").unwrap();
         let lm = Calibrated::new(&m, &a100, 1, &a100.calibration.clone().expect("A100 profile").coefficients);
         let step = StepBatch { decode_seqs: 7, decode_context: 7 * 8100, ..chunk(0, 8000) };
         let t = lm.step_time_us(&step) as f64 / 1e3;
-        assert!((560.0..=660.0).contains(&t), "A100 8k prefill step {t} ms");
+        assert!((550.0..=660.0).contains(&t), "A100 8k prefill step {t} ms");
         // exp-7 H100 10k-token prompts run as 8192 + 1808-token chunks (budget 8192): their two steps add
         // up to ~283 ms (mean ITL 21.1 ms over a 10.2 ms decode step at 1.83 prompts/s per replica). The
         // surcharge per token beyond the threshold gives that (one per attention pair priced it ~10 % higher).

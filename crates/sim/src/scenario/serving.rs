@@ -278,9 +278,15 @@ pub(super) fn resolve_serving(
     if v.enforce_eager == Some(true) {
         match gpu.eager_us_per_layer {
             Some(us) => {
-                let eager = latency::Eager::new(latency, us, model.layers);
+                let slowdown = gpu.eager_prefill_slowdown.unwrap_or(0.0);
+                let eager = latency::Eager::new(latency, us, model.layers, slowdown);
+                let prompt = if slowdown > 0.0 {
+                    format!(", and its prompt work {:.0} % longer (measured on {})", slowdown * 100.0, gpu.name)
+                } else {
+                    String::new()
+                };
                 warnings.push(format!(
-                    "{prefix}: vllm.enforceEager (no CUDA graphs): every step takes {:.2} ms longer ({us} µs per layer x {} layers, the launch cost measured on {})",
+                    "{prefix}: vllm.enforceEager (no CUDA graphs): every step takes {:.2} ms longer ({us} µs per layer x {} layers, the launch cost measured on {}){prompt}",
                     eager.extra_us() as f64 / 1000.0,
                     model.layers,
                     gpu.name
