@@ -41,7 +41,7 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
                 for l in load::load_paths(std::slice::from_ref(p))? {
                     let name = &l.manifest.metadata.name;
                     out.push(
-                        Candidate::simulate(name, &l.manifest.spec, l.trace_text.clone())
+                        Candidate::simulate(name, &l.manifest.spec, l.trace.clone())
                             .map_err(|e| CliError::of(name, e))?,
                     );
                 }

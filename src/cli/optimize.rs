@@ -71,7 +71,7 @@ pub fn exec(a: Args) -> Result<ExitCode, CliError> {
         }
     };
     let result =
-        optimize::run(&name, &loaded.manifest.spec, &loaded.base, loaded.trace_text.clone(), &mut progress);
+        optimize::run(&name, &loaded.manifest.spec, &loaded.base, loaded.trace.clone(), &mut progress);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -91,7 +91,7 @@ pub fn exec(a: Args) -> Result<ExitCode, CliError> {
             let mut spec = spec.clone();
             spec.seed = seed.or(spec.seed);
             let run_name = format!("{name}-{label}");
-            let (report, output) = ScenarioReport::simulate(&run_name, &spec, loaded.trace_text.clone())
+            let (report, output) = ScenarioReport::simulate(&run_name, &spec, loaded.trace.clone())
                 .map_err(|e| CliError::of(&run_name, e))?;
             runs.push((report, output, spec_yaml(&spec)?));
         }

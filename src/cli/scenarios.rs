@@ -94,7 +94,7 @@ pub fn simulate_all(
         let started = Instant::now();
         let total_us = r.horizon_us.or(r.workload.duration_seconds.map(|d| (d * 1e6) as i64));
         let mut progress = Progress::new(interactive, &r.name, total_us);
-        let outcome = scenario::simulate(r, l.trace_text.clone(), &SimOptions::default(), &mut progress);
+        let outcome = scenario::simulate(r, l.trace.clone(), &SimOptions::default(), &mut progress);
         drop(progress);
         let o = outcome.map_err(|e| CliError::of(&r.name, e))?;
         eprintln!(

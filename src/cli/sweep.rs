@@ -1,5 +1,6 @@
 //! `blis sweep`: expand a SimulationSweep, simulate the candidates in parallel, rank them.
 
+use blis_sim::workload::Trace;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -73,8 +74,7 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
         let visible = !args.no_progress && std::io::stderr().is_terminal();
         let started = Instant::now();
         let control = eval::RunControl::visible(visible);
-        let results =
-            sweep::run(&file.spec, &candidates, shard, file.trace_text.as_ref(), threads, &control)?;
+        let results = sweep::run(&file.spec, &candidates, shard, file.trace.as_ref(), threads, &control)?;
         eprintln!(
             "simulated {} of {} candidates in {:.2} s wall on {threads} threads",
             results.len(),
@@ -99,7 +99,7 @@ pub fn exec(args: Args) -> Result<ExitCode, CliError> {
     };
     let report = SweepReport::new(&file.name, &file.spec, &results);
     if let Some(path) = &args.report {
-        write_html(path, &args.file, &report, &candidates, file.trace_text.as_ref())?;
+        write_html(path, &args.file, &report, &candidates, file.trace.as_ref())?;
     }
     match args.output {
         Output::Json => print_json(&report)?,
@@ -128,13 +128,13 @@ fn write_html(
     file: &Path,
     report: &SweepReport,
     candidates: &[Candidate],
-    trace_text: Option<&Arc<str>>,
+    trace: Option<&Arc<Trace>>,
 ) -> Result<(), CliError> {
     let inputs = std::fs::read_to_string(file).unwrap_or_default();
     let best = report.best.as_ref().and_then(|b| candidates.iter().find(|c| &c.name == b));
     let detail = match best {
         Some(c) => {
-            let (r, o) = ScenarioReport::simulate(&c.name, &c.spec, trace_text.cloned())
+            let (r, o) = ScenarioReport::simulate(&c.name, &c.spec, trace.cloned())
                 .map_err(|e| CliError::of(&c.name, e))?;
             Some((r, o, spec_yaml(&c.spec)?))
         }

@@ -106,11 +106,12 @@ fn lmbench_files_match_the_derived_summary() {
             // The load that was sent: the other stack's file of the same scenario and rate.
             let full = exp.stacks.iter().find(|s| s.name == format!("vllm-70b-2replicas {}", r[2])).unwrap();
             let sent = full.runs.iter().find(|x| x.points[0].rate == p.rate).unwrap();
-            assert_eq!(run.trace_text, sent.trace_text, "{}: replays every request sent", r[14]);
+            let (mine, theirs) = (run.trace.as_ref().unwrap(), sent.trace.as_ref().unwrap());
+            assert!(std::sync::Arc::ptr_eq(mine, theirs), "{}: replays every request sent", r[14]);
             assert!(sent.points[0].measured.n > f.n);
         } else {
-            let trace = run.trace_text.as_ref().unwrap();
-            assert_eq!(trace.lines().count() as u64, f.n.unwrap() + 1, "every logged request replayed");
+            let trace = run.trace.as_ref().unwrap();
+            assert_eq!(trace.rows() as u64, f.n.unwrap(), "every logged request replayed");
         }
     }
     assert_eq!(censored, 17, "llm-d sharegpt 2 .. 10 QPS");
@@ -328,7 +329,7 @@ fn a_cluster_experiment_file_is_read_checked_and_scored() {
     std::fs::write(&file, &doc).unwrap();
     let exps = cluster::load_paths(std::slice::from_ref(&file), None).unwrap();
     assert_eq!((exps.len(), exps[0].stacks.len()), (1, 1));
-    assert!(exps[0].stacks[0].runs[0].trace_text.is_some(), "the trace is read beside the file");
+    assert!(exps[0].stacks[0].runs[0].trace.is_some(), "the trace is read beside the file");
     let r = blis_plan::cluster::validate(&exps, None, 1);
     let s = &r.stacks[0];
     assert!(s.not_scored.is_none(), "{:?}", s.not_scored);

@@ -497,7 +497,7 @@ impl CaseResult {
 /// [`MAX_REQUESTS`] requests.
 fn bounded_run(
     r: &sim_scenario::Resolved,
-    trace: Option<std::sync::Arc<str>>,
+    trace: Option<std::sync::Arc<blis_sim::workload::Trace>>,
     out: &mut CaseResult,
     vocab: &HashSet<String>,
 ) {
@@ -539,7 +539,7 @@ fn cli_path(entry: &Entry, out: &mut CaseResult, vocab: &HashSet<String>) {
             };
             for c in candidates.iter().take(2) {
                 match blis_import::resolve(&c.name, &c.spec) {
-                    Ok(r) => bounded_run(&r, file.trace_text.clone(), out, vocab),
+                    Ok(r) => bounded_run(&r, file.trace.clone(), out, vocab),
                     Err(e) => out.check(&e, vocab),
                 }
             }
@@ -551,7 +551,7 @@ fn cli_path(entry: &Entry, out: &mut CaseResult, vocab: &HashSet<String>) {
             };
             for l in loaded {
                 match blis_import::resolve(&l.manifest.metadata.name, &l.manifest.spec) {
-                    Ok(r) => bounded_run(&r, l.trace_text.clone(), out, vocab),
+                    Ok(r) => bounded_run(&r, l.trace.clone(), out, vocab),
                     Err(e) => out.check(&e, vocab),
                 }
             }
@@ -599,7 +599,7 @@ fn controller_path(entry: &Entry, out: &mut CaseResult, vocab: &HashSet<String>)
                 .and_then(|s| scenario_steps::prepare(&name, &s, &refs));
             match prepared {
                 Ok(p) => {
-                    let e = budget::estimate(&p.resolved, p.trace_text.as_deref());
+                    let e = budget::estimate(&p.resolved, p.trace.as_deref());
                     if let Err(e) = Budget::default().check(&e) {
                         out.check(&e, vocab);
                     }

@@ -18,8 +18,8 @@ use blis_sim::rng::mix2;
 use blis_sim::scenario::spec::RouterSpec;
 use blis_sim::scenario::spec::{HardwareSpec, ModelSpec, ScenarioSpec, SimulationSpec, VllmSpec};
 use blis_sim::workload::{
-    ArrivalProcess, ArrivalSpec, ClassSpec, LengthDist, PlainCsv, PrefixSpec, StageSpec, TraceSpec,
-    WorkloadSpec,
+    ArrivalProcess, ArrivalSpec, ClassSpec, LengthDist, PlainCsv, PrefixSpec, StageSpec, Trace, TraceBuilder,
+    TraceSpec, WorkloadSpec,
 };
 
 /// Measured prompts are longer than the nominal system prompt + question (chat template, tokenizer): the
@@ -256,8 +256,8 @@ pub fn load_file(f: &Path) -> Result<Experiment, InvalidInput> {
 pub struct Built {
     /// The scenario.
     pub spec: ScenarioSpec,
-    /// Trace CSV text (already rewritten for replay), if the experiment replays a trace.
-    pub trace_text: Option<Arc<str>>,
+    /// The trace's rows (as replayed: see `read_trace`), if the experiment replays a trace.
+    pub trace: Option<Arc<Trace>>,
     /// Unknown knobs that were derived, and other modelling choices, for the report.
     pub derived: Vec<String>,
 }
@@ -343,7 +343,7 @@ impl Experiment {
         }
         let sp = &self.workload.shared_prefix;
         let output = sp.output_tokens.max(1);
-        let (workload, trace_text) = if let Some(rel) = &self.workload.trace {
+        let (workload, trace) = if let Some(rel) = &self.workload.trace {
             let path = trace_path(self, rel);
             let text = std::fs::read_to_string(&path).map_err(|e| {
                 InvalidInput::new(
@@ -352,7 +352,7 @@ impl Experiment {
                     "check the path",
                 )
             })?;
-            let (csv, min_input) = rewrite_trace(&text, sp, self.id.as_str())
+            let (rows, min_input) = read_trace(&text, sp, self.id.as_str())
                 .map_err(|p| InvalidInput::new(field("workload.trace"), p, "fix the trace file"))?;
             derived.push(format!(
                 "trace replay: real arrivals and input lengths, nominal {output} output tokens, {} distinct prompts sharing their first {min_input} tokens",
@@ -376,7 +376,7 @@ impl Experiment {
                     client: None,
                     profile: None,
                 },
-                Some(Arc::<str>::from(csv)),
+                Some(Arc::new(rows)),
             )
         } else {
             let system = (f64::from(sp.system_prompt_tokens) * PROMPT_SCALE).round() as u32;
@@ -462,7 +462,7 @@ impl Experiment {
             cost: None,
             gates: None,
         };
-        Ok(Built { spec, trace_text, derived })
+        Ok(Built { spec, trace, derived })
     }
 }
 
@@ -485,75 +485,82 @@ fn class(
     }
 }
 
-/// Rewrites a validation trace for replay: real arrivals and input lengths, the nominal output length
-/// (client counts under-count), and a `prefix_group` per row standing for the (system prompt, question)
+/// Reads a validation trace for replay: real arrivals and input lengths, the nominal output length
+/// (client counts under-count), and a prefix group per row standing for the (system prompt, question)
 /// pair the request used (drawn uniformly and deterministically, as the load generator did); requests
-/// of the same pair share their prompt up to the shortest prompt of the trace. Returns the CSV and that
-/// shared length.
-fn rewrite_trace(text: &str, sp: &SharedPrefix, salt: &str) -> Result<(String, u32), String> {
-    let pairs = u64::from(sp.groups.max(1)) * u64::from(sp.prompts_per_group.max(1));
-    let key = salt.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| mix2(h, u64::from(b)));
-    let output = sp.output_tokens.max(1);
-    let mut out = String::with_capacity(text.len() / 2 + 64);
-    out.push_str("arrival_time_s,input_tokens,output_tokens,prefix_group\n");
-    let mut min_input = u32::MAX;
-    let mut i = 0usize;
-    // Row `i`: its arrival as written, its input length (an integer) as written.
-    let mut row = |arrival: &str, input: &str| -> Result<(), String> {
-        let input: u32 = input.trim().parse().map_err(|e| format!("row {i}: input_tokens: {e}"))?;
-        min_input = min_input.min(input.max(1));
-        let group = mix2(key, i as u64) % pairs;
-        out.push_str(arrival.trim());
-        for v in [u64::from(input.max(1)), u64::from(output), group] {
-            out.push(',');
-            push_decimal(&mut out, v);
-        }
-        out.push('\n');
-        i += 1;
-        Ok(())
-    };
+/// of the same pair share their prompt up to the shortest prompt of the trace. Returns the trace and
+/// that shared length. A bad input length is an error here; the arrivals are checked by the replay.
+fn read_trace(text: &str, sp: &SharedPrefix, salt: &str) -> Result<(Trace, u32), String> {
     let col =
         |h: &[&str], n: &str| h.iter().position(|c| c.trim() == n).ok_or_else(|| format!("no column {n}"));
-    if let Some(csv) = PlainCsv::new(text, usize::MAX) {
+    if let Some(csv) = PlainCsv::new(text) {
         // Plain CSV: the reader's records are the lines split at commas.
         let (ca, ci) = (col(&csv.header, "arrival_time_s")?, col(&csv.header, "input_tokens")?);
+        let mut reading = Reading::new(sp, salt);
         let mut failed = Ok(());
-        csv.for_each_row(|cells| {
-            failed = row(cells[ca], cells[ci]);
+        let plain = csv.for_each_row(|cells| {
+            failed = reading.row(cells[ca], cells[ci]);
             failed.is_ok()
         });
-        failed?;
-    } else {
-        // Fields are trimmed where read (`Trim::All` would rebuild every record).
-        let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::None).from_reader(text.as_bytes());
-        let headers = rd.headers().map_err(|e| e.to_string())?.clone();
-        let names: Vec<&str> = headers.iter().collect();
-        let (ca, ci) = (col(&names, "arrival_time_s")?, col(&names, "input_tokens")?);
-        let mut rec = csv::StringRecord::new();
-        while rd.read_record(&mut rec).map_err(|e| e.to_string())? {
-            row(&rec[ca], &rec[ci])?;
+        if plain.is_ok() {
+            failed?;
+            return reading.finish();
         }
+        // A line the CSV reader reads otherwise: it reads the (plain) lines before it the same.
     }
-    if min_input == u32::MAX {
-        return Err("the trace has no rows".into());
+    // Fields are trimmed where read (`Trim::All` would rebuild every record).
+    let mut rd = csv::ReaderBuilder::new().trim(csv::Trim::None).from_reader(text.as_bytes());
+    let headers = rd.headers().map_err(|e| e.to_string())?.clone();
+    let names: Vec<&str> = headers.iter().collect();
+    let (ca, ci) = (col(&names, "arrival_time_s")?, col(&names, "input_tokens")?);
+    let mut reading = Reading::new(sp, salt);
+    let mut rec = csv::StringRecord::new();
+    while rd.read_record(&mut rec).map_err(|e| e.to_string())? {
+        reading.row(&rec[ca], &rec[ci])?;
     }
-    Ok((out, min_input))
+    reading.finish()
 }
 
-/// Appends `v` in decimal (what `write!(out, "{v}")` writes, without the formatting machinery).
-fn push_decimal(out: &mut String, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut n = digits.len();
-    loop {
-        n -= 1;
-        digits[n] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
+/// The state of [`read_trace`].
+struct Reading {
+    trace: TraceBuilder,
+    /// Prompt pairs, and the key of this experiment's draws of them.
+    pairs: u64,
+    key: u64,
+    output: u32,
+    min_input: u32,
+    /// Rows read.
+    rows: u64,
+}
+
+impl Reading {
+    fn new(sp: &SharedPrefix, salt: &str) -> Self {
+        Self {
+            trace: TraceBuilder::new(&["arrival_time_s", "input_tokens", "output_tokens", "prefix_group"]),
+            pairs: u64::from(sp.groups.max(1)) * u64::from(sp.prompts_per_group.max(1)),
+            key: salt.bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| mix2(h, u64::from(b))),
+            output: sp.output_tokens.max(1),
+            min_input: u32::MAX,
+            rows: 0,
         }
     }
-    // ASCII digits, so always UTF-8.
-    out.push_str(std::str::from_utf8(&digits[n..]).unwrap_or_default());
+
+    /// The next row: its arrival as written, its input length (an integer) as written.
+    fn row(&mut self, arrival: &str, input: &str) -> Result<(), String> {
+        let i = self.rows;
+        let input: u32 = input.trim().parse().map_err(|e| format!("row {i}: input_tokens: {e}"))?;
+        self.min_input = self.min_input.min(input.max(1));
+        self.trace.row_read(arrival, input.max(1), self.output, Some(mix2(self.key, i) % self.pairs));
+        self.rows += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<(Trace, u32), String> {
+        if self.rows == 0 {
+            return Err("the trace has no rows".into());
+        }
+        Ok((self.trace.finish(), self.min_input))
+    }
 }
 
 /// Accepts `2` or `2.0` for a count.
@@ -595,10 +602,11 @@ mod tests {
         );
     }
 
-    /// The rewrite reads a plain trace without the CSV reader and a quoted (or CRLF) one with it, to
-    /// the same replay CSV; a bad input length is reported by row either way.
+    /// A plain trace is read without the CSV reader and a quoted (or CRLF) one with it, to the same
+    /// rows: the CSV trace of arrivals as written, inputs (0 read as 1), the nominal output and each
+    /// row's prompt pair; a bad input length is reported by row either way.
     #[test]
-    fn plain_and_quoted_traces_rewrite_the_same() {
+    fn plain_and_quoted_traces_read_the_same() {
         let sp = SharedPrefix {
             groups: 3,
             prompts_per_group: 2,
@@ -608,20 +616,22 @@ mod tests {
         };
         let plain = "request_index,arrival_time_s,input_tokens\n0,0.0,596\n1, 0.15 ,0\n2,1.25,18446744\n";
         let quoted = "request_index,\"arrival_time_s\",input_tokens\r\n0,0.0,\"596\"\r\n1, 0.15 ,0\r\n2,1.25,18446744\r\n";
-        let (a, b) = (rewrite_trace(plain, &sp, "x").unwrap(), rewrite_trace(quoted, &sp, "x").unwrap());
-        assert_eq!(a, b);
+        let uneven = "request_index,arrival_time_s,input_tokens\n0,0.0,596\n1, 0.15 ,0\n2,1.25,18446744,\n";
+        let a = read_trace(plain, &sp, "x").unwrap();
+        assert_eq!(a, read_trace(quoted, &sp, "x").unwrap());
+        assert!(read_trace(uneven, &sp, "x").unwrap_err().contains("fields"), "the reader's error");
         assert_eq!(a.1, 1, "the shortest prompt (0 read as 1)");
-        let lines: Vec<&str> = a.0.lines().collect();
-        assert_eq!(lines[0], "arrival_time_s,input_tokens,output_tokens,prefix_group");
-        assert_eq!(lines.len(), 4);
-        for (line, want) in lines[1..].iter().zip(["0.0,596,1,", "0.15,1,1,", "1.25,18446744,1,"]) {
-            let group: u64 = line.strip_prefix(want).unwrap_or_else(|| panic!("{line}")).parse().unwrap();
-            assert!(group < 6, "{line}");
+        let key = "x".bytes().fold(0x9e37_79b9_7f4a_7c15u64, |h, b| mix2(h, u64::from(b)));
+        let mut csv = String::from("arrival_time_s,input_tokens,output_tokens,prefix_group\n");
+        for (i, row) in ["0.0,596,1", "0.15,1,1", "1.25,18446744,1"].iter().enumerate() {
+            csv.push_str(&format!("{row},{}\n", mix2(key, i as u64) % 6));
         }
+        assert_eq!(a.0, Trace::parse_csv(&csv));
+        assert_eq!((a.0.rows(), a.0.lines()), (3, 3));
         for bad in
             ["arrival_time_s,input_tokens\n0,5\n1,x\n", "arrival_time_s,input_tokens\r\n0,5\r\n1,x\r\n"]
         {
-            let e = rewrite_trace(bad, &sp, "x").unwrap_err();
+            let e = read_trace(bad, &sp, "x").unwrap_err();
             assert!(e.starts_with("row 1: input_tokens"), "{e}");
         }
     }

@@ -16,6 +16,7 @@ pub mod yaml_error;
 
 pub use llmd::{apply, Objects};
 
+use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use blis_sim::error::InvalidInput;
@@ -37,11 +38,11 @@ pub fn resolve(name: &str, spec: &ScenarioSpec) -> Result<Resolved, InvalidInput
 
 /// Resolves and simulates one spec with default options and no observer: what sweeps, the
 /// optimiser and gates do for each candidate. Errors name fields under `spec.`.
-pub fn run_spec(name: &str, spec: &ScenarioSpec, trace_text: Option<Arc<str>>) -> Result<Outcome, RunError> {
+pub fn run_spec(name: &str, spec: &ScenarioSpec, trace: Option<Arc<Trace>>) -> Result<Outcome, RunError> {
     let r = resolve(name, spec)?;
     blis_sim::scenario::simulate(
         &r,
-        trace_text,
+        trace,
         &blis_sim::sim::SimOptions::default(),
         &mut blis_sim::sim::NoObserver,
     )

@@ -1,6 +1,7 @@
 //! The file edge of the CLI: reading scenario files and the trace files they name. Kept apart so the
 //! rest of the scenario code stays free of I/O.
 
+use blis_sim::workload::Trace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,8 +19,8 @@ pub struct LoadedScenario {
     pub file: PathBuf,
     /// The manifest.
     pub manifest: ScenarioManifest,
-    /// Trace CSV content, when `spec.workload.trace.path` is set.
-    pub trace_text: Option<Arc<str>>,
+    /// The trace file read, when `spec.workload.trace.path` is set.
+    pub trace: Option<Arc<Trace>>,
     /// What the importers of `spec.import` approximated or ignored.
     pub import_warnings: Vec<String>,
     /// The manifest each imported input came from (inputs paths).
@@ -33,7 +34,7 @@ pub fn load_text(file: &Path, text: &str) -> Result<(Vec<LoadedScenario>, Vec<St
     let dir = file.parent().unwrap_or(Path::new("."));
     let mut out = Vec::with_capacity(manifests.len());
     for manifest in manifests {
-        let trace_text = match manifest.spec.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
+        let trace = match manifest.spec.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
             Some(p) => {
                 let path = dir.join(p);
                 let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -43,14 +44,14 @@ pub fn load_text(file: &Path, text: &str) -> Result<(Vec<LoadedScenario>, Vec<St
                         "give a path to a CSV file, relative to the scenario file",
                     )
                 })?;
-                Some(Arc::from(text))
+                Some(Arc::new(Trace::parse_csv(&text)))
             }
             None => None,
         };
         out.push(LoadedScenario {
             file: file.to_path_buf(),
             manifest,
-            trace_text,
+            trace,
             import_warnings: Vec::new(),
             import_sources: Default::default(),
         });

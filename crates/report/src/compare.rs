@@ -2,6 +2,7 @@
 //! marked. Rows are built from the status [`Predictions`], so candidates simulated from files and
 //! scenarios read from a cluster go through the same code.
 
+use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use crate::predictions::Predictions;
@@ -21,8 +22,8 @@ pub struct Candidate {
 
 impl Candidate {
     /// Simulates `spec` and judges its gates and class SLOs: a candidate given as a file.
-    pub fn simulate(name: &str, spec: &ScenarioSpec, trace_text: Option<Arc<str>>) -> Result<Self, RunError> {
-        let o = blis_import::run_spec(name, spec, trace_text)?;
+    pub fn simulate(name: &str, spec: &ScenarioSpec, trace: Option<Arc<Trace>>) -> Result<Self, RunError> {
+        let o = blis_import::run_spec(name, spec, trace)?;
         let gates = spec.gates.clone().unwrap_or_default();
         let met = blis_sim::metrics::gates::evaluate(&gates, &o.summary).iter().all(|g| g.passed);
         Ok(Candidate {

@@ -1,5 +1,6 @@
 //! The JSON shape of `blis run --output json`: stable snake_case names, latencies in milliseconds.
 
+use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -30,10 +31,10 @@ impl ScenarioReport {
     pub fn simulate(
         name: &str,
         spec: &ScenarioSpec,
-        trace_text: Option<Arc<str>>,
+        trace: Option<Arc<Trace>>,
     ) -> Result<(Self, SimOutput), RunError> {
         let resolved = blis_import::resolve(name, spec)?;
-        let o = scenario::simulate(&resolved, trace_text, &SimOptions::default(), &mut NoObserver)?;
+        let o = scenario::simulate(&resolved, trace, &SimOptions::default(), &mut NoObserver)?;
         Ok((Self::new(&resolved, o.summary), o.output))
     }
 

@@ -19,6 +19,7 @@
 //! (`deployment` only where the folder holds none; `spec` patches every stack with what the folder
 //! does not record).
 
+use blis_sim::workload::Trace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -33,9 +34,13 @@ use blis_sim::workload::WorkloadSpec;
 /// The `kind` value.
 pub const KIND: &str = "ClusterExperiment";
 
-/// Whether a YAML text is a cluster-experiment file.
+/// Whether a YAML text is a cluster-experiment file. A text without the kind's name is not one
+/// (spelling it with YAML escapes is not supported), and is not parsed: `blis validate` asks this of
+/// every single-replica experiment it is given.
 pub fn is_cluster_experiment(text: &str) -> bool {
-    serde_yaml::from_str::<Value>(text).ok().and_then(|v| v.get("kind").cloned()) == Some(Value::from(KIND))
+    text.contains(KIND)
+        && serde_yaml::from_str::<Value>(text).ok().and_then(|v| v.get("kind").cloned())
+            == Some(Value::from(KIND))
 }
 
 #[derive(Deserialize)]
@@ -227,10 +232,10 @@ pub fn parse(
 }
 
 fn run(r: RunDoc, dir: &Path, at: &str) -> Result<Run, InvalidInput> {
-    let trace_text = match r.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
-        Some(p) => Some(Arc::from(
-            read_file(&dir.join(p)).map_err(|e| e.under(&format!("{at}.workload.trace.path")))?,
-        )),
+    let trace = match r.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
+        Some(p) => Some(Arc::new(Trace::parse_csv(
+            &read_file(&dir.join(p)).map_err(|e| e.under(&format!("{at}.workload.trace.path")))?,
+        ))),
         None => None,
     };
     let mut points = Vec::new();
@@ -283,5 +288,21 @@ fn run(r: RunDoc, dir: &Path, at: &str) -> Result<Run, InvalidInput> {
             censored: p.censored,
         });
     }
-    Ok(Run { label: r.label.unwrap_or_else(|| "run".into()), workload: r.workload, trace_text, points })
+    Ok(Run { label: r.label.unwrap_or_else(|| "run".into()), workload: r.workload, trace, points })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a YAML document whose `kind` is the cluster kind is one: mentioning the name elsewhere,
+    /// another kind, or no kind (a single-replica experiment) is not.
+    #[test]
+    fn the_kind_decides_what_a_cluster_experiment_is() {
+        assert!(is_cluster_experiment("kind: ClusterExperiment\nname: x\n"));
+        assert!(is_cluster_experiment("{name: x, kind: 'ClusterExperiment'}"));
+        assert!(!is_cluster_experiment("kind: Scenario\nname: ClusterExperiment\n"));
+        assert!(!is_cluster_experiment("id: eval-02\nmodel: m\n"));
+        assert!(!is_cluster_experiment("kind: ClusterExperiment: [\n"), "not YAML");
+    }
 }

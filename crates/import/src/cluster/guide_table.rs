@@ -290,7 +290,7 @@ pub fn convert(folder: &Path, deployment: Option<&Path>) -> Result<ClusterExperi
                 name: name.clone(),
                 deployment: vec![dep.to_path_buf()],
                 patch: if rr { super::service_patch(super::ServiceSpread::RoundRobin) } else { Value::Null },
-                runs: vec![Run { label: "ladder".into(), workload: workload.clone(), trace_text: None, points }],
+                runs: vec![Run { label: "ladder".into(), workload: workload.clone(), trace: None, points }],
                 notes: if rr {
                     vec!["a Kubernetes Service over the same pods: round-robin, no endpoint picker (as the README says)".into()]
                 } else {

@@ -19,6 +19,7 @@
 //! it from the stack's lowest-rate file (the least queueing), and every replay of the stack gets it
 //! as `trace.warmPrefix`.
 
+use blis_sim::workload::Trace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -273,7 +274,7 @@ fn qps_key(qps: f64) -> u64 {
 
 /// The file that logged the most requests at one scenario and rate: request count, file name,
 /// stack and trace.
-type Fullest = (u64, String, String, Arc<str>);
+type Fullest = (u64, String, String, Arc<Trace>);
 
 /// One file of a stack: its QPS, its name and what it holds.
 type QpsFile = (f64, String, FileData);
@@ -310,7 +311,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             let n = d.figures.n.unwrap_or(0);
             let k = (scenario.clone(), qps_key(*qps));
             if most.get(&k).is_none_or(|m| n > m.0) {
-                most.insert(k, (n, fname.clone(), stack.clone(), Arc::from(d.trace_csv.as_str())));
+                most.insert(k, (n, fname.clone(), stack.clone(), Arc::new(Trace::parse_csv(&d.trace_csv))));
             }
         }
     }
@@ -368,12 +369,16 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                 });
                 // A censored file lacks the requests that did not finish: replay the fullest file of
                 // the same scenario and rate (the same prompt list, all requests sent) instead.
-                let (trace_name, trace_text) = match fullest.filter(|_| censored) {
-                    Some((_, other, other_stack, text)) => {
+                let (trace_name, trace) = match fullest.filter(|_| censored) {
+                    Some((_, other, other_stack, rows)) => {
                         replayed_instead.push(format!("QPS {qps}: {other_stack}/{other}"));
-                        (other.clone(), Arc::clone(text))
+                        (other.clone(), Arc::clone(rows))
                     }
-                    None => (fname.clone(), Arc::from(d.trace_csv)),
+                    // The fullest file itself shares its parsed rows.
+                    None => match fullest.filter(|m| m.1 == fname && m.2 == stack) {
+                        Some(m) => (fname.clone(), Arc::clone(&m.3)),
+                        None => (fname.clone(), Arc::new(Trace::parse_csv(&d.trace_csv))),
+                    },
                 };
                 let workload = WorkloadSpec {
                     duration_seconds: None,
@@ -405,7 +410,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
                 Run {
                     label: fname.clone(),
                     workload,
-                    trace_text: Some(trace_text),
+                    trace: Some(trace),
                     points: vec![Point {
                         label: format!("qps {qps}"),
                         rate: qps,

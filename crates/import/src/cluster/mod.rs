@@ -12,6 +12,7 @@ pub mod guide_table;
 pub mod lmbench;
 pub mod serving_runs;
 
+use blis_sim::workload::Trace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -63,10 +64,10 @@ pub struct Figures {
 pub struct Run {
     /// Name of the run.
     pub label: String,
-    /// The load (a profile, generated classes, or a trace whose text is in `trace_text`).
+    /// The load (a profile, generated classes, or a trace, read into `trace`).
     pub workload: WorkloadSpec,
     /// CSV text of the trace the workload replays.
-    pub trace_text: Option<Arc<str>>,
+    pub trace: Option<Arc<Trace>>,
     /// Measured points.
     pub points: Vec<Point>,
 }

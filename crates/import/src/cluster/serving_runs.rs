@@ -228,7 +228,7 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
             runs: vec![Run {
                 label: format!("{} runs", files.len()),
                 workload,
-                trace_text: None,
+                trace: None,
                 points: vec![Point {
                     label: format!("rate {rate}"),
                     rate,

@@ -46,9 +46,9 @@ pub fn simulate(
     if let Some(l) = latency {
         resolved.set_latency(l);
     }
-    let outcome = scenario::simulate(&resolved, built.trace_text.clone(), opts, &mut NoObserver)?;
+    let output = scenario::simulate_records(&resolved, built.trace.clone(), opts, &mut NoObserver)?;
     Ok(Simulated {
-        output: outcome.output,
+        output,
         derived: built.derived,
         warnings: resolved.warnings,
         wall_s: started.elapsed().as_secs_f64(),

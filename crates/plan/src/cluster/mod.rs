@@ -86,13 +86,9 @@ fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64) -> 
     };
     let mut all = warnings;
     all.extend(resolved.warnings.iter().cloned());
-    let out = blis_sim::scenario::simulate(
-        &resolved,
-        run.trace_text.clone(),
-        &SimOptions::default(),
-        &mut NoObserver,
-    )
-    .map_err(|e| e.to_string());
+    let out =
+        blis_sim::scenario::simulate(&resolved, run.trace.clone(), &SimOptions::default(), &mut NoObserver)
+            .map_err(|e| e.to_string());
     (out, all)
 }
 
@@ -211,7 +207,7 @@ pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threa
                         .iter()
                         .map(|o| match p.stage {
                             Some(k) => stage_figures(o, k),
-                            None => Some(whole_run(o, run.trace_text.is_some())),
+                            None => Some(whole_run(o, run.trace.is_some())),
                         })
                         .collect();
                     let predicted = seeds.filter(|v| !v.is_empty()).map(|v| mean_figures(&v));

@@ -2,6 +2,7 @@
 //! candidates: common random numbers) in parallel through the sweep engine ([`eval::evaluate`]), and
 //! read the metrics out of the run's JSON summary.
 
+use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -41,14 +42,14 @@ pub fn metric(summary: &Value, path: &str) -> f64 {
 pub struct Evaluator<'a> {
     name: &'a str,
     search: &'a PolicySearchSpec,
-    trace: Option<Arc<str>>,
+    trace: Option<Arc<Trace>>,
     /// Metric paths read from each run.
     pub metrics: Vec<String>,
 }
 
 impl<'a> Evaluator<'a> {
     /// An evaluator for search `search` of scenario `name`.
-    pub fn new(name: &'a str, search: &'a PolicySearchSpec, trace: Option<Arc<str>>) -> Self {
+    pub fn new(name: &'a str, search: &'a PolicySearchSpec, trace: Option<Arc<Trace>>) -> Self {
         let mut metrics = vec![search.objective.metric.clone()];
         metrics.extend(search.constraints.iter().map(|c| c.metric.clone()));
         for m in &search.report {

@@ -12,6 +12,7 @@ pub mod evaluate;
 pub mod search;
 pub mod spec;
 
+use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -90,13 +91,13 @@ pub struct SearchResult {
     pub winner_spec: ScenarioSpec,
 }
 
-/// Runs the search `s` named `name` on `base` (the baseline spec; `trace_text` when it replays a
+/// Runs the search `s` named `name` on `base` (the baseline spec; `trace` when it replays a
 /// trace file). `progress(done, total)` is called after each generation.
 pub fn run(
     name: &str,
     s: &PolicySearchSpec,
     base: &ScenarioSpec,
-    trace_text: Option<Arc<str>>,
+    trace: Option<Arc<Trace>>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<SearchResult, RunError> {
     s.validate()?;
@@ -106,7 +107,7 @@ pub fn run(
         Some(p) => patch::apply(base, &[Edit::Merge(p.clone())], "spec.policy")?,
         None => base.clone(),
     };
-    let ev = Evaluator::new(name, s, trace_text);
+    let ev = Evaluator::new(name, s, trace);
     let baseline_tuning = ev.seed_set(base, &s.tuning_seeds)?;
     let objective_base = baseline_tuning.mean(0);
     if !objective_base.is_finite() {

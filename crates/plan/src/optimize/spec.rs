@@ -413,8 +413,8 @@ pub struct LoadedSearch {
     pub manifest: PolicySearchManifest,
     /// The baseline scenario's spec.
     pub base: ScenarioSpec,
-    /// Trace CSV of the baseline, when it replays a trace file.
-    pub trace_text: Option<std::sync::Arc<str>>,
+    /// The trace of the baseline, when it replays a trace file.
+    pub trace: Option<std::sync::Arc<blis_sim::workload::Trace>>,
 }
 
 /// Reads a `PolicySearch` file and its baseline (`scenarioFile` is relative to the search file).
@@ -428,7 +428,7 @@ pub fn load(file: &std::path::Path) -> Result<LoadedSearch, InvalidInput> {
         )
     })?;
     let manifest = parse(&text).map_err(at)?;
-    let (base, trace_text) = match (&manifest.spec.scenario, &manifest.spec.scenario_file) {
+    let (base, trace) = match (&manifest.spec.scenario, &manifest.spec.scenario_file) {
         (Some(s), _) => (s.clone(), None),
         (None, Some(p)) => {
             let path = file.parent().unwrap_or(std::path::Path::new(".")).join(p);
@@ -441,7 +441,7 @@ pub fn load(file: &std::path::Path) -> Result<LoadedSearch, InvalidInput> {
                 )));
             }
             let l = loaded.remove(0);
-            (l.manifest.spec, l.trace_text)
+            (l.manifest.spec, l.trace)
         }
         (None, None) => {
             return Err(at(InvalidInput::new(
@@ -451,5 +451,5 @@ pub fn load(file: &std::path::Path) -> Result<LoadedSearch, InvalidInput> {
             )))
         }
     };
-    Ok(LoadedSearch { manifest, base, trace_text })
+    Ok(LoadedSearch { manifest, base, trace })
 }

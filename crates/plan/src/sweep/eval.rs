@@ -2,6 +2,7 @@
 //! engine behind sweeps, searches and the optimiser. Results come back in input order, so they do
 //! not depend on the number of threads.
 
+use blis_sim::workload::Trace;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -86,14 +87,14 @@ impl RunControl {
         &self,
         name: &str,
         spec: &ScenarioSpec,
-        trace_text: Option<&Arc<str>>,
+        trace: Option<&Arc<Trace>>,
     ) -> Result<Summary, RunError> {
         if self.cancelled() || self.exceeded().is_some() {
             return Err(RunError::Sim(SimError::Cancelled { at_ms: 0.0 }));
         }
         let resolved = resolve(name, spec)?;
         let mut observer = LimitObserver::new(self.cancel.as_deref(), self.limits);
-        let out = simulate(&resolved, trace_text.cloned(), &SimOptions::default(), &mut observer);
+        let out = simulate(&resolved, trace.cloned(), &SimOptions::default(), &mut observer);
         if let Some(why) = observer.exceeded() {
             self.exceeded.lock().expect("lock").get_or_insert(format!("{name}: {why}"));
         }
@@ -102,11 +103,11 @@ impl RunControl {
 }
 
 /// Validates and simulates every spec on `threads` threads, advancing `bar` once per finished run;
-/// after `control` is cancelled the rest fail at once. `trace_text` is the CSV of a trace-replaying
+/// after `control` is cancelled the rest fail at once. `trace` is the trace of a trace-replaying
 /// base. Summaries are in input order.
 pub fn evaluate(
     specs: &[ScenarioSpec],
-    trace_text: Option<&Arc<str>>,
+    trace: Option<&Arc<Trace>>,
     threads: usize,
     bar: &ProgressBar,
     control: &RunControl,
@@ -116,7 +117,7 @@ pub fn evaluate(
             .par_iter()
             .enumerate()
             .map(|(i, spec)| {
-                let out = control.run(&format!("candidate-{i}"), spec, trace_text);
+                let out = control.run(&format!("candidate-{i}"), spec, trace);
                 bar.inc(1);
                 out
             })
@@ -227,7 +228,7 @@ pub fn run_candidates(
     candidates: &[Candidate],
     replications: u32,
     objective: Objective,
-    trace_text: Option<&Arc<str>>,
+    trace: Option<&Arc<Trace>>,
     threads: usize,
     bar: &ProgressBar,
     control: &RunControl,
@@ -242,6 +243,6 @@ pub fn run_candidates(
                 .map(move |s| ScenarioSpec { seed: Some(s), ..c.spec.clone() })
         })
         .collect();
-    let runs = evaluate(&specs, trace_text, threads, bar, control);
+    let runs = evaluate(&specs, trace, threads, bar, control);
     candidates.iter().zip(runs.chunks(reps)).map(|(c, r)| CandidateResult::new(c, r, objective)).collect()
 }

@@ -10,6 +10,7 @@ pub mod search;
 pub mod shard;
 pub mod spec;
 
+use blis_sim::workload::Trace;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -36,8 +37,8 @@ pub struct SweepFile {
     pub name: String,
     /// The spec.
     pub spec: SweepSpec,
-    /// Trace CSV of the base, when it replays one from a path (relative to the file).
-    pub trace_text: Option<Arc<str>>,
+    /// The trace of the base, when it replays one from a path (relative to the file).
+    pub trace: Option<Arc<Trace>>,
 }
 
 /// Reads the one `SimulationSweep` document of `text`. Errors name the field under `spec.`.
@@ -106,7 +107,7 @@ pub fn load_sweep(file: &Path) -> Result<SweepFile, InvalidInput> {
         )
     })?;
     let (name, spec) = parse_sweep(&text).map_err(in_file)?;
-    let trace_text = match spec.base.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
+    let trace = match spec.base.workload.trace.as_ref().and_then(|t| t.path.as_ref()) {
         Some(p) => {
             let path = file.parent().unwrap_or(Path::new(".")).join(p);
             let text = std::fs::read_to_string(&path).map_err(|e| {
@@ -116,11 +117,11 @@ pub fn load_sweep(file: &Path) -> Result<SweepFile, InvalidInput> {
                     "give a path to a CSV file, relative to the sweep file",
                 ))
             })?;
-            Some(Arc::from(text))
+            Some(Arc::new(Trace::parse_csv(&text)))
         }
         None => None,
     };
-    Ok(SweepFile { name, spec, trace_text })
+    Ok(SweepFile { name, spec, trace })
 }
 
 /// The objective of a sweep (default $ per million tokens).
@@ -175,7 +176,7 @@ pub fn run(
     spec: &SweepSpec,
     candidates: &[Candidate],
     shard: Option<Shard>,
-    trace_text: Option<&Arc<str>>,
+    trace: Option<&Arc<Trace>>,
     threads: usize,
     control: &eval::RunControl,
 ) -> Result<Vec<CandidateResult>, InvalidInput> {
@@ -186,14 +187,14 @@ pub fn run(
     if !is_saturation(spec) {
         let reps = spec.replications.unwrap_or(1).max(1);
         let bar = eval::progress_bar(mine.len() * reps as usize, "simulating candidates", visible);
-        let out = eval::run_candidates(&mine, reps, objective, trace_text, threads, &bar, control);
+        let out = eval::run_candidates(&mine, reps, objective, trace, threads, &bar, control);
         bar.finish_and_clear();
         return Ok(out);
     }
     let search = rate_search(spec, (threads / mine.len().max(1)).max(1))?;
     let bar = eval::progress_bar(mine.len(), "searching saturation rates", visible);
     let eval_specs = |specs: &[blis_sim::scenario::ScenarioSpec]| {
-        specs.par_iter().map(|s| control.run("probe", s, trace_text)).collect()
+        specs.par_iter().map(|s| control.run("probe", s, trace)).collect()
     };
     let out = eval::on_pool(threads, || {
         mine.par_iter()

@@ -179,10 +179,11 @@ pub fn attach_calibrations(table: &mut [GpuProfile], shipped: &[Calibration]) {
     }
 }
 
+static TABLE: OnceLock<Vec<GpuProfile>> = OnceLock::new();
+
 /// The built-in table, parsed once; the YAML is compiled in and checked by a test, so a parse failure is a
 /// build defect and yields an empty table rather than a panic.
 fn table() -> &'static [GpuProfile] {
-    static TABLE: OnceLock<Vec<GpuProfile>> = OnceLock::new();
     TABLE.get_or_init(|| {
         let mut t: Vec<GpuProfile> = serde_yaml::from_str(GPUS_YAML).unwrap_or_default();
         attach_calibrations(&mut t, &shipped_calibrations());
@@ -227,7 +228,31 @@ pub fn builtin(name: &str) -> Option<GpuProfile> {
     let key = name.trim().to_ascii_lowercase();
     let target = ALIASES.iter().find(|(alias, _)| *alias == key).map(|(_, full)| full.to_ascii_lowercase());
     let wanted = target.as_deref().unwrap_or(&key);
+    if TABLE.get().is_none() {
+        if let Some(g) = own_calibrated(wanted) {
+            return Some(g);
+        }
+    }
     table().iter().find(|g| g.name.to_ascii_lowercase() == wanted).cloned()
+}
+
+/// The built-in profile `wanted` (lower case) with its own shipped calibration, each parsed alone (a
+/// command that needs one GPU does not parse the whole table); `None` when it has no calibration of
+/// its own (it then takes the nearest fitted GPU's, which needs the table).
+fn own_calibrated(wanted: &str) -> Option<GpuProfile> {
+    // Entries start at a line `- name: ...`; what comes before the first is comments.
+    let entry = GPUS_YAML.split("\n- ").skip(1).find(|e| {
+        e.strip_prefix("name:")
+            .and_then(|r| r.lines().next())
+            .is_some_and(|n| n.trim().eq_ignore_ascii_case(wanted))
+    })?;
+    let calibration = CALIBRATIONS.iter().find(|t| {
+        t.lines().any(|l| l.strip_prefix("gpu:").is_some_and(|n| n.trim().eq_ignore_ascii_case(wanted)))
+    })?;
+    let mut one: Vec<GpuProfile> = serde_yaml::from_str(&format!("- {entry}")).ok()?;
+    let calibration: Calibration = serde_yaml::from_str(calibration).ok()?;
+    let g = one.pop().filter(|g| one.is_empty() && g.name.to_ascii_lowercase() == wanted)?;
+    (calibration.gpu == g.name).then_some(GpuProfile { calibration: Some(calibration), ..g })
 }
 
 /// Names of the built-in GPU profiles, for help texts and error messages.
@@ -268,6 +293,19 @@ mod tests {
                 "MI325X-256GB"
             ]
         );
+    }
+
+    /// A GPU with a calibration of its own, looked up alone, is its entry in the whole table.
+    #[test]
+    fn a_gpu_parsed_alone_is_its_table_entry() {
+        let mut alone = 0;
+        for g in table() {
+            if let Some(one) = own_calibrated(&g.name.to_ascii_lowercase()) {
+                assert_eq!(&one, g);
+                alone += 1;
+            }
+        }
+        assert_eq!(alone, CALIBRATIONS.len(), "every shipped calibration's GPU is found alone");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 use crate::error::InvalidInput;
 use crate::scenario::Resolved;
+use crate::workload::Trace;
 
 /// Bytes one KV block costs in the simulator (block record plus its free-list entry).
 pub const BYTES_PER_KV_BLOCK: f64 = 28.0;
@@ -61,9 +62,9 @@ pub struct Estimate {
     pub memory_bytes: f64,
 }
 
-/// Estimates a run of `r` (with `trace_text`, a ConfigMap's trace, if any) from its resolved
+/// Estimates a run of `r` (with `trace`, a file's or a ConfigMap's trace, if any) from its resolved
 /// figures only: nothing is allocated.
-pub fn estimate(r: &Resolved, trace_text: Option<&str>) -> Estimate {
+pub fn estimate(r: &Resolved, trace: Option<&Trace>) -> Estimate {
     let mut replicas = 0u64;
     let mut kv_blocks = 0f64;
     let (mut most, mut replicas_field, mut kv_field) = (0u64, "spec.replicas".to_string(), String::new());
@@ -87,7 +88,7 @@ pub fn estimate(r: &Resolved, trace_text: Option<&str>) -> Estimate {
     if kv_field.is_empty() {
         kv_field = "spec.hardware".into();
     }
-    let (requests, requests_field) = requests(r, trace_text);
+    let (requests, requests_field) = requests(r, trace);
     let memory_bytes = BASE_BYTES
         + kv_blocks * BYTES_PER_KV_BLOCK
         + replicas as f64 * BYTES_PER_REPLICA
@@ -96,7 +97,7 @@ pub fn estimate(r: &Resolved, trace_text: Option<&str>) -> Estimate {
 }
 
 /// Requests the workload of `r` generates at most, and the field that sets it.
-fn requests(r: &Resolved, trace_text: Option<&str>) -> (f64, String) {
+fn requests(r: &Resolved, trace: Option<&Trace>) -> (f64, String) {
     let w = &r.workload;
     let cap = w.max_requests.map(|m| m as f64);
     let capped = |n: f64, field: &str| match cap {
@@ -104,8 +105,11 @@ fn requests(r: &Resolved, trace_text: Option<&str>) -> (f64, String) {
         _ => (n, field.to_string()),
     };
     if let Some(t) = &w.trace {
-        let text = t.csv.as_deref().or(trace_text).unwrap_or("");
-        let rows = text.lines().count().saturating_sub(1) as f64;
+        let rows = match (&t.csv, trace) {
+            (Some(text), _) => text.lines().count().saturating_sub(1) as f64,
+            (None, Some(trace)) => trace.lines() as f64,
+            (None, None) => 0.0,
+        };
         return capped(rows, "spec.workload.trace");
     }
     let horizon_s = w.duration_seconds.or(r.horizon_us.map(|h| h as f64 / 1e6)).unwrap_or(0.0);
@@ -242,7 +246,7 @@ mod tests {
         let mut r = with_memory(1e12);
         r.workload.trace = Some(serde_yaml::from_str("{configMapRef: {name: t, key: k}}").unwrap());
         r.workload.arrival = None;
-        let broken: Arc<str> = Arc::from("not,a,trace\n");
+        let broken = Arc::new(crate::workload::Trace::parse_csv("not,a,trace\n"));
         let err = simulate(&r, Some(broken.clone()), &SimOptions::default(), &mut NoObserver).err().unwrap();
         assert!(err.to_string().contains("KV blocks"), "the budget was not checked first: {err}");
         // Within the budget, the same broken trace is what fails.

@@ -20,7 +20,7 @@ pub use spec::ScenarioSpec;
 use crate::error::InvalidInput;
 use crate::metrics::{summarize, SimOutput, StreamSummary, Summary, SummaryContext, SummaryMode};
 use crate::sim::{self, Observer, SimError, SimOptions};
-use crate::workload::WorkloadGen;
+use crate::workload::{Trace, WorkloadGen};
 
 /// Why a scenario could not produce a prediction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -41,31 +41,16 @@ pub struct Outcome {
     pub summary: Summary,
 }
 
-/// Simulates a resolved scenario. `trace_text` is the CSV content when the workload replays a trace
-/// from a file (the shell reads it; the core does no I/O). The summary is exact or streamed as
-/// `opts.summary` says, else as the scenario says.
+/// Simulates a resolved scenario. `trace` is the trace read by the caller when the workload replays
+/// one from a file (the shell reads and parses it; the core does no I/O). The summary is exact or
+/// streamed as `opts.summary` says, else as the scenario says.
 pub fn simulate(
     resolved: &Resolved,
-    trace_text: Option<Arc<str>>,
+    trace: Option<Arc<Trace>>,
     opts: &SimOptions,
     observer: &mut dyn Observer,
 ) -> Result<Outcome, RunError> {
-    // Checked before anything is allocated: one manifest cannot exhaust the machine's memory.
-    budget::Budget::default().check(&budget::estimate(resolved, trace_text.as_deref()))?;
-    let mut workload = WorkloadGen::new(&resolved.workload, resolved.seed, trace_text)
-        .map_err(|e| e.under("spec.workload"))?;
-    let stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)
-        .then(|| StreamSummary::new(&resolved.slos));
-    let output = sim::run(&resolved.cluster(), &mut workload, opts, observer, stream)?;
-    if output.stream.is_some() && (!workload.stages().is_empty() || workload.client_timeout_us().is_some()) {
-        // Streamed counters are not split by stage nor filtered by the client's timeout (yet).
-        return Err(InvalidInput::new(
-            "spec.simulation.summary",
-            "streaming does not keep per-stage results or apply the client's request timeout",
-            "use the exact summary (the default) for staged workloads or a client with timeoutSeconds",
-        )
-        .into());
-    }
+    let (output, workload) = run(resolved, trace, opts, observer)?;
     let summary = summarize(
         &output,
         &SummaryContext {
@@ -78,4 +63,41 @@ pub fn simulate(
         },
     );
     Ok(Outcome { output, summary })
+}
+
+/// [`simulate`] without the summary: the records, for callers that score them themselves
+/// (validation and calibration against measurements).
+pub fn simulate_records(
+    resolved: &Resolved,
+    trace: Option<Arc<Trace>>,
+    opts: &SimOptions,
+    observer: &mut dyn Observer,
+) -> Result<SimOutput, RunError> {
+    Ok(run(resolved, trace, opts, observer)?.0)
+}
+
+/// Runs the simulation: its records and the workload that fed it (for the summary's stages).
+fn run(
+    resolved: &Resolved,
+    trace: Option<Arc<Trace>>,
+    opts: &SimOptions,
+    observer: &mut dyn Observer,
+) -> Result<(SimOutput, WorkloadGen), RunError> {
+    // Checked before anything is allocated: one manifest cannot exhaust the machine's memory.
+    budget::Budget::default().check(&budget::estimate(resolved, trace.as_deref()))?;
+    let mut workload =
+        WorkloadGen::new(&resolved.workload, resolved.seed, trace).map_err(|e| e.under("spec.workload"))?;
+    let stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)
+        .then(|| StreamSummary::new(&resolved.slos));
+    let output = sim::run(&resolved.cluster(), &mut workload, opts, observer, stream)?;
+    if output.stream.is_some() && (!workload.stages().is_empty() || workload.client_timeout_us().is_some()) {
+        // Streamed counters are not split by stage nor filtered by the client's timeout (yet).
+        return Err(InvalidInput::new(
+            "spec.simulation.summary",
+            "streaming does not keep per-stage results or apply the client's request timeout",
+            "use the exact summary (the default) for staged workloads or a client with timeoutSeconds",
+        )
+        .into());
+    }
+    Ok((output, workload))
 }

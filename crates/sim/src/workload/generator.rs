@@ -14,7 +14,7 @@ use super::length::Sampler;
 use super::request::{PromptLayout, Request, SessionRef};
 use super::spec::{validate, ArrivalSpec, ClassSpec, LengthDist, PromptOrder, WarmPrefixSpec, WorkloadSpec};
 use super::stage::StageLog;
-use super::trace::TraceSource;
+use super::trace::{Trace, TraceSource};
 use crate::error::InvalidInput;
 use crate::rng::{self, fnv1a64, mix2, SimRng};
 
@@ -338,10 +338,10 @@ pub struct WorkloadGen {
 const SHARED_FEED: usize = 0;
 
 impl WorkloadGen {
-    /// Validates the spec and sets up the streams; `trace_text` is the CSV content when
-    /// `spec.trace.path` was given (the caller reads the file; this module does no I/O).
+    /// Validates the spec and sets up the streams; `trace` is the trace read by the caller when
+    /// `spec.trace.path` was given (this module does no I/O).
     /// Errors name fields by their full path under `spec.workload`.
-    pub fn new(spec: &WorkloadSpec, seed: u64, trace_text: Option<Arc<str>>) -> Result<Self, InvalidInput> {
+    pub fn new(spec: &WorkloadSpec, seed: u64, trace: Option<Arc<Trace>>) -> Result<Self, InvalidInput> {
         validate(spec).map_err(|e| e.under("spec.workload"))?;
         let classes = spec
             .classes
@@ -386,21 +386,22 @@ impl WorkloadGen {
             )
         };
         if let Some(t) = &spec.trace {
-            let text: Arc<str> = match (&t.csv, trace_text) {
-                (Some(inline), _) => Arc::from(inline.as_str()),
-                (None, Some(text)) => text,
+            let trace = match (&t.csv, trace) {
+                (Some(inline), _) => Arc::new(Trace::parse_csv(inline)),
+                (None, Some(trace)) => trace,
                 (None, None) => {
                     return Err(InvalidInput::new(
                         "spec.workload.trace.path",
                         format!("the trace file {:?} was not loaded", t.path.as_deref().unwrap_or("")),
-                        "pass the file's content as trace_text, or inline it as trace.csv",
+                        "pass the file's rows as the trace, or inline it as trace.csv",
                     ))
                 }
             };
             let names = gen.class_names();
             let horizon_us = horizon.map(secs_to_us).unwrap_or(i64::MAX);
-            let source = TraceSource::new(text, names, t.time_scale(), t.prefix_tokens.is_some(), horizon_us)
-                .map_err(|e| e.under("spec.workload"))?;
+            let source =
+                TraceSource::new(trace, &names, t.time_scale(), t.prefix_tokens.is_some(), horizon_us)
+                    .map_err(|e| e.under("spec.workload"))?;
             gen.trace = Some(source);
             gen.trace_prefix_tokens = t.prefix_tokens.unwrap_or(0);
             gen.trace_prefix_groups = t.prefix_groups;

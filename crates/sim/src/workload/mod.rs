@@ -75,4 +75,4 @@ pub use spec::{
     WorkloadProfileSpec, WorkloadSpec, MAX_CLASSES,
 };
 pub use stage::StageLog;
-pub use trace::PlainCsv;
+pub use trace::{PlainCsv, Trace, TraceBuilder};

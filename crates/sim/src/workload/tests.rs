@@ -379,7 +379,7 @@ classes:
 - name: codegen
   slo: {ttftMs: 100}
 "#;
-    let mut g = WorkloadGen::new(&spec(yaml), 1, Some(Arc::from(text.as_str()))).unwrap();
+    let mut g = WorkloadGen::new(&spec(yaml), 1, Some(Arc::new(Trace::parse_csv(&text)))).unwrap();
     let rs = drain(&mut g);
     let rows: Vec<Vec<&str>> =
         text.lines().skip(1).filter(|l| !l.is_empty()).map(|l| l.split(',').collect()).collect();
@@ -398,7 +398,7 @@ classes:
     // Every shipped trace replays as is.
     for name in ["eval-02.csv", "eval-09.csv", "train-20260217-231439.csv"] {
         let text = std::fs::read_to_string(trace_path(name)).unwrap();
-        let mut g = WorkloadGen::new(&spec(yaml), 1, Some(Arc::from(text))).unwrap();
+        let mut g = WorkloadGen::new(&spec(yaml), 1, Some(Arc::new(Trace::parse_csv(&text)))).unwrap();
         assert!(drain(&mut g).len() >= 7200, "{name}");
     }
 }

@@ -177,7 +177,7 @@ async fn reconcile_inner(
         Err(e) => return stall_invalid(ctx, watched, &prev, e).await,
     };
     // Over the budget: refused before anything is allocated, once for these inputs.
-    let estimate = budget::estimate(&prepared.resolved, prepared.trace_text.as_deref());
+    let estimate = budget::estimate(&prepared.resolved, prepared.trace.as_deref());
     if let Err(e) = ctx.limits.budget().check(&estimate) {
         let err = Error::Limit(e.to_string());
         let status = status_stalled(&prev, generation, Some(&prepared.hash), &err, jiff::Timestamp::now());
@@ -265,8 +265,7 @@ async fn run_simulation(
     let (p2, c2) = (prepared.clone(), cancel.clone());
     let joined = tokio::task::spawn_blocking(move || {
         let mut observer = LimitObserver::new(Some(&c2), Some(limits.start()));
-        let r =
-            scenario::simulate(&p2.resolved, p2.trace_text.clone(), &SimOptions::default(), &mut observer);
+        let r = scenario::simulate(&p2.resolved, p2.trace.clone(), &SimOptions::default(), &mut observer);
         (r, observer.exceeded())
     })
     .await;

@@ -1,6 +1,7 @@
 //! The pure steps of a reconcile: validate + build (from the raw object and the objects it
 //! references), hash, and the status that follows each outcome. No client, no I/O: unit-tested.
 
+use blis_sim::workload::Trace;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -39,8 +40,8 @@ pub struct Referenced {
 pub struct Prepared {
     /// Validated, resolved scenario.
     pub resolved: Resolved,
-    /// Trace CSV from a ConfigMap, if any.
-    pub trace_text: Option<Arc<str>>,
+    /// The trace read from a ConfigMap, if any.
+    pub trace: Option<Arc<Trace>>,
     /// sha256 of everything the prediction depends on.
     pub hash: String,
     /// The effective spec (with a referenced HardwareProfile filled in).
@@ -125,7 +126,7 @@ pub fn prepare(name: &str, spec: &ScenarioSpec, refs: &Referenced) -> Result<Pre
                 "name a key of the ConfigMap's data that holds the trace CSV",
             )
         })?;
-        trace_text = Some(Arc::<str>::from(text.as_str()));
+        trace_text = Some(text.as_str());
     }
     if spec.workload.trace.as_ref().is_some_and(|t| t.path.is_some()) {
         return Err(InvalidInput::new(
@@ -137,8 +138,9 @@ pub fn prepare(name: &str, spec: &ScenarioSpec, refs: &Referenced) -> Result<Pre
     let mut resolved = resolve(name, &spec)?;
     resolved.warnings.extend(imported.warnings);
     resolved.sources.extend(imported.sources);
-    let hash = inputs_hash(&spec, trace_text.as_deref(), profile.as_ref());
-    Ok(Prepared { resolved, trace_text, hash, spec })
+    let hash = inputs_hash(&spec, trace_text, profile.as_ref());
+    let trace = trace_text.map(|t| Arc::new(Trace::parse_csv(t)));
+    Ok(Prepared { resolved, trace, hash, spec })
 }
 
 /// sha256 (hex) of the spec, the dereferenced inputs and the simulator version, over canonical JSON
