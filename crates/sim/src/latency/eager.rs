@@ -67,13 +67,18 @@ mod tests {
     use crate::catalog::{gpu, model};
     use crate::latency::{build, LatencyKind};
 
+    /// Llama-3.1-8B's layer count and its calibrated (CUDA-graph) model on `gpu`.
+    fn graphs_on(gpu: &str) -> (u32, Arc<dyn LatencyModel>) {
+        let g = gpu::builtin(gpu).expect("built-in");
+        let m = model::builtin("llama-3.1-8b-instruct").expect("built-in");
+        (m.layers, Arc::from(build(LatencyKind::Calibrated, &m, &g, 1)))
+    }
+
     #[test]
     fn every_step_gains_the_same_launch_time() {
-        let g = gpu::builtin("H100").expect("built-in");
-        let m = model::builtin("llama-3.1-8b-instruct").expect("built-in");
-        let graphs: Arc<dyn LatencyModel> = Arc::from(build(LatencyKind::Calibrated, &m, &g, 1));
-        let eager = Eager::new(graphs.clone(), 33.0, m.layers, 0.0);
-        assert_eq!(eager.extra_us(), 33 * i64::from(m.layers));
+        let (layers, graphs) = graphs_on("H100");
+        let eager = Eager::new(graphs.clone(), 33.0, layers, 0.0);
+        assert_eq!(eager.extra_us(), 33 * i64::from(layers));
         let steps = [
             StepBatch { decode_seqs: 1, decode_context: 100, ..Default::default() },
             StepBatch { decode_seqs: 64, decode_context: 64 * 8000, ..Default::default() },
@@ -92,10 +97,8 @@ mod tests {
 
     #[test]
     fn a_decode_run_equals_its_steps_timed_one_by_one() {
-        let g = gpu::builtin("H100").expect("built-in");
-        let m = model::builtin("llama-3.1-8b-instruct").expect("built-in");
-        let graphs: Arc<dyn LatencyModel> = Arc::from(build(LatencyKind::Calibrated, &m, &g, 1));
-        let eager = Eager::new(graphs, 33.0, m.layers, 0.07);
+        let (layers, graphs) = graphs_on("H100");
+        let eager = Eager::new(graphs, 33.0, layers, 0.07);
         for (seqs, start) in [(1u32, 100u64), (6, 6 * 8100), (64, 64 * 1500)] {
             crate::latency::assert_decode_run_matches_steps(&eager, seqs, start, 200, "eager");
         }
@@ -103,10 +106,8 @@ mod tests {
 
     #[test]
     fn the_prompt_part_of_a_step_is_slowed_and_decodes_are_not() {
-        let g = gpu::builtin("A100").expect("built-in");
-        let m = model::builtin("llama-3.1-8b-instruct").expect("built-in");
-        let graphs: Arc<dyn LatencyModel> = Arc::from(build(LatencyKind::Calibrated, &m, &g, 1));
-        let eager = Eager::new(graphs.clone(), 60.0, m.layers, 0.07);
+        let (layers, graphs) = graphs_on("A100");
+        let eager = Eager::new(graphs.clone(), 60.0, layers, 0.07);
         let decode = StepBatch::decode(8, 8 * 8100);
         assert_eq!(eager.step_time_us(&decode) - graphs.step_time_us(&decode), eager.extra_us());
         let mixed = StepBatch {
