@@ -19,7 +19,6 @@
 //! it from the stack's lowest-rate file (the least queueing), and every replay of the stack gets it
 //! as `trace.warmPrefix`.
 
-use blis_sim::workload::Trace;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,7 +29,7 @@ use super::{ClusterExperiment, Figures, Point, Run, Stack};
 use crate::folder::read_file;
 use blis_sim::error::InvalidInput;
 use blis_sim::metrics::summary::percentile;
-use blis_sim::workload::{ClassSpec, TraceSpec, WarmPrefixSpec, WorkloadSpec};
+use blis_sim::workload::{ClassSpec, Trace, TraceSpec, WarmPrefixSpec, WorkloadSpec};
 
 /// Below this fraction of the most requests logged at the same scenario and QPS, a file is censored.
 pub const CENSORED_FRACTION: f64 = 0.9;
@@ -305,16 +304,20 @@ pub fn convert(folder: &Path) -> Result<ClusterExperiment, InvalidInput> {
     }
     // The file that logged the most requests per (scenario, qps): its request count, name, stack
     // and trace (a censored file replays it: the load that was sent).
-    let mut most: BTreeMap<(String, u64), Fullest> = BTreeMap::new();
+    let mut best: BTreeMap<(String, u64), (u64, &String, &String, &FileData)> = BTreeMap::new();
     for ((stack, scenario), files) in &groups {
         for (qps, fname, d) in files {
             let n = d.figures.n.unwrap_or(0);
             let k = (scenario.clone(), qps_key(*qps));
-            if most.get(&k).is_none_or(|m| n > m.0) {
-                most.insert(k, (n, fname.clone(), stack.clone(), Arc::new(Trace::parse_csv(&d.trace_csv))));
+            if best.get(&k).is_none_or(|m| n > m.0) {
+                best.insert(k, (n, fname, stack, d));
             }
         }
     }
+    let most: BTreeMap<(String, u64), Fullest> = best
+        .into_iter()
+        .map(|(k, (n, f, s, d))| (k, (n, f.clone(), s.clone(), Arc::new(Trace::parse_csv(&d.trace_csv)))))
+        .collect();
     let mut stacks = Vec::new();
     for ((stack, scenario), mut files) in groups {
         files.sort_by(|a, b| a.0.total_cmp(&b.0));
