@@ -1,7 +1,6 @@
 //! The pure steps of a reconcile: validate + build (from the raw object and the objects it
 //! references), hash, and the status that follows each outcome. No client, no I/O: unit-tested.
 
-use blis_sim::workload::Trace;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -20,6 +19,7 @@ use blis_sim::metrics::Summary;
 use blis_sim::scenario::spec::HardwareSpec;
 use blis_sim::scenario::Inputs;
 use blis_sim::scenario::{Resolved, ScenarioSpec};
+use blis_sim::workload::Trace;
 
 /// Version of the simulator, recorded in status and part of the inputs hash (an upgrade re-simulates).
 pub const SIMULATOR_VERSION: &str = env!("CARGO_PKG_VERSION");
