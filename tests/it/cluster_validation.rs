@@ -375,6 +375,45 @@ fn a_from_spec_patch_reaches_every_converted_stack() {
     }
 }
 
+/// `from.stacks` patches and annotates one converted stack (by its name, or every scenario of a stack
+/// folder) and leaves the others alone; a key that names no stack is refused with the names to use.
+#[test]
+fn a_from_stacks_override_reaches_only_the_stacks_it_names() {
+    let dir = std::env::temp_dir().join(format!("blis-cluster-override-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("e.yaml");
+    let doc = |key: &str| {
+        format!(
+            "kind: ClusterExperiment\nfrom:\n  folder: {}\n  spec: {{vllm: {{version: '0.8.5'}}}}\n  stacks:\n    {key}: {{spec: {{replicas: 3}}, notes: [told apart]}}\n",
+            shared("llmd-benchmark-2025-exp-2").display()
+        )
+    };
+    std::fs::write(&file, doc("llm-d-70b-2replicas")).unwrap();
+    let exps = cluster::load_paths(std::slice::from_ref(&file), None).unwrap();
+    let stacks: Vec<_> = exps.iter().flat_map(|e| &e.stacks).collect();
+    assert_eq!(stacks.len(), 4);
+    for s in &stacks {
+        let mine = s.name.starts_with("llm-d-70b-2replicas ");
+        assert_eq!(s.patch["vllm"]["version"], "0.8.5", "{}: the common patch stays", s.name);
+        assert_eq!(s.patch["replicas"], if mine { 3 } else { 2 }, "{}", s.name);
+        assert_eq!(s.notes.iter().any(|n| n == "told apart"), mine, "{}", s.name);
+    }
+    std::fs::write(&file, doc("'llm-d-70b-2replicas sharegpt'")).unwrap();
+    let exps = cluster::load_paths(std::slice::from_ref(&file), None).unwrap();
+    let patched: Vec<&str> = exps
+        .iter()
+        .flat_map(|e| &e.stacks)
+        .filter(|s| s.patch["replicas"] == 3)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(patched, ["llm-d-70b-2replicas sharegpt"]);
+    std::fs::write(&file, doc("llm-d")).unwrap();
+    let e = cluster::load_paths(std::slice::from_ref(&file), None).unwrap_err();
+    assert!(e.field.ends_with("from.stacks.llm-d"), "{e}");
+    assert!(e.fix.contains("vllm-70b-2replicas short_input"), "the fix lists the stacks: {e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `blis run --report --measured`: a measurement of the scenario's load ladder is drawn over the
 /// per-stage plots (solid where scored, hollow where the file says not to score); a measurement of
 /// other rates, or a path that holds none, is refused in one line (exit 2).

@@ -15,13 +15,16 @@
 //!     - {stage: 1, rate: 3, ttft_mean_ms: 133, ttft_p90_ms: 162, output_tokens_per_s: 1777, n: 60}
 //! ```
 //!
-//! Or, for a published folder converted as it is: `from: {folder: PATH, deployment: PATH, spec: PATCH}`
-//! (`deployment` only where the folder holds none; `spec` patches every stack with what the folder
-//! does not record).
+//! Or, for a published folder converted as it is: `from: {folder: PATH, deployment: PATH, spec: PATCH,
+//! stacks: {NAME: {spec: PATCH, notes: [...]}}}` (`deployment` only where the folder holds none; `spec`
+//! patches every stack with what the folder does not record, `stacks` one stack, or every scenario of
+//! a stack folder, with what only it lacks).
 
-use blis_sim::workload::Trace;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use blis_sim::workload::Trace;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -66,6 +69,33 @@ struct FromDoc {
     /// release behind an image tagged `latest`).
     #[serde(default)]
     spec: Option<Value>,
+    /// Per converted stack (by its name, or by the stack folder that names several): a merge patch
+    /// and notes, for what the folder does not record about that stack alone.
+    #[serde(default)]
+    stacks: BTreeMap<String, StackOverride>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackOverride {
+    #[serde(default)]
+    spec: Option<Value>,
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+/// Whether the override keyed `key` is for the converted stack `name`: its whole name, or the stack
+/// folder it starts with (`llm-d-70b-2replicas` for `llm-d-70b-2replicas sharegpt`).
+fn override_applies(key: &str, name: &str) -> bool {
+    name == key || name.strip_prefix(key).is_some_and(|rest| rest.starts_with(' '))
+}
+
+/// Merges `patch` into a stack's patch (which may still be null).
+fn merge_into(stack: &mut Stack, patch: &Value) {
+    if stack.patch.is_null() {
+        stack.patch = Value::Object(Default::default());
+    }
+    blis_sim::scenario::patch::merge_patch(&mut stack.patch, patch);
 }
 
 #[derive(Deserialize)]
@@ -163,15 +193,41 @@ pub fn parse(
             .map(Path::to_path_buf)
             .or_else(|| from.deployment.map(|d| super::absolute(&dir.join(d))));
         let mut exps = super::convert(&folder, kind, dep.as_deref())?;
+        for (key, o) in &from.stacks {
+            let names: Vec<&str> = exps.iter().flat_map(|e| &e.stacks).map(|s| s.name.as_str()).collect();
+            if !names.iter().any(|n| override_applies(key, n)) {
+                return Err(InvalidInput::new(
+                    format!("{file}: from.stacks.{key}"),
+                    "names no stack of the folder",
+                    format!("use a stack's name or its folder: {}", names.join(", ")),
+                ));
+            }
+            if o.spec.as_ref().is_some_and(|p| !p.is_object()) {
+                return Err(InvalidInput::new(
+                    format!("{file}: from.stacks.{key}.spec"),
+                    "is not a mapping",
+                    "give a merge patch on the stack's scenario spec, e.g. {replicas: 2}",
+                ));
+            }
+        }
         for e in &mut exps {
             e.source = path.to_path_buf();
             e.notes.extend(doc.notes.iter().cloned());
-            if let Some(patch) = &from.spec {
-                for s in &mut e.stacks {
-                    if s.patch.is_null() {
-                        s.patch = Value::Object(Default::default());
+            for s in &mut e.stacks {
+                if let Some(patch) = &from.spec {
+                    merge_into(s, patch);
+                }
+                let mine: Vec<&StackOverride> = from
+                    .stacks
+                    .iter()
+                    .filter(|(k, _)| override_applies(k, &s.name))
+                    .map(|(_, o)| o)
+                    .collect();
+                for o in mine {
+                    if let Some(patch) = &o.spec {
+                        merge_into(s, patch);
                     }
-                    blis_sim::scenario::patch::merge_patch(&mut s.patch, patch);
+                    s.notes.extend(o.notes.iter().cloned());
                 }
             }
         }
@@ -297,6 +353,19 @@ mod tests {
 
     /// Only a YAML document whose `kind` is the cluster kind is one: mentioning the name elsewhere,
     /// another kind, or no kind (a single-replica experiment) is not.
+    #[test]
+    fn an_override_key_is_a_stack_name_or_the_folder_it_starts_with() {
+        assert!(override_applies("llm-d-70b-2replicas", "llm-d-70b-2replicas sharegpt"));
+        assert!(override_applies("llm-d-70b-2replicas sharegpt", "llm-d-70b-2replicas sharegpt"));
+        assert!(override_applies("A100 vllm-2replicas", "A100 vllm-2replicas"));
+        assert!(
+            !override_applies("llm-d", "llm-d-70b-2replicas sharegpt"),
+            "a prefix of the folder is not it"
+        );
+        assert!(!override_applies("A100 vllm-2replicas", "A100 vllm-3replicas"));
+        assert!(!override_applies("llm-d-70b-2replicas sharegpt", "llm-d-70b-2replicas"));
+    }
+
     #[test]
     fn the_kind_decides_what_a_cluster_experiment_is() {
         assert!(is_cluster_experiment("kind: ClusterExperiment\nname: x\n"));
