@@ -407,6 +407,24 @@ fn a_from_stacks_override_reaches_only_the_stacks_it_names() {
         .map(|s| s.name.as_str())
         .collect();
     assert_eq!(patched, ["llm-d-70b-2replicas sharegpt"]);
+    // A patch that sets the router says so, since the conversion's notes describe the one it replaced.
+    std::fs::write(
+        &file,
+        doc("llm-d-70b-2replicas").replace("replicas: 3", "router: {policy: leastRequests}"),
+    )
+    .unwrap();
+    let exps = cluster::load_paths(std::slice::from_ref(&file), None).unwrap();
+    for s in exps.iter().flat_map(|e| &e.stacks) {
+        let mine = s.name.starts_with("llm-d-70b-2replicas ");
+        assert_eq!(
+            s.patch["router"]["policy"],
+            if mine { "leastRequests" } else { "roundRobin" },
+            "{}",
+            s.name
+        );
+        let said = s.notes.iter().any(|n| n.contains("from.stacks.llm-d-70b-2replicas.spec.router"));
+        assert_eq!(said, mine, "{}: {:?}", s.name, s.notes);
+    }
     std::fs::write(&file, doc("llm-d")).unwrap();
     let e = cluster::load_paths(std::slice::from_ref(&file), None).unwrap_err();
     assert!(e.field.ends_with("from.stacks.llm-d"), "{e}");

@@ -98,6 +98,16 @@ fn merge_into(stack: &mut Stack, patch: &Value) {
     blis_sim::scenario::patch::merge_patch(&mut stack.patch, patch);
 }
 
+/// Says so in the stack's notes when `patch` (from `at`) sets the router: the conversion's own notes
+/// describe the router it chose, which the patch replaces.
+fn note_router_override(stack: &mut Stack, patch: &Value, at: &str) {
+    if patch.get("router").is_some() {
+        stack
+            .notes
+            .push(format!("router as {at}.router gives it (notes on the converted router no longer apply)"));
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StackDoc {
@@ -216,16 +226,14 @@ pub fn parse(
             for s in &mut e.stacks {
                 if let Some(patch) = &from.spec {
                     merge_into(s, patch);
+                    note_router_override(s, patch, "from.spec");
                 }
-                let mine: Vec<&StackOverride> = from
-                    .stacks
-                    .iter()
-                    .filter(|(k, _)| override_applies(k, &s.name))
-                    .map(|(_, o)| o)
-                    .collect();
-                for o in mine {
+                let mine: Vec<(&String, &StackOverride)> =
+                    from.stacks.iter().filter(|(k, _)| override_applies(k, &s.name)).collect();
+                for (key, o) in mine {
                     if let Some(patch) = &o.spec {
                         merge_into(s, patch);
+                        note_router_override(s, patch, &format!("from.stacks.{key}.spec"));
                     }
                     s.notes.extend(o.notes.iter().cloned());
                 }
