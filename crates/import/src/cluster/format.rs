@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use blis_sim::workload::Trace;
-
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -203,8 +202,8 @@ pub fn parse(
             .map(Path::to_path_buf)
             .or_else(|| from.deployment.map(|d| super::absolute(&dir.join(d))));
         let mut exps = super::convert(&folder, kind, dep.as_deref())?;
+        let names: Vec<&str> = exps.iter().flat_map(|e| &e.stacks).map(|s| s.name.as_str()).collect();
         for (key, o) in &from.stacks {
-            let names: Vec<&str> = exps.iter().flat_map(|e| &e.stacks).map(|s| s.name.as_str()).collect();
             if !names.iter().any(|n| override_applies(key, n)) {
                 return Err(InvalidInput::new(
                     format!("{file}: from.stacks.{key}"),
@@ -359,8 +358,8 @@ fn run(r: RunDoc, dir: &Path, at: &str) -> Result<Run, InvalidInput> {
 mod tests {
     use super::*;
 
-    /// Only a YAML document whose `kind` is the cluster kind is one: mentioning the name elsewhere,
-    /// another kind, or no kind (a single-replica experiment) is not.
+    /// A `from.stacks` key names a whole stack, or the stack folder before the scenario: never a
+    /// shorter prefix, another stack, or a scenario the stack does not have.
     #[test]
     fn an_override_key_is_a_stack_name_or_the_folder_it_starts_with() {
         assert!(override_applies("llm-d-70b-2replicas", "llm-d-70b-2replicas sharegpt"));
@@ -374,6 +373,8 @@ mod tests {
         assert!(!override_applies("llm-d-70b-2replicas sharegpt", "llm-d-70b-2replicas"));
     }
 
+    /// Only a YAML document whose `kind` is the cluster kind is one: mentioning the name elsewhere,
+    /// another kind, or no kind (a single-replica experiment) is not.
     #[test]
     fn the_kind_decides_what_a_cluster_experiment_is() {
         assert!(is_cluster_experiment("kind: ClusterExperiment\nname: x\n"));
