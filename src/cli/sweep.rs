@@ -1,6 +1,5 @@
 //! `blis sweep`: expand a SimulationSweep, simulate the candidates in parallel, rank them.
 
-use blis_sim::workload::Trace;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,6 +10,7 @@ use super::{print_json, spec_yaml, write_file, CliError, Output};
 use blis_plan::sweep::{self, eval, expand::Candidate, shard, SweepReport};
 use blis_report::{html, ScenarioReport};
 use blis_sim::error::InvalidInput;
+use blis_sim::workload::Trace;
 
 pub const HELP: &str = "\
 Expand the SimulationSweep in FILE (apiVersion twin.blis.dev/v1alpha1) into candidates, simulate them

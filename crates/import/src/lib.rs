@@ -16,11 +16,11 @@ pub mod yaml_error;
 
 pub use llmd::{apply, Objects};
 
-use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use blis_sim::error::InvalidInput;
 use blis_sim::scenario::{Outcome, Resolved, RunError, ScenarioSpec};
+use blis_sim::workload::Trace;
 
 /// Validates and resolves a scenario spec, expanding its workload profile ([`profile::expand`]) and
 /// reading its endpoint-picker config with [`epp::parse`]: what every caller above the simulator

@@ -1,7 +1,6 @@
 //! The file edge of the CLI: reading scenario files and the trace files they name. Kept apart so the
 //! rest of the scenario code stays free of I/O.
 
-use blis_sim::workload::Trace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -11,6 +10,7 @@ use crate::manifest::{parse_scenarios, ScenarioManifest, API_VERSION, KIND};
 use blis_sim::catalog::Calibration;
 use blis_sim::error::InvalidInput;
 use blis_sim::scenario::spec::ImportSpec;
+use blis_sim::workload::Trace;
 
 /// A scenario read from a file, with the text of its trace when it replays one from a path.
 #[derive(Debug, Clone)]

@@ -2,11 +2,11 @@
 //! marked. Rows are built from the status [`Predictions`], so candidates simulated from files and
 //! scenarios read from a cluster go through the same code.
 
-use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use crate::predictions::Predictions;
 use blis_sim::scenario::{RunError, ScenarioSpec};
+use blis_sim::workload::Trace;
 use serde::Serialize;
 
 /// One candidate: its name, its status-shaped predictions and whether its SLOs and gates were met.

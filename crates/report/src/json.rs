@@ -1,6 +1,5 @@
 //! The JSON shape of `blis run --output json`: stable snake_case names, latencies in milliseconds.
 
-use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -8,6 +7,7 @@ use serde::Serialize;
 use blis_sim::metrics::{SimOutput, Summary};
 use blis_sim::scenario::{self, Inputs, Resolved, RunError, ScenarioSpec};
 use blis_sim::sim::{NoObserver, SimOptions};
+use blis_sim::workload::Trace;
 
 /// One scenario's prediction.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -12,7 +12,6 @@ pub mod guide_table;
 pub mod lmbench;
 pub mod serving_runs;
 
-use blis_sim::workload::Trace;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -24,6 +23,7 @@ use blis_sim::error::InvalidInput;
 use blis_sim::scenario::patch::merge_patch;
 use blis_sim::scenario::spec::ImportSpec;
 use blis_sim::scenario::ScenarioSpec;
+use blis_sim::workload::Trace;
 use blis_sim::workload::WorkloadSpec;
 
 /// A measured point: one load stage of a run, or the whole run.
@@ -66,7 +66,7 @@ pub struct Run {
     pub label: String,
     /// The load (a profile, generated classes, or a trace, read into `trace`).
     pub workload: WorkloadSpec,
-    /// CSV text of the trace the workload replays.
+    /// The trace the workload replays, read once (shared by the runs that replay the same file).
     pub trace: Option<Arc<Trace>>,
     /// Measured points.
     pub points: Vec<Point>,

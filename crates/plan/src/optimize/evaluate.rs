@@ -2,7 +2,6 @@
 //! candidates: common random numbers) in parallel through the sweep engine ([`eval::evaluate`]), and
 //! read the metrics out of the run's JSON summary.
 
-use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -13,6 +12,7 @@ use crate::sweep::eval::{self, RunControl};
 use blis_sim::metrics::Summary;
 use blis_sim::scenario::patch::{self, Edit};
 use blis_sim::scenario::{RunError, ScenarioSpec};
+use blis_sim::workload::Trace;
 
 /// Metric values of one spec on a set of seeds, in the order of [`Evaluator::metrics`].
 #[derive(Debug, Clone, PartialEq, Serialize)]

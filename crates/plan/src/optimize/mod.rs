@@ -12,7 +12,6 @@ pub mod evaluate;
 pub mod search;
 pub mod spec;
 
-use blis_sim::workload::Trace;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -20,6 +19,7 @@ use serde::Serialize;
 use blis_sim::error::InvalidInput;
 use blis_sim::scenario::patch::{self, Edit};
 use blis_sim::scenario::{RunError, ScenarioSpec};
+use blis_sim::workload::Trace;
 use evaluate::{Evaluator, SeedSet};
 use search::{Score, SearchConfig};
 use spec::{Goal, PolicySearchSpec};

@@ -2,7 +2,6 @@
 //! engine behind sweeps, searches and the optimiser. Results come back in input order, so they do
 //! not depend on the number of threads.
 
-use blis_sim::workload::Trace;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -17,6 +16,7 @@ use blis_sim::metrics::{gates, Summary};
 use blis_sim::scenario::limits::{LimitObserver, RunLimits};
 use blis_sim::scenario::{simulate, RunError, ScenarioSpec};
 use blis_sim::sim::{SimError, SimOptions};
+use blis_sim::workload::Trace;
 
 /// Worker threads: the given number, else every core; capped by the sweep's `maxParallel`.
 pub fn threads(requested: Option<usize>, max_parallel: Option<i64>) -> usize {

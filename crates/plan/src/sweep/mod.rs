@@ -10,7 +10,6 @@ pub mod search;
 pub mod shard;
 pub mod spec;
 
-use blis_sim::workload::Trace;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,6 +20,7 @@ use crate::sweep::spec::SweepSpec;
 use blis_import::manifest::Metadata;
 use blis_import::manifest::API_VERSION;
 use blis_sim::error::InvalidInput;
+use blis_sim::workload::Trace;
 use eval::CandidateResult;
 use expand::Candidate;
 use rank::Ranked;
