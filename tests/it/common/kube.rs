@@ -201,7 +201,11 @@ impl Env {
     }
 
     /// Installs the CRDs of `crds/` and of `extra` (paths from the repository root), waits until
-    /// every CRD is Established, and applies the controller's RBAC (`hack/rbac.yaml`).
+    /// every CRD is Established, and applies the controller's RBAC (`hack/rbac.yaml`). Scenarios,
+    /// sweeps and HardwareProfiles an earlier test left on the shared API server are deleted first:
+    /// a controller started later would otherwise re-simulate them in the background (the import
+    /// test's HardwareProfile re-prices every H100 scenario), and a test's timings would depend on
+    /// which tests ran before it.
     pub fn install(&self, extra: &[&str]) {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
         for f in std::iter::once("crds").chain(extra.iter().copied()) {
@@ -209,6 +213,11 @@ impl Env {
         }
         self.ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=30s"]);
         self.ok(&["apply", "-f", root.join("hack/rbac.yaml").to_str().unwrap()]);
+        let kinds =
+            "simulationscenarios.twin.blis.dev,simulationsweeps.twin.blis.dev,hardwareprofiles.twin.blis.dev";
+        self.ok(&["delete", kinds, "--all", "--all-namespaces", "--wait=true", "--timeout=60s"]);
+        let left = self.ok(&["get", kinds, "--all-namespaces", "-o", "name"]);
+        assert!(left.trim().is_empty(), "objects of earlier tests not deleted: {left}");
     }
 
     /// Whether the controller's ServiceAccount may do `args` (`kubectl auth can-i` words).

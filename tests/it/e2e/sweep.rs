@@ -272,8 +272,12 @@ fn sweep_reconciles_into_a_ranking() {
     // Eight candidates of 720k requests each: over ten seconds of work even in a release build, so
     // it is still running when deleted (and would outlast the wait were it not cancelled).
     env.apply(NS, &heavy_sweep("doomed", &[6, 7, 8, 9, 10, 11, 12, 13], 7200));
+    // Its own status says its run started (written before the run is spawned), and a run is in flight.
     wait_until("doomed simulating", Duration::from_secs(30), || {
-        (metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0).then_some(())
+        let o = get_named(&env, "doomed");
+        (cond(&o, "Reconciling").is_some_and(|c| c["status"] == "True" && c["reason"] == "Simulating")
+            && metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 1.0)
+            .then_some(())
     });
     env.ok(&["delete", "simsweep", "doomed", "-n", NS, "--wait=false"]);
     let after = env.wait_cancelled(cancelled_before, "the deleted sweep's run cancelled");
