@@ -35,23 +35,6 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[lo] + (sorted[hi] - sorted[lo]) * frac
 }
 
-impl Dist {
-    /// The distribution of `values` (sorted in place).
-    pub fn of(values: &mut [f64]) -> Self {
-        if values.is_empty() {
-            return Self::default();
-        }
-        values.sort_by(f64::total_cmp);
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        Self {
-            mean,
-            p50: percentile(values, 50.0),
-            p90: percentile(values, 90.0),
-            p99: percentile(values, 99.0),
-        }
-    }
-}
-
 /// Request counts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
@@ -330,8 +313,8 @@ pub(super) struct Scratch {
 impl Scratch {
     /// The distribution of an integer-µs metric over the records of `class` (all when `None`), in ms.
     /// Sorting the integers gives the same order as sorting their millisecond values (`x / 1000` is
-    /// monotone), so the mean (summed in sorted order) and percentiles are bit-identical to
-    /// [`Dist::of`] on the converted values.
+    /// monotone), so the mean (summed in sorted order) and percentiles are bit-identical to those
+    /// of the converted values sorted.
     fn int_dist(&mut self, recs: &[RequestRecord], class: Option<u16>, m: Metric) -> Dist {
         self.ints.clear();
         self.ints.extend(recs.iter().filter(|r| class.is_none_or(|c| r.class == c)).map(|r| m.us(r)));
@@ -354,12 +337,29 @@ impl Scratch {
                 .filter(|r| class.is_none_or(|c| r.class == c))
                 .filter_map(|r| r.itl_mean_us().map(|m| m / 1000.0)),
         );
-        // Unstable sort: elements equal under total_cmp are bit-identical, so the order is the same.
         if self.floats.is_empty() {
             return Dist::default();
         }
-        self.floats.sort_unstable_by(f64::total_cmp);
+        sort_floats(&mut self.floats, &mut self.ints, &mut self.spare);
         Dist::of_sorted(&self.floats)
+    }
+}
+
+/// The integer whose order is `f64::total_cmp`'s order of `x` (the transform `total_cmp` compares
+/// by); it is its own inverse on the bits.
+fn total_order_key(bits: i64) -> i64 {
+    bits ^ (((bits >> 63) as u64) >> 1) as i64
+}
+
+/// Sorts `v` as `sort_unstable_by(f64::total_cmp)` does (values equal under `total_cmp` are
+/// bit-identical, so any sort gives the same sequence), by the radix sort of their order keys.
+/// `keys` and `spare` are scratch.
+fn sort_floats(v: &mut [f64], keys: &mut Vec<i64>, spare: &mut Vec<i64>) {
+    keys.clear();
+    keys.extend(v.iter().map(|x| total_order_key(x.to_bits() as i64)));
+    radix_sort(keys, spare);
+    for (x, &k) in v.iter_mut().zip(keys.iter()) {
+        *x = f64::from_bits(total_order_key(k) as u64);
     }
 }
 
@@ -794,6 +794,35 @@ mod tests {
             want.sort_unstable();
             radix_sort(&mut v, &mut spare);
             assert_eq!(v, want, "len {len}, spread {spread}");
+        }
+    }
+
+    /// Floats sort as `sort_unstable_by(f64::total_cmp)` does, bit for bit: signs, zeros of both
+    /// signs, subnormals, infinities, NaNs, and the positive latencies the summary sorts.
+    #[test]
+    fn float_sort_equals_total_cmp() {
+        let (mut keys, mut spare) = (Vec::new(), Vec::new());
+        let mut x = 5u64;
+        let special =
+            [0.0, -0.0, f64::MIN_POSITIVE / 4.0, -1e-300, f64::INFINITY, f64::NEG_INFINITY, f64::NAN, 1.5];
+        for (len, positive) in [(0, true), (7, false), (1500, true), (1500, false), (30_000, true)] {
+            let mut v: Vec<f64> = (0..len as u64)
+                .map(|k| {
+                    x = crate::rng::mix2(x, k);
+                    if positive {
+                        (x % 5_000_000) as f64 / 1000.0 + 0.001
+                    } else if x % 5 == 0 {
+                        special[(x / 5 % special.len() as u64) as usize]
+                    } else {
+                        f64::from_bits(x)
+                    }
+                })
+                .collect();
+            let mut want = v.clone();
+            want.sort_unstable_by(f64::total_cmp);
+            sort_floats(&mut v, &mut keys, &mut spare);
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&v), bits(&want), "len {len}");
         }
     }
 
