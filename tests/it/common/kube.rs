@@ -213,11 +213,34 @@ impl Env {
         }
         self.ok(&["wait", "--for=condition=Established", "crd", "--all", "--timeout=30s"]);
         self.ok(&["apply", "-f", root.join("hack/rbac.yaml").to_str().unwrap()]);
+        self.delete_twin_objects();
+    }
+
+    /// Deletes every SimulationScenario, SimulationSweep and HardwareProfile: one DeleteCollection
+    /// per namespace and kind (`kubectl delete --all` sends a request per object, and kubectl's
+    /// client-side rate limit makes hundreds of them take minutes), then waits until none is left.
+    fn delete_twin_objects(&self) {
+        const API: &str = "/apis/twin.blis.dev/v1alpha1";
+        for kind in ["simulationscenarios", "simulationsweeps"] {
+            let list = self.ok(&[
+                "get",
+                &format!("{kind}.twin.blis.dev"),
+                "--all-namespaces",
+                "-o",
+                "jsonpath={range .items[*]}{.metadata.namespace}{\"\\n\"}{end}",
+            ]);
+            let namespaces: std::collections::BTreeSet<&str> =
+                list.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            for ns in namespaces {
+                self.ok(&["delete", "--raw", &format!("{API}/namespaces/{ns}/{kind}")]);
+            }
+        }
+        self.ok(&["delete", "--raw", &format!("{API}/hardwareprofiles")]);
         let kinds =
             "simulationscenarios.twin.blis.dev,simulationsweeps.twin.blis.dev,hardwareprofiles.twin.blis.dev";
-        self.ok(&["delete", kinds, "--all", "--all-namespaces", "--wait=true", "--timeout=60s"]);
-        let left = self.ok(&["get", kinds, "--all-namespaces", "-o", "name"]);
-        assert!(left.trim().is_empty(), "objects of earlier tests not deleted: {left}");
+        wait_until("the objects of earlier tests deleted", Duration::from_secs(60), || {
+            self.ok(&["get", kinds, "--all-namespaces", "-o", "name"]).trim().is_empty().then_some(())
+        });
     }
 
     /// Whether the controller's ServiceAccount may do `args` (`kubectl auth can-i` words).
