@@ -16,6 +16,7 @@ mod guide_folders;
 mod invariants;
 mod layering;
 mod optimize;
+mod prefetch;
 mod profiles;
 mod report;
 mod shared_manifests;

@@ -126,8 +126,10 @@ pub fn validate(
     calibration: Option<&Calibration>,
     threads: usize,
 ) -> Result<Report, RunError> {
+    // A run generates its workload ahead on a second thread only when it has the machine to itself.
+    let opts = SimOptions { prefetch_workload: threads.min(exps.len()) <= 1, ..SimOptions::default() };
     let rows = par_map(exps, threads, |e| -> Result<Scored, RunError> {
-        let sim = simulate(e, calibration, None, &SimOptions::default())?;
+        let sim = simulate(e, calibration, None, &opts)?;
         let predicted = score::predicted(&sim.output);
         let measured = score::measured(e);
         let reference = e.reference().map(|r| score::from_summary(r, None));

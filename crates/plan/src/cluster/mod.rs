@@ -69,8 +69,9 @@ type RunResult = (Result<Outcome, String>, Vec<String>);
 /// the comparison; the mean over seeds estimates what the benchmark measures on average.
 pub const PREDICTION_SEEDS: u64 = 5;
 
-/// Simulates one run with the `k`-th seed derived from the scenario's own (seed + k).
-fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64) -> RunResult {
+/// Simulates one run with the `k`-th seed derived from the scenario's own (seed + k); `alone` when no
+/// other run shares the machine (it may then generate its workload ahead on a second thread).
+fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64, alone: bool) -> RunResult {
     let (mut spec, warnings) = match cluster::scenario_for(stack, run) {
         Ok(x) => x,
         Err(e) => return (Err(e.to_string()), Vec::new()),
@@ -86,9 +87,9 @@ fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64) -> 
     };
     let mut all = warnings;
     all.extend(resolved.warnings.iter().cloned());
-    let out =
-        blis_sim::scenario::simulate(&resolved, run.trace.clone(), &SimOptions::default(), &mut NoObserver)
-            .map_err(|e| e.to_string());
+    let opts = SimOptions { prefetch_workload: alone, ..SimOptions::default() };
+    let out = blis_sim::scenario::simulate(&resolved, run.trace.clone(), &opts, &mut NoObserver)
+        .map_err(|e| e.to_string());
     (out, all)
 }
 
@@ -160,9 +161,10 @@ pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threa
             })
         })
         .collect();
+    let alone = threads.min(jobs.len()) <= 1;
     let run = |&(e, s, r, k): &(usize, usize, usize, u64)| {
         let st = &exps[e].stacks[s];
-        simulate(st, &st.runs[r], profile, k)
+        simulate(st, &st.runs[r], profile, k, alone)
     };
     let results: Vec<RunResult> = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
         Ok(pool) => pool.install(|| jobs.par_iter().map(run).collect()),

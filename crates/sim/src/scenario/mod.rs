@@ -20,7 +20,7 @@ pub use spec::ScenarioSpec;
 use crate::error::InvalidInput;
 use crate::metrics::{summarize, SimOutput, StreamSummary, Summary, SummaryContext, SummaryMode};
 use crate::sim::{self, Observer, SimError, SimOptions};
-use crate::workload::{Trace, WorkloadGen};
+use crate::workload::{source, Trace, WorkloadGen};
 
 /// Why a scenario could not produce a prediction.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -76,6 +76,10 @@ pub fn simulate_records(
     Ok(run(resolved, trace, opts, observer)?.0)
 }
 
+/// Runs with fewer requests than this generate them inline: a second thread would cost more to
+/// start than it saves.
+const PREFETCH_MIN_REQUESTS: f64 = 2000.0;
+
 /// Runs the simulation: its records and the workload that fed it (for the summary's stages).
 fn run(
     resolved: &Resolved,
@@ -84,12 +88,21 @@ fn run(
     observer: &mut dyn Observer,
 ) -> Result<(SimOutput, WorkloadGen), RunError> {
     // Checked before anything is allocated: one manifest cannot exhaust the machine's memory.
-    budget::Budget::default().check(&budget::estimate(resolved, trace.as_deref()))?;
+    let estimate = budget::estimate(resolved, trace.as_deref());
+    budget::Budget::default().check(&estimate)?;
     let mut workload =
         WorkloadGen::new(&resolved.workload, resolved.seed, trace).map_err(|e| e.under("spec.workload"))?;
     let stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)
         .then(|| StreamSummary::new(&resolved.slos));
-    let output = sim::run(&resolved.cluster(), &mut workload, opts, observer, stream)?;
+    let cluster = resolved.cluster();
+    let output =
+        if opts.prefetch_workload && workload.is_open_loop() && estimate.requests >= PREFETCH_MIN_REQUESTS {
+            source::prefetched(&mut workload, cluster.horizon_us, |src| {
+                sim::run(&cluster, src, opts, observer, stream)
+            })
+        } else {
+            sim::run(&cluster, &mut workload, opts, observer, stream)
+        }?;
     if output.stream.is_some() && (!workload.stages().is_empty() || workload.client_timeout_us().is_some()) {
         // Streamed counters are not split by stage nor filtered by the client's timeout (yet).
         return Err(InvalidInput::new(

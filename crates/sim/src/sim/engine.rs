@@ -26,7 +26,8 @@ use crate::metrics::{
     SummaryMode, TimelinePoint,
 };
 use crate::rng::{self, SimRng};
-use crate::workload::{Request, WorkloadGen};
+use crate::workload::source::RequestSource;
+use crate::workload::Request;
 
 /// KV transfer between prefill and decode replicas.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -74,11 +75,20 @@ pub struct SimOptions {
     /// Exact or streaming summary, overriding the scenario's `simulation.summary` (`None`: as the
     /// scenario says).
     pub summary: Option<SummaryMode>,
+    /// Generate an open-loop workload ahead on a second thread (identical results). Off where
+    /// runs already fill every core (sweeps, validation of many runs at once).
+    pub prefetch_workload: bool,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        Self { decode_fast_forward: true, check_invariants: false, max_events: None, summary: None }
+        Self {
+            decode_fast_forward: true,
+            check_invariants: false,
+            max_events: None,
+            summary: None,
+            prefetch_workload: true,
+        }
     }
 }
 
@@ -274,7 +284,7 @@ struct Sim<'a> {
 /// `stream` given, summarising completed requests into it instead of keeping their records.
 pub fn run(
     cfg: &ClusterConfig,
-    workload: &mut WorkloadGen,
+    workload: &mut impl RequestSource,
     opts: &SimOptions,
     obs: &mut dyn Observer,
     stream: Option<StreamSummary>,
@@ -293,7 +303,7 @@ pub fn run(
         slab: Slab::default(),
         q: Queue { heap: BinaryHeap::new(), seq: 0 },
         out: SimOutput {
-            generated_per_class: vec![0; workload.class_names().len()],
+            generated_per_class: vec![0; workload.class_count()],
             series: Series::new(cfg.pools.len()),
             stream,
             ..SimOutput::default()
@@ -385,7 +395,8 @@ pub fn run(
         // not be planned past the next one. With several, an arrival cuts only the run of the replica
         // it is routed to, so the others plan until their next completion.
         let horizon = if sim.replicas.len() == 1 {
-            workload.peek_time().map_or(i64::MAX, |a| a + sim.min_pre)
+            // `ta` is still the next arrival: nothing was taken from the workload since.
+            ta.map_or(i64::MAX, |a| a + sim.min_pre)
         } else {
             i64::MAX
         };
@@ -504,7 +515,7 @@ impl Sim<'_> {
         self.cfg.gateway.class_priority.get(req.class as usize).copied().unwrap_or(0)
     }
 
-    fn shed(&mut self, req: Request, reason: &'static str, t: i64, workload: &mut WorkloadGen) {
+    fn shed(&mut self, req: Request, reason: &'static str, t: i64, workload: &mut impl RequestSource) {
         self.out.shed.push(Rejected { id: req.id, class: req.class, reason });
         workload.on_request_done(&req, t, false);
         self.finished += 1;
@@ -524,7 +535,7 @@ impl Sim<'_> {
         }
     }
 
-    fn on_arrival(&mut self, req: Request, t: i64, workload: &mut WorkloadGen) {
+    fn on_arrival(&mut self, req: Request, t: i64, workload: &mut impl RequestSource) {
         self.out.generated += 1;
         if let Some(c) = self.out.generated_per_class.get_mut(req.class as usize) {
             *c += 1;
@@ -568,7 +579,7 @@ impl Sim<'_> {
     }
 
     /// One flow-control dispatch attempt: expire, then send the head request if not saturated.
-    fn try_dispatch(&mut self, t: i64, workload: &mut WorkloadGen) {
+    fn try_dispatch(&mut self, t: i64, workload: &mut impl RequestSource) {
         let Some(f) = &mut self.flow else {
             return;
         };
@@ -606,7 +617,7 @@ impl Sim<'_> {
 
     /// Sends a request through the endpoint picker into replicas; gives it back if no replica can
     /// take it now.
-    fn route(&mut self, req: Request, t: i64, workload: &mut WorkloadGen) -> Result<(), Request> {
+    fn route(&mut self, req: Request, t: i64, workload: &mut impl RequestSource) -> Result<(), Request> {
         let Some(d) = self.router.decide(&req, t, &self.replicas, &self.cfg.pools) else {
             return Err(req);
         };
@@ -646,7 +657,7 @@ impl Sim<'_> {
         Ok(())
     }
 
-    fn on_done(&mut self, i: u32, s: u32, t: i64, workload: &mut WorkloadGen) {
+    fn on_done(&mut self, i: u32, s: u32, t: i64, workload: &mut impl RequestSource) {
         self.router.on_done(i, self.slab[s].req.input_tokens);
         if self.slab[s].pd_decode.is_some() {
             self.on_prefill_done(i, s, t);

@@ -751,6 +751,13 @@ impl WorkloadGen {
         self.scheduled += 1;
     }
 
+    /// Whether the requests do not depend on the run: no client bound or drained stage waits for
+    /// completions and no session schedules a turn after one, so the stream can be generated ahead
+    /// of the simulation ([`super::source::prefetched`]) and [`Self::on_request_done`] changes nothing.
+    pub fn is_open_loop(&self) -> bool {
+        !self.track && self.pending.is_empty() && self.classes.iter().all(|c| c.session.is_none())
+    }
+
     /// Number of requests handed out so far.
     pub fn generated(&self) -> u64 {
         self.generated

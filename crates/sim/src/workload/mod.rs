@@ -59,6 +59,7 @@ mod generator;
 mod length;
 mod request;
 mod slo;
+pub mod source;
 mod spec;
 mod stage;
 mod trace;
