@@ -5,8 +5,9 @@
 //! Data flows one way: [`scenario`] spec -> resolved scenario -> [`sim`] -> [`metrics`] records ->
 //! summary. The core is pure and synchronous: no I/O, no async, no global state; every random draw
 //! flows from the scenario seed ([`rng`]). Reading foreign formats and files is the importers' job.
-//! One run may use a second thread, and only for work whose result does not depend on the run:
-//! generating an open-loop workload ahead of the engine ([`workload::source`]).
+//! A run may use helper threads, only for work around the engine whose result cannot depend on
+//! their timing: generating an open-loop workload ahead ([`workload::source`]) and summarising
+//! streamed records behind, in order ([`metrics::stream::summarised_behind`]).
 
 pub mod catalog;
 pub mod error;

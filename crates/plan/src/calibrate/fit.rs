@@ -167,7 +167,7 @@ fn linearise(e: &Experiment, cal: &Calibration, alone: bool) -> Result<Rows, Run
     });
     // Stepping one by one: every timed step is a step that ran. The workload is generated ahead
     // on a second thread only when this run has the machine to itself.
-    let opts = SimOptions { decode_fast_forward: false, prefetch_workload: alone, ..SimOptions::default() };
+    let opts = SimOptions { decode_fast_forward: false, helper_threads: alone, ..SimOptions::default() };
     let sim = super::simulate(e, Some(cal), Some(rec.clone()), &opts)?;
     let pred = score::predicted(&sim.output);
     let acc = rec.acc.lock().unwrap_or_else(|p| p.into_inner()).clone();

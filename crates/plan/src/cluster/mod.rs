@@ -87,7 +87,7 @@ fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64, alo
     };
     let mut all = warnings;
     all.extend(resolved.warnings.iter().cloned());
-    let opts = SimOptions { prefetch_workload: alone, ..SimOptions::default() };
+    let opts = SimOptions { helper_threads: alone, ..SimOptions::default() };
     let out = blis_sim::scenario::simulate(&resolved, run.trace.clone(), &opts, &mut NoObserver)
         .map_err(|e| e.to_string());
     (out, all)

@@ -95,7 +95,7 @@ impl RunControl {
         let resolved = resolve(name, spec)?;
         let mut observer = LimitObserver::new(self.cancel.as_deref(), self.limits);
         // Candidates run side by side on every core: none generates its workload on another thread.
-        let opts = SimOptions { prefetch_workload: false, ..SimOptions::default() };
+        let opts = SimOptions { helper_threads: false, ..SimOptions::default() };
         let out = simulate(&resolved, trace.cloned(), &opts, &mut observer);
         if let Some(why) = observer.exceeded() {
             self.exceeded.lock().expect("lock").get_or_insert(format!("{name}: {why}"));

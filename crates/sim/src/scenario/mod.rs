@@ -18,7 +18,7 @@ pub use resolve::{resolve, EppReadOptions, EppReader, Resolved};
 pub use spec::ScenarioSpec;
 
 use crate::error::InvalidInput;
-use crate::metrics::{summarize, SimOutput, StreamSummary, Summary, SummaryContext, SummaryMode};
+use crate::metrics::{stream, summarize, SimOutput, StreamSummary, Summary, SummaryContext, SummaryMode};
 use crate::sim::{self, Observer, SimError, SimOptions};
 use crate::workload::{source, Trace, WorkloadGen};
 
@@ -76,9 +76,27 @@ pub fn simulate_records(
     Ok(run(resolved, trace, opts, observer)?.0)
 }
 
-/// Runs with fewer requests than this generate them inline: a second thread would cost more to
-/// start than it saves.
-const PREFETCH_MIN_REQUESTS: f64 = 2000.0;
+/// Runs of fewer requests than this use no helper thread: one would cost more to start than it saves.
+const HELPER_MIN_REQUESTS: f64 = 2000.0;
+
+/// The engine on `src`, keeping every record, or handing them to `stream`: on a second thread when
+/// `behind` (the summary is the same, see [`stream::summarised_behind`]).
+fn run_engine(
+    cluster: &sim::ClusterConfig,
+    src: &mut impl source::RequestSource,
+    opts: &SimOptions,
+    observer: &mut dyn Observer,
+    stream: Option<&mut StreamSummary>,
+    behind: bool,
+) -> Result<SimOutput, SimError> {
+    match stream {
+        Some(st) if behind => {
+            stream::summarised_behind(st, |sink| sim::run(cluster, src, opts, observer, Some(sink)))
+        }
+        Some(st) => sim::run(cluster, src, opts, observer, Some(st)),
+        None => sim::run(cluster, src, opts, observer, None),
+    }
+}
 
 /// Runs the simulation: its records and the workload that fed it (for the summary's stages).
 fn run(
@@ -92,17 +110,18 @@ fn run(
     budget::Budget::default().check(&estimate)?;
     let mut workload =
         WorkloadGen::new(&resolved.workload, resolved.seed, trace).map_err(|e| e.under("spec.workload"))?;
-    let stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)
+    let mut stream = (opts.summary.unwrap_or(resolved.summary) == SummaryMode::Streaming)
         .then(|| StreamSummary::new(&resolved.slos));
     let cluster = resolved.cluster();
-    let output =
-        if opts.prefetch_workload && workload.is_open_loop() && estimate.requests >= PREFETCH_MIN_REQUESTS {
-            source::prefetched(&mut workload, cluster.horizon_us, |src| {
-                sim::run(&cluster, src, opts, observer, stream)
-            })
-        } else {
-            sim::run(&cluster, &mut workload, opts, observer, stream)
-        }?;
+    let helpers = opts.helper_threads && estimate.requests >= HELPER_MIN_REQUESTS;
+    let mut output = if helpers && workload.is_open_loop() {
+        source::prefetched(&mut workload, cluster.horizon_us, |src| {
+            run_engine(&cluster, src, opts, observer, stream.as_mut(), helpers)
+        })
+    } else {
+        run_engine(&cluster, &mut workload, opts, observer, stream.as_mut(), helpers)
+    }?;
+    output.stream = stream;
     if output.stream.is_some() && (!workload.stages().is_empty() || workload.client_timeout_us().is_some()) {
         // Streamed counters are not split by stage nor filtered by the client's timeout (yet).
         return Err(InvalidInput::new(

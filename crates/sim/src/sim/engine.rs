@@ -21,9 +21,10 @@ use super::instance::Instance;
 use super::pool::{PoolConfig, Replica, ReplicaState, ScalePolicy};
 use super::request::{LiveRequest, Slab};
 use super::router::{Detector, Router, RouterConfig};
+use crate::metrics::stream::RecordSink;
 use crate::metrics::{
-    InstanceReport, PoolReport, PoolSample, Rejected, RequestRecord, Series, SimOutput, StreamSummary,
-    SummaryMode, TimelinePoint,
+    InstanceReport, PoolReport, PoolSample, Rejected, RequestRecord, Series, SimOutput, SummaryMode,
+    TimelinePoint,
 };
 use crate::rng::{self, SimRng};
 use crate::workload::source::RequestSource;
@@ -75,9 +76,10 @@ pub struct SimOptions {
     /// Exact or streaming summary, overriding the scenario's `simulation.summary` (`None`: as the
     /// scenario says).
     pub summary: Option<SummaryMode>,
-    /// Generate an open-loop workload ahead on a second thread (identical results). Off where
-    /// runs already fill every core (sweeps, validation of many runs at once).
-    pub prefetch_workload: bool,
+    /// Use helper threads for the work around the engine (identical results): generate an
+    /// open-loop workload ahead, summarise streamed records behind. Off where runs already fill
+    /// every core (sweeps, validation of many runs at once).
+    pub helper_threads: bool,
 }
 
 impl Default for SimOptions {
@@ -87,7 +89,7 @@ impl Default for SimOptions {
             check_invariants: false,
             max_events: None,
             summary: None,
-            prefetch_workload: true,
+            helper_threads: true,
         }
     }
 }
@@ -264,6 +266,10 @@ struct Sim<'a> {
     slab: Slab,
     q: Queue,
     out: SimOutput,
+    /// Streaming mode: where completed requests go instead of `out.completed`.
+    stream: Option<&'a mut dyn RecordSink>,
+    /// Completed requests handed to `stream`.
+    streamed: u64,
     done: Vec<u32>,
     min_pre: i64,
     finished: u64,
@@ -281,13 +287,13 @@ struct Sim<'a> {
 }
 
 /// Runs the cluster on the workload until it drains (or the horizon), returning every record, or with
-/// `stream` given, summarising completed requests into it instead of keeping their records.
-pub fn run(
-    cfg: &ClusterConfig,
+/// `stream` given, handing completed requests to it instead of keeping their records.
+pub fn run<'a>(
+    cfg: &'a ClusterConfig,
     workload: &mut impl RequestSource,
-    opts: &SimOptions,
+    opts: &'a SimOptions,
     obs: &mut dyn Observer,
-    stream: Option<StreamSummary>,
+    stream: Option<&'a mut dyn RecordSink>,
 ) -> Result<SimOutput, SimError> {
     let epp_flow = match &cfg.router.policy {
         super::router::RouterPolicy::EndpointPicker(e) if e.flow.enabled => {
@@ -305,9 +311,10 @@ pub fn run(
         out: SimOutput {
             generated_per_class: vec![0; workload.class_count()],
             series: Series::new(cfg.pools.len()),
-            stream,
             ..SimOutput::default()
         },
+        stream,
+        streamed: 0,
         done: Vec::new(),
         min_pre: cfg
             .pools
@@ -665,8 +672,11 @@ impl Sim<'_> {
         }
         self.finished += 1;
         let r = &self.slab[s];
-        match &mut self.out.stream {
-            Some(st) => st.add(&record(r)),
+        match &mut self.stream {
+            Some(st) => {
+                st.add(record(r));
+                self.streamed += 1;
+            }
             None => self.out.completed.push(record(r)),
         }
         workload.on_request_done(&r.req, r.last_token_us, true);
@@ -873,7 +883,8 @@ impl Sim<'_> {
                 }
             })
             .collect();
-        let accounted = out.completed_len()
+        let accounted = out.completed.len() as u64
+            + self.streamed
             + out.rejected.len() as u64
             + out.shed.len() as u64
             + out.timed_out.len() as u64

@@ -1,15 +1,21 @@
-//! An open-loop workload generated ahead on a second thread gives the run it would give generated
-//! inline: the same records, replica totals, time series, stage logs and summary, bit for bit; a
-//! closed-loop one is generated inline; and a run that stops early does not hang on the generator.
+//! Helper threads change nothing in a run: an open-loop workload generated ahead on a second thread
+//! gives the same records, replica totals, time series, stage logs and summary, bit for bit, as one
+//! generated inline; streamed records summarised on another thread give the same streamed summary; a
+//! closed-loop workload is generated inline; and a run that stops early does not hang on a helper.
 
 use crate::common::*;
 
+use blis_sim::metrics::SummaryMode;
 use blis_sim::scenario::{self, Outcome, Resolved, RunError};
 use blis_sim::sim::{NoObserver, SimError, SimOptions};
 use blis_sim::workload::WorkloadGen;
 
-fn simulate(r: &Resolved, prefetch: bool) -> Outcome {
-    let opts = SimOptions { prefetch_workload: prefetch, ..SimOptions::default() };
+fn simulate(r: &Resolved, helpers: bool) -> Outcome {
+    simulate_as(r, helpers, SummaryMode::Exact)
+}
+
+fn simulate_as(r: &Resolved, helpers: bool, summary: SummaryMode) -> Outcome {
+    let opts = SimOptions { helper_threads: helpers, summary: Some(summary), ..SimOptions::default() };
     scenario::simulate(r, None, &opts, &mut NoObserver).expect("simulation succeeds")
 }
 
@@ -83,6 +89,46 @@ fn generating_ahead_changes_nothing_in_the_run() {
     }
 }
 
+/// Streamed records summarised on a second thread: the same streamed summary, bit for bit, with
+/// the workload generated ahead or (sessions) inline, for one class and for several.
+#[test]
+fn summarising_behind_changes_nothing_in_the_streamed_summary() {
+    let mut cases = open_loop_cases();
+    cases.retain(|c| !c.contains("stages")); // streaming keeps no per-stage results
+    cases.push(format!(
+        "{LLAMA8B_H100}  workload:
+    maxRequests: 2500
+    arrival: {{process: poisson, ratePerSecond: 20}}
+    classes:
+    - name: c
+      inputTokens: {{distribution: fixed, value: 300}}
+      outputTokens: {{distribution: fixed, value: 40}}
+      prefix: {{groups: 2, tokens: 100}}
+      session: {{turns: {{distribution: fixed, value: 3}}, thinkTimeMs: {{distribution: fixed, value: 200}}}}
+"
+    ));
+    for spec in cases {
+        let r = resolve(&manifest(&spec));
+        let behind = simulate_as(&r, true, SummaryMode::Streaming);
+        let inline = simulate_as(&r, false, SummaryMode::Streaming);
+        assert!(
+            behind.output.completed.is_empty() && behind.output.stream.is_some(),
+            "not streamed:\n{spec}"
+        );
+        assert_eq!(behind.output.completed_len(), inline.output.completed_len());
+        assert!(
+            inline.output.completed_len() >= 2000,
+            "{} completed: below the threshold",
+            inline.output.completed_len()
+        );
+        assert_eq!(
+            serde_json::to_string(&behind.summary).unwrap(),
+            serde_json::to_string(&inline.summary).unwrap(),
+            "streamed summaries differ for\n{spec}"
+        );
+    }
+}
+
 /// Sessions schedule their next turn when one finishes, and a bounded client sends when a slot
 /// frees: such workloads depend on the run and are never generated ahead.
 #[test]
@@ -109,14 +155,16 @@ fn closed_loop_workloads_are_not_open_loop() {
 }
 
 /// A run stopped by its event limit returns its error: the generator thread, blocked on a full
-/// hand-over, is released and joined.
+/// hand-over, is released and joined, and so is the summarising one.
 #[test]
-fn a_run_stopped_early_returns_while_the_generator_runs_ahead() {
+fn a_run_stopped_early_returns_while_the_helpers_run() {
     let r = resolve(&manifest(&format!("{LLAMA8B_H100}{}", simple_workload(40.0, 200_000, 300, 50))));
-    let opts = SimOptions { max_events: Some(5_000), ..SimOptions::default() };
-    match scenario::simulate(&r, None, &opts, &mut NoObserver) {
-        Err(RunError::Sim(SimError::TooManyEvents(5_000))) => {}
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(_) => panic!("the event limit did not stop the run"),
+    for summary in [SummaryMode::Exact, SummaryMode::Streaming] {
+        let opts = SimOptions { max_events: Some(50_000), summary: Some(summary), ..SimOptions::default() };
+        match scenario::simulate(&r, None, &opts, &mut NoObserver) {
+            Err(RunError::Sim(SimError::TooManyEvents(50_000))) => {}
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("the event limit did not stop the run"),
+        }
     }
 }
