@@ -16,6 +16,10 @@ pub struct Args {
     /// Runs per case; the median is reported.
     #[arg(long, default_value_t = 5)]
     repeat: usize,
+    /// Run without helper threads (no workload generated ahead, no records summarised behind), as
+    /// sweeps run each candidate.
+    #[arg(long)]
+    single_thread: bool,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "table")]
     output: Output,
@@ -24,7 +28,7 @@ pub struct Args {
 pub fn exec(args: Args) -> Result<ExitCode, CliError> {
     let mut results = Vec::new();
     for case in bench::cases(&args.case)? {
-        let r = bench::measure(&case, args.repeat)
+        let r = bench::measure(&case, args.repeat, !args.single_thread)
             .map_err(|e| failed(format!("benchmark {}: {e}", case.name)))?;
         if args.output == Output::Table {
             outln!("{}", r.line());

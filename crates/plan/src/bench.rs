@@ -13,8 +13,14 @@
 //! | eval-02 through `blis validate` (9,000 requests) | - | 36 ms, 12 MiB | <= 15 ms |
 //!
 //! Then about 2.4 µs of wall time per simulated request and 0.6 µs (600 ns) per engine event.
+//!
+//! Runs use helper threads as `blis run` does (the workload generated ahead, streamed records
+//! summarised behind; see `blis_sim::workload::source`), so each case also reports its CPU time over
+//! every thread; `--single-thread` measures without them.
 
 use std::time::Instant;
+
+use cpu_time::ProcessTime;
 
 use serde::Serialize;
 
@@ -53,6 +59,11 @@ pub struct BenchResult {
     pub min_ms: f64,
     /// Slowest run (ms).
     pub max_ms: f64,
+    /// Median CPU time of one run over all the process's threads (ms): above the wall time by what
+    /// the helper threads did beside the engine.
+    pub median_cpu_ms: f64,
+    /// Whether the runs used helper threads.
+    pub helper_threads: bool,
     /// Engine events per wall second at the median.
     pub events_per_s: f64,
     /// Wall nanoseconds per engine event at the median.
@@ -68,7 +79,7 @@ impl BenchResult {
     /// One line for the table output.
     pub fn line(&self) -> String {
         format!(
-            "{:<7} {:>9} requests {:>10} events  median {:>9.1} ms (min {:.1}, max {:.1}, {} runs)  {:>6.1} M events/s  {:>6.0} ns/event  {:>9.0}x real time  peak RSS {}{}",
+            "{:<7} {:>9} requests {:>10} events  median {:>9.1} ms (min {:.1}, max {:.1}, {} runs; cpu {:.1} ms{})  {:>6.1} M events/s  {:>6.0} ns/event  {:>9.0}x real time  peak RSS {}{}",
             self.case,
             self.requests,
             self.events,
@@ -76,6 +87,8 @@ impl BenchResult {
             self.min_ms,
             self.max_ms,
             self.repeats,
+            self.median_cpu_ms,
+            if self.helper_threads { "" } else { ", one thread" },
             self.events_per_s / 1e6,
             self.ns_per_event,
             self.speedup,
@@ -185,24 +198,33 @@ fn median(sorted: &[f64]) -> f64 {
     }
 }
 
-/// Runs a case `repeat` times (at least once) and reports the median.
-pub fn measure(case: &BenchCase, repeat: usize) -> Result<BenchResult, scenario::RunError> {
+/// Runs a case `repeat` times (at least once), with or without `helper_threads`, and reports the
+/// median.
+pub fn measure(
+    case: &BenchCase,
+    repeat: usize,
+    helper_threads: bool,
+) -> Result<BenchResult, scenario::RunError> {
     let repeat = repeat.max(1);
     let mut times = Vec::with_capacity(repeat);
+    let mut cpu = Vec::with_capacity(repeat);
     let mut requests = 0;
     let mut events = 0;
     let mut simulated_s = 0.0;
-    let opts = SimOptions { summary: Some(case.summary), ..SimOptions::default() };
+    let opts = SimOptions { summary: Some(case.summary), helper_threads, ..SimOptions::default() };
     reset_peak_rss();
     for _ in 0..repeat {
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), ProcessTime::now());
         let o = scenario::simulate(&case.scenario, None, &opts, &mut NoObserver)?;
         times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        cpu.push(c0.elapsed().as_secs_f64() * 1000.0);
         requests = o.output.generated;
         events = o.output.events;
         simulated_s = o.summary.duration_s;
     }
     times.sort_by(f64::total_cmp);
+    cpu.sort_by(f64::total_cmp);
+    let median_cpu_ms = median(&cpu);
     let median = median(&times);
     let per_s = |x: f64| if median > 0.0 { x * 1000.0 / median } else { 0.0 };
     Ok(BenchResult {
@@ -214,6 +236,8 @@ pub fn measure(case: &BenchCase, repeat: usize) -> Result<BenchResult, scenario:
         median_ms: median,
         min_ms: times[0],
         max_ms: times[times.len() - 1],
+        median_cpu_ms,
+        helper_threads,
         events_per_s: per_s(events as f64),
         ns_per_event: if events > 0 { median * 1e6 / events as f64 } else { 0.0 },
         speedup: per_s(simulated_s),
@@ -240,9 +264,9 @@ mod tests {
         let (mut docs, _) = parse_scenarios(&text).expect("parses");
         let m = docs.remove(0);
         let scenario = blis_import::resolve(&m.metadata.name, &m.spec).expect("resolves");
-        for summary in [SummaryMode::Exact, SummaryMode::Streaming] {
-            let r =
-                measure(&BenchCase { name: "tiny", summary, scenario: scenario.clone() }, 3).expect("runs");
+        for (summary, helpers) in [(SummaryMode::Exact, true), (SummaryMode::Streaming, false)] {
+            let case = BenchCase { name: "tiny", summary, scenario: scenario.clone() };
+            let r = measure(&case, 3, helpers).expect("runs");
             assert_eq!(r.requests, 300);
             assert!(r.events > r.requests, "at least an arrival and a step per request: {}", r.events);
             assert!(r.min_ms <= r.median_ms && r.median_ms <= r.max_ms);
@@ -252,6 +276,8 @@ mod tests {
                 (r.ns_per_event * r.events as f64 / 1e6 - r.median_ms).abs() < 1e-9 * r.median_ms.max(1.0)
             );
             assert!(r.line().contains("ns/event"));
+            assert!(r.median_cpu_ms > 0.0, "no CPU time measured");
+            assert_eq!(r.line().contains("one thread"), !helpers);
         }
     }
 }
