@@ -118,7 +118,11 @@ fn requests(r: &Resolved, trace: Option<&Trace>) -> (f64, String) {
             Some(stages) => {
                 stages.iter().map(|s| s.rate_per_second.max(0.0) * s.duration_seconds.max(0.0)).sum()
             }
-            None => a.rate_per_second.unwrap_or(0.0).max(0.0) * horizon_s,
+            // Without a duration the arrivals go on until `maxRequests` stops them.
+            None => match a.rate_per_second.unwrap_or(0.0).max(0.0) {
+                r if r > 0.0 && horizon_s <= 0.0 => f64::INFINITY,
+                r => r * horizon_s,
+            },
         }
     };
     let mut n = w.arrival.as_ref().map_or(0.0, rate_of);
@@ -255,6 +259,24 @@ mod tests {
         ok.workload.arrival = None;
         let err = simulate(&ok, Some(broken), &SimOptions::default(), &mut NoObserver).err().unwrap();
         assert!(err.to_string().contains("trace"), "{err}");
+    }
+
+    /// A workload stopped by `maxRequests` alone (no duration) is estimated at that count, so a
+    /// huge one is refused like a huge rate.
+    #[test]
+    fn a_request_cap_without_a_duration_is_the_estimate() {
+        let capped = |max: u64| {
+            let mut r = resolved(1, 10.0, 60.0);
+            r.workload.duration_seconds = None;
+            r.workload.max_requests = Some(max);
+            estimate(&r, None)
+        };
+        let e = capped(250_000);
+        assert_eq!(e.requests, 250_000.0);
+        assert_eq!(e.requests_field, "spec.workload.maxRequests");
+        Budget::default().check(&e).unwrap();
+        let err = Budget::default().check(&capped(50_000_000)).unwrap_err();
+        assert_eq!(err.field, "spec.workload.maxRequests", "{err}");
     }
 
     #[test]
