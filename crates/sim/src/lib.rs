@@ -12,6 +12,7 @@
 pub mod catalog;
 pub mod error;
 pub mod float;
+pub mod handoff;
 pub mod latency;
 pub mod metrics;
 pub mod rng;

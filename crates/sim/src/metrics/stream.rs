@@ -9,14 +9,13 @@
 //! Exact mode ([`SummaryMode::Exact`]) keeps every record and is the oracle the bound is tested
 //! against.
 
-use std::sync::mpsc::{channel, sync_channel, Receiver, SyncSender};
-
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use sketches_ddsketch::{Config, DDSketch};
 
 use super::record::RequestRecord;
 use super::summary::{Acc, Dist};
+use crate::handoff::{self, Feeder};
 use crate::workload::Slo;
 
 /// Relative accuracy of every streamed percentile: within ±0.5 % of the exact value.
@@ -191,36 +190,15 @@ impl RecordSink for StreamSummary {
     }
 }
 
-/// Records per chunk handed to the summarising thread, and chunks in flight (a bounded lag).
-const CHUNK: usize = 2048;
-const BEHIND: usize = 3;
-
 /// Records summarised on a second thread, in completion order (see [`summarised_behind`]).
 pub struct SummarisedBehind {
-    tx: SyncSender<Vec<RequestRecord>>,
-    /// Chunks the summarising thread has emptied, for reuse.
-    back: Receiver<Vec<RequestRecord>>,
-    chunk: Vec<RequestRecord>,
-}
-
-impl SummarisedBehind {
-    fn flush(&mut self) {
-        if self.chunk.is_empty() {
-            return;
-        }
-        let next = self.back.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK));
-        let full = std::mem::replace(&mut self.chunk, next);
-        // The summarising thread ends only when this sender is dropped.
-        let _ = self.tx.send(full);
-    }
+    feeder: Feeder<RequestRecord>,
 }
 
 impl RecordSink for SummarisedBehind {
     fn add(&mut self, r: RequestRecord) {
-        self.chunk.push(r);
-        if self.chunk.len() >= CHUNK {
-            self.flush();
-        }
+        // The summarising thread outlives every sink (it ends when the sink is dropped).
+        self.feeder.push(r);
     }
 }
 
@@ -228,24 +206,15 @@ impl RecordSink for SummarisedBehind {
 /// gives them, so `summary` ends exactly as if `f` had added them itself (every sum in the same
 /// order); the sketch work then overlaps the simulation.
 pub fn summarised_behind<R>(summary: &mut StreamSummary, f: impl FnOnce(&mut SummarisedBehind) -> R) -> R {
-    let (tx, rx) = sync_channel::<Vec<RequestRecord>>(BEHIND);
-    let (back_tx, back) = channel::<Vec<RequestRecord>>();
+    let (feeder, mut drain) = handoff::pipe(usize::MAX);
     std::thread::scope(|s| {
         s.spawn(move || {
-            for mut chunk in rx {
-                for r in &chunk {
-                    summary.add(r);
-                }
-                chunk.clear();
-                let _ = back_tx.send(chunk);
+            while let Some(r) = drain.next_item() {
+                summary.add(&r);
             }
         });
-        let mut sink = SummarisedBehind { tx, back, chunk: Vec::with_capacity(CHUNK) };
-        let out = f(&mut sink);
-        sink.flush();
-        // Dropping the sink closes the channel: the thread adds what is left and ends.
-        drop(sink);
-        out
+        // Dropping the sink on return hands over the last records and ends the thread.
+        f(&mut SummarisedBehind { feeder })
     })
 }
 

@@ -8,9 +8,8 @@
 //! request past the horizon, as the engine does, so its counts and stage logs at the end are those
 //! of a run that popped every request itself.
 
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-
 use super::{Request, WorkloadGen};
+use crate::handoff::{self, Drain};
 
 /// What the engine needs of a stream of requests.
 pub trait RequestSource {
@@ -42,43 +41,14 @@ impl RequestSource for WorkloadGen {
     }
 }
 
-/// Requests with the send time peeked for each, as they cross between the threads.
-type Chunk = Vec<(i64, Request)>;
-
-/// Chunk sizes: small first, so the simulation starts at once; then large, so the hand-over costs
-/// little per request.
+/// Requests in the first hand-over: few, so the simulation starts at once.
 const FIRST_CHUNK: usize = 64;
-const CHUNK: usize = 2048;
-/// Chunks generated and not yet taken: bounds the run ahead (and its memory) to a few thousand
-/// requests.
-const AHEAD: usize = 3;
 
-/// The requests of an open-loop generator running on another thread (see the module docs).
+/// The requests of an open-loop generator running on another thread (see the module docs), each
+/// with the send time peeked for it.
 pub struct Prefetched {
-    rx: Receiver<Chunk>,
-    /// Emptied chunks go back to the generator's thread for reuse (no allocation per chunk).
-    back: Sender<Chunk>,
-    chunk: Chunk,
-    pos: usize,
-    ended: bool,
+    drain: Drain<(i64, Request)>,
     classes: usize,
-}
-
-impl Prefetched {
-    /// Takes the next non-empty chunk; false once the generator has handed out its last one.
-    fn refill(&mut self) -> bool {
-        while !self.ended && self.pos == self.chunk.len() {
-            let used = std::mem::take(&mut self.chunk);
-            self.pos = 0;
-            // The generator may have finished and gone: nothing to recycle then.
-            let _ = self.back.send(used);
-            match self.rx.recv() {
-                Ok(c) => self.chunk = c,
-                Err(_) => self.ended = true,
-            }
-        }
-        self.pos < self.chunk.len()
-    }
 }
 
 impl RequestSource for Prefetched {
@@ -87,17 +57,11 @@ impl RequestSource for Prefetched {
     }
 
     fn peek_time(&mut self) -> Option<i64> {
-        if self.pos == self.chunk.len() && !self.refill() {
-            return None;
-        }
-        Some(self.chunk[self.pos].0)
+        self.drain.peek().map(|&(t, _)| t)
     }
 
     fn pop(&mut self) -> Option<Request> {
-        self.peek_time()?;
-        let r = self.chunk[self.pos].1.clone();
-        self.pos += 1;
-        Some(r)
+        self.drain.next_item().map(|(_, r)| r)
     }
 
     /// Nothing in an open-loop stream depends on completions.
@@ -116,43 +80,18 @@ pub fn prefetched<R>(
 ) -> R {
     debug_assert!(gen.is_open_loop(), "only an open-loop stream can be generated ahead");
     let classes = gen.class_names().len();
-    let (tx, rx) = sync_channel::<Chunk>(AHEAD);
-    let (back, recycled) = channel::<Chunk>();
+    let (mut feeder, drain) = handoff::pipe(FIRST_CHUNK);
     std::thread::scope(|s| {
-        s.spawn(move || generate(gen, horizon_us, &tx, &recycled));
-        let mut source = Prefetched { rx, back, chunk: Vec::new(), pos: 0, ended: false, classes };
-        // Dropping the source on return unblocks the generator if the run stopped early.
-        f(&mut source)
+        // Stops at the end of the stream, at the horizon, or when the run has stopped (the source
+        // is dropped when `f` returns); the feeder's drop hands over the last requests.
+        s.spawn(move || {
+            while let Some(t) = gen.peek_time().filter(|&t| horizon_us.is_none_or(|h| t <= h)) {
+                let Some(r) = gen.pop() else { break };
+                if !feeder.push((t, r)) {
+                    break;
+                }
+            }
+        });
+        f(&mut Prefetched { drain, classes })
     })
-}
-
-/// The generator's thread: fills chunks until the stream ends, the horizon, or the consumer leaves.
-fn generate(
-    gen: &mut WorkloadGen,
-    horizon_us: Option<i64>,
-    tx: &SyncSender<Chunk>,
-    recycled: &Receiver<Chunk>,
-) {
-    let mut size = FIRST_CHUNK;
-    loop {
-        let mut chunk = recycled.try_recv().unwrap_or_default();
-        chunk.clear();
-        chunk.reserve(size);
-        let mut last = false;
-        while chunk.len() < size {
-            let Some(t) = gen.peek_time().filter(|&t| horizon_us.is_none_or(|h| t <= h)) else {
-                last = true;
-                break;
-            };
-            let Some(r) = gen.pop() else {
-                last = true;
-                break;
-            };
-            chunk.push((t, r));
-        }
-        if tx.send(chunk).is_err() || last {
-            return;
-        }
-        size = CHUNK;
-    }
 }
