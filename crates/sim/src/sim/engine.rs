@@ -21,6 +21,7 @@ use super::instance::Instance;
 use super::pool::{PoolConfig, Replica, ReplicaState, ScalePolicy};
 use super::request::{LiveRequest, Slab};
 use super::router::{Detector, Router, RouterConfig};
+use super::wakes::Wakes;
 use crate::metrics::stream::RecordSink;
 use crate::metrics::{
     InstanceReport, PoolReport, PoolSample, Rejected, RequestRecord, Series, SimOutput, SummaryMode,
@@ -135,8 +136,10 @@ enum Kind {
     Dispatch,
     /// An autoscaler evaluation of a pool.
     Scale(u32),
-    /// A replica's step or decode run ends (instance, generation).
-    Wake(u32, u64),
+    /// A replica's step or decode run ends. Never queued: pending step ends live in [`Wakes`], one
+    /// per replica, ordered by (time, replica index), so a decode run (scheduled once) and the same
+    /// steps taken one by one finish in the same order.
+    Wake(u32),
 }
 
 impl Kind {
@@ -146,7 +149,7 @@ impl Kind {
             Kind::Enqueue(_) => 2,
             Kind::Dispatch => 3,
             Kind::Scale(_) => 4,
-            Kind::Wake(..) => 5,
+            Kind::Wake(_) => WAKE_PRIORITY,
         }
     }
 }
@@ -156,20 +159,23 @@ const SHEDDABLE_CEILING: f64 = 0.8;
 
 /// Arrivals sit between replica readiness (0) and enqueues (2).
 const ARRIVAL_PRIORITY: u8 = 1;
+/// Step ends come after everything else at their time.
+const WAKE_PRIORITY: u8 = 5;
 
-/// Bits of the packed event key below the time and the kind priority: the tie key (replica index)
-/// above the sequence number.
-const TIE_BITS: u32 = 24;
-/// Bits of the sequence number in the packed key; when it would overflow, the queued events are
-/// renumbered in their order (see [`Queue::renumber`]).
-const SEQ_BITS: u32 = 128 - 64 - 3 - TIE_BITS;
-const SEQ_LIMIT: u64 = 1 << SEQ_BITS;
+/// Which source the next event comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Arrival,
+    Queued,
+    Wake,
+}
 
-/// A queued event: its order is the packed key alone, (time, kind priority, tie key, sequence)
-/// compared as one 128-bit integer. Step ends at the same time are ordered by replica index (the tie
-/// key), not by when they were scheduled, so a decode run (scheduled once) and the same steps taken
-/// one by one (scheduled at each step) finish in the same order. Sequence numbers are unique, so no
-/// two keys are equal and the kind never takes part in the order.
+/// Bits of the sequence number in the packed key.
+const SEQ_BITS: u32 = 64 - 3;
+
+/// A queued event: its order is the packed key alone, (time, kind priority, sequence) compared as one
+/// 128-bit integer. Sequence numbers are unique, so no two keys are equal and the kind never takes
+/// part in the order.
 #[derive(Clone, Copy)]
 struct Event {
     key: u128,
@@ -181,7 +187,7 @@ impl Event {
         ((self.key >> 64) as u64 ^ (1 << 63)) as i64
     }
     fn priority(&self) -> u8 {
-        ((self.key >> (64 - 3)) & 0b111) as u8
+        ((self.key >> SEQ_BITS) & 0b111) as u8
     }
 }
 
@@ -202,17 +208,16 @@ impl Ord for Event {
     }
 }
 
-/// The packed key of (time, kind priority, tie key, sequence): the time with its sign bit flipped
-/// (so signed order is unsigned order) in the top 64 bits, then 3 bits of priority, [`TIE_BITS`] of
-/// tie key and [`SEQ_BITS`] of sequence number.
-fn pack(t: i64, priority: u8, tie: u32, seq: u64) -> u128 {
-    debug_assert!(priority < 8 && u64::from(tie) < 1 << TIE_BITS && seq < SEQ_LIMIT);
-    (u128::from(t as u64 ^ (1 << 63)) << 64)
-        | (u128::from(priority) << (64 - 3))
-        | (u128::from(tie) << SEQ_BITS)
-        | u128::from(seq)
+/// The packed key of (time, kind priority, sequence): the time with its sign bit flipped (so signed
+/// order is unsigned order) in the top 64 bits, then 3 bits of priority and [`SEQ_BITS`] of sequence
+/// number (2^61 pushes: beyond any run).
+fn pack(t: i64, priority: u8, seq: u64) -> u128 {
+    debug_assert!(priority < 8 && seq < 1 << SEQ_BITS);
+    (u128::from(t as u64 ^ (1 << 63)) << 64) | (u128::from(priority) << SEQ_BITS) | u128::from(seq)
 }
 
+/// Everything scheduled but step ends (those are in [`Wakes`]).
+#[derive(Default)]
 struct Queue {
     heap: BinaryHeap<Reverse<Event>>,
     seq: u64,
@@ -220,31 +225,12 @@ struct Queue {
 
 impl Queue {
     fn push(&mut self, t: i64, k: Kind) {
-        if self.seq + 1 >= SEQ_LIMIT {
-            self.renumber();
-        }
+        debug_assert!(!matches!(k, Kind::Wake(_)), "step ends are kept in `Wakes`");
         self.seq += 1;
-        let tie = match k {
-            Kind::Wake(i, _) => i,
-            _ => 0,
-        };
-        assert!(u64::from(tie) < 1 << TIE_BITS, "more than 2^{TIE_BITS} replicas");
-        self.heap.push(Reverse(Event { key: pack(t, k.priority(), tie, self.seq), kind: k }));
+        self.heap.push(Reverse(Event { key: pack(t, k.priority(), self.seq), kind: k }));
     }
     fn peek(&self) -> Option<(i64, u8)> {
         self.heap.peek().map(|Reverse(e)| (e.time(), e.priority()))
-    }
-    /// Gives the queued events new sequence numbers 1, 2, ... in their current order (which the
-    /// renumbering keeps), so numbering can go on past [`SEQ_LIMIT`] pushes.
-    fn renumber(&mut self) {
-        let mut events = std::mem::take(&mut self.heap).into_sorted_vec();
-        // Sorted ascending by Reverse = descending by key: number from the back.
-        let n = events.len() as u64;
-        for (i, Reverse(e)) in events.iter_mut().enumerate() {
-            e.key = (e.key & !u128::from(SEQ_LIMIT - 1)) | u128::from(n - i as u64);
-        }
-        self.seq = n;
-        self.heap = events.into();
     }
 }
 
@@ -265,6 +251,8 @@ struct Sim<'a> {
     router: Router,
     slab: Slab,
     q: Queue,
+    /// Pending step ends, one per busy replica.
+    wakes: Wakes,
     out: SimOutput,
     /// Streaming mode: where completed requests go instead of `out.completed`.
     stream: Option<&'a mut dyn RecordSink>,
@@ -307,7 +295,8 @@ pub fn run<'a>(
         replicas: Vec::new(),
         router: Router::new(cfg.router.clone(), rng::stream(cfg.seed, "router")),
         slab: Slab::default(),
-        q: Queue { heap: BinaryHeap::new(), seq: 0 },
+        q: Queue::default(),
+        wakes: Wakes::default(),
         out: SimOutput {
             generated_per_class: vec![0; workload.class_count()],
             series: Series::new(cfg.pools.len()),
@@ -348,13 +337,25 @@ pub fn run<'a>(
     loop {
         let ta = workload.peek_time();
         let te = sim.q.peek();
-        let arrival = match (ta, te) {
-            (None, None) => break,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (Some(a), Some((e, p))) => (a, ARRIVAL_PRIORITY) <= (e, p),
+        let tw = sim.wakes.peek();
+        // The earliest of the next arrival, the next queued event and the next step end, by (time,
+        // kind priority); step ends have the highest priority number, so they come last at a time.
+        let mut next = None;
+        for (cand, key) in [
+            (Next::Arrival, ta.map(|a| (a, ARRIVAL_PRIORITY))),
+            (Next::Queued, te),
+            (Next::Wake, tw.map(|(w, _)| (w, WAKE_PRIORITY))),
+        ] {
+            if let Some(key) = key {
+                if next.is_none_or(|(_, best)| key < best) {
+                    next = Some((cand, key));
+                }
+            }
+        }
+        let Some((next, (t, p))) = next else {
+            break;
         };
-        let t = if arrival { ta.unwrap_or(0) } else { te.map_or(0, |x| x.0) };
+        let arrival = next == Next::Arrival;
         if cfg.horizon_us.is_some_and(|h| t > h) {
             break;
         }
@@ -363,13 +364,11 @@ pub fn run<'a>(
         }
         // Autoscaler ticks alone keep nothing alive: stop once all work is done.
         if !arrival && ta.is_none() && sim.slab.is_empty() && sim.flow.as_ref().is_none_or(|f| f.is_empty()) {
-            if let Some((_, p)) = te {
-                // (An hour of idle ticks is a safety stop.)
-                if p == Kind::Scale(0).priority()
-                    && (!sim.scaling_may_continue() || t - sim.work_end > 3_600_000_000)
-                {
-                    break;
-                }
+            // (An hour of idle ticks is a safety stop.)
+            if p == Kind::Scale(0).priority()
+                && (!sim.scaling_may_continue() || t - sim.work_end > 3_600_000_000)
+            {
+                break;
             }
         }
         clock = t;
@@ -394,7 +393,12 @@ pub fn run<'a>(
             sim.on_arrival(req, t, workload);
             continue;
         }
-        let Reverse(Event { kind, .. }) = sim.q.heap.pop().expect("peeked event");
+        let kind = if next == Next::Wake {
+            Kind::Wake(tw.map_or(0, |(_, i)| i))
+        } else {
+            let Reverse(Event { kind, .. }) = sim.q.heap.pop().expect("peeked event");
+            kind
+        };
         if !matches!(kind, Kind::Scale(_)) {
             sim.work_end = t;
         }
@@ -424,9 +428,7 @@ pub fn run<'a>(
                 let inst = &mut sim.replicas[i as usize].inst;
                 inst.set_plan_horizon(horizon);
                 if inst.enqueue(slot, t, &mut sim.slab) {
-                    if let Some(w) = inst.wake_time() {
-                        sim.q.push(w, Kind::Wake(i, inst.generation));
-                    }
+                    sim.wakes.set(i, inst.wake_time());
                 }
                 Some(i)
             }
@@ -442,17 +444,12 @@ pub fn run<'a>(
                 }
                 None
             }
-            Kind::Wake(i, gen) => {
+            Kind::Wake(i) => {
                 let inst = &mut sim.replicas[i as usize].inst;
-                if gen != inst.generation {
-                    continue;
-                }
                 sim.done.clear();
                 inst.set_plan_horizon(horizon);
                 inst.finish_step(t, &mut sim.slab, &mut sim.done);
-                if let Some(w) = inst.wake_time() {
-                    sim.q.push(w, Kind::Wake(i, inst.generation));
-                }
+                sim.wakes.set(i, inst.wake_time());
                 let done = std::mem::take(&mut sim.done);
                 for &s in &done {
                     sim.on_done(i, s, t, workload);
@@ -478,6 +475,7 @@ impl Sim<'_> {
         let inst = Instance::new(id, p.instance.clone(), p.latency.clone(), self.opts.decode_fast_forward);
         self.replicas.push(Replica { inst, pool, state, billed_from: now, billed_to: None, routed: 0 });
         self.router.add_replica();
+        self.wakes.add(id);
         id
     }
 
@@ -922,47 +920,43 @@ fn record(r: &LiveRequest) -> RequestRecord {
 mod queue_tests {
     use super::*;
 
-    /// Events come out in (time, kind priority, tie key, push order) order, also across a
-    /// renumbering of the sequence numbers when they run out.
+    /// Events come out in (time, kind priority, push order) order.
     #[test]
-    fn events_pop_in_key_order_across_a_renumbering() {
-        for start in [0, SEQ_LIMIT - 4] {
-            let mut q = Queue { heap: BinaryHeap::new(), seq: start };
-            let pushes = [
-                (5, Kind::Enqueue(1)),
-                (5, Kind::Wake(3, 0)),
-                (5, Kind::Enqueue(2)),
-                (-2, Kind::Dispatch),
-                (5, Kind::Wake(1, 9)),
-                (5, Kind::Ready(7)),
-                (5, Kind::Enqueue(0)),
-                (i64::MAX, Kind::Scale(0)),
-                (5, Kind::Wake(3, 1)),
-            ];
-            for (t, k) in pushes {
-                q.push(t, k);
-            }
-            let mut order = Vec::new();
-            while let Some((t, p)) = q.peek() {
-                let Reverse(e) = q.heap.pop().expect("peeked");
-                assert_eq!((t, p), (e.time(), e.kind.priority()));
-                order.push((t, e.kind));
-            }
-            assert_eq!(
-                order,
-                [
-                    (-2, Kind::Dispatch),
-                    (5, Kind::Ready(7)),
-                    (5, Kind::Enqueue(1)),
-                    (5, Kind::Enqueue(2)),
-                    (5, Kind::Enqueue(0)),
-                    (5, Kind::Wake(1, 9)),
-                    (5, Kind::Wake(3, 0)),
-                    (5, Kind::Wake(3, 1)),
-                    (i64::MAX, Kind::Scale(0)),
-                ],
-                "start {start}"
-            );
+    fn events_pop_in_key_order() {
+        let mut q = Queue::default();
+        let pushes = [
+            (5, Kind::Enqueue(1)),
+            (5, Kind::Scale(3)),
+            (5, Kind::Enqueue(2)),
+            (-2, Kind::Dispatch),
+            (5, Kind::Dispatch),
+            (5, Kind::Ready(7)),
+            (5, Kind::Enqueue(0)),
+            (i64::MAX, Kind::Scale(0)),
+            (i64::MIN, Kind::Scale(1)),
+        ];
+        for (t, k) in pushes {
+            q.push(t, k);
         }
+        let mut order = Vec::new();
+        while let Some((t, p)) = q.peek() {
+            let Reverse(e) = q.heap.pop().expect("peeked");
+            assert_eq!((t, p), (e.time(), e.kind.priority()));
+            order.push((t, e.kind));
+        }
+        assert_eq!(
+            order,
+            [
+                (i64::MIN, Kind::Scale(1)),
+                (-2, Kind::Dispatch),
+                (5, Kind::Ready(7)),
+                (5, Kind::Enqueue(1)),
+                (5, Kind::Enqueue(2)),
+                (5, Kind::Enqueue(0)),
+                (5, Kind::Dispatch),
+                (5, Kind::Scale(3)),
+                (i64::MAX, Kind::Scale(0)),
+            ]
+        );
     }
 }

@@ -128,8 +128,6 @@ pub struct Instance {
     prev_step_start: Option<i64>,
     run: DecodeRun,
     run_active: bool,
-    /// Bumped whenever the wake-up time changes, so stale wake-up events are ignored.
-    pub generation: u64,
     fast_forward: bool,
     /// Earliest time something external may reach this replica; decode runs are not planned past it
     /// (an optimisation only: a run cut short or planned short gives the same results).
@@ -170,7 +168,6 @@ impl Instance {
             prev_step_start: None,
             run: DecodeRun::default(),
             run_active: false,
-            generation: 0,
             fast_forward,
             plan_horizon: i64::MAX,
             scratch: Vec::new(),
@@ -268,7 +265,6 @@ impl Instance {
                 self.run.ends.truncate(j + 1);
                 self.run.used.truncate(j + 1);
                 self.step_end = self.run.ends[j];
-                self.generation += 1;
                 return true;
             }
             false
@@ -276,7 +272,6 @@ impl Instance {
             // Idle engine: nothing was scheduled ahead, the request joins the next batch.
             self.prev_step_start = None;
             self.start_step(now, slab);
-            self.generation += 1;
             true
         } else {
             false
@@ -334,7 +329,6 @@ impl Instance {
         if self.batch_len() > 0 || !self.waiting.is_empty() {
             self.start_step(now, slab);
         }
-        self.generation += 1;
     }
 
     /// With fast-forward on, moves the leading running requests that decode between steps into the

@@ -12,6 +12,7 @@ pub mod offload;
 pub mod pool;
 pub mod request;
 pub mod router;
+mod wakes;
 
 pub use engine::{run, ClusterConfig, NoObserver, Observer, PdConfig, SimError, SimOptions};
 pub use instance::InstanceConfig;
