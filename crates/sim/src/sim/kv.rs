@@ -6,19 +6,21 @@
 //! behaviour of vLLM's `FreeKVCacheBlockQueue` + `BlockPool`.
 //!
 //! Representation: blocks without content ("blank") are interchangeable, so they are counted, not
-//! named. The free queue stores a run of consecutive blank entries as one segment with a count, and a
-//! free block with content as a segment of its own (so it can be claimed back from the middle in
-//! O(1)). A request holds its leading blocks by id (those with content, or shared) and the blank
+//! named. The free queue stores a run of consecutive blank entries as one entry with a count, and a
+//! free block with content as an entry of its own. Claiming a cached block back from the middle of
+//! the queue leaves its entry in place, stale (its block is in use again, or was freed again under a
+//! newer stamp); stale entries are skipped where they are met and swept out when they pile up, so a
+//! claim and a release each cost O(1) with no links to mend. A request holds its leading blocks by id (those with content, or shared) and the blank
 //! blocks after them as a count ("anonymous" blocks: one owner, no content); an anonymous block gets
 //! an id from the spare ids only when it gets content ([`KvCache::mint`]). So allocating and
 //! releasing a blank run costs O(1), not O(blocks). Which physical block holds blank tokens cannot
 //! change any result; the order of blank and cached entries, which decides what gets evicted, is kept
 //! exactly.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-/// Sentinel for "none" in the segment list.
+/// Sentinel for "no block": a queue entry of blank blocks.
 const NIL: u32 = u32::MAX;
 
 /// Hasher for keys that are already well-mixed 64-bit hashes: identity, deterministic, fast.
@@ -42,6 +44,16 @@ impl Hasher for PrehashedKey {
 /// Map from block content hash to the block holding it.
 type HashIndex = HashMap<u64, u32, BuildHasherDefault<PrehashedKey>>;
 
+/// Whether free queue entry `e` still stands for free blocks: a blank run always does; a block's
+/// entry does while the block is free under the entry's stamp (a claim or a later release makes it
+/// stale).
+fn live(blk: &[Block], e: &Entry) -> bool {
+    e.block == NIL || {
+        let b = &blk[e.block as usize];
+        b.refcount == 0 && b.stamp == e.stamp
+    }
+}
+
 /// Counters a replica reports about its cache.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KvStats {
@@ -58,20 +70,17 @@ pub struct KvStats {
 struct Block {
     /// Content hash; 0 = none (real hashes are forced odd, so never 0).
     hash: u64,
-    /// For a free block with content: its queue position stamp (entry order into the free queue).
+    /// For a free block with content: its queue position stamp (entry order into the free queue),
+    /// which names its one live entry there.
     stamp: u64,
-    /// For a free block with content: its segment.
-    seg: u32,
     /// Requests holding the block.
     refcount: u32,
 }
 
-/// A run of the free queue: `count` blank entries with stamps `stamp..stamp + count`, or one block
-/// with content (`block != NIL`, `count == 1`).
+/// An entry of the free queue: `count` blank blocks with stamps `stamp..stamp + count`, or one block
+/// with content (`block != NIL`, `count == 1`), live while that block is free under this stamp.
 #[derive(Debug, Clone, Copy)]
-struct Seg {
-    prev: u32,
-    next: u32,
+struct Entry {
     block: u32,
     count: u32,
     stamp: u64,
@@ -83,10 +92,10 @@ pub struct KvCache {
     block_size: u32,
     caching: bool,
     blk: Vec<Block>,
-    segs: Vec<Seg>,
-    free_segs: Vec<u32>,
-    head: u32,
-    tail: u32,
+    /// The free queue, head (next to pop) first, stale entries included.
+    queue: VecDeque<Entry>,
+    /// Stale entries in `queue`.
+    stale: usize,
     /// Ids of no block in use or cached: one per blank free block and per anonymous block in use.
     spare: Vec<u32>,
     /// Anonymous blocks in use (blank, one owner, no id).
@@ -101,15 +110,13 @@ pub struct KvCache {
 impl KvCache {
     /// A cache of `total_blocks` empty blocks. `caching` turns prefix caching on.
     pub fn new(total_blocks: u32, block_size: u32, caching: bool) -> Self {
-        let blk = vec![Block { hash: 0, stamp: 0, seg: NIL, refcount: 0 }; total_blocks as usize];
+        let blk = vec![Block { hash: 0, stamp: 0, refcount: 0 }; total_blocks as usize];
         let mut kv = Self {
             block_size,
             caching,
             blk,
-            segs: Vec::new(),
-            free_segs: Vec::new(),
-            head: NIL,
-            tail: NIL,
+            queue: VecDeque::new(),
+            stale: 0,
             spare: (0..total_blocks).rev().collect(),
             anon_used: 0,
             free: total_blocks,
@@ -118,9 +125,7 @@ impl KvCache {
             stats: KvStats::default(),
         };
         if total_blocks > 0 {
-            let s = kv.new_seg(Seg { prev: NIL, next: NIL, block: NIL, count: total_blocks, stamp: 0 });
-            kv.head = s;
-            kv.tail = s;
+            kv.queue.push_back(Entry { block: NIL, count: total_blocks, stamp: 0 });
         }
         kv
     }
@@ -184,14 +189,11 @@ impl KvCache {
             return 0;
         }
         let mut k = k;
-        let mut s = self.head;
-        while s != NIL {
-            let seg = &self.segs[s as usize];
-            if k < seg.count {
-                return seg.stamp + u64::from(k);
+        for e in self.queue.iter().filter(|e| self.live(e)) {
+            if k < e.count {
+                return e.stamp + u64::from(k);
             }
-            k -= seg.count;
-            s = seg.next;
+            k -= e.count;
         }
         u64::MAX
     }
@@ -201,17 +203,15 @@ impl KvCache {
         blocks.iter().filter(|&&b| self.blk[b as usize].refcount == 0).count() as u32
     }
 
-    /// Takes a reference on a cached block (removing it from the free queue if it was free).
+    /// Takes a reference on a cached block (taking it off the free queue if it was free: its entry
+    /// goes stale).
     pub fn claim(&mut self, block: u32) {
-        let b = block as usize;
-        if self.blk[b].refcount == 0 {
-            let s = self.blk[b].seg;
-            debug_assert!(s != NIL, "a free block with content has its own segment");
-            self.remove_seg(s);
-            self.blk[b].seg = NIL;
+        let blk = &mut self.blk[block as usize];
+        if blk.refcount == 0 {
             self.free -= 1;
+            self.stale += 1;
         }
-        self.blk[b].refcount += 1;
+        blk.refcount += 1;
     }
 
     /// Pops `n` entries off the head of the free queue (least recently freed first) as anonymous
@@ -223,28 +223,29 @@ impl KvCache {
         self.anon_used += n;
         let mut n = n;
         while n > 0 {
-            let s = self.head;
-            let seg = &mut self.segs[s as usize];
-            if seg.block == NIL {
-                let m = n.min(seg.count);
-                if m == seg.count {
-                    self.remove_seg(s);
+            let e = self.queue.front_mut().expect("the free queue holds every free block");
+            if e.block == NIL {
+                let m = n.min(e.count);
+                if m == e.count {
+                    self.queue.pop_front();
                 } else {
-                    seg.count -= m;
-                    seg.stamp += u64::from(m);
+                    e.count -= m;
+                    e.stamp += u64::from(m);
                 }
                 n -= m;
-            } else {
-                let b = seg.block;
-                self.remove_seg(s);
-                // The index entry goes stale (lazy deletion): lookups check the block still holds it.
-                let blk = &mut self.blk[b as usize];
-                blk.hash = 0;
-                blk.seg = NIL;
-                self.stats.evictions += 1;
-                self.spare.push(b);
-                n -= 1;
+                continue;
             }
+            let e = *e;
+            self.queue.pop_front();
+            if !self.live(&e) {
+                self.stale -= 1;
+                continue;
+            }
+            // The index entry goes stale (lazy deletion): lookups check the block still holds it.
+            self.blk[e.block as usize].hash = 0;
+            self.stats.evictions += 1;
+            self.spare.push(e.block);
+            n -= 1;
         }
     }
 
@@ -308,24 +309,33 @@ impl KvCache {
                 let stamp = self.next_stamp;
                 self.next_stamp += 1;
                 blk.stamp = stamp;
-                let s = self.append_seg(Seg { prev: NIL, next: NIL, block: b, count: 1, stamp });
-                self.blk[b as usize].seg = s;
+                self.queue.push_back(Entry { block: b, count: 1, stamp });
             }
+        }
+        // Sweep stale entries out once they outnumber the live ones (amortised O(1) per claim).
+        if self.stale > 64 && self.stale > self.queue.len() / 2 {
+            let blk = &self.blk;
+            self.queue.retain(|e| live(blk, e));
+            self.stale = 0;
         }
     }
 
-    /// Appends `n` blank entries to the free queue's tail (extending a blank tail segment).
+    /// Appends `n` blank entries to the free queue's tail (extending a blank tail entry).
     fn push_blanks(&mut self, n: u32) {
         let stamp = self.next_stamp;
         self.next_stamp += u64::from(n);
-        if self.tail != NIL {
-            let t = &mut self.segs[self.tail as usize];
+        if let Some(t) = self.queue.back_mut() {
             if t.block == NIL && t.stamp + u64::from(t.count) == stamp {
                 t.count += n;
                 return;
             }
         }
-        self.append_seg(Seg { prev: NIL, next: NIL, block: NIL, count: n, stamp });
+        self.queue.push_back(Entry { block: NIL, count: n, stamp });
+    }
+
+    /// Whether queue entry `e` still stands for free blocks.
+    fn live(&self, e: &Entry) -> bool {
+        live(&self.blk, e)
     }
 
     /// Records a prefix-cache query of `query` tokens of which `hit` were cached.
@@ -334,81 +344,33 @@ impl KvCache {
         self.stats.hit_tokens += hit;
     }
 
-    fn new_seg(&mut self, seg: Seg) -> u32 {
-        if let Some(s) = self.free_segs.pop() {
-            self.segs[s as usize] = seg;
-            s
-        } else {
-            self.segs.push(seg);
-            (self.segs.len() - 1) as u32
-        }
-    }
-
-    fn remove_seg(&mut self, s: u32) {
-        let Seg { prev: p, next: n, .. } = self.segs[s as usize];
-        if p == NIL {
-            self.head = n;
-        } else {
-            self.segs[p as usize].next = n;
-        }
-        if n == NIL {
-            self.tail = p;
-        } else {
-            self.segs[n as usize].prev = p;
-        }
-        self.free_segs.push(s);
-    }
-
-    fn append_seg(&mut self, mut seg: Seg) -> u32 {
-        seg.prev = self.tail;
-        let s = self.new_seg(seg);
-        if self.tail == NIL {
-            self.head = s;
-        } else {
-            self.segs[self.tail as usize].next = s;
-        }
-        self.tail = s;
-        s
-    }
-
-    /// Checks the internal invariants (free queue length = free count, a spare id per blank entry and
+    /// Checks the internal invariants (live free queue entries = free count, a spare id per blank entry and
     /// anonymous block in use, refcounts consistent, stamps increasing, every hashed block indexed). For tests.
     pub fn check_invariants(&self) -> Result<(), String> {
-        let (mut n, mut blanks) = (0u64, 0u64);
-        let mut s = self.head;
-        let mut last = NIL;
+        let (mut n, mut blanks, mut stale) = (0u64, 0u64, 0usize);
         let mut last_stamp = None::<u64>;
-        let mut hops = 0usize;
-        while s != NIL {
-            let g = &self.segs[s as usize];
-            if g.prev != last {
-                return Err(format!("broken back link at segment {s}"));
+        for (k, e) in self.queue.iter().enumerate() {
+            if e.count == 0 {
+                return Err(format!("empty queue entry {k}"));
             }
-            if g.count == 0 {
-                return Err(format!("empty segment {s}"));
+            if last_stamp.is_some_and(|x| e.stamp <= x) {
+                return Err(format!("stamps do not increase at queue entry {k}"));
             }
-            if last_stamp.is_some_and(|x| g.stamp <= x) {
-                return Err(format!("stamps do not increase at segment {s}"));
+            last_stamp = Some(e.stamp + u64::from(e.count) - 1);
+            if e.block == NIL {
+                blanks += u64::from(e.count);
+            } else if e.count != 1 {
+                return Err(format!("queue entry {k} of block {} counts {} blocks", e.block, e.count));
+            } else if !self.live(e) {
+                stale += 1;
+                continue;
+            } else if self.blk[e.block as usize].hash == 0 {
+                return Err(format!("queue entry {k}: free block {} without content", e.block));
             }
-            last_stamp = Some(g.stamp + u64::from(g.count) - 1);
-            if g.block == NIL {
-                blanks += u64::from(g.count);
-            } else {
-                let b = &self.blk[g.block as usize];
-                if g.count != 1 || b.refcount != 0 || b.hash == 0 || b.seg != s || b.stamp != g.stamp {
-                    return Err(format!("segment {s} and its block {} disagree", g.block));
-                }
-            }
-            n += u64::from(g.count);
-            last = s;
-            s = g.next;
-            hops += 1;
-            if hops > self.blk.len() + 1 {
-                return Err("free queue has a cycle".into());
-            }
+            n += u64::from(e.count);
         }
-        if last != self.tail {
-            return Err("tail does not end the free queue".into());
+        if stale != self.stale {
+            return Err(format!("{stale} stale queue entries but {} counted", self.stale));
         }
         if n != u64::from(self.free) {
             return Err(format!("free queue holds {n} blocks but free count is {}", self.free));
@@ -453,15 +415,12 @@ mod tests {
     /// The free queue head to tail: `None` for a blank entry, the content hash otherwise.
     fn queue(kv: &KvCache) -> Vec<Option<u64>> {
         let mut out = Vec::new();
-        let mut s = kv.head;
-        while s != NIL {
-            let g = &kv.segs[s as usize];
-            if g.block == NIL {
-                out.extend(std::iter::repeat_n(None, g.count as usize));
+        for e in kv.queue.iter().filter(|e| kv.live(e)) {
+            if e.block == NIL {
+                out.extend(std::iter::repeat_n(None, e.count as usize));
             } else {
-                out.push(Some(kv.blk[g.block as usize].hash));
+                out.push(Some(kv.blk[e.block as usize].hash));
             }
-            s = g.next;
         }
         out
     }
@@ -513,22 +472,35 @@ mod tests {
     /// random allocation, content, sharing and release.
     #[test]
     fn counted_blank_blocks_match_an_entry_by_entry_model() {
-        let mut kv = KvCache::new(64, 16, true);
+        // A small cache (the head soon meets stale entries) and a large one with many prefix hits
+        // (stale entries pile up until they are swept).
+        assert_eq!(match_model(64, 4, 1, 2000), 0);
+        assert!(match_model(2048, 1, 8, 3000) > 0, "the large cache never swept its stale entries");
+    }
+
+    /// Drives a cache of `total` blocks and an entry-by-entry model with the same random requests
+    /// (one in `claim_every` allocations starting with a prefix hit of up to `max_hits` blocks),
+    /// checking they agree after every step; returns how often stale entries were swept.
+    fn match_model(total: u32, claim_every: u64, max_hits: usize, rounds: u64) -> u64 {
+        let mut kv = KvCache::new(total, 16, true);
+        let mut sweeps = 0;
         // Model: the free queue entry by entry, references per cached hash, hashes cached.
-        let mut model: VecDeque<Option<u64>> = (0..64).map(|_| None).collect();
+        let mut model: VecDeque<Option<u64>> = (0..total).map(|_| None).collect();
         let mut refs: HashMap<u64, u32> = HashMap::new();
         let mut cached: HashSet<u64> = HashSet::new();
         let mut evictions = 0u64;
         let mut held: Vec<(Vec<u32>, Vec<u64>, u32)> = Vec::new();
         let (mut x, mut next_hash) = (7u64, 1u64);
-        for round in 0..2000u64 {
+        for round in 0..rounds {
             x = crate::rng::mix2(x, round);
             let n = (x % 9) as u32;
             if x % 3 != 0 && kv.free() > n {
                 let (mut ids, mut hashes) = (Vec::new(), Vec::new());
-                // Sometimes claim back a cached block first (a prefix hit).
-                let pick = cached.iter().min_by_key(|&&h| crate::rng::mix2(h, x)).copied();
-                if let Some(h) = pick.filter(|_| x % 4 == 0) {
+                // Sometimes claim back cached blocks first (a prefix hit).
+                let mut picks: Vec<u64> = cached.iter().copied().collect();
+                picks.sort_unstable_by_key(|&h| crate::rng::mix2(h, x));
+                let hits = if (x >> 4) % claim_every == 0 { 1 + (x >> 12) as usize % max_hits } else { 0 };
+                for h in picks.into_iter().take(hits) {
                     let b = kv.lookup(h).expect("model and cache agree on what is cached");
                     kv.claim(b);
                     let r = refs.entry(h).or_insert(0);
@@ -562,7 +534,9 @@ mod tests {
                 held.push((ids, hashes, n - with_content));
             } else if !held.is_empty() {
                 let (ids, hashes, anon) = held.swap_remove(x as usize % held.len());
+                let stale = kv.stale;
                 kv.release(&ids, anon);
+                sweeps += u64::from(kv.stale < stale);
                 model.extend(std::iter::repeat_n(None, anon as usize));
                 for &h in hashes.iter().rev() {
                     let r = refs.get_mut(&h).expect("held content is referenced");
@@ -579,6 +553,7 @@ mod tests {
                 assert!(kv.lookup(h).is_some(), "hash {h} should be cached");
             }
         }
+        sweeps
     }
 
     #[test]
