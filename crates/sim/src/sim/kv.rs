@@ -96,8 +96,12 @@ pub struct KvCache {
     queue: VecDeque<Entry>,
     /// Stale entries in `queue`.
     stale: usize,
-    /// Ids of no block in use or cached: one per blank free block and per anonymous block in use.
+    /// Ids given back that no block in use or cached holds; with the ids never given out (`blk.len()`
+    /// up to `total`), one per blank free block and per anonymous block in use.
     spare: Vec<u32>,
+    /// Blocks of the replica; `blk` holds only the ids given out so far (untouched memory costs
+    /// nothing until a run needs it: most runs use a fraction of a GPU's blocks).
+    total: u32,
     /// Anonymous blocks in use (blank, one owner, no id).
     anon_used: u32,
     free: u32,
@@ -110,14 +114,15 @@ pub struct KvCache {
 impl KvCache {
     /// A cache of `total_blocks` empty blocks. `caching` turns prefix caching on.
     pub fn new(total_blocks: u32, block_size: u32, caching: bool) -> Self {
-        let blk = vec![Block { hash: 0, stamp: 0, refcount: 0 }; total_blocks as usize];
+        let blk = Vec::new();
         let mut kv = Self {
             block_size,
             caching,
             blk,
             queue: VecDeque::new(),
             stale: 0,
-            spare: (0..total_blocks).rev().collect(),
+            spare: Vec::new(),
+            total: total_blocks,
             anon_used: 0,
             free: total_blocks,
             index: HashIndex::default(),
@@ -142,7 +147,7 @@ impl KvCache {
 
     /// Total blocks.
     pub fn total(&self) -> u32 {
-        self.blk.len() as u32
+        self.total
     }
 
     /// Free blocks (including free blocks that still hold cached content).
@@ -254,7 +259,12 @@ impl KvCache {
     pub fn mint(&mut self) -> u32 {
         debug_assert!(self.anon_used > 0, "mint without an anonymous block");
         self.anon_used -= 1;
-        let b = self.spare.pop().expect("every anonymous block has a spare id");
+        // Ids given back first (last in, first out), then the lowest never given out.
+        let b = self.spare.pop().unwrap_or_else(|| {
+            debug_assert!(self.blk.len() < self.total as usize, "every anonymous block has a spare id");
+            self.blk.push(Block { hash: 0, stamp: 0, refcount: 0 });
+            (self.blk.len() - 1) as u32
+        });
         self.blk[b as usize].refcount = 1;
         b
     }
@@ -278,7 +288,7 @@ impl KvCache {
             }
         }
         self.blk[block as usize].hash = hash;
-        if self.index.len() > 2 * self.blk.len() + 1024 {
+        if self.index.len() > 2 * self.total as usize + 1024 {
             let blk = &self.blk;
             self.index.retain(|h, b| blk[*b as usize].hash == *h);
         }
@@ -375,11 +385,12 @@ impl KvCache {
         if n != u64::from(self.free) {
             return Err(format!("free queue holds {n} blocks but free count is {}", self.free));
         }
-        if blanks + u64::from(self.anon_used) != self.spare.len() as u64 {
+        let never = u64::from(self.total) - self.blk.len() as u64;
+        if blanks + u64::from(self.anon_used) != self.spare.len() as u64 + never {
             return Err(format!(
                 "{blanks} blank entries and {} anonymous blocks in use but {} spare ids",
                 self.anon_used,
-                self.spare.len()
+                self.spare.len() as u64 + never
             ));
         }
         if let Some(b) =
