@@ -5,82 +5,65 @@
 //! behind to pop and skip; kept here, a move is one update of a tournament tree (O(log replicas))
 //! and the earliest end is read at its root.
 
-/// No pending step end.
-const NONE: i64 = i64::MAX;
+/// The key of "no pending step end": above every real key.
+const NONE: u128 = u128::MAX;
 
 /// Pending step ends per replica, ordered by (time, replica index).
 #[derive(Debug, Default)]
 pub struct Wakes {
-    /// Per leaf (replica index; leaves past the replicas stay [`NONE`]): its pending step end.
-    time: Vec<i64>,
-    /// Inner nodes `1..cap` of a complete binary tree over the `cap` leaves (node `k`'s children are
-    /// `2k` and `2k + 1`, leaf `i` is node `cap + i`): the replica index winning below each.
-    winner: Vec<u32>,
+    /// A complete binary tree over `cap` leaves (a power of two, `tree.len() == 2 * cap`): leaf `i`
+    /// (node `cap + i`) holds replica `i`'s key, every inner node `k` the least key of its children
+    /// `2k` and `2k + 1`, so node 1 holds the earliest. Leaves past the replicas stay [`NONE`].
+    tree: Vec<u128>,
+}
+
+/// The key of a step end of replica `i` at `t`: the time with its sign bit flipped (so signed order
+/// is unsigned order) above the replica index, compared as one integer.
+fn key(t: i64, i: u32) -> u128 {
+    (u128::from(t as u64 ^ (1 << 63)) << 32) | u128::from(i)
 }
 
 impl Wakes {
     /// Room for replica `i` (replicas are added in index order).
     pub fn add(&mut self, i: u32) {
-        let cap = self.time.len();
+        let cap = self.tree.len() / 2;
         if (i as usize) < cap {
             return;
         }
-        let cap = (i as usize + 1).next_power_of_two();
-        self.time.resize(cap, NONE);
-        self.winner = vec![0; cap];
-        for k in (1..cap).rev() {
-            self.winner[k] = self.better(self.node(2 * k), self.node(2 * k + 1));
+        let new_cap = (i as usize + 1).next_power_of_two();
+        let mut tree = vec![NONE; 2 * new_cap];
+        tree[new_cap..new_cap + cap].copy_from_slice(&self.tree[cap..]);
+        for k in (1..new_cap).rev() {
+            tree[k] = tree[2 * k].min(tree[2 * k + 1]);
         }
+        self.tree = tree;
     }
 
     /// Sets replica `i`'s pending step end (`None`: it has none).
     pub fn set(&mut self, i: u32, at: Option<i64>) {
-        let t = at.unwrap_or(NONE);
-        debug_assert!(t != NONE || at.is_none(), "a step end at the end of time");
-        let leaf = i as usize;
-        if self.time[leaf] == t {
+        let k = at.map_or(NONE, |t| key(t, i));
+        debug_assert!(at != Some(i64::MAX), "a step end at the end of time");
+        let mut n = self.tree.len() / 2 + i as usize;
+        if self.tree[n] == k {
             return;
         }
-        self.time[leaf] = t;
-        let cap = self.time.len();
-        let mut k = (cap + leaf) / 2;
-        while k >= 1 {
-            let w = self.better(self.node(2 * k), self.node(2 * k + 1));
-            if self.winner[k] == w && w != i {
-                // The winner here is unchanged and is not the moved leaf: nothing above changes.
+        self.tree[n] = k;
+        while n > 1 {
+            let parent = n / 2;
+            let least = self.tree[n].min(self.tree[n ^ 1]);
+            if self.tree[parent] == least {
+                // Nothing above changes.
                 break;
             }
-            self.winner[k] = w;
-            k /= 2;
+            self.tree[parent] = least;
+            n = parent;
         }
     }
 
     /// The earliest pending step end and its replica (the lower index among equal times).
     pub fn peek(&self) -> Option<(i64, u32)> {
-        if self.time.is_empty() {
-            return None;
-        }
-        let w = self.node(1);
-        let t = self.time[w as usize];
-        (t != NONE).then_some((t, w))
-    }
-
-    /// The replica index winning at node `k` (a leaf is its own winner).
-    fn node(&self, k: usize) -> u32 {
-        let cap = self.time.len();
-        if k >= cap {
-            (k - cap) as u32
-        } else {
-            self.winner[k]
-        }
-    }
-
-    fn better(&self, a: u32, b: u32) -> u32 {
-        if (self.time[b as usize], b) < (self.time[a as usize], a) {
-            b
-        } else {
-            a
-        }
+        let &k = self.tree.get(1)?;
+        (k != NONE).then_some((((k >> 32) as u64 ^ (1 << 63)) as i64, k as u32))
     }
 }
 
