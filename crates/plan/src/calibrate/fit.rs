@@ -157,7 +157,7 @@ struct Rows {
     pred: score::Metrics,
 }
 
-fn linearise(e: &Experiment, cal: &Calibration, alone: bool) -> Result<Rows, RunError> {
+fn linearise(e: &Experiment, cal: &Calibration, runs_at_once: usize) -> Result<Rows, RunError> {
     let built = e.scenario(Some(cal))?;
     let resolved = blis_import::resolve(&e.id, &built.spec)?;
     let c = cal.coefficients;
@@ -165,9 +165,8 @@ fn linearise(e: &Experiment, cal: &Calibration, alone: bool) -> Result<Rows, Run
         model: Calibrated::new(&resolved.model, &resolved.gpu, resolved.tensor_parallelism, &c),
         acc: Mutex::new(Acc::default()),
     });
-    // Stepping one by one: every timed step is a step that ran. The workload is generated ahead
-    // on a second thread only when this run has the machine to itself.
-    let opts = SimOptions { decode_fast_forward: false, helper_threads: alone, ..SimOptions::default() };
+    // Stepping one by one: every timed step is a step that ran.
+    let opts = SimOptions { decode_fast_forward: false, ..SimOptions::sharing(runs_at_once) };
     let sim = super::simulate(e, Some(cal), Some(rec.clone()), &opts)?;
     let pred = score::predicted(&sim.output);
     let acc = rec.acc.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -271,8 +270,8 @@ pub fn fit(exps: &[Experiment], gpu: &str, opts: &FitOptions) -> Result<FitResul
     // One pass per iteration plus a final one that only scores the last point.
     for it in 0..=opts.iterations {
         let cal = cal_of(&theta);
-        let alone = opts.threads.min(exps.len()) <= 1;
-        let rows = super::par_map(exps, opts.threads, |e| linearise(e, &cal, alone));
+        let at_once = opts.threads.min(exps.len());
+        let rows = super::par_map(exps, opts.threads, |e| linearise(e, &cal, at_once));
         let rows: Vec<Rows> = rows.into_iter().collect::<Result<_, _>>()?;
         // Normal equations in units of the prior (x = θ / prior).
         let mut q = [[0.0; NUM_PARAMS]; NUM_PARAMS];

@@ -126,8 +126,7 @@ pub fn validate(
     calibration: Option<&Calibration>,
     threads: usize,
 ) -> Result<Report, RunError> {
-    // A run generates its workload ahead on a second thread only when it has the machine to itself.
-    let opts = SimOptions { helper_threads: threads.min(exps.len()) <= 1, ..SimOptions::default() };
+    let opts = SimOptions::sharing(threads.min(exps.len()));
     let rows = par_map(exps, threads, |e| -> Result<Scored, RunError> {
         let sim = simulate(e, calibration, None, &opts)?;
         let predicted = score::predicted(&sim.output);

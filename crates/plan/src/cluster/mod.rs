@@ -69,9 +69,15 @@ type RunResult = (Result<Outcome, String>, Vec<String>);
 /// the comparison; the mean over seeds estimates what the benchmark measures on average.
 pub const PREDICTION_SEEDS: u64 = 5;
 
-/// Simulates one run with the `k`-th seed derived from the scenario's own (seed + k); `alone` when no
-/// other run shares the machine (it may then generate its workload ahead on a second thread).
-fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64, alone: bool) -> RunResult {
+/// Simulates one run with the `k`-th seed derived from the scenario's own (seed + k), one of
+/// `runs_at_once` runs sharing the machine.
+fn simulate(
+    stack: &Stack,
+    run: &Run,
+    profile: Option<&Calibration>,
+    k: u64,
+    runs_at_once: usize,
+) -> RunResult {
     let (mut spec, warnings) = match cluster::scenario_for(stack, run) {
         Ok(x) => x,
         Err(e) => return (Err(e.to_string()), Vec::new()),
@@ -87,7 +93,7 @@ fn simulate(stack: &Stack, run: &Run, profile: Option<&Calibration>, k: u64, alo
     };
     let mut all = warnings;
     all.extend(resolved.warnings.iter().cloned());
-    let opts = SimOptions { helper_threads: alone, ..SimOptions::default() };
+    let opts = SimOptions::sharing(runs_at_once);
     let out = blis_sim::scenario::simulate(&resolved, run.trace.clone(), &opts, &mut NoObserver)
         .map_err(|e| e.to_string());
     (out, all)
@@ -161,10 +167,10 @@ pub fn validate(exps: &[ClusterExperiment], profile: Option<&Calibration>, threa
             })
         })
         .collect();
-    let alone = threads.min(jobs.len()) <= 1;
+    let at_once = threads.min(jobs.len());
     let run = |&(e, s, r, k): &(usize, usize, usize, u64)| {
         let st = &exps[e].stacks[s];
-        simulate(st, &st.runs[r], profile, k, alone)
+        simulate(st, &st.runs[r], profile, k, at_once)
     };
     let results: Vec<RunResult> = match rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build() {
         Ok(pool) => pool.install(|| jobs.par_iter().map(run).collect()),

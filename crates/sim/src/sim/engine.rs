@@ -83,6 +83,14 @@ pub struct SimOptions {
     pub helper_threads: bool,
 }
 
+impl SimOptions {
+    /// The options of one of `runs_at_once` runs sharing the machine: helper threads only for a run
+    /// that has it to itself (side by side, the other runs already fill every core).
+    pub fn sharing(runs_at_once: usize) -> Self {
+        Self { helper_threads: runs_at_once <= 1, ..Self::default() }
+    }
+}
+
 impl Default for SimOptions {
     fn default() -> Self {
         Self {
