@@ -1,4 +1,5 @@
 //! Helper threads change nothing in a run: an open-loop workload generated ahead on a second thread
+//! (a replayed trace is read inline)
 //! gives the same records, replica totals, time series, stage logs and summary, bit for bit, as one
 //! generated inline; streamed records summarised on another thread give the same streamed summary; a
 //! closed-loop workload is generated inline; and a run that stops early does not hang on a helper.
@@ -77,6 +78,9 @@ fn generating_ahead_changes_nothing_in_the_run() {
         let r = resolve(&manifest(&spec));
         let gen = WorkloadGen::new(&r.workload, r.seed, None).expect("workload");
         assert!(gen.is_open_loop(), "expected an open-loop workload:\n{spec}");
+        // A replayed trace is read inline (reading its rows costs less than handing them over).
+        let traced = spec.contains("trace:");
+        assert_eq!(gen.worth_generating_ahead(), !traced, "generated ahead or not:\n{spec}");
         let ahead = simulate(&r, true);
         let inline = simulate(&r, false);
         assert!(inline.output.generated >= 2000, "{} requests: below the threshold", inline.output.generated);

@@ -114,7 +114,7 @@ fn run(
         .then(|| StreamSummary::new(&resolved.slos));
     let cluster = resolved.cluster();
     let helpers = opts.helper_threads && estimate.requests >= HELPER_MIN_REQUESTS;
-    let mut output = if helpers && workload.is_open_loop() {
+    let mut output = if helpers && workload.worth_generating_ahead() {
         source::prefetched(&mut workload, cluster.horizon_us, |src| {
             run_engine(&cluster, src, opts, observer, stream.as_mut(), helpers)
         })
