@@ -1,10 +1,11 @@
-//! The cluster's discrete-event loop: one clock, one event queue, requests flowing from the workload
-//! through the router into replicas.
+//! The cluster's discrete-event loop: one clock, three sources of events (the workload's next
+//! arrival, the event queue, each busy replica's pending step end), requests flowing from the
+//! workload through the router into replicas.
 //!
 //! Ordering contract: events are ordered by (time, kind priority, sequence number). At equal time a
 //! replica becoming ready comes first, then an arrival, then enqueues, flow-control dispatch attempts
-//! and autoscaler ticks, then replica step ends (by replica index), otherwise in the order scheduled; heap or hash
-//! order never decides anything. Everything that reads replica state (the router, the saturation
+//! and autoscaler ticks, then replica step ends (by replica index), otherwise in the order
+//! scheduled; heap or hash order never decides anything. Everything that reads replica state (the router, the saturation
 //! detector, the autoscaler) runs before step ends at the same time, so a decode run fast-forwarded
 //! in one go is read exactly as stepping one step at a time would show it.
 //!

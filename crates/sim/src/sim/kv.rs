@@ -10,12 +10,13 @@
 //! free block with content as an entry of its own. Claiming a cached block back from the middle of
 //! the queue leaves its entry in place, stale (its block is in use again, or was freed again under a
 //! newer stamp); stale entries are skipped where they are met and swept out when they pile up, so a
-//! claim and a release each cost O(1) with no links to mend. A request holds its leading blocks by id (those with content, or shared) and the blank
-//! blocks after them as a count ("anonymous" blocks: one owner, no content); an anonymous block gets
-//! an id from the spare ids only when it gets content ([`KvCache::mint`]). So allocating and
-//! releasing a blank run costs O(1), not O(blocks). Which physical block holds blank tokens cannot
-//! change any result; the order of blank and cached entries, which decides what gets evicted, is kept
-//! exactly.
+//! claim and a release each cost O(1) with no links to mend. A request holds its leading blocks by
+//! id (those with content, or shared) and the blank blocks after them as a count ("anonymous"
+//! blocks: one owner, no content); an anonymous block gets an id from the spare ids only when it
+//! gets content ([`KvCache::mint`]), and ids are given out on first use, so the block table grows
+//! with the blocks a run touches. So allocating and releasing a blank run costs O(1), not O(blocks).
+//! Which physical block holds blank tokens cannot change any result; the order of blank and cached
+//! entries, which decides what gets evicted, is kept exactly.
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -354,8 +355,9 @@ impl KvCache {
         self.stats.hit_tokens += hit;
     }
 
-    /// Checks the internal invariants (live free queue entries = free count, a spare id per blank entry and
-    /// anonymous block in use, refcounts consistent, stamps increasing, every hashed block indexed). For tests.
+    /// Checks the internal invariants (live free queue entries = free count, stale entries counted, a
+    /// spare id per blank entry and anonymous block in use, refcounts consistent, stamps increasing,
+    /// every hashed block indexed). For tests.
     pub fn check_invariants(&self) -> Result<(), String> {
         let (mut n, mut blanks, mut stale) = (0u64, 0u64, 0usize);
         let mut last_stamp = None::<u64>;
