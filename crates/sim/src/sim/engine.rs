@@ -309,6 +309,8 @@ pub fn run<'a>(
         out: SimOutput {
             generated_per_class: vec![0; workload.class_count()],
             series: Series::new(cfg.pools.len()),
+            // Room for the records up front when their number is known (none kept when streaming).
+            completed: Vec::with_capacity(if stream.is_none() { workload.expected_requests() } else { 0 }),
             ..SimOutput::default()
         },
         stream,

@@ -765,6 +765,17 @@ impl WorkloadGen {
         self.is_open_loop() && self.trace.is_none()
     }
 
+    /// The requests still to come when that is known before the run: a trace's rows left, or the
+    /// request cap, at most [`super::source::MAX_EXPECTED`] (0 when unknown).
+    pub fn expected_requests(&self) -> usize {
+        let left = match &self.trace {
+            Some(t) => t.rows_left() as u64,
+            None if self.max_requests < u64::MAX => self.max_requests - self.generated.min(self.max_requests),
+            None => 0,
+        };
+        left.min(super::source::MAX_EXPECTED as u64) as usize
+    }
+
     /// Number of requests handed out so far.
     pub fn generated(&self) -> u64 {
         self.generated

@@ -21,11 +21,24 @@ pub trait RequestSource {
     fn pop(&mut self) -> Option<Request>;
     /// A request finished (completed or not) at `done_at_us`; closed-loop sources react to it.
     fn on_request_done(&mut self, req: &Request, done_at_us: i64, completed: bool);
+    /// How many requests the stream holds when that is known before the run (a request cap, a
+    /// trace's rows), at most [`MAX_EXPECTED`]: room made for their records up front is written once
+    /// instead of being copied each time it doubles.
+    fn expected_requests(&self) -> usize {
+        0
+    }
 }
+
+/// The most records a run makes room for up front (the rest grow as needed).
+pub const MAX_EXPECTED: usize = 1 << 20;
 
 impl RequestSource for WorkloadGen {
     fn class_count(&self) -> usize {
         self.class_names().len()
+    }
+
+    fn expected_requests(&self) -> usize {
+        WorkloadGen::expected_requests(self)
     }
 
     fn peek_time(&mut self) -> Option<i64> {
@@ -49,11 +62,16 @@ const FIRST_CHUNK: usize = 64;
 pub struct Prefetched {
     drain: Drain<(i64, Request)>,
     classes: usize,
+    expected: usize,
 }
 
 impl RequestSource for Prefetched {
     fn class_count(&self) -> usize {
         self.classes
+    }
+
+    fn expected_requests(&self) -> usize {
+        self.expected
     }
 
     fn peek_time(&mut self) -> Option<i64> {
@@ -79,7 +97,7 @@ pub fn prefetched<R>(
     f: impl FnOnce(&mut Prefetched) -> R,
 ) -> R {
     debug_assert!(gen.is_open_loop(), "only an open-loop stream can be generated ahead");
-    let classes = gen.class_names().len();
+    let (classes, expected) = (gen.class_names().len(), gen.expected_requests());
     let (mut feeder, drain) = handoff::pipe(FIRST_CHUNK);
     std::thread::scope(|s| {
         // Stops at the end of the stream, at the horizon, or when the run has stopped (the source
@@ -92,6 +110,6 @@ pub fn prefetched<R>(
                 }
             }
         });
-        f(&mut Prefetched { drain, classes })
+        f(&mut Prefetched { drain, classes, expected })
     })
 }

@@ -104,6 +104,29 @@ fn same_seed_same_sequence_other_seed_differs() {
     );
 }
 
+/// The requests a run can make room for before it starts: a cap's or a trace's, counting down as
+/// requests are handed out; none for a stream bounded only by time.
+#[test]
+fn expected_requests_are_the_cap_or_the_trace_rows_left() {
+    let capped = "maxRequests: 5\narrival: {process: poisson, ratePerSecond: 10}\nclasses: [{name: a, inputTokens: {distribution: fixed, value: 10}, outputTokens: {distribution: fixed, value: 5}}]\n";
+    let mut g = gen(capped, 1);
+    assert_eq!(g.expected_requests(), 5);
+    g.pop();
+    g.pop();
+    assert_eq!(g.expected_requests(), 3);
+    drain(&mut g);
+    assert_eq!(g.expected_requests(), 0);
+    assert_eq!(gen(TWO_CLASSES, 1).expected_requests(), 0, "a duration alone says nothing");
+    let text = "arrival_time_s,input_tokens,output_tokens\n0.0,10,5\n0.5,12,5\n1.0,9,5\n";
+    let traced = "trace: {path: x.csv}\nclasses: [{name: a}]\n";
+    let mut g = WorkloadGen::new(&spec(traced), 1, Some(Arc::new(Trace::parse_csv(text)))).unwrap();
+    assert_eq!(g.expected_requests(), 3);
+    g.pop();
+    assert_eq!(g.expected_requests(), 2);
+    let huge = "maxRequests: 900000000\narrival: {process: poisson, ratePerSecond: 10}\nclasses: [{name: a, inputTokens: {distribution: fixed, value: 10}, outputTokens: {distribution: fixed, value: 5}}]\n";
+    assert_eq!(gen(huge, 1).expected_requests(), crate::workload::source::MAX_EXPECTED);
+}
+
 #[test]
 fn ids_sequential_arrivals_ordered_and_rate_right() {
     let mut g = gen(TWO_CLASSES, 5);

@@ -513,6 +513,11 @@ pub(crate) struct TraceSource {
 }
 
 impl TraceSource {
+    /// Rows not replayed yet (the one positioned included), horizon aside.
+    pub(crate) fn rows_left(&self) -> usize {
+        self.trace.rows.len().saturating_sub(self.pos) + usize::from(self.next.is_some())
+    }
+
     /// Checks the trace's rows against the scenario (its `classes` by name, whether it sets
     /// `prefixTokens`), then reports why reading the trace stopped, if it did, and positions it at
     /// the first row. Errors name the field `trace` and the offending row.
