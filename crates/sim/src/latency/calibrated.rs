@@ -236,10 +236,26 @@ impl LatencyModel for Calibrated {
     /// Decode-only steps of a fixed batch differ only in their context, which enters terms 2, 4 and 12:
     /// every other product is computed once, and the sum keeps the order (and so the rounding) of
     /// [`Calibrated::step_us_f64`].
-    fn decode_steps(&self, seqs: u32, context: u64, each: &mut dyn FnMut(i64) -> bool) {
+    fn decode_run(
+        &self,
+        seqs: u32,
+        context: u64,
+        start: i64,
+        horizon: i64,
+        max_steps: usize,
+        ends: &mut Vec<i64>,
+    ) {
+        ends.reserve(max_steps.min(1 << 12));
+        let mut t = start;
         if seqs == 0 {
             let dt = self.step_time_us(&StepBatch::decode(0, context));
-            while each(dt) {}
+            for _ in 0..max_steps {
+                if t >= horizon {
+                    return;
+                }
+                t += dt;
+                ends.push(t);
+            }
             return;
         }
         let x = self.basis.features(&StepBatch::decode(seqs, context));
@@ -250,23 +266,25 @@ impl LatencyModel for Calibrated {
         // The same fold as the full sum, over its first two terms.
         let head: f64 = c[..2].iter().copied().sum();
         // As `features` computes them for a decode-only step.
-        let (t, seqs_f, pf_kv) = (f64::from(seqs), 0.0 + f64::from(seqs), 0.0);
+        let (tokens, seqs_f, pf_kv) = (f64::from(seqs), 0.0 + f64::from(seqs), 0.0);
         let mut ctx = context;
-        loop {
+        for _ in 0..max_steps {
+            if t >= horizon {
+                return;
+            }
             let dc_ctx = ctx as f64;
-            let mut sum = head + self.beta[2] * self.basis.kv_term(pf_kv, dc_ctx, t, seqs_f);
+            let mut sum = head + self.beta[2] * self.basis.kv_term(pf_kv, dc_ctx, tokens, seqs_f);
             sum += c[3];
-            sum += self.beta[4] * self.basis.decode_compute_term(t, dc_ctx);
-            const _: () = assert!(NUM_BASIS == 14, "decode_steps names the context-dependent terms by index");
+            sum += self.beta[4] * self.basis.decode_compute_term(tokens, dc_ctx);
+            const _: () = assert!(NUM_BASIS == 14, "decode_run names the context-dependent terms by index");
             for &ck in &c[5..12] {
                 sum += ck;
             }
-            sum += self.beta[12] * self.basis.long_context_term(t, dc_ctx);
+            sum += self.beta[12] * self.basis.long_context_term(tokens, dc_ctx);
             // Term 13 (long-prompt compute) is zero in a decode-only step; added for the same fold.
             sum += c[13];
-            if !each(floor_i64(sum).max(1)) {
-                return;
-            }
+            t += floor_i64(sum).max(1);
+            ends.push(t);
             ctx += u64::from(seqs);
         }
     }

@@ -46,10 +46,37 @@ impl LatencyModel for Eager {
         t.saturating_add(extra)
     }
 
-    /// The inner model's decode run (its fast path, if it has one) with the launch cost on each step.
-    fn decode_steps(&self, seqs: u32, context: u64, each: &mut dyn FnMut(i64) -> bool) {
-        let extra = self.extra_us;
-        self.inner.decode_steps(seqs, context, &mut |dt| each(dt.saturating_add(extra)));
+    /// The inner model's decode run (its fast path, if it has one) with the launch cost on each step:
+    /// timed in short stretches without a horizon, which then applies to the longer steps.
+    fn decode_run(
+        &self,
+        seqs: u32,
+        context: u64,
+        start: i64,
+        horizon: i64,
+        max_steps: usize,
+        ends: &mut Vec<i64>,
+    ) {
+        const STRETCH: usize = 8;
+        let (mut t, mut ctx, mut left) = (start, context, max_steps);
+        while left > 0 && t < horizon {
+            let from = ends.len();
+            let k = left.min(STRETCH);
+            self.inner.decode_run(seqs, ctx, 0, i64::MAX, k, ends);
+            let mut inner_end = 0;
+            for idx in from..from + k {
+                if t >= horizon {
+                    ends.truncate(idx);
+                    return;
+                }
+                let dt = ends[idx] - inner_end;
+                inner_end = ends[idx];
+                t += dt.saturating_add(self.extra_us);
+                ends[idx] = t;
+            }
+            left -= k;
+            ctx += k as u64 * u64::from(seqs);
+        }
     }
 
     fn request_overheads(&self) -> RequestOverheads {

@@ -73,13 +73,27 @@ pub struct RequestOverheads {
 pub trait LatencyModel: Send + Sync {
     /// Wall time of one engine step in µs, always >= 1. Called once per step (hot path: O(1), no allocation).
     fn step_time_us(&self, batch: &StepBatch) -> i64;
-    /// Times successive decode-only steps of `seqs` requests, the first with `context` tokens in KV and
-    /// each next one with `seqs` more, handing each step's time to `each` until it returns false. The
-    /// values are those of [`LatencyModel::step_time_us`] for the same steps, and no step is timed
-    /// after `each` says stop; a model may override it with a cheaper loop (a decode run's hot path).
-    fn decode_steps(&self, seqs: u32, context: u64, each: &mut dyn FnMut(i64) -> bool) {
-        let mut ctx = context;
-        while each(self.step_time_us(&StepBatch::decode(seqs, ctx))) {
+    /// Appends to `ends` the end times of successive decode-only steps of `seqs` requests, the first
+    /// starting at `start` with `context` tokens in KV and each next one with `seqs` more: at most
+    /// `max_steps` of them, and none starting at or after `horizon`. The times are those of
+    /// [`LatencyModel::step_time_us`] for the same steps; a model may override this with a cheaper
+    /// loop (a decode run's hot path).
+    fn decode_run(
+        &self,
+        seqs: u32,
+        context: u64,
+        start: i64,
+        horizon: i64,
+        max_steps: usize,
+        ends: &mut Vec<i64>,
+    ) {
+        let (mut t, mut ctx) = (start, context);
+        for _ in 0..max_steps {
+            if t >= horizon {
+                break;
+            }
+            t += self.step_time_us(&StepBatch::decode(seqs, ctx));
+            ends.push(t);
             ctx += u64::from(seqs);
         }
     }
@@ -122,12 +136,20 @@ pub(crate) fn assert_decode_run_matches_steps(
     n: usize,
     what: &str,
 ) {
-    let mut times = Vec::new();
-    lm.decode_steps(seqs, start, &mut |dt| {
-        times.push(dt);
-        times.len() < n
-    });
-    assert_eq!(times.len(), n, "{what}");
+    let mut ends = Vec::new();
+    lm.decode_run(seqs, start, 1000, i64::MAX, n, &mut ends);
+    assert_eq!(ends.len(), n, "{what}");
+    let times: Vec<i64> = ends.iter().scan(1000, |t, &e| Some(e - std::mem::replace(t, e))).collect();
+    // A horizon stops the run before the first step starting at or after it, and changes no time.
+    if n > 1 {
+        let starts: Vec<i64> = std::iter::once(1000).chain(ends.iter().copied()).take(n).collect();
+        for horizon in [1000, ends[n / 2 - 1], ends[n / 2 - 1] + 1, ends[n - 1]] {
+            let mut cut = Vec::new();
+            lm.decode_run(seqs, start, 1000, horizon, n, &mut cut);
+            let want = starts.iter().filter(|&&s| s < horizon).count();
+            assert_eq!(cut[..], ends[..want], "{what}: horizon {horizon}");
+        }
+    }
     for (j, &dt) in times.iter().enumerate() {
         let ctx = start + j as u64 * u64::from(seqs);
         assert_eq!(

@@ -81,8 +81,51 @@ impl Rejection {
 struct DecodeRun {
     /// End time of each step of the run; the first is the step formed normally.
     ends: Vec<i64>,
-    /// KV blocks in use during each step (for time-weighted utilisation).
-    used: Vec<u32>,
+    /// KV blocks in use during the first step.
+    used0: u32,
+    /// The block size: the blocks the later steps take repeat with this period.
+    period: usize,
+    /// `cum[m]`: blocks the steps 1..=m after the first take between them (`cum[0] = 0`), for m up to
+    /// the period, or fewer when the run cannot be longer; past the period any step's use is O(1).
+    cum: Vec<u32>,
+}
+
+impl DecodeRun {
+    /// Blocks the steps 1..=j after the first take between them (j within what was planned).
+    fn taken_by(&self, j: usize) -> u64 {
+        match self.cum.get(j) {
+            Some(&c) => u64::from(c),
+            None => {
+                (j / self.period) as u64 * u64::from(self.cum[self.period])
+                    + u64::from(self.cum[j % self.period])
+            }
+        }
+    }
+
+    /// KV blocks in use during step `j` of the run (0: the first), for time-weighted utilisation.
+    fn used_at(&self, j: usize) -> u32 {
+        // At most the cache's free blocks more (checked when planned), so it fits.
+        self.used0 + self.taken_by(j) as u32
+    }
+
+    /// Most steps after the first, up to the `cap` the table was built for, whose blocks fit in `free`.
+    fn steps_fitting(&self, free: u32, cap: u32) -> u32 {
+        let free = u64::from(free);
+        // `cum` never decreases: the last entry that still fits.
+        let within = |left: u64| self.cum.partition_point(|&c| u64::from(c) <= left) - 1;
+        if self.cum.len() <= self.period {
+            // The table covers every step the run may have.
+            return within(free) as u32;
+        }
+        let per_period = u64::from(self.cum[self.period]);
+        if per_period == 0 {
+            return cap;
+        }
+        let whole = free / per_period;
+        let fit =
+            whole.saturating_mul(self.period as u64).saturating_add(within(free - whole * per_period) as u64);
+        fit.min(u64::from(cap)) as u32
+    }
 }
 
 /// Time-integrated and peak figures of a replica.
@@ -194,8 +237,8 @@ impl Instance {
     /// step ending then has not ended yet (step ends are processed after everything else at a time).
     pub fn kv_used_at(&self, now: i64) -> u32 {
         if self.run_active {
-            let j = self.run.ends.partition_point(|&e| e < now).min(self.run.used.len() - 1);
-            self.run.used[j]
+            let j = self.run.ends.partition_point(|&e| e < now).min(self.run.ends.len() - 1);
+            self.run.used_at(j)
         } else {
             self.kv.used()
         }
@@ -263,7 +306,6 @@ impl Instance {
             let j = self.run.ends.partition_point(|&e| e < now);
             if j + 1 < self.run.ends.len() {
                 self.run.ends.truncate(j + 1);
-                self.run.used.truncate(j + 1);
                 self.step_end = self.run.ends[j];
                 return true;
             }
@@ -696,47 +738,36 @@ impl Instance {
         for &s in &self.running {
             self.residue[slab[s].computed as usize % bs] += 1;
         }
-        let mut free = self.kv.free();
-        let mut used = self.kv.used();
-        self.run.ends.clear();
-        self.run.used.clear();
-        self.run.ends.push(self.step_end);
-        self.run.used.push(used);
-        let mut t = self.step_end;
-        let horizon = self.plan_horizon;
-        let (residue, run) = (&self.residue, &mut self.run);
-        // The decoders' block needs of steps 1, 2, ...; and the running requests needing a block at
-        // step j are residue[(bs - (j - 1) % bs) % bs], i.e. residue[0], residue[bs - 1], ...
-        let mut decoder_need = self.decoders.blocks_needed_from(1);
-        let mut res_at = 0usize;
-        // Whether step j (1-based after the formed one; called for j = 1, 2, ... in turn) starting
-        // at t is part of the run; if so its new blocks are taken from `free`.
-        let mut fits = |j: u32, t: i64, free: &mut u32, used: &mut u32| {
-            if j >= k_max || t >= horizon {
-                return false;
-            }
-            let need = residue[res_at] + decoder_need.next().unwrap_or(0);
+        // Blocks each step j = 1, 2, .. takes: residue[(bs - (j - 1) % bs) % bs] (residue[0],
+        // residue[bs - 1], ..) plus the steady decoders' need; both repeat every bs steps.
+        // A table as long as the run may be, up to one period.
+        let cap = k_max - 1;
+        let run = &mut self.run;
+        run.period = bs;
+        run.cum.clear();
+        run.cum.push(0);
+        let mut total = 0u32;
+        let mut res_at = 0;
+        for decoders in self.decoders.blocks_needed_from(1).take(bs.min(cap as usize)) {
+            total += self.residue[res_at] + decoders;
+            run.cum.push(total);
             res_at = if res_at == 0 { bs - 1 } else { res_at - 1 };
-            if need > *free {
-                return false;
-            }
-            *free -= need;
-            *used += need;
-            true
-        };
-        if fits(1, t, &mut free, &mut used) {
-            let mut j = 1;
-            self.latency.decode_steps(n, first.decode_context + u64::from(n), &mut |dt| {
-                t += dt;
-                run.ends.push(t);
-                run.used.push(used);
-                j += 1;
-                fits(j, t, &mut free, &mut used)
-            });
         }
+        run.used0 = self.kv.used();
+        run.ends.clear();
+        run.ends.push(self.step_end);
+        let steps = run.steps_fitting(self.kv.free(), cap);
+        self.latency.decode_run(
+            n,
+            first.decode_context + u64::from(n),
+            self.step_end,
+            self.plan_horizon,
+            steps as usize,
+            &mut run.ends,
+        );
         if self.run.ends.len() > 1 {
             self.run_active = true;
-            self.step_end = t;
+            self.step_end = self.run.ends[self.run.ends.len() - 1];
         }
     }
 
@@ -756,7 +787,7 @@ impl Instance {
         for j in 1..=extra {
             let dt = self.run.ends[j] - self.run.ends[j - 1];
             self.stats.steps += 1;
-            self.account(dt, self.run.used[j], self.batch_len());
+            self.account(dt, self.run.used_at(j), self.batch_len());
         }
         self.decoders.advance_run(extra as u64, &mut self.kv, last_bulk_end + tok);
         // Each request takes all its blocks at once (blank, counted).
@@ -765,7 +796,7 @@ impl Instance {
             let target = slab[s].computed + extra as u32;
             self.grow(s, target, false, slab);
         }
-        debug_assert_eq!(self.kv.used(), self.run.used[extra]);
+        debug_assert_eq!(self.kv.used(), self.run.used_at(extra));
         let step0_end = self.run.ends[0];
         for &s in &self.running {
             let r = &mut slab[s];
@@ -798,5 +829,59 @@ fn add_to_batch(batch: &mut StepBatch, decode: bool, before: u32, chunk: u32) {
         let t = f64::from(chunk);
         batch.prefill_attention += t * (f64::from(before) + (t + 1.0) / 2.0);
         batch.long_prompt_tokens += u64::from(long_prompt_tokens(before, chunk));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DecodeRun;
+
+    /// The run's block table, however short or long the run, gives every step's blocks and the
+    /// longest run that fits as adding up each step's need one by one does.
+    #[test]
+    fn decode_run_blocks_match_a_step_by_step_sum() {
+        let mut x = 0x5eedu64;
+        let mut checked = 0;
+        for period in [1usize, 2, 3, 16, 64] {
+            for case in 0..200u64 {
+                x = crate::rng::mix2(x, case);
+                // One period of needs, some all zero; a cap below, at and above the period.
+                let needs: Vec<u32> = (0..period)
+                    .map(|k| if x % 5 == 0 { 0 } else { (crate::rng::mix2(x, k as u64) % 4) as u32 })
+                    .collect();
+                let cap = [1, period as u32, 3 * period as u32 + 1, u32::MAX][(x >> 8) as usize % 4];
+                let free = ((x >> 16) % 200) as u32;
+                let mut run = DecodeRun { ends: Vec::new(), used0: 7, period, cum: vec![0] };
+                for &n in needs.iter().take(period.min(cap as usize)) {
+                    let last = *run.cum.last().unwrap();
+                    run.cum.push(last + n);
+                }
+                let (mut taken, mut fit) = (0u64, 0u32);
+                for j in 1..=(4 * period + 3) {
+                    taken += u64::from(needs[(j - 1) % period]);
+                    if j as u32 <= cap && taken <= u64::from(free) && fit + 1 == j as u32 {
+                        fit = j as u32;
+                    }
+                    if j as u32 <= cap {
+                        assert_eq!(
+                            run.used_at(j),
+                            7 + taken as u32,
+                            "period {period}, case {case}, step {j}"
+                        );
+                    }
+                }
+                let got = run.steps_fitting(free, cap);
+                if fit < 4 * period as u32 + 3 {
+                    assert_eq!(
+                        got, fit,
+                        "period {period}, case {case}: cap {cap}, free {free}, needs {needs:?}"
+                    );
+                } else {
+                    assert!(got >= fit, "period {period}, case {case}");
+                }
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 1000);
     }
 }
