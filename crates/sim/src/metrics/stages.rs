@@ -198,6 +198,7 @@ mod tests {
             dollars_per_gpu_hour: 1.0,
             stages: &logs,
             client_timeout_us: None,
+            helper_threads: false,
         };
         let s = summarize(&out, &ctx);
         assert_eq!(s.stages.len(), 2);
@@ -234,6 +235,7 @@ mod tests {
             dollars_per_gpu_hour: 1.0,
             stages: &logs,
             client_timeout_us: Some(3_000_000),
+            helper_threads: false,
         };
         let s = summarize(&out, &ctx);
         assert_eq!(s.overall.requests.completed, 1);

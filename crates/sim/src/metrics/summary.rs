@@ -272,6 +272,9 @@ pub struct SummaryContext<'a> {
     pub stages: &'a [StageLog],
     /// The client's request timeout (µs): completed requests that took longer count as failed.
     pub client_timeout_us: Option<i64>,
+    /// Whether the run had the machine to itself (see `SimOptions::helper_threads`): then the
+    /// whole run's distributions of many records are sorted on two threads.
+    pub helper_threads: bool,
 }
 
 pub(super) fn is_good(r: &RequestRecord, slo: &Slo) -> (bool, bool, bool) {
@@ -486,6 +489,23 @@ impl Acc {
         ]
     }
 
+    /// [`Acc::dists`] with E2E and queue time sorted on a second thread (the same values: each
+    /// distribution is computed on its own either way). Sequential when no thread can be started.
+    fn dists_on_two_threads(recs: &[RequestRecord], class: Option<u16>, scratch: &mut Scratch) -> [Dist; 4] {
+        std::thread::scope(|s| {
+            let second = std::thread::Builder::new().name("blis-summary".into()).spawn_scoped(s, move || {
+                let mut own = Scratch::default();
+                [own.int_dist(recs, class, Metric::E2e), own.int_dist(recs, class, Metric::Queue)]
+            });
+            let Ok(second) = second else {
+                return Acc::dists(recs, class, scratch);
+            };
+            let (ttft, itl) = (scratch.int_dist(recs, class, Metric::Ttft), scratch.itl_dist(recs, class));
+            let [e2e, queue] = second.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            [ttft, itl, e2e, queue]
+        })
+    }
+
     pub(super) fn stats(&self, dists: &[Dist; 4], counts: Counts, duration_s: f64, has_slo: bool) -> Stats {
         let completed = self.completed as f64;
         let rate = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
@@ -508,6 +528,10 @@ impl Acc {
         }
     }
 }
+
+/// Records from which the whole run's distributions are worth a second thread (starting one costs
+/// about what sorting a few thousand records does).
+const TWO_THREAD_SUMMARY_RECORDS: usize = 20_000;
 
 /// Summarises a run (from its records, or from its streamed summary when it kept no records).
 pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
@@ -607,6 +631,9 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let mut scratch = Scratch::default();
     let overall_dists = match &out.stream {
         Some(st) => st.overall().dists(),
+        None if ctx.helper_threads && recs.len() >= TWO_THREAD_SUMMARY_RECORDS => {
+            Acc::dists_on_two_threads(recs, None, &mut scratch)
+        }
         None => Acc::dists(recs, None, &mut scratch),
     };
     // One class holding every completed request has the whole run's distributions.
@@ -853,6 +880,49 @@ mod tests {
         }
     }
 
+    /// Sorting the whole run's distributions on two threads gives the summary of one thread, bit
+    /// for bit (enough records to take the two-thread path, with ties and two classes).
+    #[test]
+    fn two_thread_summary_equals_one_thread() {
+        let mut x = 11u64;
+        let completed: Vec<RequestRecord> = (0..TWO_THREAD_SUMMARY_RECORDS as u64 + 5000)
+            .map(|i| {
+                x = crate::rng::mix2(x, i);
+                let ttft = (x % 4000) as i64 + 1;
+                let mut r = rec(
+                    (x >> 40) as u16 % 2,
+                    ttft,
+                    ttft + ((x >> 12) % 30_000) as i64,
+                    1 + (x >> 20) as u32 % 300,
+                );
+                r.queue_us = ((x >> 30) % 900_000) as i64;
+                r
+            })
+            .collect();
+        let n = completed.len() as u64;
+        let out = SimOutput {
+            completed,
+            generated: n,
+            generated_per_class: vec![n / 2, n - n / 2],
+            end_us: 600_000_000,
+            ..Default::default()
+        };
+        let names = vec!["a".to_string(), "b".to_string()];
+        let slos = vec![None, None];
+        let ctx = |helper_threads| SummaryContext {
+            class_names: &names,
+            slos: &slos,
+            gpus: 1,
+            dollars_per_gpu_hour: 1.0,
+            stages: &[],
+            client_timeout_us: None,
+            helper_threads,
+        };
+        let (one, two) = (summarize(&out, &ctx(false)), summarize(&out, &ctx(true)));
+        assert_eq!(format!("{one:?}"), format!("{two:?}"));
+        assert!(two.overall.e2e_ms.p99 > two.overall.ttft_ms.p99);
+    }
+
     #[test]
     fn attainment_counts_rejected_and_unfinished_as_misses() {
         let out = SimOutput {
@@ -876,6 +946,7 @@ mod tests {
                 dollars_per_gpu_hour: 3.0,
                 stages: &[],
                 client_timeout_us: None,
+                helper_threads: false,
             },
         );
         let c = &s.classes[0];

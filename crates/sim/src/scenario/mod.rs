@@ -60,6 +60,7 @@ pub fn simulate(
             dollars_per_gpu_hour: resolved.gpu.dollars_per_gpu_hour,
             stages: workload.stages(),
             client_timeout_us: workload.client_timeout_us(),
+            helper_threads: opts.helper_threads,
         },
     );
     Ok(Outcome { output, summary })
