@@ -250,11 +250,12 @@ impl LatencyModel for Calibrated {
         if seqs == 0 {
             let dt = self.step_time_us(&StepBatch::decode(0, context));
             for _ in 0..max_steps {
-                if t >= horizon {
-                    return;
-                }
+                let last = t >= horizon;
                 t += dt;
                 ends.push(t);
+                if last {
+                    return;
+                }
             }
             return;
         }
@@ -269,9 +270,7 @@ impl LatencyModel for Calibrated {
         let (tokens, seqs_f, pf_kv) = (f64::from(seqs), 0.0 + f64::from(seqs), 0.0);
         let mut ctx = context;
         for _ in 0..max_steps {
-            if t >= horizon {
-                return;
-            }
+            let last = t >= horizon;
             let dc_ctx = ctx as f64;
             let mut sum = head + self.beta[2] * self.basis.kv_term(pf_kv, dc_ctx, tokens, seqs_f);
             sum += c[3];
@@ -285,6 +284,9 @@ impl LatencyModel for Calibrated {
             sum += c[13];
             t += floor_i64(sum).max(1);
             ends.push(t);
+            if last {
+                return;
+            }
             ctx += u64::from(seqs);
         }
     }

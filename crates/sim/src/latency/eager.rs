@@ -59,20 +59,21 @@ impl LatencyModel for Eager {
     ) {
         const STRETCH: usize = 8;
         let (mut t, mut ctx, mut left) = (start, context, max_steps);
-        while left > 0 && t < horizon {
+        while left > 0 {
             let from = ends.len();
             let k = left.min(STRETCH);
             self.inner.decode_run(seqs, ctx, 0, i64::MAX, k, ends);
             let mut inner_end = 0;
             for idx in from..from + k {
-                if t >= horizon {
-                    ends.truncate(idx);
-                    return;
-                }
+                let last = t >= horizon;
                 let dt = ends[idx] - inner_end;
                 inner_end = ends[idx];
                 t += dt.saturating_add(self.extra_us);
                 ends[idx] = t;
+                if last {
+                    ends.truncate(idx + 1);
+                    return;
+                }
             }
             left -= k;
             ctx += k as u64 * u64::from(seqs);

@@ -75,9 +75,9 @@ pub trait LatencyModel: Send + Sync {
     fn step_time_us(&self, batch: &StepBatch) -> i64;
     /// Appends to `ends` the end times of successive decode-only steps of `seqs` requests, the first
     /// starting at `start` with `context` tokens in KV and each next one with `seqs` more: at most
-    /// `max_steps` of them, and none starting at or after `horizon`. The times are those of
-    /// [`LatencyModel::step_time_us`] for the same steps; a model may override this with a cheaper
-    /// loop (a decode run's hot path).
+    /// `max_steps` of them, the last of them the first one starting at or after `horizon`. The times
+    /// are those of [`LatencyModel::step_time_us`] for the same steps; a model may override this
+    /// with a cheaper loop (a decode run's hot path).
     fn decode_run(
         &self,
         seqs: u32,
@@ -89,11 +89,12 @@ pub trait LatencyModel: Send + Sync {
     ) {
         let (mut t, mut ctx) = (start, context);
         for _ in 0..max_steps {
-            if t >= horizon {
-                break;
-            }
+            let last = t >= horizon;
             t += self.step_time_us(&StepBatch::decode(seqs, ctx));
             ends.push(t);
+            if last {
+                break;
+            }
             ctx += u64::from(seqs);
         }
     }
@@ -140,13 +141,13 @@ pub(crate) fn assert_decode_run_matches_steps(
     lm.decode_run(seqs, start, 1000, i64::MAX, n, &mut ends);
     assert_eq!(ends.len(), n, "{what}");
     let times: Vec<i64> = ends.iter().scan(1000, |t, &e| Some(e - std::mem::replace(t, e))).collect();
-    // A horizon stops the run before the first step starting at or after it, and changes no time.
+    // A horizon ends the run with the first step starting at or after it, and changes no time.
     if n > 1 {
         let starts: Vec<i64> = std::iter::once(1000).chain(ends.iter().copied()).take(n).collect();
-        for horizon in [1000, ends[n / 2 - 1], ends[n / 2 - 1] + 1, ends[n - 1]] {
+        for horizon in [i64::MIN, 1000, ends[n / 2 - 1], ends[n / 2 - 1] + 1, ends[n - 2], ends[n - 1]] {
             let mut cut = Vec::new();
             lm.decode_run(seqs, start, 1000, horizon, n, &mut cut);
-            let want = starts.iter().filter(|&&s| s < horizon).count();
+            let want = (starts.iter().filter(|&&s| s < horizon).count() + 1).min(n);
             assert_eq!(cut[..], ends[..want], "{what}: horizon {horizon}");
         }
     }

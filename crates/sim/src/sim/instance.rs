@@ -172,8 +172,9 @@ pub struct Instance {
     run: DecodeRun,
     run_active: bool,
     fast_forward: bool,
-    /// Earliest time something external may reach this replica; decode runs are not planned past it
-    /// (an optimisation only: a run cut short or planned short gives the same results).
+    /// Earliest time something external may reach this replica; a decode run ends with the first
+    /// step starting at or after it (an optimisation only: a run cut short or planned short gives
+    /// the same results).
     plan_horizon: i64,
     scratch: Vec<u32>,
     residue: Vec<u32>,
@@ -296,14 +297,20 @@ impl Instance {
         self.plan_horizon = t;
     }
 
-    /// Queues a request at `now`. If the replica is in a decode run, the run is cut at the first step
-    /// ending at or after `now` so the request is considered by the next batch, as it would be when
-    /// stepping one by one. Returns true when the wake-up time changed.
+    /// Queues a request at `now`. If the replica is in a decode run, the run is cut where the request
+    /// is first considered for a batch, as it would be when stepping one by one: at the end of the
+    /// step in progress at `now`, or with async scheduling, of the step after it when the request
+    /// came after the step in progress started (the batch formed when that step ends was scheduled
+    /// without it, and is the run's next step anyway). Returns true when the wake-up time changed.
     pub fn enqueue(&mut self, slot: u32, now: i64, slab: &mut Slab) -> bool {
         debug_assert_eq!(slab[slot].phase, Phase::Waiting);
         self.waiting.push_back(slot);
         if self.run_active {
-            let j = self.run.ends.partition_point(|&e| e < now);
+            let mut j = self.run.ends.partition_point(|&e| e < now);
+            let started = if j == 0 { self.step_start } else { self.run.ends[j - 1] };
+            if self.cfg.async_scheduling && slab[slot].enqueue_us > started {
+                j += 1;
+            }
             if j + 1 < self.run.ends.len() {
                 self.run.ends.truncate(j + 1);
                 self.step_end = self.run.ends[j];
@@ -756,15 +763,12 @@ impl Instance {
         run.used0 = self.kv.used();
         run.ends.clear();
         run.ends.push(self.step_end);
-        let steps = run.steps_fitting(self.kv.free(), cap);
-        self.latency.decode_run(
-            n,
-            first.decode_context + u64::from(n),
-            self.step_end,
-            self.plan_horizon,
-            steps as usize,
-            &mut run.ends,
-        );
+        let steps = run.steps_fitting(self.kv.free(), cap) as usize;
+        let context = first.decode_context + u64::from(n);
+        // A request queued at the horizon or later is considered at the end of the step in progress
+        // then at the earliest: the first step starting at or after the horizon is part of the run
+        // (an enqueue into that step cuts the run after it).
+        self.latency.decode_run(n, context, self.step_end, self.plan_horizon, steps, &mut run.ends);
         if self.run.ends.len() > 1 {
             self.run_active = true;
             self.step_end = self.run.ends[self.run.ends.len() - 1];
