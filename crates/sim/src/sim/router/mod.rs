@@ -109,6 +109,8 @@ pub struct Router {
     lru_clock: u64,
     sessions: HashMap<u64, u32>,
     // Scratch (no per-decision allocation).
+    /// Whether each pool passes the profile's per-pool filters.
+    pool_ok: Vec<bool>,
     cand: Vec<u32>,
     total: Vec<f64>,
     raw: Vec<f64>,
@@ -165,6 +167,7 @@ impl Router {
             lru_used: Vec::new(),
             lru_clock: 0,
             sessions: HashMap::new(),
+            pool_ok: Vec::new(),
             cand: Vec::new(),
             total: Vec::new(),
             raw: Vec::new(),
@@ -451,8 +454,8 @@ impl Router {
         self.matched_for = req.id;
         let bs = e.prefix.block_size_tokens;
         self.router_hashes(req, bs, e.prefix.max_blocks);
+        // Every live slot's count is written by the match (the others are never read).
         let mask = self.live_slots;
-        self.matched.fill(0);
         let (chains, rhash, n) = (&mut self.chains, &mut self.rhash, self.rhash_n);
         if let Some(ix) = &mut self.index {
             let hash_at = |i: u32| {
@@ -474,9 +477,12 @@ impl Router {
         replicas: &[Replica],
         pools: &[PoolConfig],
     ) -> Option<u32> {
+        // The per-pool filters, once per pool.
+        self.pool_ok.clear();
+        self.pool_ok.extend(pools.iter().map(|pool| p.filters.iter().all(|f| passes(f, pool))));
         self.cand.clear();
         for (i, r) in replicas.iter().enumerate() {
-            if r.routable() && p.filters.iter().all(|f| passes(f, &pools[r.pool])) {
+            if r.routable() && self.pool_ok[r.pool] {
                 self.cand.push(i as u32);
             }
         }
