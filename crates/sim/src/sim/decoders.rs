@@ -76,6 +76,11 @@ impl SteadyDecoders {
         self.len
     }
 
+    /// Whether the members are in the step in flight (they all decode in it).
+    pub(super) fn in_step(&self) -> bool {
+        self.in_step
+    }
+
     /// Whether it has no member.
     pub(super) fn is_empty(&self) -> bool {
         self.len == 0

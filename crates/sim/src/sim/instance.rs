@@ -12,9 +12,12 @@
 //!   step are held implicitly (`super::decoders`), so forming and ending a step costs O(1) in their
 //!   number; the replica visits them one by one only when a step cannot be formed that way (not
 //!   enough free KV blocks for their next tokens, or not enough token budget);
-//! - decode runs: when a step is decode-only, nothing can be admitted and nobody finishes for a
-//!   while, the next steps are fully determined, so their times are computed in one pass and their
-//!   effects applied in bulk when the run ends (or is cut short by an arrival).
+//! - decode runs: when nothing can be admitted and nobody finishes for a while after a step that is
+//!   decode-only (or completes the prompts it computes, with nobody waiting), the next steps are
+//!   decode-only steps of the same batch and fully determined, so their times are computed in one
+//!   pass and their effects applied in bulk when the run ends. An enqueue cuts the run where
+//!   stepping would first consider the request: at the end of the step in progress, or with async
+//!   scheduling, of the step after it when the request came after that step started.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -411,8 +414,17 @@ impl Instance {
         self.step_end = now + dt;
         self.account(dt, self.kv.used(), self.batch_len());
         self.run_active = false;
-        if self.fast_forward && admission_blocked && self.sched.len() == self.running.len() {
-            self.plan_run(batch, slab);
+        // A step that completes prompts (and starts no partial one) is followed by decode-only steps
+        // of the same batch while no one can be admitted: with nobody waiting, a run can start with
+        // it (a request queued meanwhile cuts the run, as it would any other).
+        let plannable = if batch.prefill_seqs > 0 {
+            self.waiting.is_empty()
+                && self.running.iter().all(|&s| slab[s].computed == slab[s].known_tokens())
+        } else {
+            admission_blocked
+        };
+        if self.fast_forward && plannable && self.sched.len() == self.running.len() {
+            self.plan_run(slab);
         }
     }
 
@@ -719,11 +731,11 @@ impl Instance {
         r.window = 0;
     }
 
-    /// After a decode-only step with admission blocked, plans the following identical decode steps
-    /// up to the first one in which a request finishes or a block allocation could fail.
-    fn plan_run(&mut self, first: StepBatch, slab: &Slab) {
+    /// After a step formed with admission blocked (see `start_step`), plans the following identical
+    /// decode steps up to the first one in which a request finishes or a block allocation could fail.
+    fn plan_run(&mut self, slab: &Slab) {
         let n = self.batch_len() as u32;
-        if n == 0 || first.prefill_seqs > 0 {
+        if n == 0 {
             return;
         }
         // Steps until the first completion (the step formed now counts as one).
@@ -764,7 +776,13 @@ impl Instance {
         run.ends.clear();
         run.ends.push(self.step_end);
         let steps = run.steps_fitting(self.kv.free(), cap) as usize;
-        let context = first.decode_context + u64::from(n);
+        // Tokens in KV before the first later step: every member's after the formed one.
+        let decoders = if self.decoders.in_step() {
+            self.decoders.context() + u64::from(self.decoders.len())
+        } else {
+            0
+        };
+        let context = decoders + self.running.iter().map(|&s| u64::from(slab[s].computed)).sum::<u64>();
         // A request queued at the horizon or later is considered at the end of the step in progress
         // then at the earliest: the first step starting at or after the horizon is part of the run
         // (an enqueue into that step cuts the run after it).
@@ -804,11 +822,18 @@ impl Instance {
         let step0_end = self.run.ends[0];
         for &s in &self.running {
             let r = &mut slab[s];
-            // Tokens at the ends of steps 0..extra-1 (all but the run's last step).
+            // Tokens at the ends of steps 0..extra-1 (all but the run's last step); a request whose
+            // prompt completed in step 0 got its first token then.
             let first_t = step0_end + tok;
             let last_t = last_bulk_end + tok;
+            let prev = if r.generated == 0 {
+                r.first_token_us = Some(first_t);
+                first_t
+            } else {
+                r.last_token_us
+            };
             r.generated += extra as u32;
-            r.itl_sum_us += last_t - r.last_token_us;
+            r.itl_sum_us += last_t - prev;
             debug_assert!(first_t <= last_t);
             r.last_token_us = last_t;
         }
