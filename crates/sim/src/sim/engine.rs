@@ -414,8 +414,9 @@ pub fn run<'a>(
             sim.work_end = t;
         }
         // Plan horizon for decode runs: with a single replica every arrival lands on it, so runs need
-        // not be planned past the step in progress when the next one can be queued. With several, an arrival cuts only the run of the replica
-        // it is routed to, so the others plan until their next completion.
+        // not be planned past the step in progress when the next one can be queued. With several, an
+        // arrival cuts only the run of the replica it is routed to, so the others plan until their
+        // next completion.
         let horizon = if sim.replicas.len() == 1 {
             // `ta` is still the next arrival: nothing was taken from the workload since.
             ta.map_or(i64::MAX, |a| a + sim.min_pre)
