@@ -5,9 +5,9 @@
 //! Ordering contract: events are ordered by (time, kind priority, sequence number). At equal time a
 //! replica becoming ready comes first, then an arrival, then enqueues, flow-control dispatch attempts
 //! and autoscaler ticks, then replica step ends (by replica index), otherwise in the order
-//! scheduled; heap or hash order never decides anything. Everything that reads replica state (the router, the saturation
-//! detector, the autoscaler) runs before step ends at the same time, so a decode run fast-forwarded
-//! in one go is read exactly as stepping one step at a time would show it.
+//! scheduled; heap or hash order never decides anything. Everything that reads replica state (the
+//! router, the saturation detector, the autoscaler) runs before step ends at the same time, so a
+//! decode run fast-forwarded in one go is read exactly as stepping one step at a time would show it.
 //!
 //! Request conservation: generated = completed + rejected + shed + timed out + unfinished (in a
 //! replica, in a KV transfer, or queued at the gateway), checked at the end of every run.
