@@ -90,6 +90,17 @@ impl Snap {
     }
 }
 
+/// The candidates' metrics for the decision under way, one array per metric (read once, shared by
+/// every scorer; flat arrays keep the scorers' passes tight).
+#[derive(Debug, Default)]
+struct CandMetrics {
+    /// Whether the arrays hold the current candidates' metrics.
+    ready: bool,
+    queue: Vec<u32>,
+    running: Vec<u32>,
+    kv: Vec<f64>,
+}
+
 /// The router's state.
 pub struct Router {
     cfg: RouterConfig,
@@ -114,10 +125,8 @@ pub struct Router {
     cand: Vec<u32>,
     total: Vec<f64>,
     raw: Vec<f64>,
-    /// The candidates' metrics for the decision under way (read once, shared by every scorer).
-    cand_metrics: Vec<Snap>,
-    /// Whether `cand_metrics` holds the current candidates' metrics.
-    cand_metrics_ready: bool,
+    /// The candidates' metrics for the decision under way.
+    cm: CandMetrics,
     /// The router's block hashes of the request being routed, computed as far as needed.
     rhash: Vec<u64>,
     /// Prompt blocks the router hashes for that request (`rhash` grows towards it).
@@ -171,8 +180,7 @@ impl Router {
             cand: Vec::new(),
             total: Vec::new(),
             raw: Vec::new(),
-            cand_metrics: Vec::new(),
-            cand_metrics_ready: false,
+            cm: CandMetrics::default(),
             rhash: Vec::new(),
             rhash_n: 0,
             rhash_for: u64::MAX,
@@ -499,7 +507,7 @@ impl Router {
         let n = self.cand.len();
         self.total.clear();
         self.total.resize(n, 0.0);
-        self.cand_metrics_ready = false;
+        self.cm.ready = false;
         for (scorer, w) in &p.scorers {
             if *w == 0.0 {
                 continue;
@@ -635,21 +643,27 @@ impl Router {
         self.cand = keep;
     }
 
-    /// Reads the candidates' metrics into `cand_metrics` unless this decision already did: every
-    /// scorer that needs them reads all candidates at the same `now`, so one read serves them all.
+    /// Reads the candidates' metrics into `cm` unless this decision already did: every scorer that
+    /// needs them reads all candidates at the same `now`, so one read serves them all.
     fn fill_cand_metrics(&mut self, now: i64, replicas: &[Replica]) {
-        if self.cand_metrics_ready {
+        if self.cm.ready {
             return;
         }
-        self.cand_metrics_ready = true;
+        self.cm.ready = true;
         let (snaps, interval) = (&mut self.snaps[..], self.cfg.refresh_interval_us);
-        self.cand_metrics.clear();
-        for &i in &self.cand {
+        let n = self.cand.len();
+        let cm = &mut self.cm;
+        cm.queue.resize(n, 0);
+        cm.running.resize(n, 0);
+        cm.kv.resize(n, 0.0);
+        for (k, &i) in self.cand.iter().enumerate() {
             let s = &mut snaps[i as usize];
             if interval == 0 || now - s.at >= interval {
                 s.read(now, &replicas[i as usize]);
             }
-            self.cand_metrics.push(*s);
+            cm.queue[k] = s.queue;
+            cm.running[k] = s.running;
+            cm.kv[k] = s.kv;
         }
     }
 
@@ -677,26 +691,26 @@ impl Router {
         let add = |t: &mut f64, x: f64| *t += w * x.clamp(0.0, 1.0);
         match s {
             Scorer::Queue | Scorer::RunningRequests => {
-                let queue = *s == Scorer::Queue;
-                let pick = |m: &Snap| if queue { m.queue } else { m.running };
-                let metrics = &self.cand_metrics[..n];
+                let xs = if *s == Scorer::Queue { &self.cm.queue[..n] } else { &self.cm.running[..n] };
                 // `(max - x)/(max - min)`, all equal → 1 (the bounds of whole numbers are whole).
-                let (lo, hi) =
-                    metrics.iter().map(pick).fold((u32::MAX, u32::MIN), |(lo, hi), x| (lo.min(x), hi.max(x)));
-                let (lo, hi) = (f64::from(lo), f64::from(hi));
-                for (t, m) in total.iter_mut().zip(metrics) {
-                    let x = f64::from(pick(m));
-                    add(t, if hi > lo { (hi - x) / (hi - lo) } else { 1.0 });
+                let (lo, hi) = xs.iter().fold((u32::MAX, u32::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+                if hi > lo {
+                    let (hi, span) = (f64::from(hi), f64::from(hi - lo));
+                    for (t, &x) in total.iter_mut().zip(xs) {
+                        add(t, (hi - f64::from(x)) / span);
+                    }
+                } else {
+                    total.iter_mut().for_each(|t| add(t, 1.0));
                 }
             }
             Scorer::KvUtilization => {
-                for (t, m) in total.iter_mut().zip(&self.cand_metrics[..n]) {
-                    add(t, 1.0 - m.kv);
+                for (t, &kv) in total.iter_mut().zip(&self.cm.kv[..n]) {
+                    add(t, 1.0 - kv);
                 }
             }
             Scorer::LoadAware { threshold } => {
-                for (t, m) in total.iter_mut().zip(&self.cand_metrics[..n]) {
-                    let q = f64::from(m.queue);
+                for (t, &q) in total.iter_mut().zip(&self.cm.queue[..n]) {
+                    let q = f64::from(q);
                     add(t, if q == 0.0 { 0.5 } else { 0.5 * (1.0 - q.min(*threshold) / threshold) });
                 }
             }
