@@ -580,7 +580,7 @@ impl Instance {
                     let r = &mut slab[s];
                     while cached < max_hit_blocks {
                         r.ensure_hashes(cached + 1, bs, &mut self.chains);
-                        match self.kv.lookup(r.hashes[cached as usize]) {
+                        match self.kv.lookup_after(self.scratch.last().copied(), r.hashes[cached as usize]) {
                             Some(b) => self.scratch.push(b),
                             None => break,
                         }

@@ -76,6 +76,9 @@ struct Block {
     stamp: u64,
     /// Requests holding the block.
     refcount: u32,
+    /// The block found after this one the last time a prompt's blocks were looked up through it, or
+    /// [`NIL`]: a hint, checked against the hash looked for before it is used.
+    next: u32,
 }
 
 /// An entry of the free queue: `count` blank blocks with stamps `stamp..stamp + count`, or one block
@@ -179,6 +182,25 @@ impl KvCache {
         self.index.get(&hash).copied().filter(|&b| self.blk[b as usize].hash == hash)
     }
 
+    /// [`KvCache::lookup`] of the block that follows `prev` (the block found for the previous hash
+    /// of the same prompt, or [`None`] for its first): tries the block found after `prev` last time
+    /// before the map, and remembers what it finds. A block holds a hash only while the map points
+    /// to it (a hash already cached elsewhere is not given to a second block), so a hint whose block
+    /// holds the hash is exactly what the map would give.
+    pub fn lookup_after(&mut self, prev: Option<u32>, hash: u64) -> Option<u32> {
+        if let Some(p) = prev {
+            let hint = self.blk[p as usize].next;
+            if hint != NIL && self.blk[hint as usize].hash == hash {
+                return Some(hint);
+            }
+        }
+        let found = self.lookup(hash);
+        if let (Some(p), Some(b)) = (prev, found) {
+            self.blk[p as usize].next = b;
+        }
+        found
+    }
+
     /// Like [`KvCache::lookup`], but as if the first `popped` blocks of the free queue had already
     /// been taken for new content (their cached content evicted). `popped_stamp` is
     /// [`KvCache::nth_free_stamp`]`(popped)`. Used to read the cache in the middle of a decode run,
@@ -263,7 +285,7 @@ impl KvCache {
         // Ids given back first (last in, first out), then the lowest never given out.
         let b = self.spare.pop().unwrap_or_else(|| {
             debug_assert!(self.blk.len() < self.total as usize, "every anonymous block has a spare id");
-            self.blk.push(Block { hash: 0, stamp: 0, refcount: 0 });
+            self.blk.push(Block { hash: 0, stamp: 0, refcount: 0, next: NIL });
             (self.blk.len() - 1) as u32
         });
         self.blk[b as usize].refcount = 1;
@@ -567,6 +589,66 @@ mod tests {
             }
         }
         sweeps
+    }
+
+    /// Walking prompts' blocks through successor hints finds exactly what the map finds, while blocks
+    /// are evicted, reused for other content, and given content already cached elsewhere.
+    #[test]
+    fn hinted_lookups_match_the_map() {
+        let mut kv = KvCache::new(24, 16, true);
+        // Prompts of 6 blocks over 5 contents per position: prompts share leading blocks.
+        let prompt = |p: u64| -> Vec<u64> {
+            let mut h = 0x5eed;
+            (0..6)
+                .map(|i| {
+                    h = crate::rng::mix2(h, (p >> (2 * i)) % 5) | 1;
+                    h
+                })
+                .collect()
+        };
+        let mut held: Vec<Vec<u32>> = Vec::new();
+        let (mut x, mut hinted) = (5u64, 0);
+        for round in 0..4000u64 {
+            x = crate::rng::mix2(x, round);
+            let hashes = prompt(x >> 8);
+            // Walk as admission does, checking every step against the map.
+            let mut prev = None;
+            let mut blocks = Vec::new();
+            for &h in &hashes {
+                let hint = prev.map(|p: u32| kv.blk[p as usize].next);
+                let got = kv.lookup_after(prev, h);
+                assert_eq!(got, kv.lookup(h), "round {round}");
+                hinted += usize::from(got.is_some() && got == hint);
+                let Some(b) = got else { break };
+                blocks.push(b);
+                prev = Some(b);
+            }
+            if x % 3 != 0 && kv.free() >= 6 {
+                for &b in &blocks {
+                    kv.claim(b);
+                }
+                let fresh = 6 - blocks.len() as u32;
+                kv.pop_anon(fresh);
+                for &h in &hashes[blocks.len()..] {
+                    let b = kv.mint();
+                    kv.register(b, h);
+                    blocks.push(b);
+                }
+                // Now and then a second copy of cached content (it stays unindexed).
+                if x % 7 == 0 && kv.free() > 0 {
+                    kv.pop_anon(1);
+                    let b = kv.mint();
+                    kv.register(b, hashes[0]);
+                    blocks.push(b);
+                }
+                held.push(blocks);
+            } else if !held.is_empty() {
+                let blocks = held.swap_remove(x as usize % held.len());
+                kv.release(&blocks, 0);
+            }
+            kv.check_invariants().unwrap();
+        }
+        assert!(hinted > 100, "hints were used {hinted} times");
     }
 
     #[test]
