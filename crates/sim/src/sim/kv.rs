@@ -26,9 +26,9 @@ const NIL: u32 = u32::MAX;
 
 /// Stale free-queue entries allowed per live one before a release sweeps them out. A sweep visits
 /// every entry, the live ones included, and reads each one's block: the more stale entries one
-/// sweep removes, the fewer visits per removed entry (at 3, 4/3 of a visit; at 1, 2 visits), for at
-/// most 4 entries per free block of memory. Sweeping cannot change a result: a stale entry is
-/// skipped wherever it is met.
+/// sweep removes, the fewer visits per removed entry (at 3, 4/3 of a visit; at 1, 2 visits), for a
+/// queue of at most 4 entries per live one (plus [`MIN_SWEEP`]). Sweeping cannot change a result:
+/// a stale entry is skipped wherever it is met.
 const STALE_PER_LIVE: usize = 3;
 /// Stale entries always allowed (a sweep of a short queue is not worth its setup).
 const MIN_SWEEP: usize = 64;
@@ -518,7 +518,8 @@ mod tests {
     #[test]
     fn counted_blank_blocks_match_an_entry_by_entry_model() {
         // A small cache (the head soon meets stale entries) and a large one with many prefix hits
-        // (stale entries pile up until they are swept).
+        // (stale entries pile up; `repeated_hits_leave_bounded_stale_entries` drives them to a
+        // sweep).
         assert_eq!(match_model(64, 4, 1, 2000), 0);
         match_model(2048, 1, 8, 3000);
     }
