@@ -101,6 +101,23 @@ struct CandMetrics {
     kv: Vec<f64>,
 }
 
+/// The summed scores of a profile's leading snapshot-only scorers (see
+/// [`Scorer::reads_only_snapshots`]), kept from one decision to the next: they change only when the
+/// candidates change or one of their snapshots is re-read, which at a scrape interval of tens of
+/// milliseconds is once in several decisions. Reusing the sums adds nothing in a different order, so
+/// the totals are the same to the bit.
+#[derive(Debug)]
+struct LeadScores {
+    /// The profile (index in the config) the sums are for.
+    profile: usize,
+    /// The candidates the sums are for, in order.
+    cand: Vec<u32>,
+    /// Per candidate, the sum of the leading scorers' weighted scores.
+    total: Vec<f64>,
+    /// When the first of the candidates' snapshots is due for a re-read (the sums hold before it).
+    until: i64,
+}
+
 /// The router's state.
 pub struct Router {
     cfg: RouterConfig,
@@ -127,6 +144,8 @@ pub struct Router {
     raw: Vec<f64>,
     /// The candidates' metrics for the decision under way.
     cm: CandMetrics,
+    /// The last decision's leading snapshot-only scores.
+    lead: LeadScores,
     /// The router's block hashes of the request being routed, computed as far as needed.
     rhash: Vec<u64>,
     /// Prompt blocks the router hashes for that request (`rhash` grows towards it).
@@ -181,6 +200,7 @@ impl Router {
             total: Vec::new(),
             raw: Vec::new(),
             cm: CandMetrics::default(),
+            lead: LeadScores { profile: usize::MAX, cand: Vec::new(), total: Vec::new(), until: NEVER },
             rhash: Vec::new(),
             rhash_n: 0,
             rhash_for: u64::MAX,
@@ -383,11 +403,11 @@ impl Router {
             }
             RouterPolicy::EndpointPicker(e) => match e.handler {
                 Handler::Single => {
-                    let t = self.run_profile(e, &e.profiles[0], req, now, replicas, pools)?;
+                    let t = self.run_profile(e, 0, req, now, replicas, pools)?;
                     Some(Decision { target: t, prefill: None })
                 }
                 Handler::Disagg { decode, prefill, decider } => {
-                    let d = self.run_profile(e, &e.profiles[decode], req, now, replicas, pools)?;
+                    let d = self.run_profile(e, decode, req, now, replicas, pools)?;
                     let split = match decider {
                         Decider::Always => true,
                         Decider::Never => false,
@@ -398,11 +418,8 @@ impl Router {
                             }
                         }
                     };
-                    let p = if split {
-                        self.run_profile(e, &e.profiles[prefill], req, now, replicas, pools)
-                    } else {
-                        None
-                    };
+                    let p =
+                        if split { self.run_profile(e, prefill, req, now, replicas, pools) } else { None };
                     Some(Decision { target: d, prefill: p.filter(|&p| p != d) })
                 }
             },
@@ -479,12 +496,13 @@ impl Router {
     fn run_profile(
         &mut self,
         e: &EppConfig,
-        p: &Profile,
+        profile: usize,
         req: &Request,
         now: i64,
         replicas: &[Replica],
         pools: &[PoolConfig],
     ) -> Option<u32> {
+        let p = &e.profiles[profile];
         // The per-pool filters, once per pool.
         self.pool_ok.clear();
         self.pool_ok.extend(pools.iter().map(|pool| p.filters.iter().all(|f| passes(f, pool))));
@@ -506,37 +524,49 @@ impl Router {
         }
         let n = self.cand.len();
         self.total.clear();
-        self.total.resize(n, 0.0);
         self.cm.ready = false;
-        for (scorer, w) in &p.scorers {
-            if *w == 0.0 {
-                continue;
+        let lead = p.scorers.iter().take_while(|(s, _)| s.reads_only_snapshots()).count();
+        let reuse =
+            lead > 0 && self.lead.profile == profile && now < self.lead.until && self.lead.cand == self.cand;
+        if reuse {
+            if cfg!(debug_assertions) {
+                // Test builds check every reuse against scoring afresh (no snapshot is due, so
+                // scoring afresh reads none).
+                self.total.resize(n, 0.0);
+                for (scorer, w) in p.scorers[..lead].iter().filter(|(_, w)| *w != 0.0) {
+                    self.add_score(e, scorer, *w, req, now, replicas);
+                }
+                let same = self.total.iter().zip(&self.lead.total).all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "reused scores {:?} differ from fresh ones {:?}", self.lead.total, self.total);
+                self.total.clear();
             }
-            self.add_score(e, scorer, *w, req, now, replicas);
+            self.total.extend_from_slice(&self.lead.total);
+        } else {
+            self.total.resize(n, 0.0);
+        }
+        // Score afresh from the first scorer not reused; the leading ones' sums are kept for the next
+        // decisions as soon as they are complete.
+        let from = if reuse { lead } else { 0 };
+        for (k, (scorer, w)) in p.scorers.iter().enumerate().skip(from) {
+            if *w != 0.0 {
+                self.add_score(e, scorer, *w, req, now, replicas);
+            }
+            if k + 1 == lead {
+                self.keep_lead(profile, now);
+            }
         }
         let k = match p.picker {
             Picker::MaxScore => {
                 let max = self.total.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                // Ties counted with the first one remembered: a single best needs no third pass.
-                let (mut ties, mut first) = (0, 0);
-                for (k, &x) in self.total.iter().enumerate() {
-                    if x >= max - 1e-9 {
-                        if ties == 0 {
-                            first = k;
-                        }
-                        ties += 1;
-                    }
-                }
+                let best = max - 1e-9;
+                // The first tie, then a count from it: a single best needs no third pass.
+                let first = self.total.iter().position(|&x| x >= best).unwrap_or(0);
+                let ties = self.total[first..].iter().filter(|&&x| x >= best).count();
                 if ties == 1 {
                     first
                 } else {
                     let pick = self.rng.random_range(0..ties);
-                    self.total
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &x)| x >= max - 1e-9)
-                        .nth(pick)
-                        .map(|(k, _)| k)?
+                    self.total.iter().enumerate().filter(|(_, &x)| x >= best).nth(pick).map(|(k, _)| k)?
                 }
             }
             Picker::Random => self.rng.random_range(0..n),
@@ -641,6 +671,20 @@ impl Router {
         }
         let keep: Vec<u32> = self.cand.iter().copied().filter(|&i| score(self, i) >= threshold).collect();
         self.cand = keep;
+    }
+
+    /// Keeps the running totals as the leading snapshot-only scores of `profile` for the current
+    /// candidates, valid until the first of their snapshots is due for a re-read after `now`.
+    fn keep_lead(&mut self, profile: usize, now: i64) {
+        let interval = self.cfg.refresh_interval_us;
+        let oldest = self.cand.iter().map(|&i| self.snaps[i as usize].at).min().unwrap_or(NEVER);
+        // Live metrics (interval 0) are re-read at every decision: nothing holds.
+        let until = if interval == 0 { NEVER } else { oldest.saturating_add(interval) };
+        let lead = &mut self.lead;
+        lead.profile = profile;
+        lead.until = if until > now { until } else { NEVER };
+        lead.cand.clone_from(&self.cand);
+        lead.total.clone_from(&self.total);
     }
 
     /// Reads the candidates' metrics into `cm` unless this decision already did: every scorer that

@@ -46,6 +46,21 @@ pub enum Scorer {
     Neutral,
 }
 
+impl Scorer {
+    /// Whether the scores depend only on the candidates and their metric snapshots (not on the
+    /// request or the router's own counts), so they hold until a snapshot is re-read.
+    pub fn reads_only_snapshots(&self) -> bool {
+        matches!(
+            self,
+            Scorer::Queue
+                | Scorer::RunningRequests
+                | Scorer::KvUtilization
+                | Scorer::LoadAware { .. }
+                | Scorer::Neutral
+        )
+    }
+}
+
 /// A filter of the pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
