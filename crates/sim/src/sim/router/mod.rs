@@ -489,7 +489,9 @@ impl Router {
                 }
                 rhash[i as usize]
             };
-            ix.match_prefix(n, hash_at, mask, &mut self.matched);
+            // Blocks wholly inside the system prompt hash the same for every request carrying it.
+            let chain = (req.prompt.prefix_key, (req.prompt.prefix_len / bs).min(n));
+            ix.match_prefix(n, hash_at, mask, &mut self.matched, Some(chain));
         }
     }
 

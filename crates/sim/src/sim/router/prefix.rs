@@ -116,6 +116,28 @@ struct Owner {
     next: u32,
 }
 
+/// A remembered match of a shared system prompt's leading blocks (every request of a prefix group
+/// starts with the same block hashes), valid while no block changed hands since: which slots it
+/// left behind and where, and where the walk stood at its end.
+#[derive(Debug)]
+struct ChainWalk {
+    /// [`ApproxIndex::changes`] when the walk was taken.
+    changes: u64,
+    /// The slots matched.
+    slots: u128,
+    /// The chain's blocks walked.
+    len: u32,
+    /// Slots that stopped matching within the chain, with the number of blocks they held.
+    drops: Vec<(u8, u32)>,
+    /// Slots holding all `len` blocks.
+    cur: u128,
+    /// The entry of the chain's last block (where the successor hints go on), or [`NIL`].
+    last: u32,
+}
+
+/// Most chain walks remembered (prompts with their own prefix per request would otherwise grow it).
+const MAX_WALKS: usize = 4096;
+
 /// The index.
 pub struct ApproxIndex {
     /// Block hash → its entry in `owners`.
@@ -124,6 +146,13 @@ pub struct ApproxIndex {
     free: Vec<u32>,
     lru: Vec<Lru>,
     capacity: usize,
+    /// Changes to which slots hold which blocks so far (a chain walk taken before the last one may
+    /// be out of date).
+    changes: u64,
+    /// Chain walks by system prompt key.
+    walks: Map<ChainWalk>,
+    /// Scratch for a walk's drops.
+    drops: Vec<(u8, u32)>,
 }
 
 impl ApproxIndex {
@@ -135,6 +164,9 @@ impl ApproxIndex {
             free: Vec::new(),
             lru: (0..SLOTS).map(|_| Lru::default()).collect(),
             capacity: capacity as usize,
+            changes: 0,
+            walks: Map::default(),
+            drops: Vec::new(),
         }
     }
 
@@ -164,6 +196,7 @@ impl ApproxIndex {
             } else {
                 let i = lru.push_back(h, 1);
                 lru.at.insert(h, i);
+                self.changes += 1;
                 match self.at.get(&h) {
                     Some(&o) => self.owners[o as usize].mask |= bit,
                     None => {
@@ -200,6 +233,7 @@ impl ApproxIndex {
                 lru.phantoms -= node.count;
             } else {
                 lru.at.remove(&node.hash);
+                self.changes += 1;
                 Self::drop_owner(&mut self.at, &mut self.owners, &mut self.free, node.hash, bit);
             }
             lru.unlink(i);
@@ -211,6 +245,7 @@ impl ApproxIndex {
     pub fn clear_slot(&mut self, slot: usize) {
         let bit = 1u128 << slot;
         let lru = std::mem::take(&mut self.lru[slot]);
+        self.changes += 1;
         for &h in lru.at.keys() {
             Self::drop_owner(&mut self.at, &mut self.owners, &mut self.free, h, bit);
         }
@@ -231,19 +266,50 @@ impl ApproxIndex {
 
     /// For each slot in `slots`, the number of leading blocks of an `n`-block prompt recorded for it,
     /// written to `matched[slot]`. `hash_at(i)` gives block `i`'s hash; it is asked for blocks in
-    /// order, and only while some slot still matches. Learns the chain's successor hints on the way.
+    /// order (from the end of a remembered chain walk), and only while some slot still matches.
+    /// `chain` names the prompt's shared system prompt and how many leading blocks lie wholly inside
+    /// it (so they hash the same for every request that carries it): their walk is remembered and
+    /// reused until a block changes hands. Learns the chain's successor hints on the way.
     pub fn match_prefix(
         &mut self,
         n: u32,
         mut hash_at: impl FnMut(u32) -> u64,
         slots: u128,
         matched: &mut [u32; SLOTS],
+        chain: Option<(u64, u32)>,
     ) {
         let mut cur = slots;
         let mut i = 0u32;
         // The entry of the previous block (NIL: none or not held) and its successor hint.
         let (mut prev, mut hint) = (NIL, NIL);
-        while i < n && cur != 0 {
+        // The chain walk to remember once its blocks are walked, if any.
+        let mut remember = chain.filter(|&(_, len)| len > 0 && len <= n);
+        if let Some((key, len)) = remember {
+            let changes = self.changes;
+            if let Some(w) =
+                self.walks.get(&key).filter(|w| w.changes == changes && w.slots == slots && w.len == len)
+            {
+                for &(s, held) in &w.drops {
+                    matched[s as usize] = held;
+                }
+                (cur, i, prev) = (w.cur, len, w.last);
+                hint = self.owners.get(prev as usize).map_or(NIL, |e| e.next);
+                remember = None;
+            }
+        }
+        let mut drops = std::mem::take(&mut self.drops);
+        drops.clear();
+        loop {
+            if let Some((key, len)) = remember.filter(|&(_, len)| i == len || cur == 0) {
+                self.remember(
+                    key,
+                    ChainWalk { changes: self.changes, slots, len, drops: drops.clone(), cur, last: prev },
+                );
+                remember = None;
+            }
+            if i >= n || cur == 0 {
+                break;
+            }
             let h = hash_at(i);
             let (o, mask, next) = match self.owners.get(hint as usize) {
                 Some(e) if e.hash == h && e.mask != 0 => (hint, e.mask, e.next),
@@ -264,16 +330,30 @@ impl ApproxIndex {
             while dropped != 0 {
                 let s = dropped.trailing_zeros() as usize;
                 matched[s] = i;
+                if remember.is_some() {
+                    drops.push((s as u8, i));
+                }
                 dropped &= dropped - 1;
             }
             cur = m;
             i += 1;
         }
+        self.drops = drops;
         while cur != 0 {
             let s = cur.trailing_zeros() as usize;
             matched[s] = i;
             cur &= cur - 1;
         }
+    }
+}
+
+impl ApproxIndex {
+    /// Keeps a chain walk (forgetting every walk when too many are kept).
+    fn remember(&mut self, key: u64, walk: ChainWalk) {
+        if self.walks.len() >= MAX_WALKS && !self.walks.contains_key(&key) {
+            self.walks.clear();
+        }
+        self.walks.insert(key, walk);
     }
 }
 
@@ -287,10 +367,10 @@ mod tests {
         ix.record(0, &[1, 2, 3], 0);
         ix.record(1, &[1, 5], 0);
         let mut m = [0u32; SLOTS];
-        ix.match_prefix(4, |i| [1, 2, 3, 4][i as usize], 0b111, &mut m);
+        ix.match_prefix(4, |i| [1, 2, 3, 4][i as usize], 0b111, &mut m, None);
         assert_eq!(&m[..3], &[3, 1, 0]);
         ix.record(0, &[9], 0); // evicts 1 from slot 0
-        ix.match_prefix(3, |i| [1, 2, 3][i as usize], 0b1, &mut m);
+        ix.match_prefix(3, |i| [1, 2, 3][i as usize], 0b1, &mut m, None);
         assert_eq!(m[0], 0);
         ix.clear_slot(1);
         // Phantoms take capacity in insertion order, like recorded blocks nobody touches again.
@@ -298,17 +378,18 @@ mod tests {
         ix.record(0, &[1], 2);
         ix.record(0, &[1], 0); // touch 1: the phantoms are now the oldest
         ix.record(0, &[7], 1); // two over capacity: both old phantoms go, 1 stays
-        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m);
+        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m, None);
         assert_eq!(m[0], 1);
         ix.record(0, &[8], 0); // over again: the oldest is 1
-        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m);
+        ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m, None);
         assert_eq!(m[0], 0);
-        ix.match_prefix(2, |i| [1, 5][i as usize], 0b10, &mut m);
+        ix.match_prefix(2, |i| [1, 5][i as usize], 0b10, &mut m, None);
         assert_eq!(m[1], 0);
     }
 
     /// Random records against a list kept in LRU order entry by entry: every slot holds exactly the
-    /// blocks the list says, phantoms included in the capacity.
+    /// blocks the list says, phantoms included in the capacity, and remembered chain walks give what
+    /// walking gives (reusing a walk after a block changed hands, or for other slots, fails it).
     #[test]
     fn linked_lru_matches_a_plain_list() {
         let cap = 12usize;
@@ -316,6 +397,7 @@ mod tests {
         // Per slot: entries from least to most recent; `Err(n)` is a batch of n phantoms.
         let mut model: Vec<Vec<Result<u64, usize>>> = vec![Vec::new(); 3];
         let mut x = 3u64;
+        let mut reused = 0;
         for round in 0..3000u64 {
             x = crate::rng::mix2(x, round);
             let slot = (x % 3) as usize;
@@ -349,22 +431,42 @@ mod tests {
             }
             for h in 1..=20u64 {
                 let mut got = [0u32; SLOTS];
-                ix.match_prefix(1, |_| h, 0b111, &mut got);
+                ix.match_prefix(1, |_| h, 0b111, &mut got, None);
                 for (s, held) in model.iter().enumerate() {
                     assert_eq!(got[s] == 1, held.contains(&Ok(h)), "round {round}: slot {s}, block {h}");
                 }
             }
-            // Whole prompts (walked through the successor hints): leading blocks each slot holds.
+            // Whole prompts (walked through the successor hints): leading blocks each slot holds;
+            // also as chains (their first 4 or all blocks named by a key), walked or remembered.
             let prompts: [Vec<u64>; 3] =
                 [(1..=9).collect(), (5..=13).map(|h| h % 20 + 1).collect(), vec![3, 1, 4, 1, 5, 9, 2, 6]];
-            for p in &prompts {
-                let mut got = [0u32; SLOTS];
-                ix.match_prefix(p.len() as u32, |i| p[i as usize], 0b111, &mut got);
-                for (s, held) in model.iter().enumerate() {
-                    let want = p.iter().take_while(|&&h| held.contains(&Ok(h))).count() as u32;
-                    assert_eq!(got[s], want, "round {round}: slot {s}, prompt {p:?}");
+            for (k, p) in prompts.iter().enumerate() {
+                let n = p.len() as u32;
+                let chains =
+                    [None, Some((k as u64 + 1, 4)), Some((k as u64 + 11, n)), Some((k as u64 + 1, 4))];
+                for (chain, slots) in chains.into_iter().zip([0b111, 0b011, 0b111, 0b111]) {
+                    let mut got = [0u32; SLOTS];
+                    let mut first_asked = u32::MAX;
+                    let hash_at = |i: u32| {
+                        first_asked = first_asked.min(i);
+                        p[i as usize]
+                    };
+                    ix.match_prefix(n, hash_at, slots, &mut got, chain);
+                    for (s, held) in model.iter().enumerate().filter(|(s, _)| slots >> s & 1 == 1) {
+                        let want = p.iter().take_while(|&&h| held.contains(&Ok(h))).count() as u32;
+                        assert_eq!(got[s], want, "round {round}: slot {s}, prompt {p:?}, chain {chain:?}");
+                    }
+                    if chain.is_some_and(|(_, len)| first_asked >= len) {
+                        reused += 1;
+                    }
                 }
             }
+            // Now and then a replica goes away.
+            if x % 97 == 0 {
+                ix.clear_slot(slot);
+                model[slot].clear();
+            }
         }
+        assert!(reused > 1000, "chain walks were reused {reused} times");
     }
 }
