@@ -345,10 +345,11 @@ impl Router {
                 let n = self.rhash_n;
                 let shared = if reusable { n } else { n.min(req.prompt.prefix_len / bs) };
                 self.chains.extend(&req.prompt, bs, &mut self.rhash, shared, n);
+                let chain = (req.prompt.prefix_key, (req.prompt.prefix_len / bs).min(shared));
                 let (n, shared) = (n as usize, shared as usize);
                 for t in [Some(d.target), d.prefill].into_iter().flatten() {
                     if let (Some(slot), Some(ix)) = (self.slot_of[t as usize], self.index.as_mut()) {
-                        ix.record(slot as usize, &self.rhash[..shared], n - shared);
+                        ix.record(slot as usize, &self.rhash[..shared], n - shared, Some(chain));
                     }
                 }
             }

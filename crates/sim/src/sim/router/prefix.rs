@@ -42,7 +42,29 @@ struct Lru {
     /// Blocks held that no other request can match (unique content): they only take capacity, and
     /// since nothing touches them again they leave in insertion order.
     phantoms: usize,
+    /// System prompts' runs of entries by prompt key (see [`ChainRun`]).
+    runs: Map<ChainRun>,
+    /// Events that may have split or freed a remembered run: evictions of blocks, and moves of runs
+    /// other than a whole system prompt's.
+    breaks: u64,
 }
+
+/// Where a system prompt's leading blocks sit in a slot's list: one run of linked entries, in
+/// order, as the last record of that prompt left them. A run stays whole until a block of it is
+/// evicted or moved apart from the others, and both count as [`Lru::breaks`]; moving another
+/// prompt's whole run cannot split it (different system prompts have different block hashes).
+#[derive(Debug, Clone, Copy)]
+struct ChainRun {
+    /// [`Lru::breaks`] when the run was found.
+    breaks: u64,
+    /// The prompt's blocks in the run.
+    len: u32,
+    first: u32,
+    last: u32,
+}
+
+/// Most runs a slot remembers (prompts with their own prefix per request would otherwise grow it).
+const MAX_RUNS: usize = 4096;
 
 impl Lru {
     fn push_back(&mut self, hash: u64, count: usize) -> u32 {
@@ -153,6 +175,9 @@ pub struct ApproxIndex {
     walks: Map<ChainWalk>,
     /// Scratch for a walk's drops.
     drops: Vec<(u8, u32)>,
+    /// Records that moved a remembered run (for tests).
+    #[cfg(test)]
+    runs_reused: u64,
 }
 
 impl ApproxIndex {
@@ -167,24 +192,48 @@ impl ApproxIndex {
             changes: 0,
             walks: Map::default(),
             drops: Vec::new(),
+            #[cfg(test)]
+            runs_reused: 0,
         }
     }
 
     /// Records that the blocks `hashes`, followed by `phantoms` blocks of content no other request
     /// can share, were sent to `slot`. Phantoms cost no map updates but take LRU capacity exactly as
     /// recorded blocks would, so eviction (and every later match) is the same as recording them.
-    pub fn record(&mut self, slot: usize, hashes: &[u64], phantoms: usize) {
+    /// `chain` names the prompt's system prompt and how many leading blocks lie wholly inside it:
+    /// where those sit in the slot's list is remembered, so the next record of that prompt moves
+    /// them without walking them.
+    pub fn record(&mut self, slot: usize, hashes: &[u64], phantoms: usize, chain: Option<(u64, u32)>) {
         let bit = 1u128 << slot;
         let lru = &mut self.lru[slot];
+        let chain = chain.filter(|&(_, len)| len > 0 && len as usize <= hashes.len());
         let mut k = 0;
+        if let Some((key, len)) = chain {
+            if let Some(r) = lru.runs.get(&key).filter(|r| r.breaks == lru.breaks && r.len == len) {
+                let (first, last) = (r.first, r.last);
+                lru.move_run_back(first, last);
+                k = len as usize;
+                #[cfg(test)]
+                {
+                    self.runs_reused += 1;
+                }
+            }
+        }
         while k < hashes.len() {
             let h = hashes[k];
+            let start = k;
             k += 1;
             if let Some(&first) = lru.at.get(&h) {
                 // The blocks that follow `h` in the list and in `hashes` alike (a prompt recorded
-                // here before) move to the back together, as touching them one by one would.
+                // here before) move to the back together, as touching them one by one would. A run
+                // from the system prompt's first block ends with its last (the rest moves next, so
+                // the list ends in the same order).
+                let end = match chain {
+                    Some((_, len)) if start == 0 => len as usize,
+                    _ => hashes.len(),
+                };
                 let mut last = first;
-                while k < hashes.len() {
+                while k < end {
                     let next = lru.nodes[last as usize].next;
                     if next == NIL || lru.nodes[next as usize].hash != hashes[k] {
                         break;
@@ -193,6 +242,15 @@ impl ApproxIndex {
                     k += 1;
                 }
                 lru.move_run_back(first, last);
+                match chain {
+                    Some((key, len)) if start == 0 && k == len as usize => {
+                        if lru.runs.len() >= MAX_RUNS && !lru.runs.contains_key(&key) {
+                            lru.runs.clear();
+                        }
+                        lru.runs.insert(key, ChainRun { breaks: lru.breaks, len, first, last });
+                    }
+                    _ => lru.breaks += 1,
+                }
             } else {
                 let i = lru.push_back(h, 1);
                 lru.at.insert(h, i);
@@ -233,6 +291,7 @@ impl ApproxIndex {
                 lru.phantoms -= node.count;
             } else {
                 lru.at.remove(&node.hash);
+                lru.breaks += 1;
                 self.changes += 1;
                 Self::drop_owner(&mut self.at, &mut self.owners, &mut self.free, node.hash, bit);
             }
@@ -364,23 +423,23 @@ mod tests {
     #[test]
     fn matches_leading_blocks_and_evicts_lru() {
         let mut ix = ApproxIndex::new(3);
-        ix.record(0, &[1, 2, 3], 0);
-        ix.record(1, &[1, 5], 0);
+        ix.record(0, &[1, 2, 3], 0, None);
+        ix.record(1, &[1, 5], 0, None);
         let mut m = [0u32; SLOTS];
         ix.match_prefix(4, |i| [1, 2, 3, 4][i as usize], 0b111, &mut m, None);
         assert_eq!(&m[..3], &[3, 1, 0]);
-        ix.record(0, &[9], 0); // evicts 1 from slot 0
+        ix.record(0, &[9], 0, None); // evicts 1 from slot 0
         ix.match_prefix(3, |i| [1, 2, 3][i as usize], 0b1, &mut m, None);
         assert_eq!(m[0], 0);
         ix.clear_slot(1);
         // Phantoms take capacity in insertion order, like recorded blocks nobody touches again.
         let mut ix = ApproxIndex::new(3);
-        ix.record(0, &[1], 2);
-        ix.record(0, &[1], 0); // touch 1: the phantoms are now the oldest
-        ix.record(0, &[7], 1); // two over capacity: both old phantoms go, 1 stays
+        ix.record(0, &[1], 2, None);
+        ix.record(0, &[1], 0, None); // touch 1: the phantoms are now the oldest
+        ix.record(0, &[7], 1, None); // two over capacity: both old phantoms go, 1 stays
         ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m, None);
         assert_eq!(m[0], 1);
-        ix.record(0, &[8], 0); // over again: the oldest is 1
+        ix.record(0, &[8], 0, None); // over again: the oldest is 1
         ix.match_prefix(1, |i| [1][i as usize], 0b1, &mut m, None);
         assert_eq!(m[0], 0);
         ix.match_prefix(2, |i| [1, 5][i as usize], 0b10, &mut m, None);
@@ -388,8 +447,9 @@ mod tests {
     }
 
     /// Random records against a list kept in LRU order entry by entry: every slot holds exactly the
-    /// blocks the list says, phantoms included in the capacity, and remembered chain walks give what
-    /// walking gives (reusing a walk after a block changed hands, or for other slots, fails it).
+    /// blocks the list says, phantoms included in the capacity (records of two system prompts move
+    /// their remembered runs), and remembered chain walks give what walking gives (reusing a walk
+    /// or a run after a block changed hands or moved apart fails it).
     #[test]
     fn linked_lru_matches_a_plain_list() {
         let cap = 12usize;
@@ -409,23 +469,35 @@ mod tests {
                 _ => (0..(x >> 8) % 6).map(|k| 1 + (crate::rng::mix2(x, k) % 20)).collect(),
             };
             let phantoms = ((x >> 16) % 5) as usize * usize::from(x % 7 < 3);
-            ix.record(slot, &hashes, phantoms);
-            let m = &mut model[slot];
-            for &h in &hashes {
-                m.retain(|e| *e != Ok(h));
-                m.push(Ok(h));
-            }
-            if phantoms > 0 {
-                m.push(Err(phantoms));
-            }
-            let size =
-                |m: &Vec<Result<u64, usize>>| m.iter().map(|e| e.map_or_else(|n| n, |_| 1)).sum::<usize>();
-            while size(m) > cap {
-                let excess = size(m) - cap;
-                match m[0] {
-                    Err(n) if n > excess => m[0] = Err(n - excess),
-                    _ => {
-                        let _ = m.remove(0);
+            // The two prompts' first 4 blocks as system prompts (1 and 2), their runs remembered.
+            let chain = match x % 4 {
+                0 | 1 if hashes.len() >= 4 => Some((x % 4 + 1, 4)),
+                _ => None,
+            };
+            // Half the time the system prompt alone comes again right after.
+            let again = chain.filter(|_| x >> 24 & 1 == 0).map(|c| (hashes[..4].to_vec(), 0, c));
+            for (hashes, phantoms, chain) in
+                [(hashes, phantoms, chain)].into_iter().chain(again.map(|(h, p, c)| (h, p, Some(c))))
+            {
+                ix.record(slot, &hashes, phantoms, chain);
+                let m = &mut model[slot];
+                for &h in &hashes {
+                    m.retain(|e| *e != Ok(h));
+                    m.push(Ok(h));
+                }
+                if phantoms > 0 {
+                    m.push(Err(phantoms));
+                }
+                let size = |m: &Vec<Result<u64, usize>>| {
+                    m.iter().map(|e| e.map_or_else(|n| n, |_| 1)).sum::<usize>()
+                };
+                while size(m) > cap {
+                    let excess = size(m) - cap;
+                    match m[0] {
+                        Err(n) if n > excess => m[0] = Err(n - excess),
+                        _ => {
+                            let _ = m.remove(0);
+                        }
                     }
                 }
             }
@@ -468,5 +540,6 @@ mod tests {
             }
         }
         assert!(reused > 1000, "chain walks were reused {reused} times");
+        assert!(ix.runs_reused > 50, "remembered runs were moved {} times", ix.runs_reused);
     }
 }
