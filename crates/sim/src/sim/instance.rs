@@ -576,9 +576,26 @@ impl Instance {
                     continue;
                 }
                 if self.kv.caching() {
-                    // Walk the prompt's blocks until the first miss, hashing only what is looked up.
+                    // Walk the prompt's blocks until the first miss, hashing only what is looked up;
+                    // the system prompt's blocks are taken as the last admission found them while
+                    // nothing was evicted since.
                     let r = &mut slab[s];
-                    while cached < max_hit_blocks {
+                    let (key, len) =
+                        (r.req.prompt.prefix_key, (r.req.prompt.prefix_len / bs).min(max_hit_blocks));
+                    let mut walking_chain = len > 0;
+                    if let Some(blocks) = self.kv.cached_chain(key, len as usize).filter(|_| len > 0) {
+                        self.scratch.extend_from_slice(blocks);
+                        cached = len;
+                        walking_chain = false;
+                    }
+                    loop {
+                        if walking_chain && cached == len {
+                            self.kv.remember_chain(key, &self.scratch);
+                            walking_chain = false;
+                        }
+                        if cached >= max_hit_blocks {
+                            break;
+                        }
                         r.ensure_hashes(cached + 1, bs, &mut self.chains);
                         match self.kv.lookup_after(self.scratch.last().copied(), r.hashes[cached as usize]) {
                             Some(b) => self.scratch.push(b),

@@ -122,7 +122,24 @@ pub struct KvCache {
     next_stamp: u64,
     /// Cache counters.
     pub stats: KvStats,
+    /// Blocks that lost their content so far (a remembered chain is valid while this stands still).
+    content_lost: u64,
+    /// System prompts' leading blocks as admissions found them all cached, by prompt key.
+    chains: HashMap<u64, ChainBlocks, BuildHasherDefault<PrehashedKey>>,
 }
+
+/// The blocks holding a system prompt's leading blocks, as an admission found them all cached. A
+/// block loses its content only by eviction, and content cached in one block is never given to a
+/// second, so until the cache evicts anything the same lookups find the same blocks.
+#[derive(Debug, Clone)]
+struct ChainBlocks {
+    /// `KvCache::content_lost` when they were found.
+    content_lost: u64,
+    blocks: Vec<u32>,
+}
+
+/// Most chains a cache remembers (prompts with their own prefix per request would otherwise grow it).
+const MAX_CHAINS: usize = 4096;
 
 impl KvCache {
     /// A cache of `total_blocks` empty blocks. `caching` turns prefix caching on.
@@ -141,6 +158,8 @@ impl KvCache {
             index: HashIndex::default(),
             next_stamp: u64::from(total_blocks),
             stats: KvStats::default(),
+            content_lost: 0,
+            chains: HashMap::default(),
         };
         if total_blocks > 0 {
             kv.queue.push_back(Entry { block: NIL, count: total_blocks, stamp: 0 });
@@ -208,6 +227,26 @@ impl KvCache {
             self.blk[p as usize].next = b;
         }
         found
+    }
+
+    /// The blocks holding the first `len` blocks of system prompt `key`, if an admission found them
+    /// all cached and nothing was evicted since (so [`KvCache::lookup`] would find each of them).
+    pub fn cached_chain(&self, key: u64, len: usize) -> Option<&[u32]> {
+        self.chains
+            .get(&key)
+            .filter(|c| c.content_lost == self.content_lost && c.blocks.len() == len)
+            .map(|c| &c.blocks[..])
+    }
+
+    /// Remembers that system prompt `key`'s leading blocks are cached in `blocks` (just looked up).
+    pub fn remember_chain(&mut self, key: u64, blocks: &[u32]) {
+        if self.chains.len() >= MAX_CHAINS && !self.chains.contains_key(&key) {
+            self.chains.clear();
+        }
+        let c = self.chains.entry(key).or_insert(ChainBlocks { content_lost: 0, blocks: Vec::new() });
+        c.content_lost = self.content_lost;
+        c.blocks.clear();
+        c.blocks.extend_from_slice(blocks);
     }
 
     /// Like [`KvCache::lookup`], but as if the first `popped` blocks of the free queue had already
@@ -281,6 +320,7 @@ impl KvCache {
             // The index entry goes stale (lazy deletion): lookups check the block still holds it.
             self.blk[e.block as usize].hash = 0;
             self.stats.evictions += 1;
+            self.content_lost += 1;
             self.spare.push(e.block);
             n -= 1;
         }
@@ -626,8 +666,9 @@ mod tests {
         assert!(sweeps > 10, "{sweeps} sweeps");
     }
 
-    /// Walking prompts' blocks through successor hints finds exactly what the map finds, while blocks
-    /// are evicted, reused for other content, and given content already cached elsewhere.
+    /// Walking prompts' blocks through successor hints finds exactly what the map finds, and so do
+    /// remembered chains, while blocks are evicted, reused for other content, and given content
+    /// already cached elsewhere.
     #[test]
     fn hinted_lookups_match_the_map() {
         let mut kv = KvCache::new(24, 16, true);
@@ -642,10 +683,20 @@ mod tests {
                 .collect()
         };
         let mut held: Vec<Vec<u32>> = Vec::new();
-        let (mut x, mut hinted) = (5u64, 0);
+        let (mut x, mut hinted, mut chains) = (5u64, 0, 0);
         for round in 0..4000u64 {
             x = crate::rng::mix2(x, round);
             let hashes = prompt(x >> 8);
+            // The first 3 blocks as a system prompt (named by its last hash): a remembered chain
+            // holds what the map finds (checked before the round's changes and after them).
+            let check_chain = |kv: &KvCache, chains: &mut usize| {
+                if let Some(chain) = kv.cached_chain(hashes[2], 3) {
+                    let looked: Vec<_> = hashes[..3].iter().map(|&h| kv.lookup(h)).collect();
+                    assert_eq!(looked, chain.iter().map(|&b| Some(b)).collect::<Vec<_>>(), "round {round}");
+                    *chains += 1;
+                }
+            };
+            check_chain(&kv, &mut chains);
             // Walk as admission does, checking every step against the map.
             let mut prev = None;
             let mut blocks = Vec::new();
@@ -657,6 +708,9 @@ mod tests {
                 let Some(b) = got else { break };
                 blocks.push(b);
                 prev = Some(b);
+            }
+            if blocks.len() >= 3 {
+                kv.remember_chain(hashes[2], &blocks[..3]);
             }
             if x % 3 != 0 && kv.free() >= 6 {
                 for &b in &blocks {
@@ -681,9 +735,11 @@ mod tests {
                 let blocks = held.swap_remove(x as usize % held.len());
                 kv.release(&blocks, 0);
             }
+            check_chain(&kv, &mut chains);
             kv.check_invariants().unwrap();
         }
         assert!(hinted > 100, "hints were used {hinted} times");
+        assert!(chains > 100, "chains were remembered {chains} times");
     }
 
     #[test]
