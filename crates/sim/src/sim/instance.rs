@@ -25,7 +25,7 @@ use std::sync::Arc;
 use super::decoders::SteadyDecoders;
 use super::kv::KvCache;
 use super::offload::CpuTier;
-use super::request::{LiveRequest, Phase, PrefixChains, Slab};
+use super::request::{block_hash, LiveRequest, Phase, PrefixChains, Slab};
 use crate::latency::{long_prompt_tokens, LatencyModel, RequestOverheads, StepBatch};
 
 /// Serving knobs of a replica, as resolved from the scenario.
@@ -583,14 +583,23 @@ impl Instance {
                     let (key, len) =
                         (r.req.prompt.prefix_key, (r.req.prompt.prefix_len / bs).min(max_hit_blocks));
                     let mut walking_chain = len > 0;
-                    if let Some(blocks) = self.kv.cached_chain(key, len as usize).filter(|_| len > 0) {
+                    let mut walk = true;
+                    if let Some((blocks, last_hash)) =
+                        self.kv.cached_chain(key, len as usize).filter(|_| len > 0)
+                    {
                         self.scratch.extend_from_slice(blocks);
                         cached = len;
                         walking_chain = false;
+                        // The block after the chain, hashed from the chain's last hash without the
+                        // prompt's leading hashes: most prompts miss here and need no more.
+                        if cached < max_hit_blocks {
+                            let h = block_hash(last_hash, &r.req.prompt, cached, bs);
+                            walk = self.kv.lookup(h).is_some();
+                        }
                     }
-                    loop {
+                    while walk {
                         if walking_chain && cached == len {
-                            self.kv.remember_chain(key, &self.scratch);
+                            self.kv.remember_chain(key, &self.scratch, r.hashes[len as usize - 1]);
                             walking_chain = false;
                         }
                         if cached >= max_hit_blocks {

@@ -136,6 +136,8 @@ struct ChainBlocks {
     /// `KvCache::content_lost` when they were found.
     content_lost: u64,
     blocks: Vec<u32>,
+    /// The hash of the chain's last block (the next block's hash is chained to it).
+    last_hash: u64,
 }
 
 /// Most chains a cache remembers (prompts with their own prefix per request would otherwise grow it).
@@ -229,24 +231,28 @@ impl KvCache {
         found
     }
 
-    /// The blocks holding the first `len` blocks of system prompt `key`, if an admission found them
-    /// all cached and nothing was evicted since (so [`KvCache::lookup`] would find each of them).
-    pub fn cached_chain(&self, key: u64, len: usize) -> Option<&[u32]> {
+    /// The blocks holding the first `len` blocks of system prompt `key`, and the last one's hash, if
+    /// an admission found them all cached and nothing was evicted since (so [`KvCache::lookup`]
+    /// would find each of them).
+    pub fn cached_chain(&self, key: u64, len: usize) -> Option<(&[u32], u64)> {
         self.chains
             .get(&key)
             .filter(|c| c.content_lost == self.content_lost && c.blocks.len() == len)
-            .map(|c| &c.blocks[..])
+            .map(|c| (&c.blocks[..], c.last_hash))
     }
 
-    /// Remembers that system prompt `key`'s leading blocks are cached in `blocks` (just looked up).
-    pub fn remember_chain(&mut self, key: u64, blocks: &[u32]) {
+    /// Remembers that system prompt `key`'s leading blocks are cached in `blocks` (just looked up),
+    /// the last of them holding `last_hash`.
+    pub fn remember_chain(&mut self, key: u64, blocks: &[u32], last_hash: u64) {
         if self.chains.len() >= MAX_CHAINS && !self.chains.contains_key(&key) {
             self.chains.clear();
         }
-        let c = self.chains.entry(key).or_insert(ChainBlocks { content_lost: 0, blocks: Vec::new() });
+        let c =
+            self.chains.entry(key).or_insert(ChainBlocks { content_lost: 0, blocks: Vec::new(), last_hash });
         c.content_lost = self.content_lost;
         c.blocks.clear();
         c.blocks.extend_from_slice(blocks);
+        c.last_hash = last_hash;
     }
 
     /// Like [`KvCache::lookup`], but as if the first `popped` blocks of the free queue had already
@@ -690,9 +696,10 @@ mod tests {
             // The first 3 blocks as a system prompt (named by its last hash): a remembered chain
             // holds what the map finds (checked before the round's changes and after them).
             let check_chain = |kv: &KvCache, chains: &mut usize| {
-                if let Some(chain) = kv.cached_chain(hashes[2], 3) {
+                if let Some((chain, last_hash)) = kv.cached_chain(hashes[2], 3) {
                     let looked: Vec<_> = hashes[..3].iter().map(|&h| kv.lookup(h)).collect();
                     assert_eq!(looked, chain.iter().map(|&b| Some(b)).collect::<Vec<_>>(), "round {round}");
+                    assert_eq!(last_hash, hashes[2]);
                     *chains += 1;
                 }
             };
@@ -710,7 +717,7 @@ mod tests {
                 prev = Some(b);
             }
             if blocks.len() >= 3 {
-                kv.remember_chain(hashes[2], &blocks[..3]);
+                kv.remember_chain(hashes[2], &blocks[..3], hashes[2]);
             }
             if x % 3 != 0 && kv.free() >= 6 {
                 for &b in &blocks {
