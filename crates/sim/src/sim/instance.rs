@@ -576,42 +576,7 @@ impl Instance {
                     continue;
                 }
                 if self.kv.caching() {
-                    // Walk the prompt's blocks until the first miss, hashing only what is looked up;
-                    // the system prompt's blocks are taken as the last admission found them while
-                    // nothing was evicted since.
-                    let r = &mut slab[s];
-                    let (key, len) =
-                        (r.req.prompt.prefix_key, (r.req.prompt.prefix_len / bs).min(max_hit_blocks));
-                    let mut walking_chain = len > 0;
-                    let mut walk = true;
-                    if let Some((blocks, last_hash)) =
-                        self.kv.cached_chain(key, len as usize).filter(|_| len > 0)
-                    {
-                        self.scratch.extend_from_slice(blocks);
-                        cached = len;
-                        walking_chain = false;
-                        // The block after the chain, hashed from the chain's last hash without the
-                        // prompt's leading hashes: most prompts miss here and need no more.
-                        if cached < max_hit_blocks {
-                            let h = block_hash(last_hash, &r.req.prompt, cached, bs);
-                            walk = self.kv.lookup(h).is_some();
-                        }
-                    }
-                    while walk {
-                        if walking_chain && cached == len {
-                            self.kv.remember_chain(key, &self.scratch, r.hashes[len as usize - 1]);
-                            walking_chain = false;
-                        }
-                        if cached >= max_hit_blocks {
-                            break;
-                        }
-                        r.ensure_hashes(cached + 1, bs, &mut self.chains);
-                        match self.kv.lookup_after(self.scratch.last().copied(), r.hashes[cached as usize]) {
-                            Some(b) => self.scratch.push(b),
-                            None => break,
-                        }
-                        cached += 1;
-                    }
+                    cached = self.find_cached(&mut slab[s], max_hit_blocks);
                 }
                 // CPU offload tier: continue the prefix past the GPU miss; hits are loaded, not recomputed.
                 let mut cpu_hits = 0u32;
@@ -681,6 +646,44 @@ impl Instance {
             blocked = !admitted && !deferred;
         }
         (batch, blocked && !preempted)
+    }
+
+    /// Finds the leading blocks of `r`'s prompt that are cached, up to `max_hit_blocks`, into
+    /// `scratch`, and returns how many: a walk until the first miss, hashing only what is looked up.
+    /// The system prompt's blocks are taken as the last admission found them while nothing was
+    /// evicted since.
+    fn find_cached(&mut self, r: &mut LiveRequest, max_hit_blocks: u32) -> u32 {
+        let bs = self.cfg.block_size;
+        let mut cached = 0;
+        let (key, len) = (r.req.prompt.prefix_key, (r.req.prompt.prefix_len / bs).min(max_hit_blocks));
+        let mut walking_chain = len > 0;
+        if let Some((blocks, last_hash)) = self.kv.cached_chain(key, len as usize).filter(|_| len > 0) {
+            self.scratch.extend_from_slice(blocks);
+            cached = len;
+            walking_chain = false;
+            // The block after the chain, hashed from the chain's last hash without the prompt's
+            // leading hashes: most prompts miss here and need no more.
+            if cached < max_hit_blocks
+                && self.kv.lookup(block_hash(last_hash, &r.req.prompt, cached, bs)).is_none()
+            {
+                return cached;
+            }
+        }
+        loop {
+            if walking_chain && cached == len {
+                self.kv.remember_chain(key, &self.scratch, r.hashes[len as usize - 1]);
+                walking_chain = false;
+            }
+            if cached >= max_hit_blocks {
+                return cached;
+            }
+            r.ensure_hashes(cached + 1, bs, &mut self.chains);
+            match self.kv.lookup_after(self.scratch.last().copied(), r.hashes[cached as usize]) {
+                Some(b) => self.scratch.push(b),
+                None => return cached,
+            }
+            cached += 1;
+        }
     }
 
     /// Allocates blocks so request `s` holds `target` tokens; with `register`, blocks that became full
