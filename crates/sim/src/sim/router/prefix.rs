@@ -149,7 +149,8 @@ struct ChainWalk {
     slots: u128,
     /// The chain's blocks walked.
     len: u32,
-    /// Slots that stopped matching within the chain, with the number of blocks they held.
+    /// Slots that stopped matching within the chain after its first block, with the number of
+    /// blocks they held (the others held none).
     drops: Vec<(u8, u32)>,
     /// Slots holding all `len` blocks.
     cur: u128,
@@ -324,8 +325,9 @@ impl ApproxIndex {
     }
 
     /// For each slot in `slots`, the number of leading blocks of an `n`-block prompt recorded for it,
-    /// written to `matched[slot]`. `hash_at(i)` gives block `i`'s hash; it is asked for blocks in
-    /// order (from the end of a remembered chain walk), and only while some slot still matches.
+    /// written to `matched[slot]` (0 for every other slot). `hash_at(i)` gives block `i`'s hash; it
+    /// is asked for blocks in order (from the end of a remembered chain walk), and only while some
+    /// slot still matches.
     /// `chain` names the prompt's shared system prompt and how many leading blocks lie wholly inside
     /// it (so they hash the same for every request that carries it): their walk is remembered and
     /// reused until a block changes hands. Learns the chain's successor hints on the way.
@@ -337,6 +339,8 @@ impl ApproxIndex {
         matched: &mut [u32; SLOTS],
         chain: Option<(u64, u32)>,
     ) {
+        // Slots that hold not even the first block stay at 0 (most, for a prompt held by a few).
+        matched.fill(0);
         let mut cur = slots;
         let mut i = 0u32;
         // The entry of the previous block (NIL: none or not held) and its successor hint.
@@ -385,7 +389,7 @@ impl ApproxIndex {
             };
             (prev, hint) = (o, next);
             let m = mask & cur;
-            let mut dropped = cur & !m;
+            let mut dropped = if i == 0 { 0 } else { cur & !m };
             while dropped != 0 {
                 let s = dropped.trailing_zeros() as usize;
                 matched[s] = i;
@@ -458,6 +462,7 @@ mod tests {
         let mut model: Vec<Vec<Result<u64, usize>>> = vec![Vec::new(); 3];
         let mut x = 3u64;
         let mut reused = 0;
+        let mut reused_got = [7u32; SLOTS];
         for round in 0..3000u64 {
             x = crate::rng::mix2(x, round);
             let slot = (x % 3) as usize;
@@ -517,13 +522,14 @@ mod tests {
                 let chains =
                     [None, Some((k as u64 + 1, 4)), Some((k as u64 + 11, n)), Some((k as u64 + 1, 4))];
                 for (chain, slots) in chains.into_iter().zip([0b111, 0b011, 0b111, 0b111]) {
-                    let mut got = [0u32; SLOTS];
+                    // One array for every match, as the router keeps it.
+                    let got = &mut reused_got;
                     let mut first_asked = u32::MAX;
                     let hash_at = |i: u32| {
                         first_asked = first_asked.min(i);
                         p[i as usize]
                     };
-                    ix.match_prefix(n, hash_at, slots, &mut got, chain);
+                    ix.match_prefix(n, hash_at, slots, got, chain);
                     for (s, held) in model.iter().enumerate().filter(|(s, _)| slots >> s & 1 == 1) {
                         let want = p.iter().take_while(|&&h| held.contains(&Ok(h))).count() as u32;
                         assert_eq!(got[s], want, "round {round}: slot {s}, prompt {p:?}, chain {chain:?}");
