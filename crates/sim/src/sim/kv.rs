@@ -21,6 +21,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::memo::Memo;
+
 /// Sentinel for "no block": a queue entry of blank blocks.
 const NIL: u32 = u32::MAX;
 
@@ -125,7 +127,7 @@ pub struct KvCache {
     /// Blocks that lost their content so far (a remembered chain is valid while this stands still).
     content_lost: u64,
     /// System prompts' leading blocks as admissions found them all cached, by prompt key.
-    chains: HashMap<u64, ChainBlocks, BuildHasherDefault<PrehashedKey>>,
+    chains: Memo<u64, ChainBlocks>,
 }
 
 /// The blocks holding a system prompt's leading blocks, as an admission found them all cached. A
@@ -139,9 +141,6 @@ struct ChainBlocks {
     /// The hash of the chain's last block (the next block's hash is chained to it).
     last_hash: u64,
 }
-
-/// Most chains a cache remembers (prompts with their own prefix per request would otherwise grow it).
-const MAX_CHAINS: usize = 4096;
 
 impl KvCache {
     /// A cache of `total_blocks` empty blocks. `caching` turns prefix caching on.
@@ -161,7 +160,7 @@ impl KvCache {
             next_stamp: u64::from(total_blocks),
             stats: KvStats::default(),
             content_lost: 0,
-            chains: HashMap::default(),
+            chains: Memo::default(),
         };
         if total_blocks > 0 {
             kv.queue.push_back(Entry { block: NIL, count: total_blocks, stamp: 0 });
@@ -244,11 +243,7 @@ impl KvCache {
     /// Remembers that system prompt `key`'s leading blocks are cached in `blocks` (just looked up),
     /// the last of them holding `last_hash`.
     pub fn remember_chain(&mut self, key: u64, blocks: &[u32], last_hash: u64) {
-        if self.chains.len() >= MAX_CHAINS && !self.chains.contains_key(&key) {
-            self.chains.clear();
-        }
-        let c =
-            self.chains.entry(key).or_insert(ChainBlocks { content_lost: 0, blocks: Vec::new(), last_hash });
+        let c = self.chains.entry(key, || ChainBlocks { content_lost: 0, blocks: Vec::new(), last_hash });
         c.content_lost = self.content_lost;
         c.blocks.clear();
         c.blocks.extend_from_slice(blocks);

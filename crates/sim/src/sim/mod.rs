@@ -8,6 +8,7 @@ pub mod engine;
 pub mod gateway;
 pub mod instance;
 pub mod kv;
+mod memo;
 pub mod offload;
 pub mod pool;
 pub mod request;

@@ -1,9 +1,6 @@
 //! A request's life inside a replica: progress, KV blocks, token timestamps.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-
-use super::kv::PrehashedKey;
+use super::memo::Memo;
 use crate::rng::mix2;
 use crate::workload::{PromptLayout, Request};
 
@@ -28,11 +25,8 @@ pub fn block_hash(prev: u64, layout: &PromptLayout, index: u32, block_size: u32)
 /// same whatever follows it), so its leading hashes are copied instead of recomputed.
 #[derive(Debug, Default)]
 pub struct PrefixChains {
-    chains: HashMap<(u64, u32), Vec<u64>, BuildHasherDefault<PrehashedKey>>,
+    chains: Memo<(u64, u32), Vec<u64>>,
 }
-
-/// Most chains kept (prompts with their own prefix per request would otherwise grow the memo).
-const MAX_CHAINS: usize = 4096;
 
 impl PrefixChains {
     /// Extends `hashes`, the leading block hashes of a sequence laid out as `layout`, to at least its
@@ -45,11 +39,7 @@ impl PrefixChains {
         }
         let shared = (layout.prefix_len / bs).min(limit.max(n));
         if have < shared {
-            let key = (layout.prefix_key, bs);
-            if self.chains.len() >= MAX_CHAINS && !self.chains.contains_key(&key) {
-                self.chains.clear();
-            }
-            let chain = self.chains.entry(key).or_default();
+            let chain = self.chains.entry((layout.prefix_key, bs), Vec::new);
             extend_chain(chain, layout, bs, shared);
             hashes.extend_from_slice(&chain[have as usize..shared as usize]);
         }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
 use crate::sim::kv::PrehashedKey;
+use crate::sim::memo::Memo;
 
 /// Most replicas the index tracks at once.
 pub const SLOTS: usize = 128;
@@ -43,7 +44,7 @@ struct Lru {
     /// since nothing touches them again they leave in insertion order.
     phantoms: usize,
     /// System prompts' runs of entries by prompt key (see [`ChainRun`]).
-    runs: Map<ChainRun>,
+    runs: Memo<u64, ChainRun>,
     /// Events that may have split or freed a remembered run: evictions of blocks, and moves of runs
     /// other than a whole system prompt's.
     breaks: u64,
@@ -62,9 +63,6 @@ struct ChainRun {
     first: u32,
     last: u32,
 }
-
-/// Most runs a slot remembers (prompts with their own prefix per request would otherwise grow it).
-const MAX_RUNS: usize = 4096;
 
 impl Lru {
     fn push_back(&mut self, hash: u64, count: usize) -> u32 {
@@ -158,9 +156,6 @@ struct ChainWalk {
     last: u32,
 }
 
-/// Most chain walks remembered (prompts with their own prefix per request would otherwise grow it).
-const MAX_WALKS: usize = 4096;
-
 /// The index.
 pub struct ApproxIndex {
     /// Block hash → its entry in `owners`.
@@ -173,7 +168,7 @@ pub struct ApproxIndex {
     /// be out of date).
     changes: u64,
     /// Chain walks by system prompt key.
-    walks: Map<ChainWalk>,
+    walks: Memo<u64, ChainWalk>,
     /// Scratch for a walk's drops.
     drops: Vec<(u8, u32)>,
     /// Records that moved a remembered run (for tests).
@@ -191,7 +186,7 @@ impl ApproxIndex {
             lru: (0..SLOTS).map(|_| Lru::default()).collect(),
             capacity: capacity as usize,
             changes: 0,
-            walks: Map::default(),
+            walks: Memo::default(),
             drops: Vec::new(),
             #[cfg(test)]
             runs_reused: 0,
@@ -245,9 +240,6 @@ impl ApproxIndex {
                 lru.move_run_back(first, last);
                 match chain {
                     Some((key, len)) if start == 0 && k == len as usize => {
-                        if lru.runs.len() >= MAX_RUNS && !lru.runs.contains_key(&key) {
-                            lru.runs.clear();
-                        }
                         lru.runs.insert(key, ChainRun { breaks: lru.breaks, len, first, last });
                     }
                     _ => lru.breaks += 1,
@@ -364,7 +356,7 @@ impl ApproxIndex {
         drops.clear();
         loop {
             if let Some((key, len)) = remember.filter(|&(_, len)| i == len || cur == 0) {
-                self.remember(
+                self.walks.insert(
                     key,
                     ChainWalk { changes: self.changes, slots, len, drops: drops.clone(), cur, last: prev },
                 );
@@ -407,16 +399,6 @@ impl ApproxIndex {
             matched[s] = i;
             cur &= cur - 1;
         }
-    }
-}
-
-impl ApproxIndex {
-    /// Keeps a chain walk (forgetting every walk when too many are kept).
-    fn remember(&mut self, key: u64, walk: ChainWalk) {
-        if self.walks.len() >= MAX_WALKS && !self.walks.contains_key(&key) {
-            self.walks.clear();
-        }
-        self.walks.insert(key, walk);
     }
 }
 
