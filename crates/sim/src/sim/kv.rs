@@ -124,8 +124,6 @@ pub struct KvCache {
     next_stamp: u64,
     /// Cache counters.
     pub stats: KvStats,
-    /// Blocks that lost their content so far (a remembered chain is valid while this stands still).
-    content_lost: u64,
     /// System prompts' leading blocks as admissions found them all cached, by prompt key.
     chains: Memo<u64, ChainBlocks>,
 }
@@ -135,8 +133,9 @@ pub struct KvCache {
 /// second, so until the cache evicts anything the same lookups find the same blocks.
 #[derive(Debug, Clone)]
 struct ChainBlocks {
-    /// `KvCache::content_lost` when they were found.
-    content_lost: u64,
+    /// The cache's evictions (`KvStats::evictions`, the only way a block loses content) when they
+    /// were found.
+    evictions: u64,
     blocks: Vec<u32>,
     /// The hash of the chain's last block (the next block's hash is chained to it).
     last_hash: u64,
@@ -159,7 +158,6 @@ impl KvCache {
             index: HashIndex::default(),
             next_stamp: u64::from(total_blocks),
             stats: KvStats::default(),
-            content_lost: 0,
             chains: Memo::default(),
         };
         if total_blocks > 0 {
@@ -236,15 +234,15 @@ impl KvCache {
     pub fn cached_chain(&self, key: u64, len: usize) -> Option<(&[u32], u64)> {
         self.chains
             .get(&key)
-            .filter(|c| c.content_lost == self.content_lost && c.blocks.len() == len)
+            .filter(|c| c.evictions == self.stats.evictions && c.blocks.len() == len)
             .map(|c| (&c.blocks[..], c.last_hash))
     }
 
     /// Remembers that system prompt `key`'s leading blocks are cached in `blocks` (just looked up),
     /// the last of them holding `last_hash`.
     pub fn remember_chain(&mut self, key: u64, blocks: &[u32], last_hash: u64) {
-        let c = self.chains.entry(key, || ChainBlocks { content_lost: 0, blocks: Vec::new(), last_hash });
-        c.content_lost = self.content_lost;
+        let c = self.chains.entry(key, || ChainBlocks { evictions: 0, blocks: Vec::new(), last_hash });
+        c.evictions = self.stats.evictions;
         c.blocks.clear();
         c.blocks.extend_from_slice(blocks);
         c.last_hash = last_hash;
@@ -321,7 +319,6 @@ impl KvCache {
             // The index entry goes stale (lazy deletion): lookups check the block still holds it.
             self.blk[e.block as usize].hash = 0;
             self.stats.evictions += 1;
-            self.content_lost += 1;
             self.spare.push(e.block);
             n -= 1;
         }
