@@ -345,7 +345,7 @@ impl Router {
                 let n = self.rhash_n;
                 let shared = if reusable { n } else { n.min(req.prompt.prefix_len / bs) };
                 self.chains.extend(&req.prompt, bs, &mut self.rhash, shared, n);
-                let chain = (req.prompt.prefix_key, (req.prompt.prefix_len / bs).min(shared));
+                let chain = system_prompt_chain(req, bs, shared);
                 let (n, shared) = (n as usize, shared as usize);
                 for t in [Some(d.target), d.prefill].into_iter().flatten() {
                     if let (Some(slot), Some(ix)) = (self.slot_of[t as usize], self.index.as_mut()) {
@@ -490,8 +490,7 @@ impl Router {
                 }
                 rhash[i as usize]
             };
-            // Blocks wholly inside the system prompt hash the same for every request carrying it.
-            let chain = (req.prompt.prefix_key, (req.prompt.prefix_len / bs).min(n));
+            let chain = system_prompt_chain(req, bs, n);
             ix.match_prefix(n, hash_at, mask, &mut self.matched, Some(chain));
         }
     }
@@ -858,6 +857,13 @@ fn passes(f: &Filter, pool: &PoolConfig) -> bool {
         // Needs the router's state: applied after the per-pool filters.
         Filter::PrefixAffinity { .. } | Filter::Neutral => true,
     }
+}
+
+/// The request's system prompt key and how many of its first `n` blocks of `bs` tokens lie wholly
+/// inside that prompt: those hash the same for every request carrying it, which lets the prefix
+/// index remember their walks and runs.
+fn system_prompt_chain(req: &Request, bs: u32, n: u32) -> (u64, u32) {
+    (req.prompt.prefix_key, (req.prompt.prefix_len / bs).min(n))
 }
 
 /// `(x - min)/(max - min)`; all equal → 1.
