@@ -1,6 +1,5 @@
 //! The `blis` command line: the quickstart, determinism of JSON output, and bad input handling.
 
-use std::path::PathBuf;
 use std::process::Output;
 
 use crate::common;
@@ -15,12 +14,8 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("blis-cli-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write temp file");
-    p
+fn temp_file(name: &str, text: &str) -> common::TempFile {
+    common::TempFile::new("blis-cli-test-", name, text)
 }
 
 #[test]

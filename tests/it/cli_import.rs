@@ -1,10 +1,11 @@
 //! `blis run` on folders of real-shaped llm-d manifests (references resolved from the other
 //! documents) and `blis compare` over candidates.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
+use tempfile::TempDir;
 
 use crate::common;
 
@@ -15,16 +16,18 @@ fn ok(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-/// A copy of an example folder with its scenario changed by `edit`.
-fn variant(example: &str, tag: &str, edit: impl Fn(String) -> String) -> PathBuf {
+/// A copy of an example folder with its scenario changed by `edit`; removed when the returned guard
+/// is dropped (also on a panic).
+fn variant(example: &str, tag: &str, edit: impl Fn(String) -> String) -> TempDir {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
-    let dir = std::env::temp_dir().join(format!("blis-cli-import-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir =
+        tempfile::Builder::new().prefix("blis-cli-import-").suffix(&format!("-{tag}")).tempdir().unwrap();
     for e in std::fs::read_dir(&src).unwrap() {
         let p = e.unwrap().path();
         let text = std::fs::read_to_string(&p).unwrap();
         let name = p.file_name().unwrap();
-        std::fs::write(dir.join(name), if name == "scenario.yaml" { edit(text) } else { text }).unwrap();
+        std::fs::write(dir.path().join(name), if name == "scenario.yaml" { edit(text) } else { text })
+            .unwrap();
     }
     dir
 }
@@ -124,7 +127,7 @@ fn missing_reference_is_invalid_input() {
     let dir = variant("examples/llm-d/inference-scheduling", "missing", |s| {
         s.replace("inferencePoolRef: {name: llama-8b}", "inferencePoolRef: {name: nowhere}")
     });
-    let o = blis(&["run", dir.to_str().unwrap()]);
+    let o = blis(&["run", dir.path().to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("spec.import.inferencePoolRef.name") && err.contains("nowhere"), "{err}");
@@ -138,7 +141,7 @@ fn compare_marks_the_better_candidate_per_column() {
             "    workloadRefs: [{name: llama-8b-decode, patch: {spec: {replicas: 4}}}]\n    endpointPickerConfigRef:",
         )
     });
-    let args = ["examples/llm-d/inference-scheduling/", more.to_str().unwrap()];
+    let args = ["examples/llm-d/inference-scheduling/", more.path().to_str().unwrap()];
     let json: Value =
         serde_json::from_str(&ok(&blis(&[&["compare", "--output", "json"][..], &args].concat()))).unwrap();
     let rows = json["candidates"].as_array().unwrap();
@@ -205,7 +208,8 @@ data:
 #[test]
 fn bad_manifests_are_one_line_naming_the_field_the_file_and_the_fix() {
     let workload = "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {name: w}\nspec:\n  workload:\n    maxRequests: 10\n    arrival: {process: poisson, ratePerSecond: 2}\n    classes: [{name: chat, inputTokens: {distribution: fixed, value: 50}, outputTokens: {distribution: fixed, value: 5}}]\n";
-    let base = std::env::temp_dir().join(format!("blis-bad-manifests-{}", std::process::id()));
+    let tmp = tempfile::Builder::new().prefix("blis-bad-manifests-").tempdir().unwrap();
+    let base = tmp.path();
     let good = folder_objects("queue-scorer", 2, "NVIDIA-H100-80GB-HBM3");
     let cases: [(&str, String, &str, &[&str]); 4] = [
         // The EPP refuses an unregistered plugin type; the CLI names the ConfigMap's file.
@@ -268,7 +272,7 @@ fn bad_manifests_are_one_line_naming_the_field_the_file_and_the_fix() {
     std::fs::write(dir.join("objects.yaml"), good).unwrap();
     std::fs::write(dir.join("scenario.yaml"), workload).unwrap();
     ok(&blis(&["run", "--no-progress", dir.to_str().unwrap()]));
-    std::fs::remove_dir_all(&base).unwrap();
+    tmp.close().unwrap();
 }
 
 /// A P/D deployment of llm-d's first releases: an EPP Deployment configured by environment variables
@@ -334,8 +338,8 @@ spec:
 
 /// Runs `objects` with a workload of `n` requests at `rate` per second; the scenario's JSON.
 fn run_env_pd(tag: &str, objects: String, n: u32, rate: f64) -> Value {
-    let dir = std::env::temp_dir().join(format!("blis-env-pd-{}-{tag}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("blis-env-pd-").suffix(&format!("-{tag}")).tempdir().unwrap();
+    let dir = tmp.path();
     std::fs::write(dir.join("objects.yaml"), objects).unwrap();
     std::fs::write(
         dir.join("scenario.yaml"),
@@ -343,7 +347,7 @@ fn run_env_pd(tag: &str, objects: String, n: u32, rate: f64) -> Value {
     )
     .unwrap();
     let out = ok(&blis(&["run", "--no-progress", dir.to_str().unwrap(), "--output", "json"]));
-    std::fs::remove_dir_all(&dir).unwrap();
+    tmp.close().unwrap();
     let doc: Value = serde_json::from_str(&out).unwrap();
     doc["scenarios"][0].clone()
 }
@@ -383,4 +387,55 @@ fn enforce_eager_adds_the_launch_cost_to_every_step() {
     };
     let (graphs, eager) = (itl(false), itl(true));
     assert!((eager - graphs - 1.056).abs() < 0.01, "eager {eager} ms vs graphs {graphs} ms");
+}
+
+/// A helmfile release of a local chart is rendered with `helm template` (here a stand-in named by
+/// `BLIS_HELM`); its inline values reach helm as files, and those files are gone once the run ends.
+#[cfg(unix)]
+#[test]
+fn inline_values_of_a_local_chart_reach_helm_and_are_removed() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::Builder::new().prefix("blis-local-chart-").tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("chart")).unwrap();
+    std::fs::write(dir.join("chart/Chart.yaml"), "apiVersion: v2\nname: mine\nversion: 0.1.0\n").unwrap();
+    std::fs::write(
+        dir.join("helmfile.yaml"),
+        "releases:\n- name: mine\n  chart: ./chart\n  values:\n  - {replicas: 2}\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("objects.yaml"), folder_objects("queue-scorer", 2, "NVIDIA-H100-80GB-HBM3"))
+        .unwrap();
+    std::fs::write(
+        dir.join("workload.yaml"),
+        "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {name: w}\nspec:\n  workload:\n    maxRequests: 10\n    arrival: {process: poisson, ratePerSecond: 2}\n    classes: [{name: chat, inputTokens: {distribution: fixed, value: 50}, outputTokens: {distribution: fixed, value: 5}}]\n",
+    )
+    .unwrap();
+    // The stand-in logs each values file it was given (and whether it held the inline values),
+    // then prints the objects as the chart would render them.
+    let log = dir.join("helm.log");
+    let helm = dir.join("helm");
+    std::fs::write(
+        &helm,
+        format!(
+            "#!/bin/sh\nwhile [ $# -gt 0 ]; do\n  if [ \"$1\" = -f ]; then shift; grep -q 'replicas: 2' \"$1\" && echo \"$1\" >> {log}; fi\n  shift\ndone\ncat {objects}\n",
+            log = log.display(),
+            objects = dir.join("objects.yaml").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helm, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_blis"))
+        .args(["run", "--no-progress", "--output", "json"])
+        .arg(dir.join("helmfile.yaml"))
+        .arg(dir.join("workload.yaml"))
+        .env("BLIS_HELM", &helm)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_str(&ok(&o)).unwrap();
+    assert_eq!(v["scenarios"][0]["cost"]["gpus"], 4, "{v:#}");
+    let given = std::fs::read_to_string(&log).expect("helm was given the inline values as a file");
+    let files: Vec<&str> = given.lines().collect();
+    assert_eq!(files.len(), 1, "{given}");
+    assert!(files.iter().all(|f| !Path::new(f).exists()), "left behind: {given}");
 }

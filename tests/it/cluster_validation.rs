@@ -195,7 +195,8 @@ fn validate_prints_every_stack_and_is_reproducible_byte_for_byte() {
 
 #[test]
 fn the_html_report_plots_every_stage_predicted_and_measured_and_is_reproducible() {
-    let dir = std::env::temp_dir().join(format!("blis-cluster-html-{}", std::process::id()));
+    let tmp = tempfile::Builder::new().prefix("blis-cluster-html-").tempdir().unwrap();
+    let dir = tmp.path();
     let d = dir.to_str().unwrap();
     let exp = "validation/cluster/llmd-benchmark-2025-exp-2.yaml";
     let out = blis(&["validate", exp, "--output", "json", "--report", d]);
@@ -248,7 +249,6 @@ fn the_html_report_plots_every_stage_predicted_and_measured_and_is_reproducible(
     let single = blis(&["validate", "../shared/validation/experiments", "--report", d]);
     assert_eq!(single.status.code(), Some(2), "--report is for cluster experiments");
     assert!(String::from_utf8_lossy(&single.stderr).contains("--report"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -260,8 +260,8 @@ fn the_ratchet_passes_on_the_recorded_medians_and_fails_when_one_is_worse() {
         "data/cluster-ratchet.json",
     ]);
     // Medians of stacks not validated here are "missing": only exp-2's run, so use a copy of its keys.
-    let dir = std::env::temp_dir().join(format!("blis-cluster-ratchet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("blis-cluster-ratchet-").tempdir().unwrap();
+    let dir = tmp.path();
     let file = dir.join("r.json");
     let f = file.to_str().unwrap();
     let w = blis(&[
@@ -283,7 +283,6 @@ fn the_ratchet_passes_on_the_recorded_medians_and_fails_when_one_is_worse() {
     let worse = blis(&["validate", "validation/cluster/llmd-benchmark-2025-exp-2.yaml", "--ratchet", f]);
     assert_eq!(worse.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&worse.stderr).contains(key));
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(ok.status.code(), Some(1), "the full ratchet names stacks this run does not have");
 }
 
@@ -316,8 +315,8 @@ fn malformed_tables_and_foreign_columns_name_the_file_and_field() {
 
 #[test]
 fn a_cluster_experiment_file_is_read_checked_and_scored() {
-    let dir = std::env::temp_dir().join(format!("blis-cluster-format-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("blis-cluster-format-").tempdir().unwrap();
+    let dir = tmp.path();
     let trace = "arrival_time_s,input_tokens,output_tokens\n0,100,10\n0.5,100,10\n1.0,100,10\n";
     std::fs::write(dir.join("t.csv"), trace).unwrap();
     let deployment = shared("llmd-benchmark-2025-exp-2/yamls/exp-2/baseline-vllm");
@@ -355,7 +354,6 @@ fn a_cluster_experiment_file_is_read_checked_and_scored() {
     std::fs::write(&file, gone).unwrap();
     let e = cluster::load_paths(std::slice::from_ref(&file), None).unwrap_err();
     assert!(e.field.ends_with("e.yaml: deployment") && e.problem.contains("no-such-folder"), "{e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The project's exp-7 file names the vLLM release the folder does not record: every converted
@@ -379,8 +377,8 @@ fn a_from_spec_patch_reaches_every_converted_stack() {
 /// folder) and leaves the others alone; a key that names no stack is refused with the names to use.
 #[test]
 fn a_from_stacks_override_reaches_only_the_stacks_it_names() {
-    let dir = std::env::temp_dir().join(format!("blis-cluster-override-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("blis-cluster-override-").tempdir().unwrap();
+    let dir = tmp.path();
     let file = dir.join("e.yaml");
     let doc = |key: &str| {
         format!(
@@ -429,7 +427,6 @@ fn a_from_stacks_override_reaches_only_the_stacks_it_names() {
     let e = cluster::load_paths(std::slice::from_ref(&file), None).unwrap_err();
     assert!(e.field.ends_with("from.stacks.llm-d"), "{e}");
     assert!(e.fix.contains("vllm-70b-2replicas short_input"), "the fix lists the stacks: {e}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `blis run --report --measured`: a measurement of the scenario's load ladder is drawn over the
@@ -437,9 +434,8 @@ fn a_from_stacks_override_reaches_only_the_stacks_it_names() {
 /// other rates, or a path that holds none, is refused in one line (exit 2).
 #[test]
 fn run_report_overlays_a_measured_ladder_and_refuses_another() {
-    let dir = std::env::temp_dir().join(format!("blis-run-measured-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("blis-run-measured-").tempdir().unwrap();
+    let dir = tmp.path();
     let scenario = dir.join("scenario.yaml");
     std::fs::write(
         &scenario,
@@ -495,5 +491,4 @@ fn run_report_overlays_a_measured_ladder_and_refuses_another() {
         assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
         assert!(words.iter().all(|w| err.contains(w)), "{}: {err}", bad.display());
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

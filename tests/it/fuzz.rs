@@ -666,9 +666,9 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn mutated_manifests_never_panic_and_every_error_names_a_field() {
     let cases = env_u64("BLIS_FUZZ_CASES", 300);
     let seed = env_u64("BLIS_FUZZ_SEED", 15);
-    let tmp = std::env::temp_dir().join(format!("blis-fuzz-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let corpus = corpus(&tmp);
+    let tmp_dir = tempfile::Builder::new().prefix("blis-fuzz-").tempdir().unwrap();
+    let tmp = tmp_dir.path();
+    let corpus = corpus(tmp);
     assert!(corpus.len() >= 20, "the corpus holds {} entries", corpus.len());
     let vocab = vocabulary(&corpus);
     install_quiet_hook();
@@ -727,7 +727,6 @@ fn mutated_manifests_never_panic_and_every_error_names_a_field() {
     assert!(panics.is_empty(), "{} panics", panics.len());
     assert!(fieldless.is_empty(), "{} errors do not name a field", fieldless.len());
     assert!(engine.is_empty(), "{} runs failed inside the engine", engine.len());
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]

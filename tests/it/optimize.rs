@@ -87,9 +87,8 @@ use crate::common::blis;
 
 #[test]
 fn cli_writes_a_scenario_that_blis_run_reproduces() {
-    let dir = std::env::temp_dir().join(format!("blis-optimize-test-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("blis-optimize-test-").tempdir().unwrap();
+    let dir = tmp.path();
     // A small copy of the case study next to its baseline.
     let base_text = std::fs::read_to_string("examples/admission-case-study/baseline.yaml").unwrap();
     std::fs::write(dir.join("baseline.yaml"), base_text.replace("durationSeconds: 30", "durationSeconds: 6"))
@@ -130,5 +129,4 @@ fn cli_writes_a_scenario_that_blis_run_reproduces() {
     let bad = blis(&["optimize", file.to_str().unwrap(), "--budget", "0"]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("spec.budget"));
-    let _ = std::fs::remove_dir_all(&dir);
 }

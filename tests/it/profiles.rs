@@ -109,8 +109,8 @@ fn benchmark_serving_parameters_set_count_burstiness_and_concurrency() {
 
 #[test]
 fn a_bad_workload_profile_exits_2_naming_the_field() {
-    let dir = std::env::temp_dir().join(format!("blis-profiles-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = tempfile::Builder::new().prefix("blis-profiles-").tempdir().unwrap();
+    let dir = tmp.path();
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "load: {type: poisson, stages: [{rate: 3}]}\ndata: {type: random}\n").unwrap();
     let o = blis(&["run", "--workload-profile", bad.to_str().unwrap(), "examples/quickstart.yaml"]);

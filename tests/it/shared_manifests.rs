@@ -4,9 +4,10 @@
 //! with what the manifests say, and every warning is accounted for (what the twin does not model is
 //! listed, nothing else). The expected values were written from reading the manifests.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::{json, Value};
+use tempfile::TempDir;
 
 use crate::common::blis;
 
@@ -14,12 +15,12 @@ use crate::common::blis;
 /// The gateway request-path cost every endpoint-picker stack carries in its inputs.
 const GATEWAY: f64 = blis_sim::sim::router::GATEWAY_US_PER_PROMPT_TOKEN;
 
-fn copy_of(folder: &str, tag: &str) -> PathBuf {
+/// The copy is removed when the returned guard is dropped (also on a panic).
+fn copy_of(folder: &str, tag: &str) -> TempDir {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/llm-d-manifests").join(folder);
     assert!(src.is_dir(), "{} is missing: the shared manifests are needed", src.display());
-    let dst = std::env::temp_dir().join(format!("blis-shared-{}-{tag}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dst);
-    copy_dir(&src, &dst);
+    let dst = tempfile::Builder::new().prefix("blis-shared-").suffix(&format!("-{tag}")).tempdir().unwrap();
+    copy_dir(&src, dst.path());
     dst
 }
 
@@ -204,8 +205,8 @@ fn assert_inputs(folder: &str, mut got: Value, context: (u64, u64), mut want: Va
 fn gaie_v0_5_1_raw_inference_scheduling() {
     let folder = "2025-07-gaie-v0.5.1-raw-inference-scheduling";
     let dir = copy_of(folder, "gaie");
-    add_scenario(&dir, "");
-    let (inputs, warnings) = run(&dir);
+    add_scenario(dir.path(), "");
+    let (inputs, warnings) = run(dir.path());
     let server = "Deployment vllm-llama3-8b-instruct";
     let router = json!({"decider": null, "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY, "handler": "single",
         "plugins": plugins(&[
@@ -279,8 +280,8 @@ fn v0_2_pd_disaggregation() {
     let folder = "2025-07-v0.2-pd-disaggregation";
     let dir = copy_of(folder, "pd02");
     // No manifest names a GPU; the README's "validated on an 8xH200 cluster" does: imported as is.
-    add_scenario(&dir, "");
-    let (inputs, warnings) = run(&dir);
+    add_scenario(dir.path(), "");
+    let (inputs, warnings) = run(dir.path());
     let labels = |role: &str| json!({"llm-d.ai/inferenceServing": "true", "llm-d.ai/model": "ms-pd-llm-d-modelservice", "llm-d.ai/role": role});
     // vLLM 0.10.0 (the image's release) schedules synchronously.
     let vllm = |block, len| {
@@ -344,7 +345,7 @@ fn v0_2_pd_disaggregation() {
             ("vllm.max_model_len", "--max-model-len"),
         ]
     };
-    let readme = format!("README: {} names \"8xH200\"", dir.join("README.md").display());
+    let readme = format!("README: {} names \"8xH200\"", dir.path().join("README.md").display());
     pool_sources(&mut sources, 0, decode, &readme, &read("--tensor-parallel-size"));
     pool_sources(&mut sources, 1, prefill, &readme, &read("GPUs per pod / DP-local"));
     assert_inputs(folder, inputs, (131_072, 0), want, sources);
@@ -364,8 +365,8 @@ fn v0_2_pd_disaggregation() {
             ("README.md names one GPU, \"8xH200\": simulating H200-SXM-141GB", 1),
         ],
     );
-    std::fs::remove_file(dir.join("README.md")).unwrap();
-    let err = refused(&dir);
+    std::fs::remove_file(dir.path().join("README.md")).unwrap();
+    let err = refused(dir.path());
     assert!(
         err.contains("spec.pools[1].vllm.maxModelLen")
             && err.contains("H100-SXM-80GB")
@@ -381,8 +382,8 @@ fn v0_2_pd_disaggregation() {
 fn v0_5_precise_prefix_cache_aware() {
     let folder = "2026-02-v0.5-precise-prefix-cache-aware";
     let dir = copy_of(folder, "precise");
-    add_scenario(&dir, "");
-    let (inputs, warnings) = run(&dir);
+    add_scenario(dir.path(), "");
+    let (inputs, warnings) = run(dir.path());
     let server = "Deployment ms-kv-events-llm-d-modelservice-decode";
     let router = json!({"decider": null, "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY, "handler": "single",
         "plugins": plugins(&[
@@ -436,10 +437,10 @@ fn v0_5_precise_prefix_cache_aware() {
     // The other variant, chosen as `DISAGGREGATED_TOKENIZATION=true helmfile apply` would: the same
     // release (one pool), and the notes of the default reading are gone.
     add_scenario(
-        &dir,
+        dir.path(),
         "  import: {helmfile: helmfile.yaml.gotmpl, helmfileEnv: {DISAGGREGATED_TOKENIZATION: \"true\"}}\n",
     );
-    let (inputs, warnings) = run(&dir);
+    let (inputs, warnings) = run(dir.path());
     assert_eq!(inputs["pools"].as_array().map(Vec::len), Some(1), "{inputs:#}");
     assert_eq!(
         inputs["router"]["profiles"][0]["scorers"][0]["scorer"],
@@ -466,8 +467,8 @@ fn v0_5_precise_prefix_cache_aware() {
 fn v0_9_flow_control() {
     let folder = "2026-06-v0.9-flow-control";
     let dir = copy_of(folder, "flow");
-    add_scenario(&dir, "");
-    let err = refused(&dir);
+    add_scenario(dir.path(), "");
+    let err = refused(dir.path());
     assert!(
         err.contains("InferencePool \"flow-control\" selects no Deployment")
             && err.contains("llm-d.ai/guide"),
@@ -475,8 +476,8 @@ fn v0_9_flow_control() {
     );
     let fixture =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/llm-d/flow-control-model-server.yaml");
-    std::fs::copy(fixture, dir.join("model-server.yaml")).unwrap();
-    let (inputs, warnings) = run(&dir);
+    std::fs::copy(fixture, dir.path().join("model-server.yaml")).unwrap();
+    let (inputs, warnings) = run(dir.path());
     let server = "Deployment flow-control-decode";
     let router = json!({"decider": null,
         "flow_control": "on: queue TTL 60000 ms, max 1000 requests queued, bands [(100, 500), (0, 200), (-10, 50)] (priority, max requests), others 5000",
@@ -535,8 +536,8 @@ fn v0_9_flow_control() {
 fn v0_9_optimized_baseline() {
     let folder = "2026-06-v0.9-optimized-baseline";
     let dir = copy_of(folder, "ob");
-    add_scenario(&dir, "");
-    let (inputs, warnings) = run(&dir);
+    add_scenario(dir.path(), "");
+    let (inputs, warnings) = run(dir.path());
     let server = "Deployment optimized-baseline-nvidia-gpu-vllm-decode";
     let router = json!({"decider": null, "flow_control": "off", "gateway_us_per_prompt_token": GATEWAY, "handler": "single",
         "plugins": plugins(&[
@@ -588,8 +589,8 @@ fn v0_9_optimized_baseline() {
 fn latest_pd_disaggregation() {
     let folder = "2026-h2-latest-pd-disaggregation";
     let dir = copy_of(folder, "pdh2");
-    add_scenario(&dir, "");
-    let (inputs, warnings) = run(&dir);
+    add_scenario(dir.path(), "");
+    let (inputs, warnings) = run(dir.path());
     let labels = |role: &str| {
         json!({"llm-d.ai/accelerator-variant": "gpu", "llm-d.ai/accelerator-vendor": "nvidia",
             "llm-d.ai/engine-type": "vllm", "llm-d.ai/guide": "pd-disaggregation",

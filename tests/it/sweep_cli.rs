@@ -1,8 +1,6 @@
 //! `blis sweep`: ranking table and JSON, exit status 2 naming the bad sweep field, and shards merged
 //! into exactly the single run's ranking.
 
-use std::path::PathBuf;
-
 use crate::common;
 
 use common::blis;
@@ -11,12 +9,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn temp_file(name: &str, text: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("blis-sweep-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write temp file");
-    p
+fn temp_file(name: &str, text: &str) -> common::TempFile {
+    common::TempFile::new("blis-sweep-test-", name, text)
 }
 
 fn example() -> String {

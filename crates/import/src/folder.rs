@@ -222,12 +222,19 @@ fn render_release(
     let is_path = chart.starts_with('.') || chart.starts_with('/') || charts::kind_of_chart(chart).is_none();
     if is_path && local.join("Chart.yaml").is_file() {
         let mut files = Vec::new();
-        let tmp = std::env::temp_dir().join(format!("blis-values-{}-{name}", std::process::id()));
+        // Inline values go to files in a folder removed once helm has read them.
+        let tmp = tempfile::Builder::new().prefix("blis-values-").tempdir().map_err(|e| {
+            InvalidInput::new(
+                std::env::temp_dir().display().to_string(),
+                e.to_string(),
+                "give a writable temp folder (TMPDIR)",
+            )
+        })?;
         for (i, v) in values.iter().enumerate() {
             match v {
                 ValuesSource::File(p) => files.push(p.clone()),
                 ValuesSource::Inline(doc) => {
-                    let p = tmp.with_extension(format!("{i}.yaml"));
+                    let p = tmp.path().join(format!("{name}.{i}.yaml"));
                     std::fs::write(&p, serde_yaml::to_string(doc).unwrap_or_default()).map_err(|e| {
                         InvalidInput::new(
                             p.display().to_string(),
@@ -658,8 +665,8 @@ mod tests {
     /// the default branch and names the other; `spec.import.helmfileEnv` chooses the other.
     #[test]
     fn helmfile_variants_by_environment_variable() {
-        let dir = std::env::temp_dir().join(format!("blis-folder-variants-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let tmp = tempfile::Builder::new().prefix("blis-folder-variants-").tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         for (p, text) in [
             ("a/values.yaml", gaie_values("queue-scorer")),
             ("b/values.yaml", gaie_values("no-hit-lru-scorer")),
@@ -683,7 +690,7 @@ mod tests {
         render_named(&dir, &[], Some("helmfile.yaml.gotmpl"), None, &env, &[], &mut named).unwrap();
         assert!(text(&named).contains("no-hit-lru-scorer"), "{}", text(&named));
         assert!(!named.warnings.iter().any(|w| w.contains("VARIANT")), "{:?}", named.warnings);
-        std::fs::remove_dir_all(&dir).unwrap();
+        tmp.close().unwrap();
     }
 
     #[test]

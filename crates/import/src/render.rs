@@ -97,8 +97,8 @@ mod tests {
     #[test]
     fn a_missing_tool_says_how_to_render_by_hand() {
         // A PATH without the tools and no override.
-        let dir = std::env::temp_dir().join(format!("blis-render-none-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new().prefix("blis-render-none-").tempdir().unwrap();
+        let dir = tmp.path();
         let bin = dir.join("kubectl");
         std::fs::write(&bin, "#!/bin/sh\necho 'error: boom' >&2\nexit 1\n").unwrap();
         #[cfg(unix)]

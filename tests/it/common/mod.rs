@@ -117,3 +117,28 @@ pub fn markers(html: &str, class: &str) -> Vec<(f64, f64)> {
         .map(|c| (attr(c, "data-x"), attr(c, "data-y")))
         .collect()
 }
+
+/// A file in a fresh temporary folder, removed with the folder when this is dropped (also when a
+/// test panics), so test runs leave nothing behind.
+pub struct TempFile {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TempFile {
+    /// Writes `text` to `name` in a new folder whose name starts with `prefix`.
+    pub fn new(prefix: &str, name: &str, text: &str) -> Self {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir");
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write temp file");
+        TempFile { path, _dir: dir }
+    }
+}
+
+impl std::ops::Deref for TempFile {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.path
+    }
+}
