@@ -426,7 +426,7 @@ pub fn run<'a>(
         let touched = match kind {
             Kind::Ready(i) => {
                 if let ReplicaState::Starting(_) = sim.replicas[i as usize].state {
-                    sim.replicas[i as usize].state = ReplicaState::Active;
+                    sim.set_state(i, ReplicaState::Active);
                     let p = sim.replicas[i as usize].pool;
                     sim.timeline_point(p, t);
                 }
@@ -475,6 +475,7 @@ pub fn run<'a>(
             if let Some(i) = touched {
                 sim.replicas[i as usize].inst.check_invariants(&sim.slab).map_err(SimError::Invariant)?;
             }
+            sim.router.check_routable(&sim.replicas).map_err(SimError::Invariant)?;
         }
     }
     sim.finish(clock)
@@ -487,6 +488,7 @@ impl Sim<'_> {
         let inst = Instance::new(id, p.instance.clone(), p.latency.clone(), self.opts.decode_fast_forward);
         self.replicas.push(Replica { inst, pool, state, billed_from: now, billed_to: None, routed: 0 });
         self.router.add_replica();
+        self.set_state(id, state);
         self.wakes.add(id);
         id
     }
@@ -723,10 +725,18 @@ impl Sim<'_> {
         }
     }
 
-    fn maybe_terminate(&mut self, i: u32, t: i64) {
+    /// Moves replica `i` to `state`, and the router's view of whether it may be sent requests with it.
+    fn set_state(&mut self, i: u32, state: ReplicaState) {
         let r = &mut self.replicas[i as usize];
+        r.state = state;
+        self.router.set_routable(i, r.pool, r.routable());
+    }
+
+    fn maybe_terminate(&mut self, i: u32, t: i64) {
+        let r = &self.replicas[i as usize];
         if r.state == ReplicaState::Draining && r.inst.is_idle() && self.router.in_flight[i as usize] == 0 {
-            r.state = ReplicaState::Terminated;
+            self.set_state(i, ReplicaState::Terminated);
+            let r = &mut self.replicas[i as usize];
             r.billed_to = Some(t);
             let p = r.pool;
             self.router.remove_replica(i);
@@ -825,7 +835,7 @@ impl Sim<'_> {
             .rev()
             .min_by_key(|&&i| self.router.in_flight[i as usize])
             .expect("n > min >= 0 means some replica");
-        self.replicas[victim as usize].state = ReplicaState::Draining;
+        self.set_state(victim, ReplicaState::Draining);
         let st = &mut self.scale[p];
         st.downs += 1;
         st.last_change = t;

@@ -139,6 +139,9 @@ pub struct Router {
     // Scratch (no per-decision allocation).
     /// Whether each pool passes the profile's per-pool filters.
     pool_ok: Vec<bool>,
+    /// Per replica, its pool while the router may send it requests, else [`NOT_ROUTABLE`]: the
+    /// candidates of a decision are read from here, not from the replicas.
+    routable_pool: Vec<u32>,
     cand: Vec<u32>,
     total: Vec<f64>,
     raw: Vec<f64>,
@@ -169,6 +172,9 @@ pub struct Decision {
 
 const NEVER: i64 = i64::MIN / 2;
 
+/// The `routable_pool` of a replica the router may not send requests to.
+const NOT_ROUTABLE: u32 = u32::MAX;
+
 impl Router {
     /// A router for the given policy.
     pub fn new(cfg: RouterConfig, rng: SimRng) -> Self {
@@ -190,6 +196,7 @@ impl Router {
             in_flight_tokens: Vec::new(),
             index,
             slot_of: Vec::new(),
+            routable_pool: Vec::new(),
             live_slots: 0,
             free_slots: (0..SLOTS as u8).rev().collect(),
             lru_used: Vec::new(),
@@ -220,8 +227,9 @@ impl Router {
         }
     }
 
-    /// Registers a new replica (index = current count).
+    /// Registers a new replica (index = current count), not routable until [`Router::set_routable`].
     pub fn add_replica(&mut self) {
+        self.routable_pool.push(NOT_ROUTABLE);
         self.snaps.push(Snap { at: NEVER, queue: 0, running: 0, kv: 0.0 });
         self.in_flight.push(0);
         self.in_flight_tokens.push(0);
@@ -231,6 +239,29 @@ impl Router {
             self.live_slots |= 1u128 << s;
         }
         self.slot_of.push(slot);
+    }
+
+    /// Whether replica `i` of `pool` may be sent requests from now on (see [`Replica::routable`]).
+    pub fn set_routable(&mut self, i: u32, pool: usize, routable: bool) {
+        self.routable_pool[i as usize] = if routable { pool as u32 } else { NOT_ROUTABLE };
+    }
+
+    /// Checks that the router's view of which replicas it may send requests to is theirs.
+    pub fn check_routable(&self, replicas: &[Replica]) -> Result<(), String> {
+        let want = |r: &Replica| if r.routable() { r.pool as u32 } else { NOT_ROUTABLE };
+        match replicas.iter().zip(&self.routable_pool).position(|(r, &seen)| want(r) != seen) {
+            None if replicas.len() == self.routable_pool.len() => Ok(()),
+            None => Err(format!(
+                "the router knows {} replicas, the cluster has {}",
+                self.routable_pool.len(),
+                replicas.len()
+            )),
+            Some(i) => Err(format!(
+                "the router sees replica {i} as {}, it is {:?}",
+                if self.routable_pool[i] == NOT_ROUTABLE { "not routable" } else { "routable" },
+                replicas[i].state
+            )),
+        }
     }
 
     /// Forgets a replica that has terminated (frees its prefix-index slot).
@@ -509,11 +540,12 @@ impl Router {
         self.pool_ok.clear();
         self.pool_ok.extend(pools.iter().map(|pool| p.filters.iter().all(|f| passes(f, pool))));
         self.cand.clear();
-        for (i, r) in replicas.iter().enumerate() {
-            if r.routable() && self.pool_ok[r.pool] {
+        for (i, &pool) in self.routable_pool.iter().enumerate() {
+            if pool != NOT_ROUTABLE && self.pool_ok[pool as usize] {
                 self.cand.push(i as u32);
             }
         }
+        debug_assert_eq!(self.check_routable(replicas), Ok(()));
         for f in &p.filters {
             if let Filter::PrefixAffinity { threshold, exploration, max_ttft_penalty_ms, peak_prefill_tps } =
                 *f
@@ -774,10 +806,15 @@ impl Router {
                 }
             }
             Scorer::ApproxPrefix => {
-                let blocks = f64::from(self.rhash_n.max(1));
+                // A candidate without a match scores 0, and adding `w * 0` leaves a total as it is (a
+                // total is never -0: it starts at +0, and sums that cancel round to +0), so only the
+                // candidates holding blocks are added to.
+                let blocks = f64::from(self.rhash_n);
                 for (t, &i) in total.iter_mut().zip(&self.cand) {
                     let m = self.slot_of[i as usize].map_or(0, |s| self.matched[s as usize]);
-                    add(t, if self.rhash_n == 0 { 0.0 } else { f64::from(m) / blocks });
+                    if m > 0 {
+                        add(t, f64::from(m) / blocks);
+                    }
                 }
             }
             Scorer::SessionAffinity => {
