@@ -23,7 +23,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::decoders::SteadyDecoders;
-use super::kv::KvCache;
+use super::kv::{block_offset, KvCache};
 use super::offload::CpuTier;
 use super::request::{block_hash, LiveRequest, Phase, PrefixChains, Slab};
 use crate::latency::{long_prompt_tokens, LatencyModel, RequestOverheads, StepBatch};
@@ -767,39 +767,40 @@ impl Instance {
         if n == 0 {
             return;
         }
-        // Steps until the first completion (the step formed now counts as one).
-        let k_max = self
-            .running
-            .iter()
-            .map(|&s| slab[s].output_target() - slab[s].generated)
-            .min()
-            .unwrap_or(u32::MAX)
-            .min(self.decoders.steps_to_first_finish());
+        let bs = self.cfg.block_size;
+        // One pass over the batch for the steps until the first completion (the step formed now
+        // counts as one), the tokens in KV and the blocks the later steps take.
+        // due[i] = requests needing a new block at the start of later step i + 1: those whose token
+        // count after the formed step is ≡ -i (mod block size); it repeats every block size steps.
+        let due = &mut self.residue;
+        due.clear();
+        due.resize(bs as usize, 0);
+        let mut k_max = self.decoders.steps_to_first_finish();
+        let mut running_context = 0u64;
+        for &s in &self.running {
+            let r = &slab[s];
+            k_max = k_max.min(r.output_target() - r.generated);
+            running_context += u64::from(r.computed);
+            let m = block_offset(r.computed, bs);
+            due[if m == 0 { 0 } else { (bs - m) as usize }] += 1;
+        }
         if k_max < 2 {
             return;
         }
-        let bs = self.cfg.block_size as usize;
-        // residue[m] = requests whose token count after the formed step is ≡ m (mod block size):
-        // at the start of a later step j (1-based), those with (count + j - 1) % bs == 0 need a block.
-        self.residue.clear();
-        self.residue.resize(bs, 0);
-        for &s in &self.running {
-            self.residue[slab[s].computed as usize % bs] += 1;
-        }
-        // Blocks each step j = 1, 2, .. takes: residue[(bs - (j - 1) % bs) % bs] (residue[0],
-        // residue[bs - 1], ..) plus the steady decoders' need; both repeat every bs steps.
-        // A table as long as the run may be, up to one period.
+        // Blocks each later step j = 1, 2, .. takes: due[j - 1] plus the steady decoders' need; both
+        // repeat every block size steps. A table as long as the run may be, up to one period.
         let cap = k_max - 1;
+        let len = (bs as usize).min(cap as usize);
         let run = &mut self.run;
-        run.period = bs;
+        run.period = bs as usize;
         run.cum.clear();
-        run.cum.push(0);
+        run.cum.resize(len + 1, 0);
         let mut total = 0u32;
-        let mut res_at = 0;
-        for decoders in self.decoders.blocks_needed_from(1).take(bs.min(cap as usize)) {
-            total += self.residue[res_at] + decoders;
-            run.cum.push(total);
-            res_at = if res_at == 0 { bs - 1 } else { res_at - 1 };
+        for ((c, &d), decoders) in
+            run.cum[1..].iter_mut().zip(&due[..len]).zip(self.decoders.blocks_needed_from(1))
+        {
+            total += d + decoders;
+            *c = total;
         }
         run.used0 = self.kv.used();
         run.ends.clear();
@@ -811,7 +812,7 @@ impl Instance {
         } else {
             0
         };
-        let context = decoders + self.running.iter().map(|&s| u64::from(slab[s].computed)).sum::<u64>();
+        let context = decoders + running_context;
         // A request queued at the horizon or later is considered at the end of the step in progress
         // then at the earliest: the first step starting at or after the horizon is part of the run
         // (an enqueue into that step cuts the run after it).

@@ -56,6 +56,18 @@ impl Hasher for PrehashedKey {
 /// Map from block content hash to the block holding it.
 type HashIndex = HashMap<u64, u32, BuildHasherDefault<PrehashedKey>>;
 
+/// How many of `tokens` tokens spill past the last whole block of `block_size`: `tokens %
+/// block_size`, without a division for the usual power-of-two block sizes (batch planning takes
+/// one per running request).
+#[inline]
+pub fn block_offset(tokens: u32, block_size: u32) -> u32 {
+    if block_size.is_power_of_two() {
+        tokens & (block_size - 1)
+    } else {
+        tokens % block_size
+    }
+}
+
 /// Whether free queue entry `e` still stands for free blocks: a blank run always does; a block's
 /// entry does while the block is free under the entry's stamp (a claim or a later release makes it
 /// stale).
@@ -506,6 +518,16 @@ mod tests {
             }
         }
         out
+    }
+
+    /// The spill past whole blocks is the remainder, for power-of-two block sizes and others.
+    #[test]
+    fn block_offset_is_the_remainder() {
+        for bs in [1u32, 2, 3, 7, 16, 24, 64, 1000, 1 << 31] {
+            for tokens in [0u32, 1, 15, 16, 17, 1023, 1024, 123_457, u32::MAX - 1, u32::MAX] {
+                assert_eq!(block_offset(tokens, bs), tokens % bs, "{tokens} tokens, block size {bs}");
+            }
+        }
     }
 
     #[test]
