@@ -268,6 +268,11 @@ impl LatencyModel for Calibrated {
         let head: f64 = c[..2].iter().copied().sum();
         // As `features` computes them for a decode-only step.
         let (tokens, seqs_f, pf_kv) = (f64::from(seqs), 0.0 + f64::from(seqs), 0.0);
+        // Up to `LONG_CONTEXT_TOKENS` per sequence the long-context term is its value at no context:
+        // the rounded quotient cannot pass a whole-number bound the exact one does not pass.
+        const _: () = assert!(LONG_CONTEXT_TOKENS == (LONG_CONTEXT_TOKENS as u64) as f64);
+        let short_up_to = LONG_CONTEXT_TOKENS as u64 * u64::from(seqs);
+        let short_term = self.beta[12] * self.basis.long_context_term(tokens, 0.0);
         let mut ctx = context;
         for _ in 0..max_steps {
             let last = t >= horizon;
@@ -279,7 +284,11 @@ impl LatencyModel for Calibrated {
             for &ck in &c[5..12] {
                 sum += ck;
             }
-            sum += self.beta[12] * self.basis.long_context_term(tokens, dc_ctx);
+            sum += if ctx <= short_up_to {
+                short_term
+            } else {
+                self.beta[12] * self.basis.long_context_term(tokens, dc_ctx)
+            };
             // Term 13 (long-prompt compute) is zero in a decode-only step; added for the same fold.
             sum += c[13];
             t += floor_i64(sum).max(1);
@@ -355,6 +364,12 @@ mod tests {
                 x = crate::rng::mix2(x, u64::from(seqs));
                 let start = x % 3_000_000;
                 crate::latency::assert_decode_run_matches_steps(&lm, seqs, start, 300, m);
+                // A run that passes the long-context bound halfway (whole steps off it, and not).
+                let bound = LONG_CONTEXT_TOKENS as u64 * u64::from(seqs);
+                for below in [150 * u64::from(seqs), 150 * u64::from(seqs) + x % 5] {
+                    let near = bound.saturating_sub(below);
+                    crate::latency::assert_decode_run_matches_steps(&lm, seqs, near, 300, m);
+                }
                 for j in 0..300u64 {
                     let b = StepBatch::decode(seqs, start + j * u64::from(seqs));
                     assert_eq!(lm.step_time_us(&b), floor_i64(lm.step_us_f64(&b)).max(1));
