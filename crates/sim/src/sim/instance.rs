@@ -606,15 +606,13 @@ impl Instance {
                 }
                 let new_blocks =
                     self.kv.blocks_for(u64::from(start + chunk)) as u32 - cached + self.cfg.window_blocks;
-                if new_blocks + self.kv.free_among(&self.scratch) > self.kv.free() {
+                if !self.kv.fits_with(new_blocks, &self.scratch) {
                     break;
                 }
                 // Admit.
                 self.waiting.pop_front();
                 let r = &mut slab[s];
-                for &b in &self.scratch {
-                    self.kv.claim(b);
-                }
+                self.kv.claim_all(&self.scratch);
                 r.blocks.clear();
                 r.blocks.extend_from_slice(&self.scratch);
                 r.anon = 0;

@@ -285,20 +285,32 @@ impl KvCache {
         u64::MAX
     }
 
-    /// How many free blocks claiming these cached blocks would take off the free queue.
-    pub fn free_among(&self, blocks: &[u32]) -> u32 {
-        blocks.iter().filter(|&&b| self.blk[b as usize].refcount == 0).count() as u32
+    /// Whether `new` blank blocks can be taken after claiming the cached `blocks`: each of those
+    /// that is free is one fewer left to take. Counted only when the cached ones could matter.
+    pub fn fits_with(&self, new: u32, blocks: &[u32]) -> bool {
+        if u64::from(new) + blocks.len() as u64 <= u64::from(self.free) {
+            return true;
+        }
+        let free_among = blocks.iter().filter(|&&b| self.blk[b as usize].refcount == 0).count() as u32;
+        new + free_among <= self.free
     }
 
     /// Takes a reference on a cached block (taking it off the free queue if it was free: its entry
     /// goes stale).
     pub fn claim(&mut self, block: u32) {
-        let blk = &mut self.blk[block as usize];
-        if blk.refcount == 0 {
-            self.free -= 1;
-            self.stale += 1;
+        self.claim_all(std::slice::from_ref(&block));
+    }
+
+    /// [`KvCache::claim`] of each of `blocks`, the free ones counted once at the end.
+    pub fn claim_all(&mut self, blocks: &[u32]) {
+        let mut was_free = 0;
+        for &b in blocks {
+            let rc = &mut self.blk[b as usize].refcount;
+            was_free += u32::from(*rc == 0);
+            *rc += 1;
         }
-        blk.refcount += 1;
+        self.free -= was_free;
+        self.stale += was_free as usize;
     }
 
     /// Pops `n` entries off the head of the free queue (least recently freed first) as anonymous
@@ -547,6 +559,33 @@ mod tests {
         kv.claim(blk);
         assert_eq!(kv.free(), 3);
         kv.check_invariants().unwrap();
+    }
+
+    /// Whether blank blocks fit beside cached ones is the count of the free ones among them, however
+    /// many are free or in use, and claiming them all takes exactly those off the free queue.
+    #[test]
+    fn fits_with_counts_the_free_cached_blocks() {
+        let mut kv = KvCache::new(8, 16, true);
+        let blocks: Vec<u32> = (0..6).map(|_| pop_one(&mut kv)).collect();
+        for (i, &b) in blocks.iter().enumerate() {
+            kv.register(b, 500 + i as u64);
+        }
+        // Four free (cached) blocks and two in use, two blank ones free.
+        kv.release(&blocks[..4], 0);
+        assert_eq!(kv.free(), 6);
+        let mut checked = 0;
+        for take in [&blocks[..0], &blocks[..2], &blocks[2..6], &blocks[..], &blocks[4..]] {
+            let free_among = take.iter().filter(|&&b| kv.blk[b as usize].refcount == 0).count() as u32;
+            for new in 0..=9 {
+                assert_eq!(kv.fits_with(new, take), new + free_among <= kv.free(), "{new} new, {take:?}");
+                checked += 1;
+            }
+            let mut copy = kv.clone();
+            copy.claim_all(take);
+            assert_eq!(copy.free(), kv.free() - free_among);
+            copy.check_invariants().unwrap();
+        }
+        assert_eq!(checked, 50);
     }
 
     #[test]
