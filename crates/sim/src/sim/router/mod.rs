@@ -142,6 +142,10 @@ pub struct Router {
     /// Per replica, its pool while the router may send it requests, else [`NOT_ROUTABLE`]: the
     /// candidates of a decision are read from here, not from the replicas.
     routable_pool: Vec<u32>,
+    /// Bumped whenever `routable_pool` changes.
+    routable_epoch: u64,
+    /// Per profile, the candidates its per-pool filters leave, as of a `routable_epoch`.
+    profile_cand: Vec<(u64, Vec<u32>)>,
     cand: Vec<u32>,
     total: Vec<f64>,
     raw: Vec<f64>,
@@ -197,6 +201,8 @@ impl Router {
             index,
             slot_of: Vec::new(),
             routable_pool: Vec::new(),
+            routable_epoch: 0,
+            profile_cand: Vec::new(),
             live_slots: 0,
             free_slots: (0..SLOTS as u8).rev().collect(),
             lru_used: Vec::new(),
@@ -230,6 +236,7 @@ impl Router {
     /// Registers a new replica (index = current count), not routable until [`Router::set_routable`].
     pub fn add_replica(&mut self) {
         self.routable_pool.push(NOT_ROUTABLE);
+        self.routable_epoch += 1;
         self.snaps.push(Snap { at: NEVER, queue: 0, running: 0, kv: 0.0 });
         self.in_flight.push(0);
         self.in_flight_tokens.push(0);
@@ -244,6 +251,7 @@ impl Router {
     /// Whether replica `i` of `pool` may be sent requests from now on (see [`Replica::routable`]).
     pub fn set_routable(&mut self, i: u32, pool: usize, routable: bool) {
         self.routable_pool[i as usize] = if routable { pool as u32 } else { NOT_ROUTABLE };
+        self.routable_epoch += 1;
     }
 
     /// Checks that the router's view of which replicas it may send requests to is theirs.
@@ -536,16 +544,32 @@ impl Router {
         pools: &[PoolConfig],
     ) -> Option<u32> {
         let p = &e.profiles[profile];
-        // The per-pool filters, once per pool.
-        self.pool_ok.clear();
-        self.pool_ok.extend(pools.iter().map(|pool| p.filters.iter().all(|f| passes(f, pool))));
-        self.cand.clear();
-        for (i, &pool) in self.routable_pool.iter().enumerate() {
-            if pool != NOT_ROUTABLE && self.pool_ok[pool as usize] {
-                self.cand.push(i as u32);
-            }
-        }
         debug_assert_eq!(self.check_routable(replicas), Ok(()));
+        // The routable replicas of the pools passing the per-pool filters, kept per profile until a
+        // replica's state changes.
+        if self.profile_cand.len() <= profile {
+            self.profile_cand.resize_with(profile + 1, || (u64::MAX, Vec::new()));
+        }
+        let (epoch, kept) = &mut self.profile_cand[profile];
+        let due = *epoch != self.routable_epoch;
+        // Test builds check every reuse against the candidates read afresh.
+        if due || cfg!(debug_assertions) {
+            self.pool_ok.clear();
+            self.pool_ok.extend(pools.iter().map(|pool| p.filters.iter().all(|f| passes(f, pool))));
+            self.cand.clear();
+            for (i, &pool) in self.routable_pool.iter().enumerate() {
+                if pool != NOT_ROUTABLE && self.pool_ok[pool as usize] {
+                    self.cand.push(i as u32);
+                }
+            }
+            if due {
+                *epoch = self.routable_epoch;
+                kept.clone_from(&self.cand);
+            }
+            assert_eq!(self.cand, *kept, "the kept candidates of profile {profile} are out of date");
+        } else {
+            self.cand.clone_from(kept);
+        }
         for f in &p.filters {
             if let Filter::PrefixAffinity { threshold, exploration, max_ttft_penalty_ms, peak_prefill_tps } =
                 *f
@@ -591,7 +615,8 @@ impl Router {
         }
         let k = match p.picker {
             Picker::MaxScore => {
-                let max = self.total.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                // As `f64::max` folds from -inf: a NaN is passed over.
+                let max = self.total.iter().fold(f64::NEG_INFINITY, |m, &x| if x > m { x } else { m });
                 let best = max - 1e-9;
                 // The first tie, then a count from it: a single best needs no third pass.
                 let first = self.total.iter().position(|&x| x >= best).unwrap_or(0);
