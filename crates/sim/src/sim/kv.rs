@@ -295,13 +295,8 @@ impl KvCache {
         new + free_among <= self.free
     }
 
-    /// Takes a reference on a cached block (taking it off the free queue if it was free: its entry
-    /// goes stale).
-    pub fn claim(&mut self, block: u32) {
-        self.claim_all(std::slice::from_ref(&block));
-    }
-
-    /// [`KvCache::claim`] of each of `blocks`, the free ones counted once at the end.
+    /// Takes a reference on each of the cached `blocks` (taking the free ones off the free queue:
+    /// their entries go stale), the free ones counted once at the end.
     pub fn claim_all(&mut self, blocks: &[u32]) {
         let mut was_free = 0;
         for &b in blocks {
@@ -556,7 +551,7 @@ mod tests {
         // Content survives release and can be claimed back.
         assert_eq!(kv.cached_prefix_len(&[11, 13, 15]), 2);
         let blk = kv.lookup(11).unwrap();
-        kv.claim(blk);
+        kv.claim_all(&[blk]);
         assert_eq!(kv.free(), 3);
         kv.check_invariants().unwrap();
     }
@@ -647,7 +642,7 @@ mod tests {
                 let hits = if (x >> 4) % claim_every == 0 { 1 + (x >> 12) as usize % max_hits } else { 0 };
                 for h in picks.into_iter().take(hits) {
                     let b = kv.lookup(h).expect("model and cache agree on what is cached");
-                    kv.claim(b);
+                    kv.claim_all(&[b]);
                     let r = refs.entry(h).or_insert(0);
                     if *r == 0 {
                         let at = model.iter().position(|&e| e == Some(h)).expect("free cached block queued");
@@ -714,7 +709,7 @@ mod tests {
         let mut sweeps = 0;
         for round in 0..2_000u64 {
             let b = kv.lookup(2 * (round % 8) + 1).expect("the hot blocks stay cached");
-            kv.claim(b);
+            kv.claim_all(&[b]);
             let stale = kv.stale;
             kv.release(&[b], 0);
             sweeps += usize::from(kv.stale < stale);
@@ -774,7 +769,7 @@ mod tests {
             }
             if x % 3 != 0 && kv.free() >= 6 {
                 for &b in &blocks {
-                    kv.claim(b);
+                    kv.claim_all(&[b]);
                 }
                 let fresh = 6 - blocks.len() as u32;
                 kv.pop_anon(fresh);
