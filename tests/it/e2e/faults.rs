@@ -90,9 +90,11 @@ fn e2e_faults() {
     let t = step("a namespace with a queue of long runs does not hold back another namespace's run");
     ns(&env, "busy");
     ns(&env, "quiet");
-    // About 0.7 s each at --max-concurrent 2: the queue takes about 10 s to drain.
+    // Long enough (840,000 requests: about 0.6 s each on this machine) that the queue takes seconds
+    // to drain at --max-concurrent 2, whatever polling costs: at 1,200 s each took 0.1 s once the
+    // simulator got faster, and the queue could drain before it was seen.
     let busy: String =
-        (0..30).map(|i| format!("---\n{}", scenario(&format!("b{i:02}"), 4, 1200, 120.0, ""))).collect();
+        (0..30).map(|i| format!("---\n{}", scenario(&format!("b{i:02}"), 4, 7000, 120.0, ""))).collect();
     env.apply("busy", &busy);
     wait_until("busy runs queued", Duration::from_secs(30), || {
         let running = metric(&env.metrics(), "blis_controller_simulations_in_flight") >= 2.0;
