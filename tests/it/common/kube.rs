@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::ops::{Deref, DerefMut};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,32 @@ pub const LEADER_ARGS: &[&str] = &["--leader-election", "--leader-election-names
 
 /// The controller's ServiceAccount, impersonated.
 pub const SA: &str = "system:serviceaccount:blis-system:blis-controller";
+
+/// A running `blis controller`, killed when dropped: a test that fails part-way must not leave it
+/// running, holding its metrics port and reconciling for the next run on the same machine.
+pub struct Controller(Child);
+
+impl Deref for Controller {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Controller {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
 
 /// Where the control plane and the binaries are.
 pub struct Env {
@@ -141,19 +168,19 @@ impl Env {
         serde_json::from_str(&self.ok(&["get", "simsweep", name, "-n", ns, "-o", "json"])).unwrap()
     }
 
-    pub fn start_controller(&self) -> Child {
+    pub fn start_controller(&self) -> Controller {
         self.start_controller_with(LEADER_ARGS)
     }
 
     /// Starts `blis controller` with `args` added (scope, leader election) to the common ones.
-    pub fn start_controller_with(&self, args: &[&str]) -> Child {
+    pub fn start_controller_with(&self, args: &[&str]) -> Controller {
         self.start_controller_on(self.metrics_port, args)
     }
 
     /// Starts `blis controller` serving metrics on `metrics_port` (a second replica needs its own).
-    pub fn start_controller_on(&self, metrics_port: u16, args: &[&str]) -> Child {
+    pub fn start_controller_on(&self, metrics_port: u16, args: &[&str]) -> Controller {
         let log = std::fs::File::create(self.dir.join(format!("controller-{}.log", now_ms()))).unwrap();
-        Command::new(&self.bin)
+        let child = Command::new(&self.bin)
             .args(["controller", "--max-concurrent", "2"])
             .args(args)
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}"), "--max-wall-seconds", "120"])
@@ -162,11 +189,12 @@ impl Env {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start blis controller")
+            .expect("start blis controller");
+        Controller(child)
     }
 
     /// Stops a controller with SIGTERM (it releases its Lease) and waits for it.
-    pub fn stop_controller(&self, mut child: Child) {
+    pub fn stop_controller(&self, mut child: Controller) {
         let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
