@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::record::{RequestRecord, SimOutput};
-use super::summary::{Acc, Counts, Scratch, Stats, SummaryContext};
+use super::summary::{Acc, Columns, Counts, Stats, SummaryContext};
 
 /// One load stage's figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,7 +97,7 @@ pub(super) fn summarize_stages(
             }
         }
     }
-    let mut scratch = Scratch::default();
+    let mut cols = Columns::default();
     logs.iter()
         .zip(accs)
         .zip(counts)
@@ -125,7 +125,7 @@ pub(super) fn summarize_stages(
                 },
                 prefix_cache_hit_rate: if input[k] > 0 { cached[k] as f64 / input[k] as f64 } else { 0.0 },
                 preemptions: preemptions[k],
-                stats: acc.stats(&Acc::dists(&recs[k], None, &mut scratch), c, window_s, any_slo),
+                stats: acc.stats(&cols.dists_of(&recs[k], None), c, window_s, any_slo),
             }
         })
         .collect()

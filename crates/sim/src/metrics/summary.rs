@@ -285,67 +285,106 @@ pub(super) fn is_good(r: &RequestRecord, slo: &Slo) -> (bool, bool, bool) {
     (ttft, itl, e2e)
 }
 
-/// Which per-request latency a [`Dist`] is taken over.
-#[derive(Clone, Copy)]
-enum Metric {
-    Ttft,
-    E2e,
-    Queue,
-}
-
-impl Metric {
-    fn us(self, r: &RequestRecord) -> i64 {
-        match self {
-            Metric::Ttft => r.ttft_us,
-            Metric::E2e => r.e2e_us,
-            Metric::Queue => r.queue_us,
-        }
-    }
-}
-
-/// Scratch buffers reused for every distribution of a summary (one metric at a time, so the peak
-/// memory is one value per completed request, not eight).
+/// The latency columns of a set of records (TTFT, per-request mean ITL, E2E, queue time), gathered
+/// in one pass: the records are the largest thing a summary reads, so it reads each once rather
+/// than once per metric. Reused from one set to the next (no allocation per class or stage).
 #[derive(Default)]
-pub(super) struct Scratch {
-    ints: Vec<i64>,
-    floats: Vec<f64>,
+pub(super) struct Columns {
+    /// µs (sorting integers orders them as their millisecond values, `x / 1000` being monotone).
+    ttft: Vec<i64>,
+    /// Per-request mean ITL, ms (requests of one output token have none).
+    itl: Vec<f64>,
+    e2e: Vec<i64>,
+    queue: Vec<i64>,
     /// The radix sort's second buffer.
     spare: Vec<i64>,
 }
 
-impl Scratch {
-    /// The distribution of an integer-µs metric over the records of `class` (all when `None`), in ms.
-    /// Sorting the integers gives the same order as sorting their millisecond values (`x / 1000` is
-    /// monotone), so the mean (summed in sorted order) and percentiles are bit-identical to those
-    /// of the converted values sorted.
-    fn int_dist(&mut self, recs: &[RequestRecord], class: Option<u16>, m: Metric) -> Dist {
-        self.ints.clear();
-        self.ints.extend(recs.iter().filter(|r| class.is_none_or(|c| r.class == c)).map(|r| m.us(r)));
-        if self.ints.is_empty() {
-            return Dist::default();
-        }
-        radix_sort(&mut self.ints, &mut self.spare);
-        let v = &self.ints;
-        let ms = |i: usize| v[i] as f64 / 1000.0;
-        let mean = v.iter().map(|&x| x as f64 / 1000.0).sum::<f64>() / v.len() as f64;
-        let pct = |p: f64| percentile_by(v.len(), p, ms);
-        Dist { mean, p50: pct(50.0), p90: pct(90.0), p99: pct(99.0) }
+impl Columns {
+    /// Room for `n` records.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        let v = || Vec::with_capacity(n);
+        Self { ttft: v(), itl: Vec::with_capacity(n), e2e: v(), queue: v(), spare: Vec::new() }
     }
 
-    /// Per-request mean ITL (ms) distribution; `mean` is filled in by the caller (token-weighted).
-    fn itl_dist(&mut self, recs: &[RequestRecord], class: Option<u16>) -> Dist {
-        self.floats.clear();
-        self.floats.extend(
-            recs.iter()
-                .filter(|r| class.is_none_or(|c| r.class == c))
-                .filter_map(|r| r.itl_mean_us().map(|m| m / 1000.0)),
-        );
-        if self.floats.is_empty() {
-            return Dist::default();
+    #[inline]
+    pub(super) fn push(&mut self, r: &RequestRecord) {
+        self.ttft.push(r.ttft_us);
+        if let Some(m) = r.itl_mean_us() {
+            self.itl.push(m / 1000.0);
         }
-        sort_floats(&mut self.floats, &mut self.ints, &mut self.spare);
-        Dist::of_sorted(&self.floats)
+        self.e2e.push(r.e2e_us);
+        self.queue.push(r.queue_us);
     }
+
+    /// The distributions of the records of `class` (all when `None`), on this thread.
+    pub(super) fn dists_of(&mut self, recs: &[RequestRecord], class: Option<u16>) -> [Dist; 4] {
+        for v in [&mut self.ttft, &mut self.e2e, &mut self.queue] {
+            v.clear();
+        }
+        self.itl.clear();
+        for r in recs.iter().filter(|r| class.is_none_or(|c| r.class == c)) {
+            self.push(r);
+        }
+        self.dists(false)
+    }
+
+    /// The distributions of the values pushed ([TTFT, ITL, E2E, queue]; the ITL mean is filled in
+    /// by [`Acc::stats`], token-weighted), sorting them in place. With `two_threads`, E2E and queue
+    /// time are sorted on a second thread (each distribution is computed on its own either way, so
+    /// the figures are the same); sequential when no thread can be started.
+    pub(super) fn dists(&mut self, two_threads: bool) -> [Dist; 4] {
+        let Columns { ttft, itl, e2e, queue, spare } = self;
+        if !two_threads {
+            let t = int_dist(ttft, spare);
+            let i = float_dist(itl, ttft, spare);
+            return [t, i, int_dist(e2e, spare), int_dist(queue, spare)];
+        }
+        // Lent to the second thread through a lock, so they are still at hand if it cannot start.
+        let second_pair = std::sync::Mutex::new((std::mem::take(e2e), std::mem::take(queue)));
+        let sort_pair = |spare: &mut Vec<i64>| {
+            let mut pair = second_pair.lock().unwrap_or_else(|p| p.into_inner());
+            let (e, q) = &mut *pair;
+            [int_dist(e, spare), int_dist(q, spare)]
+        };
+        let dists = std::thread::scope(|s| {
+            let second = std::thread::Builder::new()
+                .name("blis-summary".into())
+                .spawn_scoped(s, || sort_pair(&mut Vec::new()));
+            let t = int_dist(ttft, spare);
+            // The TTFT column, read, holds the float sort's keys.
+            let i = float_dist(itl, ttft, spare);
+            let [e, q] = match second {
+                Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+                Err(_) => sort_pair(spare),
+            };
+            [t, i, e, q]
+        });
+        (*e2e, *queue) = second_pair.into_inner().unwrap_or_else(|p| p.into_inner());
+        dists
+    }
+}
+
+/// The distribution (ms) of integer-µs values, sorting them. The mean is summed in sorted order, so
+/// it and the percentiles are bit-identical to those of the millisecond values sorted.
+fn int_dist(v: &mut Vec<i64>, spare: &mut Vec<i64>) -> Dist {
+    if v.is_empty() {
+        return Dist::default();
+    }
+    radix_sort(v, spare);
+    let ms = |i: usize| v[i] as f64 / 1000.0;
+    let mean = v.iter().map(|&x| x as f64 / 1000.0).sum::<f64>() / v.len() as f64;
+    let pct = |p: f64| percentile_by(v.len(), p, ms);
+    Dist { mean, p50: pct(50.0), p90: pct(90.0), p99: pct(99.0) }
+}
+
+/// The distribution of float values, sorting them (`keys` and `spare` are scratch).
+fn float_dist(v: &mut [f64], keys: &mut Vec<i64>, spare: &mut Vec<i64>) -> Dist {
+    if v.is_empty() {
+        return Dist::default();
+    }
+    sort_floats(v, keys, spare);
+    Dist::of_sorted(v)
 }
 
 /// The integer whose order is `f64::total_cmp`'s order of `x` (the transform `total_cmp` compares
@@ -479,33 +518,6 @@ impl Acc {
         }
     }
 
-    /// The latency distributions of the records of `class` (all when `None`).
-    pub(super) fn dists(recs: &[RequestRecord], class: Option<u16>, scratch: &mut Scratch) -> [Dist; 4] {
-        [
-            scratch.int_dist(recs, class, Metric::Ttft),
-            scratch.itl_dist(recs, class),
-            scratch.int_dist(recs, class, Metric::E2e),
-            scratch.int_dist(recs, class, Metric::Queue),
-        ]
-    }
-
-    /// [`Acc::dists`] with E2E and queue time sorted on a second thread (the same values: each
-    /// distribution is computed on its own either way). Sequential when no thread can be started.
-    fn dists_on_two_threads(recs: &[RequestRecord], class: Option<u16>, scratch: &mut Scratch) -> [Dist; 4] {
-        std::thread::scope(|s| {
-            let second = std::thread::Builder::new().name("blis-summary".into()).spawn_scoped(s, move || {
-                let mut own = Scratch::default();
-                [own.int_dist(recs, class, Metric::E2e), own.int_dist(recs, class, Metric::Queue)]
-            });
-            let Ok(second) = second else {
-                return Acc::dists(recs, class, scratch);
-            };
-            let (ttft, itl) = (scratch.int_dist(recs, class, Metric::Ttft), scratch.itl_dist(recs, class));
-            let [e2e, queue] = second.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-            [ttft, itl, e2e, queue]
-        })
-    }
-
     pub(super) fn stats(&self, dists: &[Dist; 4], counts: Counts, duration_s: f64, has_slo: bool) -> Stats {
         let completed = self.completed as f64;
         let rate = |x: f64| if duration_s > 0.0 { x / duration_s } else { 0.0 };
@@ -537,13 +549,6 @@ const TWO_THREAD_SUMMARY_RECORDS: usize = 20_000;
 pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let n_classes = ctx.class_names.len();
     let slo_of = |c: usize| ctx.slos.get(c).and_then(|s| s.as_ref()).filter(|s| !s.is_empty());
-    let first_arrival = match &out.stream {
-        Some(st) => st.first_arrival_us(),
-        None => out.completed.iter().map(|r| r.arrival_us).min(),
-    };
-    let first_arrival = first_arrival.unwrap_or(0).min(0);
-    let duration_s = (out.end_us - first_arrival).max(0) as f64 / 1e6;
-
     let mut overall = Acc::new();
     let mut per_class: Vec<Acc> = (0..n_classes).map(|_| Acc::new()).collect();
     let mut class_counts: Vec<Counts> = (0..n_classes)
@@ -576,6 +581,9 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     } else {
         &out.completed
     };
+    // One pass over the records for the counters, the first arrival and the latency columns.
+    let mut cols = Columns::with_capacity(recs.len());
+    let mut first_arrival = None::<i64>;
     for r in recs {
         let c = r.class as usize;
         let slo = slo_of(c);
@@ -584,7 +592,17 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
             acc.add(r, slo);
             class_counts[c].completed += 1;
         }
+        first_arrival = Some(first_arrival.map_or(r.arrival_us, |a| a.min(r.arrival_us)));
+        cols.push(r);
     }
+    let first_arrival = match &out.stream {
+        Some(st) => st.first_arrival_us(),
+        // The requests the client gave up on arrived too.
+        None if ctx.client_timeout_us.is_some() => out.completed.iter().map(|r| r.arrival_us).min(),
+        None => first_arrival,
+    };
+    let first_arrival = first_arrival.unwrap_or(0).min(0);
+    let duration_s = (out.end_us - first_arrival).max(0) as f64 / 1e6;
     let client_timeouts_total: u64 = client_timeouts.iter().sum();
     for (cc, n) in class_counts.iter_mut().zip(&client_timeouts) {
         cc.client_timeouts = *n;
@@ -628,13 +646,9 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
     let mut slo_generated = 0u64;
     let mut slo_good = 0u64;
     let mut all_met = true;
-    let mut scratch = Scratch::default();
     let overall_dists = match &out.stream {
         Some(st) => st.overall().dists(),
-        None if ctx.helper_threads && recs.len() >= TWO_THREAD_SUMMARY_RECORDS => {
-            Acc::dists_on_two_threads(recs, None, &mut scratch)
-        }
-        None => Acc::dists(recs, None, &mut scratch),
+        None => cols.dists(ctx.helper_threads && recs.len() >= TWO_THREAD_SUMMARY_RECORDS),
     };
     // One class holding every completed request has the whole run's distributions.
     let single = n_classes == 1 && per_class[0].completed == overall.completed;
@@ -664,7 +678,7 @@ pub fn summarize(out: &SimOutput, ctx: &SummaryContext<'_>) -> Summary {
                     let d = match &out.stream {
                         Some(st) => st.class(c).map_or_else(Default::default, |cs| cs.dists()),
                         None if single => overall_dists,
-                        None => Acc::dists(recs, Some(c as u16), &mut scratch),
+                        None => cols.dists_of(recs, Some(c as u16)),
                     };
                     acc.stats(&d, cc, duration_s, slo.is_some())
                 },
