@@ -317,7 +317,8 @@ impl ApproxIndex {
     }
 
     /// For each slot in `slots`, the number of leading blocks of an `n`-block prompt recorded for it,
-    /// written to `matched[slot]` (0 for every other slot). `hash_at(i)` gives block `i`'s hash; it
+    /// written to `matched[slot]` (0 for every other slot up to the highest in `slots`; the slots
+    /// above it are not touched, as nobody reads them). `hash_at(i)` gives block `i`'s hash; it
     /// is asked for blocks in order (from the end of a remembered chain walk), and only while some
     /// slot still matches.
     /// `chain` names the prompt's shared system prompt and how many leading blocks lie wholly inside
@@ -332,7 +333,7 @@ impl ApproxIndex {
         chain: Option<(u64, u32)>,
     ) {
         // Slots that hold not even the first block stay at 0 (most, for a prompt held by a few).
-        matched.fill(0);
+        matched[..(u128::BITS - slots.leading_zeros()) as usize].fill(0);
         let mut cur = slots;
         let mut i = 0u32;
         // The entry of the previous block (NIL: none or not held) and its successor hint.
