@@ -330,37 +330,36 @@ impl Columns {
     }
 
     /// The distributions of the values pushed ([TTFT, ITL, E2E, queue]; the ITL mean is filled in
-    /// by [`Acc::stats`], token-weighted), sorting them in place. With `two_threads`, E2E and queue
-    /// time are sorted on a second thread (each distribution is computed on its own either way, so
-    /// the figures are the same); sequential when no thread can be started.
+    /// by [`Acc::stats`], token-weighted), sorting them in place. With `two_threads`, the integer
+    /// columns are sorted on a second thread while this one sorts the ITL floats (about as much
+    /// work: a float sort takes twice the passes); each distribution is computed on its own either
+    /// way, so the figures are the same. Sequential when no thread can be started.
     pub(super) fn dists(&mut self, two_threads: bool) -> [Dist; 4] {
         let Columns { ttft, itl, e2e, queue, spare } = self;
         if !two_threads {
             let t = int_dist(ttft, spare);
+            // The TTFT column, read, holds the float sort's keys.
             let i = float_dist(itl, ttft, spare);
             return [t, i, int_dist(e2e, spare), int_dist(queue, spare)];
         }
         // Lent to the second thread through a lock, so they are still at hand if it cannot start.
-        let second_pair = std::sync::Mutex::new((std::mem::take(e2e), std::mem::take(queue)));
-        let sort_pair = |spare: &mut Vec<i64>| {
-            let mut pair = second_pair.lock().unwrap_or_else(|p| p.into_inner());
-            let (e, q) = &mut *pair;
-            [int_dist(e, spare), int_dist(q, spare)]
+        let ints = std::sync::Mutex::new([std::mem::take(ttft), std::mem::take(e2e), std::mem::take(queue)]);
+        let sort_ints = |spare: &mut Vec<i64>| {
+            let mut cols = ints.lock().unwrap_or_else(|p| p.into_inner());
+            cols.each_mut().map(|v| int_dist(v, spare))
         };
         let dists = std::thread::scope(|s| {
             let second = std::thread::Builder::new()
                 .name("blis-summary".into())
-                .spawn_scoped(s, || sort_pair(&mut Vec::new()));
-            let t = int_dist(ttft, spare);
-            // The TTFT column, read, holds the float sort's keys.
-            let i = float_dist(itl, ttft, spare);
-            let [e, q] = match second {
+                .spawn_scoped(s, || sort_ints(&mut Vec::new()));
+            let i = float_dist(itl, &mut Vec::new(), spare);
+            let [t, e, q] = match second {
                 Ok(h) => h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
-                Err(_) => sort_pair(spare),
+                Err(_) => sort_ints(spare),
             };
             [t, i, e, q]
         });
-        (*e2e, *queue) = second_pair.into_inner().unwrap_or_else(|p| p.into_inner());
+        [*ttft, *e2e, *queue] = ints.into_inner().unwrap_or_else(|p| p.into_inner());
         dists
     }
 }
