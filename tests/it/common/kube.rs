@@ -9,8 +9,8 @@
 //! case it fails: `hack/test.sh` sets it, so there it never skips silently.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::ops::{Deref, DerefMut};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
