@@ -163,5 +163,8 @@ fi
 step "benchmark smoke run (speed targets are reported by 'blis bench', not asserted here)"
 ./target/release/blis bench --case 10k --repeat 3
 
+step "the training runs of the profile-guided release build (hack/release.sh, the image's build)"
+hack/release.sh --train-with ./target/release/blis
+
 echo
 echo "all checks passed"

@@ -351,8 +351,12 @@ fn dockerfile_runs_the_binary_the_chart_expects() {
     assert!(stages.len() >= 2, "multi-stage build expected");
     let build = &lines[stages[0]..stages[stages.len() - 1]].join("\n");
     let runtime = &lines[stages[stages.len() - 1]..];
-    assert!(build.contains("cargo build --release --locked --bin blis"), "{build}");
-    assert!(build.contains("target/release/blis /blis"), "{build}");
+    // The profile-guided release build, whose last step is a locked release build of `blis`.
+    assert!(build.contains("RUN hack/release.sh"), "{build}");
+    assert!(build.contains("target/pgo/blis /blis"), "{build}");
+    let script = std::fs::read_to_string(root().join("hack/release.sh")).unwrap();
+    assert!(script.contains("cargo build --release --locked --bin blis"), "{script}");
+    assert!(script.contains("OUT=${OUT:-target/pgo/blis}"), "{script}");
     assert!(runtime[0].contains("distroless") && runtime[0].ends_with(":nonroot"), "{}", runtime[0]);
     assert!(runtime.contains(&"COPY --from=build /blis /blis"), "{runtime:?}");
     assert!(!runtime.iter().any(|l| l.starts_with("RUN ")), "the runtime stage has no shell");

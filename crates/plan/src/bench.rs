@@ -73,13 +73,22 @@ pub struct BenchResult {
     /// Peak resident memory (MB) while this case ran (the process's high-water mark, reset before the
     /// case where the OS allows it), when the OS reports it.
     pub peak_rss_mb: Option<f64>,
+    /// How the binary was built: `pgo` by `hack/release.sh` (profile-guided), `plain` otherwise
+    /// (`cargo build --release`), as the figures depend on it.
+    pub build: &'static str,
 }
+
+/// How this binary was built (see [`BenchResult::build`]): `hack/release.sh` sets `BLIS_BUILD=pgo`.
+const BUILD: &str = match option_env!("BLIS_BUILD") {
+    Some(b) => b,
+    None => "plain",
+};
 
 impl BenchResult {
     /// One line for the table output.
     pub fn line(&self) -> String {
         format!(
-            "{:<7} {:>9} requests {:>10} events  median {:>9.1} ms (min {:.1}, max {:.1}, {} runs; cpu {:.1} ms{})  {:>6.1} M events/s  {:>6.0} ns/event  {:>9.0}x real time  peak RSS {}{}",
+            "{:<7} {:>9} requests {:>10} events  median {:>9.1} ms (min {:.1}, max {:.1}, {} runs; cpu {:.1} ms{})  {:>6.1} M events/s  {:>6.0} ns/event  {:>9.0}x real time  peak RSS {}{}  build: {}",
             self.case,
             self.requests,
             self.events,
@@ -93,7 +102,8 @@ impl BenchResult {
             self.ns_per_event,
             self.speedup,
             self.peak_rss_mb.map_or("n/a".to_string(), |m| format!("{m:.1} MB")),
-            if self.summary == SummaryMode::Streaming { "  (streaming summary)" } else { "" }
+            if self.summary == SummaryMode::Streaming { "  (streaming summary)" } else { "" },
+            self.build,
         )
     }
 }
@@ -242,6 +252,7 @@ pub fn measure(
         ns_per_event: if events > 0 { median * 1e6 / events as f64 } else { 0.0 },
         speedup: per_s(simulated_s),
         peak_rss_mb: peak_rss_mb(),
+        build: BUILD,
     })
 }
 
