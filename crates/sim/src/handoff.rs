@@ -11,7 +11,7 @@ const CHUNK: usize = 2048;
 const IN_FLIGHT: usize = 3;
 
 /// A hand-over whose first chunk holds `first_chunk` items (small when the other side should start
-/// at once) and every later one [`CHUNK`].
+/// at once) and every later one `CHUNK`.
 pub fn pipe<T>(first_chunk: usize) -> (Feeder<T>, Drain<T>) {
     let (tx, rx) = sync_channel(IN_FLIGHT);
     let (back_tx, back) = channel();

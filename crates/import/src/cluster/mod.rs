@@ -4,7 +4,7 @@
 //! `blis run` imports them), and runs: one simulated load each (a workload profile or a per-request
 //! trace) with the measured figures of its stages or of the whole run.
 //!
-//! Read from a `kind: ClusterExperiment` YAML file ([`format`]) or converted from the published
+//! Read from a `kind: ClusterExperiment` YAML file ([`mod@format`]) or converted from the published
 //! folders of `validation/cluster/` ([`guide_table`], [`lmbench`], [`serving_runs`]).
 
 pub mod format;

@@ -2,9 +2,9 @@
 //! every plugin type of the released EPPs) into the plugin pipeline the simulator runs
 //! ([`blis_sim::sim::router::EppConfig`]). Split by concern:
 //! * [`catalogue`]: every registered plugin type and what the twin makes of it;
-//! * [`profiles`]: scheduling profiles (filters, weighted scorers, pickers) and the prefix index;
-//! * [`handler`]: profile handlers and P/D deciders;
-//! * [`flow`]: the saturation detector and flow control;
+//! * `profiles`: scheduling profiles (filters, weighted scorers, pickers) and the prefix index;
+//! * `handler`: profile handlers and P/D deciders;
+//! * `flow`: the saturation detector and flow control;
 //! * [`builtin`]: the files the charts ship and select by name;
 //! * [`params`]: parameter values (numbers, durations, quantities).
 //!

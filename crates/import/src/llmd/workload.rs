@@ -200,7 +200,7 @@ const LLMD_IMAGE_VLLM: [(&str, &str, &str, &str); 10] = [
 ];
 
 /// The vLLM release an llm-d image bundles, and where that is recorded; `None` for other images and
-/// for tags not in [`LLMD_IMAGE_VLLM`] (other development builds, release candidates, XPU / ROCm).
+/// for tags not in its table (`LLMD_IMAGE_VLLM`) (other development builds, release candidates, XPU / ROCm).
 pub fn llmd_image_vllm(image: &str) -> Option<(&'static str, &'static str)> {
     let (repo, tag) = image.rsplit_once(':')?;
     let (owner, last) = repo.rsplit_once('/')?;

@@ -19,7 +19,7 @@ use blis_sim::error::InvalidInput;
 
 /// Label on the shard ConfigMaps (and the Job) naming the sweep's uid.
 pub const SWEEP_UID_LABEL: &str = "twin.blis.dev/sweep-uid";
-/// Annotation on the Job: the [`shard::spec_hash`] of the spec it runs.
+/// Annotation on the Job: the [`blis_plan::sweep::shard::spec_hash`] of the spec it runs.
 pub const SPEC_HASH_ANNOTATION: &str = "twin.blis.dev/spec-hash";
 /// Key of the shard result in its ConfigMap.
 pub const SHARD_KEY: &str = "shard.json";

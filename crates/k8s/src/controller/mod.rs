@@ -3,7 +3,7 @@
 //!
 //! One job per module: each reconciler is split into pure steps (validate + build, hash, decide,
 //! status mapping: [`scenario::steps`], [`sweep::steps`]) and the thin I/O around them
-//! ([`scenario::reconcile`], [`sweep::reconcile`]) built on the generic API helpers of [`client`];
+//! ([`mod@scenario::reconcile`], [`mod@sweep::reconcile`]) built on the generic API helpers of [`client`];
 //! [`wiring`] runs the watches, leader election and shutdown, [`server`] the HTTP endpoints.
 //! Simulations run off the async runtime on blocking threads, at most `--max-concurrent` at once,
 //! each with a cancellation flag (a newer spec or deletion cancels it) and wall-time / request limits.

@@ -730,7 +730,7 @@ fn table() -> &'static [ModelArch] {
     })
 }
 
-/// The first bundled architecture whose name has file stem `wanted` and parses, as in [`table`], parsing
+/// The first bundled architecture whose name has file stem `wanted` and parses, as in `table`, parsing
 /// only the configs of that stem (each at most once per process): a lookup does not parse the whole
 /// bundle.
 fn bundled_by_stem(wanted: &str) -> Option<&'static ModelArch> {

@@ -4,7 +4,7 @@
 //! Every basis term is a time in µs computed from datasheet peaks (no efficiency factors): the fitted
 //! coefficients are then dimensionless "slowdown vs. peak" factors for the bandwidth/compute terms and
 //! plain µs for the overhead terms. Because the terms are normalised by each GPU's own peaks, coefficients
-//! transfer between GPUs through the datasheet ratios (see [`Calibration::transferred`]).
+//! transfer between GPUs through the datasheet ratios (see [`crate::catalog::calibration::Calibration::transferred`]).
 //!
 //! Basis terms of one step (tokens `T` = prompt tokens + decoding requests):
 //! 0. weight reads of 16-bit weights: per-GPU weight bytes the step streams (routed MoE experts by

@@ -449,7 +449,7 @@ impl<'a> PlainCsv<'a> {
     }
 
     /// Calls `row` with each data line's cells in order until it returns false, and checks every
-    /// line (those after a stop too): the number of data lines, or [`NotPlain`] at the first line the
+    /// line (those after a stop too): the number of data lines, or `NotPlain` at the first line the
     /// CSV reader would read otherwise (after `row` saw the lines before it, or some of them: the CSV
     /// reader reads those the same).
     pub fn for_each_row(&self, mut row: impl FnMut(&[&'a str]) -> bool) -> Result<usize, NotPlain> {

@@ -1,5 +1,5 @@
 //! Reconciles `SimulationScenario` objects into predictions in their status: the pure [`steps`]
-//! (validate + build, hash, decide, status mapping) apart from the thin I/O of [`reconcile`]
+//! (validate + build, hash, decide, status mapping) apart from the thin I/O of [`mod@reconcile`]
 //! (fetch, status apply, Events, the simulation on a blocking thread).
 
 pub mod reconcile;
