@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The shipped `blis`: a release build optimised with the profile of its own benchmark and example
-# runs (profile-guided optimisation). On the 16-replica benchmark it runs about 7 % fewer
-# instructions and takes 5-10 % less wall time than a plain `cargo build --release`, with the same
-# outputs (the profile steers code layout and inlining, never arithmetic). The Dockerfile builds the
-# image with it.
+# runs (profile-guided optimisation). On the 16-replica benchmark it runs about 12 % fewer
+# instructions and takes about 9 % less wall time than a plain `cargo build --release`, with the
+# same outputs (the profile steers code layout and inlining, never arithmetic). About 15 minutes cold
+# on 2 cores (two release builds). The Dockerfile builds the image with it.
 #
 # Steps: an instrumented build (target/pgo/gen), training runs of that binary (the `blis bench`
 # cases, the examples, a sweep, the cluster validation set), the merged profile (llvm-profdata of
