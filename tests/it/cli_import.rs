@@ -20,8 +20,7 @@ fn ok(o: &Output) -> String {
 /// is dropped (also on a panic).
 fn variant(example: &str, tag: &str, edit: impl Fn(String) -> String) -> TempDir {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(example);
-    let dir =
-        tempfile::Builder::new().prefix("blis-cli-import-").suffix(&format!("-{tag}")).tempdir().unwrap();
+    let dir = crate::common::temp_dir(&format!("blis-cli-import-{tag}-"));
     for e in std::fs::read_dir(&src).unwrap() {
         let p = e.unwrap().path();
         let text = std::fs::read_to_string(&p).unwrap();
@@ -208,7 +207,7 @@ data:
 #[test]
 fn bad_manifests_are_one_line_naming_the_field_the_file_and_the_fix() {
     let workload = "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScenario\nmetadata: {name: w}\nspec:\n  workload:\n    maxRequests: 10\n    arrival: {process: poisson, ratePerSecond: 2}\n    classes: [{name: chat, inputTokens: {distribution: fixed, value: 50}, outputTokens: {distribution: fixed, value: 5}}]\n";
-    let tmp = tempfile::Builder::new().prefix("blis-bad-manifests-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-bad-manifests-");
     let base = tmp.path();
     let good = folder_objects("queue-scorer", 2, "NVIDIA-H100-80GB-HBM3");
     let cases: [(&str, String, &str, &[&str]); 4] = [
@@ -338,7 +337,7 @@ spec:
 
 /// Runs `objects` with a workload of `n` requests at `rate` per second; the scenario's JSON.
 fn run_env_pd(tag: &str, objects: String, n: u32, rate: f64) -> Value {
-    let tmp = tempfile::Builder::new().prefix("blis-env-pd-").suffix(&format!("-{tag}")).tempdir().unwrap();
+    let tmp = crate::common::temp_dir(&format!("blis-env-pd-{tag}-"));
     let dir = tmp.path();
     std::fs::write(dir.join("objects.yaml"), objects).unwrap();
     std::fs::write(
@@ -395,7 +394,7 @@ fn enforce_eager_adds_the_launch_cost_to_every_step() {
 #[test]
 fn inline_values_of_a_local_chart_reach_helm_and_are_removed() {
     use std::os::unix::fs::PermissionsExt;
-    let tmp = tempfile::Builder::new().prefix("blis-local-chart-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-local-chart-");
     let dir = tmp.path();
     std::fs::create_dir_all(dir.join("chart")).unwrap();
     std::fs::write(dir.join("chart/Chart.yaml"), "apiVersion: v2\nname: mine\nversion: 0.1.0\n").unwrap();

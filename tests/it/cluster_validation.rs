@@ -195,7 +195,7 @@ fn validate_prints_every_stack_and_is_reproducible_byte_for_byte() {
 
 #[test]
 fn the_html_report_plots_every_stage_predicted_and_measured_and_is_reproducible() {
-    let tmp = tempfile::Builder::new().prefix("blis-cluster-html-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-cluster-html-");
     let dir = tmp.path();
     let d = dir.to_str().unwrap();
     let exp = "validation/cluster/llmd-benchmark-2025-exp-2.yaml";
@@ -260,7 +260,7 @@ fn the_ratchet_passes_on_the_recorded_medians_and_fails_when_one_is_worse() {
         "data/cluster-ratchet.json",
     ]);
     // Medians of stacks not validated here are "missing": only exp-2's run, so use a copy of its keys.
-    let tmp = tempfile::Builder::new().prefix("blis-cluster-ratchet-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-cluster-ratchet-");
     let dir = tmp.path();
     let file = dir.join("r.json");
     let f = file.to_str().unwrap();
@@ -315,7 +315,7 @@ fn malformed_tables_and_foreign_columns_name_the_file_and_field() {
 
 #[test]
 fn a_cluster_experiment_file_is_read_checked_and_scored() {
-    let tmp = tempfile::Builder::new().prefix("blis-cluster-format-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-cluster-format-");
     let dir = tmp.path();
     let trace = "arrival_time_s,input_tokens,output_tokens\n0,100,10\n0.5,100,10\n1.0,100,10\n";
     std::fs::write(dir.join("t.csv"), trace).unwrap();
@@ -377,7 +377,7 @@ fn a_from_spec_patch_reaches_every_converted_stack() {
 /// folder) and leaves the others alone; a key that names no stack is refused with the names to use.
 #[test]
 fn a_from_stacks_override_reaches_only_the_stacks_it_names() {
-    let tmp = tempfile::Builder::new().prefix("blis-cluster-override-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-cluster-override-");
     let dir = tmp.path();
     let file = dir.join("e.yaml");
     let doc = |key: &str| {
@@ -434,7 +434,7 @@ fn a_from_stacks_override_reaches_only_the_stacks_it_names() {
 /// other rates, or a path that holds none, is refused in one line (exit 2).
 #[test]
 fn run_report_overlays_a_measured_ladder_and_refuses_another() {
-    let tmp = tempfile::Builder::new().prefix("blis-run-measured-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-run-measured-");
     let dir = tmp.path();
     let scenario = dir.join("scenario.yaml");
     std::fs::write(

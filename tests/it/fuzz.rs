@@ -666,7 +666,7 @@ fn env_u64(name: &str, default: u64) -> u64 {
 fn mutated_manifests_never_panic_and_every_error_names_a_field() {
     let cases = env_u64("BLIS_FUZZ_CASES", 300);
     let seed = env_u64("BLIS_FUZZ_SEED", 15);
-    let tmp_dir = tempfile::Builder::new().prefix("blis-fuzz-").tempdir().unwrap();
+    let tmp_dir = crate::common::temp_dir("blis-fuzz-");
     let tmp = tmp_dir.path();
     let corpus = corpus(tmp);
     assert!(corpus.len() >= 20, "the corpus holds {} entries", corpus.len());

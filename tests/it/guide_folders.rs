@@ -14,8 +14,7 @@ const WORKLOAD: &str = "apiVersion: twin.blis.dev/v1alpha1\nkind: SimulationScen
 /// A folder with `files` (name, text) and a workload-only scenario with `extra` spec lines.
 /// The folder is removed when the returned guard is dropped (also on a panic).
 fn folder(tag: &str, files: &[(&str, String)], extra: &str) -> TempDir {
-    let dir =
-        tempfile::Builder::new().prefix("blis-guide-folders-").suffix(&format!("-{tag}")).tempdir().unwrap();
+    let dir = crate::common::temp_dir(&format!("blis-guide-folders-{tag}-"));
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }

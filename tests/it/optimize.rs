@@ -87,7 +87,7 @@ use crate::common::blis;
 
 #[test]
 fn cli_writes_a_scenario_that_blis_run_reproduces() {
-    let tmp = tempfile::Builder::new().prefix("blis-optimize-test-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-optimize-test-");
     let dir = tmp.path();
     // A small copy of the case study next to its baseline.
     let base_text = std::fs::read_to_string("examples/admission-case-study/baseline.yaml").unwrap();

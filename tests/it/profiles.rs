@@ -109,7 +109,7 @@ fn benchmark_serving_parameters_set_count_burstiness_and_concurrency() {
 
 #[test]
 fn a_bad_workload_profile_exits_2_naming_the_field() {
-    let tmp = tempfile::Builder::new().prefix("blis-profiles-").tempdir().unwrap();
+    let tmp = crate::common::temp_dir("blis-profiles-");
     let dir = tmp.path();
     let bad = dir.join("bad.yaml");
     std::fs::write(&bad, "load: {type: poisson, stages: [{rate: 3}]}\ndata: {type: random}\n").unwrap();

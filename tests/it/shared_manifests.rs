@@ -19,7 +19,7 @@ const GATEWAY: f64 = blis_sim::sim::router::GATEWAY_US_PER_PROMPT_TOKEN;
 fn copy_of(folder: &str, tag: &str) -> TempDir {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/llm-d-manifests").join(folder);
     assert!(src.is_dir(), "{} is missing: the shared manifests are needed", src.display());
-    let dst = tempfile::Builder::new().prefix("blis-shared-").suffix(&format!("-{tag}")).tempdir().unwrap();
+    let dst = crate::common::temp_dir(&format!("blis-shared-{tag}-"));
     copy_dir(&src, dst.path());
     dst
 }

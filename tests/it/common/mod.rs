@@ -118,6 +118,12 @@ pub fn markers(html: &str, class: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A fresh temporary folder whose name starts with `prefix`, removed when the guard is dropped (also
+/// when a test panics), so test runs leave nothing behind.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir")
+}
+
 /// A file in a fresh temporary folder, removed with the folder when this is dropped (also when a
 /// test panics), so test runs leave nothing behind.
 pub struct TempFile {
@@ -128,7 +134,7 @@ pub struct TempFile {
 impl TempFile {
     /// Writes `text` to `name` in a new folder whose name starts with `prefix`.
     pub fn new(prefix: &str, name: &str, text: &str) -> Self {
-        let dir = tempfile::Builder::new().prefix(prefix).tempdir().expect("temp dir");
+        let dir = temp_dir(prefix);
         let path = dir.path().join(name);
         std::fs::write(&path, text).expect("write temp file");
         TempFile { path, _dir: dir }
